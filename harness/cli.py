@@ -1,0 +1,138 @@
+"""The `harness` command. Hydra runs cells; `harness report|prepare` are plain subcommands.
+
+Before Hydra sees the arguments, two checks turn the commonest mistakes into one readable line: a YAML under
+conf/ that does not parse (file:line:column) and an unknown option of a config group ("did you mean").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from harness.config import register_configs
+from harness.errors import HarnessError, PreflightError, did_you_mean
+from harness.paths import CONF_DIR, resolve
+from harness.tasks import load_yaml
+
+log = logging.getLogger("harness")
+register_configs()
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_conf_yaml() -> None:
+    for path in sorted(CONF_DIR.rglob("*.yaml")):
+        load_yaml(path)  # raises HarnessError with file:line:column
+
+
+def check_overrides(args: list[str]) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as e:  # noqa: BLE001 - Hydra's grammar errors are already readable
+        raise HarnessError(f"cannot parse the command-line overrides: {e}") from None
+    for o in parsed:
+        group = o.key_or_group
+        if group not in groups or o.is_delete():
+            continue
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        known = group_options(group)
+        for v in values:
+            if v not in known:
+                raise HarnessError(did_you_mean(v, known, f"{group}"))
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    from harness.run import CellOutcome, run_cell
+
+    try:
+        outcome = run_cell(cfg)
+    except HarnessError as e:
+        status = "preflight_failed" if isinstance(e, PreflightError) else "failed"
+        outcome = CellOutcome("", status, cfg.model.name, cfg.task.name, str(e))
+        # The full message is printed once, in the sweep summary; the job log keeps it too.
+        log.warning("model=%s task=%s: %s (details below)", cfg.model.name, cfg.task.name, status)
+        log.debug("%s", e)
+    except Exception as e:  # noqa: BLE001 - one broken cell must not lose the sweep's finished cells
+        out = HydraConfig.get().runtime.output_dir
+        log.error("cell crashed:\n%s", traceback.format_exc())
+        outcome = CellOutcome("", "error", cfg.model.name, cfg.task.name,
+                              f"{type(e).__name__}: {e} (traceback in {out})")
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    (out_dir / "cell.json").write_text(json.dumps(outcome.as_dict(), indent=2))
+
+
+def cmd_report(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="harness report", description="Write an HTML leaderboard from stored records.")
+    p.add_argument("--results", default="results", help="store folder (default: results)")
+    p.add_argument("--out", default="reports/all", help="output folder for index.html (default: reports/all)")
+    p.add_argument("--sweep-dir", help="only the cells of this Hydra sweep folder (outputs/<sweep>/<time>)")
+    p.add_argument("--title", default="Leaderboard")
+    a = p.parse_args(argv)
+    from harness.report.build import write_report
+    from harness.report.callback import collect_outcomes
+    from harness.store import Store
+
+    store = Store(resolve(a.results))
+    if a.sweep_dir:
+        outcomes = collect_outcomes(resolve(a.sweep_dir))
+        records = [store.load(o["cell_id"]) for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
+        failed = [o for o in outcomes if o["status"] not in ("done", "skipped")]
+    else:
+        records, failed = store.all_records(), []
+    if not records and not failed:
+        raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
+    print(write_report(records, resolve(a.out), a.title, failed))
+
+
+def cmd_prepare(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="harness prepare", description="Build the embedded models' HF folders.")
+    p.add_argument("models", nargs="*", help="model names (default: every embedded model)")
+    p.add_argument("--cache", default=None, help="cache folder (default: $HARNESS_CACHE or ~/.cache/harness)")
+    a = p.parse_args(argv)
+    from hydra import compose, initialize_config_dir
+
+    from harness.models.embedded import prepare
+
+    embedded = [m for m in group_options("model") if "source: embedded" in (CONF_DIR / "model" / f"{m}.yaml").read_text()]
+    for name in a.models or embedded:
+        if name not in embedded:
+            raise HarnessError(did_you_mean(name, embedded, "embedded model"))
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=[f"model={name}"])
+        cache = resolve(a.cache or cfg.paths.cache)
+        from omegaconf import OmegaConf
+
+        print(f"{name}: {prepare(OmegaConf.to_object(cfg.model), cache)}")
+
+
+SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare}
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
+    args = sys.argv[1:]
+    try:
+        if args and args[0] in SUBCOMMANDS:
+            SUBCOMMANDS[args[0]](args[1:])
+            return
+        check_conf_yaml()
+        check_overrides(args)
+    except HarnessError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    hydra_main()

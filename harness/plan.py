@@ -1,0 +1,98 @@
+"""Plan: turn one composed config into a Cell with a content-addressed id. Imports nothing heavy.
+
+The id is the SHA-256 of exactly the fields that change a cell's result (model identity and weights digest,
+fine-tuning config, task version and content hash, evaluation settings, result-schema version). Paths, sweep
+names and output folders are left out, so the same cell planned from two sweeps is computed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from harness.config.schema import EvalConfig, FinetuneConfig, ModelConfig, TaskConfig
+from harness.paths import resolve
+from harness.store.record import SCHEMA_VERSION
+from harness.tasks import TaskSpec, load_task
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    identity: dict[str, Any]
+    model: ModelConfig
+    task: TaskConfig
+    task_spec: TaskSpec
+    finetune: FinetuneConfig
+    eval: EvalConfig
+    apply_chat_template: bool
+    results_dir: Path
+    cache_dir: Path
+    config_snapshot: dict[str, Any]
+
+
+def uses_chat_template(model: ModelConfig, ev: EvalConfig) -> bool:
+    if ev.apply_chat_template == "auto":
+        return model.prompt_format == "chat_template"
+    return ev.apply_chat_template == "true"
+
+
+def content_id(identity: dict[str, Any]) -> str:
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def model_identity(m: ModelConfig) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "source": m.source,
+        "hub_id": m.hub_id,
+        "revision": m.revision,
+        "local_path": m.local_path,
+        "gguf_sha256": m.embedded.sha256 if m.embedded else None,
+        "dtype": m.dtype,
+        "trust_remote_code": m.trust_remote_code,
+    }
+
+
+def plan_cell(cfg: Any) -> Cell:
+    """cfg: the composed HarnessConfig (DictConfig or the dataclass)."""
+    model: ModelConfig = OmegaConf.to_object(cfg.model) if OmegaConf.is_config(cfg) else cfg.model
+    task: TaskConfig = OmegaConf.to_object(cfg.task) if OmegaConf.is_config(cfg) else cfg.task
+    finetune: FinetuneConfig = OmegaConf.to_object(cfg.finetune) if OmegaConf.is_config(cfg) else cfg.finetune
+    ev: EvalConfig = OmegaConf.to_object(cfg.eval) if OmegaConf.is_config(cfg) else cfg.eval
+    spec = load_task(task)
+    chat = uses_chat_template(model, ev)
+    identity = {
+        "schema_version": SCHEMA_VERSION,
+        "model": model_identity(model),
+        "finetune": {"method": finetune.method},
+        "task": {"name": spec.name, "version": spec.version, "content_sha256": spec.content_sha256},
+        "eval": {
+            "backend": "lm-eval/hf",
+            "limit": task.limit,
+            "num_fewshot": task.num_fewshot,
+            "batch_size": ev.batch_size,
+            "apply_chat_template": chat,
+            "seed": ev.seed,
+        },
+    }
+    snapshot = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else {}
+    return Cell(
+        id=content_id(identity),
+        identity=identity,
+        model=model,
+        task=task,
+        task_spec=spec,
+        finetune=finetune,
+        eval=ev,
+        apply_chat_template=chat,
+        results_dir=resolve(cfg.paths.results),
+        cache_dir=resolve(cfg.paths.cache),
+        config_snapshot=snapshot,
+    )

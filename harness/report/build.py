@@ -1,0 +1,64 @@
+"""Write reports/<name>/index.html (+ leaderboard.csv) from stored records. Offline: plotly.js is inlined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from jinja2 import Environment, PackageLoader, select_autoescape
+from plotly.offline import get_plotlyjs
+
+from harness.report.table import leaderboard
+from harness.store.record import now_iso
+from harness.store.store import atomic_write_text
+
+
+def score_chart(df) -> go.Figure:
+    fig = go.Figure()
+    for task, part in df.groupby("task", sort=True):
+        fig.add_bar(
+            name=task,
+            x=part["model"],
+            y=part["score"],
+            error_y={"type": "data", "symmetric": False, "array": part["ci_high"] - part["score"],
+                     "arrayminus": part["score"] - part["ci_low"]},
+            hovertemplate="%{x}<br>score %{y:.3f}<extra>" + task + "</extra>",
+        )
+    fig.update_layout(
+        title="Primary metric per model (bars: 95 % confidence interval)",
+        yaxis={"title": "score", "range": [0, 1]},
+        barmode="group",
+        height=420,
+        margin={"t": 60, "b": 40},
+    )
+    return fig
+
+
+def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], title: str) -> tuple[str, Any]:
+    df = leaderboard(records)
+    env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"]))
+    chart = score_chart(df).to_html(full_html=False, include_plotlyjs=False, div_id="score-chart") if len(df) else ""
+    envs = [r["environment"] for r in records]
+    html = env.get_template("leaderboard.html.j2").render(
+        title=title,
+        generated_at=now_iso(),
+        rows=df.to_dict("records") if len(df) else [],
+        chart=chart,
+        plotly_js=get_plotlyjs(),
+        not_measured=not_measured,
+        records=records,
+        commits=sorted({str(e["git"]["commit"])[:12] for e in envs}),
+        packages=envs[-1]["packages"] if envs else {},
+    )
+    return html, df
+
+
+def write_report(records: list[dict[str, Any]], out_dir: Path, title: str,
+                 not_measured: list[dict[str, Any]] | None = None) -> Path:
+    html, df = render(records, not_measured or [], title)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "leaderboard.csv", df.to_csv(index=False))
+    path = out_dir / "index.html"
+    atomic_write_text(path, html)
+    return path

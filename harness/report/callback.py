@@ -1,0 +1,62 @@
+"""Hydra callback: at the end of a run or sweep, summarise the cells and write the sweep's report.
+
+It reads the `cell.json` each job leaves in its output folder, so it works the same with any launcher
+(basic, joblib, submitit): jobs in other processes or machines report through files, not memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from harness.paths import resolve
+
+log = logging.getLogger(__name__)
+OUTCOME_FILE = "cell.json"
+
+
+def collect_outcomes(folder: Path) -> list[dict[str, Any]]:
+    files = sorted(folder.glob(f"*/{OUTCOME_FILE}")) or sorted(folder.glob(OUTCOME_FILE))
+    return [json.loads(p.read_text(encoding="utf-8")) for p in files]
+
+
+def report_name(config: DictConfig) -> str:
+    """reports/<sweep.name>, or reports/<sweep.name>__<overrides> when the command line changed what runs,
+    so `harness model=x` never overwrites the default job's report with a different set of cells."""
+    changed = [o for o in config.hydra.overrides.task if not o.split("=")[0].lstrip("+~").startswith(("paths.", "hydra."))]
+    if not changed:
+        return config.sweep.name
+    return re.sub(r"[^\w.=,+-]", "_", f"{config.sweep.name}__{'__'.join(changed)}")[:150]
+
+
+def finish(config: DictConfig, folder: Path) -> None:
+    from harness.report.build import write_report
+    from harness.store import Store
+
+    outcomes = collect_outcomes(folder)
+    store = Store(resolve(config.paths.results))
+    records = [store.load(o["cell_id"]) for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
+    failed = [o for o in outcomes if o["status"] not in ("done", "skipped")]
+    out_dir = resolve(config.paths.reports) / report_name(config)
+    path = write_report(records, out_dir, f"Leaderboard: {config.sweep.name}", not_measured=failed)
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("done", "skipped")}
+    print(f"\n{counts['done']} cell(s) computed, {counts['skipped']} already stored, {len(failed)} not measured.")
+    for o in failed:
+        print(f"\nNOT MEASURED: {o['model']} x {o['task']} ({o['status']})\n{o['message']}")
+    print(f"\nreport: {path}")
+    if failed:
+        raise SystemExit(2)
+
+
+class ReportCallback(Callback):
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        finish(config, Path(config.hydra.runtime.output_dir))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        finish(config, Path(config.hydra.sweep.dir))
