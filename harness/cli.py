@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -124,6 +125,10 @@ SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare}
 
 
 def main() -> None:
+    # Weights and data come from local caches only (the preflight checks they are there); an explicit
+    # HF_HUB_OFFLINE=0 lets a machine with hub access fill the cache on the way.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
     args = sys.argv[1:]
     try:

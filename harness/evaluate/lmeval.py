@@ -29,8 +29,8 @@ class EvalOutput:
     cli: str
 
 
-def model_args(cell: Cell, pretrained: str, device: str) -> dict[str, Any]:
-    args: dict[str, Any] = {"pretrained": pretrained, "dtype": cell.model.dtype, "device": device}
+def model_args(cell: Cell, pretrained: str) -> dict[str, Any]:
+    args: dict[str, Any] = {"pretrained": pretrained, "dtype": cell.model.dtype}
     if cell.model.trust_remote_code:
         args["trust_remote_code"] = True
     if cell.model.source == "hub" and not cell.model.local_path and cell.model.revision:
@@ -38,7 +38,7 @@ def model_args(cell: Cell, pretrained: str, device: str) -> dict[str, Any]:
     return args
 
 
-def cli_command(cell: Cell, margs: dict[str, Any]) -> str:
+def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
     """The raw lm-eval command (run from the repository root) that reproduces this cell's scores."""
     parts = [
         "lm_eval", "--model", "hf",
@@ -48,6 +48,7 @@ def cli_command(cell: Cell, margs: dict[str, Any]) -> str:
         "--batch_size", str(cell.eval.batch_size),
         "--num_fewshot", str(cell.task.num_fewshot),
         "--seed", str(cell.eval.seed),
+        "--device", device,
     ]  # fmt: skip
     if cell.apply_chat_template:
         parts.append("--apply_chat_template")
@@ -97,7 +98,7 @@ def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    margs = model_args(cell, pretrained, device)
+    margs = model_args(cell, pretrained)
     started = time.perf_counter()
     # Task YAMLs name data files relative to the repository root (lm-eval resolves them against the cwd).
     with contextlib.chdir(REPO_ROOT):
@@ -105,6 +106,7 @@ def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
         results = lm_eval.simple_evaluate(
             model="hf",
             model_args=margs,
+            device=device,
             tasks=[cell.task_spec.name],
             task_manager=manager,
             num_fewshot=cell.task.num_fewshot,
@@ -123,4 +125,4 @@ def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
     metrics = _metrics(results, task, n)
     names = [m.split("[")[0] for m in metrics]
     samples = [_sample_row(s, names) for s in sorted(results["samples"][task], key=lambda s: s["doc_id"])]
-    return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs))
+    return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device))

@@ -49,7 +49,7 @@ def detect_device(requested: str = "auto") -> Device:
 
 
 def estimate_memory_bytes(model: ModelConfig, method: str) -> int:
-    return int(model.n_params * BYTES_PER_PARAM[model.dtype] * METHOD_FACTOR[method])
+    return round(model.n_params * BYTES_PER_PARAM[model.dtype] * METHOD_FACTOR[method])
 
 
 def hub_weights_present(model: ModelConfig) -> bool:

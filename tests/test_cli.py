@@ -1,0 +1,55 @@
+"""Bad input at the command line: one readable message, no traceback, non-zero exit."""
+
+from __future__ import annotations
+
+import pytest
+
+import harness.cli as cli
+from harness.errors import HarnessError
+from tests.conftest import run_harness
+
+
+def test_unknown_model_suggests_the_close_name():
+    with pytest.raises(HarnessError) as e:
+        cli.check_overrides(["model=qwen14b"])
+    assert "unknown model 'qwen14b'. Did you mean 'qwen-14b'?" in str(e.value)
+    assert "smollm2-135m" in str(e.value)  # lists the known names
+
+
+def test_unknown_option_inside_a_sweep_list_is_caught():
+    with pytest.raises(HarnessError, match="unknown model 'gema3-270m'.*gemma3-270m"):
+        cli.check_overrides(["-m", "model=smollm2-135m,gema3-270m"])
+    with pytest.raises(HarnessError, match="unknown sweep 'defualt'"):
+        cli.check_overrides(["sweep=defualt"])
+    cli.check_overrides(["model=smollm2-135m,gemma3-270m", "task.limit=3", "paths.results=/tmp/x"])
+
+
+def test_malformed_conf_yaml_names_file_and_line(tmp_path, monkeypatch):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "broken.yaml").write_text("name: broken\nsource: [hub\n")
+    monkeypatch.setattr(cli, "CONF_DIR", tmp_path)
+    with pytest.raises(HarnessError, match=r"broken\.yaml:3:1"):
+        cli.check_conf_yaml()
+
+
+def test_cli_unknown_model_is_one_line_without_traceback():
+    p = run_harness("model=qwen14b")
+    assert p.returncode == 2
+    assert p.stderr.strip().startswith("harness: error: unknown model 'qwen14b'. Did you mean 'qwen-14b'?")
+    assert "Traceback" not in p.stderr + p.stdout
+
+
+def test_cli_seed_model_stops_in_preflight(tmp_store):
+    p = run_harness("model=qwen-14b", *tmp_store)
+    out = p.stdout + p.stderr
+    assert p.returncode == 2, out
+    assert "NOT MEASURED: qwen-14b x helpdesk (preflight_failed)" in out
+    assert "are not available offline" in out and "transformers<4.40" in out
+    assert "Traceback" not in out
+
+
+def test_cli_unknown_config_key_names_it():
+    p = run_harness("model.contxt_length=5")
+    assert p.returncode != 0
+    assert "Key 'contxt_length' not in 'ModelConfig'" in p.stderr
+    assert "Traceback" not in p.stderr

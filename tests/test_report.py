@@ -1,0 +1,54 @@
+"""The first leaderboard from records: a self-contained file, numbers from the records, text escaped."""
+
+from __future__ import annotations
+
+import copy
+
+from harness.report.build import write_report
+from harness.report.table import leaderboard
+
+# A hand-written record in the stored shape (a test input, not a result shown to anyone).
+RECORD = {
+    "schema_version": 1,
+    "cell_id": "c0ffee0000000000000a",
+    "created_at": "2026-11-22T00:00:00+00:00",
+    "model": {"name": "m-small", "display_name": "Small <b>model</b>", "source": "embedded", "n_params": 135_000_000,
+              "license": "Apache-2.0", "weights": "/x", "gguf_sha256": None},
+    "finetune": {"method": "none"},
+    "task": {"name": "helpdesk", "version": "1.0", "content_sha256": "ab" * 32, "primary_metric": "contains", "n": 50},
+    "eval": {"device": {"kind": "cpu", "name": "cpu", "count": 1}, "seeds": {"python": 1}, "lm_eval_cli": "lm_eval ..."},
+    "metrics": {"contains": {"value": 0.76, "stderr": 0.0610}, "exact_match": {"value": 0.0, "stderr": 0.0}},
+    "primary": {"metric": "contains", "value": 0.76, "stderr": 0.0610, "n": 50},
+    "timings": {"evaluate_s": 30.0, "items_per_s": 1.667},
+    "environment": {"git": {"commit": "deadbeef" * 5}, "packages": {"lm_eval": "0.4.13"}},
+}
+
+
+def other(score: float, name: str, cid: str):
+    r = copy.deepcopy(RECORD)
+    r["model"].update(name=name, display_name=name)
+    r["primary"].update(value=score)
+    r["cell_id"] = cid
+    return r
+
+
+def test_table_sorts_by_score_and_computes_the_ci():
+    df = leaderboard([RECORD, other(0.86, "m-big", "b" * 20)])
+    assert list(df["model_key"]) == ["m-big", "m-small"]
+    small = df[df.model_key == "m-small"].iloc[0]
+    assert round(small.ci_low, 4) == round(0.76 - 1.959964 * 0.0610, 4)  # 0.6404
+    assert round(small.ci_high, 4) == 0.8796
+
+
+def test_report_is_self_contained_and_escapes_text(tmp_path):
+    path = write_report([RECORD, other(0.86, "m-big", "b" * 20)], tmp_path, "T",
+                        not_measured=[{"model": "qwen-14b", "task": "helpdesk", "status": "preflight_failed",
+                                       "message": "weights <script>alert(1)</script> missing"}])
+    html = path.read_text()
+    assert html.count("Plotly.newPlot") == 1
+    assert "<script src=" not in html and "<link " not in html  # nothing fetched: plotly.js is inlined
+    assert html.count("plotly.js v") >= 1
+    assert "Small &lt;b&gt;model&lt;/b&gt;" in html  # model names are text, not markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    assert "0.760 [0.640, 0.880]" in html
+    assert (tmp_path / "leaderboard.csv").read_text().count("\n") == 3

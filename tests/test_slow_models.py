@@ -1,0 +1,150 @@
+"""Real models end to end: the embedded SmolLM2/Gemma, lm-eval itself, a remote-code model folder.
+
+Marked slow: they load real weights on the CPU (the README's test command and CI run them).
+The prepared HF folders live in the user cache (as for `make run`), so they are built once per machine.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from harness.models.embedded import MARKER, prepare
+from harness.paths import REPO_ROOT, resolve
+from harness.run import run_cell
+from harness.store import Store
+from tests.conftest import compose_cfg, run_harness
+
+pytestmark = pytest.mark.slow
+LIMIT = 12
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+@pytest.fixture(scope="module")
+def smol_dir() -> Path:
+    cfg = compose_cfg(["model=smollm2-135m"])
+    return prepare(OmegaConf.to_object(cfg.model), resolve(cfg.paths.cache))
+
+
+@pytest.fixture(scope="module")
+def smol_cell(tmp_path_factory, smol_dir):
+    root = tmp_path_factory.mktemp("store")
+    overrides = ["model=smollm2-135m", f"task.limit={LIMIT}", f"paths.results={root}"]
+    outcome = run_cell(compose_cfg(overrides))
+    store = Store(root)
+    return overrides, outcome, store.load(outcome.cell_id), store.load_samples(outcome.cell_id)
+
+
+def test_prepare_is_idempotent_and_safe_under_concurrency(tmp_path):
+    """Two processes prepare into an empty cache at once: one converts, the other waits and reuses it."""
+    cmd = [str(Path(sys.executable).with_name("harness")), "prepare", "smollm2-135m", "--cache", str(tmp_path)]
+    procs = [subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    paths = {o[0].strip() for o in outs}
+    assert len(paths) == 1
+    assert sum("preparing smollm2-135m" in o[1] for o in outs) == 1  # converted exactly once
+    folder = Path(paths.pop().split(": ", 1)[1])
+    meta = json.loads((folder / MARKER).read_text())
+    assert meta["gguf_sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"] and "quantization_config" not in config
+    # A third call returns at once without converting.
+    third = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0 and "preparing" not in third.stderr
+
+
+def test_record_score_is_the_mean_of_its_samples(smol_cell):
+    _, outcome, record, samples = smol_cell
+    assert outcome.status == "done"
+    assert record["task"]["n"] == LIMIT == len(samples)
+    for metric in ("contains", "exact_match"):
+        assert record["metrics"][metric]["value"] == pytest.approx(mean([s["scores"][metric] for s in samples]))
+    assert record["primary"]["metric"] == "contains"
+    # Non-trivial: a real instruct model answers some questions and misses others here.
+    assert 0.0 < record["primary"]["value"] <= 1.0
+    assert record["eval"]["apply_chat_template"] is True
+    assert all("<|im_start|>assistant" in s["input"] for s in samples)
+    assert record["schema_version"] == 1 and record["environment"]["packages"]["lm_eval"]
+    assert record["timings"]["evaluate_s"] > 0 and record["model"]["n_params"] == 134515008
+
+
+def test_finished_cell_is_skipped_without_touching_the_model(smol_cell, monkeypatch):
+    overrides, outcome, _, _ = smol_cell
+    import harness.evaluate.lmeval as lmeval
+    import harness.models as models
+
+    def forbidden(*a, **k):
+        raise AssertionError("a stored cell must not load or call a model")
+
+    monkeypatch.setattr(lmeval, "evaluate", forbidden)
+    monkeypatch.setattr(models, "weights_location", forbidden)
+    again = run_cell(compose_cfg(overrides))
+    assert (again.status, again.cell_id) == ("skipped", outcome.cell_id)
+
+
+def test_harness_score_equals_raw_lm_eval_cli(smol_cell, tmp_path):
+    _, _, record, samples = smol_cell
+    cmd = shlex.split(record["eval"]["lm_eval_cli"]) + ["--output_path", str(tmp_path), "--log_samples"]
+    cmd[0] = str(Path(sys.executable).with_name("lm_eval"))
+    p = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    raw = json.loads(next(tmp_path.rglob("results_*.json")).read_text())["results"]["helpdesk"]
+    assert raw["contains,none"] == record["metrics"]["contains"]["value"]
+    assert raw["exact_match,none"] == record["metrics"]["exact_match"]["value"]
+    raw_samples = [json.loads(line) for line in next(tmp_path.rglob("samples_helpdesk_*.jsonl")).open()]
+    raw_outputs = {s["doc_id"]: s["filtered_resps"][0] for s in raw_samples}
+    assert raw_outputs == {s["doc_id"]: s["output"] for s in samples}
+
+
+def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
+    """A project-written model whose code comes from its folder via auto_map, as the seed models' does."""
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "assets" / "tiny_remote"))
+    from build import build  # noqa: PLC0415 - the asset's own builder
+
+    folder = build(tmp_path / "tiny-remote", smol_dir)
+    overrides = [
+        "model=llama2-7b", "model.name=tiny-remote", "model.display_name=Tiny remote-code model",
+        "model.source=local", f"model.local_path={folder}", "model.dtype=float32", "model.n_params=3146784",
+        "model.trust_remote_code=true", "task.limit=4", "eval.batch_size=2", f"paths.results={tmp_path / 'r'}",
+    ]
+    outcome = run_cell(compose_cfg(overrides))
+    store = Store(tmp_path / "r")
+    record, samples = store.load(outcome.cell_id), store.load_samples(outcome.cell_id)
+    assert record["eval"]["model_args"]["trust_remote_code"] is True
+    assert record["model"]["weights"] == str(folder)
+    assert record["task"]["n"] == 4 == len(samples)
+    assert record["metrics"]["contains"]["value"] == pytest.approx(mean([s["scores"]["contains"] for s in samples]))
+    assert all(isinstance(s["output"], str) for s in samples)  # it generated through the remote class
+    # Without trust_remote_code the same folder must not load: the path really runs the folder's code.
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        run_cell(compose_cfg([o for o in overrides if "trust_remote_code" not in o] + ["task.limit=3"]))
+
+
+def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_path):
+    """The default sweep (both embedded models) as the `harness` command, limited to 6 items to stay quick."""
+    first = run_harness("task.limit=6", *tmp_store)
+    out = first.stdout + first.stderr
+    assert first.returncode == 0, out[-3000:]
+    assert "2 cell(s) computed, 0 already stored, 0 not measured." in out
+    reports = list((tmp_path / "reports").rglob("index.html"))
+    assert len(reports) == 1
+    html = reports[0].read_text()
+    assert "SmolLM2-135M-Instruct" in html and "Gemma-3-270M (base)" in html
+    records = Store(tmp_path / "results").all_records()
+    assert sorted(r["model"]["name"] for r in records) == ["gemma3-270m", "smollm2-135m"]
+    gemma = next(r for r in records if r["model"]["name"] == "gemma3-270m")
+    assert gemma["eval"]["apply_chat_template"] is False and gemma["task"]["n"] == 6
+    second = run_harness("task.limit=6", *tmp_store)
+    assert second.returncode == 0
+    assert "0 cell(s) computed, 2 already stored, 0 not measured." in second.stdout + second.stderr
