@@ -126,8 +126,14 @@ def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
     assert record["task"]["n"] == 4 == len(samples)
     assert record["metrics"]["contains"]["value"] == pytest.approx(mean([s["scores"]["contains"] for s in samples]))
     assert all(isinstance(s["output"], str) for s in samples)  # it generated through the remote class
-    # Without trust_remote_code the same folder must not load: the path really runs the folder's code.
-    with pytest.raises(ValueError, match="trust_remote_code"):
+    # The class lm-eval loaded is the folder's own code, not a built-in architecture.
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)
+    assert type(loaded).__name__ == "TinyRemoteForCausalLM"
+    assert type(loaded).__module__.startswith("transformers_modules.")
+    # Without trust_remote_code, transformers knows no such model type and (offline) cannot resolve it.
+    with pytest.raises(OSError):
         run_cell(compose_cfg([o for o in overrides if "trust_remote_code" not in o] + ["task.limit=3"]))
 
 
