@@ -71,28 +71,29 @@ def hydra_main(cfg: DictConfig) -> None:
     except Exception as e:  # noqa: BLE001 - one broken cell must not lose the sweep's finished cells
         out = HydraConfig.get().runtime.output_dir
         log.error("cell crashed:\n%s", traceback.format_exc())
-        outcome = CellOutcome("", "error", cfg.model.name, cfg.task.name,
-                              f"{type(e).__name__}: {e} (traceback in {out})")
+        outcome = CellOutcome(
+            "", "error", cfg.model.name, cfg.task.name, f"{type(e).__name__}: {e} (traceback in {out})"
+        )
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     (out_dir / "cell.json").write_text(json.dumps(outcome.as_dict(), indent=2))
 
 
 def cmd_report(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(prog="harness report", description="Write an HTML leaderboard from stored records.")
+    p = argparse.ArgumentParser(
+        prog="harness report", description="Write an HTML leaderboard from stored records."
+    )
     p.add_argument("--results", default="results", help="store folder (default: results)")
     p.add_argument("--out", default="reports/all", help="output folder for index.html (default: reports/all)")
     p.add_argument("--sweep-dir", help="only the cells of this Hydra sweep folder (outputs/<sweep>/<time>)")
     p.add_argument("--title", default="Leaderboard")
     a = p.parse_args(argv)
     from harness.report.build import write_report
-    from harness.report.callback import collect_outcomes
+    from harness.report.callback import collect_outcomes, split_outcomes
     from harness.store import Store
 
     store = Store(resolve(a.results))
     if a.sweep_dir:
-        outcomes = collect_outcomes(resolve(a.sweep_dir))
-        records = [store.load(o["cell_id"]) for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
-        failed = [o for o in outcomes if o["status"] not in ("done", "skipped")]
+        records, failed = split_outcomes(collect_outcomes(resolve(a.sweep_dir)), store)
     else:
         records, failed = store.all_records(), []
     if not records and not failed:
@@ -106,19 +107,18 @@ def cmd_prepare(argv: list[str]) -> None:
     p.add_argument("--cache", default=None, help="cache folder (default: $HARNESS_CACHE or ~/.cache/harness)")
     a = p.parse_args(argv)
     from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
     from harness.models.embedded import prepare
 
-    embedded = [m for m in group_options("model") if "source: embedded" in (CONF_DIR / "model" / f"{m}.yaml").read_text()]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        configs = {m: compose("config", overrides=[f"model={m}"]) for m in group_options("model")}
+    embedded = [m for m, cfg in configs.items() if cfg.model.source == "embedded"]
     for name in a.models or embedded:
         if name not in embedded:
             raise HarnessError(did_you_mean(name, embedded, "embedded model"))
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=[f"model={name}"])
-        cache = resolve(a.cache or cfg.paths.cache)
-        from omegaconf import OmegaConf
-
-        print(f"{name}: {prepare(OmegaConf.to_object(cfg.model), cache)}")
+        cfg = configs[name]
+        print(f"{name}: {prepare(OmegaConf.to_object(cfg.model), resolve(a.cache or cfg.paths.cache))}")
 
 
 SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare}
@@ -129,7 +129,9 @@ def main() -> None:
     # HF_HUB_OFFLINE=0 lets a machine with hub access fill the cache on the way.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S"
+    )
     args = sys.argv[1:]
     try:
         if args and args[0] in SUBCOMMANDS:

@@ -27,7 +27,9 @@ class CellOutcome:
         return dict(self.__dict__)
 
 
-def build_record(cell: Cell, out: Any, device: Any, timings: dict[str, float], pretrained: str) -> dict[str, Any]:
+def build_record(
+    cell: Cell, out: Any, device: Any, timings: dict[str, float], pretrained: str
+) -> dict[str, Any]:
     m = cell.model
     primary = cell.task.primary_metric
     return {
@@ -63,15 +65,21 @@ def build_record(cell: Cell, out: Any, device: Any, timings: dict[str, float], p
             "apply_chat_template": cell.apply_chat_template,
             "num_fewshot": cell.task.num_fewshot,
             "limit": cell.task.limit,
-            "seeds": {"python": cell.eval.seed, "numpy": cell.eval.seed, "torch": cell.eval.seed,
-                      "fewshot": cell.eval.seed},
+            "seeds": {
+                "python": cell.eval.seed,
+                "numpy": cell.eval.seed,
+                "torch": cell.eval.seed,
+                "fewshot": cell.eval.seed,
+            },
             "device": {"kind": device.kind, "name": device.name, "count": device.count},
             "lm_eval_cli": out.cli,
         },
         "metrics": out.metrics,
         "primary": {"metric": primary, **out.metrics[primary]} if primary in out.metrics else None,
-        "timings": {**{k: round(v, 3) for k, v in timings.items()},
-                    "items_per_s": round(out.n / out.seconds, 3) if out.seconds else None},
+        "timings": {
+            **{k: round(v, 3) for k, v in timings.items()},
+            "items_per_s": round(out.n / out.seconds, 3) if out.seconds else None,
+        },
         "environment": environment(),
         "config": cell.config_snapshot,
         "samples_file": f"samples/{cell.id}.jsonl",
@@ -85,7 +93,12 @@ def run_cell(cfg: Any) -> CellOutcome:
     store = Store(cell.results_dir)
     outcome = CellOutcome(cell.id, "skipped", cell.model.name, cell.task.name)
     if store.has(cell.id):
-        log.info("cell %s (%s x %s) is already stored; nothing to compute", cell.id, cell.model.name, cell.task.name)
+        log.info(
+            "cell %s (%s x %s) is already stored; nothing to compute",
+            cell.id,
+            cell.model.name,
+            cell.task.name,
+        )
         return outcome
 
     # Heavy imports only past this point: a fully stored sweep re-runs in seconds.

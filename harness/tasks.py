@@ -67,4 +67,6 @@ def load_task(cfg: TaskConfig) -> TaskSpec:
         )
     path, doc = found[cfg.name]
     version = str((doc.get("metadata") or {}).get("version", "0"))
-    return TaskSpec(cfg.name, folder, path, version, _hash_dir(folder), doc.get("output_type", "generate_until"))
+    return TaskSpec(
+        cfg.name, folder, path, version, _hash_dir(folder), doc.get("output_type", "generate_until")
+    )

@@ -23,11 +23,17 @@ def compose_cfg(overrides: list[str] | None = None):
         return compose("config", overrides=overrides or [])
 
 
-def run_harness(*args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_harness(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess:
     """The `harness` console script as a user runs it, from the repository root."""
     exe = Path(sys.executable).with_name("harness")
     return subprocess.run(
-        [str(exe), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+        [str(exe), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 

@@ -8,15 +8,24 @@ from tests.conftest import compose_cfg
 
 def test_cell_id_is_stable_and_ignores_paths(tmp_path):
     a = plan_cell(compose_cfg(["model=smollm2-135m"]))
-    b = plan_cell(compose_cfg(["model=smollm2-135m", f"paths.results={tmp_path}", "sweep=smoke", "task.limit=null"]))
+    b = plan_cell(
+        compose_cfg(["model=smollm2-135m", f"paths.results={tmp_path}", "sweep=smoke", "task.limit=null"])
+    )
     assert a.id == b.id
     assert len(a.id) == 20
 
 
 def test_cell_id_changes_with_what_changes_results():
     base = plan_cell(compose_cfg(["model=smollm2-135m"])).id
-    for override in ["model=gemma3-270m", "task.limit=5", "eval.batch_size=1", "eval.seed=7",
-                     "eval.apply_chat_template=false", "model.dtype=bfloat16", "task.num_fewshot=2"]:
+    for override in [
+        "model=gemma3-270m",
+        "task.limit=5",
+        "eval.batch_size=1",
+        "eval.seed=7",
+        "eval.apply_chat_template=false",
+        "model.dtype=bfloat16",
+        "task.num_fewshot=2",
+    ]:
         assert plan_cell(compose_cfg(["model=smollm2-135m", override])).id != base, override
 
 

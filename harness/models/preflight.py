@@ -104,7 +104,11 @@ def check_modules(model: ModelConfig) -> str | None:
     missing = [m for m in model.constraints.python_modules if importlib.util.find_spec(m) is None]
     if not missing:
         return None
-    extra = f" Install them with `pip install -e '.[{model.constraints.extra}]'`." if model.constraints.extra else ""
+    extra = (
+        f" Install them with `pip install -e '.[{model.constraints.extra}]'`."
+        if model.constraints.extra
+        else ""
+    )
     return f"{model.name} needs the Python modules {', '.join(missing)}, which are not installed.{extra}"
 
 

@@ -21,8 +21,12 @@ def score_chart(df) -> go.Figure:
             name=task,
             x=part["model"],
             y=part["score"],
-            error_y={"type": "data", "symmetric": False, "array": part["ci_high"] - part["score"],
-                     "arrayminus": part["score"] - part["ci_low"]},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": part["ci_high"] - part["score"],
+                "arrayminus": part["score"] - part["ci_low"],
+            },
             hovertemplate="%{x}<br>score %{y:.3f}<extra>" + task + "</extra>",
         )
     fig.update_layout(
@@ -37,8 +41,14 @@ def score_chart(df) -> go.Figure:
 
 def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], title: str) -> tuple[str, Any]:
     df = leaderboard(records)
-    env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"]))
-    chart = score_chart(df).to_html(full_html=False, include_plotlyjs=False, div_id="score-chart") if len(df) else ""
+    env = Environment(
+        loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
+    )
+    chart = (
+        score_chart(df).to_html(full_html=False, include_plotlyjs=False, div_id="score-chart")
+        if len(df)
+        else ""
+    )
     envs = [r["environment"] for r in records]
     html = env.get_template("leaderboard.html.j2").render(
         title=title,
@@ -48,14 +58,18 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
         plotly_js=get_plotlyjs(),
         not_measured=not_measured,
         records=records,
+        tasks={
+            r["task"]["name"]: r.get("config", {}).get("task", {}).get("description", "") for r in records
+        },
         commits=sorted({str(e["git"]["commit"])[:12] for e in envs}),
         packages=envs[-1]["packages"] if envs else {},
     )
     return html, df
 
 
-def write_report(records: list[dict[str, Any]], out_dir: Path, title: str,
-                 not_measured: list[dict[str, Any]] | None = None) -> Path:
+def write_report(
+    records: list[dict[str, Any]], out_dir: Path, title: str, not_measured: list[dict[str, Any]] | None = None
+) -> Path:
     html, df = render(records, not_measured or [], title)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.csv", df.to_csv(index=False))

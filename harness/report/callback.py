@@ -7,8 +7,8 @@ It reads the `cell.json` each job leaves in its output folder, so it works the s
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,20 @@ def collect_outcomes(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in files]
 
 
+def split_outcomes(outcomes: list[dict[str, Any]], store: Any) -> tuple[list[dict], list[dict]]:
+    """(records of the stored cells, outcomes of the cells that produced no record)."""
+    records = [store.load(o["cell_id"]) for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
+    return records, [o for o in outcomes if o["status"] not in ("done", "skipped")]
+
+
 def report_name(config: DictConfig) -> str:
     """reports/<sweep.name>, or reports/<sweep.name>__<overrides> when the command line changed what runs,
     so `harness model=x` never overwrites the default job's report with a different set of cells."""
-    changed = [o for o in config.hydra.overrides.task if not o.split("=")[0].lstrip("+~").startswith(("paths.", "hydra."))]
+    changed = [
+        o
+        for o in config.hydra.overrides.task
+        if not o.split("=")[0].lstrip("+~").startswith(("paths.", "hydra."))
+    ]
     if not changed:
         return config.sweep.name
     return re.sub(r"[^\w.=,+-]", "_", f"{config.sweep.name}__{'__'.join(changed)}")[:150]
@@ -41,12 +51,13 @@ def finish(config: DictConfig, folder: Path) -> None:
 
     outcomes = collect_outcomes(folder)
     store = Store(resolve(config.paths.results))
-    records = [store.load(o["cell_id"]) for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
-    failed = [o for o in outcomes if o["status"] not in ("done", "skipped")]
+    records, failed = split_outcomes(outcomes, store)
     out_dir = resolve(config.paths.reports) / report_name(config)
     path = write_report(records, out_dir, f"Leaderboard: {config.sweep.name}", not_measured=failed)
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("done", "skipped")}
-    print(f"\n{counts['done']} cell(s) computed, {counts['skipped']} already stored, {len(failed)} not measured.")
+    print(
+        f"\n{counts['done']} cell(s) computed, {counts['skipped']} already stored, {len(failed)} not measured."
+    )
     for o in failed:
         print(f"\nNOT MEASURED: {o['model']} x {o['task']} ({o['status']})\n{o['message']}")
     print(f"\nreport: {path}")

@@ -17,7 +17,16 @@ from harness.paths import REPO_ROOT
 SCHEMA_VERSION = 1
 
 # Packages whose versions can change a result; recorded in every record (not hashed into the cell id).
-TRACKED_PACKAGES = ["harness", "lm_eval", "transformers", "torch", "accelerate", "peft", "tokenizers", "datasets"]
+TRACKED_PACKAGES = [
+    "harness",
+    "lm_eval",
+    "transformers",
+    "torch",
+    "accelerate",
+    "peft",
+    "tokenizers",
+    "datasets",
+]
 
 
 def package_versions() -> dict[str, str | None]:

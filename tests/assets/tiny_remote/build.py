@@ -1,6 +1,6 @@
 """Write the tiny remote-code model folder: these .py files + config.json with auto_map + random weights.
 
-    python tests/assets/tiny_remote/build.py OUT_DIR TOKENIZER_DIR
+python tests/assets/tiny_remote/build.py OUT_DIR TOKENIZER_DIR
 """
 
 import json
@@ -33,7 +33,9 @@ def build(out: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
         "vocab_size": vocab,
         "hidden_size": hidden,
         "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else tokenizer.eos_token_id,
         "max_position_embeddings": 2048,
         "use_cache": False,
     }
