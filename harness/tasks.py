@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from harness.config.schema import TaskConfig
-from harness.errors import HarnessError
+from harness.errors import HarnessError, did_you_mean
 from harness.paths import REPO_ROOT
 
 
@@ -32,6 +32,7 @@ class TaskSpec:
     version: str
     content_sha256: str
     output_type: str
+    metrics: tuple[str, ...]
 
 
 def load_yaml(path: Path) -> dict:
@@ -67,6 +68,10 @@ def load_task(cfg: TaskConfig) -> TaskSpec:
         )
     path, doc = found[cfg.name]
     version = str((doc.get("metadata") or {}).get("version", "0"))
-    return TaskSpec(
-        cfg.name, folder, path, version, _hash_dir(folder), doc.get("output_type", "generate_until")
-    )
+    metrics = tuple(m["metric"] for m in doc.get("metric_list") or [] if isinstance(m.get("metric"), str))
+    if metrics and cfg.primary_metric not in metrics:
+        # Checked before any model runs: a typo here would otherwise surface only after the evaluation.
+        what = f"task {cfg.name!r}: primary_metric"
+        raise HarnessError(f"{what}: " + did_you_mean(cfg.primary_metric, list(metrics), "metric"))
+    output_type = doc.get("output_type", "generate_until")
+    return TaskSpec(cfg.name, folder, path, version, _hash_dir(folder), output_type, metrics)

@@ -69,3 +69,10 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
     with pytest.raises(HarnessError) as e:
         load_yaml(bad)
     assert f"{bad}:4:" in str(e.value) or f"{bad}:3:" in str(e.value)
+
+
+def test_misspelt_primary_metric_is_caught_before_any_model_runs():
+    with pytest.raises(
+        HarnessError, match="primary_metric: unknown metric 'contain'. Did you mean 'contains'"
+    ):
+        load_task(TaskConfig(name="helpdesk", dir="tasks/helpdesk", primary_metric="contain"))
