@@ -28,7 +28,13 @@ register_configs()
 
 
 def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """A config group's options: its YAML files, and for `task` every task folder found under tasks/."""
+    options = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
+    if group == "task":
+        from harness.tasks import discover
+
+        options |= set(discover())
+    return sorted(options)
 
 
 def check_conf_yaml() -> None:
@@ -121,7 +127,63 @@ def cmd_prepare(argv: list[str]) -> None:
         print(f"{name}: {prepare(OmegaConf.to_object(cfg.model), resolve(a.cache or cfg.paths.cache))}")
 
 
-SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare}
+def cmd_task(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="harness task", description="List, check, create and document tasks.")
+    sub = p.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="every task option with its folder and primary metric")
+    c = sub.add_parser("check", help="validate a task's YAML and data (file:line for each problem)")
+    c.add_argument("names", nargs="*", help="task names (default: all)")
+    n = sub.add_parser("new", help="write a working task skeleton to edit")
+    n.add_argument("name")
+    n.add_argument(
+        "--kind",
+        choices=["generate", "choice"],
+        default="generate",
+        help="generate: free-text answers scored by exact match; choice: multiple choice by log-likelihood",
+    )
+    n.add_argument(
+        "--dir", help="parent folder (default: tasks/); outside the repository, add it to HARNESS_TASKS_PATH"
+    )
+    d = sub.add_parser("card", help="write the embedded models' stored scores into a task's README")
+    d.add_argument("names", nargs="*", help="task names (default: every task with stored results)")
+    d.add_argument("--results", default="results")
+    a = p.parse_args(argv)
+    from harness import tasks
+
+    if a.action == "list":
+        for name, (path, _) in sorted(tasks.discover().items()):
+            cfg = tasks.task_config(name, path, _)
+            print(f"{name:24s} {cfg.dir:28s} {cfg.primary_metric:20s} {cfg.description}")
+    elif a.action == "check":
+        from harness.tasks.check import check_task
+
+        reports = [check_task(t) for t in a.names or sorted(tasks.discover())]
+        print("\n".join(r.text() for r in reports))
+        bad = [r.task for r in reports if not r.ok]
+        if bad:
+            raise HarnessError(f"task check found problems in: {', '.join(bad)} (listed above).")
+    elif a.action == "new":
+        from harness.tasks.new import new_task
+
+        folder = new_task(a.name, a.kind, resolve(a.dir) if a.dir else None)
+        print(
+            f"wrote {folder}\nnext: edit its data/*.jsonl and YAML, then `harness task check {a.name}` and "
+            f"`harness task={a.name} sweep=smoke`"
+        )
+    else:
+        from harness.store import Store
+        from harness.tasks.card import card_rows, write_card
+
+        store = Store(resolve(a.results))
+        records = store.all_records()
+        names = a.names or sorted(
+            {r["task"]["name"] for r in records if card_rows(records, r["task"]["name"])}
+        )
+        for t in names:
+            print(write_card(t, store))
+
+
+SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task}
 
 
 def main() -> None:

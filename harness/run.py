@@ -107,7 +107,7 @@ def run_cell(cfg: Any) -> CellOutcome:
     from harness.models.preflight import detect_device, preflight
 
     device = detect_device(cell.eval.device)
-    preflight(cell.model, cell.finetune, device)
+    preflight(cell.model, cell.finetune, device, task=cell.task)
     t0 = time.perf_counter()
     pretrained = weights_location(cell.model, cell.cache_dir)
     t1 = time.perf_counter()

@@ -43,7 +43,8 @@ def test_cli_seed_model_stops_in_preflight(tmp_store):
     p = run_harness("model=qwen-14b", *tmp_store)
     out = p.stdout + p.stderr
     assert p.returncode == 2, out
-    assert "NOT MEASURED: qwen-14b x helpdesk (preflight_failed)" in out
+    assert "NOT MEASURED: qwen-14b x helpdesk_en (preflight_failed)" in out
+    assert "NOT MEASURED: qwen-14b x helpdesk_zh (preflight_failed)" in out
     assert "are not available offline" in out and "transformers<4.40" in out
     assert "Traceback" not in out
 
@@ -53,3 +54,13 @@ def test_cli_unknown_config_key_names_it():
     assert p.returncode != 0
     assert "Key 'contxt_length' not in 'ModelConfig'" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_cli_lm_eval_standard_task_without_cached_data_stops_in_preflight(tmp_store, tmp_path):
+    empty = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
+    p = run_harness("task=mmlu", *tmp_store, env=empty)
+    out = p.stdout + p.stderr
+    assert p.returncode == 2, out
+    assert "NOT MEASURED: smollm2-135m x mmlu (preflight_failed)" in out
+    assert "needs the data set(s) cais/mmlu from the Hugging Face hub" in out
+    assert "Traceback" not in out

@@ -9,7 +9,7 @@ from tests.conftest import compose_cfg
 def test_cell_id_is_stable_and_ignores_paths(tmp_path):
     a = plan_cell(compose_cfg(["model=smollm2-135m"]))
     b = plan_cell(
-        compose_cfg(["model=smollm2-135m", f"paths.results={tmp_path}", "sweep=smoke", "task.limit=null"])
+        compose_cfg(["model=smollm2-135m", f"paths.results={tmp_path}", "sweep=smoke", "task.limit=100"])
     )
     assert a.id == b.id
     assert len(a.id) == 20

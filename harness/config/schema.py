@@ -54,11 +54,20 @@ class ModelConfig:
 
 @dataclass
 class TaskConfig:
-    name: str = MISSING  # lm-eval task name, defined by a YAML under tasks/
-    dir: str = MISSING  # folder under the repository passed to lm-eval as include_path
+    """Made automatically for every task folder under tasks/ (see harness.tasks.discover); conf/task/ holds only
+    tasks that ship with lm-eval itself."""
+
+    name: str = MISSING  # lm-eval task name
+    dir: str | None = (
+        MISSING  # task folder (lm-eval include_path), relative to the repository; null = lm-eval's own
+    )
     primary_metric: str = MISSING  # the metric leaderboards rank by
     description: str = ""
-    limit: int | None = None  # evaluate only the first N items (tests, smoke runs)
+    language: str | None = None  # en | zh | null (mixed or not applicable)
+    hub_datasets: list[str] = field(
+        default_factory=list
+    )  # lm-eval's own tasks: data sets the preflight looks for
+    limit: int | None = None  # evaluate only the first N test items (smoke runs, CPU-sized sweeps)
     num_fewshot: int = 0
 
 
@@ -105,5 +114,10 @@ class HarnessConfig:
 
 
 def register_configs() -> None:
-    """Register the schema so conf/config.yaml can put `harness_schema` first in its defaults list."""
-    ConfigStore.instance().store(name="harness_schema", node=HarnessConfig)
+    """Register the schema (first in conf/config.yaml's defaults) and one `task=<name>` option per task folder."""
+    from harness.tasks import discover, task_config
+
+    cs = ConfigStore.instance()
+    cs.store(name="harness_schema", node=HarnessConfig)
+    for name, (path, doc) in discover().items():
+        cs.store(group="task", name=name, node=task_config(name, path, doc))

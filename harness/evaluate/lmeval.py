@@ -40,16 +40,29 @@ def model_args(cell: Cell, pretrained: str) -> dict[str, Any]:
 
 def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
     """The raw lm-eval command (run from the repository root) that reproduces this cell's scores."""
+    spec = cell.task_spec
     parts = [
-        "lm_eval", "--model", "hf",
-        "--model_args", ",".join(f"{k}={v}" for k, v in margs.items()),
-        "--tasks", cell.task_spec.name,
-        "--include_path", str(cell.task_spec.dir.relative_to(REPO_ROOT)),
-        "--batch_size", str(cell.eval.batch_size),
-        "--num_fewshot", str(cell.task.num_fewshot),
-        "--seed", str(cell.eval.seed),
-        "--device", device,
-    ]  # fmt: skip
+        "lm_eval",
+        "--model",
+        "hf",
+        "--model_args",
+        ",".join(f"{k}={v}" for k, v in margs.items()),
+        "--tasks",
+        spec.name,
+    ]
+    if spec.dir is not None:
+        inside = spec.dir.is_relative_to(REPO_ROOT)
+        parts += ["--include_path", str(spec.dir.relative_to(REPO_ROOT)) if inside else str(spec.dir)]
+    parts += [
+        "--batch_size",
+        str(cell.eval.batch_size),
+        "--num_fewshot",
+        str(cell.task.num_fewshot),
+        "--seed",
+        str(cell.eval.seed),
+        "--device",
+        device,
+    ]
     if cell.apply_chat_template:
         parts.append("--apply_chat_template")
     if cell.task.limit is not None:
@@ -102,7 +115,11 @@ def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
     started = time.perf_counter()
     # Task YAMLs name data files relative to the repository root (lm-eval resolves them against the cwd).
     with contextlib.chdir(REPO_ROOT):
-        manager = TaskManager(include_path=str(cell.task_spec.dir), include_defaults=False)
+        spec = cell.task_spec
+        # A project task: index only its folder (fast). lm-eval's own task: index lm-eval's task library.
+        manager = TaskManager(
+            include_path=str(spec.dir) if spec.dir else None, include_defaults=spec.dir is None
+        )
         results = lm_eval.simple_evaluate(
             model="hf",
             model_args=margs,
@@ -121,8 +138,14 @@ def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
         )
     seconds = time.perf_counter() - started
     task = cell.task_spec.name
-    n = int(results["n-samples"][task]["effective"])
+    # A group (mmlu, cmmlu...) reports its aggregate under its own name and items under each subtask.
+    subtasks = sorted(results["samples"])
+    n = sum(int(results["n-samples"][t]["effective"]) for t in subtasks)
     metrics = _metrics(results, task, n)
     names = [m.split("[")[0] for m in metrics]
-    samples = [_sample_row(s, names) for s in sorted(results["samples"][task], key=lambda s: s["doc_id"])]
+    samples = [
+        {**_sample_row(s, names), **({"subtask": t} if t != task else {})}
+        for t in subtasks
+        for s in sorted(results["samples"][t], key=lambda s: s["doc_id"])
+    ]
     return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device))

@@ -12,7 +12,7 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from harness.config.schema import FinetuneConfig, ModelConfig
+from harness.config.schema import FinetuneConfig, ModelConfig, TaskConfig
 from harness.errors import PreflightError
 
 BYTES_PER_PARAM = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int4": 0.5}
@@ -125,17 +125,20 @@ def check_memory(model: ModelConfig, method: str, device: Device) -> str | None:
     )
 
 
-def preflight(model: ModelConfig, finetune: FinetuneConfig, device: Device) -> None:
-    problems = [
-        p
-        for p in (
-            check_weights(model),
-            check_transformers(model),
-            check_modules(model),
-            check_memory(model, finetune.method, device),
-        )
-        if p
+def preflight(
+    model: ModelConfig, finetune: FinetuneConfig, device: Device, task: TaskConfig | None = None
+) -> None:
+    from harness.tasks import check_hub_datasets
+
+    checks = [
+        check_weights(model),
+        check_transformers(model),
+        check_modules(model),
+        check_memory(model, finetune.method, device),
+        check_hub_datasets(task) if task is not None else None,
     ]
+    problems = [p for p in checks if p]
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
-        raise PreflightError(f"preflight failed for model={model.name}, finetune={finetune.method}:\n{lines}")
+        what = f"model={model.name}, finetune={finetune.method}" + (f", task={task.name}" if task else "")
+        raise PreflightError(f"preflight failed for {what}:\n{lines}")

@@ -1,248 +1,169 @@
-"""Write tasks/helpdesk/data/test.jsonl from the fact table below, deterministically.
+"""Write tasks/helpdesk/data/{en,zh}/{train,validation,test}.jsonl from facts.py, deterministically.
 
-    python tasks/helpdesk/generate.py          # rewrites the data; a second run gives the same bytes
+    python tasks/helpdesk/generate.py [OUT_DIR]   # a second run writes the same bytes
 
-Every fact of the fictional company (Lumen Harbor Logistics) is written here by this project; nothing is copied
-from a dataset. Each fact has a policy sentence (given to the model as context, as a retrieval-backed helpdesk
-would), a short answer that appears verbatim in it, and two phrasings of the employee's question.
+How paraphrases are kept apart: train questions use each fact's *train topic* wording with the train question
+frames, greetings and sign-offs; validation and test use the *test topic* wording with frames, greetings and
+sign-offs that never occur in train. Out-of-scope topics are split the same way. Each item's context holds the
+policy sentences a retrieval step would return: the right one plus two distractors (three distractors, none
+answering, for out-of-scope questions).
 """
 
 from __future__ import annotations
 
-import json
-import random
+import sys
+from itertools import product
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parents[1])]
+
+from facts import FACTS, OUT_OF_SCOPE  # noqa: E402
+
+from harness.tasks.datagen import rng, sample, write_splits  # noqa: E402
+
 SEED = 20261122
-
-# (id, category, policy sentence, short answer, [question phrasings])
-FACTS: list[tuple[str, str, str, str, list[str]]] = [
-    (
-        "hr-leave",
-        "hr",
-        "Full-time employees receive 22 days of paid annual leave per calendar year.",
-        "22 days",
-        [
-            "How many days of paid annual leave do I get per year?",
-            "What is my yearly paid holiday allowance?",
+HANDOFF = {
+    "en": "I don't know. Please contact the People Desk at help@lumenharbor.example.",
+    "zh": "我不知道，请联系员工服务台 help@lumenharbor.example。",
+}
+FRAMES = {
+    "en": {
+        "train": [
+            "Can you tell me {t}?",
+            "I'd like to know {t}.",
+            "Do you know {t}?",
+            "I need to find out {t}.",
+            "Could you check {t} for me?",
         ],
-    ),
-    (
-        "hr-carry",
-        "hr",
-        "Up to 5 unused leave days may be carried over into the next year.",
-        "5",
-        [
-            "How many unused leave days can I carry over?",
-            "What is the maximum number of leave days I can move to next year?",
+        "validation": ["Help me understand {t}.", "Would you clarify {t}?"],
+        "test": ["Please let me know {t}.", "I'm trying to figure out {t}.", "Could you look up {t}?"],
+    },
+    "zh": {
+        "train": [
+            "能告诉我{t}吗？",
+            "我想了解一下{t}。",
+            "你知道{t}吗？",
+            "麻烦查一下{t}。",
+            "想确认一下{t}。",
         ],
-    ),
-    (
-        "hr-sick",
-        "hr",
-        "A doctor's note is required for sick leave longer than 3 consecutive days.",
-        "3 consecutive days",
-        [
-            "After how many days of sick leave do I need a doctor's note?",
-            "When does sick leave require a doctor's note?",
-        ],
-    ),
-    (
-        "hr-parental",
-        "hr",
-        "Parents receive 16 weeks of paid parental leave.",
-        "16 weeks",
-        ["How long is paid parental leave?", "How many weeks of parental leave are paid?"],
-    ),
-    (
-        "hr-probation",
-        "hr",
-        "The probation period for new hires is 6 months.",
-        "6 months",
-        ["How long is the probation period?", "For how long are new employees on probation?"],
-    ),
-    (
-        "hr-payday",
-        "hr",
-        "Salaries are paid on the 25th of each month.",
-        "25th",
-        ["On which day of the month is salary paid?", "When do we get paid each month?"],
-    ),
-    (
-        "hr-notice",
-        "hr",
-        "Employees must give 2 months of notice before resigning.",
-        "2 months",
-        ["How much notice must I give before resigning?", "What is the notice period if I want to quit?"],
-    ),
-    (
-        "hr-remote",
-        "hr",
-        "Employees may work remotely up to 3 days per week.",
-        "3 days",
-        ["How many days a week can I work from home?", "What is the limit on remote work days per week?"],
-    ),
-    (
-        "it-desk",
-        "it",
-        "The IT service desk can be reached at extension 4357.",
-        "4357",
-        ["What extension do I dial for the IT service desk?", "Which phone extension reaches IT support?"],
-    ),
-    (
-        "it-password",
-        "it",
-        "Passwords must be changed every 90 days.",
-        "90 days",
-        ["How often do I have to change my password?", "After how many days does my password expire?"],
-    ),
-    (
-        "it-length",
-        "it",
-        "Passwords must be at least 14 characters long.",
-        "14 characters",
-        ["What is the minimum password length?", "How long does a password have to be?"],
-    ),
-    (
-        "it-laptop",
-        "it",
-        "Company laptops are replaced every 4 years.",
-        "4 years",
-        ["How often are company laptops replaced?", "After how many years do I get a new laptop?"],
-    ),
-    (
-        "it-vpn",
-        "it",
-        "The company VPN client is called HarborLink.",
-        "HarborLink",
-        ["What is the name of the VPN client?", "Which VPN software do we use?"],
-    ),
-    (
-        "it-wifi",
-        "it",
-        "The guest Wi-Fi network is named LHL-Guest.",
-        "LHL-Guest",
-        ["What is the guest Wi-Fi network called?", "Which Wi-Fi network should visitors join?"],
-    ),
-    (
-        "it-ticket",
-        "it",
-        "Hardware problems are reported through the Beacon ticket portal.",
-        "Beacon",
-        ["Where do I report a hardware problem?", "Which portal is used for hardware tickets?"],
-    ),
-    (
-        "fin-claim",
-        "finance",
-        "Expense claims must be submitted within 30 days of the purchase.",
-        "30 days",
-        [
-            "Within how many days must I submit an expense claim?",
-            "What is the deadline for filing an expense claim?",
-        ],
-    ),
-    (
-        "fin-meal",
-        "finance",
-        "The daily meal allowance on business trips is 45 euros.",
-        "45 euros",
-        [
-            "What is the daily meal allowance when travelling?",
-            "How much can I spend on meals per day on a business trip?",
-        ],
-    ),
-    (
-        "fin-receipt",
-        "finance",
-        "Receipts are required for any expense above 25 euros.",
-        "25 euros",
-        ["Above what amount do I need a receipt?", "From which amount must expenses have a receipt?"],
-    ),
-    (
-        "fin-approve",
-        "finance",
-        "Purchases above 2000 euros need approval from the finance director.",
-        "finance director",
-        ["Who must approve purchases above 2000 euros?", "Whose approval do large purchases need?"],
-    ),
-    (
-        "fin-mileage",
-        "finance",
-        "Private car use for business is reimbursed at 0.30 euros per kilometre.",
-        "0.30 euros",
-        [
-            "How much is mileage reimbursed per kilometre?",
-            "What is the per-kilometre rate for using my own car?",
-        ],
-    ),
-    (
-        "fin-tool",
-        "finance",
-        "Expenses are filed in the Ledgerline app.",
-        "Ledgerline",
-        ["Which app do I use to file expenses?", "Where are expense claims submitted?"],
-    ),
-    (
-        "adm-badge",
-        "admin",
-        "Lost access badges are replaced by the reception on floor 2.",
-        "floor 2",
-        [
-            "Where do I get a replacement access badge?",
-            "On which floor is the reception that replaces badges?",
-        ],
-    ),
-    (
-        "adm-rooms",
-        "admin",
-        "Meeting rooms are booked through the Roomboard calendar.",
-        "Roomboard",
-        ["How do I book a meeting room?", "Which calendar is used for meeting room bookings?"],
-    ),
-    (
-        "adm-parking",
-        "admin",
-        "Parking permits are issued by the facilities team.",
-        "facilities team",
-        ["Who issues parking permits?", "Which team do I ask for a parking permit?"],
-    ),
-    (
-        "adm-hours",
-        "admin",
-        "The office building is open from 7:00 to 20:00 on weekdays.",
-        "7:00 to 20:00",
-        ["What are the office opening hours on weekdays?", "When is the building open during the week?"],
-    ),
-]
+        "validation": ["问一下，{t}？", "请说明{t}。"],
+        "test": ["请帮我看看{t}。", "我不太清楚{t}，能说一下吗？", "咨询一下{t}。"],
+    },
+}
+GREETINGS = {
+    "en": {
+        "train": ["", "Hi, ", "Hello! ", "Quick question: ", "Sorry to bother you. ", "Hey there. "],
+        "validation": ["", "Hi all, "],
+        "test": ["", "Good morning. ", "I'm new here. ", "Hi team, "],
+    },
+    "zh": {
+        "train": ["", "你好，", "您好！", "打扰一下，", "同事你好，", "嗨，"],
+        "validation": ["", "大家好，"],
+        "test": ["", "早上好，", "我是新来的，", "HR你好，"],
+    },
+}
+SIGNOFFS = {
+    "en": {
+        "train": ["", " Thanks!", " Thank you.", " I need it for my planning."],
+        "validation": ["", " Appreciated."],
+        "test": ["", " Many thanks.", " Cheers."],
+    },
+    "zh": {
+        "train": ["", "谢谢！", "多谢。", "我要安排一下计划。"],
+        "validation": ["", "麻烦了。"],
+        "test": ["", "辛苦了。", "感谢！"],
+    },
+}
+PER_FACT = {"train": 16, "validation": 2, "test": 5}
+PER_OOS = {"train": 8, "validation": 2, "test": 5}
+WH = ("how ", "who ", "where ", "when ", "whether ", "what ", "which ")
 
 
-def build_rows() -> list[dict]:
-    rows = []
-    for fact_id, category, context, answer, questions in FACTS:
-        assert answer in context, f"{fact_id}: the answer must appear verbatim in the policy sentence"
-        for k, question in enumerate(questions):
-            rows.append(
-                {
-                    "id": f"{fact_id}-q{k}",
-                    "category": category,
-                    "context": context,
-                    "question": question,
-                    "answer": answer,
-                }
-            )
-    # A fixed shuffle so categories interleave and `limit=N` still covers several of them.
-    random.Random(SEED).shuffle(rows)
-    return rows
+def topic_en(t: str) -> str:
+    return t if t.startswith(WH) else f"the {t}"
 
 
-def main() -> None:
-    out = Path(__file__).parent / "data" / "test.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="\n") as f:
-        for row in build_rows():
-            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-    print(f"wrote {out}")
+def fact_view(fact: tuple, lang: str) -> dict:
+    fid, cat, en_s, en_a, en_tt, en_te, zh_s, zh_a, zh_tt, zh_te = fact
+    assert en_a in en_s and zh_a in zh_s, f"{fid}: the answer must appear verbatim in its policy sentence"
+    if lang == "en":
+        return {
+            "id": fid,
+            "category": cat,
+            "sentence": en_s,
+            "answer": en_a,
+            "topics": {"train": topic_en(en_tt), "test": topic_en(en_te)},
+        }
+    return {
+        "id": fid,
+        "category": cat,
+        "sentence": zh_s,
+        "answer": zh_a,
+        "topics": {"train": zh_tt, "test": zh_te},
+    }
+
+
+def questions(lang: str, split: str, topic: str, k: int, key: str) -> list[str]:
+    combos = list(product(FRAMES[lang][split], GREETINGS[lang][split], SIGNOFFS[lang][split]))
+    chosen = sample(rng(SEED, lang, split, key), combos, k)
+    return [g + f.format(t=topic) + s for f, g, s in chosen]
+
+
+def context(lang: str, key: str, split: str, facts: list[dict], answer_fact: dict | None) -> str:
+    r = rng(SEED, lang, split, key, "context")
+    others = [f["sentence"] for f in facts if answer_fact is None or f["id"] != answer_fact["id"]]
+    passages = sample(r, others, 3 if answer_fact is None else 2)
+    if answer_fact is not None:
+        passages.insert(r.randrange(len(passages) + 1), answer_fact["sentence"])
+    return "\n".join(f"{i}. {p}" for i, p in enumerate(passages, 1))
+
+
+def build(lang: str) -> dict[str, list[dict]]:
+    facts = [fact_view(f, lang) for f in FACTS]
+    oos_topics = {"train": OUT_OF_SCOPE[:12], "validation": OUT_OF_SCOPE[12:], "test": OUT_OF_SCOPE[12:]}
+    splits = {}
+    for split in ("train", "validation", "test"):
+        wording = "train" if split == "train" else "test"
+        rows = []
+        for f in facts:
+            for i, q in enumerate(questions(lang, split, f["topics"][wording], PER_FACT[split], f["id"])):
+                rows.append(
+                    {
+                        "id": f"{lang}-{split}-{f['id']}-{i}",
+                        "lang": lang,
+                        "category": f["category"],
+                        "fact_id": f["id"],
+                        "in_scope": True,
+                        "question": q,
+                        "answer": f["answer"],
+                        "context": context(lang, f"{f['id']}-{i}", split, facts, f),
+                    }
+                )
+        for oid, en_t, zh_t in oos_topics[split]:
+            topic = topic_en(en_t) if lang == "en" else zh_t
+            for i, q in enumerate(questions(lang, split, topic, PER_OOS[split], oid)):
+                rows.append(
+                    {
+                        "id": f"{lang}-{split}-{oid}-{i}",
+                        "lang": lang,
+                        "category": "out_of_scope",
+                        "fact_id": None,
+                        "in_scope": False,
+                        "question": q,
+                        "answer": HANDOFF[lang],
+                        "context": context(lang, f"{oid}-{i}", split, facts, None),
+                    }
+                )
+        rng(SEED, lang, split, "order").shuffle(rows)  # categories interleave, so `limit=N` covers all kinds
+        splits[split] = rows
+    return splits
+
+
+def main(out: Path = HERE / "data") -> None:
+    for lang in ("en", "zh"):
+        write_splits(out / lang, build(lang))
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "data")  # an argument: write elsewhere (tests compare)

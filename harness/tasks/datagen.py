@@ -1,0 +1,71 @@
+"""Helpers for the task data generators under tasks/*/generate.py (deterministic, byte-for-byte output)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def rng(seed: int, *salt: str) -> random.Random:
+    """A private RNG per (seed, purpose): adding one generator step never shifts another step's draws."""
+    return random.Random(f"{seed}:{':'.join(salt)}")
+
+
+def sample(r: random.Random, items: Sequence[T], k: int) -> list[T]:
+    return r.sample(list(items), min(k, len(items)))
+
+
+NEAR_DUPLICATE = 0.8  # Jaccard similarity of character 3-gram sets at or above which two texts count as one
+
+
+def shingles(text: str, n: int = 3) -> frozenset[str]:
+    """Character n-grams of the lower-cased, space-squeezed text (works the same for Chinese and English)."""
+    t = " ".join(text.lower().split())
+    return frozenset(t[i : i + n] for i in range(max(1, len(t) - n + 1)))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+class NoLeakFilter:
+    """Accepts a generated text unless it repeats one already accepted (any split) or, outside train, is a
+    near-duplicate of a train text. Generators use it so `harness task check` finds nothing to report."""
+
+    def __init__(self, threshold: float = NEAR_DUPLICATE):
+        self.threshold = threshold
+        self.exact: set[str] = set()
+        self.train: list[frozenset[str]] = []
+
+    def __call__(self, text: str, split: str) -> bool:
+        key = " ".join(text.lower().split())
+        if key in self.exact:
+            return False
+        sh = shingles(text)
+        if split != "train" and any(jaccard(sh, t) >= self.threshold for t in self.train):
+            return False
+        self.exact.add(key)
+        if split == "train":
+            self.train.append(sh)
+        return True
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8", newline="\n") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
+    return n
+
+
+def write_splits(folder: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
+    for split, rows in splits.items():
+        n = write_jsonl(folder / f"{split}.jsonl", rows)
+        print(f"wrote {folder / f'{split}.jsonl'} ({n} rows)")

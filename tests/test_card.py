@@ -1,0 +1,78 @@
+"""Data cards: scores come from stored records only, and the committed cards match a fresh run."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from harness.paths import TASKS_DIR
+from harness.run import run_cell
+from harness.store import Store
+from harness.tasks.card import card_rows, scores_markdown, write_card
+from tests.conftest import compose_cfg
+from tests.test_report import RECORD
+
+
+def record(model: str, created: str, value: float, task: str = "helpdesk") -> dict:
+    r = copy.deepcopy(RECORD)
+    r["model"].update(name=model, display_name=model.upper())
+    r["task"]["name"] = task
+    r["created_at"] = created
+    r["metrics"]["contains"]["value"] = value
+    r["eval"].update(limit=50)
+    r["cell_id"] = f"{model}-{created}"
+    return r
+
+
+def test_card_keeps_the_latest_untuned_embedded_record_per_model():
+    old, new = record("a", "2026-01-01", 0.1), record("a", "2026-02-01", 0.2)
+    tuned = record("a", "2026-03-01", 0.9)
+    tuned["finetune"]["method"] = "lora"
+    other_task = record("b", "2026-01-01", 0.5, task="general_en")
+    rows = card_rows([old, new, tuned, other_task], "helpdesk")
+    assert [r["cell_id"] for r in rows] == ["a-2026-02-01"]
+
+
+def test_card_table_numbers():
+    md = scores_markdown("helpdesk", [record("a", "2026-02-01", 0.76)])
+    # 0.76 +- 1.959964 * 0.061 -> [0.640, 0.880]; exact_match 0.0 +- 0 -> [0.000, 0.000]
+    assert "| A | 50 (first 50) | 0.760 [0.640, 0.880] | 0.000 [0.000, 0.000] | `a-2026-02-01` |" in md
+
+
+def test_write_card_replaces_only_its_block(tmp_path, monkeypatch):
+    import harness.tasks.card as card
+
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "README.md").write_text(
+        "# t\nintro\n<!-- scores:helpdesk -->\nold\n<!-- /scores:helpdesk -->\nafter\n"
+    )
+    monkeypatch.setattr(card, "discover", lambda: {"helpdesk": (folder / "t.yaml", {})})
+    store = Store(tmp_path / "store")
+    store.write(record("a", "2026-02-01", 0.76), [])
+    text = write_card("helpdesk", store).read_text()
+    assert text.startswith("# t\nintro\n<!-- scores:helpdesk -->\n| model |") and text.endswith(
+        "<!-- /scores:helpdesk -->\nafter\n"
+    )
+    assert "old" not in text
+
+
+@pytest.mark.slow
+def test_committed_card_matches_a_fresh_run(tmp_path):
+    """The general_en card row of SmolLM2 names a cell; computing that cell afresh gives the same numbers."""
+    card = (TASKS_DIR / "general" / "README.md").read_text(encoding="utf-8")
+    block = card.split("<!-- scores:general_en -->")[1].split("<!-- /scores:general_en -->")[0]
+    row = next(line for line in block.splitlines() if line.startswith("| SmolLM2-135M-Instruct"))
+    limit = int(re.search(r"\(first (\d+)\)", row).group(1))
+    acc = float(row.split("|")[3].split()[0])
+    cell_id = row.split("`")[1]
+    outcome = run_cell(
+        compose_cfg(
+            ["model=smollm2-135m", "task=general_en", f"task.limit={limit}", f"paths.results={tmp_path}"]
+        )
+    )
+    assert outcome.cell_id == cell_id  # same content-addressed cell as the card's
+    fresh = Store(tmp_path).load(outcome.cell_id)
+    assert f"{fresh['metrics']['acc']['value']:.3f}" == f"{acc:.3f}"
