@@ -41,6 +41,16 @@ def test_card_table_numbers():
     assert "| A | 50 (first 50) | 0.760 [0.640, 0.880] | 0.000 [0.000, 0.000] | `a-2026-02-01` |" in md
 
 
+def test_chance_column_for_multiple_choice():
+    from harness.tasks import discover
+    from harness.tasks.card import above_chance, chance_level
+
+    assert chance_level(discover()["general_en"][1]) == 0.25
+    assert chance_level(discover()["helpdesk_en"][1]) is None
+    assert above_chance({"value": 0.53, "stderr": 0.05}, 0.25) == "yes"  # 0.53 - 0.098 = 0.432 > 0.25
+    assert above_chance({"value": 0.27, "stderr": 0.0446}, 0.25) == "no (interval reaches 0.25)"  # 0.183
+
+
 def test_write_card_replaces_only_its_block(tmp_path, monkeypatch):
     import harness.tasks.card as card
 
@@ -66,7 +76,7 @@ def test_committed_card_matches_a_fresh_run(tmp_path):
     block = card.split("<!-- scores:general_en -->")[1].split("<!-- /scores:general_en -->")[0]
     row = next(line for line in block.splitlines() if line.startswith("| SmolLM2-135M-Instruct"))
     limit = int(re.search(r"\(first (\d+)\)", row).group(1))
-    acc = float(row.split("|")[3].split()[0])
+    acc = float(row.split("|")[3].split()[0])  # columns: model | items | acc [CI] | ...
     cell_id = row.split("`")[1]
     outcome = run_cell(
         compose_cfg(

@@ -64,3 +64,16 @@ def test_cli_lm_eval_standard_task_without_cached_data_stops_in_preflight(tmp_st
     assert "NOT MEASURED: smollm2-135m x mmlu (preflight_failed)" in out
     assert "needs the data set(s) cais/mmlu from the Hugging Face hub" in out
     assert "Traceback" not in out
+
+
+def test_report_name_follows_the_preset_and_command_line_changes():
+    from omegaconf import OmegaConf
+
+    from harness.report.callback import report_name
+
+    def cfg(*overrides):
+        return OmegaConf.create({"sweep": {"name": "cards"}, "hydra": {"overrides": {"task": list(overrides)}}})
+
+    assert report_name(cfg("sweep=cards", "paths.results=/tmp/x")) == "cards"
+    assert report_name(cfg("sweep=smoke", "task=my_task")) == "cards__task=my_task"
+    assert report_name(cfg("model=a,b", "task.limit=3")) == "cards__model=a,b__task.limit=3"

@@ -41,28 +41,13 @@ def model_args(cell: Cell, pretrained: str) -> dict[str, Any]:
 def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
     """The raw lm-eval command (run from the repository root) that reproduces this cell's scores."""
     spec = cell.task_spec
-    parts = [
-        "lm_eval",
-        "--model",
-        "hf",
-        "--model_args",
-        ",".join(f"{k}={v}" for k, v in margs.items()),
-        "--tasks",
-        spec.name,
-    ]
+    parts = ["lm_eval", "--model", "hf", "--model_args", ",".join(f"{k}={v}" for k, v in margs.items()),
+             "--tasks", spec.name]  # fmt: skip
     if spec.dir is not None:
         inside = spec.dir.is_relative_to(REPO_ROOT)
         parts += ["--include_path", str(spec.dir.relative_to(REPO_ROOT)) if inside else str(spec.dir)]
-    parts += [
-        "--batch_size",
-        str(cell.eval.batch_size),
-        "--num_fewshot",
-        str(cell.task.num_fewshot),
-        "--seed",
-        str(cell.eval.seed),
-        "--device",
-        device,
-    ]
+    parts += ["--batch_size", str(cell.eval.batch_size), "--num_fewshot", str(cell.task.num_fewshot),
+              "--seed", str(cell.eval.seed), "--device", device]  # fmt: skip
     if cell.apply_chat_template:
         parts.append("--apply_chat_template")
     if cell.task.limit is not None:

@@ -35,11 +35,8 @@ def split_outcomes(outcomes: list[dict[str, Any]], store: Any) -> tuple[list[dic
 def report_name(config: DictConfig) -> str:
     """reports/<sweep.name>, or reports/<sweep.name>__<overrides> when the command line changed what runs,
     so `harness model=x` never overwrites the default job's report with a different set of cells."""
-    changed = [
-        o
-        for o in config.hydra.overrides.task
-        if not o.split("=")[0].lstrip("+~").startswith(("paths.", "hydra."))
-    ]
+    ignored = ("paths.", "hydra.", "sweep")  # where results go, and the preset that already names the report
+    changed = [o for o in config.hydra.overrides.task if not o.split("=")[0].lstrip("+~").startswith(ignored)]
     if not changed:
         return config.sweep.name
     return re.sub(r"[^\w.=,+-]", "_", f"{config.sweep.name}__{'__'.join(changed)}")[:150]

@@ -5,11 +5,13 @@ named in the table reproduces every number (they are content-addressed; tests ch
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, did_you_mean
+from harness.paths import REPO_ROOT
 from harness.report.table import Z95
 from harness.store import Store
 from harness.tasks import discover
@@ -37,18 +39,43 @@ def _fmt(metric: dict[str, Any]) -> str:
     return f"{v:.3f} [{max(0.0, v - Z95 * se):.3f}, {min(1.0, v + Z95 * se):.3f}]"
 
 
-def scores_markdown(task: str, rows: list[dict[str, Any]]) -> str:
+def chance_level(doc: dict[str, Any]) -> float | None:
+    """Expected accuracy of a random guess on a multiple-choice task: mean of 1/options over its test rows."""
+    if doc.get("output_type") != "multiple_choice":
+        return None
+    rel = ((doc.get("dataset_kwargs") or {}).get("data_files") or {}).get(doc.get("test_split", "test"))
+    path = REPO_ROOT / rel if rel else None
+    if path is None or not path.exists():
+        return None
+    with path.open(encoding="utf-8") as f:
+        sizes = [len(row["choices"]) for row in map(json.loads, f) if isinstance(row.get("choices"), list)]
+    return sum(1 / n for n in sizes) / len(sizes) if sizes else None
+
+
+def above_chance(metric: dict[str, Any], chance: float) -> str:
+    se = metric.get("stderr")
+    if not isinstance(se, (int, float)):
+        return "unknown"
+    low = metric["value"] - Z95 * se
+    return "yes" if low > chance else f"no (interval reaches {chance:.2f})"
+
+
+def scores_markdown(task: str, rows: list[dict[str, Any]], chance: float | None = None) -> str:
     if not rows:
         return f"_No stored results for {task} yet: run `harness sweep=cards` (see conf/sweep/)._"
     metrics = list(rows[0]["metrics"])
-    head = "| model | items | " + " | ".join(f"{m} [95% CI]" for m in metrics) + " | cell |"
-    sep = "|" + "---|" * (len(metrics) + 3)
+    primary = rows[0]["task"]["primary_metric"]
+    extra = [f"{primary} above chance ({chance:.2f})?"] if chance is not None else []
+    head = "| model | items | " + " | ".join([f"{m} [95% CI]" for m in metrics] + extra) + " | cell |"
+    sep = "|" + "---|" * (len(metrics) + len(extra) + 3)
     lines = [head, sep]
     for r in rows:
         limit = r["eval"]["limit"]
         items = f"{r['task']['n']}" + (f" (first {limit})" if limit else "")
-        cells = " | ".join(_fmt(r["metrics"][m]) if m in r["metrics"] else "-" for m in metrics)
-        lines.append(f"| {r['model']['display_name']} | {items} | {cells} | `{r['cell_id']}` |")
+        cells = [_fmt(r["metrics"][m]) if m in r["metrics"] else "-" for m in metrics]
+        if chance is not None:
+            cells.append(above_chance(r["metrics"][primary], chance))
+        lines.append(f"| {r['model']['display_name']} | {items} | {' | '.join(cells)} | `{r['cell_id']}` |")
     env = rows[0]["environment"]["packages"]
     lines.append("")
     lines.append(
@@ -62,9 +89,11 @@ def write_card(task: str, store: Store) -> Path:
     tasks = discover()
     if task not in tasks:
         raise HarnessError(did_you_mean(task, list(tasks), "task"))
-    readme = tasks[task][0].parent / "README.md"
+    path, doc = tasks[task]
+    readme = path.parent / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.exists() else f"# {task}\n"
-    block = f"<!-- scores:{task} -->\n{scores_markdown(task, card_rows(store.all_records(), task))}\n<!-- /scores:{task} -->"
+    table = scores_markdown(task, card_rows(store.all_records(), task), chance_level(doc))
+    block = f"<!-- scores:{task} -->\n{table}\n<!-- /scores:{task} -->"
     pattern = re.compile(rf"<!-- scores:{re.escape(task)} -->.*?<!-- /scores:{re.escape(task)} -->", re.S)
     text = (
         pattern.sub(lambda _: block, text)

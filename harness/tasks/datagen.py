@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +20,10 @@ def rng(seed: int, *salt: str) -> random.Random:
 def sample(r: random.Random, items: Sequence[T], k: int) -> list[T]:
     return r.sample(list(items), min(k, len(items)))
 
+
+# English month names, fixed here rather than taken from `calendar`, whose names follow the process locale.
+MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December"]  # fmt: skip
 
 NEAR_DUPLICATE = 0.8  # Jaccard similarity of character 3-gram sets at or above which two texts count as one
 
@@ -69,3 +74,10 @@ def write_splits(folder: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
     for split, rows in splits.items():
         n = write_jsonl(folder / f"{split}.jsonl", rows)
         print(f"wrote {folder / f'{split}.jsonl'} ({n} rows)")
+
+
+def generator_main(build: Callable[[str], dict[str, list[dict[str, Any]]]], task_dir: Path) -> None:
+    """`python generate.py [OUT_DIR]`: write every language's splits under OUT_DIR (default: the task's data/)."""
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else task_dir / "data"
+    for lang in ("en", "zh"):
+        write_splits(out / lang, build(lang))

@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 import jsonschema  # noqa: E402
 
-from harness.tasks.datagen import NoLeakFilter, rng, write_splits  # noqa: E402
+from harness.tasks.datagen import MONTHS_EN, NoLeakFilter, generator_main, rng  # noqa: E402
 
 SEED = 20261124
 SIZES = {"train": 1200, "validation": 150, "test": 350}
@@ -57,20 +57,6 @@ PRIORITY_WORDS = {
         "normal": [""],
     },
 }
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 
 # {name} {oid} {amount} {cur} {date} {prio}; a template without {amount}/{date} leaves that field null.
 TEMPLATES = {
@@ -131,7 +117,11 @@ def say_date(d: dt.date, lang: str, r) -> str:
             ]
         )
     return r.choice(
-        [f"{MONTHS[d.month - 1]} {d.day}, {d.year}", f"{d.day} {MONTHS[d.month - 1]} {d.year}", d.isoformat()]
+        [
+            f"{MONTHS_EN[d.month - 1]} {d.day}, {d.year}",
+            f"{d.day} {MONTHS_EN[d.month - 1]} {d.year}",
+            d.isoformat(),
+        ]
     )
 
 
@@ -188,10 +178,5 @@ def build(lang: str) -> dict[str, list[dict]]:
     return splits
 
 
-def main(out: Path = HERE / "data") -> None:
-    for lang in ("en", "zh"):
-        write_splits(out / lang, build(lang))
-
-
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "data")  # an argument: write elsewhere (tests compare)
+    generator_main(build, HERE)

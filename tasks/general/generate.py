@@ -625,4 +625,6 @@ def main(out: Path = HERE / "data") -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "data")  # an argument: write elsewhere (tests compare)
+    main(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "data"
+    )  # an argument: write elsewhere (tests compare)

@@ -20,7 +20,7 @@ sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
 from facts import FACTS, OUT_OF_SCOPE  # noqa: E402
 
-from harness.tasks.datagen import rng, sample, write_splits  # noqa: E402
+from harness.tasks.datagen import generator_main, rng, sample  # noqa: E402
 
 SEED = 20261122
 HANDOFF = {
@@ -160,10 +160,5 @@ def build(lang: str) -> dict[str, list[dict]]:
     return splits
 
 
-def main(out: Path = HERE / "data") -> None:
-    for lang in ("en", "zh"):
-        write_splits(out / lang, build(lang))
-
-
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "data")  # an argument: write elsewhere (tests compare)
+    generator_main(build, HERE)

@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from harness.tasks.datagen import NoLeakFilter, rng, write_splits  # noqa: E402
+from harness.tasks.datagen import MONTHS_EN, NoLeakFilter, generator_main, rng  # noqa: E402
 
 SEED = 20261123
 YEAR = 2026
@@ -88,20 +88,6 @@ HOTELS = {
         "花园庭院酒店",
     ],
 }
-MONTHS_EN = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 
 # Clause templates: {city} {hotel} {ci} {co} {nights} {guests} {budget}. Several phrasings per intent.
 CLAUSES = {
@@ -338,10 +324,5 @@ def build(lang: str) -> dict[str, list[dict]]:
     return splits
 
 
-def main(out: Path = HERE / "data") -> None:
-    for lang in ("en", "zh"):
-        write_splits(out / lang, build(lang))
-
-
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "data")  # an argument: write elsewhere (tests compare)
+    generator_main(build, HERE)
