@@ -180,7 +180,7 @@ def cmd_task(argv: list[str]) -> None:
             {r["task"]["name"] for r in records if card_rows(records, r["task"]["name"])}
         )
         for t in names:
-            print(write_card(t, store))
+            print(f"{t}: {write_card(t, store)}")
 
 
 SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task}

@@ -37,8 +37,8 @@ def test_card_keeps_the_latest_untuned_embedded_record_per_model():
 
 def test_card_table_numbers():
     md = scores_markdown("helpdesk", [record("a", "2026-02-01", 0.76)])
-    # 0.76 +- 1.959964 * 0.061 -> [0.640, 0.880]; exact_match 0.0 +- 0 -> [0.000, 0.000]
-    assert "| A | 50 (first 50) | 0.760 [0.640, 0.880] | 0.000 [0.000, 0.000] | `a-2026-02-01` |" in md
+    # 0.76 +- 1.959964 * 0.061 -> [0.640, 0.880]; exact_match 0/50 -> Wilson [0, 3.8415 / 53.8415] = [0, 0.071]
+    assert "| A | 50 (first 50) | 0.760 [0.640, 0.880] | 0.000 [0.000, 0.071] | `a-2026-02-01` |" in md
 
 
 def test_chance_column_for_multiple_choice():
@@ -47,8 +47,12 @@ def test_chance_column_for_multiple_choice():
 
     assert chance_level(discover()["general_en"][1]) == 0.25
     assert chance_level(discover()["helpdesk_en"][1]) is None
-    assert above_chance({"value": 0.53, "stderr": 0.05}, 0.25) == "yes"  # 0.53 - 0.098 = 0.432 > 0.25
-    assert above_chance({"value": 0.27, "stderr": 0.0446}, 0.25) == "no (interval reaches 0.25)"  # 0.183
+    assert (
+        above_chance({"value": 0.53, "stderr": 0.05, "n": 100}, 0.25) == "yes"
+    )  # 0.53 - 0.098 = 0.432 > 0.25
+    assert (
+        above_chance({"value": 0.27, "stderr": 0.0446, "n": 100}, 0.25) == "no (interval reaches 0.25)"
+    )  # 0.183
 
 
 def test_write_card_replaces_only_its_block(tmp_path, monkeypatch):

@@ -72,7 +72,9 @@ def test_report_name_follows_the_preset_and_command_line_changes():
     from harness.report.callback import report_name
 
     def cfg(*overrides):
-        return OmegaConf.create({"sweep": {"name": "cards"}, "hydra": {"overrides": {"task": list(overrides)}}})
+        return OmegaConf.create(
+            {"sweep": {"name": "cards"}, "hydra": {"overrides": {"task": list(overrides)}}}
+        )
 
     assert report_name(cfg("sweep=cards", "paths.results=/tmp/x")) == "cards"
     assert report_name(cfg("sweep=smoke", "task=my_task")) == "cards__task=my_task"

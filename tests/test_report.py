@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from harness.report.build import write_report
 from harness.report.table import leaderboard
 
@@ -34,7 +36,10 @@ RECORD = {
         "seeds": {"python": 1},
         "lm_eval_cli": "lm_eval ...",
     },
-    "metrics": {"contains": {"value": 0.76, "stderr": 0.0610}, "exact_match": {"value": 0.0, "stderr": 0.0}},
+    "metrics": {
+        "contains": {"value": 0.76, "stderr": 0.0610, "n": 50},
+        "exact_match": {"value": 0.0, "stderr": 0.0, "n": 50},
+    },
     "primary": {"metric": "contains", "value": 0.76, "stderr": 0.0610, "n": 50},
     "timings": {"evaluate_s": 30.0, "items_per_s": 1.667},
     "environment": {"git": {"commit": "deadbeef" * 5}, "packages": {"lm_eval": "0.4.13"}},
@@ -79,3 +84,12 @@ def test_report_is_self_contained_and_escapes_text(tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert "0.760 [0.640, 0.880]" in html
     assert (tmp_path / "leaderboard.csv").read_text().count("\n") == 3
+
+
+def test_ci_of_an_all_wrong_or_all_right_score_is_not_a_point():
+    from harness.report.table import ci95
+
+    assert ci95(0.0, 0.0, 40) == (0.0, pytest.approx(3.841459 / 43.841459))  # Wilson: [0, 0.0876]
+    assert ci95(1.0, 0.0, 40)[0] == pytest.approx(1 - 3.841459 / 43.841459)
+    assert ci95(0.5, 0.1, 40) == (pytest.approx(0.5 - 0.1959964), pytest.approx(0.5 + 0.1959964))
+    assert ci95(0.5, None, 40) is None

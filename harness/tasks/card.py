@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.errors import HarnessError, did_you_mean
 from harness.paths import REPO_ROOT
-from harness.report.table import Z95
+from harness.report.table import ci95
 from harness.store import Store
 from harness.tasks import discover
 
@@ -33,10 +33,8 @@ def card_rows(records: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
 
 
 def _fmt(metric: dict[str, Any]) -> str:
-    v, se = metric["value"], metric.get("stderr")
-    if not isinstance(se, (int, float)):
-        return f"{v:.3f}"
-    return f"{v:.3f} [{max(0.0, v - Z95 * se):.3f}, {min(1.0, v + Z95 * se):.3f}]"
+    ci = ci95(metric["value"], metric.get("stderr"), metric.get("n") or 0)
+    return f"{metric['value']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
 def chance_level(doc: dict[str, Any]) -> float | None:
@@ -53,11 +51,10 @@ def chance_level(doc: dict[str, Any]) -> float | None:
 
 
 def above_chance(metric: dict[str, Any], chance: float) -> str:
-    se = metric.get("stderr")
-    if not isinstance(se, (int, float)):
+    ci = ci95(metric["value"], metric.get("stderr"), metric.get("n") or 0)
+    if ci is None:
         return "unknown"
-    low = metric["value"] - Z95 * se
-    return "yes" if low > chance else f"no (interval reaches {chance:.2f})"
+    return "yes" if ci[0] > chance else f"no (interval reaches {chance:.2f})"
 
 
 def scores_markdown(task: str, rows: list[dict[str, Any]], chance: float | None = None) -> str:
