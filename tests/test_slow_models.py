@@ -118,8 +118,18 @@ def test_harness_score_equals_raw_lm_eval_cli(smol_cell, tmp_path):
     for metric, m in record["metrics"].items():
         assert raw[f"{metric},none"] == m["value"], metric
     raw_samples = [json.loads(line) for line in next(tmp_path.rglob(f"samples_{task}_*.jsonl")).open()]
-    raw_outputs = {s["doc_id"]: s["filtered_resps"][0] for s in raw_samples}
-    assert raw_outputs == {s["doc_id"]: s["output"] for s in samples}
+    for metric in record["metrics"]:  # item by item, not only on average
+        assert {s["doc_id"]: s[metric] for s in raw_samples} == {
+            s["doc_id"]: s["scores"][metric] for s in samples
+        }
+    if record["task"]["name"] == "helpdesk_en":  # generation: the very same text
+        assert {s["doc_id"]: s["filtered_resps"][0] for s in raw_samples} == {
+            s["doc_id"]: s["output"] for s in samples
+        }
+    else:  # multiple choice: the chosen option is the one with the highest log-likelihood
+        for s in samples:
+            assert s["output"] == s["options"][s["loglikelihoods"].index(max(s["loglikelihoods"]))]
+            assert s["scores"]["acc"] == float(s["output"] == s["doc"]["choices"][s["doc"]["label"]])
 
 
 def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):

@@ -78,10 +78,11 @@ def _metrics(results: dict[str, Any], task: str, n: int) -> dict[str, dict[str, 
 
 def _sample_row(s: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
     args = s.get("arguments") or {}
-    first = next(iter(args.values()), {}) if isinstance(args, dict) else (args[0] if args else {})
+    calls = list(args.values()) if isinstance(args, dict) else list(args)
+    first = calls[0] if calls else {}
     prompt = first.get("arg_0") if isinstance(first, dict) else (first[0] if first else None)
     filtered = s.get("filtered_resps") or []
-    return {
+    row = {
         "doc_id": s["doc_id"],
         "item_id": (s.get("doc") or {}).get("id"),
         "input": prompt,
@@ -90,6 +91,16 @@ def _sample_row(s: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
         "scores": {m: s[m] for m in metric_names if m in s},
         "doc": s.get("doc"),
     }
+    # Multiple choice: one (log-likelihood, is-greedy) pair per option. The answer the model gave is the option
+    # with the highest log-likelihood; keep all of them for drill-down.
+    if len(filtered) > 1 and all(isinstance(f, (list, tuple)) and len(f) == 2 for f in filtered):
+        options = [c.get("arg_1") if isinstance(c, dict) else c[1] for c in calls]
+        lls = [float(f[0]) for f in filtered]
+        best = max(range(len(lls)), key=lls.__getitem__)
+        row["output"] = options[best].strip() if best < len(options) and options[best] else best
+        row["loglikelihoods"] = lls
+        row["options"] = [o.strip() if isinstance(o, str) else o for o in options]
+    return row
 
 
 def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
