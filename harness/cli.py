@@ -67,21 +67,21 @@ def hydra_main(cfg: DictConfig) -> None:
     from harness.run import CellOutcome, run_cell
 
     try:
-        outcome = run_cell(cfg)
+        outcomes = [o.as_dict() for o in run_cell(cfg)]
     except HarnessError as e:
         status = "preflight_failed" if isinstance(e, PreflightError) else "failed"
-        outcome = CellOutcome("", status, cfg.model.name, cfg.task.name, str(e))
+        outcomes = [CellOutcome("", status, cfg.model.name, cfg.task.name, str(e)).as_dict()]
         # The full message is printed once, in the sweep summary; the job log keeps it too.
         log.warning("model=%s task=%s: %s (details below)", cfg.model.name, cfg.task.name, status)
         log.debug("%s", e)
     except Exception as e:  # noqa: BLE001 - one broken cell must not lose the sweep's finished cells
         out = HydraConfig.get().runtime.output_dir
         log.error("cell crashed:\n%s", traceback.format_exc())
-        outcome = CellOutcome(
+        outcomes = [CellOutcome(
             "", "error", cfg.model.name, cfg.task.name, f"{type(e).__name__}: {e} (traceback in {out})"
-        )
+        ).as_dict()]
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    (out_dir / "cell.json").write_text(json.dumps(outcome.as_dict(), indent=2))
+    (out_dir / "cell.json").write_text(json.dumps(outcomes, indent=2))
 
 
 def cmd_report(argv: list[str]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from harness.config.schema import EvalConfig, FinetuneConfig, ModelConfig, TaskConfig
+from harness.finetune.spec import TrainSpec, make_train_spec
 from harness.paths import resolve
 from harness.store.record import SCHEMA_VERSION
 from harness.tasks import TaskSpec, load_task
@@ -29,10 +30,12 @@ class Cell:
     task: TaskConfig
     task_spec: TaskSpec
     finetune: FinetuneConfig
+    train: TrainSpec | None  # None: the base model as it is (finetune=none)
     eval: EvalConfig
     apply_chat_template: bool
     results_dir: Path
     cache_dir: Path
+    artifacts_dir: Path
     config_snapshot: dict[str, Any]
 
 
@@ -68,19 +71,26 @@ def plan_cell(cfg: Any) -> Cell:
     ev: EvalConfig = OmegaConf.to_object(cfg.eval) if OmegaConf.is_config(cfg) else cfg.eval
     spec = load_task(task)
     chat = uses_chat_template(model, ev)
+    train = make_train_spec(model, model_identity(model), finetune, task, chat)
+    ft_identity: dict[str, Any] = {"method": finetune.method}
+    if train is not None:
+        ft_identity["artifact"] = content_id(train.identity())
+    eval_identity: dict[str, Any] = {
+        "backend": "lm-eval/hf",
+        "limit": task.limit,
+        "num_fewshot": task.num_fewshot,
+        "batch_size": ev.batch_size,
+        "apply_chat_template": chat,
+        "seed": ev.seed,
+    }
+    if task.split != "test":  # only when set, so cells planned before the option existed keep their ids
+        eval_identity["split"] = task.split
     identity = {
         "schema_version": SCHEMA_VERSION,
         "model": model_identity(model),
-        "finetune": {"method": finetune.method},
+        "finetune": ft_identity,
         "task": {"name": spec.name, "version": spec.version, "content_sha256": spec.content_sha256},
-        "eval": {
-            "backend": "lm-eval/hf",
-            "limit": task.limit,
-            "num_fewshot": task.num_fewshot,
-            "batch_size": ev.batch_size,
-            "apply_chat_template": chat,
-            "seed": ev.seed,
-        },
+        "eval": eval_identity,
     }
     snapshot = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else {}
     return Cell(
@@ -90,9 +100,11 @@ def plan_cell(cfg: Any) -> Cell:
         task=task,
         task_spec=spec,
         finetune=finetune,
+        train=train,
         eval=ev,
         apply_chat_template=chat,
         results_dir=resolve(cfg.paths.results),
         cache_dir=resolve(cfg.paths.cache),
+        artifacts_dir=resolve(cfg.paths.artifacts),
         config_snapshot=snapshot,
     )

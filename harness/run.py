@@ -27,8 +27,38 @@ class CellOutcome:
         return dict(self.__dict__)
 
 
+def finetune_section(cell: Cell, artifact: Any, base_cell_id: str | None) -> dict[str, Any]:
+    if artifact is None:
+        return {"method": "none"}
+    info = artifact.info
+    return {
+        "method": cell.finetune.method,
+        "artifact_id": artifact.id,
+        "artifact_path": str(artifact.path),
+        "artifact_kind": artifact.kind,
+        "artifact_reused": artifact.reused,
+        "base_cell_id": base_cell_id,  # the base model on the same items: the comparison every tuned cell needs
+        "train_task": info["data"]["train_task"],
+        "n_train": cell.finetune.n_train,
+        "replay": {"task": info["data"]["replay_task"], "ratio": cell.finetune.replay.ratio,
+                   "n_examples": info["data"]["n_replay"]},  # fmt: skip
+        "data": info["data"],
+        "trainable_params": info["trainable_params"],
+        "params": info["identity"]["params"],
+        "optim": info["identity"]["optim"],
+        "seed": cell.finetune.seed,
+        "metering": info["metering"],
+    }
+
+
 def build_record(
-    cell: Cell, out: Any, device: Any, timings: dict[str, float], pretrained: str
+    cell: Cell,
+    out: Any,
+    device: Any,
+    timings: dict[str, float],
+    pretrained: str,
+    artifact: Any = None,
+    base_cell_id: str | None = None,
 ) -> dict[str, Any]:
     m = cell.model
     primary = cell.task.primary_metric
@@ -50,12 +80,13 @@ def build_record(
             "license": m.license,
             "weights": pretrained,
         },
-        "finetune": {"method": cell.finetune.method},
+        "finetune": finetune_section(cell, artifact, base_cell_id),
         "task": {
             "name": cell.task_spec.name,
             "version": cell.task_spec.version,
             "content_sha256": cell.task_spec.content_sha256,
             "primary_metric": primary,
+            "split": cell.task.split,
             "n": out.n,
         },
         "eval": {
@@ -86,37 +117,69 @@ def build_record(
     }
 
 
-def run_cell(cfg: Any) -> CellOutcome:
-    """Run one composed config. Raises HarnessError/PreflightError for problems the user must fix."""
+def base_config(cfg: Any) -> Any:
+    """The same cell with finetune=none: the base model on the same items."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.merge(cfg, {"finetune": {"method": "none"}})
+
+
+def run_cell(cfg: Any) -> list[CellOutcome]:
+    """Run one composed config; for a fine-tuned cell, its base cell first (reused when stored).
+
+    Returns the outcomes, base first. Raises HarnessError/PreflightError for problems the user must fix.
+    """
     started = time.perf_counter()
     cell = plan_cell(cfg)
+    outcomes: list[CellOutcome] = []
+    base_id = None
+    if cell.train is not None:
+        outcomes += run_cell(base_config(cfg))
+        base_id = outcomes[-1].cell_id
     store = Store(cell.results_dir)
     outcome = CellOutcome(cell.id, "skipped", cell.model.name, cell.task.name)
+    outcomes.append(outcome)
     if store.has(cell.id):
-        log.info(
-            "cell %s (%s x %s) is already stored; nothing to compute",
-            cell.id,
-            cell.model.name,
-            cell.task.name,
-        )
-        return outcome
+        log.info("cell %s (%s x %s, finetune=%s) is already stored; nothing to compute",
+                 cell.id, cell.model.name, cell.task.name, cell.finetune.method)  # fmt: skip
+        return outcomes
 
     # Heavy imports only past this point: a fully stored sweep re-runs in seconds.
-    from harness.evaluate.lmeval import evaluate
-    from harness.models import weights_location
+    from filelock import FileLock
+
     from harness.models.preflight import detect_device, preflight
 
     device = detect_device(cell.eval.device)
     preflight(cell.model, cell.finetune, device, task=cell.task)
+    lock = store.root / "locks" / f"{cell.id}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock)):  # parallel jobs planning the same cell: one computes, the others reuse
+        if store.has(cell.id):
+            return outcomes
+        _compute(cell, store, device, base_id, started)
+    outcome.status, outcome.seconds = "done", time.perf_counter() - started
+    return outcomes
+
+
+def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started: float) -> None:
+    from harness.evaluate.lmeval import evaluate
+    from harness.models import weights_location
+
     t0 = time.perf_counter()
     pretrained = weights_location(cell.model, cell.cache_dir)
     t1 = time.perf_counter()
-    log.info("evaluating %s on %s (cell %s) on %s", cell.model.name, cell.task.name, cell.id, device.kind)
-    out = evaluate(cell, pretrained, device.kind)
-    timings = {"prepare_s": t1 - t0, "evaluate_s": out.seconds, "total_s": time.perf_counter() - started}
-    record = build_record(cell, out, device, timings, pretrained)
+    artifact = None
+    if cell.train is not None:
+        from harness.finetune.train import train
+
+        artifact = train(cell.train, pretrained, cell.artifacts_dir, device.kind)
+    t2 = time.perf_counter()
+    log.info("evaluating %s%s on %s (cell %s) on %s", cell.model.name,
+             f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip
+    out = evaluate(cell, pretrained, device.kind, artifact)
+    timings = {"prepare_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": out.seconds,
+               "total_s": time.perf_counter() - started}  # fmt: skip
+    record = build_record(cell, out, device, timings, pretrained, artifact, base_id)
     path = store.write(record, out.samples)
     primary = record["primary"]
     log.info("stored %s: %s=%.3f (n=%d)", path, cell.task.primary_metric, primary["value"], out.n)
-    outcome.status, outcome.seconds = "done", time.perf_counter() - started
-    return outcome

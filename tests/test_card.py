@@ -86,7 +86,7 @@ def test_committed_card_matches_a_fresh_run(tmp_path):
         compose_cfg(
             ["model=smollm2-135m", "task=general_en", f"task.limit={limit}", f"paths.results={tmp_path}"]
         )
-    )
+    )[-1]
     assert outcome.cell_id == cell_id  # same content-addressed cell as the card's
     fresh = Store(tmp_path).load(outcome.cell_id)
     assert f"{fresh['metrics']['acc']['value']:.3f}" == f"{acc:.3f}"

@@ -11,6 +11,7 @@ from harness.models.embedded import package_dir
 from harness.models.preflight import (
     Device,
     check_memory,
+    check_method,
     check_modules,
     check_transformers,
     check_weights,
@@ -38,6 +39,32 @@ def test_memory_check_against_device():
     assert check_memory(qwen, "none", Device("cuda", "H100", 80 * GiB)) is None
     msg = check_memory(qwen, "none", Device("cuda", "L4", 24 * GiB))
     assert "31.7 GiB" in msg and "24.0 GiB" in msg and "L4" in msg
+
+
+def test_full_finetune_that_does_not_fit_names_the_nearest_method():
+    qwen = model("qwen-14b")  # 14.17e9 params x 2 bytes (bf16)
+    h100 = Device("cuda", "H100", 80 * GiB)
+    msg = check_memory(qwen, "full", h100)  # x 8.0 = 211.1 GiB
+    assert "211.1 GiB" in msg and "80.0 GiB" in msg
+    assert "finetune=lora (about 36.9 GiB)" in msg  # x 1.4 = 36.9 GiB fits
+    assert check_memory(qwen, "lora", h100) is None
+    msg = check_memory(qwen, "lora", Device("cuda", "T4", 16 * GiB))  # 36.9 > 16; qlora x 0.45 = 11.9 fits
+    assert "finetune=qlora (about 11.9 GiB)" in msg
+
+
+def test_qlora_without_cuda_stops_and_points_to_lora():
+    smol = model("smollm2-135m")
+    msg = check_method(smol, "qlora", Device("cpu", "cpu", 20 * GiB))
+    assert "needs a CUDA GPU" in msg and "finetune=lora (about 0.7 GiB)" in msg  # 134.5e6 x 4 x 1.4
+    assert check_method(smol, "lora", Device("cpu", "cpu", 20 * GiB)) is None
+    assert check_memory(smol, "qlora", Device("cpu", "cpu", 20 * GiB)) is None  # said once, by check_method
+
+
+def test_qlora_preflight_runs_before_any_model_load():
+    cfg = compose_cfg(["model=smollm2-135m", "finetune=qlora"])
+    with pytest.raises(PreflightError) as e:
+        preflight(OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.finetune), Device("cpu", "cpu", 20 * GiB))
+    assert "finetune=qlora" in str(e.value) and "finetune=lora" in str(e.value)
 
 
 def test_transformers_constraint():

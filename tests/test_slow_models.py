@@ -41,7 +41,7 @@ def smol_cell(request, tmp_path_factory, smol_dir):
     root = tmp_path_factory.mktemp("store")
     task = request.param
     overrides = ["model=smollm2-135m", f"task={task}", f"task.limit={CELLS[task]}", f"paths.results={root}"]
-    outcome = run_cell(compose_cfg(overrides))
+    outcome = run_cell(compose_cfg(overrides))[-1]
     store = Store(root)
     return overrides, outcome, store.load(outcome.cell_id), store.load_samples(outcome.cell_id)
 
@@ -103,7 +103,7 @@ def test_finished_cell_is_skipped_without_touching_the_model(smol_cell, monkeypa
 
     monkeypatch.setattr(lmeval, "evaluate", forbidden)
     monkeypatch.setattr(models, "weights_location", forbidden)
-    again = run_cell(compose_cfg(overrides))
+    again = run_cell(compose_cfg(overrides))[-1]
     assert (again.status, again.cell_id) == ("skipped", outcome.cell_id)
 
 
@@ -151,7 +151,7 @@ def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
         "eval.batch_size=2",
         f"paths.results={tmp_path / 'r'}",
     ]
-    outcome = run_cell(compose_cfg(overrides))
+    outcome = run_cell(compose_cfg(overrides))[-1]
     store = Store(tmp_path / "r")
     record, samples = store.load(outcome.cell_id), store.load_samples(outcome.cell_id)
     assert record["eval"]["model_args"]["trust_remote_code"] is True

@@ -20,7 +20,7 @@ from harness.tasks import discover, load_task, load_yaml
 from harness.tasks.check import check_task
 from harness.tasks.new import new_task
 
-FOLDERS = ["helpdesk", "ota_intent", "extract_format", "general"]
+FOLDERS = ["helpdesk", "ota_intent", "extract_format", "general", "general_replay"]
 DOMAIN = ["helpdesk", "ota_intent", "extract_format"]
 
 
@@ -88,6 +88,20 @@ def test_general_suite_size_and_categories(lang):
     assert min(cats.values()) >= 60
     for r in test:
         assert len(r["choices"]) == 4 == len(set(r["choices"])) and 0 <= r["label"] < 4
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_replay_data_is_not_the_forgetting_suite(lang):
+    """Replaying the general suite's own test items would hide forgetting rather than prevent it."""
+    from harness.tasks.check import _similarity
+    from harness.tasks.datagen import NEAR_DUPLICATE
+
+    replay = [r["question"] for r in rows("general_replay", lang, "train")]
+    suite = [r["question"] for r in rows("general", lang, "test")]
+    assert len(replay) == 600 and not set(replay) & set(suite)
+    assert _similarity(replay, suite).max() < NEAR_DUPLICATE
+    cats = Counter(r["category"] for r in rows("general_replay", lang, "train"))
+    assert cats == {c: 120 for c in ("largest", "weekday", "opposite", "units", "sequence")}
 
 
 def test_arithmetic_items_are_right():

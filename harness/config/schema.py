@@ -68,12 +68,56 @@ class TaskConfig:
         default_factory=list
     )  # lm-eval's own tasks: data sets the preflight looks for
     limit: int | None = None  # evaluate only the first N test items (smoke runs, CPU-sized sweeps)
+    split: str = "test"  # test (leaderboards) | validation (model selection during fine-tuning)
     num_fewshot: int = 0
 
 
 @dataclass
+class LoraParams:
+    r: int = 8  # adapter rank
+    alpha: int = 16  # scaling = alpha / r
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])  # peft names; all-linear = every Linear but the head
+
+
+@dataclass
+class PrefixParams:
+    num_virtual_tokens: int = 16  # learned key/value prefix length at every layer (P-tuning v2)
+    prefix_projection: bool = False  # reparameterise the prefix through an MLP (P-tuning v2 paper's option)
+
+
+@dataclass
+class ReplayConfig:
+    """Mix general-domain examples into the training data, the usual remedy for forgetting."""
+
+    task: str | None = None  # a task with a train split, e.g. general_en; null = no replay
+    ratio: float = 0.0  # replay examples per domain example (0.2 = one replay example per five domain ones)
+
+
+@dataclass
 class FinetuneConfig:
-    method: str = "none"  # none (later: lora, ptuning_v2, full, qlora)
+    """What to train and how. Every field except the bookkeeping ones at the bottom is part of the artifact's
+    content hash, so changing any of them trains a new artifact and never reuses a stale one."""
+
+    method: str = "none"  # none | lora | ptuning_v2 | full | qlora
+    train_task: str | None = None  # task whose train split is used; null = the task being evaluated
+    n_train: int | None = None  # first N of a fixed seeded shuffle of the train split; null = all of it
+    seed: int = 1234  # data shuffle, adapter init, dropout
+    epochs: float = 3.0
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 512  # longer examples are truncated from the left of the prompt (answers are kept)
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0  # in [0, 1): fraction of the steps spent warming the learning rate up
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    lora: LoraParams = field(default_factory=LoraParams)  # lora and qlora
+    prefix: PrefixParams = field(default_factory=PrefixParams)  # ptuning_v2
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    # Bookkeeping: not part of the hash (they change how often we save and log, not what is learned).
+    save_steps: int = 20  # checkpoint every N optimizer steps, so a killed run resumes from there
+    logging_steps: int = 5  # loss-curve resolution
+    val_examples: int = 64  # validation examples for the final validation loss
 
 
 @dataclass
@@ -100,6 +144,7 @@ class PathsConfig:
     results: str = "results"  # content-addressed store of cell records
     reports: str = "reports"
     cache: str = "${oc.env:HARNESS_CACHE,'~/.cache/harness'}"  # prepared embedded models
+    artifacts: str = "artifacts"  # fine-tuned adapters / weights, one folder per content hash
 
 
 @dataclass

@@ -29,8 +29,13 @@ class EvalOutput:
     cli: str
 
 
-def model_args(cell: Cell, pretrained: str) -> dict[str, Any]:
+def model_args(cell: Cell, pretrained: str, artifact: Any = None) -> dict[str, Any]:
+    """lm-eval `hf` model_args: the base weights, plus a peft adapter, or a fully fine-tuned folder instead."""
+    if artifact is not None and artifact.kind == "full":
+        pretrained = str(artifact.path)
     args: dict[str, Any] = {"pretrained": pretrained, "dtype": cell.model.dtype}
+    if artifact is not None and artifact.kind == "adapter":
+        args["peft"] = str(artifact.path)
     if cell.model.trust_remote_code:
         args["trust_remote_code"] = True
     if cell.model.source == "hub" and not cell.model.local_path and cell.model.revision:
@@ -52,7 +57,10 @@ def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
         parts.append("--apply_chat_template")
     if cell.task.limit is not None:
         parts += ["--limit", str(cell.task.limit)]
-    return shlex.join(parts)
+    cmd = shlex.join(parts)
+    if cell.task.split != "test":  # the CLI has no split flag: say what to change
+        cmd += f"  # with test_split: {cell.task.split} in the task YAML"
+    return cmd
 
 
 def _metrics(results: dict[str, Any], task: str, n: int) -> dict[str, dict[str, Any]]:
@@ -103,11 +111,11 @@ def _sample_row(s: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
     return row
 
 
-def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
+def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> EvalOutput:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    margs = model_args(cell, pretrained)
+    margs = model_args(cell, pretrained, artifact)
     started = time.perf_counter()
     # Task YAMLs name data files relative to the repository root (lm-eval resolves them against the cwd).
     with contextlib.chdir(REPO_ROOT):
@@ -116,11 +124,17 @@ def evaluate(cell: Cell, pretrained: str, device: str) -> EvalOutput:
         manager = TaskManager(
             include_path=str(spec.dir) if spec.dir else None, include_defaults=spec.dir is None
         )
+        tasks: list[Any] = [spec.name]
+        if cell.task.split != "test":
+            # lm-eval scores `test_split`; point a loaded Task at the other split (docs are read lazily by split).
+            task_obj = manager.load([spec.name])["tasks"][spec.name]
+            task_obj.config.test_split = cell.task.split
+            tasks = [task_obj]
         results = lm_eval.simple_evaluate(
             model="hf",
             model_args=margs,
             device=device,
-            tasks=[cell.task_spec.name],
+            tasks=tasks,
             task_manager=manager,
             num_fewshot=cell.task.num_fewshot,
             batch_size=cell.eval.batch_size,

@@ -112,16 +112,49 @@ def check_modules(model: ModelConfig) -> str | None:
     return f"{model.name} needs the Python modules {', '.join(missing)}, which are not installed.{extra}"
 
 
+def _fits(model: ModelConfig, method: str, device: Device) -> bool:
+    return (method != "qlora" or device.kind == "cuda") and estimate_memory_bytes(model, method) <= device.memory_bytes
+
+
+def nearest_option(model: ModelConfig, method: str, device: Device) -> str:
+    """What would run here instead: the cheapest-to-change method that fits, else say a bigger device."""
+    gib = 1024**3
+    # Closest in spirit first: an adapter method stays an adapter method; full fine-tuning falls back to LoRA.
+    order = {"full": ["lora", "ptuning_v2"], "lora": ["ptuning_v2", "qlora"], "qlora": ["lora", "ptuning_v2"],
+             "ptuning_v2": ["lora", "qlora"], "none": []}.get(method, [])  # fmt: skip
+    for alt in order:
+        if _fits(model, alt, device):
+            need = estimate_memory_bytes(model, alt) / gib
+            return f"Nearest option that fits here: finetune={alt} (about {need:.1f} GiB)."
+    return "No fine-tuning method fits this device for this model: use a larger device or a smaller model."
+
+
+def check_method(model: ModelConfig, method: str, device: Device) -> str | None:
+    """QLoRA's 4-bit kernels (bitsandbytes) run on CUDA only."""
+    if method != "qlora":
+        return None
+    problems = []
+    if device.kind != "cuda":
+        problems.append(f"finetune=qlora needs a CUDA GPU (4-bit bitsandbytes kernels), but this machine has {device.kind}")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        problems.append("finetune=qlora needs bitsandbytes, which is not installed (`pip install -e '.[gpu]'`)")
+    if not problems:
+        return None
+    return "; ".join(problems) + ". " + nearest_option(model, method, device)
+
+
 def check_memory(model: ModelConfig, method: str, device: Device) -> str | None:
+    if method == "qlora" and device.kind != "cuda":
+        return None  # check_method already says why, and what to use instead
     need = estimate_memory_bytes(model, method)
     if need <= device.memory_bytes:
         return None
     gib = 1024**3
+    hint = nearest_option(model, method, device) if method != "none" else "Use a larger device or a smaller model."
     return (
         f"{model.name} with finetune={method} needs about {need / gib:.1f} GiB (estimate: {model.n_params / 1e9:.2f}B "
         f"params x {BYTES_PER_PARAM[model.dtype]} bytes ({model.dtype}) x {METHOD_FACTOR[method]} for {method}), "
-        f"but the {device.kind} device ({device.name}) has {device.memory_bytes / gib:.1f} GiB available. "
-        f"Use a larger device or a smaller model."
+        f"but the {device.kind} device ({device.name}) has {device.memory_bytes / gib:.1f} GiB available. {hint}"
     )
 
 
@@ -134,6 +167,7 @@ def preflight(
         check_weights(model),
         check_transformers(model),
         check_modules(model),
+        check_method(model, finetune.method, device),
         check_memory(model, finetune.method, device),
         check_hub_datasets(task) if task is not None else None,
     ]

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
-from harness.report.table import leaderboard
+from harness.report.table import leaderboard, tuning_effect
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
 
@@ -19,7 +19,7 @@ def score_chart(df) -> go.Figure:
     for task, part in df.groupby("task", sort=True):
         fig.add_bar(
             name=task,
-            x=part["model"],
+            x=[f"{m} ({v})" for m, v in zip(part["model"], part["variant"], strict=True)],
             y=part["score"],
             error_y={
                 "type": "data",
@@ -54,6 +54,7 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
         title=title,
         generated_at=now_iso(),
         rows=df.to_dict("records") if len(df) else [],
+        effects=tuning_effect(records).to_dict("records"),
         chart=chart,
         plotly_js=get_plotlyjs(),
         not_measured=not_measured,

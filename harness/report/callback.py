@@ -22,8 +22,18 @@ OUTCOME_FILE = "cell.json"
 
 
 def collect_outcomes(folder: Path) -> list[dict[str, Any]]:
+    """Every job's outcomes (a job writes a list: a tuned cell's base cell, then the cell), duplicates dropped."""
     files = sorted(folder.glob(f"*/{OUTCOME_FILE}")) or sorted(folder.glob(OUTCOME_FILE))
-    return [json.loads(p.read_text(encoding="utf-8")) for p in files]
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for p in files:
+        loaded = json.loads(p.read_text(encoding="utf-8"))
+        for o in loaded if isinstance(loaded, list) else [loaded]:
+            if o["cell_id"] and o["cell_id"] in seen:
+                continue  # the same base cell, reported by two tuned jobs
+            seen.add(o["cell_id"])
+            out.append(o)
+    return out
 
 
 def split_outcomes(outcomes: list[dict[str, Any]], store: Any) -> tuple[list[dict], list[dict]]:

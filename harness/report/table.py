@@ -24,6 +24,23 @@ def ci95(value: float, stderr: float | None, n: int) -> tuple[float, float] | No
     return max(0.0, value - Z95 * stderr), min(1.0, value + Z95 * stderr)
 
 
+def task_label(record: dict[str, Any]) -> str:
+    split = record["task"].get("split", "test")
+    return record["task"]["name"] + ("" if split == "test" else f" [{split}]")
+
+
+def method_label(record: dict[str, Any]) -> str:
+    """`base`, or what was trained: `lora on helpdesk_en, 64 ex.` (+ replay)."""
+    f = record["finetune"]
+    if f["method"] == "none":
+        return "base"
+    data = f.get("data") or {}
+    label = f"{f['method']} on {f.get('train_task')}, {data.get('n_domain')} ex."
+    if data.get("n_replay"):
+        label += f" + {data['n_replay']} replay"
+    return label
+
+
 def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r in records:
@@ -32,12 +49,14 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
         ci = ci95(value, primary.get("stderr"), r["task"]["n"])
         rows.append(
             {
-                "task": r["task"]["name"],
+                "task": task_label(r),
                 "model": r["model"]["display_name"],
                 "model_key": r["model"]["name"],
                 "source": r["model"]["source"],
                 "params_m": r["model"]["n_params"] / 1e6,
                 "method": r["finetune"]["method"],
+                "variant": method_label(r),
+                "train_s": (r["finetune"].get("metering") or {}).get("train_seconds"),
                 "metric": primary.get("metric"),
                 "score": value,
                 "ci_low": None if ci is None else ci[0],
@@ -54,3 +73,40 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
     if df.empty:
         return df
     return df.sort_values(["task", "score"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def tuning_effect(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per fine-tuned cell beside its base model on the same items: the gain on the domain task, and
+    on the general suite the change that shows forgetting (negative = ability lost)."""
+    by_id = {r["cell_id"]: r for r in records}
+    rows = []
+    for r in records:
+        f = r["finetune"]
+        base = by_id.get(f.get("base_cell_id") or "")
+        if f["method"] == "none" or base is None:
+            continue
+        tuned_v, base_v = (r.get("primary") or {}).get("value"), (base.get("primary") or {}).get("value")
+        m = f.get("metering") or {}
+        rows.append(
+            {
+                "model": r["model"]["display_name"],
+                "variant": method_label(r),
+                "task": task_label(r),
+                "role": "domain (trained on)" if r["task"]["name"] == f.get("train_task") else "other (forgetting check)",
+                "metric": (r.get("primary") or {}).get("metric"),
+                "base": base_v,
+                "tuned": tuned_v,
+                "delta": None if tuned_v is None or base_v is None else tuned_v - base_v,
+                "n": r["task"]["n"],
+                "train_s": m.get("train_seconds"),
+                "train_tokens": m.get("train_tokens"),
+                "tokens_per_s": m.get("tokens_per_s"),
+                "peak_gib": (m.get("peak_memory_bytes") or 0) / 1024**3,
+                "val_loss": m.get("validation_loss"),
+                "device": (m.get("device") or {}).get("kind"),
+                "cell_id": r["cell_id"],
+                "base_cell_id": base["cell_id"],
+            }
+        )
+    df = pd.DataFrame(rows)
+    return df.sort_values(["model", "variant", "role", "task"], kind="stable").reset_index(drop=True) if len(df) else df

@@ -1,0 +1,320 @@
+"""Train one artifact with transformers' Trainer and peft, resumably, and meter it.
+
+An artifact is a folder `<artifacts>/<model>-<method>-<id>/` named by the content hash of its TrainSpec. Its
+`harness_artifact.json` (written last, then the folder is renamed into place) says it is finished; a finished
+artifact is reused and never retrained. Work in progress lives in `.<name>.partial/` with Trainer checkpoints
+every `save_steps`, so a killed run resumes from its last checkpoint when started again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from harness.errors import HarnessError
+from harness.finetune.data import IGNORE, Example, build_examples, mix_replay
+from harness.finetune.spec import ADAPTER_METHODS, TrainSpec
+from harness.plan import content_id
+
+log = logging.getLogger(__name__)
+MARKER = "harness_artifact.json"
+METER_FILE = "harness_meter.json"  # inside each checkpoint: wall time spent up to that checkpoint
+
+
+@dataclass(frozen=True)
+class Artifact:
+    id: str
+    path: Path
+    kind: str  # adapter (peft folder, evaluated on top of the base) | full (a whole model folder)
+    info: dict[str, Any]  # the marker's content: spec identity, data counts, metering
+    reused: bool
+
+
+def artifact_id(spec: TrainSpec) -> str:
+    return content_id(spec.identity())
+
+
+def artifact_dir(spec: TrainSpec, root: Path) -> Path:
+    return root / f"{spec.model.name}-{spec.finetune.method}-{artifact_id(spec)}"
+
+
+def find_artifact(spec: TrainSpec, root: Path) -> Artifact | None:
+    final = artifact_dir(spec, root)
+    marker = final / MARKER
+    if not marker.exists():
+        return None
+    info = json.loads(marker.read_text(encoding="utf-8"))
+    return Artifact(artifact_id(spec), final, info["kind"], info, reused=True)
+
+
+class _PeakRSS:
+    """Samples this process's resident memory every 0.2 s (CPU has no allocator peak counter like CUDA's)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> _PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
+def _collate(pad_id: int):
+    import torch
+
+    def collate(batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = [b["input_ids"] + [pad_id] * (width - len(b["input_ids"])) for b in batch]
+        labels = [b["labels"] + [IGNORE] * (width - len(b["labels"])) for b in batch]
+        mask = [[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch]
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+
+    return collate
+
+
+def _as_rows(examples: list[Example]) -> list[dict[str, list[int]]]:
+    return [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
+
+
+def _precision(spec: TrainSpec, device_kind: str) -> str:
+    p = spec.finetune.precision
+    if p != "auto":
+        return p
+    if device_kind == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def _load_model(spec: TrainSpec, base: str, precision: str, device_kind: str) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": spec.model.trust_remote_code}
+    if spec.model.source == "hub" and not spec.model.local_path and spec.model.revision:
+        kwargs["revision"] = spec.model.revision
+    if spec.finetune.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
+        )
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    model.config.use_cache = False  # caching is for generation; during training it only costs memory
+    return model
+
+
+def _wrap(model: Any, spec: TrainSpec) -> Any:
+    f = spec.finetune
+    if f.method == "full":
+        return model
+    from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
+
+    if f.method == "qlora":
+        model = prepare_model_for_kbit_training(model)
+    if f.method in ("lora", "qlora"):
+        targets = f.lora.target_modules
+        config = LoraConfig(
+            task_type=TaskType.CAUSAL_LM, r=f.lora.r, lora_alpha=f.lora.alpha, lora_dropout=f.lora.dropout,
+            target_modules=targets[0] if targets == ["all-linear"] else list(targets),
+        )  # fmt: skip
+    else:
+        config = PrefixTuningConfig(
+            task_type=TaskType.CAUSAL_LM,
+            num_virtual_tokens=f.prefix.num_virtual_tokens,
+            prefix_projection=f.prefix.prefix_projection,
+        )
+    return get_peft_model(model, config)
+
+
+def _meter_callback(work: Path, already: float):
+    from transformers import TrainerCallback
+
+    class Meter(TrainerCallback):
+        """Keeps wall time across resumes: each checkpoint stores the training seconds spent up to it."""
+
+        def __init__(self) -> None:
+            self.started = time.perf_counter()
+
+        def seconds(self) -> float:
+            return already + time.perf_counter() - self.started
+
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            ckpt = work / "checkpoints" / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                (ckpt / METER_FILE).write_text(json.dumps({"train_seconds": self.seconds()}))
+
+    return Meter()
+
+
+def _device_info(device_kind: str) -> dict[str, Any]:
+    if device_kind == "cuda":
+        import torch
+
+        return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
+    return {"kind": "cpu", "name": "cpu", "count": 1, "threads": __import__("torch").get_num_threads()}
+
+
+def train(spec: TrainSpec, base: str, root: Path, device_kind: str) -> Artifact:
+    """Return the finished artifact for `spec`, training it (or resuming it) only if it is not there yet."""
+    found = find_artifact(spec, root)
+    if found:
+        log.info("artifact %s exists; reusing it (nothing is retrained)", found.path.name)
+        return found
+    final = artifact_dir(spec, root)
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final) + ".lock"):  # a second job with the same spec waits, then reuses
+        found = find_artifact(spec, root)
+        if found:
+            return found
+        return _train_locked(spec, base, final, device_kind)
+
+
+def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> Artifact:
+    import torch
+    from transformers import AutoTokenizer, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    f = spec.finetune
+    work = final.parent / f".{final.name}.partial"
+    (work / "checkpoints").mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=spec.model.trust_remote_code)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    domain = build_examples(spec.train_task, tokenizer, spec.chat_template, f.n_train, f.seed, f.max_length)
+    examples, n_replay = domain, 0
+    if spec.replay_task is not None and f.replay.ratio > 0:
+        pool = build_examples(spec.replay_task, tokenizer, spec.chat_template, None, f.seed, f.max_length)
+        examples = mix_replay(domain, pool, f.replay.ratio, f.seed)
+        n_replay = len(examples) - len(domain)
+    try:
+        val = build_examples(spec.train_task, tokenizer, spec.chat_template, f.val_examples, f.seed, f.max_length, "validation")
+    except HarnessError:
+        val = []  # a task without a validation split: no validation loss, said so in the record
+
+    precision = _precision(spec, device_kind)
+    torch.manual_seed(f.seed)  # adapter initialisation
+    model = _wrap(_load_model(spec, base, precision, device_kind), spec)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    last = get_last_checkpoint(str(work / "checkpoints"))
+    already = 0.0
+    if last and (Path(last) / METER_FILE).exists():
+        already = json.loads((Path(last) / METER_FILE).read_text())["train_seconds"]
+    meter = _meter_callback(work, already)
+    args = TrainingArguments(
+        output_dir=str(work / "checkpoints"),
+        num_train_epochs=f.epochs,
+        learning_rate=f.learning_rate,
+        per_device_train_batch_size=f.batch_size,
+        per_device_eval_batch_size=f.batch_size,
+        gradient_accumulation_steps=f.grad_accum,
+        weight_decay=f.weight_decay,
+        warmup_steps=f.warmup_ratio,  # a float in [0, 1) is a ratio of total steps (transformers 5)
+        lr_scheduler_type="linear",
+        logging_steps=f.logging_steps,
+        save_strategy="steps",
+        save_steps=f.save_steps,
+        save_total_limit=1,  # enough to resume; keeps disk use to one checkpoint
+        seed=f.seed,
+        data_seed=f.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=device_kind == "cpu",
+        report_to="none",
+        remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+        optim="adamw_torch",
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=_as_rows(examples), eval_dataset=_as_rows(val) or None,
+        data_collator=_collate(pad_id), callbacks=[meter],
+    )  # fmt: skip
+    if last:
+        log.info("resuming %s from %s", final.name, Path(last).name)
+    else:
+        log.info("training %s: %s on %d examples (%d replay), %d trainable parameters",
+                 final.name, f.method, len(examples), n_replay, trainable)  # fmt: skip
+    if device_kind == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    resumed_from = int(Path(last).name.split("-")[1]) if last else 0
+    with _PeakRSS() as rss:
+        run_started = time.perf_counter()
+        out = trainer.train(resume_from_checkpoint=last)
+        train_seconds = meter.seconds()
+        this_run = time.perf_counter() - run_started
+    peak = torch.cuda.max_memory_allocated() if device_kind == "cuda" else rss.peak
+    val_loss = trainer.evaluate()["eval_loss"] if val else None
+
+    staged = work / "weights"
+    if staged.exists():
+        shutil.rmtree(staged)
+    model.save_pretrained(str(staged))
+    if f.method == "full":
+        tokenizer.save_pretrained(str(staged))
+    tokens = int(trainer.state.num_input_tokens_seen)
+    losses = [{"step": h["step"], "loss": round(h["loss"], 4)} for h in trainer.state.log_history if "loss" in h]
+    info = {
+        "artifact_id": artifact_id(spec),
+        "kind": "adapter" if f.method in ADAPTER_METHODS else "full",
+        "identity": spec.identity(),
+        "data": {
+            "train_task": spec.train_task.name,
+            "n_domain": len(domain),
+            "n_replay": n_replay,
+            "replay_task": spec.replay_task.name if n_replay else None,
+            "supervised_tokens_per_epoch": sum(sum(1 for x in e.labels if x != IGNORE) for e in examples),
+            "n_validation": len(val),
+        },
+        "trainable_params": trainable,
+        "metering": {
+            "train_tokens": tokens,  # non-padding tokens the model processed, all epochs (Trainer's count)
+            "train_seconds": round(train_seconds, 3),
+            "tokens_per_s": round(tokens / train_seconds, 2) if train_seconds else None,
+            "this_run_seconds": round(this_run, 3),
+            "resumed_from_step": resumed_from,
+            "steps": trainer.state.global_step,
+            "epochs": f.epochs,
+            "peak_memory_bytes": int(peak),
+            "peak_memory_kind": "cuda max_memory_allocated" if device_kind == "cuda" else "process RSS (sampled)",
+            "precision": precision,
+            "device": _device_info(device_kind),
+            "loss_curve": losses,
+            "final_train_loss": losses[-1]["loss"] if losses else None,
+            "mean_train_loss": round(out.training_loss, 4),
+            "validation_loss": round(val_loss, 4) if val_loss is not None else None,
+        },
+    }
+    (staged / MARKER).write_text(json.dumps(info, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staged, final)  # the artifact appears whole or not at all
+    shutil.rmtree(work, ignore_errors=True)
+    log.info("artifact %s: %d tokens in %.0f s (%.0f tokens/s), validation loss %s",
+             final.name, tokens, train_seconds, tokens / max(train_seconds, 1e-9), info["metering"]["validation_loss"])  # fmt: skip
+    return Artifact(info["artifact_id"], final, info["kind"], info, reused=False)
