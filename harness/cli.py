@@ -77,9 +77,11 @@ def hydra_main(cfg: DictConfig) -> None:
     except Exception as e:  # noqa: BLE001 - one broken cell must not lose the sweep's finished cells
         out = HydraConfig.get().runtime.output_dir
         log.error("cell crashed:\n%s", traceback.format_exc())
-        outcomes = [CellOutcome(
-            "", "error", cfg.model.name, cfg.task.name, f"{type(e).__name__}: {e} (traceback in {out})"
-        ).as_dict()]
+        outcomes = [
+            CellOutcome(
+                "", "error", cfg.model.name, cfg.task.name, f"{type(e).__name__}: {e} (traceback in {out})"
+            ).as_dict()
+        ]
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     (out_dir / "cell.json").write_text(json.dumps(outcomes, indent=2))
 

@@ -40,8 +40,11 @@ def finetune_section(cell: Cell, artifact: Any, base_cell_id: str | None) -> dic
         "base_cell_id": base_cell_id,  # the base model on the same items: the comparison every tuned cell needs
         "train_task": info["data"]["train_task"],
         "n_train": cell.finetune.n_train,
-        "replay": {"task": info["data"]["replay_task"], "ratio": cell.finetune.replay.ratio,
-                   "n_examples": info["data"]["n_replay"]},  # fmt: skip
+        "replay": {
+            "task": info["data"]["replay_task"],
+            "ratio": cell.finetune.replay.ratio,
+            "n_examples": info["data"]["n_replay"],
+        },  # fmt: skip
         "data": info["data"],
         "trainable_params": info["trainable_params"],
         "params": info["identity"]["params"],
@@ -145,15 +148,14 @@ def run_cell(cfg: Any) -> list[CellOutcome]:
         return outcomes
 
     # Heavy imports only past this point: a fully stored sweep re-runs in seconds.
-    from filelock import FileLock
-
+    from harness.dist import main_lock
     from harness.models.preflight import detect_device, preflight
 
     device = detect_device(cell.eval.device)
     preflight(cell.model, cell.finetune, device, task=cell.task)
     lock = store.root / "locks" / f"{cell.id}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock)):  # parallel jobs planning the same cell: one computes, the others reuse
+    with main_lock(str(lock)):  # parallel jobs planning the same cell: one computes, the others reuse
         if store.has(cell.id):
             return outcomes
         _compute(cell, store, device, base_id, started)
@@ -162,6 +164,7 @@ def run_cell(cfg: Any) -> list[CellOutcome]:
 
 
 def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started: float) -> None:
+    """Prepare weights, train (or reuse) the artifact, evaluate, store. Only rank 0 writes the record."""
     from harness.evaluate.lmeval import evaluate
     from harness.models import weights_location
 
@@ -177,6 +180,8 @@ def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started
     log.info("evaluating %s%s on %s (cell %s) on %s", cell.model.name,
              f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip
     out = evaluate(cell, pretrained, device.kind, artifact)
+    if out is None:  # a non-zero rank under `accelerate launch`: lm-eval gathers the scores on rank 0
+        return
     timings = {"prepare_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": out.seconds,
                "total_s": time.perf_counter() - started}  # fmt: skip
     record = build_record(cell, out, device, timings, pretrained, artifact, base_id)

@@ -41,4 +41,8 @@ def run_harness(
 @pytest.fixture
 def tmp_store(tmp_path):
     """Overrides that send results and reports to a temporary folder."""
-    return [f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}"]
+    return [
+        f"paths.results={tmp_path / 'results'}",
+        f"paths.reports={tmp_path / 'reports'}",
+        f"paths.artifacts={tmp_path / 'artifacts'}",
+    ]

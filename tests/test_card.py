@@ -84,7 +84,13 @@ def test_committed_card_matches_a_fresh_run(tmp_path):
     cell_id = row.split("`")[1]
     outcome = run_cell(
         compose_cfg(
-            ["model=smollm2-135m", "task=general_en", f"task.limit={limit}", f"paths.results={tmp_path}"]
+            [
+                "model=smollm2-135m",
+                "finetune=none",
+                "task=general_en",
+                f"task.limit={limit}",
+                f"paths.results={tmp_path}",
+            ]
         )
     )[-1]
     assert outcome.cell_id == cell_id  # same content-addressed cell as the card's

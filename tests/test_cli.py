@@ -44,7 +44,7 @@ def test_cli_seed_model_stops_in_preflight(tmp_store):
     out = p.stdout + p.stderr
     assert p.returncode == 2, out
     assert "NOT MEASURED: qwen-14b x helpdesk_en (preflight_failed)" in out
-    assert "NOT MEASURED: qwen-14b x helpdesk_zh (preflight_failed)" in out
+    assert "NOT MEASURED: qwen-14b x general_en (preflight_failed)" in out
     assert "are not available offline" in out and "transformers<4.40" in out
     assert "Traceback" not in out
 

@@ -63,7 +63,9 @@ def test_qlora_without_cuda_stops_and_points_to_lora():
 def test_qlora_preflight_runs_before_any_model_load():
     cfg = compose_cfg(["model=smollm2-135m", "finetune=qlora"])
     with pytest.raises(PreflightError) as e:
-        preflight(OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.finetune), Device("cpu", "cpu", 20 * GiB))
+        preflight(
+            OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.finetune), Device("cpu", "cpu", 20 * GiB)
+        )
     assert "finetune=qlora" in str(e.value) and "finetune=lora" in str(e.value)
 
 

@@ -40,7 +40,8 @@ def smol_dir() -> Path:
 def smol_cell(request, tmp_path_factory, smol_dir):
     root = tmp_path_factory.mktemp("store")
     task = request.param
-    overrides = ["model=smollm2-135m", f"task={task}", f"task.limit={CELLS[task]}", f"paths.results={root}"]
+    overrides = ["model=smollm2-135m", "finetune=none", f"task={task}", f"task.limit={CELLS[task]}",
+                 f"paths.results={root}"]  # fmt: skip
     outcome = run_cell(compose_cfg(overrides))[-1]
     store = Store(root)
     return overrides, outcome, store.load(outcome.cell_id), store.load_samples(outcome.cell_id)
@@ -140,6 +141,7 @@ def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
     folder = build(tmp_path / "tiny-remote", smol_dir)
     overrides = [
         "model=llama2-7b",
+        "finetune=none",
         "model.name=tiny-remote",
         "model.display_name=Tiny remote-code model",
         "model.source=local",
@@ -173,23 +175,38 @@ def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
 
 
 def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_path):
-    """The default sweep (2 embedded models x helpdesk en/zh) as the `harness` command, 4 items each."""
-    first = run_harness("task.limit=4", *tmp_store)
+    """The default sweep as the `harness` command (4 items per task, 16 training examples to keep it short):
+    2 models x {helpdesk_en, general_en} x {base, LoRA} = 8 cells, then a re-run that computes nothing."""
+    small = ["task.limit=4", "finetune.n_train=16", "finetune.val_examples=4"]
+    first = run_harness(*small, *tmp_store)
     out = first.stdout + first.stderr
     assert first.returncode == 0, out[-3000:]
-    assert "4 cell(s) computed, 0 already stored, 0 not measured." in out
+    assert "8 cell(s) computed, 0 already stored, 0 not measured." in out
     reports = list((tmp_path / "reports").rglob("index.html"))
     assert len(reports) == 1
     html = reports[0].read_text()
     assert "SmolLM2-135M-Instruct" in html and "Gemma-3-270M (base)" in html
+    assert "What fine-tuning changed" in html and "lora on helpdesk_en, 16 ex." in html
     records = Store(tmp_path / "results").all_records()
-    cells = sorted((r["model"]["name"], r["task"]["name"]) for r in records)
-    assert cells == [(m, t) for m in ("gemma3-270m", "smollm2-135m") for t in ("helpdesk_en", "helpdesk_zh")]
+    cells = sorted((r["model"]["name"], r["finetune"]["method"], r["task"]["name"]) for r in records)
+    assert cells == [(m, f, t) for m in ("gemma3-270m", "smollm2-135m") for f in ("lora", "none")
+                     for t in ("general_en", "helpdesk_en")]  # fmt: skip
+    by_id = {r["cell_id"]: r for r in records}
+    for r in records:
+        if r["finetune"]["method"] == "lora":  # every tuned cell points at its base on the same items
+            base = by_id[r["finetune"]["base_cell_id"]]
+            assert (base["model"]["name"], base["task"]["name"], base["finetune"]["method"]) == (
+                r["model"]["name"], r["task"]["name"], "none")  # fmt: skip
+    artifacts = sorted(p.name.split("-lora-")[0] for p in (tmp_path / "artifacts").iterdir() if p.is_dir())
+    assert artifacts == [
+        "gemma3-270m",
+        "smollm2-135m",
+    ]  # one training per model, shared by its two task cells
     gemma = next(r for r in records if r["model"]["name"] == "gemma3-270m")
     assert gemma["eval"]["apply_chat_template"] is False and gemma["task"]["n"] == 4
-    second = run_harness("task.limit=4", *tmp_store)
+    second = run_harness(*small, *tmp_store)
     assert second.returncode == 0
-    assert "0 cell(s) computed, 4 already stored, 0 not measured." in second.stdout + second.stderr
+    assert "0 cell(s) computed, 8 already stored, 0 not measured." in second.stdout + second.stderr
 
 
 def test_a_new_users_task_runs_end_to_end_as_the_readme_says(tmp_path, tmp_store):

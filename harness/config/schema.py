@@ -77,7 +77,9 @@ class LoraParams:
     r: int = 8  # adapter rank
     alpha: int = 16  # scaling = alpha / r
     dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])  # peft names; all-linear = every Linear but the head
+    target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"]
+    )  # peft names; all-linear = every Linear but the head
 
 
 @dataclass

@@ -111,7 +111,8 @@ def _sample_row(s: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
     return row
 
 
-def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> EvalOutput:
+def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> EvalOutput | None:
+    """None on a non-zero rank of a multi-process run (lm-eval returns results on rank 0 only)."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -147,6 +148,8 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
             fewshot_random_seed=cell.eval.seed,
         )
     seconds = time.perf_counter() - started
+    if results is None:
+        return None
     task = cell.task_spec.name
     # A group (mmlu, cmmlu...) reports its aggregate under its own name and items under each subtask.
     subtasks = sorted(results["samples"])

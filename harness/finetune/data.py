@@ -57,12 +57,16 @@ def render(task: Any, doc: Any, tokenizer: Any, chat: bool) -> tuple[str, str]:
             continue_final_message=not add_generation_prompt,
         )  # fmt: skip
 
-    prompt = task.fewshot_context(doc, num_fewshot=0, apply_chat_template=chat, chat_template=chat_fn if chat else None)
+    prompt = task.fewshot_context(
+        doc, num_fewshot=0, apply_chat_template=chat, chat_template=chat_fn if chat else None
+    )
     target = _target_text(task, doc)
     if chat:
         end = tokenizer.eos_token or ""
         return prompt, target + end
-    return prompt, task.config.target_delimiter + target + (_stop(task) if task.OUTPUT_TYPE == "generate_until" else "")
+    return prompt, task.config.target_delimiter + target + (
+        _stop(task) if task.OUTPUT_TYPE == "generate_until" else ""
+    )
 
 
 def tokenize(prompt: str, answer: str, tokenizer: Any, chat: bool, max_length: int, source: str) -> Example:
@@ -84,7 +88,9 @@ def load_task_object(spec: TaskSpec) -> Any:
     from harness.paths import REPO_ROOT
 
     if spec.dir is None:
-        raise HarnessError(f"task {spec.name} ships with lm-eval; fine-tune on a project task with a train split.")
+        raise HarnessError(
+            f"task {spec.name} ships with lm-eval; fine-tune on a project task with a train split."
+        )
     with contextlib.chdir(REPO_ROOT):
         loaded = TaskManager(include_path=str(spec.dir), include_defaults=False).load([spec.name])
     return loaded["tasks"][spec.name]
@@ -102,7 +108,13 @@ def split_docs(task: Any, split: str) -> list[Any]:
 
 
 def build_examples(
-    spec: TaskSpec, tokenizer: Any, chat: bool, n: int | None, seed: int, max_length: int, split: str = "train"
+    spec: TaskSpec,
+    tokenizer: Any,
+    chat: bool,
+    n: int | None,
+    seed: int,
+    max_length: int,
+    split: str = "train",
 ) -> list[Example]:
     task = load_task_object(spec)
     docs = seeded_slice(split_docs(task, split), n, seed)

@@ -30,7 +30,10 @@ class TrainSpec:
     def method_params(self) -> dict[str, Any]:
         f = self.finetune
         if f.method in ("lora", "qlora"):
-            return {"lora": asdict(f.lora), **({"quant": "nf4", "double_quant": True} if f.method == "qlora" else {})}
+            return {
+                "lora": asdict(f.lora),
+                **({"quant": "nf4", "double_quant": True} if f.method == "qlora" else {}),
+            }
         if f.method == "ptuning_v2":
             return {"prefix": asdict(f.prefix)}
         return {}
@@ -76,11 +79,15 @@ def check_finetune(f: FinetuneConfig) -> None:
 
         raise HarnessError(f"finetune.method: {did_you_mean(f.method, list(METHODS), 'method')}")
     if f.n_train is not None and f.n_train < 1:
-        raise HarnessError(f"finetune.n_train={f.n_train}: use a positive number of examples, or null for all.")
+        raise HarnessError(
+            f"finetune.n_train={f.n_train}: use a positive number of examples, or null for all."
+        )
     if not 0 <= f.replay.ratio <= 10:
         raise HarnessError(f"finetune.replay.ratio={f.replay.ratio}: use a ratio between 0 and 10.")
     if f.replay.ratio > 0 and not f.replay.task:
-        raise HarnessError("finetune.replay.ratio > 0 needs finetune.replay.task, e.g. finetune.replay.task=general_en.")
+        raise HarnessError(
+            "finetune.replay.ratio > 0 needs finetune.replay.task, e.g. finetune.replay.task=general_en."
+        )
     if f.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise HarnessError(f"finetune.precision={f.precision!r}: use auto, fp32, bf16 or fp16.")
 
@@ -98,7 +105,9 @@ def named_task_config(name: str, key: str) -> TaskConfig:
 
     found = discover()
     if name not in found:
-        raise HarnessError(f"{key}: {did_you_mean(name, list(found), 'task')} (it must be a task folder with a train split)")
+        raise HarnessError(
+            f"{key}: {did_you_mean(name, list(found), 'task')} (it must be a task folder with a train split)"
+        )
     path, doc = found[name]
     return task_config(name, path, doc)
 
@@ -113,5 +122,7 @@ def make_train_spec(
     if f.method == "none":
         return None
     train_cfg = train_task_config(f, eval_task)
-    replay = load_task(named_task_config(f.replay.task, "finetune.replay.task")) if f.replay.ratio > 0 else None
+    replay = (
+        load_task(named_task_config(f.replay.task, "finetune.replay.task")) if f.replay.ratio > 0 else None
+    )
     return TrainSpec(model, model_identity, f, load_task(train_cfg), replay, chat)

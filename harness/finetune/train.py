@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
+from harness.dist import is_main, main_lock
 from harness.errors import HarnessError
 from harness.finetune.data import IGNORE, Example, build_examples, mix_replay
 from harness.finetune.spec import ADAPTER_METHODS, TrainSpec
@@ -88,7 +87,11 @@ def _collate(pad_id: int):
         ids = [b["input_ids"] + [pad_id] * (width - len(b["input_ids"])) for b in batch]
         labels = [b["labels"] + [IGNORE] * (width - len(b["labels"])) for b in batch]
         mask = [[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch]
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask),
+        }
 
     return collate
 
@@ -120,7 +123,10 @@ def _load_model(spec: TrainSpec, base: str, precision: str, device_kind: str) ->
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
         )
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
@@ -187,7 +193,7 @@ def train(spec: TrainSpec, base: str, root: Path, device_kind: str) -> Artifact:
         return found
     final = artifact_dir(spec, root)
     root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(final) + ".lock"):  # a second job with the same spec waits, then reuses
+    with main_lock(str(final) + ".lock"):  # a second job with the same spec waits, then reuses
         found = find_artifact(spec, root)
         if found:
             return found
@@ -212,7 +218,9 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
         examples = mix_replay(domain, pool, f.replay.ratio, f.seed)
         n_replay = len(examples) - len(domain)
     try:
-        val = build_examples(spec.train_task, tokenizer, spec.chat_template, f.val_examples, f.seed, f.max_length, "validation")
+        val = build_examples(
+            spec.train_task, tokenizer, spec.chat_template, f.val_examples, f.seed, f.max_length, "validation"
+        )
     except HarnessError:
         val = []  # a task without a validation split: no validation loss, said so in the record
 
@@ -271,14 +279,23 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
     peak = torch.cuda.max_memory_allocated() if device_kind == "cuda" else rss.peak
     val_loss = trainer.evaluate()["eval_loss"] if val else None
 
+    if (
+        not is_main()
+    ):  # under `accelerate launch`, rank 0 saves; the others wait for it, then use its artifact
+        trainer.accelerator.wait_for_everyone()
+        found = find_artifact(spec, final.parent)
+        assert found is not None, "rank 0 finished training without writing the artifact"
+        return found
     staged = work / "weights"
     if staged.exists():
         shutil.rmtree(staged)
-    model.save_pretrained(str(staged))
+    trainer.accelerator.unwrap_model(model).save_pretrained(str(staged))
     if f.method == "full":
         tokenizer.save_pretrained(str(staged))
     tokens = int(trainer.state.num_input_tokens_seen)
-    losses = [{"step": h["step"], "loss": round(h["loss"], 4)} for h in trainer.state.log_history if "loss" in h]
+    losses = [
+        {"step": h["step"], "loss": round(h["loss"], 4)} for h in trainer.state.log_history if "loss" in h
+    ]
     info = {
         "artifact_id": artifact_id(spec),
         "kind": "adapter" if f.method in ADAPTER_METHODS else "full",
@@ -301,7 +318,9 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
             "steps": trainer.state.global_step,
             "epochs": f.epochs,
             "peak_memory_bytes": int(peak),
-            "peak_memory_kind": "cuda max_memory_allocated" if device_kind == "cuda" else "process RSS (sampled)",
+            "peak_memory_kind": "cuda max_memory_allocated"
+            if device_kind == "cuda"
+            else "process RSS (sampled)",
             "precision": precision,
             "device": _device_info(device_kind),
             "loss_curve": losses,
@@ -315,6 +334,7 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
         shutil.rmtree(final)
     os.replace(staged, final)  # the artifact appears whole or not at all
     shutil.rmtree(work, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
     log.info("artifact %s: %d tokens in %.0f s (%.0f tokens/s), validation loss %s",
              final.name, tokens, train_seconds, tokens / max(train_seconds, 1e-9), info["metering"]["validation_loss"])  # fmt: skip
     return Artifact(info["artifact_id"], final, info["kind"], info, reused=False)

@@ -113,7 +113,9 @@ def check_modules(model: ModelConfig) -> str | None:
 
 
 def _fits(model: ModelConfig, method: str, device: Device) -> bool:
-    return (method != "qlora" or device.kind == "cuda") and estimate_memory_bytes(model, method) <= device.memory_bytes
+    return (method != "qlora" or device.kind == "cuda") and estimate_memory_bytes(
+        model, method
+    ) <= device.memory_bytes
 
 
 def nearest_option(model: ModelConfig, method: str, device: Device) -> str:
@@ -135,9 +137,13 @@ def check_method(model: ModelConfig, method: str, device: Device) -> str | None:
         return None
     problems = []
     if device.kind != "cuda":
-        problems.append(f"finetune=qlora needs a CUDA GPU (4-bit bitsandbytes kernels), but this machine has {device.kind}")
+        problems.append(
+            f"finetune=qlora needs a CUDA GPU (4-bit bitsandbytes kernels), but this machine has {device.kind}"
+        )
     if importlib.util.find_spec("bitsandbytes") is None:
-        problems.append("finetune=qlora needs bitsandbytes, which is not installed (`pip install -e '.[gpu]'`)")
+        problems.append(
+            "finetune=qlora needs bitsandbytes, which is not installed (`pip install -e '.[gpu]'`)"
+        )
     if not problems:
         return None
     return "; ".join(problems) + ". " + nearest_option(model, method, device)
@@ -150,7 +156,11 @@ def check_memory(model: ModelConfig, method: str, device: Device) -> str | None:
     if need <= device.memory_bytes:
         return None
     gib = 1024**3
-    hint = nearest_option(model, method, device) if method != "none" else "Use a larger device or a smaller model."
+    hint = (
+        nearest_option(model, method, device)
+        if method != "none"
+        else "Use a larger device or a smaller model."
+    )
     return (
         f"{model.name} with finetune={method} needs about {need / gib:.1f} GiB (estimate: {model.n_params / 1e9:.2f}B "
         f"params x {BYTES_PER_PARAM[model.dtype]} bytes ({model.dtype}) x {METHOD_FACTOR[method]} for {method}), "

@@ -53,7 +53,11 @@ def report_name(config: DictConfig) -> str:
 
 
 def finish(config: DictConfig, folder: Path) -> None:
+    from harness.dist import is_main
     from harness.report.build import write_report
+
+    if not is_main():  # under `accelerate launch` every rank runs the job; rank 0 reports it
+        return
     from harness.store import Store
 
     outcomes = collect_outcomes(folder)

@@ -92,7 +92,9 @@ def tuning_effect(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "model": r["model"]["display_name"],
                 "variant": method_label(r),
                 "task": task_label(r),
-                "role": "domain (trained on)" if r["task"]["name"] == f.get("train_task") else "other (forgetting check)",
+                "role": "domain (trained on)"
+                if r["task"]["name"] == f.get("train_task")
+                else "other (forgetting check)",
                 "metric": (r.get("primary") or {}).get("metric"),
                 "base": base_v,
                 "tuned": tuned_v,
@@ -109,4 +111,8 @@ def tuning_effect(records: list[dict[str, Any]]) -> pd.DataFrame:
             }
         )
     df = pd.DataFrame(rows)
-    return df.sort_values(["model", "variant", "role", "task"], kind="stable").reset_index(drop=True) if len(df) else df
+    return (
+        df.sort_values(["model", "variant", "role", "task"], kind="stable").reset_index(drop=True)
+        if len(df)
+        else df
+    )

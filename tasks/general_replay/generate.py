@@ -51,7 +51,11 @@ def mc(r, answer: str, wrong: list[str]) -> tuple[list[str], int]:
 
 def largest(r, zh: bool):
     nums = r.sample(range(100, 999), 4)
-    q = f"在 {'、'.join(map(str, nums))} 中，哪个数最大？" if zh else f"Among {', '.join(map(str, nums))}, which number is the largest?"
+    q = (
+        f"在 {'、'.join(map(str, nums))} 中，哪个数最大？"
+        if zh
+        else f"Among {', '.join(map(str, nums))}, which number is the largest?"
+    )
     ans = max(nums)
     return q, str(ans), [str(n) for n in nums if n != ans]
 
@@ -59,7 +63,11 @@ def largest(r, zh: bool):
 def weekday(r, zh: bool):
     d, k = r.randrange(7), r.randint(1, 40)
     days = DAYS["zh" if zh else "en"]
-    q = f"如果今天是{days[d]}，{k}天后是星期几？" if zh else f"If today is {days[d]}, what day will it be in {k} days?"
+    q = (
+        f"如果今天是{days[d]}，{k}天后是星期几？"
+        if zh
+        else f"If today is {days[d]}, what day will it be in {k} days?"
+    )
     ans = days[(d + k) % 7]
     return q, ans, r.sample([x for x in days if x != ans], 3)
 
@@ -68,7 +76,11 @@ def opposite(r, zh: bool):
     o = r.choice(OPPOSITES)
     word, ans = (o[2], o[3]) if zh else (o[0], o[1])
     pool = [x[3] if zh else x[1] for x in OPPOSITES if x is not o]
-    q = f"“{word}”的反义词是什么？（第{r.randint(1, 99)}题）" if zh else f"Word quiz {r.randint(1, 99)}: what is the opposite of '{word}'?"
+    q = (
+        f"“{word}”的反义词是什么？（第{r.randint(1, 99)}题）"
+        if zh
+        else f"Word quiz {r.randint(1, 99)}: what is the opposite of '{word}'?"
+    )
     return q, ans, r.sample(pool, 3)
 
 
@@ -82,7 +94,11 @@ def units(r, zh: bool):
 def sequence(r, zh: bool):
     start, step = r.randint(1, 30), r.randint(2, 9)
     seq = [start + i * step for i in range(4)]
-    q = f"数列 {', '.join(map(str, seq))} 的下一个数是多少？" if zh else f"What number comes next in the sequence {', '.join(map(str, seq))}?"
+    q = (
+        f"数列 {', '.join(map(str, seq))} 的下一个数是多少？"
+        if zh
+        else f"What number comes next in the sequence {', '.join(map(str, seq))}?"
+    )
     ans = seq[-1] + step
     return q, str(ans), [str(ans + d) for d in r.sample([-step, step, 1, -1, 2], 3)]
 

@@ -1,0 +1,31 @@
+"""Multi-process awareness for `accelerate launch` / torchrun: every rank runs the same cell; rank 0 alone
+writes (artifact, record, report) and takes the cross-job file locks, so ranks never wait on each other's locks.
+A plain single process is rank 0 of 1, and everything below is a no-op there."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def main_lock(path: str) -> Any:
+    """A file lock on rank 0 (it stops other *jobs* from doing the same work); nothing on other ranks, which
+    follow rank 0 through the collective calls of training and evaluation."""
+    if not is_main():
+        return contextlib.nullcontext()
+    from filelock import FileLock
+
+    return FileLock(path)
