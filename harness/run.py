@@ -136,10 +136,16 @@ def run_cell(cfg: Any) -> list[CellOutcome]:
     cell = plan_cell(cfg)
     outcomes: list[CellOutcome] = []
     base_id = None
+    store = Store(cell.results_dir)
     if cell.train is not None:
+        if not store.has(cell.id):
+            # The tuned cell's own checks first: a method this machine cannot run (qlora without CUDA, a model
+            # too big to train here) stops before even the base model is loaded.
+            from harness.models.preflight import detect_device, preflight
+
+            preflight(cell.model, cell.finetune, detect_device(cell.eval.device), task=cell.task)
         outcomes += run_cell(base_config(cfg))
         base_id = outcomes[-1].cell_id
-    store = Store(cell.results_dir)
     outcome = CellOutcome(cell.id, "skipped", cell.model.name, cell.task.name)
     outcomes.append(outcome)
     if store.has(cell.id):

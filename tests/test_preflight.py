@@ -69,6 +69,23 @@ def test_qlora_preflight_runs_before_any_model_load():
     assert "finetune=qlora" in str(e.value) and "finetune=lora" in str(e.value)
 
 
+def test_qlora_cell_stops_before_its_base_model_is_evaluated(tmp_path):
+    from harness.run import run_cell
+
+    cfg = compose_cfg(
+        [
+            "model=smollm2-135m",
+            "finetune=qlora",
+            "task=helpdesk_en",
+            "eval.device=cpu",
+            f"paths.results={tmp_path}",
+        ]
+    )
+    with pytest.raises(PreflightError, match="needs a CUDA GPU"):
+        run_cell(cfg)
+    assert not (tmp_path / "records").exists()  # nothing was evaluated, not even the base cell
+
+
 def test_transformers_constraint():
     baichuan = model("baichuan2-7b")
     assert check_transformers(baichuan, installed="4.33.2") is None
