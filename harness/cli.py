@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -62,26 +63,36 @@ def check_overrides(args: list[str]) -> None:
                 raise HarnessError(did_you_mean(v, known, f"{group}"))
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def hydra_main(cfg: DictConfig) -> None:
-    from harness.run import CellOutcome, run_cell
+def guarded(step: Any, cfg: DictConfig, name: str) -> list[dict[str, Any]]:
+    """Run one step of a job; a failure becomes an outcome, so the job's other step and the sweep go on."""
+    from harness.run import CellOutcome
 
     try:
-        outcomes = [o.as_dict() for o in run_cell(cfg)]
+        return [o.as_dict() for o in step(cfg)]
     except HarnessError as e:
         status = "preflight_failed" if isinstance(e, PreflightError) else "failed"
-        outcomes = [CellOutcome("", status, cfg.model.name, cfg.task.name, str(e)).as_dict()]
         # The full message is printed once, in the sweep summary; the job log keeps it too.
-        log.warning("model=%s task=%s: %s (details below)", cfg.model.name, cfg.task.name, status)
+        log.warning("%s x task=%s: %s (details below)", name, cfg.task.name, status)
         log.debug("%s", e)
+        return [CellOutcome("", status, name, cfg.task.name, str(e)).as_dict()]
     except Exception as e:  # noqa: BLE001 - one broken cell must not lose the sweep's finished cells
         out = HydraConfig.get().runtime.output_dir
         log.error("cell crashed:\n%s", traceback.format_exc())
-        outcomes = [
-            CellOutcome(
-                "", "error", cfg.model.name, cfg.task.name, f"{type(e).__name__}: {e} (traceback in {out})"
-            ).as_dict()
-        ]
+        msg = f"{type(e).__name__}: {e} (traceback in {out})"
+        return [CellOutcome("", "error", name, cfg.task.name, msg).as_dict()]
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    from harness.run import run_baseline, run_cell
+
+    outcomes: list[dict[str, Any]] = []
+    if cfg.model.name != "none":
+        outcomes += guarded(run_cell, cfg, cfg.model.name)
+    if cfg.baseline.name:
+        outcomes += guarded(run_baseline, cfg, cfg.baseline.name)
+    if not outcomes:
+        log.warning("model=none and baseline=none: this job has nothing to run")
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     (out_dir / "cell.json").write_text(json.dumps(outcomes, indent=2))
 
@@ -196,6 +207,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per API request otherwise
     args = sys.argv[1:]
     try:
         if args and args[0] in SUBCOMMANDS:

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from harness.config.schema import EvalConfig, FinetuneConfig, ModelConfig, TaskConfig
+from harness.config.schema import BaselineConfig, EvalConfig, FinetuneConfig, ModelConfig, TaskConfig
 from harness.finetune.spec import TrainSpec, make_train_spec
 from harness.paths import resolve
 from harness.store.record import SCHEMA_VERSION
@@ -107,4 +107,76 @@ def plan_cell(cfg: Any) -> Cell:
         cache_dir=resolve(cfg.paths.cache),
         artifacts_dir=resolve(cfg.paths.artifacts),
         config_snapshot=snapshot,
+    )
+
+
+@dataclass(frozen=True)
+class BaselineCell:
+    """An API baseline on one task. Its id hashes what changes the answers (provider, model, endpoint, task,
+    generation settings), not transport settings (concurrency, rate limits) nor the price: re-pricing a stored
+    cell recomputes money from its stored usage and never calls the API again."""
+
+    id: str
+    identity: dict[str, Any]
+    baseline: BaselineConfig
+    served_model: ModelConfig | None  # the embedded model a local stand-in serves
+    endpoint_id: str  # the response cache's name for the endpoint (stable across ports for a local server)
+    task: TaskConfig
+    task_spec: TaskSpec
+    eval: EvalConfig
+    results_dir: Path
+    cache_dir: Path
+    api_cache: Path
+    config_snapshot: dict[str, Any]
+    apply_chat_template: bool = True  # chat APIs take messages; lm-eval renders the prompt as messages
+
+
+def _obj(node: Any) -> Any:
+    return OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+
+
+def plan_baseline(cfg: Any) -> BaselineCell:
+    b: BaselineConfig = _obj(cfg.baseline)
+    task: TaskConfig = _obj(cfg.task)
+    ev: EvalConfig = _obj(cfg.eval)
+    spec = load_task(task)
+    served = None
+    if b.serve is not None:
+        from harness.models import model_config
+
+        served = model_config(b.serve.model)
+        endpoint: Any = {"server": "transformers serve", "model": model_identity(served)}
+        endpoint_id = (
+            f"transformers-serve:{served.name}:{(served.embedded.sha256 if served.embedded else '')[:16]}"
+        )
+    else:
+        endpoint = endpoint_id = b.base_url or "https://api.openai.com/v1"
+    identity = {
+        "schema_version": SCHEMA_VERSION,
+        "baseline": {"name": b.name, "provider": b.provider, "model": b.model, "endpoint": endpoint},
+        "task": {"name": spec.name, "version": spec.version, "content_sha256": spec.content_sha256},
+        "eval": {
+            "backend": "lm-eval/harness-chat-api",
+            "limit": task.limit,
+            "num_fewshot": task.num_fewshot,
+            "temperature": b.temperature,
+            "max_tokens": b.max_tokens,
+            "seed": ev.seed,
+        },
+    }
+    if task.split != "test":
+        identity["eval"]["split"] = task.split
+    return BaselineCell(
+        id=content_id(identity),
+        identity=identity,
+        baseline=b,
+        served_model=served,
+        endpoint_id=endpoint_id,
+        task=task,
+        task_spec=spec,
+        eval=ev,
+        results_dir=resolve(cfg.paths.results),
+        cache_dir=resolve(cfg.paths.cache),
+        api_cache=resolve(cfg.paths.api_cache),
+        config_snapshot=OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else {},
     )

@@ -1,13 +1,18 @@
-"""One cell, start to finish: plan -> (skip if stored) -> preflight -> prepare -> evaluate -> store."""
+"""One cell, start to finish: plan -> (skip if stored) -> preflight -> prepare -> evaluate -> store.
+
+A job (one Hydra config) runs its model cell (and, for a tuned model, the base cell first) and, when a
+baseline is configured, the API baseline's cell on the same task and items.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.plan import Cell, plan_cell
+from harness.plan import BaselineCell, Cell, plan_baseline, plan_cell
 from harness.store import SCHEMA_VERSION, Store
 from harness.store.record import environment, now_iso
 
@@ -17,7 +22,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class CellOutcome:
     cell_id: str
-    status: str  # done | skipped (already stored) | preflight_failed
+    status: str  # done | skipped (already stored) | preflight_failed | failed | error | not_applicable
     model: str
     task: str
     message: str = ""
@@ -194,3 +199,168 @@ def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started
     path = store.write(record, out.samples)
     primary = record["primary"]
     log.info("stored %s: %s=%.3f (n=%d)", path, cell.task.primary_metric, primary["value"], out.n)
+
+
+# -- API baselines ---------------------------------------------------------------------------------------------
+
+
+def check_baseline(cell: BaselineCell) -> str | None:
+    """Why this baseline cannot run here, before any request: None when it can."""
+    from harness.errors import PreflightError
+
+    b = cell.baseline
+    if b.api_key_env and not os.environ.get(b.api_key_env):
+        raise PreflightError(
+            f"baseline {b.name} needs an API key in the environment variable {b.api_key_env}, which is not set.\n"
+            f"  export {b.api_key_env}=...   (keys are read from the environment only, never from a config file)\n"
+            "  or run without it: baseline=none, or baseline=local-smollm2 (a locally served stand-in)."
+        )
+    if b.serve is None and not b.model:
+        raise PreflightError(f"baseline {b.name}: `model` (the provider's model id) is empty in its YAML.")
+    return None
+
+
+def _complete(store: Store, cell_id: str) -> bool:
+    """Stored with every sample answered. A cell with failed requests is run again: only those are sent."""
+    if not store.has(cell_id):
+        return False
+    return not ((store.load(cell_id).get("api") or {}).get("n_failed") or 0)
+
+
+def run_baseline(cfg: Any) -> list[CellOutcome]:
+    started = time.perf_counter()
+    cell = plan_baseline(cfg)
+    b = cell.baseline
+    outcome = CellOutcome(cell.id, "skipped", str(b.name), cell.task.name)
+    if cell.task_spec.output_type != "generate_until":
+        outcome.status = "not_applicable"
+        outcome.message = (f"{cell.task.name} is scored by log-likelihood ({cell.task_spec.output_type}); a chat "
+                           "API returns no log-probabilities of given answers, so API baselines run on generative "
+                           "tasks only.")  # fmt: skip
+        log.info("baseline %s on %s: not applicable (%s)", b.name, cell.task.name, cell.task_spec.output_type)
+        return [outcome]
+    store = Store(cell.results_dir)
+    if _complete(store, cell.id):
+        log.info(
+            "baseline cell %s (%s x %s) is already stored; nothing to send", cell.id, b.name, cell.task.name
+        )
+        return [outcome]
+    check_baseline(cell)
+    from harness.dist import main_lock
+
+    lock = store.root / "locks" / f"{cell.id}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with main_lock(str(lock)):
+        if _complete(store, cell.id):
+            return [outcome]
+        record = _compute_baseline(cell, store, started)
+    outcome.status, outcome.seconds = "done", time.perf_counter() - started
+    failed = record["api"]["n_failed"]
+    if failed:
+        outcome.message = (
+            f"{failed} of {record['api']['n_requests']} requests failed (scored as empty answers)"
+        )
+    return [outcome]
+
+
+def _compute_baseline(cell: BaselineCell, store: Store, started: float) -> dict[str, Any]:
+    from harness.evaluate.baseline import evaluate_baseline
+    from harness.models import model_config, weights_location
+
+    b = cell.baseline
+    t0 = time.perf_counter()
+    if cell.served_model is not None:
+        from harness.evaluate.api.serve import served
+
+        folder = weights_location(cell.served_model, cell.cache_dir)
+        log_path = store.root / "logs" / f"serve-{cell.id}.log"
+        s = b.serve
+        with served(folder, log_path, s.device, s.dtype, s.continuous_batching, s.startup_timeout_s) as url:
+            t1 = time.perf_counter()
+            log.info("baseline %s: transformers serve is up at %s after %.1f s", b.name, url, t1 - t0)
+            out = evaluate_baseline(cell, url, folder, tokenizer=folder)
+    else:
+        tokenizer = weights_location(model_config(b.tokenizer), cell.cache_dir) if b.tokenizer else None
+        t1 = time.perf_counter()
+        log.info("baseline %s: sending %s requests to %s", b.name, cell.task.name, b.base_url or "OpenAI")
+        out = evaluate_baseline(cell, b.base_url, str(b.model), tokenizer)
+    timings = {"serve_start_s": t1 - t0, "evaluate_s": out.seconds, "total_s": time.perf_counter() - started}
+    record = build_baseline_record(cell, out, timings)
+    path = store.write(record, out.samples)
+    api = record["api"]
+    cost = api["cost"]["per_1k_queries"]
+    log.info("stored %s: %s=%.3f (n=%d), %d failed, cost per 1,000 queries %s", path, cell.task.primary_metric,
+             (record["primary"] or {}).get("value", float("nan")), out.n, api["n_failed"],
+             "unpriced" if cost is None else f"{cost:.4f} {api['cost']['currency']}")  # fmt: skip
+    return record
+
+
+def build_baseline_record(cell: BaselineCell, out: Any, timings: dict[str, float]) -> dict[str, Any]:
+    b, served = cell.baseline, cell.served_model
+    primary = cell.task.primary_metric
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "cell_id": cell.id,
+        "created_at": now_iso(),
+        "identity": cell.identity,
+        "model": {
+            "name": b.name,
+            "display_name": b.display_name or b.name,
+            "source": "api",
+            "provider": b.provider,
+            "api_model": b.model if served is None else served.name,
+            "base_url": b.base_url,  # null for OpenAI's default endpoint and for a local stand-in
+            "stand_in": b.stand_in,  # set when the row is not really a closed API
+            "served_model": None if served is None else served.name,
+            "n_params": None if served is None else served.n_params,  # unknown for closed models
+            "license": None if served is None else served.license,
+        },
+        "finetune": {"method": "none"},
+        "task": {
+            "name": cell.task_spec.name,
+            "version": cell.task_spec.version,
+            "content_sha256": cell.task_spec.content_sha256,
+            "primary_metric": primary,
+            "split": cell.task.split,
+            "n": out.n,
+        },
+        "eval": {
+            "backend": "lm-eval/harness-chat-api",
+            "model_args": {k: v for k, v in out.model_args.items() if k not in ("cache_path",)},
+            "apply_chat_template": True,
+            "num_fewshot": cell.task.num_fewshot,
+            "limit": cell.task.limit,
+            "temperature": b.temperature,
+            "max_tokens": b.max_tokens,
+            "seeds": {
+                "python": cell.eval.seed,
+                "numpy": cell.eval.seed,
+                "torch": cell.eval.seed,
+                "fewshot": cell.eval.seed,
+            },  # fmt: skip
+            "device": {
+                "kind": "api",
+                "name": "transformers serve, " + served.name if served else b.provider,
+                "count": None,
+            },  # fmt: skip
+            "transport": {
+                "stream": b.stream,
+                "concurrency": b.concurrency,
+                "requests_per_minute": b.requests_per_minute,
+                "tokens_per_minute": b.tokens_per_minute,
+                "max_retries": b.max_retries,
+                "timeout_s": b.timeout_s,
+            },  # fmt: skip
+            "lm_eval_cli": out.cli,
+        },
+        "metrics": out.metrics,
+        "primary": {"metric": primary, **out.metrics[primary]} if primary in out.metrics else None,
+        "api": out.api,
+        "timings": {
+            **{k: round(v, 3) for k, v in timings.items()},
+            "items_per_s": round(out.n / out.seconds, 3) if out.seconds else None,
+        },
+        "environment": environment(),
+        "config": cell.config_snapshot,
+        "samples_file": f"samples/{cell.id}.jsonl",
+    }

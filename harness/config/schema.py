@@ -123,8 +123,62 @@ class FinetuneConfig:
 
 
 @dataclass
+class PriceConfig:
+    """A dated list price (conf/baseline/price/). Null input/output prices make the baseline "unpriced" in
+    results: its cost shows as unknown, never as zero."""
+
+    currency: str = "USD"
+    input_per_1m: float | None = None  # per 1M prompt tokens not served from the provider's prompt cache
+    cached_input_per_1m: float | None = None  # per 1M cached prompt tokens; null = billed as input_per_1m
+    output_per_1m: float | None = None  # per 1M completion tokens (reasoning tokens included)
+    as_of: str | None = None  # the date the price was read, YYYY-MM-DD
+    source: str | None = None  # where it was read (the provider's pricing page)
+    note: str = ""
+
+
+@dataclass
+class ServeConfig:
+    """A local OpenAI-compatible server (`transformers serve`) the harness starts before the baseline's cell
+    and stops after it: an embedded model standing in for a closed API, on a free loopback port."""
+
+    model: str = MISSING  # an embedded model's registry name (conf/model/), served from its prepared folder
+    device: str = "cpu"
+    dtype: str = "auto"  # auto = the dtype of the prepared weights
+    continuous_batching: bool = False  # transformers' paged-attention batching; serial requests when false
+    startup_timeout_s: float = 240.0
+
+
+@dataclass
 class BaselineConfig:
-    name: str | None = None  # closed-API baselines arrive in a later issue; empty for now
+    """A closed-API (or OpenAI-compatible) model scored by the same lm-eval task code as local models.
+    The key never appears here: only the NAME of the environment variable that holds it."""
+
+    name: str | None = None  # registry name stored in results; null = no baseline (baseline=none)
+    display_name: str = ""
+    provider: str = ""  # openai | deepseek | dashscope | zhipu | moonshot | local
+    model: str | None = None  # the provider's model id sent in every request
+    base_url: str | None = (
+        None  # OpenAI-compatible endpoint; null = OpenAI's own (or the managed local server)
+    )
+    api_key_env: str | None = None  # e.g. OPENAI_API_KEY; null = the endpoint needs no key
+    stand_in: str | None = None  # what the row really is when it stands in for an API (shown in reports)
+    serve: ServeConfig | None = None  # start this local server for the cell (base_url is then filled in)
+    price: PriceConfig = field(default_factory=PriceConfig)
+    # Generation: part of the cell id (they change the answers).
+    temperature: float = 0.0
+    max_tokens: int | None = None  # null = the task's max_gen_toks
+    # Transport: not part of the cell id (they change how fast, not what is answered).
+    stream: bool = True  # streaming gives time to first token and output tokens/s
+    concurrency: int = 4  # requests in flight at once
+    requests_per_minute: int | None = None  # client-side limits, below the provider's account limits
+    tokens_per_minute: int | None = None  # prompt + max output tokens, estimated before sending
+    max_retries: int = 6  # on 429 (after its Retry-After), 5xx, timeouts, broken responses
+    backoff_base_s: float = 1.0  # exponential backoff: base x 2^attempt, full jitter, capped
+    backoff_max_s: float = 60.0
+    timeout_s: float = 120.0  # per attempt
+    tokenizer: str | None = (
+        None  # embedded model name whose tokenizer estimates tokens if a server sends no usage
+    )
 
 
 @dataclass
@@ -147,6 +201,7 @@ class PathsConfig:
     reports: str = "reports"
     cache: str = "${oc.env:HARNESS_CACHE,'~/.cache/harness'}"  # prepared embedded models
     artifacts: str = "artifacts"  # fine-tuned adapters / weights, one folder per content hash
+    api_cache: str = "${paths.results}/api_cache.sqlite"  # every API response and its cost, sent once
 
 
 @dataclass

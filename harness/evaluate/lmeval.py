@@ -111,12 +111,12 @@ def _sample_row(s: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
     return row
 
 
-def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> EvalOutput | None:
-    """None on a non-zero rank of a multi-process run (lm-eval returns results on rank 0 only)."""
+def run_lm_eval(cell: Any, model: Any, margs: dict[str, Any] | None, device: str | None) -> tuple[Any, float]:
+    """lm-eval's simple_evaluate on the cell's task and settings; `model` is a registry name or an LM instance.
+    Returns (lm-eval's results, or None on a non-zero rank, and the seconds it took)."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    margs = model_args(cell, pretrained, artifact)
     started = time.perf_counter()
     # Task YAMLs name data files relative to the repository root (lm-eval resolves them against the cwd).
     with contextlib.chdir(REPO_ROOT):
@@ -132,7 +132,7 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
             task_obj.config.test_split = cell.task.split
             tasks = [task_obj]
         results = lm_eval.simple_evaluate(
-            model="hf",
+            model=model,
             model_args=margs,
             device=device,
             tasks=tasks,
@@ -147,10 +147,13 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
             torch_random_seed=cell.eval.seed,
             fewshot_random_seed=cell.eval.seed,
         )
-    seconds = time.perf_counter() - started
-    if results is None:
-        return None
-    task = cell.task_spec.name
+    return results, time.perf_counter() - started
+
+
+def collect(
+    results: dict[str, Any], task: str
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], int]:
+    """(metrics, per-sample rows, n) from lm-eval's results."""
     # A group (mmlu, cmmlu...) reports its aggregate under its own name and items under each subtask.
     subtasks = sorted(results["samples"])
     n = sum(int(results["n-samples"][t]["effective"]) for t in subtasks)
@@ -161,4 +164,14 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
         for t in subtasks
         for s in sorted(results["samples"][t], key=lambda s: s["doc_id"])
     ]
+    return metrics, samples, n
+
+
+def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> EvalOutput | None:
+    """None on a non-zero rank of a multi-process run (lm-eval returns results on rank 0 only)."""
+    margs = model_args(cell, pretrained, artifact)
+    results, seconds = run_lm_eval(cell, "hf", margs, device)
+    if results is None:
+        return None
+    metrics, samples, n = collect(results, cell.task_spec.name)
     return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device))

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
-from harness.report.table import leaderboard, tuning_effect
+from harness.report.table import api_usage, leaderboard, tuning_effect
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
 
@@ -55,6 +55,7 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
         generated_at=now_iso(),
         rows=df.to_dict("records") if len(df) else [],
         effects=tuning_effect(records).to_dict("records"),
+        api_rows=api_usage(records).to_dict("records"),
         chart=chart,
         plotly_js=get_plotlyjs(),
         not_measured=not_measured,

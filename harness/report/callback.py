@@ -66,13 +66,20 @@ def finish(config: DictConfig, folder: Path) -> None:
     out_dir = resolve(config.paths.reports) / report_name(config)
     path = write_report(records, out_dir, f"Leaderboard: {config.sweep.name}", not_measured=failed)
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("done", "skipped")}
+    broken = [o for o in failed if o["status"] != "not_applicable"]
     print(
-        f"\n{counts['done']} cell(s) computed, {counts['skipped']} already stored, {len(failed)} not measured."
+        f"\n{counts['done']} cell(s) computed, {counts['skipped']} already stored, {len(broken)} not measured"
+        f", {len(failed) - len(broken)} not applicable."
     )
-    for o in failed:
+    for o in outcomes:
+        if o["status"] == "done" and o.get(
+            "message"
+        ):  # an API cell with failed requests: run again to finish
+            print(f"\nINCOMPLETE: {o['model']} x {o['task']}: {o['message']}; run again to resend only those")
+    for o in broken:
         print(f"\nNOT MEASURED: {o['model']} x {o['task']} ({o['status']})\n{o['message']}")
     print(f"\nreport: {path}")
-    if failed:
+    if broken:
         raise SystemExit(2)
 
 

@@ -32,6 +32,8 @@ def task_label(record: dict[str, Any]) -> str:
 def method_label(record: dict[str, Any]) -> str:
     """`base`, or what was trained: `lora on helpdesk_en, 64 ex.` (+ replay)."""
     f = record["finetune"]
+    if record["model"].get("source") == "api":
+        return "none (API)"
     if f["method"] == "none":
         return "base"
     data = f.get("data") or {}
@@ -53,7 +55,7 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "model": r["model"]["display_name"],
                 "model_key": r["model"]["name"],
                 "source": r["model"]["source"],
-                "params_m": r["model"]["n_params"] / 1e6,
+                "params_m": None if r["model"].get("n_params") is None else r["model"]["n_params"] / 1e6,
                 "method": r["finetune"]["method"],
                 "variant": method_label(r),
                 "train_s": (r["finetune"].get("metering") or {}).get("train_seconds"),
@@ -66,6 +68,8 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "eval_s": r["timings"].get("evaluate_s"),
                 "items_per_s": r["timings"].get("items_per_s"),
                 "device": r["eval"]["device"]["kind"],
+                "stand_in": r["model"].get("stand_in"),
+                "cost_per_1k": ((r.get("api") or {}).get("cost") or {}).get("per_1k_queries"),
                 "cell_id": r["cell_id"],
             }
         )
@@ -73,6 +77,42 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
     if df.empty:
         return df
     return df.sort_values(["task", "score"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per API-baseline cell: tokens, money and latency, all from its per-request meters."""
+    rows = []
+    for r in records:
+        api = r.get("api")
+        if not api:
+            continue
+        cost, price, tok = api["cost"], api["cost"]["price"], api["tokens"]
+        rows.append(
+            {
+                "model": r["model"]["display_name"],
+                "stand_in": r["model"].get("stand_in"),
+                "task": task_label(r),
+                "n": api["n_requests"],
+                "failed": api["n_failed"],
+                "from_cache": api["n_from_cache"],
+                "prompt_per_sample": tok["prompt_per_sample"],
+                "cached_per_sample": tok["cached"] / api["n_answered"] if api["n_answered"] else None,
+                "completion_per_sample": tok["completion_per_sample"],
+                "usage_source": ", ".join(api["usage_source"]),
+                "currency": cost["currency"],
+                "cost_per_sample": cost["per_sample"],
+                "cost_per_1k": cost["per_1k_queries"],
+                "cost_total": cost["total"],
+                "p50_s": api["latency_s"]["p50"],
+                "p95_s": api["latency_s"]["p95"],
+                "ttft_p50_s": api["ttft_s"]["p50"],
+                "out_tps_p50": api["output_tokens_per_s"]["p50"],
+                "concurrency": r["eval"].get("transport", {}).get("concurrency"),
+                "price": price,
+                "cell_id": r["cell_id"],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def tuning_effect(records: list[dict[str, Any]]) -> pd.DataFrame:

@@ -1,0 +1,81 @@
+"""Start `transformers serve` on a free loopback port for the length of a `with` block.
+
+The local stand-in for a closed API (and the real OpenAI-compatible server the tests talk to): the same
+`openai` client code path, real HTTP, real `usage` in the responses, real streaming timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def _warm_up(url: str, model: str) -> None:
+    payload = {"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 2}
+    req = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=300) as r:
+        r.read()
+
+
+@contextlib.contextmanager
+def served(model_dir: str, log_path: Path, device: str = "cpu", dtype: str = "auto",
+           continuous_batching: bool = False, startup_timeout_s: float = 240.0) -> Iterator[str]:  # fmt: skip
+    """Yields the server's OpenAI base URL (http://127.0.0.1:PORT/v1); stops the server on the way out."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", model_dir, "--host", "127.0.0.1",
+           "--port", str(port), "--device", device, "--dtype", dtype, "--log-level", "warning"]  # fmt: skip
+    if continuous_batching:
+        cmd.append("--continuous-batching")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # it would otherwise look for a CLI update on the hub
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while not _healthy(f"http://127.0.0.1:{port}/health"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                why = (
+                    f"exited with code {proc.returncode}"
+                    if proc.poll() is not None
+                    else "did not answer /health"
+                )
+                raise HarnessError(f"`transformers serve {model_dir}` {why} (log: {log_path}):\n{tail}")
+            time.sleep(0.5)
+        # One throw-away request: the first generation pays one-off set-up (about 9 s with continuous batching on
+        # a CPU), which would otherwise land in the first measured requests' latency.
+        _warm_up(f"http://127.0.0.1:{port}/v1/chat/completions", model_dir)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

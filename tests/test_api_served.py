@@ -1,0 +1,191 @@
+"""API baselines against a real OpenAI-compatible server: `transformers serve` on the embedded SmolLM2, the real
+`openai` client, and a fault-injecting proxy (tests/fault_proxy.py) in front of it for 429/5xx/timeouts/broken
+bodies. Marked slow: it starts the server once for the module (about 10 s) and generates real answers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from harness.evaluate.api.cache import ResponseCache
+from harness.evaluate.api.client import ApiCaller, Settings
+from harness.evaluate.api.pricing import cost
+from harness.evaluate.api.serve import served
+from harness.models.embedded import prepare
+from harness.paths import resolve
+from harness.store import Store
+from tests.conftest import compose_cfg, run_harness
+from tests.fault_proxy import FaultProxy
+
+pytestmark = pytest.mark.slow
+PRICE = {"currency": "USD", "input_per_1m": 0.15, "cached_input_per_1m": 0.075, "output_per_1m": 0.60}
+SENTINEL = (
+    "sk-harness-SENTINEL-key-7f3a9c"  # a recognisable fake key: must reach the server, and nothing else
+)
+
+
+@pytest.fixture(scope="module")
+def smol_dir() -> Path:
+    cfg = compose_cfg(["model=smollm2-135m"])
+    return prepare(OmegaConf.to_object(cfg.model), resolve(cfg.paths.cache))
+
+
+@pytest.fixture(scope="module")
+def server(smol_dir, tmp_path_factory) -> str:
+    """The real server, started once for the module: its base URL without /v1."""
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with served(str(smol_dir), log, continuous_batching=True) as url:
+        yield url.removesuffix("/v1")
+
+
+def caller(url: str, cache: ResponseCache, smol_dir: Path, **settings) -> ApiCaller:
+    s = Settings(**{"concurrency": 4, "max_retries": 4, "backoff_base_s": 0.05, "backoff_max_s": 0.2,
+                    "timeout_s": 20.0, **settings})  # fmt: skip
+    return ApiCaller(base_url=url, api_key="EMPTY", model=str(smol_dir), endpoint_id="test-endpoint", price=PRICE,
+                     settings=s, cache=cache, cell_id="test")  # fmt: skip
+
+
+def body(q: str) -> dict:
+    return {"messages": [{"role": "user", "content": q}], "max_tokens": 6, "temperature": 0.0}
+
+
+def test_faults_end_answered_or_failed_and_nothing_is_counted_twice(server, smol_dir, tmp_path):
+    plan = {
+        "q0": ["429"],  # answered after waiting its Retry-After
+        "q1": ["500", "500"],  # answered on the 3rd attempt
+        "q2": ["slow"],  # the first attempt times out, the retry answers
+        "q3": ["malformed"],  # a broken body, then a good one
+        "q4": ["drop"],  # connection closed without a response
+        "q5": ["500"] * 5,  # fails all 5 attempts (1 + max_retries 4): recorded failed
+    }
+    questions = [f"q{i}: name a colour." for i in range(8)]
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    with FaultProxy(server, plan, retry_after=1.0, slow_s=4.0) as proxy:
+        answers = caller(proxy.url, cache, smol_dir, timeout_s=2.0).run([body(q) for q in questions])
+        meters = [m for _, m in answers]
+        # 100 % of the samples end answered or recorded failed, and only q5 failed, with its error
+        assert [m.error is None for m in meters] == [True] * 5 + [False] + [True] * 2
+        assert meters[5].error == "HTTP 500" and meters[5].attempts == 5  # 1 + max_retries
+        assert [m.attempts for m in meters] == [2, 3, 2, 2, 2, 5, 1, 1]
+        assert all(a.strip() for a, m in answers if m.error is None)
+        # no request is retried before its Retry-After
+        t = [e["t"] for e in proxy.arrivals("q0")]
+        assert len(t) == 2 and t[1] - t[0] >= 1.0
+        # each answered request is billed once; the failed one never
+        ledger = cache.ledger()
+        assert ledger["requests"] == 7
+        assert ledger["cost"] == pytest.approx(sum(m.cost for m in meters if m.error is None))
+        for m in meters[:5] + meters[6:]:
+            assert m.cost == pytest.approx(cost(m.prompt_tokens, 0, m.completion_tokens, PRICE))
+            assert m.billed == m.cost and not m.from_cache
+
+        # a re-run sends only what never got an answer (q5, now healthy), answers the rest from the cache
+        arrivals_before = len(proxy.log)
+        again = caller(proxy.url, cache, smol_dir).run([body(q) for q in questions])
+        sent = proxy.log[arrivals_before:]
+        assert [e["marker"] for e in sent] == ["q5"]
+        assert [m.from_cache for _, m in again] == [True] * 5 + [False] + [True] * 2
+        assert all(m.billed == 0 for _, m in again if m.from_cache)
+        assert [a for a, _ in again][:5] == [a for a, _ in answers][:5]  # the same answers, not re-generated
+        assert cache.ledger()["requests"] == 8  # one more paid request: q5's
+
+
+def test_streaming_and_plain_requests_are_metered_from_usage(server, smol_dir, tmp_path):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    [(text_s, m_s)] = caller(server + "/v1", cache, smol_dir, stream=True).run([body("Say hello.")])
+    [(text_p, m_p)] = caller(
+        server + "/v1", ResponseCache(tmp_path / "other.sqlite"), smol_dir, stream=False
+    ).run([body("Say hello.")])
+    assert text_s == text_p  # greedy: the same answer either way
+    for m in (m_s, m_p):
+        assert m.usage_source == "server" and m.prompt_tokens > 5 and 0 < m.completion_tokens <= 6
+        assert m.latency_s > 0
+    assert m_s.ttft_s is not None and 0 < m_s.ttft_s <= m_s.latency_s  # only streaming sees the first token
+    assert m_p.ttft_s is None
+    assert (m_s.prompt_tokens, m_s.completion_tokens) == (m_p.prompt_tokens, m_p.completion_tokens)
+
+
+def test_baseline_cell_from_the_cli_adds_up_and_never_leaks_the_key(server, smol_dir, tmp_path):
+    """The whole path as a user runs it: CLI -> lm-eval -> harness-chat-api -> openai client -> proxy -> server.
+    The key comes from an environment variable; afterwards no output file contains it."""
+    root = tmp_path / "out"
+    with FaultProxy(server) as proxy:
+        args = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
+                f"baseline.base_url={proxy.url}", f"baseline.model={smol_dir}", "baseline.api_key_env=HARNESS_TEST_KEY",
+                "baseline.max_tokens=12", "task=helpdesk_en", "task.limit=6", "hydra.mode=RUN",
+                f"hydra.run.dir={root / 'hydra'}", f"paths.results={root / 'results'}",
+                f"paths.reports={root / 'reports'}"]  # fmt: skip
+        env = {"HARNESS_TEST_KEY": SENTINEL}
+        p = run_harness(*args, env=env)
+        assert p.returncode == 0, p.stdout + p.stderr
+        # the key reached the server (it was really used) ...
+        assert proxy.log and all(e["auth"] == f"Bearer {SENTINEL}" for e in proxy.log)
+        n_sent = len(proxy.log)
+        # ... and a re-run computes nothing and sends nothing
+        again = run_harness(*args, env=env)
+        assert again.returncode == 0 and len(proxy.log) == n_sent
+    store = Store(root / "results")
+    [record] = store.all_records()
+    samples = store.load_samples(record["cell_id"])
+    assert len(samples) == record["task"]["n"] == 6 == n_sent
+    # score = mean of the per-sample scores lm-eval gave
+    assert record["primary"]["value"] == pytest.approx(np.mean([s["scores"]["contains"] for s in samples]))
+    # cost recomputed independently from the per-sample file: usage x price
+    price = record["api"]["cost"]["price"]
+    per_sample = [
+        (s["api"]["prompt_tokens"] - s["api"]["cached_tokens"]) * price["input_per_1m"] / 1e6
+        + s["api"]["cached_tokens"] * price["cached_input_per_1m"] / 1e6
+        + s["api"]["completion_tokens"] * price["output_per_1m"] / 1e6
+        for s in samples
+    ]
+    assert record["api"]["cost"]["total"] == pytest.approx(sum(per_sample))
+    assert record["api"]["cost"]["per_1k_queries"] == pytest.approx(1000 * sum(per_sample) / 6)
+    assert record["api"]["tokens"]["completion"] == sum(s["api"]["completion_tokens"] for s in samples)
+    lat = [s["api"]["latency_s"] for s in samples]
+    assert record["api"]["latency_s"]["p50"] == pytest.approx(np.percentile(lat, 50))
+    assert record["api"]["latency_s"]["p95"] == pytest.approx(np.percentile(lat, 95))
+    assert all(s["api"]["usage_source"] == "server" and s["api"]["ttft_s"] > 0 for s in samples)
+    assert (
+        record["model"]["source"] == "api"
+        and record["eval"]["model_args"]["api_key_env"] == "HARNESS_TEST_KEY"
+    )
+    # the key appears in no file: records, samples, cache, Hydra's saved config and logs, the report
+    files = [f for f in root.rglob("*") if f.is_file()]
+    assert any(f.name == "config.yaml" for f in files) and any(f.name == "index.html" for f in files)
+    leaked = [str(f) for f in files if SENTINEL.encode() in f.read_bytes()]
+    assert leaked == []
+    assert SENTINEL not in p.stdout + p.stderr
+    report = next(f for f in files if f.name == "index.html").read_text()
+    assert "api-usage" in report and "unpriced" not in report.split('id="api-usage"')[1].split("</table>")[0]
+
+
+def test_lm_eval_cli_with_the_registered_backend_gives_the_same_score(server, smol_dir, tmp_path):
+    """The record's command (lm-eval's CLI with `harness-chat-api` registered) reproduces the score, answering
+    from the same response cache, so it costs nothing."""
+    import subprocess
+    import sys
+
+    from harness.paths import REPO_ROOT
+
+    with FaultProxy(server) as proxy:
+        args = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
+                f"baseline.base_url={proxy.url}", f"baseline.model={smol_dir}", "baseline.max_tokens=12",
+                "task=helpdesk_en", "task.limit=4", "hydra.mode=RUN", f"hydra.run.dir={tmp_path / 'h'}",
+                f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}"]  # fmt: skip
+        assert run_harness(*args).returncode == 0
+        [record] = Store(tmp_path / "results").all_records()
+        cmd = record["eval"]["lm_eval_cli"].split("  #")[0].replace("python ", f"{sys.executable} ", 1)
+        cmd += f" --output_path {tmp_path / 'lm'}"
+        before = len(proxy.log)
+        p = subprocess.run(cmd, shell=True, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert len(proxy.log) == before  # every answer came from the cache
+    [out] = list((tmp_path / "lm").rglob("results_*.json"))
+    score = json.loads(out.read_text())["results"]["helpdesk_en"]["contains,none"]
+    assert score == pytest.approx(record["primary"]["value"])
