@@ -40,7 +40,7 @@ def test_cli_unknown_model_is_one_line_without_traceback():
 
 
 def test_cli_seed_model_stops_in_preflight(tmp_store):
-    p = run_harness("model=qwen-14b", *tmp_store)
+    p = run_harness("model=qwen-14b", "baseline=none", *tmp_store)
     out = p.stdout + p.stderr
     assert p.returncode == 2, out
     assert "NOT MEASURED: qwen-14b x helpdesk_en (preflight_failed)" in out

@@ -176,18 +176,24 @@ def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
 
 def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_path):
     """The default sweep as the `harness` command (4 items per task, 16 training examples to keep it short):
-    2 models x {helpdesk_en, general_en} x {base, LoRA} = 8 cells, then a re-run that computes nothing."""
+    2 models x {helpdesk_en, general_en} x {base, LoRA} = 8 cells, the API stand-in on helpdesk_en (served by
+    `transformers serve`; not applicable to multiple-choice general_en), then a re-run that computes nothing."""
     small = ["task.limit=4", "finetune.n_train=16", "finetune.val_examples=4"]
     first = run_harness(*small, *tmp_store)
     out = first.stdout + first.stderr
     assert first.returncode == 0, out[-3000:]
-    assert "8 cell(s) computed, 0 already stored, 0 not measured." in out
+    assert "9 cell(s) computed, 0 already stored, 0 not measured, 1 not applicable." in out
     reports = list((tmp_path / "reports").rglob("index.html"))
     assert len(reports) == 1
     html = reports[0].read_text()
     assert "SmolLM2-135M-Instruct" in html and "Gemma-3-270M (base)" in html
     assert "What fine-tuning changed" in html and "lora on helpdesk_en, 16 ex." in html
+    assert "API baselines: tokens, money, latency" in html and "Stand-in for a closed API" in html
     records = Store(tmp_path / "results").all_records()
+    [api] = [r for r in records if r["model"]["source"] == "api"]
+    assert (api["model"]["name"], api["task"]["name"], api["task"]["n"]) == ("local-smollm2", "helpdesk_en", 4)
+    assert api["api"]["n_answered"] == 4 and api["api"]["cost"]["priced"] and api["api"]["ttft_s"]["p50"] > 0
+    records = [r for r in records if r is not api]
     cells = sorted((r["model"]["name"], r["finetune"]["method"], r["task"]["name"]) for r in records)
     assert cells == [(m, f, t) for m in ("gemma3-270m", "smollm2-135m") for f in ("lora", "none")
                      for t in ("general_en", "helpdesk_en")]  # fmt: skip
@@ -206,7 +212,7 @@ def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_p
     assert gemma["eval"]["apply_chat_template"] is False and gemma["task"]["n"] == 4
     second = run_harness(*small, *tmp_store)
     assert second.returncode == 0
-    assert "0 cell(s) computed, 8 already stored, 0 not measured." in second.stdout + second.stderr
+    assert "0 cell(s) computed, 9 already stored, 0 not measured, 1 not applicable." in second.stdout + second.stderr
 
 
 def test_a_new_users_task_runs_end_to_end_as_the_readme_says(tmp_path, tmp_store):
