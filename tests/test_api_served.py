@@ -163,6 +163,19 @@ def test_baseline_cell_from_the_cli_adds_up_and_never_leaks_the_key(server, smol
     report = next(f for f in files if f.name == "index.html").read_text()
     assert "api-usage" in report and "unpriced" not in report.split('id="api-usage"')[1].split("</table>")[0]
 
+    # the few-shot variant is its own cell, and its longer prompts are metered as such
+    with FaultProxy(server) as proxy:
+        args = [
+            a.replace("task.limit=6", "task.limit=3") for a in args if not a.startswith("baseline.base_url")
+        ]
+        fewshot = run_harness(*args, f"baseline.base_url={proxy.url}", "task.num_fewshot=2", env=env)
+        assert fewshot.returncode == 0, fewshot.stdout + fewshot.stderr
+    [shot] = [r for r in store.all_records() if r["task"]["n"] == 3]
+    assert shot["eval"]["num_fewshot"] == 2 and shot["cell_id"] != record["cell_id"]
+    # two worked examples (question, excerpts, answer) more than double the prompt
+    assert shot["api"]["tokens"]["prompt_per_sample"] > 2 * record["api"]["tokens"]["prompt_per_sample"]
+    assert shot["api"]["cost"]["per_sample"] > record["api"]["cost"]["per_sample"]
+
 
 def test_lm_eval_cli_with_the_registered_backend_gives_the_same_score(server, smol_dir, tmp_path):
     """The record's command (lm-eval's CLI with `harness-chat-api` registered) reproduces the score, answering

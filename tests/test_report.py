@@ -93,3 +93,35 @@ def test_ci_of_an_all_wrong_or_all_right_score_is_not_a_point():
     assert ci95(1.0, 0.0, 40)[0] == pytest.approx(1 - 3.841459 / 43.841459)
     assert ci95(0.5, 0.1, 40) == (pytest.approx(0.5 - 0.1959964), pytest.approx(0.5 + 0.1959964))
     assert ci95(0.5, None, 40) is None
+
+
+def api_record(price: dict, meters: list) -> dict:
+    """An API-baseline record whose `api` section is aggregated from hand-made meters, as the harness does."""
+    from harness.evaluate.api.meter import aggregate
+
+    r = other(0.5, "gpt-x", "a" * 20)
+    r["model"].update(source="api", n_params=None, display_name="GPT <i>x</i>", stand_in=None)
+    r["eval"]["transport"] = {"concurrency": 4}
+    r["api"] = aggregate(meters, price)
+    return r
+
+
+def test_api_rows_show_tokens_money_and_latency(tmp_path):
+    from harness.evaluate.api.meter import Meter
+    from harness.evaluate.api.pricing import cost
+
+    price = {"currency": "USD", "input_per_1m": 0.15, "cached_input_per_1m": 0.075, "output_per_1m": 0.60,
+             "as_of": "2025-08-07", "source": "https://openai.com/api/pricing/"}  # fmt: skip
+    meters = [Meter(prompt_tokens=p, cached_tokens=0, completion_tokens=c, latency_s=lat, ttft_s=lat / 4,
+                    cost=cost(p, 0, c, price)) for p, c, lat in [(1000, 100, 1.0), (3000, 300, 3.0)]]  # fmt: skip
+    html = write_report([RECORD, api_record(price, meters)], tmp_path, "t").read_text()
+    table = html.split('id="api-usage"')[1].split("</table>")[0]
+    # per query: (2000 x 0.15 + 200 x 0.60) / 1e6 = 0.00042; per 1,000 queries 0.42; p50 latency 2.00, p95 2.90
+    assert "0.0004200 USD" in table and "0.4200 USD" in table and "2.00 / 2.90" in table
+    assert "2000.0" in table and "200.0" in table and "GPT &lt;i&gt;x&lt;/i&gt;" in table
+    assert "not disclosed" in html  # a closed model's parameter count is unknown, not zero
+    unpriced = api_record({"currency": "USD"}, meters[:1])
+    table = (
+        write_report([unpriced], tmp_path, "t").read_text().split('id="api-usage"')[1].split("</table>")[0]
+    )
+    assert "unpriced" in table and "0.0000" not in table

@@ -191,7 +191,11 @@ def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_p
     assert "API baselines: tokens, money, latency" in html and "Stand-in for a closed API" in html
     records = Store(tmp_path / "results").all_records()
     [api] = [r for r in records if r["model"]["source"] == "api"]
-    assert (api["model"]["name"], api["task"]["name"], api["task"]["n"]) == ("local-smollm2", "helpdesk_en", 4)
+    assert (api["model"]["name"], api["task"]["name"], api["task"]["n"]) == (
+        "local-smollm2",
+        "helpdesk_en",
+        4,
+    )
     assert api["api"]["n_answered"] == 4 and api["api"]["cost"]["priced"] and api["api"]["ttft_s"]["p50"] > 0
     records = [r for r in records if r is not api]
     cells = sorted((r["model"]["name"], r["finetune"]["method"], r["task"]["name"]) for r in records)
@@ -212,7 +216,10 @@ def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_p
     assert gemma["eval"]["apply_chat_template"] is False and gemma["task"]["n"] == 4
     second = run_harness(*small, *tmp_store)
     assert second.returncode == 0
-    assert "0 cell(s) computed, 9 already stored, 0 not measured, 1 not applicable." in second.stdout + second.stderr
+    assert (
+        "0 cell(s) computed, 9 already stored, 0 not measured, 1 not applicable."
+        in second.stdout + second.stderr
+    )
 
 
 def test_a_new_users_task_runs_end_to_end_as_the_readme_says(tmp_path, tmp_store):

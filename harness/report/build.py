@@ -39,6 +39,11 @@ def score_chart(df) -> go.Figure:
     return fig
 
 
+def records_of(df) -> list[dict[str, Any]]:
+    """DataFrame rows as dicts with missing values as None (pandas turns None into NaN in numeric columns)."""
+    return df.astype(object).where(df.notna(), None).to_dict("records") if len(df) else []
+
+
 def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], title: str) -> tuple[str, Any]:
     df = leaderboard(records)
     env = Environment(
@@ -55,10 +60,11 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
         generated_at=now_iso(),
         rows=df.to_dict("records") if len(df) else [],
         effects=tuning_effect(records).to_dict("records"),
-        api_rows=api_usage(records).to_dict("records"),
+        api_rows=records_of(api_usage(records)),
         chart=chart,
         plotly_js=get_plotlyjs(),
-        not_measured=not_measured,
+        not_measured=[o for o in not_measured if o["status"] != "not_applicable"],
+        not_applicable=[o for o in not_measured if o["status"] == "not_applicable"],
         records=records,
         tasks={
             r["task"]["name"]: r.get("config", {}).get("task", {}).get("description", "") for r in records

@@ -86,6 +86,31 @@ def classify(e: BaseException, key_env: str | None) -> Exception:
     return Transient(f"{type(e).__name__}: {e}")
 
 
+def aio_client(timeout: float) -> Any:
+    try:
+        return openai.DefaultAioHttpClient(timeout=timeout)
+    except RuntimeError:  # the openai build lacks its aiohttp extra: its default transport works too
+        return None
+
+
+@dataclass
+class _Job:
+    """One distinct request: its cache key, body, the positions it answers, and its progress."""
+
+    key: str
+    body: dict[str, Any]
+    indices: list[int]
+    attempts: int = 0
+    waited: float = 0.0
+    result: tuple[str, Meter] | None = None
+
+    @property
+    def budget(self) -> int:
+        """Rough tokens for the tokens-per-minute limit: prompt characters / 4 + the output allowance."""
+        chars = sum(len(str(m.get("content", ""))) for m in self.body["messages"])
+        return chars // 4 + int(self.body.get("max_tokens") or 0)
+
+
 class ApiCaller:
     def __init__(self, *, base_url: str | None, api_key: str, model: str, endpoint_id: str, price: dict[str, Any],
                  settings: Settings, cache: ResponseCache, cell_id: str | None = None,
@@ -97,91 +122,97 @@ class ApiCaller:
 
     # -- one attempt -------------------------------------------------------------------------------------------
     async def _attempt(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> dict[str, Any]:
+        # `client.post` (the openai client's documented way to send a raw body) rather than
+        # `chat.completions.create`: same transport, auth, base URL and typed errors, without re-validating the
+        # request and building typed objects per chunk, which cost about 2 ms of event-loop time per request and
+        # held back throughput at high concurrency (bench/api_throughput.py). Chunks arrive as plain dicts.
         started = time.perf_counter()
         first = None
-        usage = None
+        usage: dict[str, Any] | None = None
         parts: list[str] = []
         finish = None
+        payload = {"model": self.model, **body}
         if self.s.stream:
-            stream = await client.chat.completions.create(
-                model=self.model, stream=True, stream_options={"include_usage": True}, **body
-            )
+            payload.update(stream=True, stream_options={"include_usage": True})
+            stream = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any], stream=True,
+                                       stream_cls=openai.AsyncStream[dict[str, Any]])  # fmt: skip
             async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices or []:
-                    if choice.delta and choice.delta.content:
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                for choice in chunk.get("choices") or []:
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
                         if first is None:
                             first = time.perf_counter()
-                        parts.append(choice.delta.content)
-                    finish = choice.finish_reason or finish
+                        parts.append(content)
+                    finish = choice.get("finish_reason") or finish
             if finish is None and usage is None:
                 raise ValueError("the stream ended before the answer did")
         else:
-            resp = await client.chat.completions.create(model=self.model, **body)
-            usage = resp.usage
-            parts.append(resp.choices[0].message.content or "")
-            finish = resp.choices[0].finish_reason
+            resp = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any])
+            usage = resp.get("usage")
+            choice = resp["choices"][0]
+            parts.append(choice["message"].get("content") or "")
+            finish = choice.get("finish_reason")
         ended = time.perf_counter()
         text = "".join(parts)
-        if usage is not None:
-            details = getattr(usage, "prompt_tokens_details", None)
-            p, c = usage.prompt_tokens, usage.completion_tokens
-            cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
+        if usage:
+            p, c = int(usage["prompt_tokens"]), int(usage.get("completion_tokens") or 0)
+            cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
             source = "server"
         else:
             p, c, source = self.estimator(body["messages"], text)
             cached = 0
-        tps = c / (ended - first) if first is not None and c and c > 1 and ended > first else None
+        tps = c / (ended - first) if first is not None and c > 1 and ended > first else None
         return {"text": text, "prompt_tokens": p, "cached_tokens": cached, "completion_tokens": c,
                 "usage_source": source, "latency_s": ended - started,
                 "ttft_s": None if first is None else first - started, "output_tokens_per_s": tps,
                 "finish_reason": finish}  # fmt: skip
 
-    # -- one request, with retries ------------------------------------------------------------------------------
-    async def call(self, client: openai.AsyncOpenAI, body: dict[str, Any], sem: asyncio.Semaphore,
-                   limiter: RateLimiter) -> tuple[str, Meter]:  # fmt: skip
-        key = request_key(self.endpoint_id, self.model, body)
-        hit = self.cache.get(key)
-        if hit is not None:
-            meter = self._meter(hit, from_cache=True)
-            return hit["text"], meter
-        attempts, waited, last = 0, 0.0, ""
-        # Rough token count for the tokens-per-minute limit: prompt characters / 4 + the output allowance.
-        budget = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4 + int(
-            body.get("max_tokens") or 0
-        )
-        while True:
-            async with sem:
-                waited += await limiter.acquire(budget)
-                attempts += 1
-                try:
-                    got = await asyncio.wait_for(self._attempt(client, body), self.s.timeout_s)
-                except Exception as e:  # noqa: BLE001 - classified just below
-                    err = classify(e, self.key_env)
-                else:
-                    err = None
-            if err is None:
-                price_cost = cost(
-                    got["prompt_tokens"], got["cached_tokens"], got["completion_tokens"], self.price
-                )
-                self.cache.put(key, self.endpoint_id, self.model, body, got, self.cell_id, price_cost,
-                               self.price.get("currency", "USD"))  # fmt: skip
-                meter = self._meter(got, from_cache=False)
-                meter.attempts, meter.waited_s = attempts, waited
-                return got["text"], meter
-            if isinstance(err, FatalApiError):
-                raise err
-            last = str(err)
-            if not isinstance(err, Transient) or attempts > self.s.max_retries:
-                log.warning("request failed after %d attempt(s): %s", attempts, last)
-                return "", Meter(attempts=attempts, waited_s=waited, error=last, usage_source="none")
-            delay = backoff_delay(attempts - 1, self.s.backoff_base_s, self.s.backoff_max_s, self.rng)
-            if err.retry_after is not None:
-                delay = max(delay, err.retry_after)  # never sooner than the server asked
-            log.info("attempt %d: %s; retrying in %.2f s", attempts, last, delay)
-            await asyncio.sleep(delay)
-            waited += delay
+    # -- one attempt of one request, and what to do next ------------------------------------------------------------
+    async def _try(self, client: openai.AsyncOpenAI, job: _Job, limiter: RateLimiter | None) -> float | None:
+        """Send `job` once. Returns None when it is settled (answered or failed for good), else the delay before
+        its next attempt. Raises FatalApiError when no request can succeed (bad key, no quota, unknown model)."""
+        if limiter is not None:
+            job.waited += await limiter.acquire(job.budget)
+        job.attempts += 1
+        try:
+            async with asyncio.timeout(self.s.timeout_s):
+                got = await self._attempt(client, job.body)
+        except Exception as e:  # noqa: BLE001 - classified just below
+            err = classify(e, self.key_env)
+        else:
+            price_cost = cost(
+                got["prompt_tokens"], got["cached_tokens"], got["completion_tokens"], self.price
+            )
+            self.cache.put(job.key, self.endpoint_id, self.model, job.body, got, self.cell_id, price_cost,
+                           self.price.get("currency", "USD"))  # fmt: skip
+            meter = self._meter(got, from_cache=False)
+            meter.attempts, meter.waited_s = job.attempts, job.waited
+            job.result = (got["text"], meter)
+            return None
+        if isinstance(err, FatalApiError):
+            raise err
+        if not isinstance(err, Transient) or job.attempts > self.s.max_retries:
+            log.warning("request failed after %d attempt(s): %s", job.attempts, err)
+            job.result = (
+                "",
+                Meter(attempts=job.attempts, waited_s=job.waited, error=str(err), usage_source="none"),
+            )
+            return None
+        delay = backoff_delay(job.attempts - 1, self.s.backoff_base_s, self.s.backoff_max_s, self.rng)
+        if err.retry_after is not None:
+            delay = max(delay, err.retry_after)  # never sooner than the server asked
+        log.info("attempt %d: %s; retrying in %.2f s", job.attempts, err, delay)
+        job.waited += delay
+        return delay
+
+    @staticmethod
+    def _meter_dup(m: Meter) -> Meter:
+        """The meter of a duplicate request in the same run: same answer and usage, not billed again."""
+        from dataclasses import replace
+
+        return replace(m, billed=None if m.cost is None else 0.0, from_cache=True, attempts=0, waited_s=0.0)
 
     def _meter(self, r: dict[str, Any], from_cache: bool) -> Meter:
         c = cost(r["prompt_tokens"], r["cached_tokens"], r["completion_tokens"], self.price)
@@ -195,14 +226,70 @@ class ApiCaller:
 
     # -- all requests --------------------------------------------------------------------------------------------
     async def _run(self, bodies: list[dict[str, Any]]) -> list[tuple[str, Meter]]:
-        sem = asyncio.Semaphore(max(1, self.s.concurrency))
-        limiter = RateLimiter(self.s.requests_per_minute, self.s.tokens_per_minute)
+        """Answers in the order of `bodies`. Cached answers first; identical requests are sent once; the rest go
+        to `concurrency` workers that each send one request at a time. A request waiting for its retry frees its
+        worker (it re-enters the queue when its delay is over)."""
+        results: list[tuple[str, Meter] | None] = [None] * len(bodies)
+        jobs: dict[str, _Job] = {}
+        for i, body in enumerate(bodies):
+            key = request_key(self.endpoint_id, self.model, body)
+            if key in jobs:
+                jobs[key].indices.append(i)
+                continue
+            hit = self.cache.get(key)
+            if hit is not None:
+                results[i] = (hit["text"], self._meter(hit, from_cache=True))
+                continue
+            jobs[key] = _Job(key, body, [i])
+        if jobs:
+            await self._send_all(list(jobs.values()))
+        for job in jobs.values():
+            text, meter = job.result  # type: ignore[misc]
+            for n, i in enumerate(job.indices):  # a duplicate shares the answer, and was not paid twice
+                results[i] = (text, meter if n == 0 else self._meter_dup(meter))
+        return results  # type: ignore[return-value]
+
+    async def _send_all(self, jobs: list[_Job]) -> None:
+        limits = self.s.requests_per_minute is not None or self.s.tokens_per_minute is not None
+        limiter = RateLimiter(self.s.requests_per_minute, self.s.tokens_per_minute) if limits else None
+        # aiohttp as the client's transport (the openai package's own `DefaultAioHttpClient`): less event-loop
+        # time per request than the default, which shows at high concurrency (bench/api_throughput.py).
         client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
-                                    timeout=self.s.timeout_s)  # fmt: skip
+                                    timeout=self.s.timeout_s, http_client=aio_client(self.s.timeout_s))  # fmt: skip
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[_Job] = asyncio.Queue()
+        for job in jobs:
+            queue.put_nowait(job)
+        left = [len(jobs)]
+        settled = asyncio.Event()
+        fatal: list[BaseException] = []
+
+        async def worker() -> None:
+            while True:
+                job = await queue.get()
+                try:
+                    delay = await self._try(client, job, limiter)
+                except FatalApiError as e:
+                    fatal.append(e)
+                    settled.set()
+                    return
+                if delay is None:
+                    left[0] -= 1
+                    if left[0] == 0:
+                        settled.set()
+                else:
+                    loop.call_later(delay, queue.put_nowait, job)
+
+        workers = [asyncio.create_task(worker()) for _ in range(max(1, min(self.s.concurrency, len(jobs))))]
         try:
-            return list(await asyncio.gather(*(self.call(client, b, sem, limiter) for b in bodies)))
+            await settled.wait()
         finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             await client.close()
+        if fatal:
+            raise fatal[0]
 
     def run(self, bodies: list[dict[str, Any]]) -> list[tuple[str, Meter]]:
         return asyncio.run(self._run(bodies))
