@@ -117,7 +117,7 @@ def cmd_report(argv: list[str]) -> None:
         records, failed = store.all_records(), []
     if not records and not failed:
         raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
-    print(write_report(records, resolve(a.out), a.title, failed))
+    print(write_report(records, resolve(a.out), a.title, failed, store.load_samples))
 
 
 def cmd_prepare(argv: list[str]) -> None:

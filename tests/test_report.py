@@ -125,3 +125,37 @@ def test_api_rows_show_tokens_money_and_latency(tmp_path):
         write_report([unpriced], tmp_path, "t").read_text().split('id="api-usage"')[1].split("</table>")[0]
     )
     assert "unpriced" in table and "0.0000" not in table
+
+
+def test_forgetting_gets_a_paired_interval_mcnemar_and_a_flag(tmp_path):
+    """A tuned model that lost 6 general items and gained none, on 40 shared items: significant forgetting."""
+    from harness.report.table import tuning_effect
+
+    base, tuned = other(0.5, "m", "base0000000000000000"), other(0.35, "m", "tuned000000000000000")
+    for r in (base, tuned):
+        r["task"].update(name="general_en", n=40)
+        r["primary"]["metric"] = "acc"
+    metering = {
+        "train_seconds": 60.0,
+        "train_tokens": 6000,
+        "tokens_per_s": 100.0,
+        "peak_memory_bytes": 2**30,
+        "device": {"kind": "cpu"},
+        "final_train_loss": 0.5,
+        "validation_loss": 0.6,
+    }
+    tuned["finetune"] = {"method": "lora", "base_cell_id": base["cell_id"], "train_task": "helpdesk_en",
+                         "artifact_id": "a" * 20, "seed": 1, "data": {"n_domain": 64, "n_replay": 0},
+                         "metering": metering}  # fmt: skip
+    right = {"base0000000000000000": set(range(20)), "tuned000000000000000": set(range(6, 20))}
+    samples = {
+        cid: [{"doc_id": i, "scores": {"acc": float(i in ok)}} for i in range(40)]
+        for cid, ok in right.items()
+    }
+    [row] = tuning_effect([base, tuned], samples.__getitem__).to_dict("records")
+    assert row["n_paired"] == 40 and row["p_mcnemar"] == pytest.approx(
+        2 * 0.5**6
+    )  # 6 discordant, all one way
+    assert row["ci_high"] < 0 and row["significant"] and row["forgetting"]
+    html = write_report([base, tuned], tmp_path, "t", samples=samples.__getitem__).read_text()
+    assert "significant forgetting" in html and "McNemar p = 0.0312" in html

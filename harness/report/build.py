@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ def records_of(df) -> list[dict[str, Any]]:
     return df.astype(object).where(df.notna(), None).to_dict("records") if len(df) else []
 
 
-def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], title: str) -> tuple[str, Any]:
+def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], title: str,
+           samples: Callable[[str], list[dict]] | None = None) -> tuple[str, Any]:  # fmt: skip
     df = leaderboard(records)
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
@@ -59,7 +61,7 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
         title=title,
         generated_at=now_iso(),
         rows=df.to_dict("records") if len(df) else [],
-        effects=tuning_effect(records).to_dict("records"),
+        effects=records_of(tuning_effect(records, samples)),
         api_rows=records_of(api_usage(records)),
         chart=chart,
         plotly_js=get_plotlyjs(),
@@ -76,9 +78,14 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
 
 
 def write_report(
-    records: list[dict[str, Any]], out_dir: Path, title: str, not_measured: list[dict[str, Any]] | None = None
+    records: list[dict[str, Any]],
+    out_dir: Path,
+    title: str,
+    not_measured: list[dict[str, Any]] | None = None,
+    samples: Callable[[str], list[dict]] | None = None,
 ) -> Path:
-    html, df = render(records, not_measured or [], title)
+    """`samples`: cell id -> its per-sample rows (Store.load_samples), for paired comparisons on the same items."""
+    html, df = render(records, not_measured or [], title, samples)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.csv", df.to_csv(index=False))
     path = out_dir / "index.html"

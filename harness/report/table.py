@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -115,9 +116,22 @@ def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def tuning_effect(records: list[dict[str, Any]]) -> pd.DataFrame:
+def item_scores(samples: list[dict[str, Any]], metric: str) -> dict[str, float]:
+    """{item key: score} for one metric; the key is lm-eval's doc_id (within its subtask for groups)."""
+    name = metric.split("[")[0]
+    return {
+        f"{s.get('subtask', '')}/{s['doc_id']}": float(s["scores"][name])
+        for s in samples
+        if name in s["scores"]
+    }
+
+
+def tuning_effect(
+    records: list[dict[str, Any]], samples: Callable[[str], list[dict]] | None = None
+) -> pd.DataFrame:
     """One row per fine-tuned cell beside its base model on the same items: the gain on the domain task, and
-    on the general suite the change that shows forgetting (negative = ability lost)."""
+    on the general suite the change that shows forgetting (negative = ability lost). With `samples` (cell id ->
+    per-sample rows) each change gets a paired bootstrap 95 % interval and McNemar's p-value over the items."""
     by_id = {r["cell_id"]: r for r in records}
     rows = []
     for r in records:
@@ -127,19 +141,32 @@ def tuning_effect(records: list[dict[str, Any]]) -> pd.DataFrame:
             continue
         tuned_v, base_v = (r.get("primary") or {}).get("value"), (base.get("primary") or {}).get("value")
         m = f.get("metering") or {}
+        metric = (r.get("primary") or {}).get("metric")
+        paired = None
+        if samples is not None and metric:
+            from harness.compare.stats import compare
+
+            paired = compare(
+                item_scores(samples(base["cell_id"]), metric), item_scores(samples(r["cell_id"]), metric)
+            )
+        domain = r["task"]["name"] == f.get("train_task")
         rows.append(
             {
                 "model": r["model"]["display_name"],
                 "variant": method_label(r),
                 "task": task_label(r),
-                "role": "domain (trained on)"
-                if r["task"]["name"] == f.get("train_task")
-                else "other (forgetting check)",
+                "role": "domain (trained on)" if domain else "other (forgetting check)",
                 "metric": (r.get("primary") or {}).get("metric"),
                 "base": base_v,
                 "tuned": tuned_v,
                 "delta": None if tuned_v is None or base_v is None else tuned_v - base_v,
                 "n": r["task"]["n"],
+                "n_paired": paired.n if paired else None,
+                "ci_low": paired.ci_low if paired else None,
+                "ci_high": paired.ci_high if paired else None,
+                "p_mcnemar": paired.p_mcnemar if paired else None,
+                "significant": paired.significant if paired else None,
+                "forgetting": (not domain) and paired is not None and paired.significant and paired.delta < 0,
                 "train_s": m.get("train_seconds"),
                 "train_tokens": m.get("train_tokens"),
                 "tokens_per_s": m.get("tokens_per_s"),
