@@ -105,6 +105,8 @@ def cmd_report(argv: list[str]) -> None:
     p.add_argument("--out", default="reports/all", help="output folder for index.html (default: reports/all)")
     p.add_argument("--sweep-dir", help="only the cells of this Hydra sweep folder (outputs/<sweep>/<time>)")
     p.add_argument("--title", default="Leaderboard")
+    p.add_argument("--monthly-queries", type=int, default=100_000, help="volume training cost is spread over")
+    p.add_argument("--amortise-months", type=float, default=12.0, help="months a fine-tuned model is used")
     a = p.parse_args(argv)
     from harness.report.build import write_report
     from harness.report.callback import collect_outcomes, split_outcomes
@@ -117,7 +119,8 @@ def cmd_report(argv: list[str]) -> None:
         records, failed = store.all_records(), []
     if not records and not failed:
         raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
-    print(write_report(records, resolve(a.out), a.title, failed, store.load_samples))
+    assumptions = {"monthly_queries": a.monthly_queries, "amortise_months": a.amortise_months}
+    print(write_report(records, resolve(a.out), a.title, failed, store.load_samples, assumptions))
 
 
 def cmd_prepare(argv: list[str]) -> None:

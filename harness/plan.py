@@ -15,7 +15,14 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from harness.config.schema import BaselineConfig, EvalConfig, FinetuneConfig, ModelConfig, TaskConfig
+from harness.config.schema import (
+    BaselineConfig,
+    EvalConfig,
+    FinetuneConfig,
+    HardwareConfig,
+    ModelConfig,
+    TaskConfig,
+)
 from harness.finetune.spec import TrainSpec, make_train_spec
 from harness.paths import resolve
 from harness.store.record import SCHEMA_VERSION
@@ -37,6 +44,7 @@ class Cell:
     cache_dir: Path
     artifacts_dir: Path
     config_snapshot: dict[str, Any]
+    hardware: HardwareConfig | None = None  # prices the device it runs on; not part of the id
 
 
 def uses_chat_template(model: ModelConfig, ev: EvalConfig) -> bool:
@@ -107,6 +115,7 @@ def plan_cell(cfg: Any) -> Cell:
         cache_dir=resolve(cfg.paths.cache),
         artifacts_dir=resolve(cfg.paths.artifacts),
         config_snapshot=snapshot,
+        hardware=_obj(cfg.hardware) if "hardware" in cfg else None,
     )
 
 

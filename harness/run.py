@@ -164,17 +164,43 @@ def run_cell(cfg: Any) -> list[CellOutcome]:
 
     device = detect_device(cell.eval.device)
     preflight(cell.model, cell.finetune, device, task=cell.task)
+    hardware = hardware_section(cell, device)  # refuses a price for hardware the cell does not run on
     lock = store.root / "locks" / f"{cell.id}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with main_lock(str(lock)):  # parallel jobs planning the same cell: one computes, the others reuse
         if store.has(cell.id):
             return outcomes
-        _compute(cell, store, device, base_id, started)
+        _compute(cell, store, device, base_id, started, hardware)
     outcome.status, outcome.seconds = "done", time.perf_counter() - started
     return outcomes
 
 
-def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started: float) -> None:
+def hardware_section(cell: Cell, device: Any) -> dict[str, Any]:
+    from harness.compare.hardware import priced_as
+    from harness.config.schema import HardwareConfig
+
+    return priced_as(cell.hardware or HardwareConfig(), device.kind, device.name, device.count)
+
+
+def cost_section(hardware: dict[str, Any], inference: dict[str, Any] | None, artifact: Any) -> dict[str, Any]:
+    """Self-hosted money: device price per hour / measured queries per hour; training device-hours x price."""
+    from harness.compare.cost import per_1k_from_rate, training_cost
+
+    price, qph = hardware.get("price_per_hour"), (inference or {}).get("queries_per_hour")
+    metering = artifact.info["metering"] if artifact is not None else None
+    return {
+        "currency": hardware.get("currency", "USD"),
+        "priced": price is not None,
+        "per_1k_queries": per_1k_from_rate(price, qph) if price is not None and qph else None,
+        "basis": f"{hardware.get('profile')} at {price}/h / measured queries per hour at batch size "
+        f"{(inference or {}).get('batch_size')}" if price is not None else "unpriced: no hardware profile fits this device",
+        "training": training_cost(metering["train_seconds"], (metering.get("device") or {}).get("count") or 1, price)
+        if metering is not None and price is not None else None,
+    }  # fmt: skip
+
+
+def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started: float,
+             hardware: dict[str, Any]) -> None:  # fmt: skip
     """Prepare weights, train (or reuse) the artifact, evaluate, store. Only rank 0 writes the record."""
     from harness.evaluate.lmeval import evaluate
     from harness.models import weights_location
@@ -196,6 +222,9 @@ def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started
     timings = {"prepare_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": out.seconds,
                "total_s": time.perf_counter() - started}  # fmt: skip
     record = build_record(cell, out, device, timings, pretrained, artifact, base_id)
+    record["hardware"] = hardware
+    record["inference"] = out.inference
+    record["cost"] = cost_section(hardware, out.inference, artifact)
     path = store.write(record, out.samples)
     primary = record["primary"]
     log.info("stored %s: %s=%.3f (n=%d)", path, cell.task.primary_metric, primary["value"], out.n)

@@ -159,3 +159,33 @@ def test_forgetting_gets_a_paired_interval_mcnemar_and_a_flag(tmp_path):
     assert row["ci_high"] < 0 and row["significant"] and row["forgetting"]
     html = write_report([base, tuned], tmp_path, "t", samples=samples.__getitem__).read_text()
     assert "significant forgetting" in html and "McNemar p = 0.0312" in html
+
+
+def test_break_even_table_from_records_by_hand(tmp_path):
+    """Tuned: 0.10 per 1,000 queries self-hosted, training 6.00; API: 0.50 per 1,000. Over 3 months: 2.00 a month
+    / 0.0004 saved per query = 5,000 queries a month."""
+    from harness.evaluate.api.meter import Meter
+
+    tuned = other(0.7, "m", "tuned000000000000000")
+    tuned["finetune"] = {"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
+                         "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
+                         "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}}  # fmt: skip
+    tuned["hardware"] = {"profile": "h100", "kind": "cuda"}
+    tuned["cost"] = {"currency": "USD", "per_1k_queries": 0.10, "training": 6.0}
+    tuned["inference"] = {"latency_s": {"p50": 0.5, "p95": 0.9}}
+    price = {"currency": "USD", "input_per_1m": 1.0, "cached_input_per_1m": None, "output_per_1m": 0.0}
+    api = api_record(price, [Meter(prompt_tokens=500, cached_tokens=0, completion_tokens=0, latency_s=1.0,
+                                   cost=500 / 1e6)])  # fmt: skip  # 0.0005 per query = 0.50 per 1,000
+    api["task"]["n"] = tuned["task"]["n"]
+    df = __import__("harness.report.table", fromlist=["x"]).break_even([tuned, api], 100_000, 3)
+    [row] = df.to_dict("records")
+    assert row["break_even"] == "5,000" and row["api_per_1k"] == pytest.approx(0.5)
+    assert row["amortised_per_1k"] == pytest.approx(1000 * 6.0 / 300_000)
+    html = write_report(
+        [tuned, api], tmp_path, "t", assumptions={"monthly_queries": 100_000, "amortise_months": 3}
+    ).read_text()
+    assert 'id="break-even"' in html and "<b>5,000</b>" in html
+    lb = html.split('id="leaderboard"')[1].split("</table>")[0]
+    assert (
+        "0.1000 USD" in lb and "0.5000 USD" in lb and "0.50 / 0.90" in lb
+    )  # one cost scale, both kinds of row

@@ -190,6 +190,29 @@ class EvalConfig:
 
 
 @dataclass
+class HardwareConfig:
+    """The price of the device a cell ran on (conf/hardware/), for self-hosted inference and training cost."""
+
+    name: str = "auto"  # auto = the profile that matches the detected device (kind, match, cpus)
+    kind: str | None = None  # cpu | cuda
+    match: str = ""  # substring of the device name this price applies to, e.g. "H100"; "" = any of that kind
+    cpus: int | None = None  # for CPU profiles: the logical CPU count the price is for
+    price_per_hour: float | None = None  # per device; null = unpriced
+    currency: str = "USD"
+    as_of: str | None = None
+    source: str | None = None
+    note: str = ""
+
+
+@dataclass
+class ReportConfig:
+    """Assumptions of the report's cost comparison (shown in the report beside every figure that uses them)."""
+
+    monthly_queries: int = 100_000  # the query volume training cost is spread over, per month
+    amortise_months: float = 12.0  # how long a fine-tuned model is used before it is retrained
+
+
+@dataclass
 class SweepConfig:
     name: str = MISSING  # report folder: reports/<name>/index.html
     description: str = ""
@@ -211,6 +234,8 @@ class HarnessConfig:
     finetune: FinetuneConfig = MISSING
     baseline: BaselineConfig = MISSING
     sweep: SweepConfig = MISSING
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 

@@ -27,6 +27,7 @@ class EvalOutput:
     seconds: float
     model_args: dict[str, Any]
     cli: str
+    inference: dict[str, Any] | None = None  # measured model time: queries/hour, latency (TimedHFLM)
 
 
 def model_args(cell: Cell, pretrained: str, artifact: Any = None) -> dict[str, Any]:
@@ -169,9 +170,14 @@ def collect(
 
 def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> EvalOutput | None:
     """None on a non-zero rank of a multi-process run (lm-eval returns results on rank 0 only)."""
+    from harness.evaluate.timed import TimedHFLM
+
     margs = model_args(cell, pretrained, artifact)
-    results, seconds = run_lm_eval(cell, "hf", margs, device)
+    # lm-eval's hf backend itself (a subclass that only times its batches), built as simple_evaluate would.
+    lm = TimedHFLM.create_from_arg_obj(margs, {"batch_size": cell.eval.batch_size, "device": device})
+    results, seconds = run_lm_eval(cell, lm, None, device)
     if results is None:
         return None
     metrics, samples, n = collect(results, cell.task_spec.name)
-    return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device))
+    inference = lm.inference(n, cell.eval.batch_size)
+    return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device), inference)

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
-from harness.report.table import api_usage, leaderboard, tuning_effect
+from harness.report.table import api_usage, break_even, leaderboard, tuning_effect
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
 
@@ -46,7 +46,9 @@ def records_of(df) -> list[dict[str, Any]]:
 
 
 def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], title: str,
-           samples: Callable[[str], list[dict]] | None = None) -> tuple[str, Any]:  # fmt: skip
+           samples: Callable[[str], list[dict]] | None = None, assumptions: dict[str, Any] | None = None,
+           ) -> tuple[str, Any]:  # fmt: skip
+    assumptions = {"monthly_queries": 100_000, "amortise_months": 12.0, **(assumptions or {})}
     df = leaderboard(records)
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
@@ -63,6 +65,10 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
         rows=df.to_dict("records") if len(df) else [],
         effects=records_of(tuning_effect(records, samples)),
         api_rows=records_of(api_usage(records)),
+        breakeven=records_of(
+            break_even(records, assumptions["monthly_queries"], assumptions["amortise_months"])
+        ),
+        assumptions=assumptions,
         chart=chart,
         plotly_js=get_plotlyjs(),
         not_measured=[o for o in not_measured if o["status"] != "not_applicable"],
@@ -83,9 +89,11 @@ def write_report(
     title: str,
     not_measured: list[dict[str, Any]] | None = None,
     samples: Callable[[str], list[dict]] | None = None,
+    assumptions: dict[str, Any] | None = None,
 ) -> Path:
-    """`samples`: cell id -> its per-sample rows (Store.load_samples), for paired comparisons on the same items."""
-    html, df = render(records, not_measured or [], title, samples)
+    """`samples`: cell id -> its per-sample rows (Store.load_samples), for paired comparisons on the same items.
+    `assumptions`: monthly_queries and amortise_months of the cost comparison (conf: report.*)."""
+    html, df = render(records, not_measured or [], title, samples, assumptions)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.csv", df.to_csv(index=False))
     path = out_dir / "index.html"

@@ -64,7 +64,13 @@ def finish(config: DictConfig, folder: Path) -> None:
     store = Store(resolve(config.paths.results))
     records, failed = split_outcomes(outcomes, store)
     out_dir = resolve(config.paths.reports) / report_name(config)
-    path = write_report(records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.load_samples)
+    assumptions = {
+        "monthly_queries": config.report.monthly_queries,
+        "amortise_months": config.report.amortise_months,
+    }
+    path = write_report(
+        records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.load_samples, assumptions
+    )
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("done", "skipped")}
     broken = [o for o in failed if o["status"] != "not_applicable"]
     print(

@@ -44,6 +44,68 @@ def method_label(record: dict[str, Any]) -> str:
     return label
 
 
+def cost_and_latency(r: dict[str, Any]) -> dict[str, Any]:
+    """Money per 1,000 queries and per-query latency on one scale for API and self-hosted rows."""
+    api = r.get("api")
+    if api:
+        lat, cost = api["latency_s"], api["cost"]
+        where = f"API ({r['model'].get('provider')}), concurrency {(r['eval'].get('transport') or {}).get('concurrency')}"
+    else:
+        lat = (r.get("inference") or {}).get("latency_s") or {}
+        cost = r.get("cost") or {}
+        hw = r.get("hardware") or {}
+        where = f"{hw.get('profile') or hw.get('kind') or r['eval']['device']['kind']}, batch {r['eval'].get('batch_size')}"
+    return {
+        "cost_per_1k": cost.get("per_1k_queries"),
+        "currency": cost.get("currency", "USD"),
+        "training_cost": cost.get("training"),
+        "p50_s": lat.get("p50"),
+        "p95_s": lat.get("p95"),
+        "measured_on": where,
+    }
+
+
+def break_even(records: list[dict[str, Any]], monthly_queries: float, months: float) -> pd.DataFrame:
+    """Each fine-tuned model (on the task it was trained for) against each API baseline on the same task and
+    items: monthly volume above which fine-tuning is cheaper, training amortised over `months`."""
+    from harness.compare.cost import amortised_per_1k, break_even_monthly_queries, fmt_volume
+
+    tuned = [
+        r
+        for r in records
+        if r["finetune"]["method"] != "none" and r["task"]["name"] == r["finetune"].get("train_task")
+    ]
+    apis = [r for r in records if r.get("api")]
+    rows = []
+    for t in tuned:
+        tc = cost_and_latency(t)
+        for a in apis:
+            ac = cost_and_latency(a)
+            if task_label(a) != task_label(t) or a["task"]["n"] != t["task"]["n"]:
+                continue
+            known = None not in (tc["cost_per_1k"], tc["training_cost"], ac["cost_per_1k"])
+            volume = (
+                break_even_monthly_queries(tc["training_cost"], months, tc["cost_per_1k"], ac["cost_per_1k"])
+                if known
+                else None
+            )
+            rows.append({
+                "tuned": f"{t['model']['display_name']} ({method_label(t)})",
+                "api": a["model"]["display_name"],
+                "task": task_label(t),
+                "tuned_score": (t.get("primary") or {}).get("value"),
+                "api_score": (a.get("primary") or {}).get("value"),
+                "tuned_per_1k": tc["cost_per_1k"],
+                "api_per_1k": ac["cost_per_1k"],
+                "training_cost": tc["training_cost"],
+                "amortised_per_1k": amortised_per_1k(tc["training_cost"], monthly_queries, months) if known else None,
+                "break_even": fmt_volume(volume) if volume is not None else "unknown (unpriced)",
+                "currency": ac["currency"],
+                "tuned_measured_on": tc["measured_on"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r in records:
@@ -70,7 +132,7 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "items_per_s": r["timings"].get("items_per_s"),
                 "device": r["eval"]["device"]["kind"],
                 "stand_in": r["model"].get("stand_in"),
-                "cost_per_1k": ((r.get("api") or {}).get("cost") or {}).get("per_1k_queries"),
+                **cost_and_latency(r),
                 "cell_id": r["cell_id"],
             }
         )

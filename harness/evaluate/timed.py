@@ -1,0 +1,61 @@
+"""lm-eval's `hf` backend with a stopwatch around each model batch: self-hosted inference speed, measured.
+
+Scoring is untouched (same class, same calls), so scores still equal raw `lm_eval --model hf`. What it adds:
+the wall time of every forward/generate batch and its size. From these: inference seconds (model loading and
+scoring excluded), queries per hour at the batch size used, and per-query latency for generation tasks, where
+a query's latency is the time of the batch it was answered in (no streaming, so no time to first token).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lm_eval.models.huggingface import HFLM
+
+from harness.evaluate.api.meter import percentile
+
+
+class TimedHFLM(HFLM):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.batches: list[tuple[str, float, int]] = []  # (kind, seconds, batch size)
+
+    def _sync(self) -> None:
+        import torch
+
+        if torch.cuda.is_available() and str(self.device).startswith("cuda"):
+            torch.cuda.synchronize()  # kernels are asynchronous: time the work, not its launch
+
+    def _model_call(self, inps: Any, attn_mask: Any = None, labels: Any = None) -> Any:
+        t = time.perf_counter()
+        out = super()._model_call(inps, attn_mask, labels)
+        self._sync()
+        self.batches.append(("forward", time.perf_counter() - t, int(inps.shape[0])))
+        return out
+
+    def _model_generate(self, context: Any, max_length: int, stop: list[str], **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        out = super()._model_generate(context, max_length, stop, **kwargs)
+        self._sync()
+        self.batches.append(("generate", time.perf_counter() - t, int(context.shape[0])))
+        return out
+
+    def inference(self, n_queries: int, batch_size: int) -> dict[str, Any]:
+        seconds = sum(s for _, s, _ in self.batches)
+        gen = [(s, b) for kind, s, b in self.batches if kind == "generate"]
+        per_query = [s for s, b in gen for _ in range(b)]  # each query waited for its whole batch
+        return {
+            "seconds": seconds,
+            "n_batches": len(self.batches),
+            "batch_size": batch_size,
+            "queries": n_queries,
+            "queries_per_hour": 3600 * n_queries / seconds if seconds else None,
+            "latency_s": {
+                "p50": percentile(per_query, 50),
+                "p95": percentile(per_query, 95),
+                "p99": percentile(per_query, 99),
+                "n": len(per_query),
+            },  # fmt: skip
+            "latency_basis": "wall time of the batch each query was answered in" if per_query else None,
+        }
