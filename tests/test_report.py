@@ -189,3 +189,12 @@ def test_break_even_table_from_records_by_hand(tmp_path):
     assert (
         "0.1000 USD" in lb and "0.5000 USD" in lb and "0.50 / 0.90" in lb
     )  # one cost scale, both kinds of row
+
+
+def test_format_validity_is_a_column_when_a_task_measures_it(tmp_path):
+    fmt = other(0.3, "m-json", "f" * 20)
+    fmt["metrics"]["json_valid"] = {"value": 0.8, "stderr": 0.05, "n": 50}
+    html = write_report([RECORD, fmt], tmp_path, "t").read_text()
+    lb = html.split('id="leaderboard"')[1].split("</table>")[0]
+    assert "Valid JSON / schema" in lb and "80% / -" in lb
+    assert "Valid JSON" not in write_report([RECORD], tmp_path, "t").read_text()  # no such task: no column

@@ -62,7 +62,8 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
     html = env.get_template("leaderboard.html.j2").render(
         title=title,
         generated_at=now_iso(),
-        rows=df.to_dict("records") if len(df) else [],
+        rows=records_of(df),
+        has_format=bool(len(df)) and bool(df[["json_valid", "schema_valid"]].notna().any().any()),
         effects=records_of(tuning_effect(records, samples)),
         api_rows=records_of(api_usage(records)),
         breakeven=records_of(

@@ -133,6 +133,9 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "device": r["eval"]["device"]["kind"],
                 "stand_in": r["model"].get("stand_in"),
                 **cost_and_latency(r),
+                # Format consistency, first-class where a task measures it (fixed-format JSON tasks)
+                "json_valid": (r["metrics"].get("json_valid") or {}).get("value"),
+                "schema_valid": (r["metrics"].get("schema_valid") or {}).get("value"),
                 "cell_id": r["cell_id"],
             }
         )
