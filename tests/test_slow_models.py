@@ -7,6 +7,7 @@ The prepared HF folders live in the user cache (as for `make run`), so they are 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -198,6 +199,14 @@ def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_p
     )
     assert api["api"]["n_answered"] == 4 and api["api"]["cost"]["priced"] and api["api"]["ttft_s"]["p50"] > 0
     records = [r for r in records if r is not api]
+    # every local row is on the API's cost scale: measured queries/hour x the 2-vCPU price (when this is one)
+    for r in records:
+        assert r["inference"]["queries_per_hour"] > 0 and r["inference"]["batch_size"] == 8
+        if os.cpu_count() == 2:
+            assert r["cost"]["per_1k_queries"] == pytest.approx(
+                1000 * r["hardware"]["price_per_hour"] / r["inference"]["queries_per_hour"]
+            )
+    assert "Fine-tune or call the API? Break-even volume" in html  # 2 tuned models x the API stand-in
     cells = sorted((r["model"]["name"], r["finetune"]["method"], r["task"]["name"]) for r in records)
     assert cells == [(m, f, t) for m in ("gemma3-270m", "smollm2-135m") for f in ("lora", "none")
                      for t in ("general_en", "helpdesk_en")]  # fmt: skip
