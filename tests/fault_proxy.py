@@ -5,7 +5,8 @@ demand); the server behind it is real (`transformers serve`). Faults are planned
 whose body contains a planned marker gets that marker's next fault on each arrival, then passes through.
 
 Faults: "429" (Too Many Requests with Retry-After), "500", "slow" (answers after `slow_s`, past the client's
-timeout), "malformed" (200 with a body that is not valid JSON / SSE), "drop" (closes the connection).
+timeout), "malformed" (200 with a body that is not valid JSON / SSE), "drop" (closes the connection), "401"
+(the key is refused).
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ class FaultProxy:
             if fault == "429":
                 self._reply(h, 429, b'{"error": {"message": "rate limited", "type": "requests", "code": "rate_limit_exceeded"}}',
                             {"Retry-After": f"{self.retry_after:g}"})  # fmt: skip
+            elif fault == "401":
+                self._reply(
+                    h, 401, b'{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}'
+                )
             elif fault == "500":
                 self._reply(h, 500, b'{"error": {"message": "internal error"}}')
             elif fault == "malformed":

@@ -95,6 +95,26 @@ def test_faults_end_answered_or_failed_and_nothing_is_counted_twice(server, smol
         assert cache.ledger()["requests"] == 8  # one more paid request: q5's
 
 
+def test_a_refused_key_stops_at_once_and_keeps_what_was_answered(server, smol_dir, tmp_path):
+    from harness.evaluate.api.client import FatalApiError
+
+    questions = [f"k{i}: name a fruit." for i in range(4)]
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    with FaultProxy(server, {"k2": ["401"]}) as proxy:
+        c = caller(proxy.url, cache, smol_dir, concurrency=1)
+        c.key_env = "MY_PROVIDER_KEY"
+        with pytest.raises(FatalApiError, match=r"refused the key in \$MY_PROVIDER_KEY \(HTTP 401\)"):
+            c.run([body(q) for q in questions])
+        assert [e["marker"][:2] for e in proxy.log] == ["k0", "k1", "k2"]  # nothing sent after the refusal
+        assert cache.ledger()["requests"] == 2
+        again = caller(proxy.url, cache, smol_dir, concurrency=1).run([body(q) for q in questions])
+        assert [e["marker"][:2] for e in proxy.log[3:]] == [
+            "k2",
+            "k3",
+        ]  # the answered two came from the cache
+        assert [m.from_cache for _, m in again] == [True, True, False, False]
+
+
 def test_streaming_and_plain_requests_are_metered_from_usage(server, smol_dir, tmp_path):
     cache = ResponseCache(tmp_path / "cache.sqlite")
     [(text_s, m_s)] = caller(server + "/v1", cache, smol_dir, stream=True).run([body("Say hello.")])

@@ -269,7 +269,7 @@ class ApiCaller:
                 job = await queue.get()
                 try:
                     delay = await self._try(client, job, limiter)
-                except FatalApiError as e:
+                except Exception as e:  # noqa: BLE001 - FatalApiError, or a bug: stop all, never hang
                     fatal.append(e)
                     settled.set()
                     return
