@@ -246,7 +246,44 @@ def check_baseline(cell: BaselineCell) -> str | None:
         )
     if b.serve is None and not b.model:
         raise PreflightError(f"baseline {b.name}: `model` (the provider's model id) is empty in its YAML.")
+    from harness.tasks import check_hub_datasets
+
+    missing_data = check_hub_datasets(cell.task)
+    if missing_data:
+        raise PreflightError(missing_data)
     return None
+
+
+PRICE_KEYS = ("currency", "input_per_1m", "cached_input_per_1m", "output_per_1m")
+
+
+def reprice(store: Store, cell: BaselineCell) -> bool:
+    """A stored API cell whose price differs from the configured one gets its money recomputed from its stored
+    usage (no request is sent): the record and the samples are rewritten with the new price. True if it was."""
+    from dataclasses import asdict
+
+    from harness.evaluate.api.meter import Meter, aggregate
+    from harness.evaluate.api.pricing import cost
+
+    record = store.load(cell.id)
+    price = asdict(cell.baseline.price)
+    if all(record["api"]["cost"]["price"].get(k) == price[k] for k in PRICE_KEYS):
+        return False
+    samples = store.load_samples(cell.id)
+    meters = []
+    for row in samples:
+        m = Meter(**row["api"])
+        if m.error is None:
+            m.cost = cost(m.prompt_tokens or 0, m.cached_tokens or 0, m.completion_tokens or 0, price)
+        row["api"] = m.as_dict()
+        meters.append(m)
+    record["api"] = {**aggregate(meters, price), "repriced_at": now_iso()}
+    record["eval"]["model_args"].update(
+        {f"price_{k}": price[k] for k in PRICE_KEYS[1:]}, currency=price["currency"]
+    )
+    store.write(record, samples)
+    log.info("baseline cell %s re-priced from stored usage: %s", cell.id, {k: price[k] for k in PRICE_KEYS})
+    return True
 
 
 def _complete(store: Store, cell_id: str) -> bool:
@@ -261,7 +298,7 @@ def run_baseline(cfg: Any) -> list[CellOutcome]:
     cell = plan_baseline(cfg)
     b = cell.baseline
     outcome = CellOutcome(cell.id, "skipped", str(b.name), cell.task.name)
-    if cell.task_spec.output_type != "generate_until":
+    if cell.task_spec.output_type in ("multiple_choice", "loglikelihood", "loglikelihood_rolling"):
         outcome.status = "not_applicable"
         outcome.message = (f"{cell.task.name} is scored by log-likelihood ({cell.task_spec.output_type}); a chat "
                            "API returns no log-probabilities of given answers, so API baselines run on generative "
@@ -273,6 +310,8 @@ def run_baseline(cfg: Any) -> list[CellOutcome]:
         log.info(
             "baseline cell %s (%s x %s) is already stored; nothing to send", cell.id, b.name, cell.task.name
         )
+        if reprice(store, cell):
+            outcome.message = "re-priced from its stored token usage (the configured price changed)"
         return [outcome]
     check_baseline(cell)
     from harness.dist import main_lock

@@ -176,3 +176,13 @@ def test_baseline_cell_id_changes_with_answers_not_with_transport_or_price():
     assert plan_baseline(compose_cfg([*base, "baseline.temperature=0.7"])).id != cid
     assert plan_baseline(compose_cfg([*base, "task.num_fewshot=3"])).id != cid
     assert plan_baseline(compose_cfg([*base, "task.limit=10"])).id != cid
+
+
+def test_a_generative_lm_eval_task_is_not_refused_as_multiple_choice(monkeypatch, tmp_path):
+    """lm-eval's own tasks (here gsm8k, generative) go on to the key check instead of "not applicable"."""
+    from harness.run import run_baseline
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    cfg = compose_cfg(["baseline=openai-gpt-4o-mini", "task=gsm8k", f"paths.results={tmp_path}"])
+    with pytest.raises(PreflightError, match="OPENAI_API_KEY"):
+        run_baseline(cfg)

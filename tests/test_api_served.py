@@ -149,6 +149,15 @@ def test_baseline_cell_from_the_cli_adds_up_and_never_leaks_the_key(server, smol
         # ... and a re-run computes nothing and sends nothing
         again = run_harness(*args, env=env)
         assert again.returncode == 0 and len(proxy.log) == n_sent
+        # a new price re-prices the stored usage, still without a request
+        repriced = run_harness(*args, "baseline.price.output_per_1m=1.2", env=env)
+        assert repriced.returncode == 0 and len(proxy.log) == n_sent
+    new = Store(root / "results").all_records()[0]["api"]
+    assert new["cost"]["price"]["output_per_1m"] == 1.2 and "repriced_at" in new
+    assert new["cost"]["total"] == pytest.approx(
+        (new["tokens"]["prompt"] * 0.15 + new["tokens"]["completion"] * 1.2) / 1e6
+    )
+    run_harness(*args, env=env)  # back to the configured price (re-priced again), for the checks below
     store = Store(root / "results")
     [record] = store.all_records()
     samples = store.load_samples(record["cell_id"])

@@ -70,6 +70,9 @@ class TaskConfig:
     limit: int | None = None  # evaluate only the first N test items (smoke runs, CPU-sized sweeps)
     split: str = "test"  # test (leaderboards) | validation (model selection during fine-tuning)
     num_fewshot: int = 0
+    # lm-eval's own tasks only (a task folder's YAML says it itself): how it is scored, so an API baseline can be
+    # refused before any request on a log-likelihood task. null = not stated (treated as generative).
+    output_type: str | None = None
 
 
 @dataclass

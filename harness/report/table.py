@@ -134,6 +134,8 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "stand_in": r["model"].get("stand_in"),
                 **cost_and_latency(r),
                 # Format consistency, first-class where a task measures it (fixed-format JSON tasks)
+                "n_failed": (r.get("api") or {}).get("n_failed")
+                or 0,  # API requests that never got an answer
                 "json_valid": (r["metrics"].get("json_valid") or {}).get("value"),
                 "schema_valid": (r["metrics"].get("schema_valid") or {}).get("value"),
                 "cell_id": r["cell_id"],

@@ -142,7 +142,7 @@ def load_task(cfg: TaskConfig) -> TaskSpec:
     if cfg.dir is None:  # shipped with lm-eval: its version stands for the task's
         version = f"lm-eval {importlib.metadata.version('lm_eval')}"
         digest = hashlib.sha256(f"{cfg.name}\0{version}".encode()).hexdigest()
-        return TaskSpec(cfg.name, None, None, version, digest, "lm-eval builtin", ())
+        return TaskSpec(cfg.name, None, None, version, digest, cfg.output_type or "generate_until", ())
     folder = (REPO_ROOT / cfg.dir).resolve()
     if not folder.is_dir():
         raise HarnessError(f"task {cfg.name!r}: folder {folder} does not exist (task.dir={cfg.dir}).")

@@ -35,6 +35,9 @@ def chars_estimate(messages: list[dict[str, Any]], text: str) -> tuple[int, int,
     return max(1, round(chars / 4)), round(len(text) / 4), "estimated: characters / 4"
 
 
+MAX_RETRY_AFTER_S = 600.0  # longer waits stop the cell (answered requests stay cached)
+
+
 class FatalApiError(HarnessError):
     """Retrying cannot help (bad key, no quota, the model does not exist): stop the cell, keep what is cached."""
 
@@ -107,17 +110,23 @@ class _Job:
     @property
     def budget(self) -> int:
         """Rough tokens for the tokens-per-minute limit: prompt characters / 4 + the output allowance."""
-        chars = sum(len(str(m.get("content", ""))) for m in self.body["messages"])
-        return chars // 4 + int(self.body.get("max_tokens") or 0)
+        text = "".join(str(m.get("content", "")) for m in self.body["messages"])
+        cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
+        # ~4 characters per token for Latin scripts; about one token per CJK character
+        return (len(text) - cjk) // 4 + cjk + int(self.body.get("max_tokens") or 0)
 
 
 class ApiCaller:
     def __init__(self, *, base_url: str | None, api_key: str, model: str, endpoint_id: str, price: dict[str, Any],
                  settings: Settings, cache: ResponseCache, cell_id: str | None = None,
-                 estimator: Estimator = chars_estimate, key_env: str | None = None, seed: int = 1234):  # fmt: skip
+                 estimator: Estimator = chars_estimate, key_env: str | None = None, seed: int = 1234,
+                 key_model: str | None = None):  # fmt: skip
         self.base_url, self.api_key, self.model, self.endpoint_id = base_url, api_key, model, endpoint_id
         self.price, self.s, self.cache, self.cell_id = price, settings, cache, cell_id
         self.estimator, self.key_env = estimator, key_env
+        # The cache's name for the model: the model id, or for a local server a name that does not move with
+        # the weights folder (the path it is sent as).
+        self.key_model = key_model or model
         self.rng = random.Random(seed)  # jitter: reproducible schedules in tests
 
     # -- one attempt -------------------------------------------------------------------------------------------
@@ -156,14 +165,15 @@ class ApiCaller:
             finish = choice.get("finish_reason")
         ended = time.perf_counter()
         text = "".join(parts)
-        if usage:
-            p, c = int(usage["prompt_tokens"]), int(usage.get("completion_tokens") or 0)
+        if usage and isinstance(usage.get("prompt_tokens"), int):
+            p, c = usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
             cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
             source = "server"
-        else:
+        else:  # no usage, or a partial one: a good answer is kept, its tokens counted here and marked so
             p, c, source = self.estimator(body["messages"], text)
             cached = 0
-        tps = c / (ended - first) if first is not None and c > 1 and ended > first else None
+        # decode rate: the first token arrived at `first`, the other c - 1 after it
+        tps = (c - 1) / (ended - first) if first is not None and c > 1 and ended > first else None
         return {"text": text, "prompt_tokens": p, "cached_tokens": cached, "completion_tokens": c,
                 "usage_source": source, "latency_s": ended - started,
                 "ttft_s": None if first is None else first - started, "output_tokens_per_s": tps,
@@ -177,15 +187,16 @@ class ApiCaller:
             job.waited += await limiter.acquire(job.budget)
         job.attempts += 1
         try:
-            async with asyncio.timeout(self.s.timeout_s):
-                got = await self._attempt(client, job.body)
+            # The client's timeout bounds each wait for bytes (connect, a read), not the whole answer: a long
+            # answer that keeps streaming is not cut off and paid for again.
+            got = await self._attempt(client, job.body)
         except Exception as e:  # noqa: BLE001 - classified just below
             err = classify(e, self.key_env)
         else:
             price_cost = cost(
                 got["prompt_tokens"], got["cached_tokens"], got["completion_tokens"], self.price
             )
-            self.cache.put(job.key, self.endpoint_id, self.model, job.body, got, self.cell_id, price_cost,
+            self.cache.put(job.key, self.endpoint_id, self.key_model, job.body, got, self.cell_id, price_cost,
                            self.price.get("currency", "USD"))  # fmt: skip
             meter = self._meter(got, from_cache=False)
             meter.attempts, meter.waited_s = job.attempts, job.waited
@@ -202,6 +213,9 @@ class ApiCaller:
             return None
         delay = backoff_delay(job.attempts - 1, self.s.backoff_base_s, self.s.backoff_max_s, self.rng)
         if err.retry_after is not None:
+            if err.retry_after > MAX_RETRY_AFTER_S:  # a quota that resets in hours: waiting is not retrying
+                raise FatalApiError(f"the API asks to wait {err.retry_after:.0f} s ({err}); run again later, "
+                                    "answered requests are kept.")  # fmt: skip
             delay = max(delay, err.retry_after)  # never sooner than the server asked
         log.info("attempt %d: %s; retrying in %.2f s", job.attempts, err, delay)
         job.waited += delay
@@ -212,7 +226,9 @@ class ApiCaller:
         """The meter of a duplicate request in the same run: same answer and usage, not billed again."""
         from dataclasses import replace
 
-        return replace(m, billed=None if m.cost is None else 0.0, from_cache=True, attempts=0, waited_s=0.0)
+        # not a second measurement: no latency of its own (percentiles count each request once)
+        return replace(m, billed=None if m.cost is None else 0.0, from_cache=True, attempts=0, waited_s=0.0,
+                       latency_s=None, ttft_s=None, output_tokens_per_s=None)  # fmt: skip
 
     def _meter(self, r: dict[str, Any], from_cache: bool) -> Meter:
         c = cost(r["prompt_tokens"], r["cached_tokens"], r["completion_tokens"], self.price)
@@ -232,7 +248,7 @@ class ApiCaller:
         results: list[tuple[str, Meter] | None] = [None] * len(bodies)
         jobs: dict[str, _Job] = {}
         for i, body in enumerate(bodies):
-            key = request_key(self.endpoint_id, self.model, body)
+            key = request_key(self.endpoint_id, self.key_model, body)
             if key in jobs:
                 jobs[key].indices.append(i)
                 continue

@@ -76,6 +76,7 @@ class ChatAPI(LM):
         backoff_max_s: float = 60.0,
         timeout_s: float = 120.0,
         stream: bool = True,
+        key_model: str | None = None,
         **_: Any,  # lm-eval's batch_size, device...: not meaningful for an API
     ):
         super().__init__()
@@ -98,6 +99,7 @@ class ChatAPI(LM):
             base_url=base_url, api_key=key, model=model, endpoint_id=endpoint_id or base_url or "https://api.openai.com/v1",
             price=price, settings=settings, cache=self.cache, cell_id=cell_id,
             estimator=tokenizer_estimate(tokenizer) if tokenizer else chars_estimate, key_env=api_key_env, seed=seed,
+            key_model=key_model,
         )  # fmt: skip
         self.meters: dict[tuple[str | None, int | None], Meter] = {}
 
