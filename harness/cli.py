@@ -82,6 +82,27 @@ def guarded(step: Any, cfg: DictConfig, name: str) -> list[dict[str, Any]]:
         return [CellOutcome("", "error", name, cfg.task.name, msg).as_dict()]
 
 
+def judge_outcomes(cfg: DictConfig, outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Judge every stored cell of this job (idempotent); a judge that cannot run is reported, cells stay."""
+    from harness.judge import judge_cell
+    from harness.run import CellOutcome
+
+    out = []
+    for o in outcomes:
+        if o["status"] not in ("done", "skipped") or not o["cell_id"]:
+            continue
+        try:
+            judge_cell(cfg, o["cell_id"])
+        except HarnessError as e:
+            status = "preflight_failed" if isinstance(e, PreflightError) else "failed"
+            out.append(
+                CellOutcome(
+                    "", status, f"judge {cfg.judge.name} of {o['model']}", o["task"], str(e)
+                ).as_dict()
+            )
+    return out
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
     from harness.run import run_baseline, run_cell
@@ -91,6 +112,8 @@ def hydra_main(cfg: DictConfig) -> None:
         outcomes += guarded(run_cell, cfg, cfg.model.name)
     if cfg.baseline.name:
         outcomes += guarded(run_baseline, cfg, cfg.baseline.name)
+    if cfg.judge.name:
+        outcomes = [*outcomes, *judge_outcomes(cfg, outcomes)]
     if not outcomes:
         log.warning("model=none and baseline=none: this job has nothing to run")
     out_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -120,7 +143,8 @@ def cmd_report(argv: list[str]) -> None:
     if not records and not failed:
         raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
     assumptions = {"monthly_queries": a.monthly_queries, "amortise_months": a.amortise_months}
-    print(write_report(records, resolve(a.out), a.title, failed, store.load_samples, assumptions))
+    judged = store.judgements(r["cell_id"] for r in records)
+    print(write_report(records, resolve(a.out), a.title, failed, store.load_samples, assumptions, judged))
 
 
 def cmd_prepare(argv: list[str]) -> None:

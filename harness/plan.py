@@ -23,6 +23,7 @@ from harness.config.schema import (
     ModelConfig,
     TaskConfig,
 )
+from harness.errors import HarnessError
 from harness.finetune.spec import TrainSpec, make_train_spec
 from harness.paths import resolve
 from harness.store.record import SCHEMA_VERSION
@@ -71,6 +72,24 @@ def model_identity(m: ModelConfig) -> dict[str, Any]:
     }
 
 
+def sampling_identity(ev: EvalConfig, spec: TaskSpec) -> dict[str, Any]:
+    """k sampled answers per item change the answers, so they are part of the cell id (only when k > 1, so
+    cells planned before the option existed keep their ids)."""
+    if ev.samples == 1:
+        return {}
+    if ev.samples < 1 or ev.sample_temperature <= 0:
+        raise HarnessError(
+            f"eval.samples={ev.samples}, eval.sample_temperature={ev.sample_temperature}: k answers per item need "
+            "k >= 2 and a temperature > 0 (at temperature 0 the k answers would be the same one)."
+        )
+    if spec.output_type != "generate_until":
+        raise HarnessError(
+            f"eval.samples={ev.samples}: task {spec.name} is scored by log-likelihood ({spec.output_type}), "
+            "which samples nothing; k answers per item apply to generative tasks."
+        )
+    return {"samples": ev.samples, "sample_temperature": ev.sample_temperature}
+
+
 def plan_cell(cfg: Any) -> Cell:
     """cfg: the composed HarnessConfig (DictConfig or the dataclass)."""
     model: ModelConfig = OmegaConf.to_object(cfg.model) if OmegaConf.is_config(cfg) else cfg.model
@@ -93,6 +112,7 @@ def plan_cell(cfg: Any) -> Cell:
     }
     if task.split != "test":  # only when set, so cells planned before the option existed keep their ids
         eval_identity["split"] = task.split
+    eval_identity.update(sampling_identity(ev, spec))
     identity = {
         "schema_version": SCHEMA_VERSION,
         "model": model_identity(model),
@@ -175,6 +195,7 @@ def plan_baseline(cfg: Any) -> BaselineCell:
     }
     if task.split != "test":
         identity["eval"]["split"] = task.split
+    identity["eval"].update(sampling_identity(ev, spec))
     return BaselineCell(
         id=content_id(identity),
         identity=identity,

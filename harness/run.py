@@ -199,6 +199,15 @@ def cost_section(hardware: dict[str, Any], inference: dict[str, Any] | None, art
     }  # fmt: skip
 
 
+def consistency_section(ev: Any, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """With eval.samples = k > 1: how often the k answers per item agree (None for one greedy answer)."""
+    if ev.samples == 1:
+        return None
+    from harness.compare.consistency import agreement
+
+    return agreement(samples, ev.sample_temperature)
+
+
 def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started: float,
              hardware: dict[str, Any]) -> None:  # fmt: skip
     """Prepare weights, train (or reuse) the artifact, evaluate, store. Only rank 0 writes the record."""
@@ -225,6 +234,7 @@ def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started
     record["hardware"] = hardware
     record["inference"] = out.inference
     record["cost"] = cost_section(hardware, out.inference, artifact)
+    record["consistency"] = consistency_section(cell.eval, out.samples)
     path = store.write(record, out.samples)
     primary = record["primary"]
     log.info("stored %s: %s=%.3f (n=%d)", path, cell.task.primary_metric, primary["value"], out.n)
@@ -271,12 +281,18 @@ def reprice(store: Store, cell: BaselineCell) -> bool:
         return False
     samples = store.load_samples(cell.id)
     meters = []
-    for row in samples:
-        m = Meter(**row["api"])
+
+    def repriced(meter: dict[str, Any]) -> Meter:
+        m = Meter(**meter)
         if m.error is None:
             m.cost = cost(m.prompt_tokens or 0, m.cached_tokens or 0, m.completion_tokens or 0, price)
-        row["api"] = m.as_dict()
         meters.append(m)
+        return m
+
+    for row in samples:
+        row["api"] = repriced(row["api"]).as_dict()
+        if row.get("api_repeats"):  # the other k - 1 sampled answers' requests
+            row["api_repeats"] = [repriced(r).as_dict() for r in row["api_repeats"]]
     record["api"] = {**aggregate(meters, price), "repriced_at": now_iso()}
     record["eval"]["model_args"].update(
         {f"price_{k}": price[k] for k in PRICE_KEYS[1:]}, currency=price["currency"]
@@ -333,27 +349,23 @@ def run_baseline(cfg: Any) -> list[CellOutcome]:
 
 def _compute_baseline(cell: BaselineCell, store: Store, started: float) -> dict[str, Any]:
     from harness.evaluate.baseline import evaluate_baseline
+    from harness.evaluate.endpoint import endpoint_for
     from harness.models import model_config, weights_location
 
     b = cell.baseline
     t0 = time.perf_counter()
-    if cell.served_model is not None:
-        from harness.evaluate.api.serve import served
-
-        folder = weights_location(cell.served_model, cell.cache_dir)
-        log_path = store.root / "logs" / f"serve-{cell.id}.log"
-        s = b.serve
-        with served(folder, log_path, s.device, s.dtype, s.continuous_batching, s.startup_timeout_s) as url:
-            t1 = time.perf_counter()
-            log.info("baseline %s: transformers serve is up at %s after %.1f s", b.name, url, t1 - t0)
-            out = evaluate_baseline(cell, url, folder, tokenizer=folder)
-    else:
-        tokenizer = weights_location(model_config(b.tokenizer), cell.cache_dir) if b.tokenizer else None
+    with endpoint_for(b, cell.cache_dir, store.root / "logs" / f"serve-{cell.id}.log") as (url, model):
         t1 = time.perf_counter()
-        log.info("baseline %s: sending %s requests to %s", b.name, cell.task.name, b.base_url or "OpenAI")
-        out = evaluate_baseline(cell, b.base_url, str(b.model), tokenizer)
+        if cell.served_model is not None:
+            log.info("baseline %s: transformers serve is up at %s after %.1f s", b.name, url, t1 - t0)
+            tokenizer: str | None = model  # the served folder: its own tokenizer counts if usage is missing
+        else:
+            tokenizer = weights_location(model_config(b.tokenizer), cell.cache_dir) if b.tokenizer else None
+            log.info("baseline %s: sending %s requests to %s", b.name, cell.task.name, b.base_url or "OpenAI")
+        out = evaluate_baseline(cell, url, model, tokenizer)
     timings = {"serve_start_s": t1 - t0, "evaluate_s": out.seconds, "total_s": time.perf_counter() - started}
     record = build_baseline_record(cell, out, timings)
+    record["consistency"] = consistency_section(cell.eval, out.samples)
     path = store.write(record, out.samples)
     api = record["api"]
     cost = api["cost"]["per_1k_queries"]

@@ -82,8 +82,13 @@ class FaultProxy:
                     marker = None
             queue = self.plan.get(marker, [])
             fault = queue.pop(0) if queue else None
+            try:
+                temperature = json.loads(text).get("temperature")
+            except (ValueError, AttributeError):
+                temperature = None
             self.log.append({"t": time.monotonic(), "marker": marker, "fault": fault,
-                             "auth": h.headers.get("authorization"), "path": h.path})  # fmt: skip
+                             "auth": h.headers.get("authorization"), "path": h.path,
+                             "temperature": temperature})  # fmt: skip
         try:
             if fault == "429":
                 self._reply(h, 429, b'{"error": {"message": "rate limited", "type": "requests", "code": "rate_limit_exceeded"}}',

@@ -231,3 +231,71 @@ def test_lm_eval_cli_with_the_registered_backend_gives_the_same_score(server, sm
     [out] = list((tmp_path / "lm").rglob("results_*.json"))
     score = json.loads(out.read_text())["results"]["helpdesk_en"]["contains,none"]
     assert score == pytest.approx(record["primary"]["value"])
+
+
+def test_k_sampled_answers_are_k_paid_requests_and_their_agreement_is_reported(server, smol_dir, tmp_path):
+    """eval.samples=3 at temperature 1.0: each item is asked 3 times (3 distinct cache keys, 3 metered requests),
+    the record's agreement equals a recount from the per-sample answers, and a re-run sends nothing."""
+    from harness.compare.consistency import canonical
+
+    with FaultProxy(server) as proxy:
+        args = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
+                f"baseline.base_url={proxy.url}", f"baseline.model={smol_dir}", "baseline.max_tokens=8",
+                "task=helpdesk_en", "task.limit=4", "eval.samples=3", "eval.sample_temperature=1.0",
+                "hydra.mode=RUN", f"hydra.run.dir={tmp_path / 'h'}", f"paths.results={tmp_path / 'results'}",
+                f"paths.reports={tmp_path / 'reports'}"]  # fmt: skip
+        p = run_harness(*args)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert len(proxy.log) == 12  # 4 items x 3 samples, none deduplicated away
+        assert run_harness(*args).returncode == 0 and len(proxy.log) == 12
+        log = list(proxy.log)
+    store = Store(tmp_path / "results")
+    [record] = store.all_records()
+    samples = store.load_samples(record["cell_id"])
+    assert all(len(s["answers"]) == 3 and len(s["api_repeats"]) == 2 for s in samples)
+    assert record["api"]["n_requests"] == 12
+    billed = [m for s in samples for m in [s["api"], *s["api_repeats"]]]
+    assert record["api"]["tokens"]["completion"] == sum(m["completion_tokens"] for m in billed)
+    agree = [len({canonical(a) for a in s["answers"]}) == 1 for s in samples]
+    c = record["consistency"]
+    assert c["k"] == 3 and c["n"] == 4 and c["all_agree"] == pytest.approx(sum(agree) / 4)
+    assert all(e["temperature"] == 1.0 for e in log)  # every request asked for sampling at temperature 1.0
+    # (whether answers then differ is the server's business: `transformers serve` samples only when the model's
+    # generation config sets do_sample, and SmolLM2's does not, so this stand-in answers greedily; the local
+    # hf test in test_slow_models.py checks that sampled answers do differ)
+    assert record["identity"]["eval"]["samples"] == 3
+
+
+def test_llm_judge_against_the_served_model_is_stored_apart_and_costed_apart(server, smol_dir, tmp_path):
+    """judge=local-smollm2 pointed at the real server (through the proxy): every answer of the cell gets a judge
+    request; the judgement is stored beside the untouched cell record; its cost recomputes from its own rows;
+    a re-run sends nothing; the report shows the judge table."""
+    root = tmp_path / "out"
+    with FaultProxy(server) as proxy:
+        args = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
+                f"baseline.base_url={proxy.url}", f"baseline.model={smol_dir}", "baseline.max_tokens=12",
+                "judge=local-smollm2", "judge.endpoint.serve=null", f"judge.endpoint.base_url={proxy.url}",
+                f"judge.endpoint.model={smol_dir}", "task=helpdesk_en", "task.limit=4", "hydra.mode=RUN",
+                f"hydra.run.dir={root / 'h'}", f"paths.results={root / 'results'}",
+                f"paths.reports={root / 'reports'}"]  # fmt: skip
+        p = run_harness(*args)
+        assert p.returncode == 0, p.stdout + p.stderr
+        judge_requests = [e for e in proxy.log if "ANSWER TO GRADE" in str(e["marker"])]
+        assert len(proxy.log) == 8 and len(judge_requests) == 4  # 4 answers + 4 judge requests
+        assert run_harness(*args).returncode == 0 and len(proxy.log) == 8
+    store = Store(root / "results")
+    [record] = store.all_records()
+    [j] = store.judgements()
+    assert j["cell_id"] == record["cell_id"] and j["judge"]["prompt"]["version"] == "v1"
+    rows = [json.loads(x) for x in (root / "results" / "judgements" / f"{j['judgement_id']}.jsonl").open()]
+    assert len(rows) == 4 and j["n_judged"] + j["n_unparsed"] + j["n_failed"] == 4
+    verdicts = [r["verdict"] for r in rows if r["verdict"] is not None]
+    assert j["score"]["value"] == (pytest.approx(sum(verdicts) / len(verdicts)) if verdicts else None)
+    # the judge's cost is usage x price of its own requests, apart from the candidate's
+    price = j["api"]["cost"]["price"]
+    recount = sum(cost(r["api"]["prompt_tokens"], r["api"]["cached_tokens"], r["api"]["completion_tokens"], price)
+                  for r in rows)  # fmt: skip
+    assert j["api"]["cost"]["total"] == pytest.approx(recount) and recount > 0
+    assert record["api"]["n_requests"] == 4  # the candidate's record counts its own 4 requests only
+    report = next((root / "reports").rglob("index.html")).read_text()
+    assert 'id="judge"' in report and "LLM-as-judge" in report

@@ -10,7 +10,7 @@ from harness.cli import group_options
 from harness.config.schema import ModelConfig
 from tests.conftest import compose_cfg
 
-GROUPS = ["model", "task", "finetune", "baseline", "sweep"]
+GROUPS = ["model", "task", "finetune", "baseline", "judge", "hardware", "sweep"]
 
 
 @pytest.mark.parametrize("group", GROUPS)

@@ -261,3 +261,24 @@ def test_a_new_users_task_runs_end_to_end_as_the_readme_says(tmp_path, tmp_store
     assert record["metrics"]["exact_match"]["value"] == pytest.approx(
         mean([s["scores"]["exact_match"] for s in samples])
     )
+
+
+def test_k_sampled_answers_on_a_local_model_are_logged_and_their_agreement_recounts(tmp_store):
+    """eval.samples=3 through lm-eval's own `repeats` on the hf backend: 3 answers per item in the samples file,
+    the score is lm-eval's on the first, and the agreement rate recounts from the answers."""
+    from harness.compare.consistency import canonical
+    from harness.store import Store
+
+    args = ["model=smollm2-135m", "finetune=none", "baseline=none", "task=helpdesk_en", "task.limit=4",
+            "eval.samples=3", "eval.sample_temperature=1.0", *tmp_store]  # fmt: skip
+    p = run_harness(*args)
+    assert p.returncode == 0, p.stdout + p.stderr
+    store = Store(tmp_store[0].split("=", 1)[1])
+    [record] = store.all_records()
+    samples = store.load_samples(record["cell_id"])
+    assert [len(s["answers"]) for s in samples] == [3, 3, 3, 3]
+    assert all(s["output"] == s["answers"][0] for s in samples)  # scored on the first answer (take_first)
+    agree = [len({canonical(a) for a in s["answers"]}) == 1 for s in samples]
+    assert record["consistency"]["all_agree"] == pytest.approx(sum(agree) / 4)
+    assert record["consistency"]["all_agree"] < 1.0  # temperature 1.0 really sampled: some answers differ
+    assert record["inference"]["queries"] == 12  # 4 items x 3 generations timed

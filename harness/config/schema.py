@@ -185,11 +185,27 @@ class BaselineConfig:
 
 
 @dataclass
+class JudgeConfig:
+    """LLM-as-judge (harness/judge/): a model that grades each free-form answer against its reference, with a
+    versioned prompt. Its endpoint is any conf/baseline/ entry (a provider, or the locally served stand-in)."""
+
+    name: str | None = None  # null = no judge (judge=none)
+    endpoint: BaselineConfig = field(default_factory=BaselineConfig)
+    prompt: str = "v1"  # harness/judge/prompts/<prompt>.txt; its text's hash is part of the judgement id
+    max_tokens: int = 8  # the verdict is one word
+
+
+@dataclass
 class EvalConfig:
     batch_size: int = 8
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 1234  # passed to lm-eval for python/numpy/torch/few-shot seeds
     apply_chat_template: str = "auto"  # auto (follow model.prompt_format) | "true" | "false"
+    # Format consistency: k answers per item sampled at `sample_temperature`, and how often they agree
+    # (harness/compare/consistency.py). 1 = one greedy answer. With k > 1 the score is lm-eval's on the first
+    # answer, and an API cell sends k requests per item (each metered and paid).
+    samples: int = 1
+    sample_temperature: float = 0.7
 
 
 @dataclass
@@ -236,6 +252,7 @@ class HarnessConfig:
     task: TaskConfig = MISSING
     finetune: FinetuneConfig = MISSING
     baseline: BaselineConfig = MISSING
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
     sweep: SweepConfig = MISSING
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     report: ReportConfig = field(default_factory=ReportConfig)

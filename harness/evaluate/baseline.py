@@ -80,12 +80,14 @@ def evaluate_baseline(
     metrics, samples, n = collect(results, task)
     meters = []
     for row in samples:
-        meter = lm.meters[(row.get("subtask", task), row["doc_id"])]
-        row["api"] = meter.as_dict()
+        first, *repeats = lm.meters[(row.get("subtask", task), row["doc_id"])]
+        row["api"] = first.as_dict()
+        if repeats:  # the other k - 1 sampled answers' requests (eval.samples = k)
+            row["api_repeats"] = [m.as_dict() for m in repeats]
         if (
             isinstance(row["input"], list) and len(row["input"]) == 1
         ):  # lm-eval logs the chat JSON as a 1-tuple
             row["input"] = row["input"][0]
-        meters.append(meter)
+        meters += [first, *repeats]
     api = aggregate(meters, asdict(cell.baseline.price))
     return BaselineOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs), api)

@@ -91,7 +91,8 @@ def _sample_row(s: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
     first = calls[0] if calls else {}
     prompt = first.get("arg_0") if isinstance(first, dict) else (first[0] if first else None)
     filtered = s.get("filtered_resps") or []
-    row = {
+    resps = s.get("resps") or []
+    row: dict[str, Any] = {
         "doc_id": s["doc_id"],
         "item_id": (s.get("doc") or {}).get("id"),
         "input": prompt,
@@ -100,6 +101,8 @@ def _sample_row(s: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
         "scores": {m: s[m] for m in metric_names if m in s},
         "doc": s.get("doc"),
     }
+    if len(resps) == 1 and isinstance(resps[0], list) and len(resps[0]) > 1 and not calls[1:]:
+        row["answers"] = resps[0]  # k sampled answers (eval.samples > 1); `output` is the first, filtered
     # Multiple choice: one (log-likelihood, is-greedy) pair per option. The answer the model gave is the option
     # with the highest log-likelihood; keep all of them for drill-down.
     if len(filtered) > 1 and all(isinstance(f, (list, tuple)) and len(f) == 2 for f in filtered):
@@ -127,10 +130,18 @@ def run_lm_eval(cell: Any, model: Any, margs: dict[str, Any] | None, device: str
             include_path=str(spec.dir) if spec.dir else None, include_defaults=spec.dir is None
         )
         tasks: list[Any] = [spec.name]
-        if cell.task.split != "test":
-            # lm-eval scores `test_split`; point a loaded Task at the other split (docs are read lazily by split).
+        k = cell.eval.samples
+        if cell.task.split != "test" or k > 1:
             task_obj = manager.load([spec.name])["tasks"][spec.name]
-            task_obj.config.test_split = cell.task.split
+            if cell.task.split != "test":
+                # lm-eval scores `test_split`; point the Task at the other split (docs are read lazily by split).
+                task_obj.config.test_split = cell.task.split
+            if k > 1:
+                # lm-eval's own `repeats`: k generations per item, scored on the first (its take_first filter);
+                # all k are logged in the sample's `resps`.
+                task_obj.set_config("repeats", k)
+                sampling = {"do_sample": True, "temperature": cell.eval.sample_temperature}
+                task_obj.set_config("generation_kwargs", sampling, update=True)
             tasks = [task_obj]
         results = lm_eval.simple_evaluate(
             model=model,
@@ -179,5 +190,5 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
     if results is None:
         return None
     metrics, samples, n = collect(results, cell.task_spec.name)
-    inference = lm.inference(n, cell.eval.batch_size)
+    inference = lm.inference(n * cell.eval.samples, cell.eval.batch_size)  # k generations per item
     return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device), inference)

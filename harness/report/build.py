@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
-from harness.report.table import api_usage, break_even, leaderboard, tuning_effect
+from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
 
@@ -47,9 +47,9 @@ def records_of(df) -> list[dict[str, Any]]:
 
 def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], title: str,
            samples: Callable[[str], list[dict]] | None = None, assumptions: dict[str, Any] | None = None,
-           ) -> tuple[str, Any]:  # fmt: skip
+           judgements: list[dict[str, Any]] | None = None) -> tuple[str, Any]:  # fmt: skip
     assumptions = {"monthly_queries": 100_000, "amortise_months": 12.0, **(assumptions or {})}
-    df = leaderboard(records)
+    df = leaderboard(records, samples)
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
     )
@@ -64,8 +64,10 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
         generated_at=now_iso(),
         rows=records_of(df),
         has_format=bool(len(df)) and bool(df[["json_valid", "schema_valid"]].notna().any().any()),
+        has_agreement=bool(len(df)) and bool(df["agree_all"].notna().any()),
         effects=records_of(tuning_effect(records, samples)),
         api_rows=records_of(api_usage(records)),
+        judge_rows=records_of(judge_table(records, judgements or [])),
         breakeven=records_of(
             break_even(records, assumptions["monthly_queries"], assumptions["amortise_months"])
         ),
@@ -91,10 +93,11 @@ def write_report(
     not_measured: list[dict[str, Any]] | None = None,
     samples: Callable[[str], list[dict]] | None = None,
     assumptions: dict[str, Any] | None = None,
+    judgements: list[dict[str, Any]] | None = None,
 ) -> Path:
     """`samples`: cell id -> its per-sample rows (Store.load_samples), for paired comparisons on the same items.
     `assumptions`: monthly_queries and amortise_months of the cost comparison (conf: report.*)."""
-    html, df = render(records, not_measured or [], title, samples, assumptions)
+    html, df = render(records, not_measured or [], title, samples, assumptions, judgements)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.csv", df.to_csv(index=False))
     path = out_dir / "index.html"

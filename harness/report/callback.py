@@ -68,8 +68,9 @@ def finish(config: DictConfig, folder: Path) -> None:
         "monthly_queries": config.report.monthly_queries,
         "amortise_months": config.report.amortise_months,
     }
+    judged = store.judgements(r["cell_id"] for r in records)
     path = write_report(
-        records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.load_samples, assumptions
+        records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.load_samples, assumptions, judged
     )
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("done", "skipped")}
     broken = [o for o in failed if o["status"] != "not_applicable"]

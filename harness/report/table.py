@@ -106,7 +106,11 @@ def break_even(records: list[dict[str, Any]], monthly_queries: float, months: fl
     return pd.DataFrame(rows)
 
 
-def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
+def leaderboard(
+    records: list[dict[str, Any]], samples: Callable[[str], list[dict]] | None = None
+) -> pd.DataFrame:
+    """One row per cell. With `samples` (cell id -> per-sample rows) rows of a task are ranked on paired item
+    scores: a row ranks below another only when the difference is significant, otherwise they are "tied"."""
     rows = []
     for r in records:
         primary = r.get("primary") or {}
@@ -138,13 +142,28 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
                 or 0,  # API requests that never got an answer
                 "json_valid": (r["metrics"].get("json_valid") or {}).get("value"),
                 "schema_valid": (r["metrics"].get("schema_valid") or {}).get("value"),
+                # k sampled answers per item (eval.samples): share of items whose k answers all agree
+                "agree_all": (r.get("consistency") or {}).get("all_agree"),
+                "agree_k": (r.get("consistency") or {}).get("k"),
                 "cell_id": r["cell_id"],
             }
         )
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    return df.sort_values(["task", "score"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    from harness.compare.ranking import rank_rows
+
+    def scores_of(row: dict[str, Any]) -> dict[str, float] | None:
+        return item_scores(samples(row["cell_id"]), row["metric"]) if samples and row["metric"] else None
+
+    labelled = [{**row, "label": f"{row['model']} ({row['variant']})"} for row in rows]
+    ranks = rank_rows(labelled, scores_of)
+    df["rank"] = [ranks[c]["rank"] for c in df["cell_id"]]
+    df["tied_with"] = ["; ".join(ranks[c]["tied_with"]) for c in df["cell_id"]]
+    df["rank_paired"] = [ranks[c]["paired"] for c in df["cell_id"]]
+    return df.sort_values(
+        ["task", "rank", "score"], ascending=[True, True, False], kind="stable"
+    ).reset_index(drop=True)
 
 
 def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -250,3 +269,39 @@ def tuning_effect(
         if len(df)
         else df
     )
+
+
+def judge_table(records: list[dict[str, Any]], judgements: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per judgement: the judge's score of a cell's answers beside the task metric's, and the judge's own
+    cost (apart from the candidate's)."""
+    by_id = {r["cell_id"]: r for r in records}
+    rows = []
+    for j in judgements:
+        r = by_id.get(j["cell_id"])
+        if r is None:
+            continue
+        cost = j["api"]["cost"]
+        rows.append({
+            "model": r["model"]["display_name"],
+            "variant": method_label(r),
+            "task": task_label(r),
+            "metric": (r.get("primary") or {}).get("metric"),
+            "metric_score": (r.get("primary") or {}).get("value"),
+            "judge": j["judge"]["display_name"],
+            "judge_stand_in": j["judge"].get("stand_in"),
+            "prompt": j["judge"]["prompt"]["version"],
+            "prompt_sha": j["judge"]["prompt"]["sha256"][:12],
+            "judge_score": j["score"]["value"],
+            "ci_low": j["score"]["ci_low"],
+            "ci_high": j["score"]["ci_high"],
+            "n_judged": j["n_judged"],
+            "n_unparsed": j["n_unparsed"],
+            "n_failed": j["n_failed"],
+            "agreement": j["agreement_with_metric"]["rate"],
+            "judge_cost_total": cost["total"],
+            "judge_cost_per_1k": cost["per_1k_queries"],
+            "currency": cost["currency"],
+            "cell_id": r["cell_id"],
+            "judgement_id": j["judgement_id"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)

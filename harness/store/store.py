@@ -56,6 +56,30 @@ class Store:
         with self.samples_path(cell_id).open(encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
 
+    # LLM-judge verdicts on a cell's answers: apart from the cell record, which never changes once written.
+    def judgement_path(self, judgement_id: str) -> Path:
+        return self.root / "judgements" / f"{judgement_id}.json"
+
+    def has_judgement(self, judgement_id: str) -> bool:
+        return self.judgement_path(judgement_id).exists()
+
+    def write_judgement(self, judgement: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Path:
+        jid = judgement["judgement_id"]
+        lines = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+        atomic_write_text(self.root / "judgements" / f"{jid}.jsonl", lines)
+        path = self.judgement_path(jid)
+        atomic_write_text(path, json.dumps(judgement, indent=2, ensure_ascii=False, default=str) + "\n")
+        return path
+
+    def judgements(self, cell_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Stored judgements, of the given cells only when `cell_ids` is set."""
+        wanted = None if cell_ids is None else set(cell_ids)
+        found = [
+            json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted((self.root / "judgements").glob("*.json"))
+        ]
+        return [j for j in found if wanted is None or j["cell_id"] in wanted]
+
     def all_records(self) -> list[dict[str, Any]]:
         folder = self.root / "records"
         return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]

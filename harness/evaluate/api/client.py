@@ -241,14 +241,18 @@ class ApiCaller:
         )  # fmt: skip
 
     # -- all requests --------------------------------------------------------------------------------------------
-    async def _run(self, bodies: list[dict[str, Any]]) -> list[tuple[str, Meter]]:
+    async def _run(
+        self, bodies: list[dict[str, Any]], variants: list[int] | None = None
+    ) -> list[tuple[str, Meter]]:
         """Answers in the order of `bodies`. Cached answers first; identical requests are sent once; the rest go
         to `concurrency` workers that each send one request at a time. A request waiting for its retry frees its
         worker (it re-enters the queue when its delay is over)."""
         results: list[tuple[str, Meter] | None] = [None] * len(bodies)
         jobs: dict[str, _Job] = {}
         for i, body in enumerate(bodies):
-            key = request_key(self.endpoint_id, self.key_model, body)
+            # variant v > 0: the v-th sample of the same request (k answers per item), a different answer to keep
+            v = variants[i] if variants else 0
+            key = request_key(self.endpoint_id, self.key_model, body if v == 0 else {**body, "_sample": v})
             if key in jobs:
                 jobs[key].indices.append(i)
                 continue
@@ -307,5 +311,5 @@ class ApiCaller:
         if fatal:
             raise fatal[0]
 
-    def run(self, bodies: list[dict[str, Any]]) -> list[tuple[str, Meter]]:
-        return asyncio.run(self._run(bodies))
+    def run(self, bodies: list[dict[str, Any]], variants: list[int] | None = None) -> list[tuple[str, Meter]]:
+        return asyncio.run(self._run(bodies, variants))

@@ -3,7 +3,7 @@
 Registered with lm-eval like its own backends, so an API model is scored by exactly the task code that scores
 local models: lm-eval renders the prompt (as chat messages, `apply_chat_template=True`), this backend sends it
 and returns the text, lm-eval's filters and metrics score it. Each request's meter (tokens, latency, cost) is
-kept by (task, doc_id) for the per-sample records.
+kept by (task, doc_id) for the per-sample records (k of them with eval.samples = k).
 
 Also usable from lm-eval's own command line (`python -m harness.evaluate.api ...` registers it first).
 """
@@ -101,7 +101,8 @@ class ChatAPI(LM):
             estimator=tokenizer_estimate(tokenizer) if tokenizer else chars_estimate, key_env=api_key_env, seed=seed,
             key_model=key_model,
         )  # fmt: skip
-        self.meters: dict[tuple[str | None, int | None], Meter] = {}
+        # per (task, doc_id): one meter per request, k of them when lm-eval repeats an item (eval.samples = k)
+        self.meters: dict[tuple[str | None, int | None], list[Meter]] = {}
 
     @property
     def tokenizer_name(self) -> str:
@@ -114,8 +115,14 @@ class ChatAPI(LM):
         return JsonChatStr(json.dumps(chat_history, ensure_ascii=False))
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
-        bodies, stops = [], []
+        bodies, stops, variants = [], [], []
+        seen: dict[tuple[Any, Any], int] = {}
         for req in requests:
+            # lm-eval repeats an item k times as the same request; the i-th repeat is its own answer (a sample at
+            # temperature > 0), so it gets its own cache key.
+            item = (req.task_name, req.doc_id)
+            variants.append(seen.get(item, 0))
+            seen[item] = variants[-1] + 1
             context, gen_kwargs = req.args[0], dict(req.args[1])
             if isinstance(context, JsonChatStr):
                 messages = json.loads(context.prompt)
@@ -133,10 +140,10 @@ class ChatAPI(LM):
                 body["stop"] = until[:MAX_STOP]
             bodies.append(body)
             stops.append(until)
-        answers = self.caller.run(bodies)
+        answers = self.caller.run(bodies, variants)
         out = []
         for req, (text, meter), until in zip(requests, answers, stops, strict=True):
-            self.meters[(req.task_name, req.doc_id)] = meter
+            self.meters.setdefault((req.task_name, req.doc_id), []).append(meter)
             out.append(postprocess_generated_text(text, until, None))
         return out
 

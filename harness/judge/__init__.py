@@ -1,0 +1,202 @@
+"""LLM-as-judge: a second model grades each stored answer of a cell against its reference.
+
+For free-form answers that string metrics grade badly. The judge is any OpenAI-compatible endpoint (a
+`conf/baseline/` entry, so also the locally served stand-in) given a versioned prompt (harness/judge/prompts/);
+it answers CORRECT or INCORRECT per item. Judgements are stored apart from the cell (results/judgements/), keyed
+by the cell and the judge's identity (endpoint, model, prompt text), so a cell is judged once per judge and its
+own record never changes. The judge's tokens and money are metered like an API baseline's and reported apart
+from the candidate's cost. docs/metrics.md defines the judge score and its agreement with the task's metric.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from harness.config.schema import JudgeConfig
+from harness.errors import HarnessError
+from harness.plan import content_id
+from harness.store import Store
+from harness.store.record import SCHEMA_VERSION, now_iso
+
+log = logging.getLogger(__name__)
+PROMPTS = Path(__file__).parent / "prompts"
+VERDICT = re.compile(r"\b(INCORRECT|CORRECT)\b", re.IGNORECASE)
+MAX_FIELD_CHARS = 6000  # a runaway answer is cut before it reaches the judge (the cut is marked)
+
+
+def load_prompt(version: str) -> str:
+    path = PROMPTS / f"{version}.txt"
+    if not path.is_file():
+        known = sorted(p.stem for p in PROMPTS.glob("*.txt"))
+        raise HarnessError(f"judge.prompt={version}: no {path}; known prompt versions: {', '.join(known)}.")
+    return path.read_text(encoding="utf-8")
+
+
+def judge_identity(j: JudgeConfig, served_identity: Any) -> dict[str, Any]:
+    e = j.endpoint
+    return {
+        "name": j.name,
+        "provider": e.provider,
+        "model": e.model,
+        "endpoint": served_identity or e.base_url or "https://api.openai.com/v1",
+        "prompt": {"version": j.prompt, "sha256": hashlib.sha256(load_prompt(j.prompt).encode()).hexdigest()},
+        "max_tokens": j.max_tokens,
+        "temperature": 0.0,
+    }
+
+
+def judgement_id(cell_id: str, identity: dict[str, Any]) -> str:
+    return content_id({"schema_version": SCHEMA_VERSION, "cell_id": cell_id, "judge": identity})
+
+
+def question_text(row: dict[str, Any]) -> str:
+    """What the model was asked: the last user message of a chat prompt, or the plain prompt."""
+    prompt = row.get("input")
+    if isinstance(prompt, str):
+        try:
+            messages = json.loads(prompt)
+        except ValueError:
+            return prompt
+        if isinstance(messages, list):
+            users = [
+                m.get("content", "") for m in messages if isinstance(m, dict) and m.get("role") == "user"
+            ]
+            return str(users[-1]) if users else prompt
+    return json.dumps(prompt, ensure_ascii=False) if prompt is not None else ""
+
+
+def _cut(text: Any) -> str:
+    text = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
+    return text if len(text) <= MAX_FIELD_CHARS else text[:MAX_FIELD_CHARS] + " [...cut]"
+
+
+def judge_body(template: str, row: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+    content = template.format(
+        question=_cut(question_text(row)),
+        reference=_cut(row.get("reference")),
+        answer=_cut(row.get("output")),
+    )
+    return {"messages": [{"role": "user", "content": content}], "max_tokens": max_tokens, "temperature": 0.0}
+
+
+def parse_verdict(text: str) -> int | None:
+    """1 for CORRECT, 0 for INCORRECT (the first of the two words that appears), None if neither does."""
+    m = VERDICT.search(text or "")
+    return None if m is None else int(m.group(1).upper() == "CORRECT")
+
+
+def summarise(rows: list[dict[str, Any]], metric: str | None) -> dict[str, Any]:
+    """Judge score over the items it gave a verdict on, with a 95 % interval, and how often it agrees with the
+    task's own metric (binary scores) on the same items."""
+    import numpy as np
+
+    from harness.report.table import ci95
+
+    verdicts = [r["verdict"] for r in rows if r["verdict"] is not None]
+    n = len(verdicts)
+    value = float(np.mean(verdicts)) if n else None
+    stderr = float(np.std(verdicts, ddof=1) / np.sqrt(n)) if n > 1 else None
+    ci = ci95(value, stderr, n) if value is not None else None
+    name = (metric or "").split("[")[0]
+    both = [(r["verdict"], r["metric_score"]) for r in rows
+            if r["verdict"] is not None and r.get("metric_score") in (0, 1, 0.0, 1.0)]  # fmt: skip
+    return {
+        "n_items": len(rows),
+        "n_judged": n,
+        "n_unparsed": sum(r["verdict"] is None and r["api"]["error"] is None for r in rows),
+        "n_failed": sum(r["api"]["error"] is not None for r in rows),
+        "score": {
+            "value": value,
+            "stderr": stderr,
+            "ci_low": None if ci is None else ci[0],
+            "ci_high": None if ci is None else ci[1],
+        },  # fmt: skip
+        "agreement_with_metric": {
+            "metric": name or None,
+            "rate": sum(v == int(s) for v, s in both) / len(both) if both else None,
+            "n": len(both),
+        },
+    }
+
+
+def judge_cell(cfg: Any, cell_id: str) -> str | None:
+    """Judge one stored cell with cfg.judge; idempotent (a stored judgement is reused). Returns the judgement id,
+    or None when the cell is not stored or its task is scored by log-likelihood (nothing free-form to judge)."""
+    from omegaconf import OmegaConf
+
+    from harness.evaluate.api.cache import ResponseCache
+    from harness.evaluate.api.client import ApiCaller, Settings
+    from harness.evaluate.api.meter import Meter, aggregate
+    from harness.evaluate.endpoint import api_key, endpoint_for
+    from harness.paths import resolve
+
+    j: JudgeConfig = OmegaConf.to_object(cfg.judge) if OmegaConf.is_config(cfg.judge) else cfg.judge
+    store = Store(resolve(cfg.paths.results))
+    if not store.has(cell_id):
+        return None
+    record = store.load(cell_id)
+    samples = store.load_samples(cell_id)
+    if any("loglikelihoods" in s for s in samples):
+        log.info("judge: cell %s is multiple choice; nothing free-form to judge", cell_id)
+        return None
+    e = j.endpoint
+    served_identity, endpoint_name = None, e.base_url or "https://api.openai.com/v1"
+    if e.serve is not None:
+        from harness.models import model_config
+        from harness.plan import model_identity
+
+        m = model_config(e.serve.model)
+        served_identity = {"server": "transformers serve", "model": model_identity(m)}
+        endpoint_name = f"transformers-serve:{m.name}:{(m.embedded.sha256 if m.embedded else '')[:16]}"
+    identity = judge_identity(j, served_identity)
+    jid = judgement_id(cell_id, identity)
+    if store.has_judgement(jid):
+        log.info("judgement %s of cell %s by %s is already stored", jid, cell_id, j.name)
+        return jid
+    template = load_prompt(j.prompt)
+    bodies = [judge_body(template, s, j.max_tokens) for s in samples]
+    price = asdict(e.price)
+    settings = Settings(e.concurrency, e.requests_per_minute, e.tokens_per_minute, e.max_retries, e.backoff_base_s,
+                        e.backoff_max_s, e.timeout_s, e.stream)  # fmt: skip
+    key = api_key(e)  # before any server starts: a missing key stops here
+    cache = ResponseCache(resolve(cfg.paths.api_cache))
+    try:
+        with endpoint_for(e, resolve(cfg.paths.cache), store.root / "logs" / f"judge-{jid}.log") as (
+            url,
+            model,
+        ):
+            caller = ApiCaller(base_url=url, api_key=key, model=model, endpoint_id=endpoint_name, price=price,
+                               settings=settings, cache=cache, cell_id=f"judge:{jid}", key_env=e.api_key_env,
+                               seed=int(cfg.eval.seed),
+                               key_model=e.serve.model if e.serve is not None else None)  # fmt: skip
+            answers = caller.run(bodies)
+    finally:
+        cache.close()
+    metric = (record.get("primary") or {}).get("metric")
+    name = (metric or "").split("[")[0]
+    rows: list[dict[str, Any]] = []
+    meters: list[Meter] = []
+    for s, (text, meter) in zip(samples, answers, strict=True):
+        rows.append({"doc_id": s["doc_id"], **({"subtask": s["subtask"]} if "subtask" in s else {}),
+                     "verdict": parse_verdict(text) if meter.error is None else None, "judge_output": text,
+                     "metric_score": (s.get("scores") or {}).get(name), "api": meter.as_dict()})  # fmt: skip
+        meters.append(meter)
+    judgement = {
+        "schema_version": SCHEMA_VERSION,
+        "judgement_id": jid,
+        "cell_id": cell_id,
+        "created_at": now_iso(),
+        "judge": {**identity, "display_name": e.display_name or j.name, "stand_in": e.stand_in},
+        **summarise(rows, metric),
+        "api": aggregate(meters, price),  # the judge's own tokens and money, apart from the candidate's
+    }
+    store.write_judgement(judgement, rows)
+    log.info("judged cell %s with %s: %s of %d items correct, %d unparsed", cell_id, j.name,
+             judgement["score"]["value"], len(rows), judgement["n_unparsed"])  # fmt: skip
+    return jid
