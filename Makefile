@@ -9,7 +9,8 @@ run: setup
 	.venv/bin/harness
 
 # Everything: fast unit tests and the slow real-model tests.
-test: setup
+test:
+	scripts/setup.sh --browser
 	.venv/bin/pytest -m "slow or not slow" -v -rs --durations=15
 
 test-fast: setup

@@ -130,9 +130,17 @@ def cmd_report(argv: list[str]) -> None:
     p.add_argument("--title", default="Leaderboard")
     p.add_argument("--monthly-queries", type=int, default=100_000, help="volume training cost is spread over")
     p.add_argument("--amortise-months", type=float, default=12.0, help="months a fine-tuned model is used")
+    p.add_argument(
+        "--target-score",
+        type=float,
+        default=None,
+        help="summary: cheapest option scoring at least this (default: cheapest tied with the best)",
+    )
+    p.add_argument("--compare-to", help="an earlier report folder (or its leaderboard.json): rows that moved")
     a = p.parse_args(argv)
     from harness.report.build import write_report
     from harness.report.callback import collect_outcomes, split_outcomes
+    from harness.report.diff import load_export
     from harness.store import Store
 
     store = Store(resolve(a.results))
@@ -142,9 +150,15 @@ def cmd_report(argv: list[str]) -> None:
         records, failed = store.all_records(), []
     if not records and not failed:
         raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
-    assumptions = {"monthly_queries": a.monthly_queries, "amortise_months": a.amortise_months}
+    assumptions = {"monthly_queries": a.monthly_queries, "amortise_months": a.amortise_months,
+                   "target_score": a.target_score}  # fmt: skip
     judged = store.judgements(r["cell_id"] for r in records)
-    print(write_report(records, resolve(a.out), a.title, failed, store.load_samples, assumptions, judged))
+    earlier = load_export(resolve(a.compare_to)) if a.compare_to else None
+    print(
+        write_report(
+            records, resolve(a.out), a.title, failed, store.load_samples, assumptions, judged, earlier
+        )
+    )
 
 
 def cmd_prepare(argv: list[str]) -> None:

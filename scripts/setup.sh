@@ -2,9 +2,18 @@
 # Create or update .venv with everything the harness and its tests need. Safe to run again: it does nothing
 # when pyproject.toml and this script are unchanged since the last successful run.
 #   scripts/setup.sh            # python deps
-#   scripts/setup.sh --browser  # also Debian's chromium (report tests in a later issue)
+#   scripts/setup.sh --browser  # also Debian's chromium + a CJK font, for the report's browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The report tests drive Debian's chromium with Playwright (`executable_path`): Playwright's own browser download
+# needs a CDN this kind of machine cannot reach. fonts-wqy-microhei (1.6 MB) renders the zh tasks' text.
+if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "setup: installing Debian's chromium and a CJK font (apt)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null
+fi
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3

@@ -229,6 +229,9 @@ class ReportConfig:
 
     monthly_queries: int = 100_000  # the query volume training cost is spread over, per month
     amortise_months: float = 12.0  # how long a fine-tuned model is used before it is retrained
+    # "cheapest option that meets the target" in the summary; null = the cheapest tied with the best row
+    target_score: float | None = None
+    compare_to: str | None = None  # an earlier report (folder or its leaderboard.json) to compare rows with
 
 
 @dataclass

@@ -55,6 +55,7 @@ def report_name(config: DictConfig) -> str:
 def finish(config: DictConfig, folder: Path) -> None:
     from harness.dist import is_main
     from harness.report.build import write_report
+    from harness.report.diff import load_export
 
     if not is_main():  # under `accelerate launch` every rank runs the job; rank 0 reports it
         return
@@ -67,11 +68,12 @@ def finish(config: DictConfig, folder: Path) -> None:
     assumptions = {
         "monthly_queries": config.report.monthly_queries,
         "amortise_months": config.report.amortise_months,
+        "target_score": config.report.target_score,
     }
     judged = store.judgements(r["cell_id"] for r in records)
-    path = write_report(
-        records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.load_samples, assumptions, judged
-    )
+    earlier = load_export(resolve(config.report.compare_to)) if config.report.compare_to else None
+    path = write_report(records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.load_samples,
+                        assumptions, judged, earlier)  # fmt: skip
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("done", "skipped")}
     broken = [o for o in failed if o["status"] != "not_applicable"]
     print(

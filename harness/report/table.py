@@ -75,14 +75,14 @@ def break_even(records: list[dict[str, Any]], monthly_queries: float, months: fl
         for r in records
         if r["finetune"]["method"] != "none" and r["task"]["name"] == r["finetune"].get("train_task")
     ]
-    apis = [r for r in records if r.get("api")]
+    apis: dict[tuple[str, int], list[tuple[dict, dict]]] = {}  # (task, n) -> [(record, its cost and latency)]
+    for r in records:
+        if r.get("api"):
+            apis.setdefault((task_label(r), r["task"]["n"]), []).append((r, cost_and_latency(r)))
     rows = []
     for t in tuned:
         tc = cost_and_latency(t)
-        for a in apis:
-            ac = cost_and_latency(a)
-            if task_label(a) != task_label(t) or a["task"]["n"] != t["task"]["n"]:
-                continue
+        for a, ac in apis.get((task_label(t), t["task"]["n"]), []):
             known = None not in (tc["cost_per_1k"], tc["training_cost"], ac["cost_per_1k"])
             volume = (
                 break_even_monthly_queries(tc["training_cost"], months, tc["cost_per_1k"], ac["cost_per_1k"])
@@ -125,6 +125,10 @@ def leaderboard(
                 "params_m": None if r["model"].get("n_params") is None else r["model"]["n_params"] / 1e6,
                 "method": r["finetune"]["method"],
                 "variant": method_label(r),
+                # domain training examples: 0 for a base model, none for an API
+                "n_train": None
+                if r["model"].get("source") == "api"
+                else ((r["finetune"].get("data") or {}).get("n_domain") or 0),
                 "train_s": (r["finetune"].get("metering") or {}).get("train_seconds"),
                 "metric": primary.get("metric"),
                 "score": value,

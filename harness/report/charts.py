@@ -1,0 +1,200 @@
+"""The report's interactive plotly charts, each a pure function of the report's tables.
+
+Every chart states what a point is in its title; charts with one panel per task get a task drop-down (one
+figure, so plotly.js and the data are embedded once).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+API, LOCAL = "API baseline", "self-hosted"
+COLORS = {API: "#d64545", LOCAL: "#2680c2"}
+MAX_LINES = 40  # lines in one chart before it stops being readable
+
+
+def _label(df: pd.DataFrame) -> list[str]:
+    return [f"{m} ({v})" for m, v in zip(df["model"], df["variant"], strict=True)]
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: lower x (cost) and higher y (score). Sorted by x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _task_dropdown(fig: go.Figure, tasks: list[str], per_task: int) -> None:
+    """One button per task: show that task's `per_task` traces only."""
+    if len(tasks) < 2:
+        return
+    buttons = []
+    for t_i, task in enumerate(tasks):
+        visible = [t_i == j // per_task for j in range(len(tasks) * per_task)]
+        buttons.append({"label": task, "method": "update", "args": [{"visible": visible}]})
+    fig.update_layout(
+        updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15, "yanchor": "top"}]
+    )
+
+
+def tradeoff_chart(df: pd.DataFrame, x: str, x_title: str, title: str, frontier: bool) -> go.Figure | None:
+    """Score against a cost (money or latency), per task, API and self-hosted rows apart; with `frontier`, the
+    Pareto frontier (nothing both cheaper and better) drawn as a line."""
+    rows = df[df[x].notna() & df["score"].notna()]
+    if rows.empty:
+        return None
+    fig = go.Figure()
+    tasks = sorted(rows["task"].unique())
+    for t_i, task in enumerate(tasks):
+        part = rows[rows["task"] == task]
+        for kind in (LOCAL, API):
+            sel = part[(part["source"] == "api") == (kind == API)]
+            fig.add_scatter(
+                x=sel[x], y=sel["score"], mode="markers", name=f"{kind}", legendgroup=kind,
+                marker={"color": COLORS[kind], "size": 11, "symbol": "diamond" if kind == API else "circle"},
+                error_y={"type": "data", "symmetric": False, "array": sel["ci_high"] - sel["score"],
+                         "arrayminus": sel["score"] - sel["ci_low"], "thickness": 1},
+                text=_label(sel), hovertemplate="%{text}<br>score %{y:.3f}<br>" + x_title + " %{x:.4g}<extra></extra>",
+                visible=t_i == 0, showlegend=t_i == 0,
+            )  # fmt: skip
+        if frontier:
+            pts = list(zip(part[x], part["score"], strict=True))
+            front = part.iloc[pareto_front(pts)]
+            # the frontier's points ringed and joined: nothing is both cheaper and better than them
+            fig.add_scatter(x=front[x], y=front["score"], mode="lines+markers", name="Pareto frontier",
+                            line={"color": "#1f2933", "dash": "dot"}, hoverinfo="skip", visible=t_i == 0,
+                            marker={"symbol": "circle-open", "size": 20, "color": "#1f2933", "line": {"width": 2}},
+                            showlegend=t_i == 0)  # fmt: skip
+        else:
+            fig.add_scatter(
+                x=[], y=[], visible=t_i == 0, showlegend=False, hoverinfo="skip"
+            )  # keeps 3 per task
+    _task_dropdown(fig, tasks, 3)
+    fig.update_layout(title=f"{title}<br><sup>task: {tasks[0]}{' (pick another above)' if len(tasks) > 1 else ''}"
+                      "</sup>", xaxis={"title": x_title, "type": "log"},
+                      yaxis={"title": "score", "range": [0, 1.05]}, height=440, margin={"t": 90})  # fmt: skip
+    return fig
+
+
+def forgetting_chart(effects: pd.DataFrame) -> go.Figure | None:
+    """One point per fine-tuned model: its gain on the task it was trained for (x) against its change on the
+    general-ability suite (y, below 0 = forgetting), both with paired 95 % intervals."""
+    if effects.empty:
+        return None
+    dom = effects[effects["role"].str.startswith("domain")]
+    oth = effects[~effects["role"].str.startswith("domain")]
+    pairs = dom.merge(oth, on=["model", "variant"], suffixes=("_d", "_g"))
+    if pairs.empty:
+        return None
+    fig = go.Figure()
+    for task, part in pairs.groupby("task_g", sort=True):
+        fig.add_scatter(
+            x=part["delta_d"], y=part["delta_g"], mode="markers", name=f"general suite: {task}", marker={"size": 12},
+            error_x={"type": "data", "symmetric": False, "array": part["ci_high_d"] - part["delta_d"],
+                     "arrayminus": part["delta_d"] - part["ci_low_d"]},
+            error_y={"type": "data", "symmetric": False, "array": part["ci_high_g"] - part["delta_g"],
+                     "arrayminus": part["delta_g"] - part["ci_low_g"]},
+            text=[f"{m} ({v})" for m, v in zip(part["model"], part["variant"], strict=True)],
+            hovertemplate="%{text}<br>domain gain %{x:+.3f}<br>general change %{y:+.3f}<extra></extra>",
+        )  # fmt: skip
+    fig.add_hline(y=0, line={"color": "#9aa5b1", "width": 1})
+    fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1})
+    fig.update_layout(title="Forgetting: domain gain (x) against general-ability change (y), paired 95 % intervals"
+                      "<br><sup>below the line = general ability lost</sup>",
+                      xaxis={"title": "domain gain (tuned - base)"}, yaxis={"title": "general change (tuned - base)"},
+                      height=440, margin={"t": 90})  # fmt: skip
+    return fig
+
+
+def scaling_chart(effects: pd.DataFrame, params: dict[str, float]) -> go.Figure | None:
+    """Fine-tuning gain on the domain task against the base model's parameter count: does a bigger base gain
+    more? One point per fine-tuned model, paired 95 % interval bars."""
+    dom = effects[effects["role"].str.startswith("domain")].copy() if not effects.empty else effects
+    if dom.empty:
+        return None
+    dom["params_m"] = [params.get(m) for m in dom["model"]]
+    dom = dom[dom["params_m"].notna()]
+    if dom.empty:
+        return None
+    fig = go.Figure()
+    for variant, part in dom.groupby("variant", sort=True):
+        part = part.sort_values("params_m")
+        fig.add_scatter(
+            x=part["params_m"], y=part["delta"], mode="markers+lines", name=variant,
+            error_y={"type": "data", "symmetric": False, "array": part["ci_high"] - part["delta"],
+                     "arrayminus": part["delta"] - part["ci_low"]},
+            text=list(part["model"]), hovertemplate="%{text}: %{x:.0f}M params<br>gain %{y:+.3f}<extra></extra>",
+        )  # fmt: skip
+    fig.update_layout(title="Scaling: fine-tuning gain against base model size", height=420, margin={"t": 70},
+                      xaxis={"title": "base parameters (millions)", "type": "log"},
+                      yaxis={"title": "domain gain (tuned - base)"})  # fmt: skip
+    return fig
+
+
+def data_size_chart(df: pd.DataFrame) -> go.Figure | None:
+    """Score against the number of domain training examples (0 = the base model), one line per model, method
+    and task."""
+    local = df[(df["source"] != "api") & df["score"].notna()]
+    tuned = local[local["method"] != "none"]
+    if tuned.empty:
+        return None
+    groups = list(tuned.groupby(["model", "method", "task"], sort=True))
+    shown = sorted(groups, key=lambda g: -len(g[1]))[:MAX_LINES]  # the lines with the most data sizes
+    fig = go.Figure()
+    for (model, method, task), part in sorted(shown, key=lambda g: g[0]):
+        base = local[(local["model"] == model) & (local["method"] == "none") & (local["task"] == task)]
+        pts = pd.concat([base.assign(n_train=0), part]).sort_values("n_train")
+        fig.add_scatter(
+            x=pts["n_train"], y=pts["score"], mode="lines+markers", name=f"{model} {method} - {task}",
+            error_y={"type": "data", "symmetric": False, "array": pts["ci_high"] - pts["score"],
+                     "arrayminus": pts["score"] - pts["ci_low"], "thickness": 1},
+            hovertemplate="%{x} examples: %{y:.3f}<extra>" + f"{model} {method} - {task}" + "</extra>",
+        )  # fmt: skip
+    cut = (
+        f" ({MAX_LINES} of {len(groups)} lines: those with the most sizes)" if len(groups) > MAX_LINES else ""
+    )
+    fig.update_layout(title="Data size: score against domain training examples (0 = base model)" + cut, height=420,
+                      xaxis={"title": "training examples"}, yaxis={"title": "score", "range": [0, 1.05]},
+                      margin={"t": 70})  # fmt: skip
+    return fig
+
+
+def heatmap_chart(df: pd.DataFrame) -> go.Figure | None:
+    """Score of every model (rows) on every task (columns); empty where not measured."""
+    if df.empty:
+        return None
+    d = df.assign(row=_label(df))
+    table = d.pivot_table(index="row", columns="task", values="score", aggfunc="max")
+    if len(table) > 60:  # a heatmap of hundreds of rows is unreadable: the best 60 by mean score
+        table = table.loc[table.mean(axis=1).sort_values(ascending=False).index[:60]]
+    text = [["" if pd.isna(v) else f"{v:.2f}" for v in row] for row in table.to_numpy()]
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=list(table.index), zmin=0, zmax=1,
+                               colorscale="Blues", text=text, texttemplate="%{text}",
+                               hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))  # fmt: skip
+    fig.update_layout(title="Every model on every task (primary metric)", height=max(300, 40 + 28 * len(table)),
+                      margin={"t": 60, "l": 260})  # fmt: skip
+    return fig
+
+
+def all_charts(df: pd.DataFrame, effects: pd.DataFrame) -> list[tuple[str, str, go.Figure]]:
+    """(element id, what it answers, figure) for each chart the data supports."""
+    params = {m: p for m, p in zip(df.get("model", []), df.get("params_m", []), strict=False) if p == p and p}
+    made: list[tuple[str, str, Any]] = [
+        ("chart-pareto", "Which option gives the most accuracy for the money?",
+         tradeoff_chart(df, "cost_per_1k", "cost per 1,000 queries", "Accuracy against cost per 1,000 queries", True)),
+        ("chart-latency", "Which option answers fast enough?",
+         tradeoff_chart(df, "p95_s", "p95 latency (s)", "Accuracy against p95 latency per query", False)),
+        ("chart-forgetting", "What does fine-tuning cost in general ability?", forgetting_chart(effects)),
+        ("chart-scaling", "Do bigger base models gain more from fine-tuning?", scaling_chart(effects, params)),
+        ("chart-datasize", "How much training data is enough?", data_size_chart(df)),
+        ("chart-heatmap", "How does each model do across tasks?", heatmap_chart(df)),
+    ]  # fmt: skip
+    return [(i, q, f) for i, q, f in made if f is not None]

@@ -1,0 +1,59 @@
+"""Comparison with an earlier report: which rows moved beyond their earlier 95 % interval.
+
+The earlier report is read from its `leaderboard.json` export, so any two reports compare, whatever stores they
+came from. A row is the same row when task, model and fine-tuning variant match. "Improved" = the new score is
+above the earlier row's 95 % interval; "regressed" = below it; anything else is within noise and not listed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+EXPORT_SCHEMA = "harness-leaderboard/1"
+
+
+def load_export(path: Path) -> dict[str, Any]:
+    """An earlier report's leaderboard.json (the file, or the report folder holding it)."""
+    file = path / "leaderboard.json" if path.is_dir() else path
+    if not file.is_file():
+        raise HarnessError(
+            f"--compare-to {path}: no leaderboard.json there (a report folder written by harness)."
+        )
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise HarnessError(f"--compare-to {file}: not valid JSON ({e}).") from None
+    if not isinstance(doc, dict) or doc.get("schema") != EXPORT_SCHEMA:
+        raise HarnessError(f"--compare-to {file}: not a harness leaderboard export (schema {EXPORT_SCHEMA}).")
+    return doc
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return row["task"], row["model_key"], row["variant"]
+
+
+def compare_rows(now: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows that improved or regressed beyond the earlier interval, and rows only one report has."""
+    before = {_key(r): r for r in earlier}
+    out = []
+    for r in now:
+        e = before.pop(_key(r), None)
+        base = {"task": r["task"], "model": r["model"], "variant": r["variant"], "now": r["score"]}
+        if e is None:
+            out.append({**base, "before": None, "status": "new"})
+            continue
+        lo, hi = e.get("ci_low"), e.get("ci_high")
+        if r["score"] is None or e["score"] is None or lo is None or hi is None:
+            continue
+        status = "improved" if r["score"] > hi else "regressed" if r["score"] < lo else None
+        if status:
+            out.append({**base, "before": e["score"], "before_ci": [lo, hi], "delta": r["score"] - e["score"],
+                        "status": status})  # fmt: skip
+    out += [{"task": e["task"], "model": e["model"], "variant": e["variant"], "now": None, "before": e["score"],
+             "status": "gone"} for e in before.values()]  # fmt: skip
+    order = {"regressed": 0, "improved": 1, "new": 2, "gone": 3}
+    return sorted(out, key=lambda x: (order[x["status"]], x["task"], x["model"]))
