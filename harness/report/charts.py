@@ -186,6 +186,8 @@ def heatmap_chart(df: pd.DataFrame) -> go.Figure | None:
 
 def all_charts(df: pd.DataFrame, effects: pd.DataFrame) -> list[tuple[str, str, go.Figure]]:
     """(element id, what it answers, figure) for each chart the data supports."""
+    if df.empty:
+        return []
     params = {m: p for m, p in zip(df.get("model", []), df.get("params_m", []), strict=False) if p == p and p}
     made: list[tuple[str, str, Any]] = [
         ("chart-pareto", "Which option gives the most accuracy for the money?",
