@@ -63,7 +63,7 @@ def check_overrides(args: list[str]) -> None:
                 raise HarnessError(did_you_mean(v, known, f"{group}"))
 
 
-def guarded(step: Any, cfg: DictConfig, name: str) -> list[dict[str, Any]]:
+def guarded(step: Any, cfg: DictConfig, name: str, kind: str = "cell") -> list[dict[str, Any]]:
     """Run one step of a job; a failure becomes an outcome, so the job's other step and the sweep go on."""
     from harness.run import CellOutcome
 
@@ -74,12 +74,12 @@ def guarded(step: Any, cfg: DictConfig, name: str) -> list[dict[str, Any]]:
         # The full message is printed once, in the sweep summary; the job log keeps it too.
         log.warning("%s x task=%s: %s (details below)", name, cfg.task.name, status)
         log.debug("%s", e)
-        return [CellOutcome("", status, name, cfg.task.name, str(e)).as_dict()]
+        return [CellOutcome("", status, name, cfg.task.name, str(e), step=kind).as_dict()]
     except Exception as e:  # noqa: BLE001 - one broken cell must not lose the sweep's finished cells
         out = HydraConfig.get().runtime.output_dir
         log.error("cell crashed:\n%s", traceback.format_exc())
         msg = f"{type(e).__name__}: {e} (traceback in {out})"
-        return [CellOutcome("", "error", name, cfg.task.name, msg).as_dict()]
+        return [CellOutcome("", "error", name, cfg.task.name, msg, step=kind).as_dict()]
 
 
 def judge_outcomes(cfg: DictConfig, outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -111,7 +111,7 @@ def hydra_main(cfg: DictConfig) -> None:
     if cfg.model.name != "none":
         outcomes += guarded(run_cell, cfg, cfg.model.name)
     if cfg.baseline.name:
-        outcomes += guarded(run_baseline, cfg, cfg.baseline.name)
+        outcomes += guarded(run_baseline, cfg, cfg.baseline.name, "baseline")
     if cfg.judge.name:
         outcomes = [*outcomes, *judge_outcomes(cfg, outcomes)]
     if not outcomes:

@@ -27,6 +27,7 @@ class CellOutcome:
     task: str
     message: str = ""
     seconds: float = 0.0
+    step: str = "cell"  # cell (a local model) | baseline (an API baseline, shared by the jobs of its task)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -313,7 +314,7 @@ def run_baseline(cfg: Any) -> list[CellOutcome]:
     started = time.perf_counter()
     cell = plan_baseline(cfg)
     b = cell.baseline
-    outcome = CellOutcome(cell.id, "skipped", str(b.name), cell.task.name)
+    outcome = CellOutcome(cell.id, "skipped", str(b.name), cell.task.name, step="baseline")
     if cell.task_spec.output_type in ("multiple_choice", "loglikelihood", "loglikelihood_rolling"):
         outcome.status = "not_applicable"
         outcome.message = (f"{cell.task.name} is scored by log-likelihood ({cell.task_spec.output_type}); a chat "

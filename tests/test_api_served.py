@@ -65,8 +65,9 @@ def test_faults_end_answered_or_failed_and_nothing_is_counted_twice(server, smol
     }
     questions = [f"q{i}: name a colour." for i in range(8)]
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    with FaultProxy(server, plan, retry_after=1.0, slow_s=4.0) as proxy:
-        answers = caller(proxy.url, cache, smol_dir, timeout_s=2.0).run([body(q) for q in questions])
+    # timeout 8 s: a normal answer comes in well under it even on a busy 2-core machine; "slow" sleeps past it
+    with FaultProxy(server, plan, retry_after=1.0, slow_s=12.0) as proxy:
+        answers = caller(proxy.url, cache, smol_dir, timeout_s=8.0).run([body(q) for q in questions])
         meters = [m for _, m in answers]
         # 100 % of the samples end answered or recorded failed, and only q5 failed, with its error
         assert [m.error is None for m in meters] == [True] * 5 + [False] + [True] * 2

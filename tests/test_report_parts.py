@@ -36,11 +36,11 @@ def test_cheapest_meeting_a_target_or_tied_with_the_best():
         {"task": "t", "model": "tiny", "score": 0.40, "rank": 3, "cost_per_1k": 0.1, "ci_low": 0.3, "ci_high": 0.5},
     ])  # fmt: skip
     [tied] = summary.cheapest_meeting(df, None)
-    assert tied.headline == "Cheapest option on t statistically tied with the best: mid (base)"
+    assert tied.headline == "Cheapest option on t statistically tied with the best: mid · base"
     assert "0.5000 USD per 1,000 queries" in tied.detail
     [target] = summary.cheapest_meeting(df, 0.7)
     assert (
-        "mid (base)" in target.headline
+        "mid · base" in target.headline
         and "reaches down to 0.620: the target is not assured" in target.detail
     )
     [none] = summary.cheapest_meeting(df, 0.95)
@@ -66,7 +66,7 @@ def test_drill_down_marks_disagreements_and_keeps_text_raw():
     rows = [{"task": "helpdesk", "model": r["model"]["name"], "variant": "base", "metric": "contains",
              "cell_id": r["cell_id"]} for r in RECORDS]  # fmt: skip
     [t] = drill_down(rows, samples)
-    assert t["columns"] == ["alpha (base)", "beta (base)", "gamma (base)"] and t["n_items"] == 6
+    assert t["columns"] == ["alpha · base", "beta · base", "gamma · base"] and t["n_items"] == 6
     assert [e["disagree"] for e in t["entries"]] == [False, False, True, True, True, False]
     assert [a["correct"] for a in t["entries"][2]["answers"]] == [True, True, False]
     assert t["entries"][0]["answers"][0]["output"].startswith("<script>")  # escaped by the template, not here
@@ -107,3 +107,20 @@ def test_exports_hold_the_main_table(tmp_path):
     assert doc["schema"] == "harness-leaderboard/1" and len(doc["rows"]) == 3
     assert {r["model"]: r["score"] for r in doc["rows"]} == {"alpha": 0.5, "beta": 0.83, "gamma": 0.33}
     assert (tmp_path / "leaderboard.csv").read_text().count("\n") == 4 and path.name == "index.html"
+
+
+def test_a_baseline_that_failed_in_one_job_but_was_stored_by_another_is_not_listed_as_missing():
+    from harness.report.callback import split_outcomes
+
+    class NoStore:
+        def has(self, cell_id):
+            return False
+
+    outcomes = [
+        {"cell_id": "", "status": "error", "model": "api", "task": "t", "step": "baseline"},
+        {"cell_id": "x", "status": "done", "model": "api", "task": "t", "step": "baseline"},
+        {"cell_id": "", "status": "failed", "model": "m", "task": "t", "step": "cell"},  # a tuned cell failed ...
+        {"cell_id": "y", "status": "done", "model": "m", "task": "t", "step": "cell"},  # ... beside its base cell
+    ]
+    _, failed = split_outcomes(outcomes, NoStore())
+    assert [(o["model"], o["status"]) for o in failed] == [("m", "failed")]

@@ -148,6 +148,10 @@ class ServeConfig:
     device: str = "cpu"
     dtype: str = "auto"  # auto = the dtype of the prepared weights
     continuous_batching: bool = False  # transformers' paged-attention batching; serial requests when false
+    # Its KV cache otherwise takes 90 % of free memory (12 GB RAM for a 135M model on a CPU, measured; two such
+    # servers at once were killed for memory): 64 pages of 256 tokens hold 16k tokens, 4 x a few-shot prompt.
+    cb_num_blocks: int | None = 64
+    cb_max_batch_tokens: int | None = 2048
     startup_timeout_s: float = 240.0
 
 

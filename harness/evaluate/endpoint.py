@@ -36,5 +36,6 @@ def endpoint_for(b: BaselineConfig, cache_dir: Path, log_path: Path) -> Iterator
 
     s = b.serve
     folder = weights_location(model_config(s.model), cache_dir)
-    with served(folder, log_path, s.device, s.dtype, s.continuous_batching, s.startup_timeout_s) as url:
+    with served(folder, log_path, s.device, s.dtype, s.continuous_batching, s.startup_timeout_s, s.cb_num_blocks,
+                s.cb_max_batch_tokens) as url:  # fmt: skip
         yield url, folder

@@ -21,6 +21,7 @@ from harness.report import summary
 from harness.report.charts import all_charts
 from harness.report.diff import EXPORT_SCHEMA, compare_rows
 from harness.report.drill import drill_down
+from harness.report.labels import row_label
 from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
@@ -52,7 +53,7 @@ def with_forgetting(df: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
 
 def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str], bool]:
     """(tuned label, API display name) -> tied on paired items?, for the break-even pairs the ranking tested."""
-    rows = {(r["task"], f"{r['model']} ({r['variant']})"): r for r in records_of(df)}
+    rows = {(r["task"], row_label(r["model"], r["variant"])): r for r in records_of(df)}
     apis = {(r["task"], r["model"]): r for r in rows.values() if r["source"] == "api"}
     out = {}
     for t_label, a_name, task in zip(
@@ -60,7 +61,7 @@ def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str],
     ):
         t, a = rows.get((task, t_label)), apis.get((task, a_name))
         if t and a and t["rank_paired"] and a["rank_paired"]:
-            out[(t_label, a_name)] = f"{a['model']} ({a['variant']})" in (t["tied_with"] or "").split("; ")
+            out[(t_label, a_name)] = row_label(a["model"], a["variant"]) in (t["tied_with"] or "").split("; ")
     return out
 
 

@@ -39,7 +39,12 @@ def collect_outcomes(folder: Path) -> list[dict[str, Any]]:
 def split_outcomes(outcomes: list[dict[str, Any]], store: Any) -> tuple[list[dict], list[dict]]:
     """(records of the stored cells, outcomes of the cells that produced no record)."""
     records = [store.load(o["cell_id"]) for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
-    return records, [o for o in outcomes if o["status"] not in ("done", "skipped")]
+    # An API baseline is shared by every job of its task: failed in one job and computed by another, it is measured.
+    measured = {(o["model"], o["task"]) for o in outcomes
+                if o["status"] in ("done", "skipped") and o.get("step") == "baseline"}  # fmt: skip
+    failed = [o for o in outcomes if o["status"] not in ("done", "skipped")
+              and not (o.get("step") == "baseline" and (o["model"], o["task"]) in measured)]  # fmt: skip
+    return records, failed
 
 
 def report_name(config: DictConfig) -> str:
@@ -92,9 +97,28 @@ def finish(config: DictConfig, folder: Path) -> None:
         raise SystemExit(2)
 
 
+def finish_or_exit(config: DictConfig, folder: Path) -> None:
+    """Hydra turns an exception in a callback into a warning and exit code 0; a report that could not be written
+    must not look like success. The cells are stored either way."""
+    from harness.errors import HarnessError
+
+    try:
+        finish(config, folder)
+    except HarnessError as e:
+        print(f"\nreport not written: {e}\nThe cells are stored; fix that and run `harness report`.")
+        raise SystemExit(2) from None
+    except Exception:  # noqa: BLE001 - a bug in the report: say where the details are, keep the exit code honest
+        import traceback
+
+        trace = folder / "report_error.txt"
+        trace.write_text(traceback.format_exc(), encoding="utf-8")
+        print(f"\nreport not written: an internal error (traceback in {trace}). The cells are stored.")
+        raise SystemExit(3) from None
+
+
 class ReportCallback(Callback):
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        finish(config, Path(config.hydra.runtime.output_dir))
+        finish_or_exit(config, Path(config.hydra.runtime.output_dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        finish(config, Path(config.hydra.sweep.dir))
+        finish_or_exit(config, Path(config.hydra.sweep.dir))

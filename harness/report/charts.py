@@ -12,13 +12,15 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from harness.report.labels import row_label
+
 API, LOCAL = "API baseline", "self-hosted"
 COLORS = {API: "#d64545", LOCAL: "#2680c2"}
 MAX_LINES = 40  # lines in one chart before it stops being readable
 
 
 def _label(df: pd.DataFrame) -> list[str]:
-    return [f"{m} ({v})" for m, v in zip(df["model"], df["variant"], strict=True)]
+    return [row_label(m, v) for m, v in zip(df["model"], df["variant"], strict=True)]
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -102,7 +104,7 @@ def forgetting_chart(effects: pd.DataFrame) -> go.Figure | None:
                      "arrayminus": part["delta_d"] - part["ci_low_d"]},
             error_y={"type": "data", "symmetric": False, "array": part["ci_high_g"] - part["delta_g"],
                      "arrayminus": part["delta_g"] - part["ci_low_g"]},
-            text=[f"{m} ({v})" for m, v in zip(part["model"], part["variant"], strict=True)],
+            text=[row_label(m, v) for m, v in zip(part["model"], part["variant"], strict=True)],
             hovertemplate="%{text}<br>domain gain %{x:+.3f}<br>general change %{y:+.3f}<extra></extra>",
         )  # fmt: skip
     fig.add_hline(y=0, line={"color": "#9aa5b1", "width": 1})

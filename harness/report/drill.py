@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from harness.report.labels import row_label
+
 MAX_ITEMS = 300  # per task: enough to read, small enough to open (the per-sample files keep everything)
 MAX_CHARS = 4000  # per text field shown; longer text is cut and the cut is marked
 
@@ -37,7 +39,7 @@ def drill_down(
                 got = samples(r["cell_id"])
             except FileNotFoundError:  # a record whose samples file was removed: shown without its answers
                 continue
-            columns.append(f"{r['model']} ({r['variant']})")
+            columns.append(row_label(r["model"], r["variant"]))
             per_row.append({f"{s.get('subtask', '')}/{s['doc_id']}": s for s in got})
         if not per_row:
             continue

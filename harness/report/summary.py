@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.report.labels import row_label
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -21,7 +23,7 @@ class Finding:
 
 
 def _name(row: Any) -> str:
-    return f"{row['model']} ({row['variant']})"
+    return row_label(row["model"], row["variant"])
 
 
 def _money(v: float | None, currency: str = "USD") -> str:
@@ -100,7 +102,7 @@ def forgetting(effects: pd.DataFrame) -> list[Finding]:
         return []
     other = effects[~effects["role"].str.startswith("domain")]
     lost = other[other["forgetting"].fillna(False).astype(bool)]
-    out = [Finding("forgetting", f"Forgetting: {r['model']} ({r['variant']}) lost ability on {r['task']}",
+    out = [Finding("forgetting", f"Forgetting: {row_label(r['model'], r['variant'])} lost ability on {r['task']}",
                    f"{r['delta']:+.3f} (paired 95 % CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}, n = {int(r['n'])}).",
                    warn=True) for _, r in lost.iterrows()]  # fmt: skip
     if out or other.empty:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.report.labels import row_label
+
 Z95 = 1.959964  # two-sided 95 % normal quantile
 
 
@@ -90,7 +92,7 @@ def break_even(records: list[dict[str, Any]], monthly_queries: float, months: fl
                 else None
             )
             rows.append({
-                "tuned": f"{t['model']['display_name']} ({method_label(t)})",
+                "tuned": row_label(t["model"]["display_name"], method_label(t)),
                 "api": a["model"]["display_name"],
                 "task": task_label(t),
                 "tuned_score": (t.get("primary") or {}).get("value"),
@@ -160,7 +162,7 @@ def leaderboard(
     def scores_of(row: dict[str, Any]) -> dict[str, float] | None:
         return item_scores(samples(row["cell_id"]), row["metric"]) if samples and row["metric"] else None
 
-    labelled = [{**row, "label": f"{row['model']} ({row['variant']})"} for row in rows]
+    labelled = [{**row, "label": row_label(row["model"], row["variant"])} for row in rows]
     ranks = rank_rows(labelled, scores_of)
     df["rank"] = [ranks[c]["rank"] for c in df["cell_id"]]
     df["tied_with"] = ["; ".join(ranks[c]["tied_with"]) for c in df["cell_id"]]

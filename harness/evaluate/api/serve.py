@@ -44,13 +44,19 @@ def _warm_up(url: str, model: str) -> None:
 
 @contextlib.contextmanager
 def served(model_dir: str, log_path: Path, device: str = "cpu", dtype: str = "auto",
-           continuous_batching: bool = False, startup_timeout_s: float = 240.0) -> Iterator[str]:  # fmt: skip
+           continuous_batching: bool = False, startup_timeout_s: float = 240.0,
+           cb_num_blocks: int | None = 64, cb_max_batch_tokens: int | None = 2048) -> Iterator[str]:  # fmt: skip
     """Yields the server's OpenAI base URL (http://127.0.0.1:PORT/v1); stops the server on the way out."""
     port = free_port()
     cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", model_dir, "--host", "127.0.0.1",
            "--port", str(port), "--device", device, "--dtype", dtype, "--log-level", "warning"]  # fmt: skip
     if continuous_batching:
         cmd.append("--continuous-batching")
+        # bounded paged KV cache: by default it takes 90 % of free memory (12 GB RAM here)
+        if cb_num_blocks:
+            cmd += ["--cb-num-blocks", str(cb_num_blocks)]
+        if cb_max_batch_tokens:
+            cmd += ["--cb-max-batch-tokens", str(cb_max_batch_tokens)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # it would otherwise look for a CLI update on the hub
     with open(log_path, "ab") as log:
@@ -69,7 +75,14 @@ def served(model_dir: str, log_path: Path, device: str = "cpu", dtype: str = "au
             time.sleep(0.5)
         # One throw-away request: the first generation pays one-off set-up (about 9 s with continuous batching on
         # a CPU), which would otherwise land in the first measured requests' latency.
-        _warm_up(f"http://127.0.0.1:{port}/v1/chat/completions", model_dir)
+        try:
+            _warm_up(f"http://127.0.0.1:{port}/v1/chat/completions", model_dir)
+        except OSError as e:
+            time.sleep(1)
+            died = f"exited with code {proc.poll()}" if proc.poll() is not None else "did not answer"
+            hint = " (-9: killed, often for lack of memory)" if proc.poll() == -9 else ""
+            raise HarnessError(f"`transformers serve {model_dir}` {died}{hint} on its first request ({e}); "
+                               f"log: {log_path}") from None  # fmt: skip
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         if proc.poll() is None:
