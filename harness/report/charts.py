@@ -81,7 +81,7 @@ def tradeoff_chart(df: pd.DataFrame, x: str, x_title: str, title: str, frontier:
             )  # keeps 3 per task
     _task_dropdown(fig, tasks, 3)
     fig.update_layout(title=f"{title}<br><sup>task: {tasks[0]}{' (pick another above)' if len(tasks) > 1 else ''}"
-                      "</sup>", xaxis={"title": x_title, "type": "log"},
+                      "</sup>", xaxis={"title": x_title, "type": "log", "tickformat": ".2g"},
                       yaxis={"title": "score", "range": [0, 1.05]}, height=440, margin={"t": 90})  # fmt: skip
     return fig
 
@@ -99,7 +99,8 @@ def forgetting_chart(effects: pd.DataFrame) -> go.Figure | None:
     fig = go.Figure()
     for task, part in pairs.groupby("task_g", sort=True):
         fig.add_scatter(
-            x=part["delta_d"], y=part["delta_g"], mode="markers", name=f"general suite: {task}", marker={"size": 12},
+            x=part["delta_d"], y=part["delta_g"], mode="markers+text", name=f"general suite: {task}",
+            marker={"size": 12}, textposition="top right",
             error_x={"type": "data", "symmetric": False, "array": part["ci_high_d"] - part["delta_d"],
                      "arrayminus": part["delta_d"] - part["ci_low_d"]},
             error_y={"type": "data", "symmetric": False, "array": part["ci_high_g"] - part["delta_g"],
@@ -136,7 +137,7 @@ def scaling_chart(effects: pd.DataFrame, params: dict[str, float]) -> go.Figure 
             text=list(part["model"]), hovertemplate="%{text}: %{x:.0f}M params<br>gain %{y:+.3f}<extra></extra>",
         )  # fmt: skip
     fig.update_layout(title="Scaling: fine-tuning gain against base model size", height=420, margin={"t": 70},
-                      xaxis={"title": "base parameters (millions)", "type": "log"},
+                      xaxis={"title": "base parameters (millions)", "type": "log", "tickformat": ".3g"},
                       yaxis={"title": "domain gain (tuned - base)"})  # fmt: skip
     return fig
 
