@@ -93,8 +93,10 @@ def judge_outcomes(cfg: DictConfig, outcomes: list[dict[str, Any]]) -> list[dict
             continue
         try:
             judge_cell(cfg, o["cell_id"])
-        except HarnessError as e:
+        except Exception as e:  # noqa: BLE001 - a judge failure must not lose the job's stored cells
             status = "preflight_failed" if isinstance(e, PreflightError) else "failed"
+            if not isinstance(e, HarnessError):
+                log.error("judge crashed:\n%s", traceback.format_exc())
             out.append(
                 CellOutcome(
                     "", status, f"judge {cfg.judge.name} of {o['model']}", o["task"], str(e)
@@ -156,7 +158,7 @@ def cmd_report(argv: list[str]) -> None:
     earlier = load_export(resolve(a.compare_to)) if a.compare_to else None
     print(
         write_report(
-            records, resolve(a.out), a.title, failed, store.load_samples, assumptions, judged, earlier
+            records, resolve(a.out), a.title, failed, store.samples_or_none, assumptions, judged, earlier
         )
     )
 

@@ -13,8 +13,9 @@ from harness.judge import judge_body, load_prompt, parse_verdict, question_text,
 def test_verdicts_are_parsed_from_the_first_verdict_word():
     assert parse_verdict("CORRECT") == 1
     assert parse_verdict("incorrect.") == 0
-    assert parse_verdict("The answer is Incorrect, not correct") == 0  # the first verdict word counts
-    assert parse_verdict("I think it is correct") == 1
+    assert parse_verdict("The answer is Incorrect, not correct") is None  # one word, or no verdict
+    assert parse_verdict("not correct") is None and parse_verdict("CORRECT or INCORRECT") is None
+    assert parse_verdict("**Correct.**") == 1
     assert parse_verdict("maybe") is None and parse_verdict("") is None
     assert parse_verdict("CORRECTLY") is None  # whole words only
 

@@ -25,8 +25,8 @@ def test_pareto_front_by_hand():
 
 def _df(rows):
     base = {"variant": "base", "ci_low": None, "ci_high": None, "currency": "USD", "measured_on": "cpu",
-            "tied_with": "", "n": 50}  # fmt: skip
-    return pd.DataFrame([{**base, **r} for r in rows])
+            "tied_with": "", "n": 50, "rank_paired": True, "training_cost": None, "stand_in": None}  # fmt: skip
+    return pd.DataFrame([{**base, "cell_id": r["model"], **r} for r in rows])
 
 
 def test_cheapest_meeting_a_target_or_tied_with_the_best():
@@ -38,6 +38,14 @@ def test_cheapest_meeting_a_target_or_tied_with_the_best():
     [tied] = summary.cheapest_meeting(df, None)
     assert tied.headline == "Cheapest option on t statistically tied with the best: mid · base"
     assert "0.5000 USD per 1,000 queries" in tied.detail
+    # a fine-tuned option carries its training, spread over the assumed volume (100,000 a month, 12 months)
+    df.loc[df["model"] == "mid", "training_cost"] = 1200.0  # 1,000 x 1200 / 1.2M = 1.0 per 1,000 queries
+    [trained] = summary.cheapest_meeting(df, None)
+    assert "mid · base" in trained.headline and "1.5000 USD" in trained.detail  # 0.5 + 1.0, still under 2.0
+    df.loc[df["model"] == "mid", "training_cost"] = 2400.0  # now 0.5 + 2.0 = 2.5: big (2.0) is cheaper
+    [trained] = summary.cheapest_meeting(df, None)
+    assert "big · base" in trained.headline and "2.0000 USD" in trained.detail
+    df.loc[df["model"] == "mid", "training_cost"] = None
     [target] = summary.cheapest_meeting(df, 0.7)
     assert (
         "mid · base" in target.headline
@@ -50,11 +58,11 @@ def test_cheapest_meeting_a_target_or_tied_with_the_best():
 def test_verdict_sentences_follow_the_break_even_figure():
     be = pd.DataFrame([
         {"tuned": "m (lora)", "api": "gpt", "task": "t", "tuned_score": 0.7, "api_score": 0.72, "tuned_per_1k": 0.01,
-         "api_per_1k": 0.05, "break_even": "1,250", "currency": "USD"},
+         "api_per_1k": 0.05, "break_even": "1,250", "currency": "USD", "tuned_cell_id": "m", "api_cell_id": "g"},
         {"tuned": "m (lora)", "api": "cheap", "task": "u", "tuned_score": 0.7, "api_score": 0.5, "tuned_per_1k": 0.01,
-         "api_per_1k": 0.001, "break_even": "never", "currency": "USD"},
+         "api_per_1k": 0.001, "break_even": "never", "currency": "USD", "tuned_cell_id": "m", "api_cell_id": "c"},
     ])  # fmt: skip
-    a, b = summary.verdicts(be, {("m (lora)", "gpt"): True, ("m (lora)", "cheap"): False}, 100_000)
+    a, b = summary.verdicts(be, {("m", "g"): True, ("m", "c"): False}, 100_000)
     assert (
         "their scores are statistically tied" in a.detail
         and "cheaper above 1,250 queries a month" in a.detail
@@ -119,8 +127,48 @@ def test_a_baseline_that_failed_in_one_job_but_was_stored_by_another_is_not_list
     outcomes = [
         {"cell_id": "", "status": "error", "model": "api", "task": "t", "step": "baseline"},
         {"cell_id": "x", "status": "done", "model": "api", "task": "t", "step": "baseline"},
-        {"cell_id": "", "status": "failed", "model": "m", "task": "t", "step": "cell"},  # a tuned cell failed ...
-        {"cell_id": "y", "status": "done", "model": "m", "task": "t", "step": "cell"},  # ... beside its base cell
+        {
+            "cell_id": "",
+            "status": "failed",
+            "model": "m",
+            "task": "t",
+            "step": "cell",
+        },  # a tuned cell failed ...
+        {
+            "cell_id": "y",
+            "status": "done",
+            "model": "m",
+            "task": "t",
+            "step": "cell",
+        },  # ... beside its base cell
     ]
     _, failed = split_outcomes(outcomes, NoStore())
     assert [(o["model"], o["status"]) for o in failed] == [("m", "failed")]
+
+
+def test_an_item_logged_once_per_filter_keeps_the_primary_metrics_filter():
+    from harness.evaluate.lmeval import collect
+
+    def logged(doc_id, filt, out, em):
+        return {
+            "doc_id": doc_id,
+            "filter": filt,
+            "filtered_resps": [out],
+            "resps": [[out]],
+            "target": "4",
+            "arguments": {"gen_args_0": {"arg_0": "q", "arg_1": {}}},
+            "exact_match": em,
+            "doc": {},
+        }
+
+    results = {
+        "results": {"gsm": {"exact_match,strict-match": 0.5, "exact_match_stderr,strict-match": 0.5,
+                            "exact_match,flexible-extract": 1.0, "exact_match_stderr,flexible-extract": 0.0}},
+        "samples": {"gsm": [logged(0, "strict-match", "[invalid]", 0.0), logged(0, "flexible-extract", "4", 1.0),
+                            logged(1, "strict-match", "4", 1.0), logged(1, "flexible-extract", "4", 1.0)]},
+        "n-samples": {"gsm": {"effective": 2}},
+    }  # fmt: skip
+    metrics, rows, n = collect(results, "gsm", "exact_match[strict-match]")
+    assert n == 2 and [(r["doc_id"], r["output"], r["scores"]["exact_match"]) for r in rows] == [
+        (0, "[invalid]", 0.0), (1, "4", 1.0)]  # fmt: skip
+    assert metrics["exact_match[strict-match]"]["value"] == 0.5

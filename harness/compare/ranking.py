@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.compare.stats import compare
 
+N_BOOT_RANK = 2_000  # resamples per pair: the rank needs "significant or not", not a 4-digit bound
 MAX_PAIRWISE = 40  # rows per task compared pairwise (n(n-1)/2 bootstraps); above it, rank by score alone
 
 
@@ -22,7 +23,8 @@ def rank_rows(
 ) -> dict[str, dict[str, Any]]:
     """rows: leaderboard rows (task, score, n, cell_id, label) of one or more tasks. item_scores(row) -> that row's
     {item: score} or None when its per-sample file is not available. Returns {cell_id: {rank, tied_with,
-    paired}}; `paired` is False when the rank could not be tested (then rank is by score alone)."""
+    paired}}: `tied_with` lists the cell ids it cannot be told apart from; `paired` is False when a comparison
+    of the row could not be tested on the same items (then its rank is by score alone)."""
     out: dict[str, dict[str, Any]] = {}
     by_task: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
@@ -44,16 +46,21 @@ def rank_rows(
             hi, lo = group[i], group[j]
             a, b = items[i], items[j]
             if not a or not b or set(a) != set(b):  # no items, or not the same items: not a paired comparison
+                # ordered by score, and both rows say their rank was not tested (neither claims a tie or a lead)
                 better[lo["cell_id"]] += int((hi["score"] or 0) > (lo["score"] or 0))
-                tested[lo["cell_id"]] = False
+                tested[lo["cell_id"]] = tested[hi["cell_id"]] = False
                 continue
-            p = compare(b, a)  # positive delta: the higher-scored row is better
+            p = compare(b, a, n_boot=N_BOOT_RANK)  # positive delta: the higher-scored row is better
             if p.significant and p.delta > 0:
                 better[lo["cell_id"]] += 1
             else:
-                tied[lo["cell_id"]].append(hi["label"])
-                tied[hi["cell_id"]].append(lo["label"])
+                tied[lo["cell_id"]].append(hi["cell_id"])
+                tied[hi["cell_id"]].append(lo["cell_id"])
         for r in group:
             cid = r["cell_id"]
-            out[cid] = {"rank": 1 + better[cid], "tied_with": tied[cid], "paired": tested[cid]}
+            out[cid] = {
+                "rank": 1 + better[cid],
+                "tied_with": tied[cid],
+                "paired": tested[cid],
+            }  # tied: cell ids
     return out

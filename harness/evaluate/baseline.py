@@ -77,7 +77,7 @@ def evaluate_baseline(
     finally:
         lm.cache.close()
     task = cell.task_spec.name
-    metrics, samples, n = collect(results, task)
+    metrics, samples, n = collect(results, task, cell.task.primary_metric)
     meters = []
     for row in samples:
         first, *repeats = lm.meters[(row.get("subtask", task), row["doc_id"])]

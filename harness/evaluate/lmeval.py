@@ -162,19 +162,31 @@ def run_lm_eval(cell: Any, model: Any, margs: dict[str, Any] | None, device: str
     return results, time.perf_counter() - started
 
 
+def primary_filter(primary: str | None) -> str:
+    """`exact_match[strict-match]` -> `strict-match`; a metric without a filter -> lm-eval's `none`."""
+    return primary.split("[", 1)[1].rstrip("]") if primary and "[" in primary else "none"
+
+
 def collect(
-    results: dict[str, Any], task: str
+    results: dict[str, Any], task: str, primary: str | None = None
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], int]:
-    """(metrics, per-sample rows, n) from lm-eval's results."""
+    """(metrics, per-sample rows, n) from lm-eval's results. lm-eval logs an item once per filter (gsm8k has two);
+    the rows keep the primary metric's filter, so each item appears once with the answer that was scored."""
     # A group (mmlu, cmmlu...) reports its aggregate under its own name and items under each subtask.
     subtasks = sorted(results["samples"])
     n = sum(int(results["n-samples"][t]["effective"]) for t in subtasks)
     metrics = _metrics(results, task, n)
     names = [m.split("[")[0] for m in metrics]
+    want = primary_filter(primary)
+
+    def kept(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        filters = {s.get("filter") for s in rows}
+        return [s for s in rows if s.get("filter") == want] if len(filters) > 1 and want in filters else rows
+
     samples = [
         {**_sample_row(s, names), **({"subtask": t} if t != task else {})}
         for t in subtasks
-        for s in sorted(results["samples"][t], key=lambda s: s["doc_id"])
+        for s in sorted(kept(results["samples"][t]), key=lambda s: s["doc_id"])
     ]
     return metrics, samples, n
 
@@ -189,6 +201,6 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
     results, seconds = run_lm_eval(cell, lm, None, device)
     if results is None:
         return None
-    metrics, samples, n = collect(results, cell.task_spec.name)
+    metrics, samples, n = collect(results, cell.task_spec.name, cell.task.primary_metric)
     inference = lm.inference(n * cell.eval.samples, cell.eval.batch_size)  # k generations per item
     return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device), inference)

@@ -26,7 +26,7 @@ from harness.store.record import SCHEMA_VERSION, now_iso
 
 log = logging.getLogger(__name__)
 PROMPTS = Path(__file__).parent / "prompts"
-VERDICT = re.compile(r"\b(INCORRECT|CORRECT)\b", re.IGNORECASE)
+VERDICT = re.compile(r"^\W*(INCORRECT|CORRECT)\W*$", re.IGNORECASE)
 MAX_FIELD_CHARS = 6000  # a runaway answer is cut before it reaches the judge (the cut is marked)
 
 
@@ -86,8 +86,9 @@ def judge_body(template: str, row: dict[str, Any], max_tokens: int) -> dict[str,
 
 
 def parse_verdict(text: str) -> int | None:
-    """1 for CORRECT, 0 for INCORRECT (the first of the two words that appears), None if neither does."""
-    m = VERDICT.search(text or "")
+    """1 for CORRECT, 0 for INCORRECT: the reply must be that one word (case, spaces and punctuation aside).
+    Anything else ("not correct", an echo of "CORRECT or INCORRECT", an essay) is unparsed, never guessed."""
+    m = VERDICT.match((text or "").strip())
     return None if m is None else int(m.group(1).upper() == "CORRECT")
 
 
@@ -156,9 +157,9 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
         endpoint_name = f"transformers-serve:{m.name}:{(m.embedded.sha256 if m.embedded else '')[:16]}"
     identity = judge_identity(j, served_identity)
     jid = judgement_id(cell_id, identity)
-    if store.has_judgement(jid):
+    if store.has_judgement(jid) and not json.loads(store.judgement_path(jid).read_text())["n_failed"]:
         log.info("judgement %s of cell %s by %s is already stored", jid, cell_id, j.name)
-        return jid
+        return jid  # (one with failed requests is judged again: the answered ones come from the cache, free)
     template = load_prompt(j.prompt)
     bodies = [judge_body(template, s, j.max_tokens) for s in samples]
     price = asdict(e.price)

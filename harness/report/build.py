@@ -21,7 +21,6 @@ from harness.report import summary
 from harness.report.charts import all_charts
 from harness.report.diff import EXPORT_SCHEMA, compare_rows
 from harness.report.drill import drill_down
-from harness.report.labels import row_label
 from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
@@ -37,31 +36,27 @@ def records_of(df) -> list[dict[str, Any]]:
 
 
 def with_forgetting(df: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
-    """Each fine-tuned row gets its general-ability change (the forgetting check of the same trained model)."""
+    """Each fine-tuned row gets its general-ability change: the forgetting check of the same trained artifact."""
     cols = ["forget_delta", "forget_ci_low", "forget_ci_high", "forget_task", "forgetting"]
     df = df.assign(**{c: None for c in cols})
     if effects.empty or df.empty:
         return df
-    other = effects[~effects["role"].str.startswith("domain")]
+    other = effects[~effects["role"].str.startswith("domain") & effects["artifact_id"].notna()]
     for _, e in other.iterrows():
-        hit = (df["model"] == e["model"]) & (df["variant"] == e["variant"])
+        hit = (df["artifact_id"] == e["artifact_id"]) & df["forget_delta"].isna()
         if hit.any():  # the first general task found (the default job has one)
-            i = df.index[hit & df["forget_delta"].isna()]
-            df.loc[i, cols] = [e["delta"], e["ci_low"], e["ci_high"], e["task"], bool(e["forgetting"])]
+            df.loc[hit, cols] = [e["delta"], e["ci_low"], e["ci_high"], e["task"], bool(e["forgetting"])]
     return df
 
 
-def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str], bool]:
-    """(tuned label, API display name) -> tied on paired items?, for the break-even pairs the ranking tested."""
-    rows = {(r["task"], row_label(r["model"], r["variant"])): r for r in records_of(df)}
-    apis = {(r["task"], r["model"]): r for r in rows.values() if r["source"] == "api"}
-    out = {}
-    for t_label, a_name, task in zip(
-        pairs.get("tuned", []), pairs.get("api", []), pairs.get("task", []), strict=True
-    ):
-        t, a = rows.get((task, t_label)), apis.get((task, a_name))
-        if t and a and t["rank_paired"] and a["rank_paired"]:
-            out[(t_label, a_name)] = row_label(a["model"], a["variant"]) in (t["tied_with"] or "").split("; ")
+def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str], bool | None]:
+    """(tuned cell id, API cell id) -> tied on paired items? None when the ranking could not test them."""
+    rows = {r["cell_id"]: r for r in records_of(df)}
+    out: dict[tuple[str, str], bool | None] = {}
+    for t_id, a_id in zip(pairs.get("tuned_cell_id", []), pairs.get("api_cell_id", []), strict=True):
+        t, a = rows.get(t_id), rows.get(a_id)
+        tested = bool(t and a and t["rank_paired"] and a["rank_paired"])
+        out[(t_id, a_id)] = (a_id in (t["tied_ids"] or [])) if tested else None
     return out
 
 
@@ -71,6 +66,26 @@ def headline_pairs(breakeven: pd.DataFrame) -> pd.DataFrame:
         return breakeven
     ranked = breakeven.sort_values(["task", "tuned_score", "api_score"], ascending=[True, False, False])
     return ranked.groupby("task", sort=True).head(1)
+
+
+def _text(v: Any) -> str:
+    """A filter value as the page shows it: 64, not 64.0 (pandas stores a column with gaps as floats)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def _natural(v: str) -> tuple:
+    """Training-set sizes sort as numbers (16 before 100), names as text."""
+    return (0, float(v), "") if v.replace(".", "", 1).isdigit() else (1, 0.0, v)
+
+
+def fmt_num(value: Any, fmt: str = "%.3f") -> str:
+    """A number for the page; "-" for a missing one (None, or pandas' NaN) instead of "nan" or a crash."""
+    return "-" if value is None or value != value else fmt % value
+
+
+def http_only(url: Any) -> str | None:
+    """A config's source link, only when it is http(s): a `javascript:` URL in a YAML must not become a link."""
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
 def metrics_link(out_dir: Path | None) -> str | None:
@@ -123,7 +138,7 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
     findings: list[summary.Finding] = []
     if len(df):
         params = {m: p for m, p in zip(df["model"], df["params_m"], strict=True) if p == p and p}
-        findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"]),
+        findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"]),
                     *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
                     *summary.forgetting(effects), *summary.scaling(effects, params)]  # fmt: skip
     findings += summary.not_measured(broken)
@@ -133,17 +148,22 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
     )
+    env.filters["num"] = fmt_num
+    env.filters["http_only"] = http_only
+    env.filters["text"] = _text
     diff = compare_rows(rows, earlier["rows"]) if earlier else None
-    html = env.get_template("leaderboard.html.j2").render(
+    html = env.get_template(
+        "leaderboard.html.j2"
+    ).render(
         title=title,
         generated_at=now_iso(),
         n_records=len(records),
         findings=[asdict(f) for f in findings],
         rows=rows,
         filters={
-            c: sorted({str(r[c]) for r in rows if r[c] is not None})
+            c: sorted({_text(r[c]) for r in rows if r[c] is not None}, key=_natural)
             for c in ("task", "model", "method", "n_train")
-        },
+        },  # fmt: skip
         has_format=bool(len(df)) and bool(df[["json_valid", "schema_valid"]].notna().any().any()),
         has_agreement=bool(len(df)) and bool(df["agree_all"].notna().any()),
         effects=records_of(effects),

@@ -77,7 +77,7 @@ def finish(config: DictConfig, folder: Path) -> None:
     }
     judged = store.judgements(r["cell_id"] for r in records)
     earlier = load_export(resolve(config.report.compare_to)) if config.report.compare_to else None
-    path = write_report(records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.load_samples,
+    path = write_report(records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.samples_or_none,
                         assumptions, judged, earlier)  # fmt: skip
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("done", "skipped")}
     broken = [o for o in failed if o["status"] != "not_applicable"]

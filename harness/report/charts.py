@@ -20,6 +20,8 @@ MAX_LINES = 40  # lines in one chart before it stops being readable
 
 
 def _label(df: pd.DataFrame) -> list[str]:
+    if "label" in df:  # the leaderboard's unique row names
+        return list(df["label"])
     return [row_label(m, v) for m, v in zip(df["model"], df["variant"], strict=True)]
 
 

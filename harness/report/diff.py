@@ -1,7 +1,7 @@
 """Comparison with an earlier report: which rows moved beyond their earlier 95 % interval.
 
 The earlier report is read from its `leaderboard.json` export, so any two reports compare, whatever stores they
-came from. A row is the same row when task, model and fine-tuning variant match. "Improved" = the new score is
+came from. A row is the same row when task, model, fine-tuning variant and item count match. "Improved" = the new score is
 above the earlier row's 95 % interval; "regressed" = below it; anything else is within noise and not listed.
 """
 
@@ -32,8 +32,9 @@ def load_export(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _key(row: dict[str, Any]) -> tuple[str, str, str]:
-    return row["task"], row["model_key"], row["variant"]
+def _key(row: dict[str, Any]) -> tuple[str, str, str, Any]:
+    """The same row in two reports: task, model, what was done to it (method, data, k samples), item count."""
+    return row["task"], row["model_key"], row["variant"], row.get("n")
 
 
 def compare_rows(now: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:

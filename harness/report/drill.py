@@ -39,7 +39,7 @@ def drill_down(
                 got = samples(r["cell_id"])
             except FileNotFoundError:  # a record whose samples file was removed: shown without its answers
                 continue
-            columns.append(row_label(r["model"], r["variant"]))
+            columns.append(r.get("label") or row_label(r["model"], r["variant"]))
             per_row.append({f"{s.get('subtask', '')}/{s['doc_id']}": s for s in got})
         if not per_row:
             continue

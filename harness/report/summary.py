@@ -23,7 +23,8 @@ class Finding:
 
 
 def _name(row: Any) -> str:
-    return row_label(row["model"], row["variant"])
+    label = row.get("label") if hasattr(row, "get") else None
+    return label if isinstance(label, str) else row_label(row["model"], row["variant"])
 
 
 def _money(v: float | None, currency: str = "USD") -> str:
@@ -34,49 +35,72 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
     out = []
     for task, part in df.groupby("task", sort=True):
         top = part.sort_values(["rank", "score"], ascending=[True, False]).iloc[0]
-        tied = top["tied_with"]
+        if top["score"] is None or top["score"] != top["score"]:
+            continue
         detail = f"score {top['score']:.3f} on {int(top['n'])} items"
         if top["ci_low"] is not None and top["ci_low"] == top["ci_low"]:
             detail += f" (95 % CI {top['ci_low']:.3f} to {top['ci_high']:.3f})"
-        detail += (
-            f"; statistically tied with: {tied}." if tied else "; no other row is statistically tied with it."
-        )
+        if not top["rank_paired"]:
+            detail += ("; not tested against the other rows on the same items (their items differ, or per-item "
+                       "scores are missing), so a lead this small may be noise.")  # fmt: skip
+        elif top["tied_with"]:
+            detail += f"; statistically tied with: {top['tied_with']}."
+        elif len(part) > 1:
+            detail += "; significantly better than every other row on the same items."
         out.append(Finding("best", f"Best on {task}: {_name(top)}", detail))
     return out
 
 
-def cheapest_meeting(df: pd.DataFrame, target: float | None) -> list[Finding]:
-    """Per task, the cheapest row (cost per 1,000 queries) that meets the target score; with no target, the
-    cheapest row tied with the best (rank 1)."""
+def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = 100_000, months: float = 12.0
+                     ) -> list[Finding]:  # fmt: skip
+    """Per task, the cheapest row (cost per 1,000 queries, plus a fine-tuned row's training spread over the
+    assumed volume) that meets the target score; with no target, the cheapest row tied with the best on paired
+    items (or the best row itself when ties could not be tested)."""
     out = []
     for task, part in df.groupby("task", sort=True):
-        priced = part[part["cost_per_1k"].notna()]
+        priced = part[part["cost_per_1k"].notna()].copy()
         if target is None:
-            ok, rule = priced[priced["rank"] == 1], "statistically tied with the best"
+            top = part.sort_values(["rank", "score"], ascending=[True, False]).iloc[0]
+            if top["rank_paired"]:
+                ok, rule = (
+                    priced[(priced["rank"] == 1) & priced["rank_paired"]],
+                    "statistically tied with the best",
+                )
+            else:
+                ok, rule = priced[priced["cell_id"] == top["cell_id"]], "among the best (ties not tested)"
         else:
             ok, rule = priced[priced["score"] >= target], f"scoring at least {target:.2f}"
         if ok.empty:
             why = "no priced option" if priced.empty else f"no priced option {rule}"
             out.append(Finding("cheapest", f"{task}: {why}", "", warn=True))
             continue
-        row = ok.sort_values("cost_per_1k").iloc[0]
-        sure = ""
+        training = ok["training_cost"].fillna(0) if "training_cost" in ok else 0
+        ok = ok.assign(total_per_1k=ok["cost_per_1k"] + 1000 * training / (monthly * months))
+        row = ok.sort_values("total_per_1k").iloc[0]
+        notes = []
+        if row.get("training_cost") == row.get("training_cost") and row.get("training_cost"):
+            notes.append(f"its one-off training ({row['training_cost']:.4f} {row['currency']}) spread over "
+                         f"{monthly:,.0f} queries a month for {months:g} months is included")  # fmt: skip
+        if isinstance(row.get("stand_in"), str) and row["stand_in"]:
+            notes.append("it is a local stand-in for an API, priced at a placeholder")
         if target is not None and row["ci_low"] == row["ci_low"] and row["ci_low"] is not None:
-            sure = (" Its whole 95 % interval is above the target." if row["ci_low"] >= target
-                    else f" But its 95 % interval reaches down to {row['ci_low']:.3f}: the target is not assured.")  # fmt: skip
+            notes.append("its whole 95 % interval is above the target" if row["ci_low"] >= target
+                         else f"its 95 % interval reaches down to {row['ci_low']:.3f}: the target is not assured")  # fmt: skip
         out.append(Finding(
             "cheapest", f"Cheapest option on {task} {rule}: {_name(row)}",
-            f"{_money(row['cost_per_1k'], row['currency'])} per 1,000 queries, score {row['score']:.3f}, measured on "
-            f"{row['measured_on']}.{sure}",
+            f"{_money(row['total_per_1k'], row['currency'])} per 1,000 queries, score {row['score']:.3f}, measured on "
+            f"{row['measured_on']}." + "".join(f" Note: {n}." for n in notes),
         ))  # fmt: skip
     return out
 
 
-def verdicts(breakeven: pd.DataFrame, ties: dict[tuple[str, str], bool], monthly: float) -> list[Finding]:
+def verdicts(
+    breakeven: pd.DataFrame, ties: dict[tuple[str, str], bool | None], monthly: float
+) -> list[Finding]:
     """Fine-tune or API, per fine-tuned model and API baseline on the same items."""
     out = []
     for _, b in breakeven.iterrows():
-        tied = ties.get((b["tuned"], b["api"]))
+        tied = ties.get((b["tuned_cell_id"], b["api_cell_id"]))
         quality = ("their scores are statistically tied" if tied else
                    ("the fine-tuned model scores higher" if b["tuned_score"] > b["api_score"] else
                     "the API scores higher")) if tied is not None else "scores not compared on paired items"  # fmt: skip
@@ -89,6 +113,9 @@ def verdicts(breakeven: pd.DataFrame, ties: dict[tuple[str, str], bool], monthly
             money = "the cost comparison is unknown (a price is missing)"
         else:
             money = f"fine-tuning is cheaper above {be} queries a month (your assumption: {monthly:,.0f})"
+        stand_in = b.get("api_stand_in")
+        if isinstance(stand_in, str) and stand_in:
+            money += " (the API row is a local stand-in priced at a placeholder: rerun with a real API for a real verdict)"
         out.append(Finding(
             "verdict", f"{b['tuned']} vs {b['api']} on {b['task']}",
             f"Score {b['tuned_score']:.3f} vs {b['api_score']:.3f}: {quality}. Cost per 1,000 queries "
@@ -113,31 +140,35 @@ def forgetting(effects: pd.DataFrame) -> list[Finding]:
 
 
 def scaling(effects: pd.DataFrame, params: dict[str, float]) -> list[Finding]:
-    """The seeds' claim "bigger bases fine-tune better", as the data stand."""
+    """The seeds' claim "bigger bases fine-tune better", as the data stand: per task and method, the gain of
+    each base size; a trend is claimed only from 4 sizes up and with Spearman's p < 0.05."""
     if effects.empty:
         return []
-    dom = effects[effects["role"].str.startswith("domain")]
-    pts = sorted((params[m], d, m) for m, d in zip(dom["model"], dom["delta"], strict=True) if params.get(m))
-    sizes = sorted({p for p, _, _ in pts})
-    if len(sizes) < 2:
-        return []
-    listing = "; ".join(f"{m} ({p:.0f}M) {d:+.3f}" for p, d, m in pts)
-    if len(sizes) < 3:
-        return [Finding("scaling", "Bigger base, bigger gain? Too few sizes to say",
-                        f"Gains on the trained task: {listing}. Two sizes cannot show a trend.")]  # fmt: skip
     from scipy.stats import spearmanr
 
-    rho = float(spearmanr([p for p, _, _ in pts], [d for _, d, _ in pts]).statistic)
-    trend = (
-        "bigger bases gained more"
-        if rho > 0.3
-        else "bigger bases gained less"
-        if rho < -0.3
-        else "no clear trend"
-    )
-    return [
-        Finding("scaling", f"Bigger base, bigger gain? {trend} (Spearman {rho:+.2f})", f"Gains: {listing}.")
-    ]
+    dom = effects[effects["role"].str.startswith("domain")].copy()
+    dom["params"] = [params.get(m) for m in dom["model"]]
+    dom["method"] = [v.split(" on ")[0] for v in dom["variant"]]
+    out = []
+    for (task, method), part in dom[dom["params"].notna()].groupby(["task", "method"], sort=True):
+        pts = sorted(zip(part["params"], part["delta"], part["model"], strict=True))
+        sizes = sorted({p for p, _, _ in pts})
+        if len(sizes) < 2:
+            continue
+        listing = "; ".join(f"{m} ({p:.0f}M) {d:+.3f}" for p, d, m in pts)
+        if len(sizes) < 4:
+            out.append(Finding("scaling", f"Bigger base, bigger gain ({method} on {task})? Too few sizes to say",
+                               f"Gains: {listing}. {len(sizes)} sizes cannot show a trend (4 or more are needed)."))  # fmt: skip
+            continue
+        res = spearmanr([p for p, _, _ in pts], [d for _, d, _ in pts])
+        rho, p = float(res.statistic), float(res.pvalue)
+        if rho != rho or p >= 0.05:
+            trend = "no clear trend"
+        else:
+            trend = "bigger bases gained more" if rho > 0 else "bigger bases gained less"
+        out.append(Finding("scaling", f"Bigger base, bigger gain ({method} on {task})? {trend}",
+                           f"Spearman {rho:+.2f} (p = {p:.2g}) over {len(sizes)} sizes. Gains: {listing}."))  # fmt: skip
+    return out
 
 
 def not_measured(outcomes: list[dict[str, Any]]) -> list[Finding]:

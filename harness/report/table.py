@@ -33,17 +33,20 @@ def task_label(record: dict[str, Any]) -> str:
 
 
 def method_label(record: dict[str, Any]) -> str:
-    """`base`, or what was trained: `lora on helpdesk_en, 64 ex.` (+ replay)."""
+    """`base`, or what was trained: `lora on helpdesk_en, 64 ex.` (+ replay); `, k=5 at T=0.7` when each item was
+    answered k times by sampling (its score is then a sampled answer's, not a greedy one's)."""
     f = record["finetune"]
+    c = record.get("consistency")
+    sampled = f", k={c['k']} at T={c['temperature']:g}" if c else ""
     if record["model"].get("source") == "api":
-        return "none (API)"
+        return "none (API)" + sampled
     if f["method"] == "none":
-        return "base"
+        return "base" + sampled
     data = f.get("data") or {}
     label = f"{f['method']} on {f.get('train_task')}, {data.get('n_domain')} ex."
     if data.get("n_replay"):
         label += f" + {data['n_replay']} replay"
-    return label
+    return label + sampled
 
 
 def cost_and_latency(r: dict[str, Any]) -> dict[str, Any]:
@@ -104,8 +107,21 @@ def break_even(records: list[dict[str, Any]], monthly_queries: float, months: fl
                 "break_even": fmt_volume(volume) if volume is not None else "unknown (unpriced)",
                 "currency": ac["currency"],
                 "tuned_measured_on": tc["measured_on"],
+                "tuned_cell_id": t["cell_id"],
+                "api_cell_id": a["cell_id"],
+                "api_stand_in": a["model"].get("stand_in"),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def unique_labels(df: pd.DataFrame) -> list[str]:
+    """Each row's name in the report (model · variant), made unique within its task by the cell id when two
+    rows would read the same (e.g. two learning rates): tables, charts and the summary never mix them up."""
+    labels = [row_label(m, v) for m, v in zip(df["model"], df["variant"], strict=True)]
+    seen = pd.Series(list(zip(df["task"], labels, strict=True))).duplicated(keep=False)
+    return [
+        f"{lab} #{cid[:6]}" if dup else lab for lab, cid, dup in zip(labels, df["cell_id"], seen, strict=True)
+    ]
 
 
 def leaderboard(
@@ -151,6 +167,9 @@ def leaderboard(
                 # k sampled answers per item (eval.samples): share of items whose k answers all agree
                 "agree_all": (r.get("consistency") or {}).get("all_agree"),
                 "agree_k": (r.get("consistency") or {}).get("k"),
+                "artifact_id": r["finetune"].get(
+                    "artifact_id"
+                ),  # the trained model, shared by its task cells
                 "cell_id": r["cell_id"],
             }
         )
@@ -162,10 +181,12 @@ def leaderboard(
     def scores_of(row: dict[str, Any]) -> dict[str, float] | None:
         return item_scores(samples(row["cell_id"]), row["metric"]) if samples and row["metric"] else None
 
-    labelled = [{**row, "label": row_label(row["model"], row["variant"])} for row in rows]
-    ranks = rank_rows(labelled, scores_of)
+    df["label"] = unique_labels(df)
+    ranks = rank_rows(df.to_dict("records"), scores_of)
+    label_of = dict(zip(df["cell_id"], df["label"], strict=True))
     df["rank"] = [ranks[c]["rank"] for c in df["cell_id"]]
-    df["tied_with"] = ["; ".join(ranks[c]["tied_with"]) for c in df["cell_id"]]
+    df["tied_ids"] = [ranks[c]["tied_with"] for c in df["cell_id"]]
+    df["tied_with"] = ["; ".join(label_of[t] for t in ranks[c]["tied_with"]) for c in df["cell_id"]]
     df["rank_paired"] = [ranks[c]["paired"] for c in df["cell_id"]]
     return df.sort_values(
         ["task", "rank", "score"], ascending=[True, True, False], kind="stable"
@@ -241,6 +262,7 @@ def tuning_effect(
             paired = compare(
                 item_scores(samples(base["cell_id"]), metric), item_scores(samples(r["cell_id"]), metric)
             )
+            paired = paired if paired.n else None  # no per-item scores on both sides: untested, not "tied"
         domain = r["task"]["name"] == f.get("train_task")
         rows.append(
             {
@@ -265,6 +287,7 @@ def tuning_effect(
                 "peak_gib": (m.get("peak_memory_bytes") or 0) / 1024**3,
                 "val_loss": m.get("validation_loss"),
                 "device": (m.get("device") or {}).get("kind"),
+                "artifact_id": f.get("artifact_id"),
                 "cell_id": r["cell_id"],
                 "base_cell_id": base["cell_id"],
             }

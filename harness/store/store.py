@@ -80,6 +80,10 @@ class Store:
         ]
         return [j for j in found if wanted is None or j["cell_id"] in wanted]
 
+    def samples_or_none(self, cell_id: str) -> list[dict[str, Any]]:
+        """For reports: a record whose per-sample file was removed shows without its items instead of failing."""
+        return self.load_samples(cell_id) if self.samples_path(cell_id).exists() else []
+
     def all_records(self) -> list[dict[str, Any]]:
         folder = self.root / "records"
         return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]

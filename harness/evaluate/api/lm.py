@@ -116,13 +116,8 @@ class ChatAPI(LM):
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         bodies, stops, variants = [], [], []
-        seen: dict[tuple[Any, Any], int] = {}
+        seen: dict[tuple[Any, Any, str], int] = {}
         for req in requests:
-            # lm-eval repeats an item k times as the same request; the i-th repeat is its own answer (a sample at
-            # temperature > 0), so it gets its own cache key.
-            item = (req.task_name, req.doc_id)
-            variants.append(seen.get(item, 0))
-            seen[item] = variants[-1] + 1
             context, gen_kwargs = req.args[0], dict(req.args[1])
             if isinstance(context, JsonChatStr):
                 messages = json.loads(context.prompt)
@@ -138,6 +133,11 @@ class ChatAPI(LM):
             }
             if until:
                 body["stop"] = until[:MAX_STOP]
+            # lm-eval repeats an item k times as the same request; the i-th repeat of the same body is its own
+            # answer (a sample at temperature > 0), so it gets its own cache key. k = 1 keeps the plain key.
+            item = (req.task_name, req.doc_id, json.dumps(body, sort_keys=True, ensure_ascii=False))
+            variants.append(seen.get(item, 0))
+            seen[item] = variants[-1] + 1
             bodies.append(body)
             stops.append(until)
         answers = self.caller.run(bodies, variants)
