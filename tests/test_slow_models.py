@@ -257,7 +257,7 @@ def read_the_default_report_in_a_browser(report: Path) -> None:
         costs = [float(c.split()[0]) for c in column_texts(page, "leaderboard", 7) if c != "unpriced"]
         assert costs == sorted(costs) and (len(costs) == 9 or os.cpu_count() != 2)  # priced on 2 vCPUs
         # the drill-down of helpdesk_en: 4 items, some of which the 5 rows disagree on
-        drill = page.locator("section.drill", has_text="helpdesk_en")
+        drill = page.locator('section.drill[data-task="helpdesk_en"]')
         assert drill.locator(".item").count() == 4
         drill.locator("input.only-disagree").check()
         assert 0 < drill.locator(".item:not([hidden])").count() <= 4
