@@ -27,6 +27,10 @@ def _name(row: Any) -> str:
     return label if isinstance(label, str) else row_label(row["model"], row["variant"])
 
 
+def _score(v: float | None) -> str:
+    return "unknown" if v is None or v != v else f"{v:.3f}"
+
+
 def _money(v: float | None, currency: str = "USD") -> str:
     return "unpriced" if v is None or v != v else f"{v:.4f} {currency}"
 
@@ -102,7 +106,7 @@ def verdicts(
     for _, b in breakeven.iterrows():
         tied = ties.get((b["tuned_cell_id"], b["api_cell_id"]))
         quality = ("their scores are statistically tied" if tied else
-                   ("the fine-tuned model scores higher" if b["tuned_score"] > b["api_score"] else
+                   ("the fine-tuned model scores higher" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
                     "the API scores higher")) if tied is not None else "scores not compared on paired items"  # fmt: skip
         be = b["break_even"]
         if be == "never":
@@ -118,7 +122,7 @@ def verdicts(
             money += " (the API row is a local stand-in priced at a placeholder: rerun with a real API for a real verdict)"
         out.append(Finding(
             "verdict", f"{b['tuned']} vs {b['api']} on {b['task']}",
-            f"Score {b['tuned_score']:.3f} vs {b['api_score']:.3f}: {quality}. Cost per 1,000 queries "
+            f"Score {_score(b['tuned_score'])} vs {_score(b['api_score'])}: {quality}. Cost per 1,000 queries "
             f"{_money(b['tuned_per_1k'], b['currency'])} vs {_money(b['api_per_1k'], b['currency'])}; {money}.",
         ))  # fmt: skip
     return out
