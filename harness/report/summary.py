@@ -48,7 +48,7 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
             detail += ("; not tested against the other rows on the same items (their items differ, or per-item "
                        "scores are missing), so a lead this small may be noise.")  # fmt: skip
         elif top["tied_with"]:
-            detail += f"; statistically tied with: {top['tied_with']}."
+            detail += f"; statistically tied with: {top['tied_with'].rstrip('.')}."
         elif len(part) > 1:
             detail += "; significantly better than every other row on the same items."
         out.append(Finding("best", f"Best on {task}: {_name(top)}", detail))
