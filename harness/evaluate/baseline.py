@@ -61,6 +61,9 @@ def cli_command(cell: BaselineCell, margs: dict[str, Any]) -> str:
     cmd = shlex.join(parts)
     if cell.served_model is not None:
         cmd += "  # with the local server running at base_url (transformers serve <prepared model folder>)"
+    if cell.eval.samples > 1:  # the CLI has no flag for lm-eval's `repeats` either
+        cmd += (f"  # with repeats: {cell.eval.samples} and generation_kwargs: {{do_sample: true, temperature: "
+                f"{cell.eval.sample_temperature}}} in the task YAML")  # fmt: skip
     return cmd
 
 

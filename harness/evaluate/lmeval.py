@@ -61,6 +61,9 @@ def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
     cmd = shlex.join(parts)
     if cell.task.split != "test":  # the CLI has no split flag: say what to change
         cmd += f"  # with test_split: {cell.task.split} in the task YAML"
+    if cell.eval.samples > 1:  # the CLI has no flag for lm-eval's `repeats` either
+        cmd += (f"  # with repeats: {cell.eval.samples} and generation_kwargs: {{do_sample: true, temperature: "
+                f"{cell.eval.sample_temperature}}} in the task YAML")  # fmt: skip
     return cmd
 
 
