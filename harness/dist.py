@@ -21,11 +21,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def main_lock(path: str) -> Any:
+def main_lock(path: str, what: str = "") -> Any:
     """A file lock on rank 0 (it stops other *jobs* from doing the same work); nothing on other ranks, which
-    follow rank 0 through the collective calls of training and evaluation."""
+    follow rank 0 through the collective calls of training and evaluation. `what` names the work in the
+    messages a waiting process prints."""
     if not is_main():
         return contextlib.nullcontext()
-    from filelock import FileLock
+    from harness.locks import HarnessLock
 
-    return FileLock(path)
+    return HarnessLock(path, what)

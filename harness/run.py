@@ -144,17 +144,18 @@ def run_cell(cfg: Any) -> list[CellOutcome]:
     base_id = None
     store = Store(cell.results_dir)
     if cell.train is not None:
-        if not store.has(cell.id):
+        if not store.has(cell.id, heal=True):
             # The tuned cell's own checks first: a method this machine cannot run (qlora without CUDA, a model
             # too big to train here) stops before even the base model is loaded.
             from harness.models.preflight import detect_device, preflight
 
             preflight(cell.model, cell.finetune, detect_device(cell.eval.device), task=cell.task)
+            check_data(cell)
         outcomes += run_cell(base_config(cfg))
         base_id = outcomes[-1].cell_id
     outcome = CellOutcome(cell.id, "skipped", cell.model.name, cell.task.name)
     outcomes.append(outcome)
-    if store.has(cell.id):
+    if store.has(cell.id, heal=True):
         log.info("cell %s (%s x %s, finetune=%s) is already stored; nothing to compute",
                  cell.id, cell.model.name, cell.task.name, cell.finetune.method)  # fmt: skip
         return outcomes
@@ -165,15 +166,30 @@ def run_cell(cfg: Any) -> list[CellOutcome]:
 
     device = detect_device(cell.eval.device)
     preflight(cell.model, cell.finetune, device, task=cell.task)
+    check_data(cell)  # bad rows stop here, with file:line, before a model is loaded
     hardware = hardware_section(cell, device)  # refuses a price for hardware the cell does not run on
     lock = store.root / "locks" / f"{cell.id}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with main_lock(str(lock)):  # parallel jobs planning the same cell: one computes, the others reuse
+    # parallel jobs planning the same cell: one computes, the others reuse
+    with main_lock(str(lock), f"cell {cell.id} ({cell.model.name} x {cell.task.name})"):
         if store.has(cell.id):
             return outcomes
         _compute(cell, store, device, base_id, started, hardware)
     outcome.status, outcome.seconds = "done", time.perf_counter() - started
     return outcomes
+
+
+def check_data(cell: Cell | BaselineCell) -> None:
+    """The task's row checks on the rows this cell will use: its scored split (first `limit` rows) and, for a
+    tuned cell, the training data. A row missing a field the prompt uses would otherwise be scored as "None"."""
+    from harness.tasks.check import check_cell_rows
+
+    check_cell_rows(cell.task_spec, cell.task.split, cell.task.limit)
+    train = getattr(cell, "train", None)
+    if train is not None:
+        check_cell_rows(train.train_task, "train", None)
+        if train.replay_task is not None:
+            check_cell_rows(train.replay_task, "train", None)
 
 
 def hardware_section(cell: Cell, device: Any) -> dict[str, Any]:
@@ -305,7 +321,7 @@ def reprice(store: Store, cell: BaselineCell) -> bool:
 
 def _complete(store: Store, cell_id: str) -> bool:
     """Stored with every sample answered. A cell with failed requests is run again: only those are sent."""
-    if not store.has(cell_id):
+    if not store.has(cell_id, heal=True):
         return False
     return not ((store.load(cell_id).get("api") or {}).get("n_failed") or 0)
 
@@ -331,11 +347,12 @@ def run_baseline(cfg: Any) -> list[CellOutcome]:
             outcome.message = "re-priced from its stored token usage (the configured price changed)"
         return [outcome]
     check_baseline(cell)
+    check_data(cell)
     from harness.dist import main_lock
 
     lock = store.root / "locks" / f"{cell.id}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with main_lock(str(lock)):
+    with main_lock(str(lock), f"baseline cell {cell.id} ({b.name} x {cell.task.name})"):
         if _complete(store, cell.id):
             return [outcome]
         record = _compute_baseline(cell, store, started)
@@ -364,6 +381,7 @@ def _compute_baseline(cell: BaselineCell, store: Store, started: float) -> dict[
             tokenizer = weights_location(model_config(b.tokenizer), cell.cache_dir) if b.tokenizer else None
             log.info("baseline %s: sending %s requests to %s", b.name, cell.task.name, b.base_url or "OpenAI")
         out = evaluate_baseline(cell, url, model, tokenizer)
+    refuse_if_mostly_failed(cell, store, out.samples, out.api)
     timings = {"serve_start_s": t1 - t0, "evaluate_s": out.seconds, "total_s": time.perf_counter() - started}
     record = build_baseline_record(cell, out, timings)
     record["consistency"] = consistency_section(cell.eval, out.samples)
@@ -374,6 +392,39 @@ def _compute_baseline(cell: BaselineCell, store: Store, started: float) -> dict[
              (record["primary"] or {}).get("value", float("nan")), out.n, api["n_failed"],
              "unpriced" if cost is None else f"{cost:.4f} {api['cost']['currency']}")  # fmt: skip
     return record
+
+
+def refuse_if_mostly_failed(cell: BaselineCell, store: Store, samples: list[dict[str, Any]],
+                            api: dict[str, Any]) -> None:  # fmt: skip
+    """A cell whose failed share exceeds `baseline.max_failed_share` is not scored: its empty answers would enter
+    the leaderboard as a real score (a closed port scored 0.000 and exited 0). The failure is kept in
+    failures/<cell_id>.json with its causes; answered requests stay in the response cache, so a re-run after
+    the fix sends only the others."""
+    import json
+    from collections import Counter
+
+    from harness.errors import HarnessError
+    from harness.store.store import atomic_write_text
+
+    n, failed = api["n_requests"], api["n_failed"]
+    if not n or failed / n <= cell.baseline.max_failed_share:
+        return
+    errors = Counter(
+        m["error"] for row in samples for m in [row["api"], *row.get("api_repeats", [])] if m.get("error")
+    )
+    causes = "; ".join(f"{e} ({k} request{'s' if k > 1 else ''})" for e, k in errors.most_common(3))
+    where = cell.baseline.base_url or ("a local transformers serve" if cell.served_model else "OpenAI's API")
+    failure = {"cell_id": cell.id, "created_at": now_iso(), "baseline": cell.baseline.name,
+               "task": cell.task.name, "endpoint": where, "n_requests": n, "n_failed": failed,
+               "max_failed_share": cell.baseline.max_failed_share, "causes": dict(errors.most_common(10))}  # fmt: skip
+    path = store.root / "failures" / f"{cell.id}.json"
+    atomic_write_text(path, json.dumps(failure, indent=2, ensure_ascii=False) + "\n")
+    raise HarnessError(
+        f"baseline {cell.baseline.name} on {cell.task.name}: {failed} of {n} requests to {where} failed, more "
+        f"than baseline.max_failed_share={cell.baseline.max_failed_share:g}, so the cell is not scored.\n"
+        f"  cause: {causes}\n  answered requests are kept (never paid twice); fix the cause and run again. "
+        f"Details: {path}"
+    )
 
 
 def build_baseline_record(cell: BaselineCell, out: Any, timings: dict[str, float]) -> dict[str, Any]:

@@ -52,7 +52,8 @@ def test_cli_seed_model_stops_in_preflight(tmp_store):
 def test_cli_unknown_config_key_names_it():
     p = run_harness("model.contxt_length=5")
     assert p.returncode != 0
-    assert "Key 'contxt_length' not in 'ModelConfig'" in p.stderr
+    assert "unknown key 'model.contxt_length'. Did you mean 'model.context_length'" in p.stderr
+    assert "+model.contxt_length" not in p.stderr  # Hydra's hint would add the typo as a key nobody reads
     assert "Traceback" not in p.stderr
 
 

@@ -40,4 +40,6 @@ def test_record_is_written_after_its_samples(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "atomic_write_text", lambda p, t: (order.append(p.parent.name), real(p, t)))
     store.write({"cell_id": "x"}, [{"doc_id": 0}])
     assert order == ["samples", "records"]
-    assert json.loads(store.record_path("x").read_text()) == {"cell_id": "x"}
+    lines = '{"doc_id": 0}\n'
+    want = {"cell_id": "x", "samples_sha256": __import__("hashlib").sha256(lines.encode()).hexdigest()}
+    assert json.loads(store.record_path("x").read_text()) == want

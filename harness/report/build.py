@@ -189,6 +189,19 @@ def render(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], ti
     return html, df
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR first: CSV injection) get a
+    leading apostrophe, the OWASP remedy; spreadsheets show the text as it was. Numbers are left alone."""
+
+    def cell(v: Any) -> Any:
+        return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+
+    return df.apply(lambda col: col if pd.api.types.is_numeric_dtype(col) else col.map(cell))
+
+
 def export_json(df: pd.DataFrame, title: str) -> str:
     """The main table as JSON (what --compare-to reads): one object per row, NaN as null."""
     doc = {"schema": EXPORT_SCHEMA, "title": title, "generated_at": now_iso(), "rows": records_of(df)}
@@ -209,8 +222,7 @@ def write_report(
     `assumptions`: monthly_queries, amortise_months, target_score (conf: report.*). `earlier`: an earlier
     report's leaderboard.json (harness.report.diff.load_export) to compare with."""
     html, df = render(records, not_measured or [], title, samples, assumptions, judgements, earlier, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "leaderboard.csv", df.to_csv(index=False))
+    atomic_write_text(out_dir / "leaderboard.csv", csv_safe(df).to_csv(index=False))
     atomic_write_text(out_dir / "leaderboard.json", export_json(df, title))
     path = out_dir / "index.html"
     atomic_write_text(path, html)

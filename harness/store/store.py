@@ -1,23 +1,88 @@
 """A folder of cell records: results/records/<cell_id>.json and results/samples/<cell_id>.jsonl.
 
 Append-only: a record is written once, after its samples, by rename; a record's presence means the cell is
-finished. Readers never see half a file, and a killed run leaves at most an orphan temp file.
+finished. Readers never see half a file, and a killed run leaves at most an orphan temp file, which the next
+write into that folder removes.
+
+Validated on read: a record that does not parse, names another cell, or whose samples file is missing, truncated
+or not the one it was written with (`samples_sha256`), is *damaged*. Readers skip it with a warning naming the
+file; a run that needs the cell moves it to `damaged/` (kept for inspection, never deleted) and computes it again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
+from harness.secrets import redact
+
+log = logging.getLogger(__name__)
+ORPHAN_AGE_S = 600  # a temp file of another host (or of an older harness) is an orphan after this long
+
+
+def _file_mode() -> int:
+    """Files get the permissions of ordinary files (0666 less the umask), so a team sharing a results folder can
+    read them (mkstemp alone gives 0600). HARNESS_FILE_MODE=600 (octal) keeps them private instead."""
+    configured = os.environ.get("HARNESS_FILE_MODE")
+    if configured:
+        return int(configured, 8)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(path: Path) -> None:
+    """Temp files of earlier writes of `path` whose writer is gone (killed mid-write)."""
+    host = socket.gethostname()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        # .<name>.<host>.<pid>.<random>.tmp; older harness versions wrote .<name>.<random>.tmp
+        parts = tmp.name[len(path.name) + 2 : -len(".tmp")].split(".")
+        mine = len(parts) >= 3 and parts[-3] == host and parts[-2].isdigit()
+        try:
+            orphan = (
+                not _pid_alive(int(parts[-2])) if mine else time.time() - tmp.stat().st_mtime > ORPHAN_AGE_S
+            )
+            if orphan:
+                tmp.unlink()
+                log.info("removed %s, left by an interrupted write", tmp)
+        except OSError:
+            pass  # another process removed or renamed it meanwhile
+
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `text` (secrets redacted) to `path` whole or not at all."""
+    text = redact(text)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphans(path)
+        prefix = f".{path.name}.{socket.gethostname()}.{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    except PermissionError as e:
+        raise HarnessError(
+            f"cannot write {path}: {e.strerror} ({e.filename}). Make that folder writable, or write elsewhere "
+            "(paths.results=..., paths.reports=..., or --out for `harness report`)."
+        ) from None
+    try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -26,6 +91,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class DamagedRecord(HarnessError):
+    """A stored file that cannot be what it claims to be (truncated, not JSON, another cell's)."""
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Store:
@@ -38,30 +111,104 @@ class Store:
     def samples_path(self, cell_id: str) -> Path:
         return self.root / "samples" / f"{cell_id}.jsonl"
 
-    def has(self, cell_id: str) -> bool:
-        return self.record_path(cell_id).exists()
+    # -- validation ----------------------------------------------------------------------------------------------
+    def _read_record(self, cell_id: str) -> dict[str, Any]:
+        path = self.record_path(cell_id)
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise DamagedRecord(f"{path}: not UTF-8 at byte {e.start}") from None
+        except json.JSONDecodeError as e:
+            raise DamagedRecord(f"{path}:{e.lineno}: not valid JSON ({e.msg}); truncated?") from None
+        if not isinstance(record, dict) or record.get("cell_id") != cell_id:
+            raise DamagedRecord(f"{path}: not the record of cell {cell_id} (its cell_id field differs)")
+        return record
 
+    def _read_samples(self, cell_id: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+        path = self.samples_path(cell_id)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DamagedRecord(
+                f"{path}: missing (the record {self.record_path(cell_id)} needs it)"
+            ) from None
+        except UnicodeDecodeError as e:
+            raise DamagedRecord(f"{path}: not UTF-8 at byte {e.start}") from None
+        want = record.get("samples_sha256")
+        if want is not None and _sha256(text) != want:
+            raise DamagedRecord(f"{path}: its content is not what was stored (SHA-256 differs); truncated?")
+        if text and not text.endswith("\n"):
+            raise DamagedRecord(f"{path}: the last line is cut off (truncated)")
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DamagedRecord(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DamagedRecord(f"{path}:{n}: not a JSON object")
+            rows.append(row)
+        return rows
+
+    def problem(self, cell_id: str) -> str | None:
+        """Why a stored cell is damaged; None when it is sound (or not stored at all)."""
+        if not self.record_path(cell_id).exists():
+            return None
+        try:
+            self._read_samples(cell_id, self._read_record(cell_id))
+        except DamagedRecord as e:
+            return str(e)
+        return None
+
+    def quarantine(self, cell_id: str, why: str) -> None:
+        """Move a damaged cell's files to damaged/ so it is computed again; nothing is deleted."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        for src in (self.record_path(cell_id), self.samples_path(cell_id)):
+            if src.exists():
+                dest = self.root / "damaged" / f"{src.stem}.{stamp}{src.suffix}"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dest)
+        log.warning("damaged cell %s: %s. Moved to %s/ and computing it again.", cell_id, why,
+                    self.root / "damaged")  # fmt: skip
+
+    def has(self, cell_id: str, heal: bool = False) -> bool:
+        """Stored and sound. With heal=True a damaged cell is quarantined (so the caller recomputes it)."""
+        if not self.record_path(cell_id).exists():
+            return False
+        why = self.problem(cell_id)
+        if why is None:
+            return True
+        if heal:
+            self.quarantine(cell_id, why)
+        else:
+            log.warning("skipping damaged cell %s: %s", cell_id, why)
+        return False
+
+    # -- write and read ------------------------------------------------------------------------------------------
     def write(self, record: dict[str, Any], samples: Iterable[dict[str, Any]]) -> Path:
         cell_id = record["cell_id"]
-        lines = "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples)
+        lines = redact("".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples))
+        record["samples_sha256"] = _sha256(lines)  # lets a reader tell a truncated samples file
         atomic_write_text(self.samples_path(cell_id), lines)
         path = self.record_path(cell_id)
         atomic_write_text(path, json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n")
         return path
 
     def load(self, cell_id: str) -> dict[str, Any]:
-        return json.loads(self.record_path(cell_id).read_text(encoding="utf-8"))
+        return self._read_record(cell_id)
 
     def load_samples(self, cell_id: str) -> list[dict[str, Any]]:
-        with self.samples_path(cell_id).open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return self._read_samples(cell_id, self._read_record(cell_id))
 
     # LLM-judge verdicts on a cell's answers: apart from the cell record, which never changes once written.
     def judgement_path(self, judgement_id: str) -> Path:
         return self.root / "judgements" / f"{judgement_id}.json"
 
     def has_judgement(self, judgement_id: str) -> bool:
-        return self.judgement_path(judgement_id).exists()
+        path = self.judgement_path(judgement_id)
+        return path.exists() and self._judgement(path) is not None
 
     def write_judgement(self, judgement: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Path:
         jid = judgement["judgement_id"]
@@ -71,19 +218,37 @@ class Store:
         atomic_write_text(path, json.dumps(judgement, indent=2, ensure_ascii=False, default=str) + "\n")
         return path
 
+    @staticmethod
+    def _judgement(path: Path) -> dict[str, Any] | None:
+        try:
+            j = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            log.warning("skipping damaged judgement %s: %s", path, e)
+            return None
+        return j if isinstance(j, dict) and "cell_id" in j else None
+
     def judgements(self, cell_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Stored judgements, of the given cells only when `cell_ids` is set."""
         wanted = None if cell_ids is None else set(cell_ids)
-        found = [
-            json.loads(p.read_text(encoding="utf-8"))
-            for p in sorted((self.root / "judgements").glob("*.json"))
-        ]
-        return [j for j in found if wanted is None or j["cell_id"] in wanted]
+        found = [self._judgement(p) for p in sorted((self.root / "judgements").glob("*.json"))]
+        return [j for j in found if j is not None and (wanted is None or j["cell_id"] in wanted)]
 
     def samples_or_none(self, cell_id: str) -> list[dict[str, Any]]:
-        """For reports: a record whose per-sample file was removed shows without its items instead of failing."""
-        return self.load_samples(cell_id) if self.samples_path(cell_id).exists() else []
+        """For reports: the rows of a sound cell ([] when they cannot be read; all_records skipped those)."""
+        try:
+            return self.load_samples(cell_id)
+        except DamagedRecord:
+            return []
 
     def all_records(self) -> list[dict[str, Any]]:
-        folder = self.root / "records"
-        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+        """Every sound record; a damaged one is skipped with a warning naming its file."""
+        out = []
+        for p in sorted((self.root / "records").glob("*.json")):
+            try:
+                record = self._read_record(p.stem)
+                self._read_samples(p.stem, record)
+            except DamagedRecord as e:
+                log.warning("skipping damaged cell %s: %s", p.stem, e)
+                continue
+            out.append(record)
+        return out

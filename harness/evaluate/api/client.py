@@ -81,12 +81,31 @@ def classify(e: BaseException, key_env: str | None) -> Exception:
             return FatalApiError(f"the API does not know this model or path (HTTP 404): {e.message}")
         return e  # other 4xx: this request is wrong; retrying sends the same wrong request
     if isinstance(e, (openai.APIConnectionError, asyncio.TimeoutError, TimeoutError)):  # timeouts included
-        return Transient(type(e).__name__)
-    if isinstance(
-        e, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError, KeyError, IndexError)
-    ):
-        return Transient(f"malformed response ({type(e).__name__})")
+        return Transient(connection_cause(e))
+    if isinstance(e, json.JSONDecodeError):
+        return Transient(f"malformed response: not JSON ({e.msg}): {e.doc[:80]!r}")
+    if isinstance(e, (openai.APIResponseValidationError, ValueError, KeyError, IndexError)):
+        return Transient(f"malformed response ({type(e).__name__}: {e})")
     return Transient(f"{type(e).__name__}: {e}")
+
+
+def connection_cause(e: BaseException) -> str:
+    """The root of a connection failure, in words. The openai client reports a refused connection as
+    `APITimeoutError` ("Request timed out."); the cause chain below it says what really happened."""
+    chain, x = [], e
+    while x is not None and len(chain) < 10:
+        chain.append(x)
+        x = x.__cause__ or x.__context__
+    for x in chain:
+        if isinstance(x, ConnectionRefusedError):
+            return f"cannot connect: connection refused ({x.strerror or x}); is the server running at that address?"
+    for x in chain:
+        if isinstance(x, OSError) and not isinstance(x, TimeoutError):
+            return f"cannot connect: {x}"
+    for x in chain:
+        if "Cannot connect" in str(x) or "Name or service" in str(x):
+            return f"cannot connect: {x}"
+    return f"timed out ({type(e).__name__}: no answer within the timeout)"
 
 
 def aio_client(timeout: float) -> Any:
@@ -156,9 +175,12 @@ class ApiCaller:
                         parts.append(content)
                     finish = choice.get("finish_reason") or finish
             if finish is None and usage is None:
-                raise ValueError("the stream ended before the answer did")
+                raise ValueError("the stream ended before the answer did (or it was not an OpenAI-style event "
+                                 "stream: check base_url)")  # fmt: skip
         else:
             resp = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any])
+            if not isinstance(resp, dict):  # e.g. an HTML error page from a proxy, with status 200
+                raise ValueError(f"the server answered with something that is not JSON: {str(resp)[:80]!r}")
             usage = resp.get("usage")
             choice = resp["choices"][0]
             parts.append(choice["message"].get("content") or "")

@@ -42,6 +42,23 @@ def _warm_up(url: str, model: str) -> None:
         r.read()
 
 
+def _die_with(parent: int):
+    def preexec() -> None:
+        """In the server's process, before exec: the kernel sends it SIGTERM when the harness process dies,
+        however it dies (SIGKILL included), so no server is left holding memory and a port (Linux only)."""
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # not Linux: the `finally` of served() still stops it on every exit Python sees
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            os._exit(1)
+        os.setsid()  # its own process group, so stopping it stops its children too
+
+    return preexec
+
+
 @contextlib.contextmanager
 def served(model_dir: str, log_path: Path, device: str = "cpu", dtype: str = "auto",
            continuous_batching: bool = False, startup_timeout_s: float = 240.0,
@@ -60,7 +77,11 @@ def served(model_dir: str, log_path: Path, device: str = "cpu", dtype: str = "au
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # it would otherwise look for a CLI update on the hub
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        # The parent-death signal is tied to the thread that starts the server: start it from this one and stop
+        # it from this one (a `with` block).
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with(os.getpid())
+        )
     try:
         deadline = time.monotonic() + startup_timeout_s
         while not _healthy(f"http://127.0.0.1:{port}/health"):

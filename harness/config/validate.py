@@ -1,0 +1,212 @@
+"""Reject a bad configuration at composition, before any model is loaded, with one message.
+
+Hydra's struct mode already rejects `task.limmit=3`, but its own hint, `+task.limmit=3`, *adds* the key and the
+job then silently runs with the default. And types alone let `task.limit=0`, `eval.batch_size=0` or
+`task.split=bogus` through, to fail after the model loaded (or to be stored as they are). This module checks
+every composed job: keys against the dataclass schema, values against their ranges, the split against the task's
+data files. `precheck` composes each job of a command line (sweeps expanded as Hydra's basic sweeper does)
+before Hydra starts any of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.config.schema import HarnessConfig
+from harness.errors import HarnessError, did_you_mean
+
+MAX_PRECHECKED_JOBS = 200  # beyond this, each job still checks itself when it starts
+
+
+def _dataclass_of(tp: Any) -> type | None:
+    """The dataclass inside a field type (`X`, `X | None`, "X | None")."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        return next((a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
+    return None
+
+
+def _fields(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def unknown_keys(node: Any, cls: type, prefix: str = "") -> list[str]:
+    """Keys of `node` that the schema `cls` does not have (added with `+key=...` or by a YAML)."""
+    if not isinstance(node, DictConfig):
+        return []
+    hints = _fields(cls)
+    out = []
+    for key in node.keys():
+        key = str(key)
+        if not prefix and key == "hydra":
+            continue
+        if key not in hints:
+            out.append(did_you_mean(f"{prefix}{key}", [f"{prefix}{k}" for k in hints], "key"))
+            continue
+        sub = _dataclass_of(hints[key])
+        if sub is not None:
+            out += unknown_keys(node._get_node(key), sub, f"{prefix}{key}.")  # noqa: SLF001 - no resolution
+    return out
+
+
+def _at_least(value: Any, low: float, name: str, allow_none: bool = False, hint: str = "") -> str | None:
+    if value is None:
+        return None if allow_none else f"{name}: must be set"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+        return f"{name}={value}: must be at least {low:g}{hint}"
+    return None
+
+
+def _within(value: Any, low: float, high: float, name: str, high_open: bool = False) -> str | None:
+    if value is None:
+        return None
+    bad = not isinstance(value, (int, float)) or value < low or (value >= high if high_open else value > high)
+    return f"{name}={value}: must be in [{low:g}, {high:g}{')' if high_open else ']'}" if bad else None
+
+
+def value_problems(cfg: Any) -> list[str]:
+    t, e, f, b, r = cfg.task, cfg.eval, cfg.finetune, cfg.baseline, cfg.report
+    checks = [
+        _at_least(t.limit, 1, "task.limit", allow_none=True, hint=" (or null: every item)"),
+        _at_least(t.num_fewshot, 0, "task.num_fewshot"),
+        _at_least(e.batch_size, 1, "eval.batch_size"),
+        _at_least(e.samples, 1, "eval.samples"),
+        _at_least(e.sample_temperature, 0, "eval.sample_temperature"),
+        _at_least(f.epochs, 0.001, "finetune.epochs"),
+        _at_least(f.learning_rate, 1e-12, "finetune.learning_rate", hint=" (a positive number)"),
+        _at_least(f.batch_size, 1, "finetune.batch_size"),
+        _at_least(f.grad_accum, 1, "finetune.grad_accum"),
+        _at_least(f.max_length, 16, "finetune.max_length"),
+        _at_least(
+            f.n_train, 1, "finetune.n_train", allow_none=True, hint=" (or null: the whole train split)"
+        ),
+        _within(f.warmup_ratio, 0, 1, "finetune.warmup_ratio", high_open=True),
+        _at_least(f.replay.ratio, 0, "finetune.replay.ratio"),
+        _at_least(f.lora.r, 1, "finetune.lora.r"),
+        _at_least(f.save_steps, 1, "finetune.save_steps"),
+        _at_least(f.logging_steps, 1, "finetune.logging_steps"),
+        _at_least(f.val_examples, 0, "finetune.val_examples"),
+        _at_least(b.concurrency, 1, "baseline.concurrency"),
+        _at_least(b.max_retries, 0, "baseline.max_retries"),
+        _at_least(b.timeout_s, 0.001, "baseline.timeout_s"),
+        _at_least(b.temperature, 0, "baseline.temperature"),
+        _at_least(b.max_tokens, 1, "baseline.max_tokens", allow_none=True),
+        _at_least(b.requests_per_minute, 1, "baseline.requests_per_minute", allow_none=True),
+        _at_least(b.tokens_per_minute, 1, "baseline.tokens_per_minute", allow_none=True),
+        _within(b.max_failed_share, 0, 1, "baseline.max_failed_share"),
+        _at_least(r.monthly_queries, 1, "report.monthly_queries"),
+        _at_least(r.amortise_months, 0.001, "report.amortise_months"),
+    ]
+    methods = ("none", "lora", "ptuning_v2", "full", "qlora")
+    if f.method not in methods:
+        checks.append(f"finetune.method={f.method}: " + did_you_mean(str(f.method), list(methods), "method"))
+    if f.precision not in ("auto", "fp32", "bf16", "fp16"):
+        checks.append(f"finetune.precision={f.precision}: must be auto, fp32, bf16 or fp16")
+    if e.apply_chat_template not in ("auto", "true", "false"):
+        checks.append(f"eval.apply_chat_template={e.apply_chat_template}: must be auto, true or false")
+    return [c for c in checks if c]
+
+
+def split_problem(task: Any) -> str | None:
+    """task.split must be one of the task folder's data files (lm-eval's own tasks are checked by lm-eval)."""
+    if not task.dir or task.split == "test":
+        return None
+    from harness.tasks import load_task, load_task_yaml
+
+    spec = load_task(OmegaConf.to_object(task) if OmegaConf.is_config(task) else task)
+    files = (load_task_yaml(spec.yaml_file).get("dataset_kwargs") or {}).get("data_files")
+    known = set(files) if isinstance(files, dict) else None
+    if known is not None and task.split not in known:
+        return f"task.split={task.split}: " + did_you_mean(
+            str(task.split), sorted(known), f"split of {task.name}"
+        )
+    return None
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise one HarnessError listing every problem of a composed job's config."""
+    problems = unknown_keys(cfg, HarnessConfig)
+    try:
+        problems += value_problems(cfg)
+        problems += [p for p in [split_problem(cfg.task)] if p]
+    except HarnessError as e:
+        problems.append(str(e))
+    if problems:
+        raise HarnessError(
+            "invalid configuration (nothing was run):\n  " + "\n  ".join(dict.fromkeys(problems))
+        )
+
+
+def job_overrides(args: list[str]) -> list[list[str]]:
+    """The override list of every job a command line runs, as Hydra's basic sweeper expands it (the command
+    line's sweeps and the preset's hydra.sweeper.params)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from harness.paths import CONF_DIR
+
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    # a first composition, each sweep at its first value, gives the preset's sweeper params
+    first = [o.input_line if not o.is_sweep_override() else f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}"
+             for o in parsed]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=first, return_hydra_config=True)
+    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+    multirun = (
+        cfg.hydra.mode is not None
+        and str(cfg.hydra.mode).endswith("MULTIRUN")
+        or "-m" in args
+        or "--multirun" in args
+    )
+    if not multirun:
+        return [first]
+    batches = BasicSweeper.split_arguments(
+        parser.parse_overrides(params + [o.input_line for o in parsed]), None
+    )
+    return batches[0]
+
+
+def precheck(args: list[str]) -> int:
+    """Compose and validate every job of this command line; raise one HarnessError. Returns the jobs checked."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    from harness.paths import CONF_DIR
+
+    try:
+        jobs = job_overrides(args)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            for job in jobs[:MAX_PRECHECKED_JOBS]:
+                validate(compose("config", overrides=job))
+    except HydraException as e:
+        raise HarnessError(f"invalid configuration (nothing was run): {_hydra_message(e)}") from None
+    return len(jobs)
+
+
+def _hydra_message(e: Exception) -> str:
+    """Hydra answers an unknown key with "To append to your config use +key=value", which would add the typo as
+    a key nobody reads: name the key and the schema's nearest keys instead."""
+    import re
+
+    m = re.search(r"Could not override '([\w.]+)'", str(e))
+    if not m:
+        return str(e)
+    path = m.group(1).split(".")
+    cls: Any = HarnessConfig
+    for i, part in enumerate(path):
+        hints = _fields(cls)
+        if part not in hints:
+            prefix = "".join(f"{p}." for p in path[:i])
+            return did_you_mean(m.group(1), [f"{prefix}{k}" for k in hints], "key")
+        cls = _dataclass_of(hints[part])
+        if cls is None:
+            break
+    return str(e).split("\n")[0]
