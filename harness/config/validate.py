@@ -11,6 +11,7 @@ before Hydra starts any of them.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from typing import Any
@@ -63,6 +64,12 @@ def _at_least(value: Any, low: float, name: str, allow_none: bool = False, hint:
     return None
 
 
+def _positive(value: Any, name: str) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return f"{name}={value}: must be greater than 0"
+    return None
+
+
 def _within(value: Any, low: float, high: float, name: str, high_open: bool = False) -> str | None:
     if value is None:
         return None
@@ -78,8 +85,8 @@ def value_problems(cfg: Any) -> list[str]:
         _at_least(e.batch_size, 1, "eval.batch_size"),
         _at_least(e.samples, 1, "eval.samples"),
         _at_least(e.sample_temperature, 0, "eval.sample_temperature"),
-        _at_least(f.epochs, 0.001, "finetune.epochs"),
-        _at_least(f.learning_rate, 1e-12, "finetune.learning_rate", hint=" (a positive number)"),
+        _positive(f.epochs, "finetune.epochs"),
+        _positive(f.learning_rate, "finetune.learning_rate"),
         _at_least(f.batch_size, 1, "finetune.batch_size"),
         _at_least(f.grad_accum, 1, "finetune.grad_accum"),
         _at_least(f.max_length, 16, "finetune.max_length"),
@@ -94,14 +101,14 @@ def value_problems(cfg: Any) -> list[str]:
         _at_least(f.val_examples, 0, "finetune.val_examples"),
         _at_least(b.concurrency, 1, "baseline.concurrency"),
         _at_least(b.max_retries, 0, "baseline.max_retries"),
-        _at_least(b.timeout_s, 0.001, "baseline.timeout_s"),
+        _positive(b.timeout_s, "baseline.timeout_s"),
         _at_least(b.temperature, 0, "baseline.temperature"),
         _at_least(b.max_tokens, 1, "baseline.max_tokens", allow_none=True),
         _at_least(b.requests_per_minute, 1, "baseline.requests_per_minute", allow_none=True),
         _at_least(b.tokens_per_minute, 1, "baseline.tokens_per_minute", allow_none=True),
         _within(b.max_failed_share, 0, 1, "baseline.max_failed_share"),
         _at_least(r.monthly_queries, 1, "report.monthly_queries"),
-        _at_least(r.amortise_months, 0.001, "report.amortise_months"),
+        _positive(r.amortise_months, "report.amortise_months"),
     ]
     methods = ("none", "lora", "ptuning_v2", "full", "qlora")
     if f.method not in methods:
@@ -141,6 +148,28 @@ def validate(cfg: DictConfig) -> None:
         raise HarnessError(
             "invalid configuration (nothing was run):\n  " + "\n  ".join(dict.fromkeys(problems))
         )
+    writable(cfg)
+
+
+def writable(cfg: Any) -> None:
+    """The folders a job writes: a read-only one is named now, not after an hour of evaluation."""
+    from harness.paths import resolve
+
+    folders = {"paths.results": cfg.paths.results, "paths.reports": cfg.paths.reports}
+    if cfg.finetune.method != "none":
+        folders["paths.artifacts"] = cfg.paths.artifacts
+    for key, folder in folders.items():
+        path = resolve(folder)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / f".harness-write-test.{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise HarnessError(
+                f"cannot write to {path} ({key}): {e.strerror or e}. Make it writable, or choose another folder: "
+                f"{key}=/some/writable/folder"
+            ) from None
 
 
 def job_overrides(args: list[str]) -> list[list[str]]:

@@ -1,0 +1,371 @@
+"""A hostile but honest user, replayed: secrets, damaged stores, stale locks, failing endpoints, orphan servers,
+bad configuration, read-only folders, spreadsheet formulas, interrupted writes, file modes (issue 13).
+
+Task-file faults (malformed YAML, bad bytes, bad data rows, the loader fuzz test) are in tests/test_task_faults.py;
+kills during fine-tuning in tests/test_finetune.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import json
+import logging
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.report.build import write_report
+from harness.store import Store
+from harness.store.store import DamagedRecord, atomic_write_text
+from tests.conftest import run_harness
+from tests.test_report import RECORD
+
+SENTINEL = "sk-harness-SENTINEL-faults-91c2e7"
+
+
+def record(cid: str, name: str = "m", score: float = 0.5) -> dict:
+    r = copy.deepcopy(RECORD)
+    r["cell_id"] = cid
+    r["model"].update(name=name, display_name=name)
+    r["primary"].update(value=score)
+    return r
+
+
+def samples(n: int = 4) -> list[dict]:
+    return [{"doc_id": i, "scores": {"contains": float(i % 2)}, "output": f"answer {i}"} for i in range(n)]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# -- 1. secrets never reach a file -------------------------------------------------------------------------------
+
+
+def test_a_secret_in_any_text_is_redacted_from_records_samples_reports_and_logs(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)  # named by the openai baselines' api_key_env
+    monkeypatch.setenv("MY_SERVICE_TOKEN", SENTINEL + "-2")  # secret-looking by its name
+    store = Store(tmp_path / "results")
+    r = record("a" * 20, name=f"key={SENTINEL}")
+    rows = samples()
+    rows[0]["output"] = f"my token is {SENTINEL}-2 ok"
+    store.write(r, rows)
+    write_report(store.all_records(), tmp_path / "report", f"title {SENTINEL}", samples=store.samples_or_none)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) == 5  # record, samples, index.html, leaderboard.csv, leaderboard.json
+    assert [str(p) for p in files if SENTINEL.encode() in p.read_bytes()] == []
+    assert "key=***OPENAI_API_KEY***" in store.record_path("a" * 20).read_text()
+    assert "my token is ***MY_SERVICE_TOKEN*** ok" in store.samples_path("a" * 20).read_text()
+    # a log line through a handler of the root logger
+    from harness.secrets import RedactingFilter
+
+    log_file = tmp_path / "job.log"
+    handler = logging.FileHandler(log_file)
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("harness.test-secrets")
+    logger.addHandler(handler)
+    logger.warning("calling with %s", SENTINEL)
+    handler.close()
+    assert log_file.read_text() == "calling with ***OPENAI_API_KEY***\n"
+
+
+# -- 5. the store heals ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated record", "record not JSON", "record of another cell", "truncated samples",
+     "samples changed", "samples missing"],
+)  # fmt: skip
+def test_a_damaged_cell_is_not_finished_is_skipped_by_readers_and_quarantined_by_the_run(
+    tmp_path, damage, caplog
+):
+    store = Store(tmp_path)
+    good, bad = "g" * 20, "b" * 20
+    store.write(record(good, "good"), samples())
+    store.write(record(bad, "bad"), samples())
+    rec, smp = store.record_path(bad), store.samples_path(bad)
+    text = rec.read_text()
+    if damage == "truncated record":
+        rec.write_text(text[: len(text) // 2])
+    elif damage == "record not JSON":
+        rec.write_bytes(b"\x00\x00garbage")
+    elif damage == "record of another cell":
+        rec.write_text(text.replace(bad, "c" * 20))
+    elif damage == "truncated samples":
+        smp.write_text(smp.read_text()[:-10])
+    elif damage == "samples changed":  # same length, one score flipped: only the digest can tell
+        smp.write_text(smp.read_text().replace('"contains": 1.0', '"contains": 0.0', 1))
+    else:
+        smp.unlink()
+    assert store.problem(good) is None
+    why = store.problem(bad)
+    assert why is not None and str(rec if "record" in damage else smp) in why
+    with caplog.at_level(logging.WARNING):
+        assert [r["cell_id"] for r in store.all_records()] == [good]  # the report's reader skips it
+    assert f"skipping damaged cell {bad}" in caplog.text
+    assert not store.has(bad)  # not finished: a run computes it again
+    with pytest.raises(DamagedRecord, match=bad):
+        store.load_samples(bad)
+    before = snapshot(tmp_path)
+    assert not store.has(bad, heal=True)  # the run path moves it aside, keeping the bytes for inspection
+    moved = sorted(p.name for p in (tmp_path / "damaged").iterdir())
+    assert moved and all(n.startswith(bad) for n in moved)
+    assert not rec.exists() and not smp.exists()
+    assert sorted(snapshot(tmp_path / "damaged").values()) == sorted(
+        v for k, v in before.items() if bad in k
+    )  # nothing lost
+    assert store.has(good)
+
+
+def test_harness_report_skips_a_damaged_cell_with_a_warning_naming_its_file(tmp_path):
+    store = Store(tmp_path / "results")
+    store.write(record("g" * 20, "good", 0.7), samples())
+    store.write(record("b" * 20, "bad", 0.2), samples())
+    path = store.record_path("b" * 20)
+    path.write_text(path.read_text()[:100])
+    p = run_harness("report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "rep"))
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    assert f"skipping damaged cell {'b' * 20}: {path}:" in out and "Traceback" not in out
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "good" in html and ">bad<" not in html
+
+
+def _holder(lock: Path, seconds: float) -> subprocess.Popen:
+    code = (
+        "import sys, time, logging; logging.basicConfig(level=logging.INFO, format='%(message)s');"
+        "from harness.locks import HarnessLock;"
+        f"l = HarnessLock({str(lock)!r}, 'test work'); l.acquire(); print('held', flush=True);"
+        f"time.sleep({seconds}); l.release(); print('released', flush=True)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+
+
+def test_a_waiting_process_says_what_it_waits_for_and_a_killed_holder_is_taken_over(tmp_path):
+    lock = tmp_path / "locks" / "cell.lock"
+    first = _holder(lock, 300)
+    assert first.stdout.readline().strip() == "held"
+    owner = json.loads(Path(f"{lock}.owner").read_text())
+    assert owner["pid"] == first.pid and owner["what"] == "test work"
+    second = _holder(lock, 0)
+    time.sleep(1.5)  # it is waiting, and says for what
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    out, _ = second.communicate(timeout=30)
+    assert second.returncode == 0, out
+    waited, took = out.splitlines()[0], out.splitlines()[1]
+    assert waited.startswith(f"waiting for test work: the lock {lock} is held by pid {first.pid} on host ")
+    assert took.startswith(f"took over the lock of test work ({lock}) left by pid {first.pid} on host ")
+    assert took.endswith("that process no longer exists")
+    assert out.splitlines()[2:] == ["held", "released"]
+    assert not Path(f"{lock}.owner").exists()  # released cleanly this time
+
+
+# -- 6. failure must not look like success -----------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+class _HtmlPage(http.server.BaseHTTPRequestHandler):
+    """A captive portal / proxy error page: status 200, HTML instead of JSON (test double of a broken gateway)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("endpoint", ["closed port", "html page"])
+def test_an_endpoint_where_every_request_fails_is_not_scored_and_exits_non_zero(tmp_path, endpoint):
+    server = None
+    if endpoint == "closed port":
+        url = f"http://127.0.0.1:{_closed_port()}/v1"
+        cause = "cannot connect: connection refused"
+    else:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HtmlPage)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        cause = "the server answered with something that is not JSON: '<html><body><h1>502 Bad Gateway"
+    try:
+        p = run_harness(
+            "model=none", "finetune=none", "baseline=openai-gpt-4o-mini", f"baseline.base_url={url}",
+            "baseline.api_key_env=null", "baseline.stream=false", "baseline.max_retries=1",
+            "baseline.backoff_base_s=0.01", "task=helpdesk_en", "task.limit=4",
+            f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}",
+            f"hydra.sweep.dir={tmp_path / 'hydra'}",
+        )  # fmt: skip
+    finally:
+        if server:
+            server.shutdown()
+    out = p.stdout + p.stderr
+    assert p.returncode == 2, out
+    assert "4 of 4 requests to " in out and "more than baseline.max_failed_share=0.05" in out
+    assert cause in out and "timed out" not in out and "Traceback" not in out
+    assert "NOT MEASURED: openai-gpt-4o-mini x helpdesk_en (failed)" in out
+    assert not list((tmp_path / "results").glob("records/*.json"))  # no 0.000 score stored
+    [failure] = list((tmp_path / "results" / "failures").glob("*.json"))
+    doc = json.loads(failure.read_text())
+    assert doc["n_failed"] == 4 and doc["n_requests"] == 4 and next(iter(doc["causes"])).find(cause[:20]) >= 0
+    [html] = list((tmp_path / "reports").rglob("index.html"))
+    assert "Not measured" in html.read_text() and cause.split(":")[0] in html.read_text()
+
+
+# -- 7. no orphan server -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_the_local_api_server_dies_with_the_harness(tmp_path, sig):
+    import psutil
+
+    exe = Path(sys.executable).with_name("harness")
+    args = [str(exe), "model=none", "finetune=none", "baseline=local-smollm2", "task=helpdesk_en",
+            "task.limit=40", f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}",
+            f"hydra.sweep.dir={tmp_path / 'hydra'}"]  # fmt: skip
+    harness = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        serve = None
+        deadline = time.monotonic() + 240
+        while serve is None and time.monotonic() < deadline and harness.poll() is None:
+            for child in psutil.Process(harness.pid).children(recursive=True):
+                if "serve" in child.cmdline():
+                    serve = child
+            time.sleep(0.5)
+        assert serve is not None, "transformers serve did not start"
+        # wait until it listens, so the kill lands while requests are being answered
+        while (
+            not [c for c in serve.net_connections() if c.status == "LISTEN"] and time.monotonic() < deadline
+        ):
+            time.sleep(0.5)
+        time.sleep(2)
+        harness.send_signal(sig)
+        harness.wait(60)
+        gone, alive = psutil.wait_procs([serve], timeout=30)
+        assert alive == [], f"transformers serve (pid {serve.pid}) outlived the harness after {sig.name}"
+        if sig == signal.SIGTERM:
+            assert harness.returncode == 128 + signal.SIGTERM  # an orderly exit, with the finally blocks run
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+
+
+# -- 8. validation before loading --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+task.limmit=3", "unknown key 'task.limmit'. Did you mean 'task.limit'"),
+        ("task.limit=0", "task.limit=0: must be at least 1 (or null: every item)"),
+        (
+            "task.split=bogus",
+            "task.split=bogus: unknown split of helpdesk_en 'bogus'. Known: test, train, validation.",
+        ),
+        ("eval.batch_size=0", "eval.batch_size=0: must be at least 1"),
+        ("finetune.learning_rate=-1", "finetune.learning_rate=-1.0: must be greater than 0"),
+        ("baseline.max_failed_share=2", "baseline.max_failed_share=2.0: must be in [0, 1]"),
+        ("task.limmit=3", "unknown key 'task.limmit'. Did you mean 'task.limit'"),
+    ],
+)
+def test_bad_values_are_rejected_at_composition_with_one_message(tmp_path, override, message):
+    p = run_harness(override, f"paths.results={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'h'}")
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.startswith("harness: error: invalid configuration (nothing was run)")
+    assert message in p.stderr and "Traceback" not in p.stderr and "+task.limmit=3\n" not in p.stderr
+    assert (
+        not (tmp_path / "results").exists() and not (tmp_path / "h").exists()
+    )  # nothing ran, nothing written
+
+
+def test_every_job_of_a_sweep_is_checked_before_the_first_starts():
+    from harness.config.validate import job_overrides
+
+    assert job_overrides([]) == [
+        ["model=smollm2-135m", "task=helpdesk_en"], ["model=smollm2-135m", "task=general_en"],
+        ["model=gemma3-270m", "task=helpdesk_en"], ["model=gemma3-270m", "task=general_en"],
+    ]  # fmt: skip
+    p = run_harness("-m", "task.limit=5,0", "model=none", "baseline=none")
+    assert p.returncode == 2 and "task.limit=0: must be at least 1" in p.stderr
+
+
+# -- 9. smaller ----------------------------------------------------------------------------------------------------
+
+
+def test_a_results_folder_that_cannot_be_written_is_named_before_anything_runs(tmp_path):
+    # /sys refuses new folders even to root (a chmod would not stop root, who runs CI)
+    p = run_harness("model=none", "baseline=none", "paths.results=/sys/harness-results",
+                    f"hydra.sweep.dir={tmp_path / 'h'}")  # fmt: skip
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "cannot write to /sys/harness-results" in p.stderr and "Traceback" not in p.stdout + p.stderr
+    q = run_harness("report", "--results", str(tmp_path), "--out", "/sys/harness-report")
+    assert q.returncode == 2 and "Traceback" not in q.stderr
+
+
+def test_csv_export_neutralises_spreadsheet_formulas(tmp_path):
+    rows = [record("a" * 20, "=HYPERLINK(\"http://x.example\",\"click\")", 0.5),
+            record("b" * 20, "@SUM(A1:A9)", 0.4), record("c" * 20, "-2+3", 0.3), record("d" * 20, "plain", 0.2)]  # fmt: skip
+    write_report(rows, tmp_path, "t")
+    import csv
+
+    with (tmp_path / "leaderboard.csv").open() as f:
+        table = list(csv.DictReader(f))
+    cells = [v for row in table for v in row.values() if v]
+    assert (
+        '\'=HYPERLINK("http://x.example","click")' in cells and "'@SUM(A1:A9)" in cells and "'-2+3" in cells
+    )
+    assert not [v for v in cells if v[0] in "=+@"]  # no cell starts a formula
+    assert [r for r in table if r.get("score") and float(r["score"]) < 0] == []  # numbers stay numbers
+
+
+def test_an_interrupted_write_leaves_a_temp_file_that_the_next_write_removes(tmp_path):
+    target = tmp_path / "index.html"
+    atomic_write_text(target, "old")
+    # a writer killed by SIGKILL once its temp file is written, just before the rename
+    code = (
+        "import os, signal; from pathlib import Path; from harness.store.store import atomic_write_text;"
+        "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL);"
+        f"atomic_write_text(Path({str(target)!r}), 'new' * 1000)"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == -signal.SIGKILL
+    orphans = list(tmp_path.glob(".index.html.*.tmp"))
+    assert len(orphans) == 1 and target.read_text() == "old"  # the reader never saw half a file
+    atomic_write_text(target, "z")  # the next write of that file (e.g. the next report)
+    assert [x.name for x in tmp_path.iterdir()] == ["index.html"] and target.read_text() == "z"
+
+
+def test_written_files_have_ordinary_permissions_unless_configured(tmp_path, monkeypatch):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+        monkeypatch.setenv("HARNESS_FILE_MODE", "600")
+        atomic_write_text(tmp_path / "b.json", "{}")
+        assert stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
