@@ -33,12 +33,22 @@ def configured_key_names() -> frozenset[str]:
     return frozenset(names)
 
 
+_named_at_run_time: set[str] = set()
+
+
+def register_key_env(name: str | None) -> None:
+    """A key variable named on the command line (`baseline.api_key_env=MY_VAR`) is a secret too."""
+    if name:
+        _named_at_run_time.add(name)
+
+
 def secret_values() -> dict[str, str]:
     """{value: variable name} of the secrets in this process's environment, longest value first."""
+    names = configured_key_names() | _named_at_run_time
     found = {
         value: name
         for name, value in os.environ.items()
-        if (name in configured_key_names() or SECRET_NAME.search(name)) and len(value) >= MIN_SECRET_LEN
+        if (name in names or SECRET_NAME.search(name)) and len(value) >= MIN_SECRET_LEN
     }
     return dict(sorted(found.items(), key=lambda kv: -len(kv[0])))
 

@@ -83,8 +83,8 @@ def test_a_secret_in_any_text_is_redacted_from_records_samples_reports_and_logs(
 
 @pytest.mark.parametrize(
     "damage",
-    ["truncated record", "record not JSON", "record of another cell", "truncated samples",
-     "samples changed", "samples missing"],
+    ["truncated record", "record not JSON", "record of another cell", "record of a newer harness",
+     "not a cell record", "truncated samples", "samples changed", "samples missing"],
 )  # fmt: skip
 def test_a_damaged_cell_is_not_finished_is_skipped_by_readers_and_quarantined_by_the_run(
     tmp_path, damage, caplog
@@ -101,6 +101,10 @@ def test_a_damaged_cell_is_not_finished_is_skipped_by_readers_and_quarantined_by
         rec.write_bytes(b"\x00\x00garbage")
     elif damage == "record of another cell":
         rec.write_text(text.replace(bad, "c" * 20))
+    elif damage == "record of a newer harness":
+        rec.write_text(text.replace('"schema_version": 1', '"schema_version": 99'))
+    elif damage == "not a cell record":
+        rec.write_text(json.dumps({"cell_id": bad, "schema_version": 1, "hello": "world"}))
     elif damage == "truncated samples":
         smp.write_text(smp.read_text()[:-10])
     elif damage == "samples changed":  # same length, one score flipped: only the digest can tell

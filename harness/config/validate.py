@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from typing import Any
@@ -110,6 +111,10 @@ def value_problems(cfg: Any) -> list[str]:
         _at_least(r.monthly_queries, 1, "report.monthly_queries"),
         _positive(r.amortise_months, "report.amortise_months"),
     ]
+    name = cfg.sweep.name
+    if not isinstance(name, str) or not re.fullmatch(r"[\w][\w.=,+-]*", name) or ".." in name:
+        # it names the report folder: reports/<sweep.name>/ must stay inside paths.reports
+        checks.append(f"sweep.name={name}: use letters, digits and _ . = , + - only (it names a folder)")
     methods = ("none", "lora", "ptuning_v2", "full", "qlora")
     if f.method not in methods:
         checks.append(f"finetune.method={f.method}: " + did_you_mean(str(f.method), list(methods), "method"))

@@ -24,6 +24,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.secrets import redact
+from harness.store.record import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 ORPHAN_AGE_S = 600  # a temp file of another host (or of an older harness) is an orphan after this long
@@ -122,6 +123,16 @@ class Store:
             raise DamagedRecord(f"{path}:{e.lineno}: not valid JSON ({e.msg}); truncated?") from None
         if not isinstance(record, dict) or record.get("cell_id") != cell_id:
             raise DamagedRecord(f"{path}: not the record of cell {cell_id} (its cell_id field differs)")
+        version = record.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise DamagedRecord(f"{path}: schema_version {version!r} is not one this harness reads "
+                                f"(<= {SCHEMA_VERSION}); written by a newer harness?")  # fmt: skip
+        shape = {"model": dict, "task": dict, "metrics": dict}
+        wrong = [k for k, t in shape.items() if not isinstance(record.get(k), t)]
+        if wrong or not isinstance(record["task"].get("name"), str):
+            raise DamagedRecord(
+                f"{path}: not a cell record (missing or malformed: {', '.join(wrong) or 'task.name'})"
+            )
         return record
 
     def _read_samples(self, cell_id: str, record: dict[str, Any]) -> list[dict[str, Any]]:
