@@ -10,7 +10,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from omegaconf import DictConfig
 from harness.config import register_configs
 from harness.errors import HarnessError, PreflightError, did_you_mean
 from harness.paths import CONF_DIR, resolve
+from harness.secrets import redact_logs, register_key_env
 from harness.tasks import load_yaml
 
 log = logging.getLogger("harness")
@@ -60,7 +63,11 @@ def check_overrides(args: list[str]) -> None:
         known = group_options(group)
         for v in values:
             if v not in known:
-                raise HarnessError(did_you_mean(v, known, f"{group}"))
+                from harness.tasks import broken_note
+
+                raise HarnessError(
+                    did_you_mean(v, known, group) + (broken_note(v) if group == "task" else "")
+                )
 
 
 def guarded(step: Any, cfg: DictConfig, name: str, kind: str = "cell") -> list[dict[str, Any]]:
@@ -107,8 +114,17 @@ def judge_outcomes(cfg: DictConfig, outcomes: list[dict[str, Any]]) -> list[dict
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
+    from harness.config.validate import validate
     from harness.run import run_baseline, run_cell
 
+    redact_logs()  # Hydra has just set up this job's log handlers
+    register_key_env(cfg.baseline.api_key_env)
+    register_key_env(cfg.judge.endpoint.api_key_env)
+    try:
+        validate(cfg)  # again in the job: launchers on other machines start here
+    except HarnessError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        sys.exit(2)
     outcomes: list[dict[str, Any]] = []
     if cfg.model.name != "none":
         outcomes += guarded(run_cell, cfg, cfg.model.name)
@@ -211,9 +227,10 @@ def cmd_task(argv: list[str]) -> None:
             cfg = tasks.task_config(name, path, _)
             print(f"{name:24s} {cfg.dir:28s} {cfg.primary_metric:20s} {cfg.description}")
     elif a.action == "check":
-        from harness.tasks.check import check_task
+        from harness.tasks.check import check_all, check_task
 
-        reports = [check_task(t) for t in a.names or sorted(tasks.discover())]
+        # with no names, task files that discovery skipped are checked (reported) too
+        reports = [check_task(t) for t in a.names] if a.names else check_all()
         print("\n".join(r.text() for r in reports))
         bad = [r.task for r in reports if not r.ok]
         if bad:
@@ -242,6 +259,18 @@ def cmd_task(argv: list[str]) -> None:
 SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task}
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (a scheduler's cancel, `kill`) becomes an ordinary exit, so every `finally` and `with` runs: the
+    local API server is stopped, locks are released, temp files removed. Python's default dies on the spot."""
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
     # Weights and data come from local caches only (the preflight checks they are there); an explicit
     # HF_HUB_OFFLINE=0 lets a machine with hub access fill the cache on the way.
@@ -251,6 +280,8 @@ def main() -> None:
         level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per API request otherwise
+    _exit_on_sigterm()
+    redact_logs()
     args = sys.argv[1:]
     try:
         if args and args[0] in SUBCOMMANDS:
@@ -258,6 +289,10 @@ def main() -> None:
             return
         check_conf_yaml()
         check_overrides(args)
+        if not any(a.startswith(("--cfg", "--help", "-h", "--hydra-help", "--info", "-c")) for a in args):
+            from harness.config.validate import precheck
+
+            precheck(args)  # every job's config, before the first one starts
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -185,6 +185,16 @@ def check_data(cell: Cell | BaselineCell) -> None:
     from harness.tasks.check import check_cell_rows
 
     check_cell_rows(cell.task_spec, cell.task.split, cell.task.limit)
+    if (
+        cell.task.num_fewshot and cell.task_spec.yaml_file is not None
+    ):  # worked examples come from another split
+        from harness.tasks import load_task_yaml
+
+        doc = load_task_yaml(cell.task_spec.yaml_file)
+        files = (doc.get("dataset_kwargs") or {}).get("data_files") or {}
+        shots = doc.get("fewshot_split") or next((s for s in ("train", "validation") if s in files), None)
+        if shots:
+            check_cell_rows(cell.task_spec, shots, None)
     train = getattr(cell, "train", None)
     if train is not None:
         check_cell_rows(train.train_task, "train", None)

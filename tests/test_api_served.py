@@ -17,7 +17,7 @@ from harness.evaluate.api.client import ApiCaller, Settings
 from harness.evaluate.api.pricing import cost
 from harness.evaluate.api.serve import served
 from harness.models.embedded import prepare
-from harness.paths import resolve
+from harness.paths import REPO_ROOT, resolve
 from harness.store import Store
 from tests.conftest import compose_cfg, run_harness
 from tests.fault_proxy import FaultProxy
@@ -135,13 +135,26 @@ def test_baseline_cell_from_the_cli_adds_up_and_never_leaks_the_key(server, smol
     """The whole path as a user runs it: CLI -> lm-eval -> harness-chat-api -> openai client -> proxy -> server.
     The key comes from an environment variable; afterwards no output file contains it."""
     root = tmp_path / "out"
+    # A third-party task folder (HARNESS_TASKS_PATH) whose metadata asks for the key: task files are data, so
+    # the text stays as written; and a display name that interpolates the key on the command line, which the
+    # redaction of every written file catches.
+    leaky = tmp_path / "tasks" / "helpdesk_leak"
+    leaky.mkdir(parents=True)
+    for name in ("_helpdesk_base.yaml", "utils.py"):
+        (leaky / name).write_bytes((REPO_ROOT / "tasks" / "helpdesk" / name).read_bytes())
+    yaml_text = (REPO_ROOT / "tasks" / "helpdesk" / "helpdesk_en.yaml").read_text()
+    yaml_text = yaml_text.replace("task: helpdesk_en", "task: helpdesk_leak").replace(
+        "    description: ", "    description: key=${oc.env:HARNESS_TEST_KEY,unset} at ${price}. "
+    )
+    (leaky / "helpdesk_leak.yaml").write_text(yaml_text)
     with FaultProxy(server) as proxy:
         args = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
                 f"baseline.base_url={proxy.url}", f"baseline.model={smol_dir}", "baseline.api_key_env=HARNESS_TEST_KEY",
-                "baseline.max_tokens=12", "task=helpdesk_en", "task.limit=6", "hydra.mode=RUN",
+                "baseline.display_name=stand-in-${oc.env:HARNESS_TEST_KEY}",
+                "baseline.max_tokens=12", "task=helpdesk_leak", "task.limit=6", "hydra.mode=RUN",
                 f"hydra.run.dir={root / 'hydra'}", f"paths.results={root / 'results'}",
                 f"paths.reports={root / 'reports'}"]  # fmt: skip
-        env = {"HARNESS_TEST_KEY": SENTINEL}
+        env = {"HARNESS_TEST_KEY": SENTINEL, "HARNESS_TASKS_PATH": str(tmp_path / "tasks")}
         p = run_harness(*args, env=env)
         assert p.returncode == 0, p.stdout + p.stderr
         # the key reached the server (it was really used) ...
@@ -191,6 +204,8 @@ def test_baseline_cell_from_the_cli_adds_up_and_never_leaks_the_key(server, smol
     assert leaked == []
     assert SENTINEL not in p.stdout + p.stderr
     report = next(f for f in files if f.name == "index.html").read_text()
+    assert "key=${oc.env:HARNESS_TEST_KEY,unset} at ${price}." in report  # the task's text, as written
+    assert "stand-in-***HARNESS_TEST_KEY***" in report  # the interpolated display name, redacted
     assert "api-usage" in report and "unpriced" not in report.split('id="api-usage"')[1].split("</table>")[0]
 
     # the few-shot variant is its own cell, and its longer prompts are metered as such

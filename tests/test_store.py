@@ -12,7 +12,8 @@ from harness.store.store import atomic_write_text
 
 def test_write_then_load_round_trip(tmp_path):
     store = Store(tmp_path)
-    record = {"cell_id": "abc", "metrics": {"contains": {"value": 0.5}}}
+    record = {"schema_version": 1, "cell_id": "abc", "model": {"name": "m"}, "task": {"name": "t"},
+              "metrics": {"contains": {"value": 0.5}}}  # fmt: skip
     samples = [{"doc_id": 0, "scores": {"contains": 1.0}}, {"doc_id": 1, "scores": {"contains": 0.0}}]
     assert not store.has("abc")
     store.write(record, samples)

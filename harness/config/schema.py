@@ -121,6 +121,9 @@ class FinetuneConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     # Bookkeeping: not part of the hash (they change how often we save and log, not what is learned).
     save_steps: int = 20  # checkpoint every N optimizer steps, so a killed run resumes from there
+    save_every_s: float = (
+        60.0  # ... and every N seconds (and at each epoch end), so short runs checkpoint too
+    )
     logging_steps: int = 5  # loss-curve resolution
     val_examples: int = 64  # validation examples for the final validation loss
 
@@ -183,6 +186,9 @@ class BaselineConfig:
     backoff_base_s: float = 1.0  # exponential backoff: base x 2^attempt, full jitter, capped
     backoff_max_s: float = 60.0
     timeout_s: float = 120.0  # per attempt
+    # Above this share of failed requests the cell is not scored (its empty answers would look like a real
+    # score) and the run exits non-zero; at or below it, the cell is stored and a re-run resends the failed ones.
+    max_failed_share: float = 0.05
     tokenizer: str | None = (
         None  # embedded model name whose tokenizer estimates tokens if a server sends no usage
     )
@@ -268,10 +274,12 @@ class HarnessConfig:
 
 
 def register_configs() -> None:
-    """Register the schema (first in conf/config.yaml's defaults) and one `task=<name>` option per task folder."""
-    from harness.tasks import discover, task_config
+    """Register the schema (first in conf/config.yaml's defaults) and one `task=<name>` option per task folder.
+    Broken task files are skipped with a warning (harness.tasks.discover); their text is escaped, never
+    interpolated (harness.tasks.task_node)."""
+    from harness.tasks import discover, task_node
 
     cs = ConfigStore.instance()
     cs.store(name="harness_schema", node=HarnessConfig)
     for name, (path, doc) in discover().items():
-        cs.store(group="task", name=name, node=task_config(name, path, doc))
+        cs.store(group="task", name=name, node=task_node(name, path, doc))

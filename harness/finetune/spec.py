@@ -101,12 +101,13 @@ def train_task_config(f: FinetuneConfig, eval_task: TaskConfig) -> TaskConfig:
 
 def named_task_config(name: str, key: str) -> TaskConfig:
     from harness.errors import did_you_mean
-    from harness.tasks import discover, task_config
+    from harness.tasks import broken_note, discover, task_config
 
     found = discover()
     if name not in found:
         raise HarnessError(
             f"{key}: {did_you_mean(name, list(found), 'task')} (it must be a task folder with a train split)"
+            + broken_note(name)
         )
     path, doc = found[name]
     return task_config(name, path, doc)

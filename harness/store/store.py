@@ -124,7 +124,9 @@ class Store:
         if not isinstance(record, dict) or record.get("cell_id") != cell_id:
             raise DamagedRecord(f"{path}: not the record of cell {cell_id} (its cell_id field differs)")
         version = record.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
+        if not isinstance(version, int):
+            raise DamagedRecord(f"{path}: no schema_version: not a cell record")
+        if version > SCHEMA_VERSION:
             raise DamagedRecord(f"{path}: schema_version {version!r} is not one this harness reads "
                                 f"(<= {SCHEMA_VERSION}); written by a newer harness?")  # fmt: skip
         shape = {"model": dict, "task": dict, "metrics": dict}

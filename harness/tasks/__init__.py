@@ -4,13 +4,19 @@ import), turns each into a `task=<name>` option, and reads a task's version and 
 The content hash covers every file in the task folder (YAML, metric code, data), so editing any of them makes
 new cells instead of silently mixing results from two versions of a task. Tasks that ship with lm-eval itself
 (mmlu, cmmlu, ...) are configured in conf/task/ with `dir: null`; their version is lm-eval's.
+
+A broken task file is skipped with a warning naming file:line, never a traceback: one bad folder (a user's, on
+HARNESS_TASKS_PATH) must not stop every other task and `harness task check`, the command meant to find it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +27,18 @@ from harness.config.schema import TaskConfig
 from harness.errors import HarnessError, did_you_mean
 from harness.paths import REPO_ROOT, TASKS_DIR
 
+log = logging.getLogger(__name__)
 
-class _TaskLoader(yaml.SafeLoader):
+# A task name becomes a file name in the store, a Hydra option and a lm-eval task name: no `/`, `..` or `$`,
+# and no leading `.` or `-` (a hidden file, a command-line flag).
+TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+# libyaml when installed: every command reads every task YAML, and it is 10x faster than the Python parser.
+_C_YAML = yaml.__with_libyaml__
+
+
+class _TaskLoader(yaml.CSafeLoader if _C_YAML else yaml.SafeLoader):  # type: ignore[misc]
     """lm-eval YAML uses `!function module.name`; keep the tag's text, we only need plain fields."""
 
 
@@ -40,30 +56,174 @@ class TaskSpec:
     metrics: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class TaskProblem:
+    """A task YAML that discovery skipped."""
+
+    file: Path
+    message: str  # names file:line (where a line applies) and what to do
+    task: str  # the name it seems to define, so `task check NAME` can say the file is broken
+
+    def __str__(self) -> str:
+        return self.message
+
+    def about(self, name: str) -> bool:
+        return name in (self.task, self.file.stem)
+
+
+def not_utf8(path: Path, data: bytes, e: UnicodeDecodeError, first_line: int = 1, offset: int = 0) -> str:
+    """`file:line: not UTF-8 (byte 0x.. at offset N)` for bytes `data` that start at `first_line`/`offset`."""
+    line = first_line + data.count(b"\n", 0, e.start)
+    return f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {offset + e.start}). Save it as UTF-8."
+
+
 def load_yaml(path: Path) -> dict:
     try:
-        with path.open(encoding="utf-8") as f:
-            return yaml.load(f, Loader=_TaskLoader) or {}
+        data = path.read_bytes()
+    except OSError as e:
+        raise HarnessError(f"{path}: cannot read it ({e.strerror}).") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HarnessError(not_utf8(path, data, e)) from None
+    try:
+        return yaml.load(text, Loader=_TaskLoader) or {}
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
+        mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise HarnessError(f"malformed YAML at {where}: {e.problem}. Fix the file and run again.") from None
+    except yaml.YAMLError as e:  # ReaderError: a control character YAML does not allow
+        pos = getattr(e, "position", 0) or 0  # libyaml counts bytes, the Python parser characters
+        line = (data.count(b"\n", 0, pos) if _C_YAML else text.count("\n", 0, pos)) + 1
+        raise HarnessError(f"malformed YAML at {path}:{line}: {e}. Fix the file and run again.") from None
+    except RecursionError:
+        raise HarnessError(f"malformed YAML in {path}: nested too deep to read.") from None
 
 
-def load_task_yaml(path: Path, _depth: int = 0) -> dict[str, Any]:
+def load_task_yaml(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A task YAML with lm-eval's `include:` resolved (the including file's keys win)."""
     doc = load_yaml(path)
     if not isinstance(doc, dict):
-        raise HarnessError(f"{path}: a task YAML must be a mapping of keys to values.")
+        raise HarnessError(f"{path}:1: a task YAML must be a mapping of keys to values.")
     parent = doc.pop("include", None)
     if parent is None:
         return doc
-    if _depth > 8:
-        raise HarnessError(f"{path}: `include:` nests too deep (a cycle?).")
-    base_path = path.parent / parent
-    if not base_path.exists():
-        raise HarnessError(f"{path}: `include: {parent}` names a file that does not exist ({base_path}).")
-    return {**load_task_yaml(base_path, _depth + 1), **doc}
+
+    def bad(what: str) -> HarnessError:  # the line is looked up only for a message
+        return HarnessError(f"{path}:{_key_line(path, ('include',)) or 1}: `include: {parent}`{what}")
+
+    if not isinstance(parent, str) or not parent:
+        raise bad(" must name a YAML file.")
+    base_path = (path.parent / parent).resolve()
+    chain = (*_chain, path.resolve())
+    if base_path in chain:
+        raise bad(f" makes a cycle ({' -> '.join(p.name for p in (*chain, base_path))}).")
+    if len(chain) > 8:
+        raise bad(": includes nest too deep (more than 8).")
+    if not base_path.is_file():
+        raise bad(f" names a file that does not exist ({base_path}).")
+    try:
+        base = load_task_yaml(base_path, chain)
+    except HarnessError as e:
+        raise bad(f": {e}") from None
+    return {**base, **doc}
+
+
+def _key_line(path: Path, keys: tuple[str, ...]) -> int | None:
+    """1-based line of a (nested) key in one YAML file; only asked when reporting a problem."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_TaskLoader)
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        return None
+    line = None
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return line
+        hit = next(((k, v) for k, v in node.value if k.value == key), None)
+        if hit is None:
+            return line
+        line, node = hit[0].start_mark.line + 1, hit[1]
+    return line
+
+
+def locate(path: Path, keys: tuple[str, ...]) -> str:
+    """file:line of a key of a task YAML, following `include:` to the file that sets it."""
+    seen = set()
+    while path not in seen:
+        seen.add(path)
+        line = _key_line(path, keys[:1])
+        if line is not None:
+            return f"{path}:{_key_line(path, keys) or line}"
+        try:
+            parent = load_yaml(path).get("include")
+            path = (path.parent / parent).resolve()
+        except (HarnessError, AttributeError, TypeError):
+            break
+    return str(path)
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "empty"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+
+
+# The shape discovery, `task check` and the run path rely on (None = key absent or empty).
+_MAPPINGS = ("metadata", "metadata.harness", "dataset_kwargs", "dataset_kwargs.data_files", "generation_kwargs")  # fmt: skip
+_TEXTS = (
+    "dataset_path", "output_type", "training_split", "validation_split", "test_split", "fewshot_split",
+    "metadata.harness.description", "metadata.harness.language", "metadata.harness.primary_metric",
+    "metadata.harness.leakage_field", "metadata.harness.reference_json", "metadata.harness.schema",
+)  # fmt: skip
+
+
+def _get(doc: dict[str, Any], dotted: str) -> Any:
+    value: Any = doc
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def check_shape(path: Path, doc: dict[str, Any]) -> None:
+    """Raise HarnessError (file:line) if a field has a type nothing downstream can use."""
+
+    def bad(dotted: str, want: str, value: Any) -> HarnessError:
+        return HarnessError(f"{locate(path, tuple(dotted.split('.')))}: `{dotted}` must be {want}, not "
+                            f"{_kind(value)} ({str(value)[:60]!r}). Fix the YAML.")  # fmt: skip
+
+    if "task" not in doc:
+        raise HarnessError(f"{path}: defines no `task: NAME` (shared bases go in files starting with `_`).")
+    name = doc["task"]
+    if not isinstance(name, str):
+        raise bad("task", "a task name", name)
+    if not TASK_NAME.fullmatch(name) or ".." in name:
+        raise HarnessError(f"{locate(path, ('task',))}: task name {name!r} may use only letters, digits, `_`, `.` "
+                           "and `-`, starting with a letter, digit or `_` (it becomes a file name and a command-line "
+                           "option). Rename it.")  # fmt: skip
+    for dotted in _MAPPINGS:
+        if (value := _get(doc, dotted)) is not None and not isinstance(value, dict):
+            raise bad(dotted, "a mapping", value)
+    for dotted in _TEXTS:
+        if (value := _get(doc, dotted)) is not None and not isinstance(value, str):
+            raise bad(dotted, "text", value)
+    version = _get(doc, "metadata.version")
+    if isinstance(version, dict | list):
+        raise bad("metadata.version", "a number or text", version)
+    for split, file in (_get(doc, "dataset_kwargs.data_files") or {}).items():
+        if not isinstance(split, str) or not isinstance(file, str):
+            raise bad("dataset_kwargs.data_files", "split names mapped to file paths", {split: file})
+    metrics = doc.get("metric_list")
+    if metrics is not None and not isinstance(metrics, list):
+        raise bad("metric_list", "a list", metrics)
+    for item in metrics or []:
+        if not isinstance(item, dict) or not isinstance(item.get("metric"), str):
+            raise bad("metric_list", "a list of mappings, each with `metric: NAME`", item)
+
+
+def load_task_doc(path: Path) -> dict[str, Any]:
+    """A task YAML, includes resolved and its shape checked (HarnessError naming file:line otherwise)."""
+    doc = load_task_yaml(path)
+    check_shape(path, doc)
+    return doc
 
 
 def harness_meta(doc: dict[str, Any]) -> dict[str, Any]:
@@ -81,17 +241,74 @@ def task_roots() -> list[Path]:
     return [TASKS_DIR, *extra]
 
 
-def discover() -> dict[str, tuple[Path, dict[str, Any]]]:
-    """{task name: (yaml file, resolved doc)} for every task folder (files starting with `_` are shared bases)."""
+def _guess_name(path: Path) -> str:
+    """The task a broken file meant to define: its `task:` line if one can be read, else the file name."""
+    try:
+        hit = re.search(rb"^task:[ \t]*['\"]?([^\s'\"#]+)", path.read_bytes(), re.MULTILINE)
+    except OSError:
+        hit = None
+    name = hit.group(1).decode(errors="replace") if hit else ""
+    return name if TASK_NAME.fullmatch(name) and ".." not in name else path.stem
+
+
+def scan(paths: list[Path]) -> tuple[dict[str, tuple[Path, dict[str, Any]]], list[TaskProblem]]:
+    """Load task YAMLs (files starting with `_` are shared bases): {name: (file, doc)} and the ones skipped."""
     found: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for root in task_roots():
-        for path in sorted(root.glob("*/*.yaml")):
-            if path.name.startswith("_"):
-                continue
+    problems: list[TaskProblem] = []
+    for path in paths:
+        if path.name.startswith("_"):
+            continue
+        try:
             doc = load_task_yaml(path)
-            if isinstance(doc.get("task"), str):
-                found[doc["task"]] = (path, doc)
+            if "group" in doc and not isinstance(doc.get("task"), str):
+                continue  # an lm-eval group of tasks, not a task: not an option here
+            check_shape(path, doc)
+        except HarnessError as e:
+            problems.append(TaskProblem(path, str(e), _guess_name(path)))
+            continue
+        name = doc["task"]
+        if name in found:
+            first = found[name][0]
+            msg = (
+                f"{locate(path, ('task',))}: task {name!r} is already defined by {first}; rename one of them."
+            )
+            problems.append(TaskProblem(path, msg, name))
+            continue
+        found[name] = (path, doc)
+    return found, problems
+
+
+def _task_files() -> list[Path]:
+    return [p for root in task_roots() for p in sorted(root.glob("*/*.yaml"))]
+
+
+_warned: set[str] = set()
+
+
+def discover() -> dict[str, tuple[Path, dict[str, Any]]]:
+    """{task name: (yaml file, resolved doc)} for every task folder; broken files are skipped with a warning."""
+    found, problems = scan(_task_files())
+    for p in problems:
+        if p.message not in _warned:  # discover() runs several times per command: say it once
+            _warned.add(p.message)
+            log.warning("skipped a broken task file: %s (run `harness task check` to list them all)", p)
     return found
+
+
+def discovery_problems() -> list[TaskProblem]:
+    """The task files discover() skips, each with file:line and what to do."""
+    return scan(_task_files())[1]
+
+
+def broken_note(name: str | None = None) -> str:
+    """A sentence for "unknown task" messages: the broken task files (the one that seems to define `name`)."""
+    problems = discovery_problems()
+    mine = [p for p in problems if name is not None and p.about(name)]
+    if mine:
+        return f" Task {name!r} seems to be defined by a broken file: {mine[0]}"
+    if problems:
+        return f" (Skipped broken task files: {', '.join(str(p.file) for p in problems)}; see `harness task check`.)"
+    return ""
 
 
 def task_config(name: str, path: Path, doc: dict[str, Any]) -> TaskConfig:
@@ -103,8 +320,24 @@ def task_config(name: str, path: Path, doc: dict[str, Any]) -> TaskConfig:
         name=name,
         dir=rel,
         primary_metric=meta.get("primary_metric") or (metrics[0] if metrics else "acc"),
-        description=meta.get("description", ""),
+        description=meta.get("description") or "",
         language=meta.get("language"),
+    )
+
+
+def escape_interpolation(text: str) -> str:
+    """Text that OmegaConf reads back literally. Its escape is a backslash before `${`; backslashes just before
+    `${` are themselves escapes (2k+1 of them read as k and a literal `${`), so a run of n becomes 2n+1."""
+    return re.sub(r"(\\*)\$\{", lambda m: "\\" * (2 * len(m.group(1)) + 1) + "${", text)
+
+
+def task_node(name: str, path: Path, doc: dict[str, Any]) -> TaskConfig:
+    """task_config() escaped for Hydra's ConfigStore. Task files are data: a description reading
+    `${oc.env:OPENAI_API_KEY}` must reach records as that text, never as the key (nor fail as `${price}`)."""
+    cfg = task_config(name, path, doc)
+    texts = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    return dataclasses.replace(
+        cfg, **{k: escape_interpolation(v) for k, v in texts.items() if isinstance(v, str)}
     )
 
 
@@ -119,13 +352,15 @@ def _hashed_files(folder: Path) -> list[Path]:
     modules = {
         line.split("!function", 1)[1].strip().rsplit(".", 1)[0]
         for p in folder.glob("*.yaml")
-        for line in p.read_text(encoding="utf-8").splitlines()
+        if p.is_file()
+        # only looking for `!function` names: a bad byte elsewhere in the file is `task check`'s to report
+        for line in p.read_bytes().decode("utf-8", errors="replace").splitlines()
         if "!function" in line
     }
     files += [
         folder / f"{m.replace('.', '/')}.py"
         for m in modules
-        if (folder / f"{m.replace('.', '/')}.py").exists()
+        if (folder / f"{m.replace('.', '/')}.py").is_file()
     ]
     return sorted(set(files))
 
@@ -146,24 +381,23 @@ def load_task(cfg: TaskConfig) -> TaskSpec:
     folder = (REPO_ROOT / cfg.dir).resolve()
     if not folder.is_dir():
         raise HarnessError(f"task {cfg.name!r}: folder {folder} does not exist (task.dir={cfg.dir}).")
-    found = {}
-    for path in sorted(folder.glob("*.yaml")):
-        if not path.name.startswith("_"):
-            doc = load_task_yaml(path)
-            if "task" in doc:
-                found[doc["task"]] = (path, doc)
+    found, problems = scan(sorted(folder.glob("*.yaml")))  # a broken sibling must not stop this task
     if cfg.name not in found:
+        mine = [p for p in problems if p.about(cfg.name)]
+        if mine:
+            raise HarnessError(f"task {cfg.name!r} is defined by a broken file: {mine[0]}")
+        broken = f" Broken task files there: {', '.join(p.file.name for p in problems)}." if problems else ""
         raise HarnessError(
-            f"no YAML under {folder} defines `task: {cfg.name}` (found: {', '.join(found) or 'none'})."
+            f"no YAML under {folder} defines `task: {cfg.name}` (found: {', '.join(found) or 'none'}).{broken}"
         )
     path, doc = found[cfg.name]
     version = str((doc.get("metadata") or {}).get("version", "0"))
-    metrics = tuple(m["metric"] for m in doc.get("metric_list") or [] if isinstance(m.get("metric"), str))
+    metrics = tuple(m["metric"] for m in doc.get("metric_list") or [])
     if metrics and cfg.primary_metric not in metrics:
         # Checked before any model runs: a typo here would otherwise surface only after the evaluation.
         what = f"task {cfg.name!r}: primary_metric"
         raise HarnessError(f"{what}: " + did_you_mean(cfg.primary_metric, list(metrics), "metric"))
-    output_type = doc.get("output_type", "generate_until")
+    output_type = doc.get("output_type") or "generate_until"
     return TaskSpec(cfg.name, folder, path, version, _hash_dir(folder), output_type, metrics)
 
 
