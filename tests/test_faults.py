@@ -373,3 +373,17 @@ def test_written_files_have_ordinary_permissions_unless_configured(tmp_path, mon
         assert stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_a_damaged_api_response_cache_stops_with_its_path_instead_of_paying_again(tmp_path):
+    from harness.errors import HarnessError
+    from harness.evaluate.api.cache import ResponseCache
+
+    path = tmp_path / "api_cache.sqlite"
+    cache = ResponseCache(path)
+    cache.db.close()
+    with path.open("r+b") as f:  # the header survives, the pages do not (a disk that filled up mid-write)
+        f.seek(16)
+        f.write(b"\xff" * 200)
+    with pytest.raises(HarnessError, match=f"the API response cache {path} is damaged .*Nothing was sent"):
+        ResponseCache(path)

@@ -77,11 +77,8 @@ def atomic_write_text(path: Path, text: str) -> None:
         remove_orphans(path)
         prefix = f".{path.name}.{socket.gethostname()}.{os.getpid()}."
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    except PermissionError as e:
-        raise HarnessError(
-            f"cannot write {path}: {e.strerror} ({e.filename}). Make that folder writable, or write elsewhere "
-            "(paths.results=..., paths.reports=..., or --out for `harness report`)."
-        ) from None
+    except OSError as e:  # read-only, not a folder, no space...
+        raise _cannot_write(path, e) from None
     try:
         os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -89,9 +86,18 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _cannot_write(path, e) from None
         raise
+
+
+def _cannot_write(path: Path, e: OSError) -> HarnessError:
+    return HarnessError(
+        f"cannot write {path}: {e.strerror or e} ({e.filename or path}). Make that folder writable (or free some "
+        "space), or write elsewhere (paths.results=..., paths.reports=..., or --out for `harness report`)."
+    )
 
 
 class DamagedRecord(HarnessError):

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.store.record import now_iso
 
 SCHEMA = """
@@ -39,11 +40,20 @@ class ResponseCache:
         self.path = path
         # One connection, used from the event loop's thread; the lock covers any other caller.
         self.db = sqlite3.connect(path, check_same_thread=False, timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")  # parallel sweep jobs read while one writes
-        # WAL + NORMAL: a commit survives a killed process (what resuming needs) without an fsync per response;
-        # only a power cut can lose the last few, which are then asked (and paid for) again.
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")  # parallel sweep jobs read while one writes
+            # WAL + NORMAL: a commit survives a killed process (what resuming needs) without an fsync per
+            # response; only a power cut can lose the last few, which are then asked (and paid for) again.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            self.db.execute("SELECT count(*) FROM responses").fetchone()
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            # Not healed silently: a new, empty cache would pay again for every answer the damaged one holds.
+            raise HarnessError(
+                f"the API response cache {path} is damaged ({e}). Nothing was sent. Restore it from a backup, or "
+                f"move it aside to start an empty one (its answers would then be requested, and paid for, again)."
+            ) from None
         self.lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:
