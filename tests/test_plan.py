@@ -75,7 +75,7 @@ def test_artifact_id_changes_with_what_changes_the_weights_only():
         extra = ["finetune.replay.ratio=0.2"] if "replay" in override else []
         other = plan_cell(compose_cfg([*common, override, *extra]))
         assert other.identity["finetune"]["artifact"] != ref.identity["finetune"]["artifact"], override
-    for override in ["finetune.save_steps=3", "finetune.logging_steps=1", "finetune.val_examples=8",
+    for override in ["finetune.save_steps=3", "finetune.save_every_s=5", "finetune.logging_steps=1", "finetune.val_examples=8",
                      "paths.artifacts=/tmp/elsewhere", "task.limit=5"]:  # fmt: skip
         other = plan_cell(compose_cfg([*common, override]))
         assert other.identity["finetune"]["artifact"] == ref.identity["finetune"]["artifact"], override

@@ -121,9 +121,7 @@ class FinetuneConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     # Bookkeeping: not part of the hash (they change how often we save and log, not what is learned).
     save_steps: int = 20  # checkpoint every N optimizer steps, so a killed run resumes from there
-    save_every_s: float = (
-        60.0  # ... and every N seconds (and at each epoch end), so short runs checkpoint too
-    )
+    save_every_s: float = 60.0  # and every N seconds and at each epoch end, so short runs checkpoint too
     logging_steps: int = 5  # loss-curve resolution
     val_examples: int = 64  # validation examples for the final validation loss
 

@@ -3,7 +3,8 @@
 An artifact is a folder `<artifacts>/<model>-<method>-<id>/` named by the content hash of its TrainSpec. Its
 `harness_artifact.json` (written last, then the folder is renamed into place) says it is finished; a finished
 artifact is reused and never retrained. Work in progress lives in `.<name>.partial/` with Trainer checkpoints
-every `save_steps`, so a killed run resumes from its last checkpoint when started again.
+every `save_steps`, every `save_every_s` seconds and at each epoch end, so a killed run resumes from its last
+complete checkpoint when started again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.dist import is_main, main_lock
+from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
 from harness.finetune.data import IGNORE, Example, build_examples, mix_replay
 from harness.finetune.spec import ADAPTER_METHODS, TrainSpec
@@ -26,7 +27,9 @@ from harness.plan import content_id
 
 log = logging.getLogger(__name__)
 MARKER = "harness_artifact.json"
-METER_FILE = "harness_meter.json"  # inside each checkpoint: wall time spent up to that checkpoint
+# Inside each checkpoint, written last and atomically: its presence says the checkpoint is complete. It holds the
+# training wall time up to the checkpoint (the loss history is in Trainer's trainer_state.json beside it).
+METER_FILE = "harness_meter.json"
 
 
 @dataclass(frozen=True)
@@ -157,22 +160,111 @@ def _wrap(model: Any, spec: TrainSpec) -> Any:
     return get_peft_model(model, config)
 
 
-def _meter_callback(work: Path, already: float):
+def _step(ckpt: Path) -> int:
+    return int(ckpt.name.split("-")[1])
+
+
+def _drop(ckpt: Path) -> None:
+    (ckpt / METER_FILE).unlink(missing_ok=True)  # unmarked first: a kill mid-delete leaves no marked half
+    shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def resume_point(checkpoints: Path, prune: bool = True) -> Path | None:
+    """The newest *marked* checkpoint, and (with `prune`) delete every other one.
+
+    transformers' get_last_checkpoint takes the newest `checkpoint-N` folder however little of it was written, so
+    a kill mid-save left a folder every later resume failed on. Here a checkpoint counts once its marker (written
+    last, in on_save) exists; an unmarked folder is what a kill left half-written (or half-deleted). Called after
+    each marker is written, this is also the rotation: the older checkpoint goes only once a newer one is complete.
+    """
+    found = sorted((p for p in checkpoints.glob("checkpoint-*") if p.name.split("-")[1].isdigit()), key=_step)
+    marked = [p for p in found if (p / METER_FILE).exists()]
+    newest = marked[-1] if marked else None
+    for p in found if prune else []:
+        if p not in marked:
+            log.warning("deleting %s: incomplete, a kill interrupted it (no completion marker)", p.name)
+        if p != newest:
+            _drop(p)
+    return newest
+
+
+def loss_history(
+    log_history: list[dict[str, Any]], logging_steps: int
+) -> tuple[list[dict[str, Any]], float | None]:
+    """The loss curve (every `logging_steps` and at the last step) and the mean loss over every step of every run.
+
+    Trainer logs the mean loss since its previous log, and its own `training_loss` covers only the steps of the
+    last `train()` call. Logs are also forced at each checkpoint (a resumed run starts a fresh loss accumulator,
+    so losses unlogged at the checkpoint would be lost); merging those extra intervals back gives the curve an
+    uninterrupted run logs.
+    """
+    logged = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
+    curve: list[dict[str, Any]] = []
+    total, prev, mark = 0.0, 0, (0, 0.0)
+    for i, (step, loss) in enumerate(logged):
+        total, prev = total + loss * (step - prev), step
+        if step % logging_steps == 0 or i == len(logged) - 1:
+            curve.append({"step": step, "loss": round((total - mark[1]) / (step - mark[0]), 4)})
+            mark = (step, total)
+    return curve, (total / prev if prev else None)
+
+
+def _rank0_decides(flag: bool) -> bool:
+    """Ranks that disagreed on saving would deadlock in the save's collectives, so rank 0's clock decides."""
+    if world_size() == 1:
+        return flag
+    import torch.distributed as dist
+
+    box = [flag]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _meter_callback(checkpoints: Path, already: float, resumed_step: int, every_s: float):
     from transformers import TrainerCallback
 
     class Meter(TrainerCallback):
-        """Keeps wall time across resumes: each checkpoint stores the training seconds spent up to it."""
+        """Keeps wall time across resumes, checkpoints by time and at epoch ends as well as every `save_steps`,
+        and marks each checkpoint complete."""
 
         def __init__(self) -> None:
-            self.started = time.perf_counter()
+            self.started = self.saved_at = self.save_began = time.perf_counter()
+            self.saved_step, self.save_took = resumed_step, 0.0
 
         def seconds(self) -> float:
             return already + time.perf_counter() - self.started
 
+        def _saving(self, state: Any, control: Any) -> None:
+            if control.should_save:
+                # Log with every save: the checkpoint's log history must hold every step's loss (loss_history).
+                control.should_log, self.save_began = True, time.perf_counter()
+            if state.global_step >= state.max_steps:
+                control.should_log = True  # the final loss is always in the curve
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            # A slow save (a full model's weights and optimizer) stretches the interval: saving stays <= 10 % of
+            # the wall time.
+            due = time.perf_counter() - self.saved_at >= max(every_s, 9 * self.save_took)
+            control.should_save = control.should_save or _rank0_decides(due)
+            self._saving(state, control)
+
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.global_step > self.saved_step:  # never rewrite the checkpoint of a step saved already
+                control.should_save = True
+            self._saving(state, control)
+
         def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            ckpt = work / "checkpoints" / f"checkpoint-{state.global_step}"
-            if ckpt.is_dir():
-                (ckpt / METER_FILE).write_text(json.dumps({"train_seconds": self.seconds()}))
+            # Trainer calls this after _save_checkpoint has written everything (weights, optimizer, scheduler,
+            # RNG, trainer_state.json), so the marker is the last file: temp file + rename, atomic under a kill.
+            self.saved_at, self.saved_step = time.perf_counter(), state.global_step
+            self.save_took = self.saved_at - self.save_began
+            if not args.should_save:  # rank 0 writes
+                return
+            ckpt = checkpoints / f"checkpoint-{state.global_step}"
+            tmp = ckpt / f"{METER_FILE}.tmp"
+            tmp.write_text(json.dumps({"train_seconds": self.seconds(), "step": state.global_step}))
+            os.replace(tmp, ckpt / METER_FILE)
+            resume_point(checkpoints)
 
     return Meter()
 
@@ -203,7 +295,6 @@ def train(spec: TrainSpec, base: str, root: Path, device_kind: str) -> Artifact:
 def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> Artifact:
     import torch
     from transformers import AutoTokenizer, Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     f = spec.finetune
     work = final.parent / f".{final.name}.partial"
@@ -229,11 +320,10 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
     model = _wrap(_load_model(spec, base, precision, device_kind), spec)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    last = get_last_checkpoint(str(work / "checkpoints"))
-    already = 0.0
-    if last and (Path(last) / METER_FILE).exists():
-        already = json.loads((Path(last) / METER_FILE).read_text())["train_seconds"]
-    meter = _meter_callback(work, already)
+    last = resume_point(work / "checkpoints", prune=is_main())
+    already = json.loads((last / METER_FILE).read_text())["train_seconds"] if last else 0.0
+    resumed_from = _step(last) if last else 0
+    meter = _meter_callback(work / "checkpoints", already, resumed_from, f.save_every_s)
     args = TrainingArguments(
         output_dir=str(work / "checkpoints"),
         num_train_epochs=f.epochs,
@@ -247,7 +337,7 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
         logging_steps=f.logging_steps,
         save_strategy="steps",
         save_steps=f.save_steps,
-        save_total_limit=1,  # enough to resume; keeps disk use to one checkpoint
+        save_total_limit=None,  # Trainer rotates before the new checkpoint is marked; the Meter rotates after
         seed=f.seed,
         data_seed=f.seed,
         bf16=precision == "bf16",
@@ -264,16 +354,15 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
         data_collator=_collate(pad_id), callbacks=[meter],
     )  # fmt: skip
     if last:
-        log.info("resuming %s from %s", final.name, Path(last).name)
+        log.info("resuming %s from %s", final.name, last.name)
     else:
         log.info("training %s: %s on %d examples (%d replay), %d trainable parameters",
                  final.name, f.method, len(examples), n_replay, trainable)  # fmt: skip
     if device_kind == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    resumed_from = int(Path(last).name.split("-")[1]) if last else 0
     with _PeakRSS() as rss:
         run_started = time.perf_counter()
-        out = trainer.train(resume_from_checkpoint=last)
+        trainer.train(resume_from_checkpoint=str(last) if last else None)
         train_seconds = meter.seconds()
         this_run = time.perf_counter() - run_started
     peak = torch.cuda.max_memory_allocated() if device_kind == "cuda" else rss.peak
@@ -293,9 +382,7 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
     if f.method == "full":
         tokenizer.save_pretrained(str(staged))
     tokens = int(trainer.state.num_input_tokens_seen)
-    losses = [
-        {"step": h["step"], "loss": round(h["loss"], 4)} for h in trainer.state.log_history if "loss" in h
-    ]
+    losses, mean_loss = loss_history(trainer.state.log_history, f.logging_steps)  # all runs, resumes included
     info = {
         "artifact_id": artifact_id(spec),
         "kind": "adapter" if f.method in ADAPTER_METHODS else "full",
@@ -325,7 +412,7 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
             "device": _device_info(device_kind),
             "loss_curve": losses,
             "final_train_loss": losses[-1]["loss"] if losses else None,
-            "mean_train_loss": round(out.training_loss, 4),
+            "mean_train_loss": round(mean_loss, 4) if mean_loss is not None else None,
             "validation_loss": round(val_loss, 4) if val_loss is not None else None,
         },
     }
