@@ -98,6 +98,7 @@ def value_problems(cfg: Any) -> list[str]:
         _at_least(f.replay.ratio, 0, "finetune.replay.ratio"),
         _at_least(f.lora.r, 1, "finetune.lora.r"),
         _at_least(f.save_steps, 1, "finetune.save_steps"),
+        _at_least(f.save_every_s, 0, "finetune.save_every_s"),
         _at_least(f.logging_steps, 1, "finetune.logging_steps"),
         _at_least(f.val_examples, 0, "finetune.val_examples"),
         _at_least(b.concurrency, 1, "baseline.concurrency"),
