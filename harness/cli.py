@@ -156,6 +156,8 @@ def cmd_report(argv: list[str]) -> None:
     )
     p.add_argument("--compare-to", help="an earlier report folder (or its leaderboard.json): rows that moved")
     a = p.parse_args(argv)
+    if a.monthly_queries < 1 or a.amortise_months <= 0:
+        raise HarnessError("--monthly-queries must be at least 1 and --amortise-months greater than 0.")
     from harness.report.build import write_report
     from harness.report.callback import collect_outcomes, split_outcomes
     from harness.report.diff import load_export
@@ -296,4 +298,20 @@ def main() -> None:
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
         sys.exit(2)
-    hydra_main()
+    except OSError as e:  # a folder that cannot be read or written, a full disk: the environment, not a bug
+        print(f"harness: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\nharness: interrupted.", file=sys.stderr)
+        sys.exit(130)
+    try:
+        hydra_main()
+    except KeyboardInterrupt:
+        print("\nharness: interrupted. Finished cells are stored; run the same command again to go on from there.",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(130)
+    except SystemExit as e:
+        if e.code == 128 + signal.SIGTERM:
+            print("\nharness: stopped by SIGTERM. Finished cells are stored; run the same command again to go on "
+                  "from there.", file=sys.stderr)  # fmt: skip
+        raise

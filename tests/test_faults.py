@@ -249,9 +249,8 @@ def test_the_local_api_server_dies_with_the_harness(tmp_path, sig):
     args = [str(exe), "model=none", "finetune=none", "baseline=local-smollm2", "task=helpdesk_en",
             "task.limit=40", f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}",
             f"hydra.sweep.dir={tmp_path / 'hydra'}"]  # fmt: skip
-    harness = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    err = (tmp_path / "stderr.txt").open("w")
+    harness = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
         serve = None
         deadline = time.monotonic() + 240
@@ -273,6 +272,11 @@ def test_the_local_api_server_dies_with_the_harness(tmp_path, sig):
         assert alive == [], f"transformers serve (pid {serve.pid}) outlived the harness after {sig.name}"
         if sig == signal.SIGTERM:
             assert harness.returncode == 128 + signal.SIGTERM  # an orderly exit, with the finally blocks run
+            err.close()
+            said = (tmp_path / "stderr.txt").read_text()
+            assert (
+                "harness: stopped by SIGTERM. Finished cells are stored" in said and "Traceback" not in said
+            )
     finally:
         if harness.poll() is None:
             harness.kill()
@@ -294,6 +298,8 @@ def test_the_local_api_server_dies_with_the_harness(tmp_path, sig):
         ("finetune.learning_rate=-1", "finetune.learning_rate=-1.0: must be greater than 0"),
         ("baseline.max_failed_share=2", "baseline.max_failed_share=2.0: must be in [0, 1]"),
         ("task.limmit=3", "unknown key 'task.limmit'. Did you mean 'task.limit'"),
+        ("task.limit=abc", "task.limit=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+        ("sweep.name=../../etc", "sweep.name=../../etc: use letters, digits and _ . = , + - only"),
     ],
 )
 def test_bad_values_are_rejected_at_composition_with_one_message(tmp_path, override, message):

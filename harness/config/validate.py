@@ -248,8 +248,9 @@ def _hydra_message(e: Exception) -> str:
     import re
 
     m = re.search(r"Could not override '([\w.]+)'", str(e))
-    if not m:
-        return str(e)
+    if not m:  # e.g. "Error merging override task.limit=abc" -- its cause says why
+        cause = str(e.__cause__).split("\n")[0] if e.__cause__ else ""
+        return f"{e}: {cause}" if cause and cause not in str(e) else str(e)
     path = m.group(1).split(".")
     cls: Any = HarnessConfig
     for i, part in enumerate(path):

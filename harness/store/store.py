@@ -35,7 +35,13 @@ def _file_mode() -> int:
     read them (mkstemp alone gives 0600). HARNESS_FILE_MODE=600 (octal) keeps them private instead."""
     configured = os.environ.get("HARNESS_FILE_MODE")
     if configured:
-        return int(configured, 8)
+        try:
+            mode = int(configured, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o777:
+            raise HarnessError(f"HARNESS_FILE_MODE={configured!r}: give octal permissions, e.g. 600 or 644.")
+        return mode
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
