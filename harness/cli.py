@@ -118,6 +118,9 @@ def hydra_main(cfg: DictConfig) -> None:
     from harness.run import run_baseline, run_cell
 
     redact_logs()  # Hydra has just set up this job's log handlers
+    logging.getLogger("httpx").setLevel(
+        logging.WARNING
+    )  # ... and reset levels: one INFO line per API request
     register_key_env(cfg.baseline.api_key_env)
     register_key_env(cfg.judge.endpoint.api_key_env)
     try:

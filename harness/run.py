@@ -185,9 +185,8 @@ def check_data(cell: Cell | BaselineCell) -> None:
     from harness.tasks.check import check_cell_rows
 
     check_cell_rows(cell.task_spec, cell.task.split, cell.task.limit)
-    if (
-        cell.task.num_fewshot and cell.task_spec.yaml_file is not None
-    ):  # worked examples come from another split
+    # few-shot worked examples come from another split: its rows are used too
+    if cell.task.num_fewshot and cell.task_spec.yaml_file is not None:
         from harness.tasks import load_task_yaml
 
         doc = load_task_yaml(cell.task_spec.yaml_file)
