@@ -118,9 +118,8 @@ def hydra_main(cfg: DictConfig) -> None:
     from harness.run import run_baseline, run_cell
 
     redact_logs()  # Hydra has just set up this job's log handlers
-    logging.getLogger("httpx").setLevel(
-        logging.WARNING
-    )  # ... and reset levels: one INFO line per API request
+    for name in ("httpx", "httpx2"):  # ... and reset levels: one INFO line per API request otherwise
+        logging.getLogger(name).setLevel(logging.WARNING)
     register_key_env(cfg.baseline.api_key_env)
     register_key_env(cfg.judge.endpoint.api_key_env)
     try:
@@ -284,7 +283,8 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S"
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per API request otherwise
+    for name in ("httpx", "httpx2"):  # one INFO line per API request otherwise (openai uses httpx2)
+        logging.getLogger(name).setLevel(logging.WARNING)
     _exit_on_sigterm()
     redact_logs()
     args = sys.argv[1:]
