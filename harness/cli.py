@@ -137,7 +137,9 @@ def hydra_main(cfg: DictConfig) -> None:
     if not outcomes:
         log.warning("model=none and baseline=none: this job has nothing to run")
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    (out_dir / "cell.json").write_text(json.dumps(outcomes, indent=2))
+    from harness.store.store import atomic_write_text
+
+    atomic_write_text(out_dir / "cell.json", json.dumps(outcomes, indent=2))  # the sweep's report reads it
 
 
 def cmd_report(argv: list[str]) -> None:
@@ -158,8 +160,19 @@ def cmd_report(argv: list[str]) -> None:
     )
     p.add_argument("--compare-to", help="an earlier report folder (or its leaderboard.json): rows that moved")
     a = p.parse_args(argv)
-    if a.monthly_queries < 1 or a.amortise_months <= 0:
-        raise HarnessError("--monthly-queries must be at least 1 and --amortise-months greater than 0.")
+    import math
+
+    if a.monthly_queries < 1 or not math.isfinite(a.amortise_months) or a.amortise_months <= 0:
+        raise HarnessError(
+            "--monthly-queries must be at least 1 and --amortise-months a number greater than 0."
+        )
+    if a.target_score is not None and not math.isfinite(a.target_score):
+        raise HarnessError("--target-score must be a number.")
+    if not a.out.strip():
+        raise HarnessError("--out is empty: name the folder the report goes to.")
+    a.title = a.title.encode("utf-8", "replace").decode(
+        "utf-8"
+    )  # bytes that are not UTF-8 on the command line
     from harness.report.build import write_report
     from harness.report.callback import collect_outcomes, split_outcomes
     from harness.report.diff import load_export

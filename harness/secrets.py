@@ -53,10 +53,23 @@ def secret_values() -> dict[str, str]:
     return dict(sorted(found.items(), key=lambda kv: -len(kv[0])))
 
 
+def _forms(value: str) -> set[str]:
+    """The value as it appears in text after JSON or HTML escaping (a record, a page, a page's embedded JSON)."""
+    import html
+    import json
+
+    from markupsafe import escape
+
+    forms = {value, html.escape(value), str(escape(value))}
+    forms |= {json.dumps(f, ensure_ascii=a)[1:-1] for f in list(forms) for a in (True, False)}
+    return forms
+
+
 def redact(text: str) -> str:
     for value, name in secret_values().items():
-        if value in text:
-            text = text.replace(value, f"***{name}***")
+        for form in sorted(_forms(value), key=len, reverse=True):
+            if form in text:
+                text = text.replace(form, f"***{name}***")
     return text
 
 

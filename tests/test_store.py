@@ -12,7 +12,8 @@ from harness.store.store import atomic_write_text
 
 def test_write_then_load_round_trip(tmp_path):
     store = Store(tmp_path)
-    record = {"schema_version": 1, "cell_id": "abc", "model": {"name": "m"}, "task": {"name": "t"},
+    record = {"schema_version": 1, "cell_id": "abc", "model": {"name": "m"}, "task": {"name": "t", "n": 2},
+              "finetune": {"method": "none"}, "eval": {}, "environment": {},
               "metrics": {"contains": {"value": 0.5}}}  # fmt: skip
     samples = [{"doc_id": 0, "scores": {"contains": 1.0}}, {"doc_id": 1, "scores": {"contains": 0.0}}]
     assert not store.has("abc")
@@ -42,5 +43,6 @@ def test_record_is_written_after_its_samples(tmp_path, monkeypatch):
     store.write({"cell_id": "x"}, [{"doc_id": 0}])
     assert order == ["samples", "records"]
     lines = '{"doc_id": 0}\n'
-    want = {"cell_id": "x", "samples_sha256": __import__("hashlib").sha256(lines.encode()).hexdigest()}
-    assert json.loads(store.record_path("x").read_text()) == want
+    stored = json.loads(store.record_path("x").read_text())
+    assert stored["samples_sha256"] == __import__("hashlib").sha256(lines.encode()).hexdigest()
+    assert set(stored) == {"cell_id", "samples_sha256", "record_sha256"}

@@ -11,6 +11,7 @@ before Hydra starts any of them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -57,16 +58,21 @@ def unknown_keys(node: Any, cls: type, prefix: str = "") -> list[str]:
     return out
 
 
+def _finite(value: Any) -> bool:
+    """A real number: not a bool, not NaN (which passes every `<` test) and not infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _at_least(value: Any, low: float, name: str, allow_none: bool = False, hint: str = "") -> str | None:
     if value is None:
         return None if allow_none else f"{name}: must be set"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+    if not _finite(value) or value < low:
         return f"{name}={value}: must be at least {low:g}{hint}"
     return None
 
 
 def _positive(value: Any, name: str) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if not _finite(value) or value <= 0:
         return f"{name}={value}: must be greater than 0"
     return None
 
@@ -74,8 +80,14 @@ def _positive(value: Any, name: str) -> str | None:
 def _within(value: Any, low: float, high: float, name: str, high_open: bool = False) -> str | None:
     if value is None:
         return None
-    bad = not isinstance(value, (int, float)) or value < low or (value >= high if high_open else value > high)
+    bad = not _finite(value) or value < low or (value >= high if high_open else value > high)
     return f"{name}={value}: must be in [{low:g}, {high:g}{')' if high_open else ']'}" if bad else None
+
+
+def _prices(price: Any, name: str) -> list[str | None]:
+    """A price rewrites stored costs (re-pricing): negative, NaN or infinite ones never get that far."""
+    fields = ("input_per_1m", "cached_input_per_1m", "output_per_1m")
+    return [_at_least(price[f], 0, f"{name}.{f}", allow_none=True) for f in fields]
 
 
 def value_problems(cfg: Any) -> list[str]:
@@ -109,8 +121,18 @@ def value_problems(cfg: Any) -> list[str]:
         _at_least(b.requests_per_minute, 1, "baseline.requests_per_minute", allow_none=True),
         _at_least(b.tokens_per_minute, 1, "baseline.tokens_per_minute", allow_none=True),
         _within(b.max_failed_share, 0, 1, "baseline.max_failed_share"),
+        *_prices(b.price, "baseline.price"),
+        *_prices(cfg.judge.endpoint.price, "judge.endpoint.price"),
+        None
+        if r.target_score is None or _finite(r.target_score)
+        else f"report.target_score={r.target_score}: must be a number",
         _at_least(r.monthly_queries, 1, "report.monthly_queries"),
         _positive(r.amortise_months, "report.amortise_months"),
+    ]
+    checks += [
+        f"paths.{k}: is empty (an empty path means the current folder); name a folder"
+        for k in ("results", "reports", "cache", "artifacts", "api_cache")
+        if not str(cfg.paths[k]).strip()
     ]
     name = cfg.sweep.name
     if not isinstance(name, str) or not re.fullmatch(r"[\w][\w.=,+-]*", name) or ".." in name:
@@ -142,9 +164,34 @@ def split_problem(task: Any) -> str | None:
     return None
 
 
+def resolution_problems(cfg: DictConfig) -> list[str]:
+    """Every `${...}` must resolve now (not in the report at the end), and the sweep's name, which becomes folder
+    names and is printed, must be written out: an interpolation there could put an environment value (a key)
+    into a path, where no file redaction reaches."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    out = []
+    raw = OmegaConf.to_container(cfg.sweep, resolve=False) if "sweep" in cfg else {}
+    if isinstance(raw, dict) and "${" in str(raw.get("name", "")):
+        out.append(f"sweep.name={raw['name']}: write the name out (no ${{...}}): it names folders")
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+        except OmegaConfBaseException as e:
+            where = getattr(e, "full_key", None) or key
+            out.append(f"{where}: cannot be resolved ({str(e).splitlines()[0]})")
+    return out
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise one HarnessError listing every problem of a composed job's config."""
-    problems = unknown_keys(cfg, HarnessConfig)
+    problems = unknown_keys(cfg, HarnessConfig) + resolution_problems(cfg)
+    if problems:  # values cannot be checked before they resolve
+        raise HarnessError(
+            "invalid configuration (nothing was run):\n  " + "\n  ".join(dict.fromkeys(problems))
+        )
     try:
         problems += value_problems(cfg)
         problems += [p for p in [split_problem(cfg.task)] if p]

@@ -6,6 +6,7 @@ It reads the `cell.json` each job leaves in its output folder, so it works the s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -27,8 +28,15 @@ def collect_outcomes(folder: Path) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for p in files:
-        loaded = json.loads(p.read_text(encoding="utf-8"))
+        try:
+            loaded = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:  # a job killed while writing it (or not a job's file)
+            log.warning("skipping %s: %s", p, e)
+            continue
         for o in loaded if isinstance(loaded, list) else [loaded]:
+            if not isinstance(o, dict) or not {"cell_id", "status", "model", "task"} <= set(o):
+                log.warning("skipping an entry of %s that is not a cell outcome", p)
+                continue
             if o["cell_id"] and o["cell_id"] in seen:
                 continue  # the same base cell, reported by two tuned jobs
             seen.add(o["cell_id"])
@@ -54,7 +62,13 @@ def report_name(config: DictConfig) -> str:
     changed = [o for o in config.hydra.overrides.task if not o.split("=")[0].lstrip("+~").startswith(ignored)]
     if not changed:
         return config.sweep.name
-    return re.sub(r"[^\w.=,+-]", "_", f"{config.sweep.name}__{'__'.join(changed)}")[:150]
+    full = f"{config.sweep.name}__{'__'.join(changed)}"
+    name = re.sub(r"[^\w.=,+-]", "_", full)
+    if (
+        name != full or len(name) > 150
+    ):  # shortened or rewritten: two different sweeps must not share a folder
+        name = f"{name[:133]}__{hashlib.sha256(full.encode()).hexdigest()[:12]}"
+    return name
 
 
 def finish(config: DictConfig, folder: Path) -> None:

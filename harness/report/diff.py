@@ -25,11 +25,42 @@ def load_export(path: Path) -> dict[str, Any]:
         )
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise HarnessError(f"--compare-to {file}: nested too deep to be a leaderboard export.") from None
     except ValueError as e:
         raise HarnessError(f"--compare-to {file}: not valid JSON ({e}).") from None
     if not isinstance(doc, dict) or doc.get("schema") != EXPORT_SCHEMA:
         raise HarnessError(f"--compare-to {file}: not a harness leaderboard export (schema {EXPORT_SCHEMA}).")
+    rows = doc.get("rows")
+    if not isinstance(rows, list):
+        raise HarnessError(f"--compare-to {file}: `rows` is not a list of leaderboard rows.")
+    for i, row in enumerate(rows):
+        problem = _row_problem(row)
+        if problem:
+            raise HarnessError(
+                f"--compare-to {file}: rows[{i}] {problem}; is it an export written by harness?"
+            )
     return doc
+
+
+def _row_problem(row: Any) -> str | None:
+    """What compare_rows reads: text keys and numbers (or null) for the score and its interval."""
+    import math
+
+    if not isinstance(row, dict):
+        return "is not an object"
+    for key in ("task", "model_key", "model", "variant"):
+        if not isinstance(row.get(key), str):
+            return f"has no text `{key}`"
+    if "score" not in row or not isinstance(row.get("n"), int | None):
+        return "has no `score`, or an `n` that is not a count"
+    for key in ("score", "ci_low", "ci_high"):
+        v = row.get(key)
+        if v is not None and not (
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        ):
+            return f"has a `{key}` that is not a number"
+    return None
 
 
 def _key(row: dict[str, Any]) -> tuple[str, str, str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import tempfile
@@ -39,8 +40,12 @@ def _file_mode() -> int:
             mode = int(configured, 8)
         except ValueError:
             mode = -1
-        if not 0 <= mode <= 0o777:
-            raise HarnessError(f"HARNESS_FILE_MODE={configured!r}: give octal permissions, e.g. 600 or 644.")
+        # the owner must read and write its own results; nobody else may write them
+        if not 0 <= mode <= 0o777 or mode & 0o600 != 0o600 or mode & 0o022:
+            raise HarnessError(
+                f"HARNESS_FILE_MODE={configured!r}: give octal permissions the owner can read and write and others "
+                "cannot write, e.g. 600, 640 or 644."
+            )
         return mode
     umask = os.umask(0)
     os.umask(umask)
@@ -110,8 +115,58 @@ class DamagedRecord(HarnessError):
     """A stored file that cannot be what it claims to be (truncated, not JSON, another cell's)."""
 
 
+MAX_RECORD_BYTES = 64 << 20
+MAX_SAMPLES_BYTES = 4 << 30
+
+
+def _regular(path: Path, limit: int) -> None:
+    """Only regular files of a sane size are read: a FIFO would hang a report, a link to /dev/zero fill memory."""
+    try:
+        ok = path.is_file() and path.stat().st_size <= limit
+    except OSError as e:  # a symlink loop
+        raise DamagedRecord(f"{path}: cannot be read ({e.strerror})") from None
+    if not ok:
+        raise DamagedRecord(f"{path}: not a regular file under {limit >> 20} MiB")
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _record_digest(record: dict[str, Any]) -> str:
+    """SHA-256 of a record without its own digest field, canonical JSON (stable across a write and a read)."""
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return _sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def shape_problems(record: dict[str, Any]) -> list[str]:
+    """The fields every reader (the report above all) relies on, checked so that one odd record is skipped with
+    its path named instead of stopping the report. Absent optional parts are fine; wrong types are not."""
+    out = [f"{k} is not an object" for k in ("model", "task", "metrics", "finetune", "eval", "environment")
+           if not isinstance(record.get(k), dict)]  # fmt: skip
+    if out:
+        return out
+    model, task, ev = record["model"], record["task"], record["eval"]
+    if not isinstance(model.get("name"), str) or not isinstance(model.get("display_name", ""), str | None):
+        out.append("model.name / model.display_name are not text")
+    if not isinstance(task.get("name"), str) or not (type(task.get("n")) is int and task["n"] >= 0):
+        out.append("task.name is not text or task.n is not a count")
+    if not isinstance(record["finetune"].get("method"), str):
+        out.append("finetune.method is not text")
+    if not isinstance(ev.get("device", {}), dict):
+        out.append("eval.device is not an object")
+    for name, m in record["metrics"].items():
+        if not isinstance(m, dict) or not (m.get("value") is None or _number(m["value"])):
+            out.append(f"metrics.{name} has no finite value")
+    primary = record.get("primary")
+    if primary is not None and (not isinstance(primary, dict) or not _number(primary.get("value"))
+                                or not isinstance(primary.get("metric"), str)):  # fmt: skip
+        out.append("primary has no metric name and finite value")
+    return out
 
 
 class Store:
@@ -127,36 +182,38 @@ class Store:
     # -- validation ----------------------------------------------------------------------------------------------
     def _read_record(self, cell_id: str) -> dict[str, Any]:
         path = self.record_path(cell_id)
+        _regular(path, MAX_RECORD_BYTES)
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as e:
             raise DamagedRecord(f"{path}: not UTF-8 at byte {e.start}") from None
         except json.JSONDecodeError as e:
             raise DamagedRecord(f"{path}:{e.lineno}: not valid JSON ({e.msg}); truncated?") from None
+        except RecursionError:
+            raise DamagedRecord(f"{path}: nested too deep to be a record") from None
         if not isinstance(record, dict) or record.get("cell_id") != cell_id:
             raise DamagedRecord(f"{path}: not the record of cell {cell_id} (its cell_id field differs)")
         version = record.get("schema_version")
-        if not isinstance(version, int):
-            raise DamagedRecord(f"{path}: no schema_version: not a cell record")
+        if type(version) is not int or version < 1:
+            raise DamagedRecord(f"{path}: no valid schema_version: not a cell record")
         if version > SCHEMA_VERSION:
-            raise DamagedRecord(f"{path}: schema_version {version!r} is not one this harness reads "
-                                f"(<= {SCHEMA_VERSION}); written by a newer harness?")  # fmt: skip
-        shape = {"model": dict, "task": dict, "metrics": dict}
-        wrong = [k for k, t in shape.items() if not isinstance(record.get(k), t)]
-        if wrong or not isinstance(record["task"].get("name"), str):
-            raise DamagedRecord(
-                f"{path}: not a cell record (missing or malformed: {', '.join(wrong) or 'task.name'})"
-            )
+            raise DamagedRecord(f"{path}: schema_version {version} is newer than this harness reads "
+                                f"(<= {SCHEMA_VERSION}); update the harness")  # fmt: skip
+        want = record.get("record_sha256")
+        if want is not None and _record_digest(record) != want:
+            raise DamagedRecord(f"{path}: edited after it was stored (record_sha256 differs)")
+        wrong = shape_problems(record)
+        if wrong:
+            raise DamagedRecord(f"{path}: not a well-formed cell record ({'; '.join(wrong[:3])})")
         return record
 
     def _read_samples(self, cell_id: str, record: dict[str, Any]) -> list[dict[str, Any]]:
         path = self.samples_path(cell_id)
+        if not path.exists() and not path.is_symlink():
+            raise DamagedRecord(f"{path}: missing (the record {self.record_path(cell_id)} needs it)")
+        _regular(path, MAX_SAMPLES_BYTES)
         try:
             text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise DamagedRecord(
-                f"{path}: missing (the record {self.record_path(cell_id)} needs it)"
-            ) from None
         except UnicodeDecodeError as e:
             raise DamagedRecord(f"{path}: not UTF-8 at byte {e.start}") from None
         want = record.get("samples_sha256")
@@ -170,8 +227,8 @@ class Store:
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DamagedRecord(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            except (json.JSONDecodeError, RecursionError):
+                raise DamagedRecord(f"{path}:{n}: not valid JSON") from None
             if not isinstance(row, dict):
                 raise DamagedRecord(f"{path}:{n}: not a JSON object")
             rows.append(row)
@@ -216,6 +273,9 @@ class Store:
         cell_id = record["cell_id"]
         lines = redact("".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples))
         record["samples_sha256"] = _sha256(lines)  # lets a reader tell a truncated samples file
+        record.pop("record_sha256", None)
+        record["record_sha256"] = _record_digest(json.loads(redact(json.dumps(record, ensure_ascii=False,
+                                                                              default=str))))  # fmt: skip
         atomic_write_text(self.samples_path(cell_id), lines)
         path = self.record_path(cell_id)
         atomic_write_text(path, json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n")

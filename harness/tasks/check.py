@@ -87,6 +87,9 @@ def read_rows(path: Path, problems: list[str], limit: int | None = None) -> list
     rows: list[tuple[int, dict]] = []
     bad: list[str] = []
     used = lineno = offset = 0
+    if not path.is_file():  # a FIFO would block, /dev/zero never ends a line
+        problems.append(f"{path}: not a regular file; point data_files at a JSONL file.")
+        return rows
     with path.open("rb") as f:
         while limit is None or used < limit:
             raw = f.readline(MAX_LINE_BYTES + 1)

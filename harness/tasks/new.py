@@ -127,7 +127,10 @@ def new_task(name: str, kind: str = "generate", where: Path | None = None) -> Pa
         )
     if kind not in KINDS:
         raise HarnessError(f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}.")
-    if name in discover():
+    from harness.paths import CONF_DIR
+
+    if name in discover() or (CONF_DIR / "task" / f"{name}.yaml").exists() or name == "none":
+        # a name of lm-eval's own benchmarks (conf/task/) would be checked here but another task would run
         raise HarnessError(f"a task named {name!r} already exists; pick another name.")
     folder = (where or TASKS_DIR).resolve() / name
     if folder.exists():

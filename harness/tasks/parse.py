@@ -34,7 +34,17 @@ def not_utf8(path: Path, data: bytes, e: UnicodeDecodeError, first_line: int = 1
     return f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {offset + e.start}). Save it as UTF-8."
 
 
+MAX_YAML_BYTES = (
+    4 << 20
+)  # a task or config YAML is a few KB; a bigger "file" is a device, a FIFO or a mistake
+
+
 def load_yaml(path: Path) -> dict:
+    # Only regular files of sane size: a FIFO would hang every command, a link to /dev/zero fill the memory.
+    if not path.is_file() or path.stat().st_size > MAX_YAML_BYTES:
+        raise HarnessError(
+            f"{path}: not a regular YAML file under {MAX_YAML_BYTES >> 20} MiB; remove or replace it."
+        )
     try:
         data = path.read_bytes()
     except OSError as e:
