@@ -84,7 +84,8 @@ def test_a_secret_in_any_text_is_redacted_from_records_samples_reports_and_logs(
 @pytest.mark.parametrize(
     "damage",
     ["truncated record", "record not JSON", "record of another cell", "record of a newer harness",
-     "not a cell record", "truncated samples", "samples changed", "samples missing"],
+     "not a cell record", "record edited", "record malformed", "truncated samples", "samples changed",
+     "samples missing"],
 )  # fmt: skip
 def test_a_damaged_cell_is_not_finished_is_skipped_by_readers_and_quarantined_by_the_run(
     tmp_path, damage, caplog
@@ -92,7 +93,7 @@ def test_a_damaged_cell_is_not_finished_is_skipped_by_readers_and_quarantined_by
     store = Store(tmp_path)
     good, bad = "g" * 20, "b" * 20
     store.write(record(good, "good"), samples())
-    store.write(record(bad, "bad"), samples())
+    store.write(record(bad, "bad", 0.2), samples())
     rec, smp = store.record_path(bad), store.samples_path(bad)
     text = rec.read_text()
     if damage == "truncated record":
@@ -105,6 +106,13 @@ def test_a_damaged_cell_is_not_finished_is_skipped_by_readers_and_quarantined_by
         rec.write_text(text.replace('"schema_version": 1', '"schema_version": 99'))
     elif damage == "not a cell record":
         rec.write_text(json.dumps({"cell_id": bad, "schema_version": 1, "hello": "world"}))
+    elif damage == "record edited":  # a better score typed in by hand: valid JSON, right shape
+        rec.write_text(text.replace('"value": 0.2', '"value": 0.99'))
+    elif damage == "record malformed":  # from another tool (no digest): a score that is text
+        doc = json.loads(text)
+        del doc["record_sha256"]
+        doc["primary"]["value"] = "0.9"
+        rec.write_text(json.dumps(doc))
     elif damage == "truncated samples":
         smp.write_text(smp.read_text()[:-10])
     elif damage == "samples changed":  # same length, one score flipped: only the digest can tell
@@ -393,3 +401,90 @@ def test_a_damaged_api_response_cache_stops_with_its_path_instead_of_paying_agai
         f.write(b"\xff" * 200)
     with pytest.raises(HarnessError, match=f"the API response cache {path} is damaged .*Nothing was sent"):
         ResponseCache(path)
+
+
+def test_only_regular_files_are_read_from_a_store(tmp_path, caplog):
+    """A FIFO would hang the report, a link to /dev/zero would fill the memory, a folder would stop it."""
+    store = Store(tmp_path)
+    store.write(record("g" * 20, "good"), samples())
+    os.mkfifo(tmp_path / "records" / ("f" * 20 + ".json"))
+    (tmp_path / "records" / ("z" * 20 + ".json")).symlink_to("/dev/zero")
+    (tmp_path / "records" / ("d" * 20 + ".json")).mkdir()
+    (tmp_path / "records" / ("l" * 20 + ".json")).symlink_to(tmp_path / "records" / ("l" * 20 + ".json"))
+    with caplog.at_level(logging.WARNING):
+        assert [r["cell_id"] for r in store.all_records()] == ["g" * 20]
+    assert caplog.text.count("not a regular file") == 4  # the loop too: is_file() says no
+
+
+def test_escaped_forms_of_a_secret_are_redacted_too(tmp_path, monkeypatch):
+    secret = 'hunter2"&<xyz\\42'
+    monkeypatch.setenv("DB_PASSWORD", secret)
+    store = Store(tmp_path / "results")
+    store.write(record("a" * 20, name=f"pw {secret}"), samples())
+    write_report(store.all_records(), tmp_path / "report", f"t {secret}", samples=store.samples_or_none)
+    forms = [secret, json.dumps(secret)[1:-1], "hunter2&#34;&amp;&lt;xyz", "hunter2&quot;&amp;&lt;xyz"]
+    for f in [p for p in tmp_path.rglob("*") if p.is_file()]:
+        text = f.read_text()
+        assert not [x for x in forms if x in text], f
+    assert "pw ***DB_PASSWORD***" in store.record_path("a" * 20).read_text()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sweep.name=${oc.env:OPENAI_API_KEY}", "sweep.name=${oc.env:OPENAI_API_KEY}: write the name out"),
+        ("task.limit=${oc.env:HARNESS_NOT_SET_ANYWHERE}", "task.limit: cannot be resolved"),
+        ("task.description=${task.nope}", "task.description: cannot be resolved"),
+        ("baseline.price.output_per_1m=-1", "baseline.price.output_per_1m=-1.0: must be at least 0"),
+        ("baseline.price.input_per_1m=nan", "baseline.price.input_per_1m=nan: must be at least 0"),
+        ("report.amortise_months=inf", "report.amortise_months=inf: must be greater than 0"),
+        ("paths.results=", "paths.results: is empty"),
+    ],
+)
+def test_interpolations_prices_and_non_finite_numbers_are_refused_before_the_run(tmp_path, override, message):
+    env = {"OPENAI_API_KEY": SENTINEL}
+    p = run_harness(
+        "model=none", "baseline=local-smollm2", override, f"hydra.sweep.dir={tmp_path / 'h'}", env=env
+    )
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr and SENTINEL not in p.stdout + p.stderr
+    assert not (tmp_path / "h").exists() and not list(Path("outputs").glob(f"*{SENTINEL}*"))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [None, {"a": 1}, [1, 2], [{}], [{"task": "t", "model_key": "m", "model": "M", "variant": "base"}],
+     [{"task": "t", "model_key": "m", "model": "M", "variant": "base", "score": "hi"}],
+     [{"task": ["t"], "model_key": "m", "model": "M", "variant": "base", "score": 0.5}]],
+)  # fmt: skip
+def test_compare_to_rows_of_the_wrong_shape_are_one_message(tmp_path, rows):
+    from harness.errors import HarnessError
+    from harness.report.diff import load_export
+
+    path = tmp_path / "leaderboard.json"
+    path.write_text(json.dumps({"schema": "harness-leaderboard/1", "rows": rows}))
+    with pytest.raises(HarnessError, match=f"--compare-to {path}: .*(rows|is not)"):
+        load_export(path)
+
+
+def test_two_sweeps_whose_folder_names_would_be_cut_to_the_same_text_get_different_folders():
+    from omegaconf import OmegaConf
+
+    from harness.report.callback import report_name
+
+    def name(n_train: int) -> str:
+        overrides = ["finetune=lora", "task=helpdesk_en", "finetune.learning_rate=1e-4", "finetune.epochs=3",
+                     "finetune.batch_size=4", "finetune.grad_accum=2", "eval.batch_size=4",
+                     f"finetune.n_train={n_train}"]  # fmt: skip
+        return report_name(
+            OmegaConf.create({"sweep": {"name": "default"}, "hydra": {"overrides": {"task": overrides}}})
+        )
+
+    a, b = name(100), name(101)
+    assert a != b and len(a) <= 150 and len(b) <= 150
+    assert (
+        report_name(
+            OmegaConf.create({"sweep": {"name": "default"}, "hydra": {"overrides": {"task": ["model=x"]}}})
+        )
+        == "default__model=x"
+    )
