@@ -488,3 +488,18 @@ def test_two_sweeps_whose_folder_names_would_be_cut_to_the_same_text_get_differe
         )
         == "default__model=x"
     )
+
+
+def test_a_fifo_or_a_device_link_among_task_files_is_skipped_not_read(tmp_path, monkeypatch):
+    from harness.tasks import discover, discovery_problems
+
+    folder = tmp_path / "tasks" / "odd"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "fifo.yaml")  # reading it would block every command for ever
+    (folder / "zero.yaml").symlink_to("/dev/zero")  # reading it would fill the memory
+    monkeypatch.setenv("HARNESS_TASKS_PATH", str(tmp_path / "tasks"))
+    found = discover()
+    assert "helpdesk_en" in found and not any(p.parent == folder for p, _ in found.values())
+    problems = sorted(str(p) for p in discovery_problems())
+    assert problems == [f"{folder / 'fifo.yaml'}: not a regular YAML file under 4 MiB; remove or replace it.",
+                        f"{folder / 'zero.yaml'}: not a regular YAML file under 4 MiB; remove or replace it."]  # fmt: skip

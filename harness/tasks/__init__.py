@@ -33,6 +33,7 @@ from harness.tasks.parse import (  # noqa: F401 - re-exported: callers read task
     load_yaml,
     locate,
     not_utf8,
+    readable,
 )
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ def task_roots() -> list[Path]:
 def _guess_name(path: Path) -> str:
     """The task a broken file meant to define: its `task:` line if one can be read, else the file name."""
     try:
-        hit = re.search(rb"^task:[ \t]*['\"]?([^\s'\"#]+)", path.read_bytes(), re.MULTILINE)
+        data = path.read_bytes() if readable(path) else b""
+        hit = re.search(rb"^task:[ \t]*['\"]?([^\s'\"#]+)", data, re.MULTILINE)
     except OSError:
         hit = None
     name = hit.group(1).decode(errors="replace") if hit else ""
@@ -190,7 +192,7 @@ def _hashed_files(folder: Path) -> list[Path]:
     modules = {
         line.split("!function", 1)[1].strip().rsplit(".", 1)[0]
         for p in folder.glob("*.yaml")
-        if p.is_file()
+        if readable(p)
         # only looking for `!function` names: a bad byte elsewhere in the file is `task check`'s to report
         for line in p.read_bytes().decode("utf-8", errors="replace").splitlines()
         if "!function" in line

@@ -39,9 +39,16 @@ MAX_YAML_BYTES = (
 )  # a task or config YAML is a few KB; a bigger "file" is a device, a FIFO or a mistake
 
 
+def readable(path: Path) -> bool:
+    """Only regular files of sane size are read: a FIFO would hang every command, /dev/zero fill the memory."""
+    try:
+        return path.is_file() and path.stat().st_size <= MAX_YAML_BYTES
+    except OSError:
+        return False
+
+
 def load_yaml(path: Path) -> dict:
-    # Only regular files of sane size: a FIFO would hang every command, a link to /dev/zero fill the memory.
-    if not path.is_file() or path.stat().st_size > MAX_YAML_BYTES:
+    if not readable(path):
         raise HarnessError(
             f"{path}: not a regular YAML file under {MAX_YAML_BYTES >> 20} MiB; remove or replace it."
         )
@@ -98,6 +105,8 @@ def load_task_yaml(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 def _key_line(path: Path, keys: tuple[str, ...]) -> int | None:
     """1-based line of a (nested) key in one YAML file; only asked when reporting a problem."""
+    if not readable(path):
+        return None
     try:
         node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_TaskLoader)
     except (OSError, ValueError, yaml.YAMLError, RecursionError):
