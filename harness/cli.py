@@ -183,6 +183,9 @@ def cmd_report(argv: list[str]) -> None:
         records, failed = split_outcomes(collect_outcomes(resolve(a.sweep_dir)), store)
     else:
         records, failed = store.all_records(), []
+    if not records and not failed and a.sweep_dir:
+        raise HarnessError(f"no cell outcomes (*/cell.json) under --sweep-dir {a.sweep_dir}, or none stored in "
+                           f"{store.root}; is it a sweep folder (outputs/<sweep>/<time>) of this store?")  # fmt: skip
     if not records and not failed:
         raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
     assumptions = {"monthly_queries": a.monthly_queries, "amortise_months": a.amortise_months,
