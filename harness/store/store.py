@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import socket
 import tempfile
@@ -140,7 +139,9 @@ def _record_digest(record: dict[str, Any]) -> str:
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    # NaN is allowed: a metric can be undefined on some data (the report shows it as missing); an edited value
+    # is the digest's to catch, not this type check's
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def shape_problems(record: dict[str, Any]) -> list[str]:
@@ -161,11 +162,11 @@ def shape_problems(record: dict[str, Any]) -> list[str]:
         out.append("eval.device is not an object")
     for name, m in record["metrics"].items():
         if not isinstance(m, dict) or not (m.get("value") is None or _number(m["value"])):
-            out.append(f"metrics.{name} has no finite value")
+            out.append(f"metrics.{name} has no numeric value")
     primary = record.get("primary")
     if primary is not None and (not isinstance(primary, dict) or not _number(primary.get("value"))
                                 or not isinstance(primary.get("metric"), str)):  # fmt: skip
-        out.append("primary has no metric name and finite value")
+        out.append("primary has no metric name and numeric value")
     return out
 
 
