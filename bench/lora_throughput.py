@@ -25,7 +25,7 @@ def compose(model: str, n: int, precision: str, root: Path):
     from hydra import compose as hcompose
     from hydra import initialize_config_dir
 
-    from harness.config import register_configs
+    from harness.config.register import register_configs
     from harness.paths import CONF_DIR
 
     register_configs()

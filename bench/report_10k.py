@@ -79,7 +79,7 @@ def main() -> int:
     p.add_argument("--tasks", type=int, default=20)
     p.add_argument("--out", default=None)
     a = p.parse_args()
-    from harness.report.build import write_report
+    from harness.report.render import write_report
 
     records = synthetic(a.rows, a.tasks)
     out = Path(a.out or tempfile.mkdtemp(prefix="report-bench-"))

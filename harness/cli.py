@@ -21,9 +21,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from harness.config import register_configs
+from harness.config.register import register_configs
 from harness.errors import HarnessError, PreflightError, did_you_mean
-from harness.paths import CONF_DIR, resolve
+from harness.paths import CONF_DIR, IN_CHECKOUT, TASKS_DIR, resolve
 from harness.secrets import redact_logs, register_key_env
 from harness.tasks import load_yaml
 
@@ -33,7 +33,9 @@ register_configs()
 
 def group_options(group: str) -> list[str]:
     """A config group's options: its YAML files, and for `task` every task folder found under tasks/."""
-    options = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
+    from harness.config.options import option_files
+
+    options = set(option_files(group))
     if group == "task":
         from harness.tasks import discover
 
@@ -150,12 +152,19 @@ def cmd_report(argv: list[str]) -> None:
     p.add_argument("--out", default="reports/all", help="output folder for index.html (default: reports/all)")
     p.add_argument("--sweep-dir", help="only the cells of this Hydra sweep folder (outputs/<sweep>/<time>)")
     p.add_argument("--title", default="Leaderboard")
-    p.add_argument("--monthly-queries", type=int, default=100_000, help="volume training cost is spread over")
-    p.add_argument("--amortise-months", type=float, default=12.0, help="months a fine-tuned model is used")
+    from harness.config.schema import ReportConfig
+
+    d = ReportConfig()  # the report's defaults live there, shared with `report.*` of a run
+    p.add_argument(
+        "--monthly-queries", type=int, default=d.monthly_queries, help="volume training cost is spread over"
+    )
+    p.add_argument(
+        "--amortise-months", type=float, default=d.amortise_months, help="months a fine-tuned model is used"
+    )
     p.add_argument(
         "--target-score",
         type=float,
-        default=None,
+        default=d.target_score,
         help="summary: cheapest option scoring at least this (default: cheapest tied with the best)",
     )
     p.add_argument("--compare-to", help="an earlier report folder (or its leaderboard.json): rows that moved")
@@ -173,30 +182,13 @@ def cmd_report(argv: list[str]) -> None:
     a.title = a.title.encode("utf-8", "replace").decode(
         "utf-8"
     )  # bytes that are not UTF-8 on the command line
-    from harness.report.build import write_report
-    from harness.report.callback import collect_outcomes, split_outcomes
-    from harness.report.diff import load_export
+    from harness.report.from_store import report_from_store
     from harness.store import Store
 
-    store = Store(resolve(a.results))
-    if a.sweep_dir:
-        records, failed = split_outcomes(collect_outcomes(resolve(a.sweep_dir)), store)
-    else:
-        records, failed = store.all_records(), []
-    if not records and not failed and a.sweep_dir:
-        raise HarnessError(f"no cell outcomes (*/cell.json) under --sweep-dir {a.sweep_dir}, or none stored in "
-                           f"{store.root}; is it a sweep folder (outputs/<sweep>/<time>) of this store?")  # fmt: skip
-    if not records and not failed:
-        raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
-    assumptions = {"monthly_queries": a.monthly_queries, "amortise_months": a.amortise_months,
-                   "target_score": a.target_score}  # fmt: skip
-    judged = store.judgements(r["cell_id"] for r in records)
-    earlier = load_export(resolve(a.compare_to)) if a.compare_to else None
-    print(
-        write_report(
-            records, resolve(a.out), a.title, failed, store.samples_or_none, assumptions, judged, earlier
-        )
-    )
+    settings = ReportConfig(monthly_queries=a.monthly_queries, amortise_months=a.amortise_months,
+                            target_score=a.target_score, compare_to=a.compare_to)  # fmt: skip
+    print(report_from_store(Store(resolve(a.results)), resolve(a.out), title=a.title, settings=settings,
+                            sweep_dir=a.sweep_dir or None).path)  # fmt: skip
 
 
 def cmd_prepare(argv: list[str]) -> None:
@@ -234,7 +226,9 @@ def cmd_task(argv: list[str]) -> None:
         help="generate: free-text answers scored by exact match; choice: multiple choice by log-likelihood",
     )
     n.add_argument(
-        "--dir", help="parent folder (default: tasks/); outside the repository, add it to HARNESS_TASKS_PATH"
+        "--dir",
+        help="parent folder (default: tasks/ of the checkout, or ./tasks when installed); outside the "
+        "repository, add it to HARNESS_TASKS_PATH",
     )
     d = sub.add_parser("card", help="write the embedded models' stored scores into a task's README")
     d.add_argument("names", nargs="*", help="task names (default: every task with stored results)")
@@ -259,19 +253,28 @@ def cmd_task(argv: list[str]) -> None:
         from harness.tasks.new import new_task
 
         folder = new_task(a.name, a.kind, resolve(a.dir) if a.dir else None)
+        first = (
+            ""
+            if folder.parent in tasks.task_roots()
+            else f"\nfirst: export HARNESS_TASKS_PATH={folder.parent}"
+        )
         print(
-            f"wrote {folder}\nnext: edit its data/*.jsonl and YAML, then `harness task check {a.name}` and "
+            f"wrote {folder}{first}\nnext: edit its data/*.jsonl and YAML, then `harness task check {a.name}` and "
             f"`harness task={a.name} sweep=smoke`"
         )
     else:
+        from harness.report.card import card_rows, write_card
         from harness.store import Store
-        from harness.tasks.card import card_rows, write_card
 
         store = Store(resolve(a.results))
         records = store.all_records()
+        found = tasks.discover()
+        # installed, the built-in tasks' cards live in site-packages: only the user's own tasks get cards
         names = a.names or sorted(
-            {r["task"]["name"] for r in records if card_rows(records, r["task"]["name"])}
-        )
+            {r["task"]["name"] for r in records if card_rows(records, r["task"]["name"])
+             and (IN_CHECKOUT or r["task"]["name"] not in found
+                  or not found[r["task"]["name"]][0].is_relative_to(TASKS_DIR))}
+        )  # fmt: skip
         for t in names:
             print(f"{t}: {write_card(t, store)}")
 

@@ -1,4 +1,4 @@
-"""Plan: turn one composed config into a Cell with a content-addressed id. Imports nothing heavy.
+"""Plan: turn one composed config into the cell specs it asks for (harness.cell), with content-addressed ids.
 
 The id is the SHA-256 of exactly the fields that change a cell's result (model identity and weights digest,
 fine-tuning config, task version and content hash, evaluation settings, result-schema version). Paths, sweep
@@ -7,56 +7,31 @@ names and output folders are left out, so the same cell planned from two sweeps 
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from pathlib import Path
+import dataclasses
 from typing import Any
 
 from omegaconf import OmegaConf
 
+from harness.cell import BaselineCell, Cell, CellSpec, Endpoint
 from harness.config.schema import (
     BaselineConfig,
     EvalConfig,
     FinetuneConfig,
-    HardwareConfig,
     ModelConfig,
     TaskConfig,
 )
 from harness.errors import HarnessError
-from harness.finetune.spec import TrainSpec, make_train_spec
+from harness.finetune.spec import make_train_spec
 from harness.paths import resolve
 from harness.store.record import SCHEMA_VERSION
 from harness.tasks import TaskSpec, load_task
-
-
-@dataclass(frozen=True)
-class Cell:
-    id: str
-    identity: dict[str, Any]
-    model: ModelConfig
-    task: TaskConfig
-    task_spec: TaskSpec
-    finetune: FinetuneConfig
-    train: TrainSpec | None  # None: the base model as it is (finetune=none)
-    eval: EvalConfig
-    apply_chat_template: bool
-    results_dir: Path
-    cache_dir: Path
-    artifacts_dir: Path
-    config_snapshot: dict[str, Any]
-    hardware: HardwareConfig | None = None  # prices the device it runs on; not part of the id
+from harness.util import content_id  # noqa: F401 - re-exported
 
 
 def uses_chat_template(model: ModelConfig, ev: EvalConfig) -> bool:
     if ev.apply_chat_template == "auto":
         return model.prompt_format == "chat_template"
     return ev.apply_chat_template == "true"
-
-
-def content_id(identity: dict[str, Any]) -> str:
-    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
 def model_identity(m: ModelConfig) -> dict[str, Any]:
@@ -139,29 +114,23 @@ def plan_cell(cfg: Any) -> Cell:
     )
 
 
-@dataclass(frozen=True)
-class BaselineCell:
-    """An API baseline on one task. Its id hashes what changes the answers (provider, model, endpoint, task,
-    generation settings), not transport settings (concurrency, rate limits) nor the price: re-pricing a stored
-    cell recomputes money from its stored usage and never calls the API again."""
-
-    id: str
-    identity: dict[str, Any]
-    baseline: BaselineConfig
-    served_model: ModelConfig | None  # the embedded model a local stand-in serves
-    endpoint_id: str  # the response cache's name for the endpoint (stable across ports for a local server)
-    task: TaskConfig
-    task_spec: TaskSpec
-    eval: EvalConfig
-    results_dir: Path
-    cache_dir: Path
-    api_cache: Path
-    config_snapshot: dict[str, Any]
-    apply_chat_template: bool = True  # chat APIs take messages; lm-eval renders the prompt as messages
-
-
 def _obj(node: Any) -> Any:
     return OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+
+
+def plan_endpoint(b: BaselineConfig) -> Endpoint:
+    """The endpoint of a conf/baseline/ entry, for a baseline cell and for a judge alike."""
+    if b.serve is None:
+        url = b.base_url or "https://api.openai.com/v1"
+        return Endpoint(identity=url, id=url, served_model=None)
+    from harness.models import model_config
+
+    served = model_config(b.serve.model)
+    return Endpoint(
+        identity={"server": "transformers serve", "model": model_identity(served)},
+        id=f"transformers-serve:{served.name}:{(served.embedded.sha256 if served.embedded else '')[:16]}",
+        served_model=served,
+    )
 
 
 def plan_baseline(cfg: Any) -> BaselineCell:
@@ -169,20 +138,10 @@ def plan_baseline(cfg: Any) -> BaselineCell:
     task: TaskConfig = _obj(cfg.task)
     ev: EvalConfig = _obj(cfg.eval)
     spec = load_task(task)
-    served = None
-    if b.serve is not None:
-        from harness.models import model_config
-
-        served = model_config(b.serve.model)
-        endpoint: Any = {"server": "transformers serve", "model": model_identity(served)}
-        endpoint_id = (
-            f"transformers-serve:{served.name}:{(served.embedded.sha256 if served.embedded else '')[:16]}"
-        )
-    else:
-        endpoint = endpoint_id = b.base_url or "https://api.openai.com/v1"
+    endpoint = plan_endpoint(b)
     identity = {
         "schema_version": SCHEMA_VERSION,
-        "baseline": {"name": b.name, "provider": b.provider, "model": b.model, "endpoint": endpoint},
+        "baseline": {"name": b.name, "provider": b.provider, "model": b.model, "endpoint": endpoint.identity},
         "task": {"name": spec.name, "version": spec.version, "content_sha256": spec.content_sha256},
         "eval": {
             "backend": "lm-eval/harness-chat-api",
@@ -200,8 +159,8 @@ def plan_baseline(cfg: Any) -> BaselineCell:
         id=content_id(identity),
         identity=identity,
         baseline=b,
-        served_model=served,
-        endpoint_id=endpoint_id,
+        served_model=endpoint.served_model,
+        endpoint_id=endpoint.id,
         task=task,
         task_spec=spec,
         eval=ev,
@@ -210,3 +169,31 @@ def plan_baseline(cfg: Any) -> BaselineCell:
         api_cache=resolve(cfg.paths.api_cache),
         config_snapshot=OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else {},
     )
+
+
+def base_config(cfg: Any) -> Any:
+    """The same job with finetune=none: the base model on the same items."""
+    if not OmegaConf.is_config(cfg):
+        return dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, method="none"))
+    return OmegaConf.merge(cfg, {"finetune": {"method": "none"}})
+
+
+def plan_cells(cfg: Any) -> list[Cell]:
+    """The model cells of one job: the cell, and for a tuned cell its base cell first (the comparison every
+    tuned cell needs, on the same items), named by the tuned cell's `base_id`."""
+    cell = plan_cell(cfg)
+    if cell.train is None:
+        return [cell]
+    base = plan_cell(base_config(cfg))
+    return [base, dataclasses.replace(cell, base_id=base.id)]
+
+
+def plan(cfg: Any) -> list[CellSpec]:
+    """Every cell one composed config asks for, in the order they run: the model cells (base before tuned),
+    then the API baseline on the same task and items."""
+    specs: list[CellSpec] = []
+    if cfg.model.name != "none":
+        specs += plan_cells(cfg)
+    if cfg.baseline.name:
+        specs.append(plan_baseline(cfg))
+    return specs

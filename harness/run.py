@@ -1,7 +1,8 @@
-"""One cell, start to finish: plan -> (skip if stored) -> preflight -> prepare -> evaluate -> store.
+"""The run loop: for each planned cell, skip it when stored, preflight it once, execute it, store it.
 
-A job (one Hydra config) runs its model cell (and, for a tuned model, the base cell first) and, when a
-baseline is configured, the API baseline's cell on the same task and items.
+`harness.plan` says which cells a job needs and in which order (a tuned cell after its base cell); a backend
+(`harness.execute`) turns one spec into a record; this module only loops. Every cell of a step is preflighted
+before the first one runs, so a method this machine cannot run stops before even the base model is loaded.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.plan import BaselineCell, Cell, plan_baseline, plan_cell
-from harness.store import SCHEMA_VERSION, Store
-from harness.store.record import environment, now_iso
+from harness.cell import BaselineCell, Cell, CellSpec
+from harness.errors import PreflightError
+from harness.plan import plan_baseline, plan_cells
+from harness.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,153 +35,10 @@ class CellOutcome:
         return dict(self.__dict__)
 
 
-def finetune_section(cell: Cell, artifact: Any, base_cell_id: str | None) -> dict[str, Any]:
-    if artifact is None:
-        return {"method": "none"}
-    info = artifact.info
-    return {
-        "method": cell.finetune.method,
-        "artifact_id": artifact.id,
-        "artifact_path": str(artifact.path),
-        "artifact_kind": artifact.kind,
-        "artifact_reused": artifact.reused,
-        "base_cell_id": base_cell_id,  # the base model on the same items: the comparison every tuned cell needs
-        "train_task": info["data"]["train_task"],
-        "n_train": cell.finetune.n_train,
-        "replay": {
-            "task": info["data"]["replay_task"],
-            "ratio": cell.finetune.replay.ratio,
-            "n_examples": info["data"]["n_replay"],
-        },  # fmt: skip
-        "data": info["data"],
-        "trainable_params": info["trainable_params"],
-        "params": info["identity"]["params"],
-        "optim": info["identity"]["optim"],
-        "seed": cell.finetune.seed,
-        "metering": info["metering"],
-    }
+# -- checks before anything runs -------------------------------------------------------------------------------
 
 
-def build_record(
-    cell: Cell,
-    out: Any,
-    device: Any,
-    timings: dict[str, float],
-    pretrained: str,
-    artifact: Any = None,
-    base_cell_id: str | None = None,
-) -> dict[str, Any]:
-    m = cell.model
-    primary = cell.task.primary_metric
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "cell_id": cell.id,
-        "created_at": now_iso(),
-        "identity": cell.identity,
-        "model": {
-            "name": m.name,
-            "display_name": m.display_name,
-            "source": m.source,
-            "hub_id": m.hub_id,
-            "revision": m.revision,
-            "gguf_sha256": m.embedded.sha256 if m.embedded else None,
-            "n_params": m.n_params,
-            "dtype": m.dtype,
-            "prompt_format": m.prompt_format,
-            "license": m.license,
-            "weights": pretrained,
-        },
-        "finetune": finetune_section(cell, artifact, base_cell_id),
-        "task": {
-            "name": cell.task_spec.name,
-            "version": cell.task_spec.version,
-            "content_sha256": cell.task_spec.content_sha256,
-            "primary_metric": primary,
-            "split": cell.task.split,
-            "n": out.n,
-        },
-        "eval": {
-            "backend": "lm-eval/hf",
-            "model_args": out.model_args,
-            "batch_size": cell.eval.batch_size,
-            "apply_chat_template": cell.apply_chat_template,
-            "num_fewshot": cell.task.num_fewshot,
-            "limit": cell.task.limit,
-            "seeds": {
-                "python": cell.eval.seed,
-                "numpy": cell.eval.seed,
-                "torch": cell.eval.seed,
-                "fewshot": cell.eval.seed,
-            },
-            "device": {"kind": device.kind, "name": device.name, "count": device.count},
-            "lm_eval_cli": out.cli,
-        },
-        "metrics": out.metrics,
-        "primary": {"metric": primary, **out.metrics[primary]} if primary in out.metrics else None,
-        "timings": {
-            **{k: round(v, 3) for k, v in timings.items()},
-            "items_per_s": round(out.n / out.seconds, 3) if out.seconds else None,
-        },
-        "environment": environment(),
-        "config": cell.config_snapshot,
-        "samples_file": f"samples/{cell.id}.jsonl",
-    }
-
-
-def base_config(cfg: Any) -> Any:
-    """The same cell with finetune=none: the base model on the same items."""
-    from omegaconf import OmegaConf
-
-    return OmegaConf.merge(cfg, {"finetune": {"method": "none"}})
-
-
-def run_cell(cfg: Any) -> list[CellOutcome]:
-    """Run one composed config; for a fine-tuned cell, its base cell first (reused when stored).
-
-    Returns the outcomes, base first. Raises HarnessError/PreflightError for problems the user must fix.
-    """
-    started = time.perf_counter()
-    cell = plan_cell(cfg)
-    outcomes: list[CellOutcome] = []
-    base_id = None
-    store = Store(cell.results_dir)
-    if cell.train is not None:
-        if not store.has(cell.id, heal=True):
-            # The tuned cell's own checks first: a method this machine cannot run (qlora without CUDA, a model
-            # too big to train here) stops before even the base model is loaded.
-            from harness.models.preflight import detect_device, preflight
-
-            preflight(cell.model, cell.finetune, detect_device(cell.eval.device), task=cell.task)
-            check_data(cell)
-        outcomes += run_cell(base_config(cfg))
-        base_id = outcomes[-1].cell_id
-    outcome = CellOutcome(cell.id, "skipped", cell.model.name, cell.task.name)
-    outcomes.append(outcome)
-    if store.has(cell.id, heal=True):
-        log.info("cell %s (%s x %s, finetune=%s) is already stored; nothing to compute",
-                 cell.id, cell.model.name, cell.task.name, cell.finetune.method)  # fmt: skip
-        return outcomes
-
-    # Heavy imports only past this point: a fully stored sweep re-runs in seconds.
-    from harness.dist import main_lock
-    from harness.models.preflight import detect_device, preflight
-
-    device = detect_device(cell.eval.device)
-    preflight(cell.model, cell.finetune, device, task=cell.task)
-    check_data(cell)  # bad rows stop here, with file:line, before a model is loaded
-    hardware = hardware_section(cell, device)  # refuses a price for hardware the cell does not run on
-    lock = store.root / "locks" / f"{cell.id}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    # parallel jobs planning the same cell: one computes, the others reuse
-    with main_lock(str(lock), f"cell {cell.id} ({cell.model.name} x {cell.task.name})"):
-        if store.has(cell.id):
-            return outcomes
-        _compute(cell, store, device, base_id, started, hardware)
-    outcome.status, outcome.seconds = "done", time.perf_counter() - started
-    return outcomes
-
-
-def check_data(cell: Cell | BaselineCell) -> None:
+def check_data(cell: CellSpec) -> None:
     """The task's row checks on the rows this cell will use: its scored split (first `limit` rows) and, for a
     tuned cell, the training data. A row missing a field the prompt uses would otherwise be scored as "None"."""
     from harness.tasks.check import check_cell_rows
@@ -201,78 +60,8 @@ def check_data(cell: Cell | BaselineCell) -> None:
             check_cell_rows(train.replay_task, "train", None)
 
 
-def hardware_section(cell: Cell, device: Any) -> dict[str, Any]:
-    from harness.compare.hardware import priced_as
-    from harness.config.schema import HardwareConfig
-
-    return priced_as(cell.hardware or HardwareConfig(), device.kind, device.name, device.count)
-
-
-def cost_section(hardware: dict[str, Any], inference: dict[str, Any] | None, artifact: Any) -> dict[str, Any]:
-    """Self-hosted money: device price per hour / measured queries per hour; training device-hours x price."""
-    from harness.compare.cost import per_1k_from_rate, training_cost
-
-    price, qph = hardware.get("price_per_hour"), (inference or {}).get("queries_per_hour")
-    metering = artifact.info["metering"] if artifact is not None else None
-    return {
-        "currency": hardware.get("currency", "USD"),
-        "priced": price is not None,
-        "per_1k_queries": per_1k_from_rate(price, qph) if price is not None and qph else None,
-        "basis": f"{hardware.get('profile')} at {price}/h / measured queries per hour at batch size "
-        f"{(inference or {}).get('batch_size')}" if price is not None else "unpriced: no hardware profile fits this device",
-        "training": training_cost(metering["train_seconds"], (metering.get("device") or {}).get("count") or 1, price)
-        if metering is not None and price is not None else None,
-    }  # fmt: skip
-
-
-def consistency_section(ev: Any, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """With eval.samples = k > 1: how often the k answers per item agree (None for one greedy answer)."""
-    if ev.samples == 1:
-        return None
-    from harness.compare.consistency import agreement
-
-    return agreement(samples, ev.sample_temperature)
-
-
-def _compute(cell: Cell, store: Store, device: Any, base_id: str | None, started: float,
-             hardware: dict[str, Any]) -> None:  # fmt: skip
-    """Prepare weights, train (or reuse) the artifact, evaluate, store. Only rank 0 writes the record."""
-    from harness.evaluate.lmeval import evaluate
-    from harness.models import weights_location
-
-    t0 = time.perf_counter()
-    pretrained = weights_location(cell.model, cell.cache_dir)
-    t1 = time.perf_counter()
-    artifact = None
-    if cell.train is not None:
-        from harness.finetune.train import train
-
-        artifact = train(cell.train, pretrained, cell.artifacts_dir, device.kind)
-    t2 = time.perf_counter()
-    log.info("evaluating %s%s on %s (cell %s) on %s", cell.model.name,
-             f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip
-    out = evaluate(cell, pretrained, device.kind, artifact)
-    if out is None:  # a non-zero rank under `accelerate launch`: lm-eval gathers the scores on rank 0
-        return
-    timings = {"prepare_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": out.seconds,
-               "total_s": time.perf_counter() - started}  # fmt: skip
-    record = build_record(cell, out, device, timings, pretrained, artifact, base_id)
-    record["hardware"] = hardware
-    record["inference"] = out.inference
-    record["cost"] = cost_section(hardware, out.inference, artifact)
-    record["consistency"] = consistency_section(cell.eval, out.samples)
-    path = store.write(record, out.samples)
-    primary = record["primary"]
-    log.info("stored %s: %s=%.3f (n=%d)", path, cell.task.primary_metric, primary["value"], out.n)
-
-
-# -- API baselines ---------------------------------------------------------------------------------------------
-
-
-def check_baseline(cell: BaselineCell) -> str | None:
-    """Why this baseline cannot run here, before any request: None when it can."""
-    from harness.errors import PreflightError
-
+def check_baseline(cell: BaselineCell) -> None:
+    """Why this baseline cannot run here, before any request (PreflightError); nothing when it can."""
     b = cell.baseline
     if b.api_key_env and not os.environ.get(b.api_key_env):
         raise PreflightError(
@@ -287,221 +76,132 @@ def check_baseline(cell: BaselineCell) -> str | None:
     missing_data = check_hub_datasets(cell.task)
     if missing_data:
         raise PreflightError(missing_data)
+
+
+def preflight(spec: CellSpec, device: Any, backend: Any) -> None:
+    """Once per cell, before any cell of its step runs: the model fits this device and method, the data rows
+    are sound, the hardware price profile fits, the key is set, the worker's interpreter can run it."""
+    if isinstance(spec, Cell):
+        from harness.execute.local import hardware_section
+        from harness.models.preflight import preflight as model_preflight
+
+        model_preflight(spec.model, spec.finetune, device, task=spec.task)
+        check_data(spec)  # bad rows stop here, with file:line, before a model is loaded
+        hardware_section(spec, device)  # refuses a price for hardware the cell does not run on
+    else:
+        check_baseline(spec)
+        check_data(spec)
+    if hasattr(backend, "preflight"):
+        backend.preflight()
+
+
+def not_applicable(spec: CellSpec) -> str | None:
+    if isinstance(spec, BaselineCell) and spec.task_spec.output_type in (
+        "multiple_choice", "loglikelihood", "loglikelihood_rolling"):  # fmt: skip
+        return (f"{spec.task.name} is scored by log-likelihood ({spec.task_spec.output_type}); a chat API returns "
+                "no log-probabilities of given answers, so API baselines run on generative tasks only.")  # fmt: skip
     return None
 
 
-PRICE_KEYS = ("currency", "input_per_1m", "cached_input_per_1m", "output_per_1m")
+# -- the loop --------------------------------------------------------------------------------------------------
 
 
-def reprice(store: Store, cell: BaselineCell) -> bool:
-    """A stored API cell whose price differs from the configured one gets its money recomputed from its stored
-    usage (no request is sent): the record and the samples are rewritten with the new price. True if it was."""
-    from dataclasses import asdict
+def _stored(store: Store, spec: CellSpec) -> bool:
+    """Stored and finished. An API cell with failed requests is run again: only those are sent."""
+    if isinstance(spec, BaselineCell):
+        from harness.execute.api import complete
 
-    from harness.evaluate.api.meter import Meter, aggregate
-    from harness.evaluate.api.pricing import cost
-
-    record = store.load(cell.id)
-    price = asdict(cell.baseline.price)
-    if all(record["api"]["cost"]["price"].get(k) == price[k] for k in PRICE_KEYS):
-        return False
-    samples = store.load_samples(cell.id)
-    meters = []
-
-    def repriced(meter: dict[str, Any]) -> Meter:
-        m = Meter(**meter)
-        if m.error is None:
-            m.cost = cost(m.prompt_tokens or 0, m.cached_tokens or 0, m.completion_tokens or 0, price)
-        meters.append(m)
-        return m
-
-    for row in samples:
-        row["api"] = repriced(row["api"]).as_dict()
-        if row.get("api_repeats"):  # the other k - 1 sampled answers' requests
-            row["api_repeats"] = [repriced(r).as_dict() for r in row["api_repeats"]]
-    record["api"] = {**aggregate(meters, price), "repriced_at": now_iso()}
-    record["eval"]["model_args"].update(
-        {f"price_{k}": price[k] for k in PRICE_KEYS[1:]}, currency=price["currency"]
-    )
-    store.write(record, samples)
-    log.info("baseline cell %s re-priced from stored usage: %s", cell.id, {k: price[k] for k in PRICE_KEYS})
-    return True
+        return complete(store, spec.id)
+    return store.has(spec.id, heal=True)
 
 
-def _complete(store: Store, cell_id: str) -> bool:
-    """Stored with every sample answered. A cell with failed requests is run again: only those are sent."""
-    if not store.has(cell_id, heal=True):
-        return False
-    return not ((store.load(cell_id).get("api") or {}).get("n_failed") or 0)
+def _outcome(spec: CellSpec) -> CellOutcome:
+    if isinstance(spec, BaselineCell):
+        return CellOutcome(spec.id, "skipped", str(spec.baseline.name), spec.task.name, step="baseline")
+    return CellOutcome(spec.id, "skipped", spec.model.name, spec.task.name)
 
 
-def run_baseline(cfg: Any) -> list[CellOutcome]:
-    started = time.perf_counter()
-    cell = plan_baseline(cfg)
-    b = cell.baseline
-    outcome = CellOutcome(cell.id, "skipped", str(b.name), cell.task.name, step="baseline")
-    if cell.task_spec.output_type in ("multiple_choice", "loglikelihood", "loglikelihood_rolling"):
-        outcome.status = "not_applicable"
-        outcome.message = (f"{cell.task.name} is scored by log-likelihood ({cell.task_spec.output_type}); a chat "
-                           "API returns no log-probabilities of given answers, so API baselines run on generative "
-                           "tasks only.")  # fmt: skip
-        log.info("baseline %s on %s: not applicable (%s)", b.name, cell.task.name, cell.task_spec.output_type)
-        return [outcome]
-    store = Store(cell.results_dir)
-    if _complete(store, cell.id):
-        log.info(
-            "baseline cell %s (%s x %s) is already stored; nothing to send", cell.id, b.name, cell.task.name
-        )
-        if reprice(store, cell):
-            outcome.message = "re-priced from its stored token usage (the configured price changed)"
-        return [outcome]
-    check_baseline(cell)
-    check_data(cell)
-    from harness.dist import main_lock
-
-    lock = store.root / "locks" / f"{cell.id}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with main_lock(str(lock), f"baseline cell {cell.id} ({b.name} x {cell.task.name})"):
-        if _complete(store, cell.id):
-            return [outcome]
-        record = _compute_baseline(cell, store, started)
-    outcome.status, outcome.seconds = "done", time.perf_counter() - started
-    failed = record["api"]["n_failed"]
-    if failed:
-        outcome.message = (
-            f"{failed} of {record['api']['n_requests']} requests failed (scored as empty answers)"
-        )
-    return [outcome]
+def _describe(spec: CellSpec) -> str:
+    if isinstance(spec, BaselineCell):
+        return f"baseline cell {spec.id} ({spec.baseline.name} x {spec.task.name})"
+    return f"cell {spec.id} ({spec.model.name} x {spec.task.name})"
 
 
-def _compute_baseline(cell: BaselineCell, store: Store, started: float) -> dict[str, Any]:
-    from harness.evaluate.baseline import evaluate_baseline
-    from harness.evaluate.endpoint import endpoint_for
-    from harness.models import model_config, weights_location
+def run(specs: list[CellSpec], python: str | None = None) -> list[CellOutcome]:
+    """Run planned cells in order; returns one outcome per spec. Raises HarnessError/PreflightError for problems
+    the user must fix (before any cell ran, for preflight problems). `python`: run each cell in a worker
+    subprocess with this interpreter (default: in this process, or HARNESS_WORKER_PYTHON)."""
+    from harness.execute import backend_for
 
-    b = cell.baseline
-    t0 = time.perf_counter()
-    with endpoint_for(b, cell.cache_dir, store.root / "logs" / f"serve-{cell.id}.log") as (url, model):
-        t1 = time.perf_counter()
-        if cell.served_model is not None:
-            log.info("baseline %s: transformers serve is up at %s after %.1f s", b.name, url, t1 - t0)
-            tokenizer: str | None = model  # the served folder: its own tokenizer counts if usage is missing
+    outcomes = [_outcome(s) for s in specs]
+    todo = []
+    for spec, outcome in zip(specs, outcomes, strict=True):
+        store = Store(spec.results_dir)
+        why_not = not_applicable(spec)
+        if why_not:
+            outcome.status, outcome.message = "not_applicable", why_not
+            log.info("%s: not applicable (%s)", _describe(spec), spec.task_spec.output_type)
+        elif _stored(store, spec):
+            log.info("%s is already stored; nothing to compute", _describe(spec))
+            if isinstance(spec, BaselineCell):
+                from harness.execute.api import reprice
+
+                if reprice(store, spec):
+                    outcome.message = "re-priced from its stored token usage (the configured price changed)"
         else:
-            tokenizer = weights_location(model_config(b.tokenizer), cell.cache_dir) if b.tokenizer else None
-            log.info("baseline %s: sending %s requests to %s", b.name, cell.task.name, b.base_url or "OpenAI")
-        out = evaluate_baseline(cell, url, model, tokenizer)
-    refuse_if_mostly_failed(cell, store, out.samples, out.api)
-    timings = {"serve_start_s": t1 - t0, "evaluate_s": out.seconds, "total_s": time.perf_counter() - started}
-    record = build_baseline_record(cell, out, timings)
-    record["consistency"] = consistency_section(cell.eval, out.samples)
-    path = store.write(record, out.samples)
-    api = record["api"]
-    cost = api["cost"]["per_1k_queries"]
-    log.info("stored %s: %s=%.3f (n=%d), %d failed, cost per 1,000 queries %s", path, cell.task.primary_metric,
-             (record["primary"] or {}).get("value", float("nan")), out.n, api["n_failed"],
-             "unpriced" if cost is None else f"{cost:.4f} {api['cost']['currency']}")  # fmt: skip
-    return record
+            todo.append((spec, outcome, store, backend_for(spec, python)))
+    if not todo:  # a fully stored sweep re-runs in seconds: nothing heavy is imported
+        return outcomes
+
+    from harness.dist import main_lock
+    from harness.models.preflight import detect_device
+
+    devices: dict[str, Any] = {}
+    for spec, _, _, backend in todo:  # every cell's checks before the first one runs
+        device = devices.setdefault(spec.eval.device, detect_device(spec.eval.device))
+        preflight(spec, device, backend)
+    for spec, outcome, store, backend in todo:
+        started = time.perf_counter()
+        lock = store.root / "locks" / f"{spec.id}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        # parallel jobs planning the same cell: one computes, the others reuse
+        with main_lock(str(lock), _describe(spec)):
+            if _stored(store, spec):
+                continue
+            result = backend.execute(spec, devices[spec.eval.device])
+            if result is None:  # a non-zero rank of a multi-process run: rank 0 stores
+                continue
+            if not result.stored:
+                path = store.write(result.record, result.samples)
+                _log_stored(path, result.record)
+        outcome.status, outcome.seconds = "done", time.perf_counter() - started
+        api = result.record.api
+        if api and api["n_failed"]:
+            outcome.message = (
+                f"{api['n_failed']} of {api['n_requests']} requests failed (scored as empty answers)"
+            )
+    return outcomes
 
 
-def refuse_if_mostly_failed(cell: BaselineCell, store: Store, samples: list[dict[str, Any]],
-                            api: dict[str, Any]) -> None:  # fmt: skip
-    """A cell whose failed share exceeds `baseline.max_failed_share` is not scored: its empty answers would enter
-    the leaderboard as a real score (a closed port scored 0.000 and exited 0). The failure is kept in
-    failures/<cell_id>.json with its causes; answered requests stay in the response cache, so a re-run after
-    the fix sends only the others."""
-    import json
-    from collections import Counter
-
-    from harness.errors import HarnessError
-    from harness.store.store import atomic_write_text
-
-    n, failed = api["n_requests"], api["n_failed"]
-    if not n or failed / n <= cell.baseline.max_failed_share:
+def _log_stored(path: Any, r: Any) -> None:
+    value = (r.primary or {}).get("value", float("nan"))
+    if r.api is None:
+        log.info("stored %s: %s=%.3f (n=%d)", path, r.task["primary_metric"], value, r.task["n"])
         return
-    errors = Counter(
-        m["error"] for row in samples for m in [row["api"], *row.get("api_repeats", [])] if m.get("error")
-    )
-    causes = "; ".join(f"{e} ({k} request{'s' if k > 1 else ''})" for e, k in errors.most_common(3))
-    where = cell.baseline.base_url or ("a local transformers serve" if cell.served_model else "OpenAI's API")
-    failure = {"cell_id": cell.id, "created_at": now_iso(), "baseline": cell.baseline.name,
-               "task": cell.task.name, "endpoint": where, "n_requests": n, "n_failed": failed,
-               "max_failed_share": cell.baseline.max_failed_share, "causes": dict(errors.most_common(10))}  # fmt: skip
-    path = store.root / "failures" / f"{cell.id}.json"
-    atomic_write_text(path, json.dumps(failure, indent=2, ensure_ascii=False) + "\n")
-    raise HarnessError(
-        f"baseline {cell.baseline.name} on {cell.task.name}: {failed} of {n} requests to {where} failed, more "
-        f"than baseline.max_failed_share={cell.baseline.max_failed_share:g}, so the cell is not scored.\n"
-        f"  cause: {causes}\n  answered requests are kept (never paid twice); fix the cause and run again. "
-        f"Details: {path}"
-    )
+    cost = r.api["cost"]["per_1k_queries"]
+    log.info("stored %s: %s=%.3f (n=%d), %d failed, cost per 1,000 queries %s", path, r.task["primary_metric"],
+             value, r.task["n"], r.api["n_failed"],
+             "unpriced" if cost is None else f"{cost:.4f} {r.api['cost']['currency']}")  # fmt: skip
 
 
-def build_baseline_record(cell: BaselineCell, out: Any, timings: dict[str, float]) -> dict[str, Any]:
-    b, served = cell.baseline, cell.served_model
-    primary = cell.task.primary_metric
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "cell_id": cell.id,
-        "created_at": now_iso(),
-        "identity": cell.identity,
-        "model": {
-            "name": b.name,
-            "display_name": b.display_name or b.name,
-            "source": "api",
-            "provider": b.provider,
-            "api_model": b.model if served is None else served.name,
-            "base_url": b.base_url,  # null for OpenAI's default endpoint and for a local stand-in
-            "stand_in": b.stand_in,  # set when the row is not really a closed API
-            "served_model": None if served is None else served.name,
-            "n_params": None if served is None else served.n_params,  # unknown for closed models
-            "license": None if served is None else served.license,
-        },
-        "finetune": {"method": "none"},
-        "task": {
-            "name": cell.task_spec.name,
-            "version": cell.task_spec.version,
-            "content_sha256": cell.task_spec.content_sha256,
-            "primary_metric": primary,
-            "split": cell.task.split,
-            "n": out.n,
-        },
-        "eval": {
-            "backend": "lm-eval/harness-chat-api",
-            "model_args": {k: v for k, v in out.model_args.items() if k not in ("cache_path",)},
-            "apply_chat_template": True,
-            "num_fewshot": cell.task.num_fewshot,
-            "limit": cell.task.limit,
-            "temperature": b.temperature,
-            "max_tokens": b.max_tokens,
-            "seeds": {
-                "python": cell.eval.seed,
-                "numpy": cell.eval.seed,
-                "torch": cell.eval.seed,
-                "fewshot": cell.eval.seed,
-            },  # fmt: skip
-            "device": {
-                "kind": "api",
-                "name": "transformers serve, " + served.name if served else b.provider,
-                "count": None,
-            },  # fmt: skip
-            "transport": {
-                "stream": b.stream,
-                "concurrency": b.concurrency,
-                "requests_per_minute": b.requests_per_minute,
-                "tokens_per_minute": b.tokens_per_minute,
-                "max_retries": b.max_retries,
-                "timeout_s": b.timeout_s,
-            },  # fmt: skip
-            "lm_eval_cli": out.cli,
-        },
-        "metrics": out.metrics,
-        "primary": {"metric": primary, **out.metrics[primary]} if primary in out.metrics else None,
-        "api": out.api,
-        "timings": {
-            **{k: round(v, 3) for k, v in timings.items()},
-            "items_per_s": round(out.n / out.seconds, 3) if out.seconds else None,
-        },
-        "environment": environment(),
-        "config": cell.config_snapshot,
-        "samples_file": f"samples/{cell.id}.jsonl",
-    }
+# -- one job's steps (the Hydra job calls these; tests too) ----------------------------------------------------
+
+
+def run_cell(cfg: Any, python: str | None = None) -> list[CellOutcome]:
+    """A job's model step: its cell, and for a fine-tuned cell its base cell first (reused when stored)."""
+    return run(plan_cells(cfg), python)
+
+
+def run_baseline(cfg: Any, python: str | None = None) -> list[CellOutcome]:
+    """A job's API-baseline step: the baseline on the job's task and items."""
+    return run([plan_baseline(cfg)], python)

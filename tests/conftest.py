@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from harness.config import register_configs
+from harness.config.register import register_configs
 from harness.paths import CONF_DIR, REPO_ROOT
 
 register_configs()

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from harness.paths import TASKS_DIR
+from harness.report.card import card_rows, scores_markdown, write_card
 from harness.run import run_cell
 from harness.store import Store
-from harness.tasks.card import card_rows, scores_markdown, write_card
 from tests.conftest import compose_cfg
 from tests.test_report import RECORD
 
@@ -42,8 +42,8 @@ def test_card_table_numbers():
 
 
 def test_chance_column_for_multiple_choice():
+    from harness.report.card import above_chance, chance_level
     from harness.tasks import discover
-    from harness.tasks.card import above_chance, chance_level
 
     assert chance_level(discover()["general_en"][1]) == 0.25
     assert chance_level(discover()["helpdesk_en"][1]) is None
@@ -56,7 +56,7 @@ def test_chance_column_for_multiple_choice():
 
 
 def test_write_card_replaces_only_its_block(tmp_path, monkeypatch):
-    import harness.tasks.card as card
+    import harness.report.card as card
 
     folder = tmp_path / "t"
     folder.mkdir()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.build import write_report
+from harness.report.render import write_report
 from harness.store import Store
 from harness.store.store import DamagedRecord, atomic_write_text
 from tests.conftest import run_harness

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from harness.report.build import write_report
+from harness.report.render import write_report
 from harness.report.table import leaderboard
 
 # A hand-written record in the stored shape (a test input, not a result shown to anyone).

@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from harness.report.build import write_report
+from harness.report.render import write_report
 from tests.browser import chart_points, column_texts, opened, screenshot
 from tests.test_report import RECORD
 

@@ -10,10 +10,10 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report import summary
-from harness.report.build import write_report
 from harness.report.charts import pareto_front
 from harness.report.diff import compare_rows, load_export
 from harness.report.drill import drill_down
+from harness.report.render import write_report
 from tests.test_report_browser import RECORDS, samples
 
 
@@ -103,7 +103,7 @@ def test_comparison_with_an_earlier_report(tmp_path):
 
 
 def _rows(records):
-    from harness.report.build import records_of
+    from harness.report.analysis import records_of
     from harness.report.table import leaderboard
 
     return records_of(leaderboard(records))
@@ -118,7 +118,7 @@ def test_exports_hold_the_main_table(tmp_path):
 
 
 def test_a_baseline_that_failed_in_one_job_but_was_stored_by_another_is_not_listed_as_missing():
-    from harness.report.callback import split_outcomes
+    from harness.report.from_store import split_outcomes
 
     class NoStore:
         def has(self, cell_id):

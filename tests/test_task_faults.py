@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 
 import harness.cli as cli
 import harness.tasks as tasks
-from harness.config import register_configs
+from harness.config.register import register_configs
 from harness.config.schema import TaskConfig
 from harness.errors import HarnessError
 from harness.paths import CONF_DIR

@@ -7,23 +7,16 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from harness.config.schema import HardwareConfig
 from harness.errors import PreflightError
-from harness.paths import CONF_DIR
 
 
 def profiles() -> list[HardwareConfig]:
-    from harness.tasks import load_yaml
+    from harness.config.options import load_option, option_files
 
-    out = []
-    for path in sorted((CONF_DIR / "hardware").glob("*.yaml")):
-        if path.stem != "auto":
-            out.append(
-                OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(HardwareConfig), load_yaml(path)))
-            )
-    return out  # type: ignore[return-value]
+    return [
+        load_option("hardware", name, HardwareConfig) for name in option_files("hardware") if name != "auto"
+    ]
 
 
 def fits(p: HardwareConfig, kind: str, name: str, cpus: int | None) -> bool:

@@ -1,3 +1,1 @@
-from harness.config.schema import HarnessConfig, register_configs
-
-__all__ = ["HarnessConfig", "register_configs"]
+"""Configuration: the typed schema (schema.py), its validation (validate.py) and Hydra registration (register.py)."""

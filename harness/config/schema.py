@@ -7,9 +7,11 @@ not a silently ignored option (the lighteval habit). Field comments are the docu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+# OmegaConf's marker of a required value, written out so this module imports neither Hydra nor OmegaConf:
+# a worker in another Python environment reads these dataclasses without them.
+MISSING: Any = "???"
 
 
 @dataclass
@@ -269,15 +271,3 @@ class HarnessConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
-
-
-def register_configs() -> None:
-    """Register the schema (first in conf/config.yaml's defaults) and one `task=<name>` option per task folder.
-    Broken task files are skipped with a warning (harness.tasks.discover); their text is escaped, never
-    interpolated (harness.tasks.task_node)."""
-    from harness.tasks import discover, task_node
-
-    cs = ConfigStore.instance()
-    cs.store(name="harness_schema", node=HarnessConfig)
-    for name, (path, doc) in discover().items():
-        cs.store(group="task", name=name, node=task_node(name, path, doc))

@@ -6,9 +6,9 @@ import shlex
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.cell import BaselineCell
 from harness.evaluate.lmeval import collect, run_lm_eval
 from harness.paths import REPO_ROOT
-from harness.plan import BaselineCell
 
 
 @dataclass

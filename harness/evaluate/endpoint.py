@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.config.schema import BaselineConfig
+from harness.config.schema import BaselineConfig, ModelConfig
 from harness.errors import PreflightError
 
 
@@ -26,16 +26,18 @@ def api_key(b: BaselineConfig) -> str:
 
 
 @contextlib.contextmanager
-def endpoint_for(b: BaselineConfig, cache_dir: Path, log_path: Path) -> Iterator[tuple[str | None, str]]:
-    """Yields (base_url, model name to send): the served folder for a local server, else the provider's id."""
-    if b.serve is None:
+def endpoint_for(b: BaselineConfig, served_model: ModelConfig | None, cache_dir: Path,
+                 log_path: Path) -> Iterator[tuple[str | None, str]]:  # fmt: skip
+    """Yields (base_url, model name to send): the served folder for a local server, else the provider's id.
+    `served_model` is the plan's (harness.plan.plan_endpoint), for a baseline and a judge alike."""
+    if b.serve is None or served_model is None:
         yield b.base_url, str(b.model)
         return
     from harness.evaluate.api.serve import served
-    from harness.models import model_config, weights_location
+    from harness.models import weights_location
 
     s = b.serve
-    folder = weights_location(model_config(s.model), cache_dir)
+    folder = weights_location(served_model, cache_dir)
     with served(folder, log_path, s.device, s.dtype, s.continuous_batching, s.startup_timeout_s, s.cb_num_blocks,
                 s.cb_max_batch_tokens) as url:  # fmt: skip
         yield url, folder

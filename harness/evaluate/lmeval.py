@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness.cell import Cell
 from harness.paths import REPO_ROOT
-from harness.plan import Cell
 
 log = logging.getLogger(__name__)
 

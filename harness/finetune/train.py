@@ -23,7 +23,7 @@ from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
 from harness.finetune.data import IGNORE, Example, build_examples, mix_replay
 from harness.finetune.spec import ADAPTER_METHODS, TrainSpec
-from harness.plan import content_id
+from harness.util import content_id
 
 log = logging.getLogger(__name__)
 MARKER = "harness_artifact.json"

@@ -20,9 +20,9 @@ from typing import Any
 
 from harness.config.schema import JudgeConfig
 from harness.errors import HarnessError
-from harness.plan import content_id
 from harness.store import Store
 from harness.store.record import SCHEMA_VERSION, now_iso
+from harness.util import content_id
 
 log = logging.getLogger(__name__)
 PROMPTS = Path(__file__).parent / "prompts"
@@ -38,13 +38,14 @@ def load_prompt(version: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def judge_identity(j: JudgeConfig, served_identity: Any) -> dict[str, Any]:
+def judge_identity(j: JudgeConfig, endpoint_identity: Any) -> dict[str, Any]:
+    """`endpoint_identity`: the plan's Endpoint.identity for the judge's conf/baseline/ entry."""
     e = j.endpoint
     return {
         "name": j.name,
         "provider": e.provider,
         "model": e.model,
-        "endpoint": served_identity or e.base_url or "https://api.openai.com/v1",
+        "endpoint": endpoint_identity,
         "prompt": {"version": j.prompt, "sha256": hashlib.sha256(load_prompt(j.prompt).encode()).hexdigest()},
         "max_tokens": j.max_tokens,
         "temperature": 0.0,
@@ -97,7 +98,7 @@ def summarise(rows: list[dict[str, Any]], metric: str | None) -> dict[str, Any]:
     task's own metric (binary scores) on the same items."""
     import numpy as np
 
-    from harness.report.table import ci95
+    from harness.compare.stats import ci95
 
     verdicts = [r["verdict"] for r in rows if r["verdict"] is not None]
     n = len(verdicts)
@@ -146,16 +147,11 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
     if any("loglikelihoods" in s for s in samples):
         log.info("judge: cell %s is multiple choice; nothing free-form to judge", cell_id)
         return None
-    e = j.endpoint
-    served_identity, endpoint_name = None, e.base_url or "https://api.openai.com/v1"
-    if e.serve is not None:
-        from harness.models import model_config
-        from harness.plan import model_identity
+    from harness.plan import plan_endpoint
 
-        m = model_config(e.serve.model)
-        served_identity = {"server": "transformers serve", "model": model_identity(m)}
-        endpoint_name = f"transformers-serve:{m.name}:{(m.embedded.sha256 if m.embedded else '')[:16]}"
-    identity = judge_identity(j, served_identity)
+    e = j.endpoint
+    endpoint = plan_endpoint(e)  # the value a baseline cell on the same conf/baseline/ entry gets
+    identity = judge_identity(j, endpoint.identity)
     jid = judgement_id(cell_id, identity)
     if store.has_judgement(jid) and not json.loads(store.judgement_path(jid).read_text())["n_failed"]:
         log.info("judgement %s of cell %s by %s is already stored", jid, cell_id, j.name)
@@ -168,11 +164,13 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
     key = api_key(e)  # before any server starts: a missing key stops here
     cache = ResponseCache(resolve(cfg.paths.api_cache))
     try:
-        with endpoint_for(e, resolve(cfg.paths.cache), store.root / "logs" / f"judge-{jid}.log") as (
+        with endpoint_for(
+            e, endpoint.served_model, resolve(cfg.paths.cache), store.root / "logs" / f"judge-{jid}.log"
+        ) as (
             url,
             model,
         ):
-            caller = ApiCaller(base_url=url, api_key=key, model=model, endpoint_id=endpoint_name, price=price,
+            caller = ApiCaller(base_url=url, api_key=key, model=model, endpoint_id=endpoint.id, price=price,
                                settings=settings, cache=cache, cell_id=f"judge:{jid}", key_env=e.api_key_env,
                                seed=int(cfg.eval.seed),
                                key_model=e.serve.model if e.serve is not None else None)  # fmt: skip

@@ -21,15 +21,6 @@ def weights_location(model: ModelConfig, cache: Path) -> str:
 def model_config(name: str) -> ModelConfig:
     """A model's registry entry (conf/model/<name>.yaml) outside Hydra's composition, e.g. the model a local
     API stand-in serves. Validated against the schema like any composed config."""
-    from omegaconf import OmegaConf
+    from harness.config.options import load_option
 
-    from harness.errors import HarnessError, did_you_mean
-    from harness.paths import CONF_DIR
-    from harness.tasks import load_yaml
-
-    path = CONF_DIR / "model" / f"{name}.yaml"
-    if not path.exists():
-        known = [p.stem for p in (CONF_DIR / "model").glob("*.yaml")]
-        raise HarnessError(did_you_mean(name, known, "model"))
-    node = OmegaConf.merge(OmegaConf.structured(ModelConfig), load_yaml(path))
-    return OmegaConf.to_object(node)  # type: ignore[return-value]
+    return load_option("model", name, ModelConfig)

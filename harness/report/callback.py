@@ -1,14 +1,12 @@
 """Hydra callback: at the end of a run or sweep, summarise the cells and write the sweep's report.
 
-It reads the `cell.json` each job leaves in its output folder, so it works the same with any launcher
-(basic, joblib, submitit): jobs in other processes or machines report through files, not memory.
+It reads the `cell.json` each job leaves in its output folder (harness.report.from_store), so it works the same
+with any launcher (basic, joblib, submitit): jobs in other processes or machines report through files, not memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -17,42 +15,6 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.paths import resolve
-
-log = logging.getLogger(__name__)
-OUTCOME_FILE = "cell.json"
-
-
-def collect_outcomes(folder: Path) -> list[dict[str, Any]]:
-    """Every job's outcomes (a job writes a list: a tuned cell's base cell, then the cell), duplicates dropped."""
-    files = sorted(folder.glob(f"*/{OUTCOME_FILE}")) or sorted(folder.glob(OUTCOME_FILE))
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for p in files:
-        try:
-            loaded = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:  # a job killed while writing it (or not a job's file)
-            log.warning("skipping %s: %s", p, e)
-            continue
-        for o in loaded if isinstance(loaded, list) else [loaded]:
-            if not isinstance(o, dict) or not {"cell_id", "status", "model", "task"} <= set(o):
-                log.warning("skipping an entry of %s that is not a cell outcome", p)
-                continue
-            if o["cell_id"] and o["cell_id"] in seen:
-                continue  # the same base cell, reported by two tuned jobs
-            seen.add(o["cell_id"])
-            out.append(o)
-    return out
-
-
-def split_outcomes(outcomes: list[dict[str, Any]], store: Any) -> tuple[list[dict], list[dict]]:
-    """(records of the stored cells, outcomes of the cells that produced no record)."""
-    records = [store.load(o["cell_id"]) for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
-    # An API baseline is shared by every job of its task: failed in one job and computed by another, it is measured.
-    measured = {(o["model"], o["task"]) for o in outcomes
-                if o["status"] in ("done", "skipped") and o.get("step") == "baseline"}  # fmt: skip
-    failed = [o for o in outcomes if o["status"] not in ("done", "skipped")
-              and not (o.get("step") == "baseline" and (o["model"], o["task"]) in measured)]  # fmt: skip
-    return records, failed
 
 
 def report_name(config: DictConfig) -> str:
@@ -73,26 +35,21 @@ def report_name(config: DictConfig) -> str:
 
 def finish(config: DictConfig, folder: Path) -> None:
     from harness.dist import is_main
-    from harness.report.build import write_report
-    from harness.report.diff import load_export
 
     if not is_main():  # under `accelerate launch` every rank runs the job; rank 0 reports it
         return
+    from omegaconf import OmegaConf
+
+    from harness.config.schema import ReportConfig
+    from harness.report.from_store import report_from_store
     from harness.store import Store
 
-    outcomes = collect_outcomes(folder)
     store = Store(resolve(config.paths.results))
-    records, failed = split_outcomes(outcomes, store)
     out_dir = resolve(config.paths.reports) / report_name(config)
-    assumptions = {
-        "monthly_queries": config.report.monthly_queries,
-        "amortise_months": config.report.amortise_months,
-        "target_score": config.report.target_score,
-    }
-    judged = store.judgements(r["cell_id"] for r in records)
-    earlier = load_export(resolve(config.report.compare_to)) if config.report.compare_to else None
-    path = write_report(records, out_dir, f"Leaderboard: {config.sweep.name}", failed, store.samples_or_none,
-                        assumptions, judged, earlier)  # fmt: skip
+    settings = ReportConfig(**OmegaConf.to_container(config.report, resolve=True))
+    done = report_from_store(store, out_dir, title=f"Leaderboard: {config.sweep.name}", settings=settings,
+                             sweep_dir=folder, empty_ok=True)  # fmt: skip
+    outcomes, failed, path = done.outcomes, done.failed, done.path
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("done", "skipped")}
     broken = [o for o in failed if o["status"] != "not_applicable"]
     print(

@@ -11,7 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from harness.config.schema import ReportConfig
 from harness.report.labels import row_label
+
+DEFAULTS = ReportConfig()  # the cost assumptions when a caller states none
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
     return out
 
 
-def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = 100_000, months: float = 12.0
-                     ) -> list[Finding]:  # fmt: skip
+def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
+                     months: float = DEFAULTS.amortise_months) -> list[Finding]:  # fmt: skip
     """Per task, the cheapest row (cost per 1,000 queries, plus a fine-tuned row's training spread over the
     assumed volume) that meets the target score; with no target, the cheapest row tied with the best on paired
     items (or the best row itself when ties could not be tested)."""

@@ -7,24 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.compare.stats import Z95, ci95  # noqa: F401 - re-exported
 from harness.report.labels import row_label
-
-Z95 = 1.959964  # two-sided 95 % normal quantile
-
-
-def ci95(value: float, stderr: float | None, n: int) -> tuple[float, float] | None:
-    """95 % interval of a mean score in [0, 1]: value +- 1.96 x lm-eval's standard error, clipped to [0, 1].
-
-    When every item scored the same extreme (0/n or n/n right) the standard error is 0 and that interval would
-    claim certainty; there the Wilson score interval is used instead (0/40 -> [0, 0.088]), which is exact for
-    all-equal item scores, binary or not."""
-    if not isinstance(stderr, (int, float)) or not n:
-        return None
-    if stderr == 0 and value in (0.0, 1.0):
-        z2 = Z95**2
-        edge = z2 / (n + z2)
-        return (0.0, edge) if value == 0.0 else (1.0 - edge, 1.0)
-    return max(0.0, value - Z95 * stderr), min(1.0, value + Z95 * stderr)
 
 
 def task_label(record: dict[str, Any]) -> str:

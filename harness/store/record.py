@@ -1,4 +1,4 @@
-"""The result record: its schema version and the environment facts every record carries.
+"""The result record: its typed shape, its one builder, its schema version and the environment it ran in.
 
 The schema is documented field by field in docs/results-schema.md. Bump SCHEMA_VERSION on any change that an
 old reader would misread; the version is part of every cell id, so old and new records never collide.
@@ -10,9 +10,12 @@ import importlib.metadata
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from typing import Any
 
-from harness.paths import REPO_ROOT
+from harness.errors import HarnessError
+from harness.paths import IN_CHECKOUT, REPO_ROOT
 
 SCHEMA_VERSION = 1
 
@@ -40,6 +43,9 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_state() -> dict[str, object]:
+    if not IN_CHECKOUT:  # an installed package: a venv inside a user's git project must not record its commit
+        return {"commit": None, "dirty": None}
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
@@ -63,3 +69,137 @@ def environment() -> dict[str, object]:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# -- The record itself ------------------------------------------------------------------------------------------
+# Sections stay JSON objects (their fields are documented in docs/results-schema.md and vary by backend: an API
+# row has `provider`, a local one `hub_id`); the record's own shape is typed here, built in one place and read
+# back through `Record.from_json`, which refuses a schema version it cannot read.
+
+# Written only for the cells that have them, so a record reads exactly as documented for its backend.
+LOCAL_ONLY = ("hardware", "inference", "cost")
+API_ONLY = ("api",)
+
+
+@dataclass
+class Record:
+    schema_version: int
+    cell_id: str
+    created_at: str
+    identity: dict[str, Any]
+    model: dict[str, Any]
+    finetune: dict[str, Any]
+    task: dict[str, Any]  # name, version, content_sha256, primary_metric, split, n
+    eval: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    primary: dict[str, Any] | None  # {"metric": name, **metrics[name]}; None when the task did not report it
+    api: dict[str, Any] | None = None  # API cells: tokens, latency, money (harness.evaluate.api.meter)
+    timings: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    samples_file: str = ""
+    hardware: dict[str, Any] | None = None  # local cells: the price profile of the device it ran on
+    inference: dict[str, Any] | None = None  # local cells: measured model time (queries/hour, latency)
+    cost: dict[str, Any] | None = None  # local cells: self-hosted money from the two above
+    consistency: dict[str, Any] | None = None  # eval.samples = k > 1: agreement of the k answers
+    samples_sha256: str | None = None  # set by Store.write
+    record_sha256: str | None = None
+
+    @property
+    def is_api(self) -> bool:
+        return self.model.get("source") == "api"
+
+    def to_json(self) -> dict[str, Any]:
+        skip = LOCAL_ONLY if self.is_api else API_ONLY
+        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        for digest in ("samples_sha256", "record_sha256"):
+            if doc[digest] is None:
+                del doc[digest]
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Record:
+        """A stored record. Raises HarnessError for a schema version this harness cannot read (there is one
+        version so far; a reader of version 2 would convert version 1 here) or for keys it does not know."""
+        version = doc.get("schema_version") if isinstance(doc, dict) else None
+        if version != SCHEMA_VERSION:
+            newer = isinstance(version, int) and version > SCHEMA_VERSION
+            raise HarnessError(
+                f"record {doc.get('cell_id') if isinstance(doc, dict) else '?'} has schema_version {version!r}; this "
+                f"harness reads version {SCHEMA_VERSION}"
+                + (
+                    ": it was written by a newer harness, upgrade this one."
+                    if newer
+                    else ". It is not a record this harness wrote; move it out of records/."
+                )  # fmt: skip
+            )
+        names = {f.name for f in fields(cls)}
+        unknown = set(doc) - names
+        if unknown:
+            raise HarnessError(f"record {doc.get('cell_id')}: unknown key(s) {sorted(unknown)}.")
+        return cls(**doc)
+
+
+def build_record(spec: Any, *, model: dict[str, Any], finetune: dict[str, Any], eval: dict[str, Any],
+                 metrics: dict[str, dict[str, Any]], n: int, timings: dict[str, float], eval_seconds: float,
+                 **sections: Any) -> Record:  # fmt: skip
+    """The one builder of a record, for every backend: `spec` is the cell spec (harness.cell) it measured;
+    `model`, `finetune` and `eval` are the backend's own sections; `sections` the optional ones (api, hardware,
+    inference, cost, consistency)."""
+    primary = spec.task.primary_metric
+    return Record(
+        schema_version=SCHEMA_VERSION,
+        cell_id=spec.id,
+        created_at=now_iso(),
+        identity=spec.identity,
+        model=model,
+        finetune=finetune,
+        task={
+            "name": spec.task_spec.name,
+            "version": spec.task_spec.version,
+            "content_sha256": spec.task_spec.content_sha256,
+            "primary_metric": primary,
+            "split": spec.task.split,
+            "n": n,
+        },
+        eval=eval,
+        metrics=metrics,
+        primary={"metric": primary, **metrics[primary]} if primary in metrics else None,
+        timings={
+            **{k: round(v, 3) for k, v in timings.items()},
+            "items_per_s": round(n / eval_seconds, 3) if eval_seconds else None,
+        },
+        environment=environment(),
+        config=spec.config_snapshot,
+        samples_file=f"samples/{spec.id}.jsonl",
+        **sections,
+    )
+
+
+# What a re-run of the same cell may change: measured times, the money derived from them, when and from which
+# commit it ran, and the digests that cover all of these. Everything else in a record and its samples is a
+# function of the cell spec; scripts/golden.py and the worker test compare records with these left out.
+TIMING_KEYS = frozenset({
+    "created_at", "repriced_at", "timings", "environment", "record_sha256", "samples_sha256",
+    "seconds", "latency_s", "ttft_s", "output_tokens_per_s", "waited_s", "queries_per_hour",
+    "train_seconds", "tokens_per_s", "this_run_seconds", "train_runtime", "train_tokens_per_second",
+})  # fmt: skip
+TIMED_COST_KEYS = frozenset(
+    {"per_1k_queries", "training"}
+)  # a local cell's money: device price x measured time
+
+
+def without_timings(doc: Any, _local_cost: bool = False) -> Any:
+    """A record, a sample row or any part of one, with the TIMING_KEYS left out at every depth (and a local
+    cell's self-hosted money, which is a measured time times a price)."""
+    if isinstance(doc, dict):
+        local = isinstance(doc.get("model"), dict) and doc["model"].get("source") != "api"
+        out = {}
+        for k, v in doc.items():
+            if k in TIMING_KEYS or (_local_cost and k in TIMED_COST_KEYS):
+                continue
+            out[k] = without_timings(v, _local_cost=(k == "cost" and local))
+        return out
+    if isinstance(doc, list):
+        return [without_timings(v) for v in doc]
+    return doc

@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.secrets import redact
-from harness.store.record import SCHEMA_VERSION
+from harness.store.record import SCHEMA_VERSION, Record
 
 log = logging.getLogger(__name__)
 ORPHAN_AGE_S = 600  # a temp file of another host (or of an older harness) is an orphan after this long
@@ -270,7 +270,11 @@ class Store:
         return False
 
     # -- write and read ------------------------------------------------------------------------------------------
-    def write(self, record: dict[str, Any], samples: Iterable[dict[str, Any]]) -> Path:
+    def write(self, record: Record | dict[str, Any], samples: Iterable[dict[str, Any]]) -> Path:
+        """Samples first, then the record (its presence means the cell is finished). A dict is a record
+        already in its JSON form (a re-priced one, tests)."""
+        if isinstance(record, Record):
+            record = record.to_json()
         cell_id = record["cell_id"]
         lines = redact("".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples))
         record["samples_sha256"] = _sha256(lines)  # lets a reader tell a truncated samples file
@@ -284,6 +288,10 @@ class Store:
 
     def load(self, cell_id: str) -> dict[str, Any]:
         return self._read_record(cell_id)
+
+    def load_record(self, cell_id: str) -> Record:
+        """The stored record, typed (Record.from_json refuses a schema version this harness cannot read)."""
+        return Record.from_json(self._read_record(cell_id))
 
     def load_samples(self, cell_id: str) -> list[dict[str, Any]]:
         return self._read_samples(cell_id, self._read_record(cell_id))

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.paths import REPO_ROOT, TASKS_DIR
+from harness.paths import IN_CHECKOUT, REPO_ROOT, TASKS_DIR
 from harness.tasks import discover
 
 KINDS = ("generate", "choice")
@@ -120,7 +120,16 @@ Filled in from stored results by `harness task card {name}`.
 """
 
 
+def default_parent() -> Path:
+    """Where `harness task new` writes without --dir: the checkout's tasks/ when the harness runs from one, else
+    ./tasks in the working directory (an installed package's own tasks/ lies in site-packages, which is neither
+    the user's to edit nor kept across upgrades). Tasks there are found once HARNESS_TASKS_PATH names the folder."""
+    return TASKS_DIR if IN_CHECKOUT else Path.cwd() / "tasks"
+
+
 def new_task(name: str, kind: str = "generate", where: Path | None = None) -> Path:
+    """Write the skeleton of task `name` into `where`/name (default: default_parent()). Data paths in its YAML are
+    relative to REPO_ROOT inside the checkout, absolute elsewhere (lm-eval reads them from REPO_ROOT)."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise HarnessError(
             f"task name {name!r}: use lower-case letters, digits and _ (it becomes `task={name}`)."
@@ -132,7 +141,7 @@ def new_task(name: str, kind: str = "generate", where: Path | None = None) -> Pa
     if name in discover() or (CONF_DIR / "task" / f"{name}.yaml").exists() or name == "none":
         # a name of lm-eval's own benchmarks (conf/task/) would be checked here but another task would run
         raise HarnessError(f"a task named {name!r} already exists; pick another name.")
-    folder = (where or TASKS_DIR).resolve() / name
+    folder = (where or default_parent()).resolve() / name
     if folder.exists():
         raise HarnessError(f"{folder} already exists; pick another name or remove it.")
     data = folder / "data"

@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from harness.compare.stats import ci95
 from harness.errors import HarnessError, did_you_mean
 from harness.paths import REPO_ROOT
-from harness.report.table import ci95
 from harness.store import Store
 from harness.tasks import discover
 

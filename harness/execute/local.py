@@ -1,0 +1,151 @@
+"""The local hf backend: prepare the weights, train (or reuse) the artifact, score with lm-eval's hf backend."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from harness.cell import Cell
+from harness.execute.base import Execution
+from harness.store.record import build_record
+
+log = logging.getLogger(__name__)
+
+
+def finetune_section(cell: Cell, artifact: Any) -> dict[str, Any]:
+    if artifact is None:
+        return {"method": "none"}
+    info = artifact.info
+    return {
+        "method": cell.finetune.method,
+        "artifact_id": artifact.id,
+        "artifact_path": str(artifact.path),
+        "artifact_kind": artifact.kind,
+        "artifact_reused": artifact.reused,
+        "base_cell_id": cell.base_id,  # the base model on the same items: the comparison every tuned cell needs
+        "train_task": info["data"]["train_task"],
+        "n_train": cell.finetune.n_train,
+        "replay": {
+            "task": info["data"]["replay_task"],
+            "ratio": cell.finetune.replay.ratio,
+            "n_examples": info["data"]["n_replay"],
+        },  # fmt: skip
+        "data": info["data"],
+        "trainable_params": info["trainable_params"],
+        "params": info["identity"]["params"],
+        "optim": info["identity"]["optim"],
+        "seed": cell.finetune.seed,
+        "metering": info["metering"],
+    }
+
+
+def model_section(cell: Cell, pretrained: str) -> dict[str, Any]:
+    m = cell.model
+    return {
+        "name": m.name,
+        "display_name": m.display_name,
+        "source": m.source,
+        "hub_id": m.hub_id,
+        "revision": m.revision,
+        "gguf_sha256": m.embedded.sha256 if m.embedded else None,
+        "n_params": m.n_params,
+        "dtype": m.dtype,
+        "prompt_format": m.prompt_format,
+        "license": m.license,
+        "weights": pretrained,
+    }
+
+
+def eval_section(cell: Cell, out: Any, device: Any) -> dict[str, Any]:
+    return {
+        "backend": "lm-eval/hf",
+        "model_args": out.model_args,
+        "batch_size": cell.eval.batch_size,
+        "apply_chat_template": cell.apply_chat_template,
+        "num_fewshot": cell.task.num_fewshot,
+        "limit": cell.task.limit,
+        "seeds": seeds(cell.eval.seed),
+        "device": {"kind": device.kind, "name": device.name, "count": device.count},
+        "lm_eval_cli": out.cli,
+    }
+
+
+def seeds(seed: int) -> dict[str, int]:
+    return {"python": seed, "numpy": seed, "torch": seed, "fewshot": seed}
+
+
+def hardware_section(cell: Cell, device: Any) -> dict[str, Any]:
+    """The price profile of the device: refuses (HarnessError) a configured profile for other hardware."""
+    from harness.compare.hardware import priced_as
+    from harness.config.schema import HardwareConfig
+
+    return priced_as(cell.hardware or HardwareConfig(), device.kind, device.name, device.count)
+
+
+def cost_section(hardware: dict[str, Any], inference: dict[str, Any] | None, artifact: Any) -> dict[str, Any]:
+    """Self-hosted money: device price per hour / measured queries per hour; training device-hours x price."""
+    from harness.compare.cost import per_1k_from_rate, training_cost
+
+    price, qph = hardware.get("price_per_hour"), (inference or {}).get("queries_per_hour")
+    metering = artifact.info["metering"] if artifact is not None else None
+    return {
+        "currency": hardware.get("currency", "USD"),
+        "priced": price is not None,
+        "per_1k_queries": per_1k_from_rate(price, qph) if price is not None and qph else None,
+        "basis": f"{hardware.get('profile')} at {price}/h / measured queries per hour at batch size "
+        f"{(inference or {}).get('batch_size')}" if price is not None else "unpriced: no hardware profile fits this device",
+        "training": training_cost(metering["train_seconds"], (metering.get("device") or {}).get("count") or 1, price)
+        if metering is not None and price is not None else None,
+    }  # fmt: skip
+
+
+def consistency_section(ev: Any, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """With eval.samples = k > 1: how often the k answers per item agree (None for one greedy answer)."""
+    if ev.samples == 1:
+        return None
+    from harness.compare.consistency import agreement
+
+    return agreement(samples, ev.sample_temperature)
+
+
+class LocalBackend:
+    name = "local"
+
+    def execute(self, cell: Cell, device: Any) -> Execution | None:
+        """Prepare weights, train (or reuse) the artifact, evaluate. None on a non-zero rank."""
+        from harness.evaluate.lmeval import evaluate
+        from harness.models import weights_location
+
+        t0 = time.perf_counter()
+        hardware = hardware_section(cell, device)
+        pretrained = weights_location(cell.model, cell.cache_dir)
+        t1 = time.perf_counter()
+        artifact = None
+        if cell.train is not None:
+            from harness.finetune.train import train
+
+            artifact = train(cell.train, pretrained, cell.artifacts_dir, device.kind)
+        t2 = time.perf_counter()
+        log.info("evaluating %s%s on %s (cell %s) on %s", cell.model.name,
+                 f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip
+        out = evaluate(cell, pretrained, device.kind, artifact)
+        if out is None:  # a non-zero rank under `accelerate launch`: lm-eval gathers the scores on rank 0
+            return None
+        timings = {"prepare_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": out.seconds,
+                   "total_s": time.perf_counter() - t0}  # fmt: skip
+        record = build_record(
+            cell,
+            model=model_section(cell, pretrained),
+            finetune=finetune_section(cell, artifact),
+            eval=eval_section(cell, out, device),
+            metrics=out.metrics,
+            n=out.n,
+            timings=timings,
+            eval_seconds=out.seconds,
+            hardware=hardware,
+            inference=out.inference,
+            cost=cost_section(hardware, out.inference, artifact),
+            consistency=consistency_section(cell.eval, out.samples),
+        )
+        return Execution(record, out.samples)

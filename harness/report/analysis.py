@@ -1,0 +1,189 @@
+"""Stored records -> `Board`: every table, finding and comparison the report page and its exports show.
+
+Pure analysis: no jinja2, no plotly, no file writes (the per-sample files are read, through `samples`, for the
+paired comparisons and the drill-down). render.py turns a Board into HTML, CSV and JSON; nothing here knows how.
+The drill-down data is built here too, so a Board is complete and render.py only formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from harness.config.schema import ReportConfig
+from harness.report import summary
+from harness.report.diff import compare_rows
+from harness.report.drill import drill_down
+from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect
+
+MAX_PROVENANCE = 200  # cells listed one by one under "Methodology"; the exports and records hold all of them
+FILTERS = ("task", "model", "method", "n_train")  # the page's filter drop-downs
+
+Samples = Callable[[str], list[dict]]
+
+
+@dataclass(frozen=True)
+class Board:
+    """What one report shows. DataFrames for the charts and exports; the same tables as lists of dicts (missing
+    values as None) for the page."""
+
+    table: (
+        pd.DataFrame
+    )  # the leaderboard: one row per cell, with its forgetting check (what the exports hold)
+    effects_table: pd.DataFrame  # tuning effects (charts read the frame)
+    rows: list[dict[str, Any]]  # `table` as dicts
+    effects: list[dict[str, Any]]
+    api_rows: list[dict[str, Any]]
+    judge_rows: list[dict[str, Any]]
+    breakeven: list[dict[str, Any]]
+    findings: list[summary.Finding]
+    filters: dict[str, list[str]]  # column -> its values as the page shows them, in natural order
+    has_format: bool  # some row measured JSON / schema validity
+    has_agreement: bool  # some row sampled k answers
+    drill: list[dict[str, Any]]  # per task, every item with each row's answer (drill.drill_down)
+    diff: list[dict[str, Any]] | None  # rows that moved since `earlier`; None without an earlier report
+    earlier: dict[str, Any] | None  # the earlier report's export, as harness.report.diff.load_export read it
+    not_measured: list[dict[str, Any]]  # outcomes of cells that failed
+    not_applicable: list[dict[str, Any]]  # outcomes of cells that do not apply (e.g. no forgetting check)
+    cells: list[dict[str, Any]]  # the first MAX_PROVENANCE records, listed under "Methodology"
+    n_records: int
+    provenance: dict[str, Any]
+    tasks: dict[str, str]  # task name -> its description
+    assumptions: dict[str, Any]  # monthly_queries, amortise_months, target_score as used
+
+
+def records_of(df) -> list[dict[str, Any]]:
+    """DataFrame rows as dicts with missing values as None (pandas turns None into NaN in numeric columns)."""
+    return df.astype(object).where(df.notna(), None).to_dict("records") if len(df) else []
+
+
+def assumptions_of(settings: ReportConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The three cost assumptions, ReportConfig's defaults where `settings` (a ReportConfig, or a dict of some of
+    its keys) leaves volume or months out or None; a None target_score means "cheapest tied with the best"."""
+    given = settings if isinstance(settings, Mapping) else asdict(settings) if settings is not None else {}
+    a = {k: v for k, v in asdict(ReportConfig()).items() if k != "compare_to"}
+    return {**a, **{k: given[k] for k in a if k in given and (given[k] is not None or k == "target_score")}}
+
+
+def with_forgetting(df: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
+    """Each fine-tuned row gets its general-ability change: the forgetting check of the same trained artifact."""
+    cols = ["forget_delta", "forget_ci_low", "forget_ci_high", "forget_task", "forgetting"]
+    df = df.assign(**{c: None for c in cols})
+    if effects.empty or df.empty:
+        return df
+    other = effects[~effects["role"].str.startswith("domain") & effects["artifact_id"].notna()]
+    for _, e in other.iterrows():
+        hit = (df["artifact_id"] == e["artifact_id"]) & df["forget_delta"].isna()
+        if hit.any():  # the first general task found (the default job has one)
+            df.loc[hit, cols] = [e["delta"], e["ci_low"], e["ci_high"], e["task"], bool(e["forgetting"])]
+    return df
+
+
+def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str], bool | None]:
+    """(tuned cell id, API cell id) -> tied on paired items? None when the ranking could not test them."""
+    rows = {r["cell_id"]: r for r in records_of(df)}
+    out: dict[tuple[str, str], bool | None] = {}
+    for t_id, a_id in zip(pairs.get("tuned_cell_id", []), pairs.get("api_cell_id", []), strict=True):
+        t, a = rows.get(t_id), rows.get(a_id)
+        tested = bool(t and a and t["rank_paired"] and a["rank_paired"])
+        out[(t_id, a_id)] = (a_id in (t["tied_ids"] or [])) if tested else None
+    return out
+
+
+def headline_pairs(breakeven: pd.DataFrame) -> pd.DataFrame:
+    """For the summary, one fine-tune-or-API question per task: its best fine-tuned row against its best API."""
+    if breakeven.empty:
+        return breakeven
+    ranked = breakeven.sort_values(["task", "tuned_score", "api_score"], ascending=[True, False, False])
+    return ranked.groupby("task", sort=True).head(1)
+
+
+def provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the methodology section lists: commits, packages, devices, prices with their dates, seeds."""
+    envs = [r["environment"] for r in records]
+    prices = {}
+    for r in records:
+        if r.get("api"):
+            p = r["api"]["cost"]["price"]
+            prices[r["model"]["display_name"]] = p
+    hardware = {}
+    for r in records:
+        hw = r.get("hardware") or {}
+        if hw.get("profile"):
+            hardware[hw["profile"]] = hw
+    return {
+        "commits": sorted({str(e["git"]["commit"])[:12] for e in envs}),
+        "dirty": any(e["git"].get("dirty") for e in envs),
+        "packages": envs[-1]["packages"] if envs else {},
+        "devices": sorted({f"{r['eval']['device']['kind']}: {r['eval']['device']['name']}" for r in records}),
+        "prices": prices,
+        "hardware": hardware,
+        "seeds": sorted({r["eval"]["seeds"]["python"] for r in records if r["eval"].get("seeds")}),
+    }
+
+
+def filter_text(v: Any) -> str:
+    """A filter value as the page shows it: 64, not 64.0 (pandas stores a column with gaps as floats)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def _natural(v: str) -> tuple:
+    """Training-set sizes sort as numbers (16 before 100), names as text."""
+    return (0, float(v), "") if v.replace(".", "", 1).isdigit() else (1, 0.0, v)
+
+
+def build_board(
+    records: list[dict[str, Any]],
+    not_measured: list[dict[str, Any]],
+    *,
+    samples: Samples | None = None,
+    settings: ReportConfig | Mapping[str, Any] | None = None,
+    judgements: list[dict[str, Any]] | None = None,
+    earlier: dict[str, Any] | None = None,
+) -> Board:
+    """`not_measured`: outcomes of cells without a record (failed or not applicable). `samples`: cell id -> its
+    per-sample rows (Store.load_samples), for paired comparisons and drill-down. `settings`: the cost assumptions
+    (conf: report.*). `earlier`: an earlier report's leaderboard.json (harness.report.diff.load_export)."""
+    a = assumptions_of(settings)
+    effects = tuning_effect(records, samples)
+    df = with_forgetting(leaderboard(records, samples), effects)
+    rows = records_of(df)
+    breakeven = break_even(records, a["monthly_queries"], a["amortise_months"])
+    broken = [o for o in not_measured if o["status"] != "not_applicable"]
+    findings: list[summary.Finding] = []
+    if len(df):
+        params = {m: p for m, p in zip(df["model"], df["params_m"], strict=True) if p == p and p}
+        findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"]),
+                    *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
+                    *summary.forgetting(effects), *summary.scaling(effects, params)]  # fmt: skip
+    findings += summary.not_measured(broken)
+    return Board(
+        table=df,
+        effects_table=effects,
+        rows=rows,
+        effects=records_of(effects),
+        api_rows=records_of(api_usage(records)),
+        judge_rows=records_of(judge_table(records, judgements or [])),
+        breakeven=records_of(breakeven),
+        findings=findings,
+        filters={
+            c: sorted({filter_text(r[c]) for r in rows if r[c] is not None}, key=_natural) for c in FILTERS
+        },
+        has_format=bool(len(df)) and bool(df[["json_valid", "schema_valid"]].notna().any().any()),
+        has_agreement=bool(len(df)) and bool(df["agree_all"].notna().any()),
+        drill=drill_down(rows, samples),
+        diff=compare_rows(rows, earlier["rows"]) if earlier else None,
+        earlier=earlier,
+        not_measured=broken,
+        not_applicable=[o for o in not_measured if o["status"] == "not_applicable"],
+        cells=records[:MAX_PROVENANCE],
+        n_records=len(records),
+        provenance=provenance(records),
+        tasks={
+            r["task"]["name"]: r.get("config", {}).get("task", {}).get("description", "") for r in records
+        },
+        assumptions=a,
+    )

@@ -1,0 +1,136 @@
+"""A `Board` -> reports/<name>/index.html (+ leaderboard.csv and leaderboard.json). Templating only.
+
+One self-contained file: plotly.js is inlined once, the page's own CSS and JS are inlined from templates/, and
+nothing is fetched from a network. All text from models, tasks and configs goes through jinja2's autoescaping.
+What the page shows is decided in analysis.py (the drill-down data included); here it is only laid out, and the
+charts (charts.py) drawn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from plotly.offline import get_plotlyjs
+
+from harness.config.schema import ReportConfig
+from harness.report.analysis import Board, Samples, build_board, filter_text, records_of
+from harness.report.charts import all_charts
+from harness.report.diff import EXPORT_SCHEMA
+from harness.store.record import now_iso
+from harness.store.store import atomic_write_text
+
+MAX_TABLE_ROWS = 300  # side tables (break-even) beyond this show their first rows and say so
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def fmt_num(value: Any, fmt: str = "%.3f") -> str:
+    """A number for the page; "-" for a missing one (None, or pandas' NaN) instead of "nan" or a crash."""
+    return "-" if value is None or value != value else fmt % value
+
+
+def http_only(url: Any) -> str | None:
+    """A config's source link, only when it is http(s): a `javascript:` URL in a YAML must not become a link."""
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+
+
+def metrics_link(out_dir: Path | None) -> str | None:
+    """docs/metrics.md relative to the report, when the report is written inside this checkout (it opens
+    from disk); None elsewhere (the report then names the file)."""
+    import os
+
+    from harness.paths import REPO_ROOT
+
+    doc = REPO_ROOT / "docs" / "metrics.md"
+    if out_dir is None or not doc.exists() or not Path(out_dir).resolve().is_relative_to(REPO_ROOT):
+        return None
+    return Path(os.path.relpath(doc, Path(out_dir).resolve())).as_posix()
+
+
+def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
+    """The page. `out_dir` only decides how docs/metrics.md is linked."""
+    charts = [(cid, question, fig.to_html(full_html=False, include_plotlyjs=False, div_id=cid,
+                                          config={"displaylogo": False, "responsive": True}))
+              for cid, question, fig in all_charts(board.table, board.effects_table)]  # fmt: skip
+    env = Environment(
+        loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
+    )
+    env.filters["num"] = fmt_num
+    env.filters["http_only"] = http_only
+    env.filters["text"] = filter_text
+    return env.get_template("leaderboard.html.j2").render(
+        title=title,
+        generated_at=now_iso(),
+        n_records=board.n_records,
+        findings=[asdict(f) for f in board.findings],
+        rows=board.rows,
+        filters=board.filters,
+        has_format=board.has_format,
+        has_agreement=board.has_agreement,
+        effects=board.effects,
+        api_rows=board.api_rows,
+        judge_rows=board.judge_rows,
+        breakeven=board.breakeven,
+        max_table_rows=MAX_TABLE_ROWS,
+        assumptions=board.assumptions,
+        charts=charts,
+        drill=board.drill,
+        diff=board.diff,
+        earlier=board.earlier,
+        plotly_js=get_plotlyjs(),
+        not_measured=board.not_measured,
+        not_applicable=board.not_applicable,
+        records=board.cells,
+        provenance=board.provenance,
+        metrics_href=metrics_link(out_dir),
+        tasks=board.tasks,
+    )
+
+
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR first: CSV injection) get a
+    leading apostrophe, the OWASP remedy; spreadsheets show the text as it was. Numbers are left alone."""
+
+    def cell(v: Any) -> Any:
+        return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+
+    return df.apply(lambda col: col if pd.api.types.is_numeric_dtype(col) else col.map(cell))
+
+
+def export_json(df: pd.DataFrame, title: str) -> str:
+    """The main table as JSON (what --compare-to reads): one object per row, NaN as null."""
+    doc = {"schema": EXPORT_SCHEMA, "title": title, "generated_at": now_iso(), "rows": records_of(df)}
+    return json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n"
+
+
+def write_board(board: Board, out_dir: Path, title: str) -> Path:
+    """index.html, leaderboard.csv and leaderboard.json of one board; returns the page's path."""
+    html = render_html(board, title, out_dir)
+    atomic_write_text(out_dir / "leaderboard.csv", csv_safe(board.table).to_csv(index=False))
+    atomic_write_text(out_dir / "leaderboard.json", export_json(board.table, title))
+    path = out_dir / "index.html"
+    atomic_write_text(path, html)
+    return path
+
+
+def write_report(
+    records: list[dict[str, Any]],
+    out_dir: Path,
+    title: str,
+    *,
+    not_measured: list[dict[str, Any]] | None = None,
+    samples: Samples | None = None,
+    assumptions: ReportConfig | Mapping[str, Any] | None = None,
+    judgements: list[dict[str, Any]] | None = None,
+    earlier: dict[str, Any] | None = None,
+) -> Path:
+    """build_board + write_board, for callers that hold records rather than a store (tests, benchmarks).
+    `assumptions`: monthly_queries, amortise_months, target_score (a ReportConfig or a dict of some of them)."""
+    board = build_board(records, not_measured or [], samples=samples, settings=assumptions,
+                        judgements=judgements, earlier=earlier)  # fmt: skip
+    return write_board(board, out_dir, title)

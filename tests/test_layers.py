@@ -1,0 +1,120 @@
+"""The module graph: no import cycles, no import from a lower layer to a higher one, and a worker that needs
+neither Hydra nor the report. Read from the source (every `import`, also inside functions), not from
+sys.modules, so an import that only runs on some path is checked too. The layers are listed in the README."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from harness.paths import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "harness"
+# Lowest first. A module may import its own layer and the layers below; the most specific prefix decides.
+LAYERS: list[tuple[str, list[str]]] = [
+    ("core", ["harness", "harness.errors", "harness.paths", "harness.util", "harness.secrets", "harness.locks",
+              "harness.dist"]),
+    ("schema", ["harness.config.schema", "harness.config.options"]),
+    ("data", ["harness.tasks", "harness.models", "harness.store", "harness.compare", "harness.finetune.spec"]),
+    ("spec", ["harness.cell"]),
+    ("stages", ["harness.finetune", "harness.evaluate"]),
+    ("execute", ["harness.execute", "harness.worker", "harness.plan"]),
+    ("run", ["harness.run", "harness.judge"]),
+    ("report", ["harness.report"]),
+    ("app", ["harness.cli", "harness.__main__", "harness.config", "harness.report.callback"]),
+]  # fmt: skip
+# What a worker in another Python environment must not need.
+NOT_IN_WORKER = ("harness.report", "harness.cli", "harness.config.register", "harness.config.validate",
+                 "harness.run", "harness.judge", "harness.plan")  # fmt: skip
+NOT_IN_WORKER_PACKAGES = ("hydra", "plotly", "jinja2")
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for p in PACKAGE.rglob("*.py"):
+        name = ".".join(p.relative_to(REPO_ROOT).with_suffix("").parts)
+        out[name.removesuffix(".__init__")] = p
+    return out
+
+
+MODULES = modules()
+
+
+def owner(name: str) -> str:
+    while name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def imports(name: str) -> tuple[set[str], set[str]]:
+    """(harness modules, top-level third-party packages) one module imports, anywhere in it."""
+    ours, theirs = set(), set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
+                     for a in node.names]  # fmt: skip
+        else:
+            continue
+        for n in names:
+            if n.split(".")[0] == "harness":
+                ours.add(owner(n))
+            else:
+                theirs.add(n.split(".")[0])
+    ours.discard(name)
+    return ours, theirs
+
+
+GRAPH = {m: imports(m) for m in MODULES}
+
+
+def layer(name: str) -> int:
+    best = max(((len(p), i) for i, (_, prefixes) in enumerate(LAYERS) for p in prefixes
+                if name == p or name.startswith(p + ".")), default=None)  # fmt: skip
+    assert best is not None, f"{name} is in no layer: add it to LAYERS (and to the README's list)"
+    return best[1]
+
+
+def test_every_module_has_a_layer_and_imports_only_its_own_or_lower_layers():
+    upward = [
+        f"{m} ({LAYERS[layer(m)][0]}) imports {d} ({LAYERS[layer(d)][0]})"
+        for m, (deps, _) in GRAPH.items()
+        for d in deps
+        if layer(d) > layer(m) and not d.startswith(m + ".")  # a package may re-export its own modules
+    ]
+    assert upward == []
+
+
+def test_the_module_graph_has_no_cycles():
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(GRAPH[m][0]):
+            if state.get(d) == 1:
+                cycles.append(path[path.index(d) :] + [d] if d in path else [m, d])
+            elif d not in state:
+                visit(d, [*path, d])
+        state[m] = 2
+
+    for m in sorted(GRAPH):
+        if m not in state:
+            visit(m, [m])
+    assert cycles == []
+
+
+def test_the_worker_needs_neither_hydra_nor_the_report():
+    seen, todo = set(), ["harness.worker"]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += GRAPH[m][0]
+    assert (
+        "harness.execute.local" in seen and "harness.evaluate.lmeval" in seen
+    )  # the closure is the real one
+    assert sorted(m for m in seen if m.startswith(NOT_IN_WORKER)) == []
+    third_party = set().union(*(GRAPH[m][1] for m in seen))
+    assert sorted(third_party & set(NOT_IN_WORKER_PACKAGES)) == []
