@@ -46,6 +46,7 @@ def run(out: Path, src: Path | None, work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     cmd, env = harness_cmd(src)
     with open(out / "harness.log", "w") as log:
         rc = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT).returncode

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 
 import pytest
@@ -11,19 +10,14 @@ from harness.paths import TASKS_DIR
 from harness.report.card import card_rows, scores_markdown, write_card
 from harness.run import run_cell
 from harness.store import Store
+from harness.testing import make_record
 from tests.conftest import compose_cfg
-from tests.test_report import RECORD
 
 
 def record(model: str, created: str, value: float, task: str = "helpdesk") -> dict:
-    r = copy.deepcopy(RECORD)
-    r["model"].update(name=model, display_name=model.upper())
-    r["task"]["name"] = task
-    r["created_at"] = created
-    r["metrics"]["contains"]["value"] = value
-    r["eval"].update(limit=50)
-    r["cell_id"] = f"{model}-{created}"
-    return r
+    return make_record(f"{model}-{created}", model=model, display_name=model.upper(), task=task,
+                       created_at=created, metric="contains", n=50, limit=50, score=value, stderr=0.061,
+                       metrics={"exact_match": {"value": 0.0, "stderr": 0.0}}).to_json()  # fmt: skip
 
 
 def test_card_keeps_the_latest_untuned_embedded_record_per_model():

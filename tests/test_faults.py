@@ -7,7 +7,6 @@ kills during fine-tuning in tests/test_finetune.py.
 
 from __future__ import annotations
 
-import copy
 import http.server
 import json
 import logging
@@ -26,22 +25,18 @@ import pytest
 from harness.report.render import write_report
 from harness.store import Store
 from harness.store.store import DamagedRecord, atomic_write_text
+from harness.testing import make_record, make_samples
 from tests.conftest import run_harness
-from tests.test_report import RECORD
 
 SENTINEL = "sk-harness-SENTINEL-faults-91c2e7"
 
 
 def record(cid: str, name: str = "m", score: float = 0.5) -> dict:
-    r = copy.deepcopy(RECORD)
-    r["cell_id"] = cid
-    r["model"].update(name=name, display_name=name)
-    r["primary"].update(value=score)
-    return r
+    return make_record(cid, model=name, score=score).to_json()
 
 
 def samples(n: int = 4) -> list[dict]:
-    return [{"doc_id": i, "scores": {"contains": float(i % 2)}, "output": f"answer {i}"} for i in range(n)]
+    return make_samples([i % 2 for i in range(n)])  # outputs "answer <i>"
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

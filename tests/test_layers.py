@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("execute", ["harness.execute", "harness.worker", "harness.plan"]),
     ("run", ["harness.run", "harness.judge"]),
     ("report", ["harness.report"]),
-    ("app", ["harness.cli", "harness.__main__", "harness.config", "harness.report.callback"]),
+    ("app", ["harness.cli", "harness.__main__", "harness.config", "harness.report.callback", "harness.testing"]),
 ]  # fmt: skip
 # What a worker in another Python environment must not need.
 NOT_IN_WORKER = ("harness.report", "harness.cli", "harness.config.register", "harness.config.validate",

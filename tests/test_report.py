@@ -2,56 +2,28 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from harness.report.render import write_report
 from harness.report.table import leaderboard
+from harness.testing import make_record, make_samples
 
-# A hand-written record in the stored shape (a test input, not a result shown to anyone).
-RECORD = {
-    "schema_version": 1,
-    "cell_id": "c0ffee0000000000000a",
-    "created_at": "2026-11-22T00:00:00+00:00",
-    "model": {
-        "name": "m-small",
-        "display_name": "Small <b>model</b>",
-        "source": "embedded",
-        "n_params": 135_000_000,
-        "license": "Apache-2.0",
-        "weights": "/x",
-        "gguf_sha256": None,
-    },
-    "finetune": {"method": "none"},
-    "task": {
-        "name": "helpdesk",
-        "version": "1.0",
-        "content_sha256": "ab" * 32,
-        "primary_metric": "contains",
-        "n": 50,
-    },
-    "eval": {
-        "device": {"kind": "cpu", "name": "cpu", "count": 1},
-        "seeds": {"python": 1},
-        "lm_eval_cli": "lm_eval ...",
-    },
-    "metrics": {
-        "contains": {"value": 0.76, "stderr": 0.0610, "n": 50},
-        "exact_match": {"value": 0.0, "stderr": 0.0, "n": 50},
-    },
-    "primary": {"metric": "contains", "value": 0.76, "stderr": 0.0610, "n": 50},
-    "timings": {"evaluate_s": 30.0, "items_per_s": 1.667},
-    "environment": {"git": {"commit": "deadbeef" * 5}, "packages": {"lm_eval": "0.4.13"}},
-}
+# A record in the stored shape (a test input, not a result shown to anyone): 38 of 50 right.
+RECORD = make_record(
+    "c0ffee0000000000000a",
+    model="m-small",
+    display_name="Small <b>model</b>",
+    task="helpdesk",
+    metric="contains",
+    n=50,
+    score=0.76,
+    stderr=0.0610,
+    metrics={"exact_match": {"value": 0.0, "stderr": 0.0}},
+).to_json()
 
 
-def other(score: float, name: str, cid: str):
-    r = copy.deepcopy(RECORD)
-    r["model"].update(name=name, display_name=name)
-    r["primary"].update(value=score)
-    r["cell_id"] = cid
-    return r
+def other(score: float, name: str, cid: str) -> dict:
+    return make_record(cid, model=name, score=score).to_json()
 
 
 def test_table_sorts_by_score_and_computes_the_ci():
@@ -99,11 +71,8 @@ def api_record(price: dict, meters: list) -> dict:
     """An API-baseline record whose `api` section is aggregated from hand-made meters, as the harness does."""
     from harness.evaluate.api.meter import aggregate
 
-    r = other(0.5, "gpt-x", "a" * 20)
-    r["model"].update(source="api", n_params=None, display_name="GPT <i>x</i>", stand_in=None)
-    r["eval"]["transport"] = {"concurrency": 4}
-    r["api"] = aggregate(meters, price)
-    return r
+    return make_record("a" * 20, source="api", model="gpt-x", display_name="GPT <i>x</i>", score=0.5,
+                       api=aggregate(meters, price)).to_json()  # fmt: skip
 
 
 def test_api_rows_show_tokens_money_and_latency(tmp_path):
@@ -131,10 +100,6 @@ def test_forgetting_gets_a_paired_interval_mcnemar_and_a_flag(tmp_path):
     """A tuned model that lost 6 general items and gained none, on 40 shared items: significant forgetting."""
     from harness.report.table import tuning_effect
 
-    base, tuned = other(0.5, "m", "base0000000000000000"), other(0.35, "m", "tuned000000000000000")
-    for r in (base, tuned):
-        r["task"].update(name="general_en", n=40)
-        r["primary"]["metric"] = "acc"
     metering = {
         "train_seconds": 60.0,
         "train_tokens": 6000,
@@ -144,14 +109,14 @@ def test_forgetting_gets_a_paired_interval_mcnemar_and_a_flag(tmp_path):
         "final_train_loss": 0.5,
         "validation_loss": 0.6,
     }
-    tuned["finetune"] = {"method": "lora", "base_cell_id": base["cell_id"], "train_task": "helpdesk_en",
-                         "artifact_id": "a" * 20, "seed": 1, "data": {"n_domain": 64, "n_replay": 0},
-                         "metering": metering}  # fmt: skip
+    general = {"model": "m", "task": "general_en", "n": 40, "metric": "acc"}
+    base = make_record("base0000000000000000", score=0.5, **general).to_json()
+    tuned = make_record("tuned000000000000000", score=0.35, **general,
+                        finetune={"method": "lora", "base_cell_id": base["cell_id"], "train_task": "helpdesk_en",
+                                  "artifact_id": "a" * 20, "seed": 1, "data": {"n_domain": 64, "n_replay": 0},
+                                  "metering": metering}).to_json()  # fmt: skip
     right = {"base0000000000000000": set(range(20)), "tuned000000000000000": set(range(6, 20))}
-    samples = {
-        cid: [{"doc_id": i, "scores": {"acc": float(i in ok)}} for i in range(40)]
-        for cid, ok in right.items()
-    }
+    samples = {cid: make_samples([i in ok for i in range(40)], "acc") for cid, ok in right.items()}
     [row] = tuning_effect([base, tuned], samples.__getitem__).to_dict("records")
     assert row["n_paired"] == 40 and row["p_mcnemar"] == pytest.approx(
         2 * 0.5**6
@@ -166,13 +131,15 @@ def test_break_even_table_from_records_by_hand(tmp_path):
     / 0.0004 saved per query = 5,000 queries a month."""
     from harness.evaluate.api.meter import Meter
 
-    tuned = other(0.7, "m", "tuned000000000000000")
-    tuned["finetune"] = {"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
-                         "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
-                         "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}}  # fmt: skip
-    tuned["hardware"] = {"profile": "h100", "kind": "cuda"}
-    tuned["cost"] = {"currency": "USD", "per_1k_queries": 0.10, "training": 6.0}
-    tuned["inference"] = {"latency_s": {"p50": 0.5, "p95": 0.9}}
+    tuned = make_record(
+        "tuned000000000000000", model="m", score=0.7,
+        finetune={"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
+                  "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
+                  "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}},
+        hardware={"profile": "h100", "kind": "cuda"},
+        cost={"currency": "USD", "per_1k_queries": 0.10, "training": 6.0},
+        inference={"latency_s": {"p50": 0.5, "p95": 0.9}},
+    ).to_json()  # fmt: skip
     price = {"currency": "USD", "input_per_1m": 1.0, "cached_input_per_1m": None, "output_per_1m": 0.0}
     api = api_record(price, [Meter(prompt_tokens=500, cached_tokens=0, completion_tokens=0, latency_s=1.0,
                                    cost=500 / 1e6)])  # fmt: skip  # 0.0005 per query = 0.50 per 1,000
@@ -192,8 +159,8 @@ def test_break_even_table_from_records_by_hand(tmp_path):
 
 
 def test_format_validity_is_a_column_when_a_task_measures_it(tmp_path):
-    fmt = other(0.3, "m-json", "f" * 20)
-    fmt["metrics"]["json_valid"] = {"value": 0.8, "stderr": 0.05, "n": 50}
+    fmt = make_record("f" * 20, model="m-json", score=0.3,
+                      metrics={"json_valid": {"value": 0.8, "stderr": 0.05}}).to_json()  # fmt: skip
     html = write_report([RECORD, fmt], tmp_path, "t").read_text()
     lb = html.split('id="leaderboard"')[1].split("</table>")[0]
     assert "Valid JSON / schema" in lb and "80% / -" in lb

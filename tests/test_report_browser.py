@@ -1,17 +1,16 @@
 """The report in a real browser (Debian's headless chromium via Playwright): it renders with no console error,
 its charts draw their points, sorting and filtering work, and model output cannot run script.
 
-These records are hand-made test inputs (the real default job's report is opened in test_slow_models.py)."""
+These records are made-up test inputs from harness.testing (the real default job's report is opened in
+test_slow_models.py)."""
 
 from __future__ import annotations
-
-import copy
 
 import pytest
 
 from harness.report.render import write_report
+from harness.testing import make_record, make_samples
 from tests.browser import chart_points, column_texts, opened, screenshot
-from tests.test_report import RECORD
 
 pytestmark = pytest.mark.slow  # needs chromium (make test installs it)
 
@@ -20,15 +19,9 @@ XSS = ['<script>window.__xss = 1</script>', '<img src=x onerror="window.__xss = 
 
 
 def record(name: str, cid: str, score: float, cost: float, n_params: int) -> dict:
-    r = copy.deepcopy(RECORD)
-    r["model"].update(name=name, display_name=name, n_params=n_params)
-    r["primary"].update(value=score, stderr=0.06)
-    r["metrics"]["contains"].update(value=score)
-    r["task"]["n"] = 6
-    r["cell_id"] = cid
-    r["cost"] = {"per_1k_queries": cost, "currency": "USD", "training": None}
-    r["inference"] = {"latency_s": {"p50": cost * 10, "p95": cost * 20}}
-    return r
+    return make_record(cid, model=name, n_params=n_params, task="helpdesk", metric="contains", n=6, score=score,
+                       stderr=0.06, cost={"per_1k_queries": cost, "currency": "USD", "training": None},
+                       inference={"latency_s": {"p50": cost * 10, "p95": cost * 20}}).to_json()  # fmt: skip
 
 
 RECORDS = [record("alpha", "a" * 20, 0.5, 0.030, 135_000_000), record("beta", "b" * 20, 0.83, 0.010, 270_000_000),
@@ -37,9 +30,9 @@ RIGHT = {"a" * 20: [1, 1, 1, 0, 0, 0], "b" * 20: [1, 1, 1, 1, 1, 0], "c" * 20: [
 
 
 def samples(cell_id: str) -> list[dict]:
-    return [{"doc_id": i, "input": f"question {i} {XSS[i % 3]}", "reference": f"ref {i}",
-             "output": XSS[i % 3] + f" answer {i}", "scores": {"contains": float(ok)}}
-            for i, ok in enumerate(RIGHT[cell_id])]  # fmt: skip
+    items = range(len(RIGHT[cell_id]))
+    return make_samples(RIGHT[cell_id], "contains", inputs=[f"question {i} {XSS[i % 3]}" for i in items],
+                        outputs=[XSS[i % 3] + f" answer {i}" for i in items])  # fmt: skip
 
 
 @pytest.fixture(scope="module")

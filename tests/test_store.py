@@ -8,14 +8,13 @@ import pytest
 
 from harness.store import Store
 from harness.store.store import atomic_write_text
+from harness.testing import make_record, make_samples
 
 
 def test_write_then_load_round_trip(tmp_path):
     store = Store(tmp_path)
-    record = {"schema_version": 1, "cell_id": "abc", "model": {"name": "m"}, "task": {"name": "t", "n": 2},
-              "finetune": {"method": "none"}, "eval": {}, "environment": {},
-              "metrics": {"contains": {"value": 0.5}}}  # fmt: skip
-    samples = [{"doc_id": 0, "scores": {"contains": 1.0}}, {"doc_id": 1, "scores": {"contains": 0.0}}]
+    record = make_record("abc", n=2, score=0.5).to_json()
+    samples = make_samples([1.0, 0.0])
     assert not store.has("abc")
     store.write(record, samples)
     assert store.has("abc")

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.cell import BaselineCell
-from harness.evaluate.lmeval import collect, run_lm_eval
-from harness.paths import REPO_ROOT
+from harness.evaluate.lmeval import collect, include_args, run_lm_eval
 
 
 @dataclass
@@ -46,9 +45,7 @@ def cli_command(cell: BaselineCell, margs: dict[str, Any]) -> str:
     keep = {k: v for k, v in margs.items() if v is not None and k not in ("cell_id",)}
     parts = ["python", "-m", "harness.evaluate.api", "--model", "harness-chat-api",
              "--model_args", ",".join(f"{k}={v}" for k, v in keep.items()), "--tasks", spec.name]  # fmt: skip
-    if spec.dir is not None:
-        inside = spec.dir.is_relative_to(REPO_ROOT)
-        parts += ["--include_path", str(spec.dir.relative_to(REPO_ROOT)) if inside else str(spec.dir)]
+    parts += include_args(spec)
     parts += [
         "--num_fewshot",
         str(cell.task.num_fewshot),

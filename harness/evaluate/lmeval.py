@@ -44,14 +44,21 @@ def model_args(cell: Cell, pretrained: str, artifact: Any = None) -> dict[str, A
     return args
 
 
+def include_args(spec: Any) -> list[str]:
+    """`--include_path` of a project task for a reproducing command run from the repository root (or from
+    harness/_data when installed: the same layout); nothing for a task that ships with lm-eval."""
+    if spec.dir is None:
+        return []
+    inside = spec.dir.is_relative_to(REPO_ROOT)
+    return ["--include_path", str(spec.dir.relative_to(REPO_ROOT)) if inside else str(spec.dir)]
+
+
 def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
     """The raw lm-eval command (run from the repository root) that reproduces this cell's scores."""
     spec = cell.task_spec
     parts = ["lm_eval", "--model", "hf", "--model_args", ",".join(f"{k}={v}" for k, v in margs.items()),
              "--tasks", spec.name]  # fmt: skip
-    if spec.dir is not None:
-        inside = spec.dir.is_relative_to(REPO_ROOT)
-        parts += ["--include_path", str(spec.dir.relative_to(REPO_ROOT)) if inside else str(spec.dir)]
+    parts += include_args(spec)
     parts += ["--batch_size", str(cell.eval.batch_size), "--num_fewshot", str(cell.task.num_fewshot),
               "--seed", str(cell.eval.seed), "--device", device]  # fmt: skip
     if cell.apply_chat_template:

@@ -26,6 +26,12 @@ class WorkerCrash(RuntimeError):
     """The worker hit a bug (not a problem with the user's input); its traceback is in the error file."""
 
 
+def worker_env() -> dict[str, str]:
+    """The worker's environment: this one, with PYTHONSAFEPATH so the working directory is not on sys.path (a
+    checkout there must not stand in for the harness installed in the interpreter's environment)."""
+    return {**os.environ, "PYTHONSAFEPATH": "1"}
+
+
 def check_interpreter(python: str) -> str:
     """The interpreter as an absolute path, after checking it can import the worker (one clear message, before
     any cell starts, instead of a traceback from the middle of a sweep)."""
@@ -33,9 +39,8 @@ def check_interpreter(python: str) -> str:
     if found is None:
         raise PreflightError(f"worker interpreter {python!r} is not an executable file; give the path of a python "
                              "whose environment has the harness installed (HARNESS_WORKER_PYTHON).")  # fmt: skip
-    probe = subprocess.run(
-        [found, "-c", "import harness.worker"], capture_output=True, text=True, timeout=120
-    )
+    cmd = [found, "-c", "import harness.worker"]
+    probe = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=worker_env())
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise PreflightError(f"worker interpreter {found} cannot import harness.worker: {last}\n"
@@ -63,7 +68,7 @@ class WorkerBackend:
         error_file.unlink(missing_ok=True)
         cmd = [str(self._checked), "-m", "harness.worker", str(spec_path), "--error-file", str(error_file)]
         log.info("cell %s: running in a worker: %s", spec.id, " ".join(cmd))
-        rc = subprocess.run(cmd, env=os.environ.copy()).returncode  # its log lines stream to this terminal
+        rc = subprocess.run(cmd, env=worker_env()).returncode  # its log lines stream to this terminal
         if rc != 0:
             raise _worker_error(error_file, rc, self._checked)
         if not store.has(spec.id):
