@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 
 def _fail(error_file: Path | None, kind: str, message: str, trace: str | None = None) -> None:
@@ -27,6 +28,21 @@ def _fail(error_file: Path | None, kind: str, message: str, trace: str | None = 
     print(f"harness worker: error: {message}", file=sys.stderr)
 
 
+def check_task(spec: Any) -> None:
+    """The task files this environment reads (its harness's tasks/, or lm-eval's own tasks) must be the ones the
+    spec was planned with: the cell id hashes them, so a record made from other files would carry a false id."""
+    from harness.errors import HarnessError
+    from harness.tasks import load_task
+
+    here, planned = load_task(spec.task), spec.task_spec
+    if (here.version, here.content_sha256) != (planned.version, planned.content_sha256):
+        raise HarnessError(
+            f"task {here.name}: this worker's environment has version {here.version} (content "
+            f"{here.content_sha256[:12]}), the cell was planned with {planned.version} (content "
+            f"{planned.content_sha256[:12]}). Install the same harness (and lm-eval) in both environments."
+        )
+
+
 def run_spec(spec_path: Path) -> str:
     """Execute the spec in this process and store its record; returns the cell id."""
     from harness.cell import read_spec
@@ -36,6 +52,7 @@ def run_spec(spec_path: Path) -> str:
     from harness.store import Store
 
     spec = read_spec(spec_path)
+    check_task(spec)
     if spec.kind == "api":
         register_key_env(spec.baseline.api_key_env)
     device = detect_device(spec.eval.device) if spec.kind == "local" else None

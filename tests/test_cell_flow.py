@@ -133,3 +133,21 @@ def test_a_real_cell_through_the_worker_subprocess_gives_the_in_process_record(t
     assert without_timings(b.load_samples(spec.id)) == without_timings(a.load_samples(spec.id))
     # stored, it is skipped by either backend
     assert run([spec], python=sys.executable)[0].status == "skipped"
+
+
+def test_a_worker_refuses_a_spec_planned_with_other_task_files_and_says_so_in_its_error_file(
+    tmp_store, tmp_path
+):
+    import dataclasses
+
+    from harness.worker import main
+
+    spec = plan_cell(compose_cfg(tmp_store))
+    other = dataclasses.replace(spec, task_spec=dataclasses.replace(spec.task_spec, content_sha256="0" * 64))
+    path, err = write_spec(other, tmp_path / "spec.json"), tmp_path / "error.json"
+    assert main([str(path), "--error-file", str(err)]) == 2
+    error = json.loads(err.read_text())
+    assert error["kind"] == "harness"
+    assert error["message"].startswith(f"task helpdesk_en: this worker's environment has version {spec.task_spec.version} "
+                                       f"(content {spec.task_spec.content_sha256[:12]}), the cell was planned with")  # fmt: skip
+    assert not Store(spec.results_dir).has(spec.id)  # nothing ran, nothing stored

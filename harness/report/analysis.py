@@ -30,9 +30,8 @@ class Board:
     """What one report shows. DataFrames for the charts and exports; the same tables as lists of dicts (missing
     values as None) for the page."""
 
-    table: (
-        pd.DataFrame
-    )  # the leaderboard: one row per cell, with its forgetting check (what the exports hold)
+    # the leaderboard: one row per cell, with its forgetting check (what the exports hold)
+    table: pd.DataFrame
     effects_table: pd.DataFrame  # tuning effects (charts read the frame)
     rows: list[dict[str, Any]]  # `table` as dicts
     effects: list[dict[str, Any]]
