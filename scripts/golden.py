@@ -9,7 +9,8 @@
 
 `run` runs `harness` (the default sweep) in --work (then moved to <dir>/store) with fresh results, artifacts, API cache and reports, so
 the two runs differ only in the code (the same --work folder, so the absolute artifact paths in the records match).
-`compare` checks, apart from measured times and what is derived from them (harness.store.record.TIMING_KEYS):
+`compare` checks, apart from measured times and memory and what is derived from them
+(harness.store.record.TIMING_KEYS) and the local server's port:
   1. the same cell ids, and each record and per-sample file equal;
   2. the report tables (leaderboard.json rows) equal, timing columns aside;
   3. the report is a pure function of the records: the *before* records reported by the old and by the new code
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,12 +59,19 @@ def run(out: Path, src: Path | None, work: Path) -> None:
     shutil.move(str(work), str(out / "store"))
 
 
+LOOPBACK = re.compile(
+    r"http://127\.0\.0\.1:\d+"
+)  # a local stand-in server listens on a free port, new each run
+
+
 def load_cells(root: Path) -> dict[str, tuple[dict, list[dict]]]:
     store = root / "store" / "results"
     cells = {}
     for path in sorted((store / "records").glob("*.json")):
-        record = json.loads(path.read_text())
-        lines = (store / "samples" / f"{path.stem}.jsonl").read_text().splitlines()
+        record = json.loads(LOOPBACK.sub("http://127.0.0.1:PORT", path.read_text()))
+        lines = LOOPBACK.sub(
+            "http://127.0.0.1:PORT", (store / "samples" / f"{path.stem}.jsonl").read_text()
+        ).splitlines()
         cells[path.stem] = (record, [json.loads(line) for line in lines])
     return cells
 
@@ -83,7 +92,9 @@ def diff(a: object, b: object, where: str = "") -> list[str]:
 def report_rows(root: Path) -> list[dict]:
     (export,) = (root / "store" / "reports").glob("*/leaderboard.json")
     rows = json.loads(export.read_text())["rows"]
-    return [{k: v for k, v in r.items() if k not in TIMED_COLUMNS and not k.startswith("cost")} for r in rows]
+    # a self-hosted row's money is a measured time x a price; an API row's is tokens x price, compared
+    return [{k: v for k, v in r.items() if k not in TIMED_COLUMNS and not (k == "cost_per_1k" and r["source"] != "api")}
+            for r in rows]  # fmt: skip
 
 
 def report_with(src: Path | None, results: Path, out: Path) -> bytes:

@@ -176,13 +176,14 @@ def build_record(spec: Any, *, model: dict[str, Any], finetune: dict[str, Any], 
     )
 
 
-# What a re-run of the same cell may change: measured times, the money derived from them, when and from which
+# What a re-run of the same cell may change: measured times and memory, the money derived from times, when and from which
 # commit it ran, and the digests that cover all of these. Everything else in a record and its samples is a
 # function of the cell spec; scripts/golden.py and the worker test compare records with these left out.
 TIMING_KEYS = frozenset({
     "created_at", "repriced_at", "timings", "environment", "record_sha256", "samples_sha256",
     "seconds", "latency_s", "ttft_s", "output_tokens_per_s", "waited_s", "queries_per_hour",
     "train_seconds", "tokens_per_s", "this_run_seconds", "train_runtime", "train_tokens_per_second",
+    "peak_memory_bytes",  # measured too: what the process had allocated before counts
 })  # fmt: skip
 TIMED_COST_KEYS = frozenset(
     {"per_1k_queries", "training"}
