@@ -87,7 +87,10 @@ def guarded(step: Any, cfg: DictConfig, name: str, kind: str = "cell") -> list[d
     except Exception as e:  # noqa: BLE001 - one broken cell must not lose the sweep's finished cells
         out = HydraConfig.get().runtime.output_dir
         log.error("cell crashed:\n%s", traceback.format_exc())
-        msg = f"{type(e).__name__}: {e} (traceback in {out})"
+        from harness.execute.worker import WorkerCrash
+
+        # a worker's crash names its own traceback file; it was not this process's
+        msg = str(e) if isinstance(e, WorkerCrash) else f"{type(e).__name__}: {e} (traceback in {out})"
         return [CellOutcome("", "error", name, cfg.task.name, msg, step=kind).as_dict()]
 
 

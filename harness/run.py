@@ -80,19 +80,24 @@ def check_baseline(cell: BaselineCell) -> None:
 
 def preflight(spec: CellSpec, device: Any, backend: Any) -> None:
     """Once per cell, before any cell of its step runs: the model fits this device and method, the data rows
-    are sound, the hardware price profile fits, the key is set, the worker's interpreter can run it."""
+    are sound, the hardware price profile fits, the key is set. Through a worker, the model is checked in the
+    worker's own environment instead (its transformers, its modules, its device): `backend.preflight`."""
+    worker = hasattr(backend, "preflight")
     if isinstance(spec, Cell):
-        from harness.execute.local import hardware_section
-        from harness.models.preflight import preflight as model_preflight
+        if not worker:
+            from harness.models.preflight import preflight as model_preflight
 
-        model_preflight(spec.model, spec.finetune, device, task=spec.task)
+            model_preflight(spec.model, spec.finetune, device, task=spec.task)
         check_data(spec)  # bad rows stop here, with file:line, before a model is loaded
-        hardware_section(spec, device)  # refuses a price for hardware the cell does not run on
+        if not worker:
+            from harness.execute.local import hardware_section
+
+            hardware_section(spec, device)  # refuses a price for hardware the cell does not run on
     else:
         check_baseline(spec)
         check_data(spec)
-    if hasattr(backend, "preflight"):
-        backend.preflight()
+    if worker:
+        backend.preflight(spec)
 
 
 def not_applicable(spec: CellSpec) -> str | None:
@@ -154,12 +159,14 @@ def run(specs: list[CellSpec], python: str | None = None) -> list[CellOutcome]:
         return outcomes
 
     from harness.dist import main_lock
-    from harness.models.preflight import detect_device
 
     devices: dict[str, Any] = {}
     for spec, _, _, backend in todo:  # every cell's checks before the first one runs
-        device = devices.setdefault(spec.eval.device, detect_device(spec.eval.device))
-        preflight(spec, device, backend)
+        if isinstance(spec, Cell) and spec.eval.device not in devices:
+            from harness.models.preflight import detect_device
+
+            devices[spec.eval.device] = detect_device(spec.eval.device)
+        preflight(spec, devices.get(spec.eval.device), backend)
     for spec, outcome, store, backend in todo:
         started = time.perf_counter()
         lock = store.root / "locks" / f"{spec.id}.lock"
@@ -168,14 +175,12 @@ def run(specs: list[CellSpec], python: str | None = None) -> list[CellOutcome]:
         with main_lock(str(lock), _describe(spec)):
             if _stored(store, spec):
                 continue
-            result = backend.execute(spec, devices[spec.eval.device])
-            if result is None:  # a non-zero rank of a multi-process run: rank 0 stores
-                continue
-            if not result.stored:
+            result = backend.execute(spec, devices.get(spec.eval.device))
+            if result is not None and not result.stored:  # None: a non-zero rank; rank 0 stores
                 path = store.write(result.record, result.samples)
                 _log_stored(path, result.record)
         outcome.status, outcome.seconds = "done", time.perf_counter() - started
-        api = result.record.api
+        api = result.record.api if result is not None else None
         if api and api["n_failed"]:
             outcome.message = (
                 f"{api['n_failed']} of {api['n_requests']} requests failed (scored as empty answers)"

@@ -1,4 +1,8 @@
-"""`python -m harness.worker SPEC.json [--error-file PATH]`: run one cell spec in this process and store it.
+"""`python -m harness.worker SPEC.json [--error-file PATH] [--preflight]`: run one cell spec here and store it.
+
+`--preflight` only checks, in this environment, that the cell can run (model, transformers, modules, device,
+price profile); the worker backend calls it for every cell before the first one runs. The task files are read
+here (this environment's harness tasks/ or lm-eval's), and refused if they differ from those the cell id hashed.
 
 The entry point of the worker backend (harness/execute/worker.py). It imports only the stage code a cell needs
 (spec, execute, evaluate, finetune, models, store): no Hydra, no report, so it can be installed in an environment
@@ -28,31 +32,93 @@ def _fail(error_file: Path | None, kind: str, message: str, trace: str | None = 
     print(f"harness worker: error: {message}", file=sys.stderr)
 
 
-def check_task(spec: Any) -> None:
-    """The task files this environment reads (its harness's tasks/, or lm-eval's own tasks) must be the ones the
-    spec was planned with: the cell id hashes them, so a record made from other files would carry a false id."""
-    from harness.errors import HarnessError
-    from harness.tasks import load_task
+# What a cell needs in the worker's environment (checked without importing them: torch alone takes seconds).
+NEEDED = ("lm_eval", "transformers", "torch", "peft", "accelerate", "omegaconf", "yaml", "openai")
 
-    here, planned = load_task(spec.task), spec.task_spec
+
+def probe() -> dict[str, Any]:
+    """What the parent checks before sending cells here: the formats this worker reads, and missing packages."""
+    import importlib.metadata
+    import importlib.util
+
+    import harness.execute.api  # noqa: F401 - the stage code imports, or the probe fails here
+    import harness.execute.local  # noqa: F401
+    from harness.cell import SPEC_VERSION
+    from harness.store.record import SCHEMA_VERSION
+
+    def version(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {"spec_version": SPEC_VERSION, "schema_version": SCHEMA_VERSION, "python": sys.version.split()[0],
+            "harness": version("harness"), "transformers": version("transformers"),
+            "missing": [m for m in NEEDED if importlib.util.find_spec(m) is None]}  # fmt: skip
+
+
+def _same_task(here: Any, planned: Any, role: str) -> None:
+    from harness.errors import HarnessError
+
     if (here.version, here.content_sha256) != (planned.version, planned.content_sha256):
         raise HarnessError(
-            f"task {here.name}: this worker's environment has version {here.version} (content "
+            f"{role} {here.name}: this worker's environment has version {here.version} (content "
             f"{here.content_sha256[:12]}), the cell was planned with {planned.version} (content "
             f"{planned.content_sha256[:12]}). Install the same harness (and lm-eval) in both environments."
         )
 
 
-def run_spec(spec_path: Path) -> str:
-    """Execute the spec in this process and store its record; returns the cell id."""
+def localize(spec: Any) -> Any:
+    """The spec with its task files as this environment reads them (its harness's tasks/, or lm-eval's own), so
+    paths are this machine's; refused when their content differs from what the cell id hashed."""
+    import dataclasses
+
+    from harness.tasks import load_task
+
+    here = load_task(spec.task)
+    _same_task(here, spec.task_spec, "task")
+    changes: dict[str, Any] = {"task_spec": here}
+    train = getattr(spec, "train", None)
+    if train is not None:
+        from harness.finetune.spec import make_train_spec
+
+        local = make_train_spec(
+            train.model, train.model_identity, train.finetune, spec.task, train.chat_template
+        )
+        assert local is not None  # the same finetune config as the planned one, which trains
+        _same_task(local.train_task, train.train_task, "training task")
+        if train.replay_task is not None and local.replay_task is not None:
+            _same_task(local.replay_task, train.replay_task, "replay task")
+        changes["train"] = local
+    return dataclasses.replace(spec, **changes)
+
+
+def check_spec(spec: Any) -> None:
+    """A local cell's preflight in this environment: the model fits its device and method (this transformers,
+    these modules), and the hardware price profile fits the device."""
+    if spec.kind != "local":
+        return
+    from harness.execute.local import hardware_section
+    from harness.models.preflight import detect_device, preflight
+
+    device = detect_device(spec.eval.device)
+    preflight(spec.model, spec.finetune, device, task=spec.task)
+    hardware_section(spec, device)
+
+
+def run_spec(spec_path: Path, check_only: bool = False) -> str:
+    """Execute the spec in this process and store its record (the caller has run `--preflight` on it first);
+    with `check_only`, only that preflight. Returns the cell id."""
     from harness.cell import read_spec
     from harness.execute import in_process
     from harness.models.preflight import detect_device
     from harness.secrets import register_key_env
     from harness.store import Store
 
-    spec = read_spec(spec_path)
-    check_task(spec)
+    spec = localize(read_spec(spec_path))
+    if check_only:
+        check_spec(spec)
+        return spec.id
     if spec.kind == "api":
         register_key_env(spec.baseline.api_key_env)
     device = detect_device(spec.eval.device) if spec.kind == "local" else None
@@ -68,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("spec", type=Path, help="a cell spec JSON (harness.cell.write_spec)")
     p.add_argument("--error-file", type=Path, default=None, help="where to write the error, if any, as JSON")
+    p.add_argument("--preflight", action="store_true", help="only check the cell can run here; run nothing")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -81,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     redact_logs()
     try:
-        cell_id = run_spec(a.spec)
+        cell_id = run_spec(a.spec, check_only=a.preflight)
     except PreflightError as e:
         _fail(a.error_file, "preflight", str(e))
         return 2
@@ -92,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         _fail(a.error_file, "crash", f"{type(e).__name__}: {e}", traceback.format_exc())
         traceback.print_exc()
         return 1
-    logging.getLogger("harness.worker").info("cell %s stored", cell_id)
+    logging.getLogger("harness.worker").info(
+        "cell %s %s", cell_id, "can run here" if a.preflight else "stored"
+    )
     return 0
 
 

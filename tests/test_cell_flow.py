@@ -99,15 +99,18 @@ def test_timings_are_what_a_rerun_may_change_and_nothing_else():
 
 
 def test_a_worker_interpreter_that_cannot_run_the_harness_is_refused_before_any_cell(tmp_path):
-    from harness.execute.worker import WorkerBackend
+    from harness.execute.worker import _PROBED, check_interpreter
 
     with pytest.raises(PreflightError, match="is not an executable file"):
-        WorkerBackend(str(tmp_path / "no-python")).preflight()
+        check_interpreter(str(tmp_path / "no-python"))
     bare = shutil.which("python3", path="/usr/bin")
     if bare is None:
         pytest.fail("this machine has no /usr/bin/python3 to stand for an environment without the harness")
+    # run from the checkout: the working directory must not stand in for an installed harness (PYTHONSAFEPATH)
     with pytest.raises(PreflightError, match="cannot import harness.worker: ModuleNotFoundError"):
-        WorkerBackend(bare).preflight()
+        check_interpreter(bare)
+    assert check_interpreter(sys.executable) == shutil.which(sys.executable)  # this environment can
+    assert _PROBED[sys.executable] == shutil.which(sys.executable)  # probed once per process
 
 
 @pytest.mark.slow

@@ -27,24 +27,47 @@ class WorkerCrash(RuntimeError):
 
 
 def worker_env() -> dict[str, str]:
-    """The worker's environment: this one, with PYTHONSAFEPATH so the working directory is not on sys.path (a
-    checkout there must not stand in for the harness installed in the interpreter's environment)."""
-    return {**os.environ, "PYTHONSAFEPATH": "1"}
+    """The worker's environment: this one, less what would make another environment import this process's
+    code (PYTHONPATH, PYTHONHOME), with PYTHONSAFEPATH so the working directory is not on sys.path either: the
+    worker runs the harness installed in its interpreter's environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    return {**env, "PYTHONSAFEPATH": "1"}
+
+
+_PROBED: dict[str, str] = {}  # interpreter -> its absolute path, once probed in this process
 
 
 def check_interpreter(python: str) -> str:
-    """The interpreter as an absolute path, after checking it can import the worker (one clear message, before
-    any cell starts, instead of a traceback from the middle of a sweep)."""
+    """The interpreter as an absolute path, after checking it runs a worker this harness can talk to (one clear
+    message before any cell starts, instead of a traceback in the middle of a sweep). Probed once per process."""
+    if python in _PROBED:
+        return _PROBED[python]
+    from harness.cell import SPEC_VERSION
+    from harness.store.record import SCHEMA_VERSION
+
     found = shutil.which(python)
     if found is None:
         raise PreflightError(f"worker interpreter {python!r} is not an executable file; give the path of a python "
                              "whose environment has the harness installed (HARNESS_WORKER_PYTHON).")  # fmt: skip
-    cmd = [found, "-c", "import harness.worker"]
-    probe = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=worker_env())
+    cmd = [found, "-c", "import json, harness.worker as w; print(json.dumps(w.probe()))"]
+    probe = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=worker_env())
+    install = f"  install the harness in that environment: {found} -m pip install <harness wheel>"
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise PreflightError(f"worker interpreter {found} cannot import harness.worker: {last}\n"
-                             f"  install the harness in that environment: {found} -m pip install <harness wheel>")  # fmt: skip
+        raise PreflightError(f"worker interpreter {found} cannot import harness.worker: {last}\n{install}")
+    facts = json.loads(probe.stdout.strip().splitlines()[-1])
+    if (facts["spec_version"], facts["schema_version"]) != (SPEC_VERSION, SCHEMA_VERSION):
+        raise PreflightError(
+            f"worker interpreter {found} has harness {facts['harness']} (cell spec version {facts['spec_version']}, "
+            f"record schema {facts['schema_version']}); this one writes spec {SPEC_VERSION} and reads schema "
+            f"{SCHEMA_VERSION}.\n{install}"
+        )
+    if facts["missing"]:
+        raise PreflightError(f"worker interpreter {found} lacks {', '.join(facts['missing'])}, which a cell needs.\n"
+                             f"  {found} -m pip install {' '.join(facts['missing'])}")  # fmt: skip
+    log.info("worker interpreter %s: Python %s, harness %s, transformers %s", found, facts["python"],
+             facts["harness"], facts["transformers"])  # fmt: skip
+    _PROBED[python] = found
     return found
 
 
@@ -53,24 +76,31 @@ class WorkerBackend:
 
     def __init__(self, python: str):
         self.python = python
-        self._checked: str | None = None
 
-    def preflight(self) -> None:
-        if self._checked is None:
-            self._checked = check_interpreter(self.python)
-
-    def execute(self, spec: CellSpec, device: Any = None) -> Execution:
-        """`device` is this process's; the worker detects its own (it may run on other hardware)."""
-        self.preflight()
+    def _call(self, spec: CellSpec, *flags: str) -> None:
+        python = check_interpreter(self.python)
         store = Store(Path(spec.results_dir))
         spec_path = write_spec(spec, store.root / "specs" / f"{spec.id}.json")  # kept: the cell's exact input
         error_file = spec_path.with_name(f"{spec.id}.error.json")
         error_file.unlink(missing_ok=True)
-        cmd = [str(self._checked), "-m", "harness.worker", str(spec_path), "--error-file", str(error_file)]
-        log.info("cell %s: running in a worker: %s", spec.id, " ".join(cmd))
+        cmd = [python, "-m", "harness.worker", str(spec_path), "--error-file", str(error_file), *flags]
+        log.info("cell %s: %s in a worker: %s", spec.id, "checking" if flags else "running", " ".join(cmd))
         rc = subprocess.run(cmd, env=worker_env()).returncode  # its log lines stream to this terminal
         if rc != 0:
-            raise _worker_error(error_file, rc, self._checked)
+            raise _worker_error(error_file, rc, python)
+
+    def preflight(self, spec: CellSpec) -> None:
+        """The cell's checks in the worker's environment (its transformers, modules and device)."""
+        self._call(spec, "--preflight")
+
+    def execute(self, spec: CellSpec, device: Any = None) -> Execution | None:
+        """`device` is this process's; the worker detects its own (it may run on other hardware)."""
+        from harness.dist import is_main
+
+        self._call(spec)
+        if not is_main():  # under `accelerate launch` each rank's worker runs; rank 0's stores
+            return None
+        store = Store(Path(spec.results_dir))
         if not store.has(spec.id):
             raise HarnessError(
                 f"the worker for cell {spec.id} exited 0 but stored no record in {store.root}."
