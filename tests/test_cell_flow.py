@@ -154,3 +154,10 @@ def test_a_worker_refuses_a_spec_planned_with_other_task_files_and_says_so_in_it
     assert error["message"].startswith(f"task helpdesk_en: this worker's environment has version {spec.task_spec.version} "
                                        f"(content {spec.task_spec.content_sha256[:12]}), the cell was planned with")  # fmt: skip
     assert not Store(spec.results_dir).has(spec.id)  # nothing ran, nothing stored
+
+
+def test_a_worker_in_the_same_environment_reads_the_same_task_and_training_files(tmp_store):
+    from harness.worker import localize
+
+    for spec in plan(compose_cfg([*TUNED_JOB, *tmp_store])):
+        assert localize(spec) == spec  # the tuned cell's training and replay tasks included
