@@ -14,12 +14,16 @@ from typing import Any
 from lm_eval.models.huggingface import HFLM
 
 from harness.evaluate.api.meter import percentile
+from harness.evaluate.guards import ensure_eos, neutral_generation_config, nonempty_stops
 
 
 class TimedHFLM(HFLM):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.batches: list[tuple[str, float, int]] = []  # (kind, seconds, batch size)
+        # harness/evaluate/guards.py: the task, not the model folder, decides how generation runs and stops
+        ensure_eos(self.tokenizer, self.model, str(kwargs.get("pretrained") or "the model"))
+        neutral_generation_config(self.model)
 
     def _sync(self) -> None:
         import torch
@@ -36,7 +40,7 @@ class TimedHFLM(HFLM):
 
     def _model_generate(self, context: Any, max_length: int, stop: list[str], **kwargs: Any) -> Any:
         t = time.perf_counter()
-        out = super()._model_generate(context, max_length, stop, **kwargs)
+        out = super()._model_generate(context, max_length, nonempty_stops(stop), **kwargs)
         self._sync()
         self.batches.append(("generate", time.perf_counter() - t, int(context.shape[0])))
         return out
