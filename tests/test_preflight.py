@@ -141,3 +141,32 @@ def test_preflight_lists_every_problem_in_one_message():
 
 def test_embedded_model_passes_preflight_here():
     preflight(model("smollm2-135m"), FinetuneConfig("none"), Device("cpu", "cpu", 8 * GiB))
+
+
+def test_a_local_folder_is_sized_from_its_own_safetensors_headers(tmp_path):
+    """qwen-14b's YAML says 14.2B parameters; a folder at model.local_path with 2 files holding 3 tensors
+    (1000x64 bf16, 64 bf16, 10x10 fp32 = 64,164 parameters) is estimated at its own size."""
+    import dataclasses
+
+    import torch
+    from safetensors.torch import save_file
+
+    from harness.models.folder import folder_facts
+
+    save_file({"embed.weight": torch.zeros(1000, 64, dtype=torch.bfloat16), "norm.weight": torch.zeros(64, dtype=torch.bfloat16)},
+              str(tmp_path / "model-00001-of-00002.safetensors"))  # fmt: skip
+    save_file({"head.weight": torch.zeros(10, 10)}, str(tmp_path / "model-00002-of-00002.safetensors"))
+    (tmp_path / "config.json").write_text("{}")
+    facts = folder_facts(tmp_path)
+    assert (facts.n_params, facts.stored_dtype, facts.n_files) == (64_164, "bfloat16", 2)
+    qwen = dataclasses.replace(model("qwen-14b"), local_path=str(tmp_path), dtype="bfloat16")
+    assert estimate_memory_bytes(qwen, "none") == round(64_164 * 2 * 1.2)  # not 14.2B x 2 x 1.2
+    assert check_memory(qwen, "full", Device("cpu", "cpu", 1 * GiB)) is None
+    huge = dataclasses.replace(qwen, dtype="float32")
+    msg = check_memory(huge, "none", Device("cpu", "cpu", 1000))  # 1000 bytes: too small even for this
+    assert f"0.00B params, counted in {tmp_path} (bfloat16 as stored), x 4 bytes (float32) x 1.2" in msg
+    assert folder_facts(tmp_path / "nothing-here") is None  # no safetensors: the YAML's n_params is used
+    assert (
+        estimate_memory_bytes(dataclasses.replace(qwen, local_path=str(tmp_path / "nothing-here")), "none")
+        == 34_001_498_112
+    )

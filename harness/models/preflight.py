@@ -48,8 +48,21 @@ def detect_device(requested: str = "auto") -> Device:
     return Device("cpu", "cpu", psutil.virtual_memory().available)
 
 
+def params_of(model: ModelConfig) -> tuple[int, str]:
+    """(parameter count, where it comes from): a local folder's own safetensors headers when they can be read,
+    else the YAML's `n_params` (the published model's size)."""
+    if model.local_path:
+        from harness.models.folder import folder_facts
+
+        facts = folder_facts(Path(model.local_path).expanduser().resolve())
+        if facts is not None:
+            return facts.n_params, f"counted in {model.local_path} ({facts.stored_dtype} as stored)"
+    return model.n_params, "n_params of its YAML"
+
+
 def estimate_memory_bytes(model: ModelConfig, method: str) -> int:
-    return round(model.n_params * BYTES_PER_PARAM[model.dtype] * METHOD_FACTOR[method])
+    """Weights in the dtype they are loaded in (model.dtype) x the method's factor."""
+    return round(params_of(model)[0] * BYTES_PER_PARAM[model.dtype] * METHOD_FACTOR[method])
 
 
 def hub_weights_present(model: ModelConfig) -> bool:
@@ -156,14 +169,15 @@ def check_memory(model: ModelConfig, method: str, device: Device) -> str | None:
     if need <= device.memory_bytes:
         return None
     gib = 1024**3
+    n, where = params_of(model)
     hint = (
         nearest_option(model, method, device)
         if method != "none"
         else "Use a larger device or a smaller model."
     )
     return (
-        f"{model.name} with finetune={method} needs about {need / gib:.1f} GiB (estimate: {model.n_params / 1e9:.2f}B "
-        f"params x {BYTES_PER_PARAM[model.dtype]} bytes ({model.dtype}) x {METHOD_FACTOR[method]} for {method}), "
+        f"{model.name} with finetune={method} needs about {need / gib:.1f} GiB (estimate: {n / 1e9:.2f}B "
+        f"params, {where}, x {BYTES_PER_PARAM[model.dtype]} bytes ({model.dtype}) x {METHOD_FACTOR[method]} for {method}), "
         f"but the {device.kind} device ({device.name}) has {device.memory_bytes / gib:.1f} GiB available. {hint}"
     )
 
