@@ -22,6 +22,7 @@ from harness.config.schema import (
 )
 from harness.errors import HarnessError
 from harness.finetune.spec import make_train_spec
+from harness.models.prompts import is_chat
 from harness.paths import resolve
 from harness.store.record import SCHEMA_VERSION
 from harness.tasks import TaskSpec, load_task
@@ -30,7 +31,7 @@ from harness.util import content_id  # noqa: F401 - re-exported
 
 def uses_chat_template(model: ModelConfig, ev: EvalConfig) -> bool:
     if ev.apply_chat_template == "auto":
-        return model.prompt_format == "chat_template"
+        return is_chat(model.prompt_format)  # the tokenizer's own template, or a seed model's format
     return ev.apply_chat_template == "true"
 
 

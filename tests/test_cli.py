@@ -12,7 +12,7 @@ from tests.conftest import run_harness
 def test_unknown_model_suggests_the_close_name():
     with pytest.raises(HarnessError) as e:
         cli.check_overrides(["model=qwen14b"])
-    assert "unknown model 'qwen14b'. Did you mean 'qwen-14b'?" in str(e.value)
+    assert "unknown model 'qwen14b'. Did you mean 'qwen-14b', 'qwen-14b-chat'?" in str(e.value)
     assert "smollm2-135m" in str(e.value)  # lists the known names
 
 
@@ -35,7 +35,7 @@ def test_malformed_conf_yaml_names_file_and_line(tmp_path, monkeypatch):
 def test_cli_unknown_model_is_one_line_without_traceback():
     p = run_harness("model=qwen14b")
     assert p.returncode == 2
-    assert p.stderr.strip().startswith("harness: error: unknown model 'qwen14b'. Did you mean 'qwen-14b'?")
+    assert p.stderr.strip().startswith("harness: error: unknown model 'qwen14b'. Did you mean 'qwen-14b', 'qwen-14b-chat'?")
     assert "Traceback" not in p.stderr + p.stdout
 
 

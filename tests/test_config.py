@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from harness.cli import group_options
 from harness.config.schema import ModelConfig
+from harness.models.prompts import PROMPT_FORMATS
 from tests.conftest import compose_cfg
 
 GROUPS = ["model", "task", "finetune", "baseline", "judge", "hardware", "sweep"]
@@ -31,9 +32,14 @@ def test_the_seed_model_registry_is_complete():
     for name in expected:
         m: ModelConfig = OmegaConf.to_object(compose_cfg([f"model={name}"]).model)
         assert m.source == "hub" and m.hub_id and m.n_params > 1e9 and m.context_length >= 2048
-        assert m.license and m.prompt_format in ("plain", "chat_template")
+        assert m.license and m.prompt_format in PROMPT_FORMATS
     remote = {n for n in expected if compose_cfg([f"model={n}"]).model.trust_remote_code}
     assert remote == {"chatglm2-6b", "baichuan2-7b", "baichuan2-13b", "qwen-14b"}
+    # the chat variants, in the formats their remote code builds (issue 15); ChatGLM2-6B is itself a chat model
+    formats = {n: compose_cfg([f"model={n}"]).model.prompt_format
+               for n in ("chatglm2-6b", "baichuan2-7b-chat", "baichuan2-13b-chat", "qwen-14b-chat", "qwen-14b")}  # fmt: skip
+    assert formats == {"chatglm2-6b": "chatglm2", "baichuan2-7b-chat": "baichuan2", "baichuan2-13b-chat": "baichuan2",
+                       "qwen-14b-chat": "chatml", "qwen-14b": "plain"}  # fmt: skip
 
 
 def test_default_sweep_runs_both_embedded_models():

@@ -145,6 +145,13 @@ def value_problems(cfg: Any) -> list[str]:
         checks.append(f"finetune.precision={f.precision}: must be auto, fp32, bf16 or fp16")
     if e.apply_chat_template not in ("auto", "true", "false"):
         checks.append(f"eval.apply_chat_template={e.apply_chat_template}: must be auto, true or false")
+    from harness.models.prompts import PROMPT_FORMATS
+
+    fmt = cfg.model.prompt_format
+    if cfg.model.name != "none" and fmt not in PROMPT_FORMATS:
+        checks.append(
+            f"model.prompt_format={fmt}: " + did_you_mean(str(fmt), list(PROMPT_FORMATS), "prompt format")
+        )
     return [c for c in checks if c]
 
 

@@ -68,6 +68,8 @@ def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
     cmd = shlex.join(parts)
     if cell.task.split != "test":  # the CLI has no split flag: say what to change
         cmd += f"  # with test_split: {cell.task.split} in the task YAML"
+    if cell.apply_chat_template and cell.model.prompt_format not in ("plain", "chat_template"):
+        cmd += f"  # with the tokenizer's chat_template set to the {cell.model.prompt_format} format of harness/models/prompts.py"
     if cell.eval.samples > 1:  # the CLI has no flag for lm-eval's `repeats` either
         cmd += (f"  # with repeats: {cell.eval.samples} and generation_kwargs: {{do_sample: true, temperature: "
                 f"{cell.eval.sample_temperature}}} in the task YAML")  # fmt: skip
@@ -204,10 +206,12 @@ def collect(
 def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> EvalOutput | None:
     """None on a non-zero rank of a multi-process run (lm-eval returns results on rank 0 only)."""
     from harness.evaluate.timed import TimedHFLM
+    from harness.models.prompts import use_format
 
     margs = model_args(cell, pretrained, artifact)
     # lm-eval's hf backend itself (a subclass that only times its batches), built as simple_evaluate would.
     lm = TimedHFLM.create_from_arg_obj(margs, {"batch_size": cell.eval.batch_size, "device": device})
+    use_format(lm.tokenizer, cell.model.prompt_format)  # a chat format from the model's remote code, if any
     results, seconds = run_lm_eval(cell, lm, None, device)
     if results is None:
         return None

@@ -42,7 +42,7 @@ def finetune_section(cell: Cell, artifact: Any) -> dict[str, Any]:
 
 def model_section(cell: Cell, pretrained: str) -> dict[str, Any]:
     m = cell.model
-    return {
+    section = {
         "name": m.name,
         "display_name": m.display_name,
         "source": m.source,
@@ -55,6 +55,10 @@ def model_section(cell: Cell, pretrained: str) -> dict[str, Any]:
         "license": m.license,
         "weights": pretrained,
     }
+    if m.source == "hub" and not m.revision and not m.local_path:  # whatever the hub had when it was fetched
+        section["warning"] = (f"revision not pinned: {m.hub_id} was evaluated at whatever commit the local cache "
+                              "holds; pin `revision` in its YAML to make the row reproducible")  # fmt: skip
+    return section
 
 
 def eval_section(cell: Cell, out: Any, device: Any) -> dict[str, Any]:

@@ -296,10 +296,15 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
     import torch
     from transformers import AutoTokenizer, Trainer, TrainingArguments
 
+    from harness.models.prompts import use_format
+
     f = spec.finetune
     work = final.parent / f".{final.name}.partial"
     (work / "checkpoints").mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=spec.model.trust_remote_code)
+    use_format(
+        tokenizer, spec.model.prompt_format
+    )  # the prompts evaluation will use (harness/models/prompts.py)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     domain = build_examples(spec.train_task, tokenizer, spec.chat_template, f.n_train, f.seed, f.max_length)
