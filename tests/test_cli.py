@@ -35,7 +35,9 @@ def test_malformed_conf_yaml_names_file_and_line(tmp_path, monkeypatch):
 def test_cli_unknown_model_is_one_line_without_traceback():
     p = run_harness("model=qwen14b")
     assert p.returncode == 2
-    assert p.stderr.strip().startswith("harness: error: unknown model 'qwen14b'. Did you mean 'qwen-14b', 'qwen-14b-chat'?")
+    assert p.stderr.strip().startswith(
+        "harness: error: unknown model 'qwen14b'. Did you mean 'qwen-14b', 'qwen-14b-chat'?"
+    )
     assert "Traceback" not in p.stderr + p.stdout
 
 
