@@ -282,7 +282,65 @@ def cmd_task(argv: list[str]) -> None:
             print(f"{t}: {write_card(t, store)}")
 
 
-SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task}
+def cmd_runtime(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(
+        prog="harness runtime",
+        description="The pinned Python environments models run in (runtimes/*.yaml; `main` is this one).",
+    )
+    sub = p.add_subparsers(dest="action", required=True)
+    sub.add_parser(
+        "list", help="every runtime, whether it is created, its transformers and the models using it"
+    )
+    c = sub.add_parser(
+        "create", help="create a runtime's environment from its lock (once; reused afterwards)"
+    )
+    c.add_argument("name")
+    k = sub.add_parser(
+        "check", help="run a created runtime's worker probe and compare its packages with the lock"
+    )
+    k.add_argument("name")
+    a = p.parse_args(argv)
+    from harness.execute import runtime
+
+    cache = runtime.cache_root()
+    if a.action == "list":
+        import transformers
+
+        from harness.config.options import option_files
+        from harness.models import model_config
+
+        users: dict[str, list[str]] = {}
+        for m in [m for m in option_files("model") if m != "none"]:
+            users.setdefault(model_config(m).runtime, []).append(m)
+        print(f"{'main':8s} {'(this environment)':14s} transformers {transformers.__version__:8s} "
+              f"{sys.prefix}\n{'':8s} models: {', '.join(users.get('main', []))}")  # fmt: skip
+        for name in runtime.names()[1:]:
+            rt = runtime.load(name)
+            state = "created" if runtime.stamp(rt, cache) else "not created"
+            print(f"{name:8s} {state:14s} transformers {rt.pins().get('transformers', '?'):8s} "
+                  f"{runtime.location(rt, cache)}\n{'':8s} {rt.description}\n"
+                  f"{'':8s} models: {', '.join(users.get(name, [])) or '-'}")  # fmt: skip
+    elif a.action == "create":
+        rt = runtime.load(a.name)
+        existed = runtime.stamp(rt, cache) is not None
+        where = runtime.create(rt, cache)
+        print(f"runtime {a.name}: {'already created' if existed else 'created'} in {where}")
+    else:
+        facts = runtime.check(a.name, cache)
+        packages = facts["probe"]["packages"]
+        print(
+            f"runtime {a.name}: {facts['location']} (lock {facts['lock_sha256'][:12]}, created {facts['created_at']})"
+        )
+        print("  " + ", ".join(f"{k} {v}" for k, v in packages.items() if v))
+        if facts["probe"]["missing"] or facts["drift"]:
+            raise HarnessError(
+                f"runtime {a.name} does not match its lock: missing {facts['probe']['missing']}, "
+                f"differs {facts['drift']} (lock, installed). Delete {facts['location']} and create it again."
+            )
+        print(f"runtime {a.name}: ok (worker imports; packages match the lock)")
+
+
+SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task, "runtime": cmd_runtime}
 
 
 def _exit_on_sigterm() -> None:

@@ -36,7 +36,11 @@ def uses_chat_template(model: ModelConfig, ev: EvalConfig) -> bool:
 
 
 def model_identity(m: ModelConfig) -> dict[str, Any]:
+    """Another runtime is another stack (its own numerics): part of the id, added only when it is not `main`
+    so that the ids of cells planned before runtimes existed stay the same."""
+    runtime = {} if m.runtime == "main" else {"runtime": m.runtime}
     return {
+        **runtime,
         "name": m.name,
         "source": m.source,
         "hub_id": m.hub_id,

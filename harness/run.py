@@ -87,7 +87,7 @@ def preflight(spec: CellSpec, device: Any, backend: Any) -> None:
         if not worker:
             from harness.models.preflight import preflight as model_preflight
 
-            model_preflight(spec.model, spec.finetune, device, task=spec.task)
+            model_preflight(spec.model, spec.finetune, device, task=spec.task, cache=spec.cache_dir)
         check_data(spec)  # bad rows stop here, with file:line, before a model is loaded
         if not worker:
             from harness.execute.local import hardware_section

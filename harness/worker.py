@@ -38,22 +38,16 @@ NEEDED = ("lm_eval", "transformers", "torch", "peft", "accelerate", "omegaconf",
 
 def probe() -> dict[str, Any]:
     """What the parent checks before sending cells here: the formats this worker reads, and missing packages."""
-    import importlib.metadata
     import importlib.util
 
+    import harness
     import harness.execute.api  # noqa: F401 - the stage code imports, or the probe fails here
     import harness.execute.local  # noqa: F401
     from harness.cell import SPEC_VERSION
-    from harness.store.record import SCHEMA_VERSION
-
-    def version(name: str) -> str | None:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+    from harness.store.record import SCHEMA_VERSION, current_runtime, package_versions
 
     return {"spec_version": SPEC_VERSION, "schema_version": SCHEMA_VERSION, "python": sys.version.split()[0],
-            "harness": version("harness"), "transformers": version("transformers"),
+            "harness": harness.__version__, "packages": package_versions(), "runtime": current_runtime(),
             "missing": [m for m in NEEDED if importlib.util.find_spec(m) is None]}  # fmt: skip
 
 
@@ -102,7 +96,7 @@ def check_spec(spec: Any) -> None:
     from harness.models.preflight import detect_device, preflight
 
     device = detect_device(spec.eval.device)
-    preflight(spec.model, spec.finetune, device, task=spec.task)
+    preflight(spec.model, spec.finetune, device, task=spec.task, cache=Path(spec.cache_dir))
     hardware_section(spec, device)
 
 

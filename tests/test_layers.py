@@ -13,7 +13,7 @@ PACKAGE = REPO_ROOT / "harness"
 # Lowest first. A module may import its own layer and the layers below; the most specific prefix decides.
 LAYERS: list[tuple[str, list[str]]] = [
     ("core", ["harness", "harness.errors", "harness.paths", "harness.util", "harness.secrets", "harness.locks",
-              "harness.dist"]),
+              "harness.dist", "harness.compat"]),
     ("schema", ["harness.config.schema", "harness.config.options"]),
     ("data", ["harness.tasks", "harness.models", "harness.store", "harness.compare", "harness.finetune.spec"]),
     ("spec", ["harness.cell"]),
@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, list[str]]] = [
 # What a worker in another Python environment must not need.
 NOT_IN_WORKER = ("harness.report", "harness.cli", "harness.config.register", "harness.config.validate",
                  "harness.run", "harness.judge", "harness.plan")  # fmt: skip
-NOT_IN_WORKER_PACKAGES = ("hydra", "plotly", "jinja2")
+# (jinja2 is allowed: harness.compat renders chat templates with it on transformers < 4.34, as 4.34+ itself does)
+NOT_IN_WORKER_PACKAGES = ("hydra", "plotly")
 
 
 def modules() -> dict[str, Path]:

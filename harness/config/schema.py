@@ -52,6 +52,8 @@ class ModelConfig:
     prompt_format: str = MISSING  # chat_template | plain
     license: str = MISSING
     constraints: Constraints = field(default_factory=Constraints)
+    # the Python environment its cells run in (runtimes/<name>.yaml); `main` is the harness's own
+    runtime: str = "main"
 
 
 @dataclass

@@ -152,6 +152,14 @@ def value_problems(cfg: Any) -> list[str]:
         checks.append(
             f"model.prompt_format={fmt}: " + did_you_mean(str(fmt), list(PROMPT_FORMATS), "prompt format")
         )
+    from harness.execute.runtime import names as runtime_names
+
+    if cfg.model.name != "none" and cfg.model.runtime not in runtime_names():
+        checks.append(
+            f"model.runtime={cfg.model.runtime}: "
+            + did_you_mean(str(cfg.model.runtime), runtime_names(), "runtime")
+            + " (`harness runtime list`)"
+        )
     return [c for c in checks if c]
 
 

@@ -13,13 +13,24 @@ from typing import Any
 
 from lm_eval.models.huggingface import HFLM
 
+from harness.compat import cache_class_for_peft, ensure_chat_template, without_none_gguf
 from harness.evaluate.api.meter import percentile
 from harness.evaluate.guards import ensure_eos, neutral_generation_config, nonempty_stops
 
 
 class TimedHFLM(HFLM):
+    def _create_model(self, *args: Any, **kwargs: Any) -> None:
+        real = self.AUTO_MODEL_CLASS
+        self.AUTO_MODEL_CLASS = without_none_gguf(real)
+        try:
+            super()._create_model(*args, **kwargs)
+        finally:
+            self.AUTO_MODEL_CLASS = real
+
     def __init__(self, *args: Any, **kwargs: Any):
+        cache_class_for_peft()
         super().__init__(*args, **kwargs)
+        ensure_chat_template(self.tokenizer, getattr(self.tokenizer, "name_or_path", None))
         self.batches: list[tuple[str, float, int]] = []  # (kind, seconds, batch size)
         # harness/evaluate/guards.py: the task, not the model folder, decides how generation runs and stops
         ensure_eos(self.tokenizer, self.model, str(kwargs.get("pretrained") or "the model"))

@@ -3,7 +3,8 @@
     local   the hf path in this process: prepare weights, train or reuse the artifact, lm-eval's hf backend
     api     an OpenAI-compatible endpoint in this process: lm-eval with the harness-chat-api backend
     worker  either of the two in a subprocess, `python -m harness.worker spec.json`, with any Python
-            interpreter (another environment, a cluster node); it writes the store, this side reads it back
+            interpreter (another environment, a cluster node) or in a model's runtime (harness.execute.runtime:
+            a pinned environment such as `legacy`); it writes the store, this side reads it back
 
 Backends neither check nor store: the run loop (harness.run) preflights each cell once, holds its lock,
 executes and stores. A backend returns None on a non-zero rank of a multi-process run (rank 0 stores).
@@ -34,11 +35,17 @@ def in_process(spec: CellSpec) -> Backend:
 
 
 def backend_for(spec: CellSpec, python: str | None = None) -> Backend:
-    """The backend a cell runs on: in this process by default; through a worker subprocess when an interpreter
-    is given (or HARNESS_WORKER_PYTHON names one). Which one ran is bookkeeping: it never changes the cell id."""
-    python = python or os.environ.get(WORKER_PYTHON_ENV) or None
-    if python:
-        from harness.execute.worker import WorkerBackend
+    """The backend a cell runs on: in this process by default; through a worker subprocess in the model's
+    runtime when it names one other than `main`; through a worker with a given interpreter (or the one
+    HARNESS_WORKER_PYTHON names). Which interpreter ran is bookkeeping; a runtime other than `main` is part of
+    the model's identity (harness.plan.model_identity)."""
+    from harness.execute.worker import WorkerBackend
 
-        return WorkerBackend(python)
+    if python:
+        return WorkerBackend(python=python)
+    if spec.kind == "local" and spec.model.runtime != "main":
+        return WorkerBackend(runtime=spec.model.runtime)
+    python = os.environ.get(WORKER_PYTHON_ENV) or None
+    if python:
+        return WorkerBackend(python=python)
     return in_process(spec)

@@ -26,22 +26,40 @@ class WorkerCrash(RuntimeError):
     """The worker hit a bug (not a problem with the user's input); its traceback is in the error file."""
 
 
-def worker_env() -> dict[str, str]:
+def worker_env(pythonpath: str | None = None) -> dict[str, str]:
     """The worker's environment: this one, less what would make another environment import this process's
     code (PYTHONPATH, PYTHONHOME), with PYTHONSAFEPATH so the working directory is not on sys.path either: the
-    worker runs the harness installed in its interpreter's environment."""
+    worker runs the harness installed in its interpreter's environment, or, in a runtime, the copy of this
+    process's harness given as `pythonpath`. This checkout's git state goes along: the copy has no .git."""
+    from harness.store.record import GIT_STATE_ENV, git_state
+
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+        env[GIT_STATE_ENV] = json.dumps(git_state())
     return {**env, "PYTHONSAFEPATH": "1"}
 
 
-_PROBED: dict[str, str] = {}  # interpreter -> its absolute path, once probed in this process
+_PROBED: dict[tuple[str, str | None], str] = {}  # (interpreter, code path) -> its absolute path, once probed
 
 
-def check_interpreter(python: str) -> str:
+def probe_interpreter(python: str, pythonpath: str | None = None) -> dict[str, Any]:
+    """What a worker interpreter reports about itself (harness.worker.probe), or a PreflightError saying why it
+    cannot run a worker."""
+    cmd = [python, "-c", "import json, harness.worker as w; print(json.dumps(w.probe()))"]
+    probe = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=worker_env(pythonpath))
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise PreflightError(f"worker interpreter {python} cannot import harness.worker: {last}\n"
+                             f"  install the harness in that environment: {python} -m pip install <harness wheel>")  # fmt: skip
+    return json.loads(probe.stdout.strip().splitlines()[-1])
+
+
+def check_interpreter(python: str, pythonpath: str | None = None) -> str:
     """The interpreter as an absolute path, after checking it runs a worker this harness can talk to (one clear
     message before any cell starts, instead of a traceback in the middle of a sweep). Probed once per process."""
-    if python in _PROBED:
-        return _PROBED[python]
+    if (python, pythonpath) in _PROBED:
+        return _PROBED[(python, pythonpath)]
     from harness.cell import SPEC_VERSION
     from harness.store.record import SCHEMA_VERSION
 
@@ -49,13 +67,8 @@ def check_interpreter(python: str) -> str:
     if found is None:
         raise PreflightError(f"worker interpreter {python!r} is not an executable file; give the path of a python "
                              "whose environment has the harness installed (HARNESS_WORKER_PYTHON).")  # fmt: skip
-    cmd = [found, "-c", "import json, harness.worker as w; print(json.dumps(w.probe()))"]
-    probe = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=worker_env())
+    facts = probe_interpreter(found, pythonpath)
     install = f"  install the harness in that environment: {found} -m pip install <harness wheel>"
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise PreflightError(f"worker interpreter {found} cannot import harness.worker: {last}\n{install}")
-    facts = json.loads(probe.stdout.strip().splitlines()[-1])
     if (facts["spec_version"], facts["schema_version"]) != (SPEC_VERSION, SCHEMA_VERSION):
         raise PreflightError(
             f"worker interpreter {found} has harness {facts['harness']} (cell spec version {facts['spec_version']}, "
@@ -65,27 +78,54 @@ def check_interpreter(python: str) -> str:
     if facts["missing"]:
         raise PreflightError(f"worker interpreter {found} lacks {', '.join(facts['missing'])}, which a cell needs.\n"
                              f"  {found} -m pip install {' '.join(facts['missing'])}")  # fmt: skip
-    log.info("worker interpreter %s: Python %s, harness %s, transformers %s", found, facts["python"],
-             facts["harness"], facts["transformers"])  # fmt: skip
-    _PROBED[python] = found
+    log.info("worker interpreter %s: Python %s, runtime %s, transformers %s", found, facts["python"],
+             facts["runtime"]["name"], facts["packages"].get("transformers"))  # fmt: skip
+    _PROBED[(python, pythonpath)] = found
     return found
 
 
 class WorkerBackend:
+    """Cells in a worker subprocess: with a given interpreter (`python`), or in a named runtime (`runtime`),
+    which is created on first use and runs a copy of this process's harness."""
+
     name = "worker"
 
-    def __init__(self, python: str):
-        self.python = python
+    def __init__(self, python: str | None = None, runtime: str | None = None):
+        assert (python is None) != (runtime is None), "a worker runs with an interpreter or in a runtime"
+        self.python, self.runtime = python, runtime
+        self._place: tuple[str, str | None] | None = None
+
+    def place(self, spec: CellSpec) -> tuple[str, str | None]:
+        """(interpreter, code path) of this backend's worker; a runtime is found or created here, once."""
+        if self._place is None:
+            if self.runtime is None:
+                self._place = (str(self.python), None)
+            else:
+                from harness.execute.runtime import worker_place
+
+                p = worker_place(self.runtime, Path(spec.cache_dir))
+                self._place = (p.python, p.pythonpath)
+        return self._place
 
     def _call(self, spec: CellSpec, *flags: str) -> None:
-        python = check_interpreter(self.python)
+        python, pythonpath = self.place(spec)
+        python = check_interpreter(python, pythonpath)
+        if spec.kind == "local" and spec.model.source == "embedded":
+            # An embedded model's GGUF is turned into a folder by this (main) environment's transformers, which
+            # reads GGUF; the worker's may not. The worker finds the folder prepared.
+            from harness.models import weights_location
+
+            weights_location(spec.model, Path(spec.cache_dir))
         store = Store(Path(spec.results_dir))
         spec_path = write_spec(spec, store.root / "specs" / f"{spec.id}.json")  # kept: the cell's exact input
         error_file = spec_path.with_name(f"{spec.id}.error.json")
         error_file.unlink(missing_ok=True)
         cmd = [python, "-m", "harness.worker", str(spec_path), "--error-file", str(error_file), *flags]
-        log.info("cell %s: %s in a worker: %s", spec.id, "checking" if flags else "running", " ".join(cmd))
-        rc = subprocess.run(cmd, env=worker_env()).returncode  # its log lines stream to this terminal
+        log.info("cell %s: %s in a worker%s: %s", spec.id, "checking" if flags else "running",
+                 f" (runtime {self.runtime})" if self.runtime else "", " ".join(cmd))  # fmt: skip
+        rc = subprocess.run(
+            cmd, env=worker_env(pythonpath)
+        ).returncode  # its log lines stream to this terminal
         if rc != 0:
             raise _worker_error(error_file, rc, python)
 

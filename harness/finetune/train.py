@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.compat import dtype_kwarg, tokens_seen, training_args
 from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
 from harness.finetune.data import IGNORE, Example, build_examples, mix_replay
@@ -119,7 +120,7 @@ def _load_model(spec: TrainSpec, base: str, precision: str, device_kind: str) ->
     from transformers import AutoModelForCausalLM
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": spec.model.trust_remote_code}
+    kwargs: dict[str, Any] = {dtype_kwarg(): dtype, "trust_remote_code": spec.model.trust_remote_code}
     if spec.model.source == "hub" and not spec.model.local_path and spec.model.revision:
         kwargs["revision"] = spec.model.revision
     if spec.finetune.method == "qlora":
@@ -234,12 +235,20 @@ def _meter_callback(checkpoints: Path, already: float, resumed_step: int, every_
         def seconds(self) -> float:
             return already + time.perf_counter() - self.started
 
+        logged_step = resumed_step
+
+        def on_log(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.logged_step = state.global_step
+
         def _saving(self, state: Any, control: Any) -> None:
             if control.should_save:
                 # Log with every save: the checkpoint's log history must hold every step's loss (loss_history).
                 control.should_log, self.save_began = True, time.perf_counter()
             if state.global_step >= state.max_steps:
                 control.should_log = True  # the final loss is always in the curve
+            if state.global_step <= self.logged_step:
+                # transformers < 4.38 divides by the steps since the last log without checking it is > 0
+                control.should_log = False
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             # A slow save (a full model's weights and optimizer) stretches the interval: saving stays <= 10 % of
@@ -294,7 +303,7 @@ def train(spec: TrainSpec, base: str, root: Path, device_kind: str) -> Artifact:
 
 def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> Artifact:
     import torch
-    from transformers import AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoTokenizer, Trainer
 
     from harness.models.prompts import use_format
 
@@ -329,7 +338,7 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
     already = json.loads((last / METER_FILE).read_text())["train_seconds"] if last else 0.0
     resumed_from = _step(last) if last else 0
     meter = _meter_callback(work / "checkpoints", already, resumed_from, f.save_every_s)
-    args = TrainingArguments(
+    args = training_args(
         output_dir=str(work / "checkpoints"),
         num_train_epochs=f.epochs,
         learning_rate=f.learning_rate,
@@ -386,7 +395,7 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
     trainer.accelerator.unwrap_model(model).save_pretrained(str(staged))
     if f.method == "full":
         tokenizer.save_pretrained(str(staged))
-    tokens = int(trainer.state.num_input_tokens_seen)
+    tokens = tokens_seen(trainer, examples, f.epochs)
     losses, mean_loss = loss_history(trainer.state.log_history, f.logging_steps)  # all runs, resumes included
     info = {
         "artifact_id": artifact_id(spec),

@@ -10,9 +10,11 @@ from harness.config.schema import ModelConfig
 def weights_location(model: ModelConfig, cache: Path) -> str:
     """What lm-eval's `hf` backend gets as `pretrained`: a local folder or a hub id (read from the HF cache)."""
     if model.source == "embedded":
+        from harness.compat import readable_folder
         from harness.models.embedded import prepare
 
-        return str(prepare(model, cache))
+        # prepared by transformers 5; an older stack (a runtime's worker) reads its own converted copy
+        return str(readable_folder(prepare(model, cache)))
     if model.local_path:
         return str(Path(model.local_path).expanduser().resolve())
     return str(model.hub_id)

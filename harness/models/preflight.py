@@ -73,10 +73,12 @@ def hub_weights_present(model: ModelConfig) -> bool:
     return isinstance(found, str)
 
 
-def check_weights(model: ModelConfig) -> str | None:
+def check_weights(model: ModelConfig, cache: Path | None = None) -> str | None:
     if model.source == "embedded":
-        from harness.models.embedded import package_dir
+        from harness.models.embedded import MARKER, package_dir, prepared_dir
 
+        if cache is not None and (prepared_dir(model, cache) / MARKER).exists():
+            return None  # prepared already (a runtime's worker gets it prepared by the main environment)
         try:
             package_dir(model.embedded)
         except Exception as e:  # noqa: BLE001 - the message is the point
@@ -106,11 +108,36 @@ def check_transformers(model: ModelConfig, installed: str | None = None) -> str 
     spec = SpecifierSet(model.constraints.transformers)
     if Version(installed) in spec:
         return None
-    return (
-        f"{model.name}'s remote code needs transformers{spec}, but {installed} is installed "
-        f"({(model.constraints.notes or 'known incompatibility').rstrip('.')}). Run it in a separate environment with "
-        f"`pip install 'transformers{spec}'`."
+    from harness.store.record import current_runtime
+
+    here = current_runtime()["name"]
+    fits = [
+        n for n, v in runtime_transformers().items() if v is not None and Version(v) in spec and n != here
+    ]
+    fix = (
+        f"Run it in the runtime {fits[0]} (transformers {runtime_transformers()[fits[0]]}): set `runtime: {fits[0]}` "
+        f"in its YAML, or add model.runtime={fits[0]}; `harness runtime create {fits[0]}` creates it ahead of time."
+        if fits
+        else f"No runtime in runtimes/ has one: add a runtime whose lock pins transformers{spec} (README, "
+        '"Runtimes").'
     )
+    return (
+        f"{model.name}'s remote code needs transformers{spec}, but the runtime {here} has {installed} "
+        f"({(model.constraints.notes or 'known incompatibility').rstrip('.')}). {fix}"
+    )
+
+
+def runtime_transformers() -> dict[str, str | None]:
+    """Each defined runtime's pinned transformers (main: the installed one)."""
+    import transformers
+
+    from harness.execute.runtime import MAIN, load, names
+
+    found: dict[str, str | None] = {MAIN: transformers.__version__}
+    for name in names():
+        if name != MAIN:
+            found[name] = load(name).pins().get("transformers")
+    return found
 
 
 def check_modules(model: ModelConfig) -> str | None:
@@ -183,12 +210,16 @@ def check_memory(model: ModelConfig, method: str, device: Device) -> str | None:
 
 
 def preflight(
-    model: ModelConfig, finetune: FinetuneConfig, device: Device, task: TaskConfig | None = None
+    model: ModelConfig,
+    finetune: FinetuneConfig,
+    device: Device,
+    task: TaskConfig | None = None,
+    cache: Path | None = None,
 ) -> None:
     from harness.tasks import check_hub_datasets
 
     checks = [
-        check_weights(model),
+        check_weights(model, cache),
         check_transformers(model),
         check_modules(model),
         check_method(model, finetune.method, device),

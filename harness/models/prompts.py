@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.compat import ensure_chat_template
+
 CHATGLM2 = (
     "{%- set ns = namespace(round=0, system='') -%}"
     "{%- for m in messages -%}"
@@ -60,5 +62,6 @@ def is_chat(prompt_format: str) -> bool:
 
 def use_format(tokenizer: Any, prompt_format: str) -> None:
     """Give the tokenizer the model's format as its chat template (for lm-eval and for fine-tuning alike)."""
+    ensure_chat_template(tokenizer, getattr(tokenizer, "name_or_path", None))
     if prompt_format in CHAT_FORMATS:
         tokenizer.chat_template = CHAT_FORMATS[prompt_format]

@@ -117,6 +117,8 @@ def provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
         "commits": sorted({str(e["git"]["commit"])[:12] for e in envs}),
         "dirty": any(e["git"].get("dirty") for e in envs),
         "packages": envs[-1]["packages"] if envs else {},
+        # each runtime's package versions (the last record's of each): rows can come from different stacks
+        "runtimes": {(e.get("runtime") or {}).get("name", "main"): e["packages"] for e in envs},
         "devices": sorted({f"{r['eval']['device']['kind']}: {r['eval']['device']['name']}" for r in records}),
         "prices": prices,
         "hardware": hardware,

@@ -141,6 +141,9 @@ def leaderboard(
                 "eval_s": r["timings"].get("evaluate_s"),
                 "items_per_s": r["timings"].get("items_per_s"),
                 "device": r["eval"]["device"]["kind"],
+                # the Python environment it ran in (records before runtimes existed ran in `main`)
+                "runtime": (r["environment"].get("runtime") or {}).get("name", "main"),
+                "transformers": r["environment"]["packages"].get("transformers"),
                 "stand_in": r["model"].get("stand_in"),
                 **cost_and_latency(r),
                 # Format consistency, first-class where a task measures it (fixed-format JSON tasks)

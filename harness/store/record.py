@@ -7,11 +7,14 @@ old reader would misread; the version is part of every cell id, so old and new r
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
 import platform
 import subprocess
 import sys
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
@@ -33,16 +36,24 @@ TRACKED_PACKAGES = [
 
 
 def package_versions() -> dict[str, str | None]:
+    import harness
+
     versions = {}
     for name in TRACKED_PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
+            # a runtime's worker runs a copy of the harness code, not an installed distribution
+            versions[name] = harness.__version__ if name == "harness" else None
     return versions
 
 
+GIT_STATE_ENV = "HARNESS_GIT_STATE"  # the parent's git state, for a worker running a copy of its code
+
+
 def git_state() -> dict[str, object]:
+    if os.environ.get(GIT_STATE_ENV):
+        return json.loads(os.environ[GIT_STATE_ENV])
     if not IN_CHECKOUT:  # an installed package: a venv inside a user's git project must not record its commit
         return {"commit": None, "dirty": None}
 
@@ -58,11 +69,24 @@ def git_state() -> dict[str, object]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+RUNTIME_STAMP = "harness-runtime.json"  # at the root of a runtime's environment (harness.execute.runtime)
+
+
+def current_runtime() -> dict[str, object]:
+    """The runtime this process runs in: a created runtime's name and lock hash, else the harness's own `main`."""
+    try:
+        facts = json.loads((Path(sys.prefix) / RUNTIME_STAMP).read_text(encoding="utf-8"))
+        return {"name": facts["name"], "lock_sha256": facts["lock_sha256"]}
+    except (OSError, ValueError, KeyError):
+        return {"name": "main", "lock_sha256": None}
+
+
 def environment() -> dict[str, object]:
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
+        "runtime": current_runtime(),
         "git": git_state(),
     }
 

@@ -15,6 +15,18 @@ from transformers import AutoTokenizer
 HERE = Path(__file__).parent
 
 
+def save_weights(out: Path, vocab: int, hidden: int, seed: int) -> None:
+    """Random weights for modeling_tiny.TinyRemoteForCausalLM."""
+    g = torch.Generator().manual_seed(seed)
+    weights = {
+        "embed.weight": torch.randn(vocab, hidden, generator=g) * 0.02,
+        "mix.weight": torch.randn(hidden, hidden, generator=g) * 0.2,
+        "mix.bias": torch.zeros(hidden),
+        "lm_head.weight": torch.randn(vocab, hidden, generator=g) * 0.02,
+    }
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+
+
 def build(out: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("configuration_tiny.py", "modeling_tiny.py"):
@@ -40,14 +52,7 @@ def build(out: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
         "use_cache": False,
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
-    g = torch.Generator().manual_seed(seed)
-    weights = {
-        "embed.weight": torch.randn(vocab, hidden, generator=g) * 0.02,
-        "mix.weight": torch.randn(hidden, hidden, generator=g) * 0.2,
-        "mix.bias": torch.zeros(hidden),
-        "lm_head.weight": torch.randn(vocab, hidden, generator=g) * 0.02,
-    }
-    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+    save_weights(out, vocab, hidden, seed)
     return out
 
 

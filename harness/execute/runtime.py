@@ -1,0 +1,266 @@
+"""Runtimes: named, pinned Python environments a model's cells run in, through the worker boundary.
+
+A runtime is two files in `runtimes/`: `<name>.yaml` (description, Python version, torch version) and the lock it
+names (exact versions, installed with `--no-deps`, so nothing is resolved at creation time). It is created on
+first use, or by `harness runtime create NAME`, as a virtual environment under the harness cache,
+`<cache>/runtimes/<name>-<lock hash>/`: a new lock gets a new folder, an old folder is never changed under a
+running sweep. The harness's own environment is the runtime `main` (no lock: pyproject.toml's ranges).
+
+The harness code a runtime's worker runs is not installed from a wheel (the wheel declares transformers 5): it
+is this process's own harness package, copied with its data (conf/, tasks/, runtimes/) into
+`<runtime>/code/<source hash>/` and put on the worker's PYTHONPATH, so parent and worker always run the same
+code and an edit to the checkout reaches the runtime on the next cell.
+
+Where a faster inference engine would live on a GPU runner: in a runtime of its own (a lock with vLLM, say),
+reached through the same worker boundary. Not built: there is no GPU here to test it on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, PreflightError
+from harness.paths import IN_CHECKOUT, REPO_ROOT
+from harness.store.record import RUNTIME_STAMP as STAMP  # written last: a folder without it is not a runtime
+
+log = logging.getLogger(__name__)
+
+MAIN = "main"
+RUNTIMES_DIR = REPO_ROOT / "runtimes"
+KEYS = {"description", "python", "torch", "lock", "notes"}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    description: str
+    python: str  # major.minor
+    torch: str  # exact version, installed first with its own dependencies (CPU or CUDA build by platform)
+    lock_file: Path
+    notes: str = ""
+
+    @property
+    def lock_sha256(self) -> str:
+        """What the runtime's folder is keyed by: the lock's exact text plus the Python and torch it goes with."""
+        text = f"python={self.python}\ntorch={self.torch}\n" + self.lock_file.read_text(encoding="utf-8")
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def pins(self) -> dict[str, str]:
+        """Package -> version, as the lock pins them (torch included)."""
+        pins = {"torch": self.torch}
+        for line in self.lock_file.read_text(encoding="utf-8").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if "==" in line:
+                name, version = line.split("==", 1)
+                pins[_norm(name)] = version.strip()
+        return pins
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def names() -> list[str]:
+    return [MAIN, *sorted(p.stem for p in RUNTIMES_DIR.glob("*.yaml"))]
+
+
+def load(name: str) -> Runtime:
+    """A runtime's definition, checked (unknown keys, a missing lock file) with the file named."""
+    from harness.errors import did_you_mean
+    from harness.util import load_yaml
+
+    path = RUNTIMES_DIR / f"{name}.yaml"
+    if name == MAIN or not path.is_file():
+        choices = [n for n in names() if n != MAIN]
+        if name == MAIN:
+            raise HarnessError(
+                "the runtime `main` is the harness's own environment: there is nothing to create."
+            )
+        raise HarnessError(
+            did_you_mean(name, choices, "runtime") + f" (runtimes are defined in {RUNTIMES_DIR})"
+        )
+    doc = load_yaml(path) or {}
+    unknown = sorted(set(doc) - KEYS)
+    missing = sorted({"description", "python", "torch", "lock"} - set(doc))
+    if unknown or missing:
+        raise HarnessError(f"{path}: " + "; ".join(
+            ([f"unknown keys {unknown} (allowed: {sorted(KEYS)})"] if unknown else [])
+            + ([f"missing keys {missing}"] if missing else [])))  # fmt: skip
+    lock = RUNTIMES_DIR / str(doc["lock"])
+    if not lock.is_file():
+        raise HarnessError(f"{path}: lock: {doc['lock']} does not exist in {RUNTIMES_DIR}.")
+    return Runtime(name, str(doc["description"]), str(doc["python"]), str(doc["torch"]), lock,
+                   str(doc.get("notes") or ""))  # fmt: skip
+
+
+def cache_root() -> Path:
+    """The harness cache outside Hydra (the CLI's runtime commands): $HARNESS_CACHE or ~/.cache/harness."""
+    return Path(os.environ.get("HARNESS_CACHE") or "~/.cache/harness").expanduser().resolve()
+
+
+def location(rt: Runtime, cache: Path) -> Path:
+    return cache / "runtimes" / f"{rt.name}-{rt.lock_sha256[:12]}"
+
+
+def stamp(rt: Runtime, cache: Path) -> dict[str, Any] | None:
+    """The runtime's creation record, or None when it is not (fully) created."""
+    try:
+        return json.loads((location(rt, cache) / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def create_command(name: str) -> str:
+    return f"harness runtime create {name}"
+
+
+def _base_python(version: str) -> str:
+    """An interpreter of the runtime's Python version to make the venv from."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return getattr(sys, "_base_executable", None) or sys.executable
+    found = shutil.which(f"python{version}")
+    if found is None:
+        raise PreflightError(f"the runtime needs Python {version}, and no `python{version}` is on PATH.")
+    return found
+
+
+def _pip(python: Path, *args: str, what: str, rt: Runtime) -> None:
+    cmd = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args]
+    log.info("runtime %s: %s", rt.name, what)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(
+            line for line in done.stderr.strip().splitlines() if not line.startswith("WARNING: Location")
+        ).splitlines()[-6:]
+        raise PreflightError(
+            f"creating the runtime {rt.name} failed while installing {what} (pip exit {done.returncode}):\n    "
+            + "\n    ".join(tail)
+            + f"\n  The packages come from the package index (no model hub needed). On a machine that reaches it, "
+            f"run `{create_command(rt.name)}` once; runtimes live in the harness cache ($HARNESS_CACHE), which a "
+            "runner may share."
+        )
+
+
+def create(rt: Runtime, cache: Path) -> Path:
+    """Create the runtime's environment if it does not exist (idempotent; one process at a time)."""
+    from harness.locks import HarnessLock
+
+    final = location(rt, cache)
+    if stamp(rt, cache) is not None:
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with HarnessLock(str(final) + ".lock", f"the creation of runtime {rt.name}"):
+        if stamp(rt, cache) is not None:  # another process created it while we waited
+            return final
+        started = time.perf_counter()
+        log.info("creating runtime %s in %s (once; later runs reuse it)", rt.name, final)
+        staged = final.with_name(final.name + ".partial")
+        shutil.rmtree(staged, ignore_errors=True)  # a killed creation's leftovers
+        subprocess.run([_base_python(rt.python), "-m", "venv", str(staged)], check=True)
+        python = staged / "bin" / "python"
+        _pip(python, f"torch=={rt.torch}", what=f"torch {rt.torch}", rt=rt)
+        _pip(python, "--no-deps", "-r", str(rt.lock_file), what=f"the lock {rt.lock_file.name}", rt=rt)
+        check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise PreflightError(f"runtime {rt.name}: the lock {rt.lock_file} is inconsistent (`pip check`):\n"
+                                 + check.stdout.strip())  # fmt: skip
+        facts = {"name": rt.name, "lock_sha256": rt.lock_sha256, "python": rt.python, "torch": rt.torch,
+                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "create_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+        (staged / STAMP).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+        shutil.rmtree(final, ignore_errors=True)
+        staged.rename(
+            final
+        )  # a venv's interpreter finds its prefix from its own path: moving the folder is safe
+        log.info("created runtime %s in %.0f s", rt.name, time.perf_counter() - started)
+    return final
+
+
+# -- the harness code a runtime's worker runs ------------------------------------------------------------------
+
+_PACKAGE = Path(__file__).resolve().parents[1]  # the harness package this process runs
+_DATA = ("conf", "tasks", "runtimes")
+
+
+def _code_files() -> list[tuple[Path, str]]:
+    """(file, path inside the copy) for the harness package and its data, as a wheel would lay them out."""
+    skip = {"__pycache__", ".pytest_cache"}
+    files = []
+    for p in sorted(_PACKAGE.rglob("*")):
+        if p.is_file() and not skip & set(p.relative_to(_PACKAGE).parts) and p.suffix != ".pyc":
+            files.append((p, str(Path("harness") / p.relative_to(_PACKAGE))))
+    if IN_CHECKOUT:  # an installed wheel already carries them as harness/_data/
+        for name in _DATA:
+            for p in sorted((REPO_ROOT / name).rglob("*")):
+                if p.is_file() and not skip & set(p.parts):
+                    files.append((p, str(Path("harness") / "_data" / p.relative_to(REPO_ROOT))))
+    return files
+
+
+def code_dir(runtime_root: Path) -> Path:
+    """This process's harness, copied once per source hash into the runtime; the folder to put on PYTHONPATH."""
+    files = _code_files()
+    digest = hashlib.sha256()
+    for path, rel in files:
+        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    target = runtime_root / "code" / digest.hexdigest()[:16]
+    if (target / ".complete").exists():
+        return target
+    staged = target.with_name(target.name + f".{os.getpid()}.partial")
+    shutil.rmtree(staged, ignore_errors=True)
+    for path, rel in files:
+        (staged / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, staged / rel)
+    (staged / ".complete").write_text("")
+    try:
+        staged.rename(target)
+    except OSError:  # another process put the same code there first
+        shutil.rmtree(staged, ignore_errors=True)
+    return target
+
+
+@dataclass(frozen=True)
+class WorkerPlace:
+    """How to start a worker in a runtime: its interpreter, and the harness code to put on its path."""
+
+    python: str
+    pythonpath: str | None = None
+
+
+def worker_place(name: str, cache: Path, create_missing: bool = True) -> WorkerPlace:
+    """The runtime's worker interpreter and code, creating the runtime on first use."""
+    rt = load(name)
+    if stamp(rt, cache) is None:
+        if not create_missing:
+            raise PreflightError(f"runtime {name} is not created yet; run `{create_command(name)}`.")
+        create(rt, cache)
+    root = location(rt, cache)
+    return WorkerPlace(str(root / "bin" / "python"), str(code_dir(root)))
+
+
+def check(name: str, cache: Path) -> dict[str, Any]:
+    """A created runtime's facts as its own worker reports them, compared with the lock: what differs."""
+    from harness.execute.worker import probe_interpreter
+
+    rt = load(name)
+    facts = stamp(rt, cache)
+    if facts is None:
+        raise HarnessError(
+            f"runtime {name} is not created ({location(rt, cache)}); run `{create_command(name)}`."
+        )
+    place = worker_place(name, cache, create_missing=False)
+    probe = probe_interpreter(place.python, place.pythonpath)
+    pins = rt.pins()
+    drift = {k: (pins[_norm(k)], v) for k, v in probe["packages"].items()
+             if v is not None and _norm(k) in pins and not v.startswith(pins[_norm(k)])}  # fmt: skip
+    return {**facts, "location": str(location(rt, cache)), "probe": probe, "drift": drift}
