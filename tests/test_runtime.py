@@ -222,3 +222,21 @@ def test_the_cache_placeholder_and_gguf_wrapper_only_act_on_old_transformers(mon
     assert compat.without_none_gguf(Auto).from_pretrained("x", gguf_file=None, a=1) == {"a": 1}
     assert compat.without_none_gguf(Auto).from_pretrained("x", gguf_file="f.gguf") == {"gguf_file": "f.gguf"}
     assert compat.dtype_kwarg() == "torch_dtype"
+
+
+def test_a_runtime_that_cannot_be_installed_says_the_command_and_leaves_no_runtime(tmp_path, monkeypatch):
+    """pip's own failure (here: a torch release that does not exist; offline: no index) becomes one message
+    with the exact command to run where the package index is reachable."""
+    from harness.errors import PreflightError
+
+    (tmp_path / "x.lock").write_text("peft==0.13.2\n")
+    (tmp_path / "x.yaml").write_text("description: d\npython: '3.11'\ntorch: '0.0.0'\nlock: x.lock\n")
+    monkeypatch.setattr(runtime, "RUNTIMES_DIR", tmp_path)
+    with pytest.raises(PreflightError) as e:
+        runtime.worker_place("x", tmp_path / "cache")
+    message = str(e.value)
+    assert "creating the runtime x failed while installing torch 0.0.0" in message
+    assert "run `harness runtime create x` once" in message
+    assert runtime.stamp(runtime.load("x"), tmp_path / "cache") is None  # nothing half-made counts as created
+    with pytest.raises(PreflightError, match="runtime x is not created yet; run `harness runtime create x`"):
+        runtime.worker_place("x", tmp_path / "cache", create_missing=False)
