@@ -300,6 +300,7 @@ def cmd_runtime(argv: list[str]) -> None:
     )
     k.add_argument("name")
     a = p.parse_args(argv)
+    from harness import runtimes
     from harness.execute import runtime
 
     cache = runtime.cache_root()
@@ -314,19 +315,21 @@ def cmd_runtime(argv: list[str]) -> None:
             users.setdefault(model_config(m).runtime, []).append(m)
         print(f"{'main':8s} {'(this environment)':14s} transformers {transformers.__version__:8s} "
               f"{sys.prefix}\n{'':8s} models: {', '.join(users.get('main', []))}")  # fmt: skip
-        for name in runtime.names()[1:]:
-            rt = runtime.load(name)
+        for name in runtimes.names()[1:]:
+            rt = runtimes.load(name)
             state = "created" if runtime.stamp(rt, cache) else "not created"
             print(f"{name:8s} {state:14s} transformers {rt.pins().get('transformers', '?'):8s} "
                   f"{runtime.location(rt, cache)}\n{'':8s} {rt.description}\n"
                   f"{'':8s} models: {', '.join(users.get(name, [])) or '-'}")  # fmt: skip
     elif a.action == "create":
-        rt = runtime.load(a.name)
+        rt = runtimes.load(a.name)
         existed = runtime.stamp(rt, cache) is not None
         where = runtime.create(rt, cache)
         print(f"runtime {a.name}: {'already created' if existed else 'created'} in {where}")
     else:
-        facts = runtime.check(a.name, cache)
+        from harness.execute.worker import check_runtime
+
+        facts = check_runtime(a.name, cache)
         packages = facts["probe"]["packages"]
         print(
             f"runtime {a.name}: {facts['location']} (lock {facts['lock_sha256'][:12]}, created {facts['created_at']})"

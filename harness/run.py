@@ -84,10 +84,16 @@ def preflight(spec: CellSpec, device: Any, backend: Any) -> None:
     worker's own environment instead (its transformers, its modules, its device): `backend.preflight`."""
     worker = hasattr(backend, "preflight")
     if isinstance(spec, Cell):
-        if not worker:
-            from harness.models.preflight import preflight as model_preflight
+        from harness.models.preflight import preflight as model_preflight
 
+        if not worker:
             model_preflight(spec.model, spec.finetune, device, task=spec.task, cache=spec.cache_dir)
+        elif getattr(backend, "runtime", None):
+            # what does not depend on the runtime's packages is checked here, before a runtime is created (or
+            # a worker started) for a model whose weights are missing or that cannot fit this device
+            model_preflight(
+                spec.model, spec.finetune, device, task=spec.task, cache=spec.cache_dir, packages=False
+            )
         check_data(spec)  # bad rows stop here, with file:line, before a model is loaded
         if not worker:
             from harness.execute.local import hardware_section

@@ -110,7 +110,7 @@ def test_a_worker_interpreter_that_cannot_run_the_harness_is_refused_before_any_
     with pytest.raises(PreflightError, match="cannot import harness.worker: ModuleNotFoundError"):
         check_interpreter(bare)
     assert check_interpreter(sys.executable) == shutil.which(sys.executable)  # this environment can
-    assert _PROBED[sys.executable] == shutil.which(sys.executable)  # probed once per process
+    assert _PROBED[(sys.executable, None)] == shutil.which(sys.executable)  # probed once per process
 
 
 @pytest.mark.slow

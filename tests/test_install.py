@@ -102,9 +102,9 @@ def work(tmp_path) -> Path:
 
 
 def _data_files() -> set[str]:
-    """conf/ and tasks/ files of the checkout that git tracks or would track, as the wheel carries them."""
+    """conf/, tasks/ and runtimes/ files of the checkout that git tracks or would track, as the wheel carries them."""
     out = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "conf", "tasks"],
+        ["git", "ls-files", "-co", "--exclude-standard", "conf", "tasks", "runtimes"],
         cwd=REPO_ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return {f"harness/_data/{rel}" for rel in out.splitlines() if (REPO_ROOT / rel).is_file()}
@@ -119,8 +119,9 @@ def test_pyproject_lists_every_subpackage():
     }
     listed = set(setuptools["packages"])
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
-    assert listed - on_disk == {"harness._data.conf", "harness._data.tasks"}
-    assert {setuptools["package-dir"][f"harness._data.{d}"] for d in ("conf", "tasks")} == {"conf", "tasks"}
+    assert listed - on_disk == {"harness._data.conf", "harness._data.tasks", "harness._data.runtimes"}
+    data = ("conf", "tasks", "runtimes")
+    assert {setuptools["package-dir"][f"harness._data.{d}"] for d in data} == set(data)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from harness import compat
+from harness import compat, runtimes
 from harness.config.options import option_files
 from harness.errors import HarnessError
 from harness.execute import backend_for, runtime
@@ -28,7 +28,7 @@ SEED_MODELS = ["chatglm2-6b", "baichuan2-7b", "baichuan2-7b-chat", "baichuan2-13
 
 
 def test_legacy_runtime_pins_the_stack_that_runs_the_seed_models():
-    rt = runtime.load("legacy")
+    rt = runtimes.load("legacy")
     pins = rt.pins()
     assert (pins["transformers"], pins["tokenizers"], pins["peft"], pins["lm-eval"]) == (
         "4.33.3", "0.13.3", "0.13.2", "0.4.13")  # fmt: skip
@@ -36,13 +36,13 @@ def test_legacy_runtime_pins_the_stack_that_runs_the_seed_models():
     assert pins["torch"] == "2.13.0" and "torch" not in rt.lock_file.read_text()  # installed first, alone
     for module in ("sentencepiece", "tiktoken", "einops", "transformers-stream-generator", "cpm-kernels"):
         assert module in pins, module
-    assert runtime.names() == ["main", "legacy"]
+    assert runtimes.names() == ["main", "legacy"]
 
 
 def test_every_seed_model_runs_in_legacy_and_its_constraint_admits_that_stack_but_not_main():
     import transformers
 
-    legacy = Version(runtime.load("legacy").pins()["transformers"])
+    legacy = Version(runtimes.load("legacy").pins()["transformers"])
     assert {m for m in option_files("model") if model_config(m).runtime == "legacy"} == set(SEED_MODELS)
     for name in SEED_MODELS:
         spec = SpecifierSet(model_config(name).constraints.transformers)
@@ -56,29 +56,29 @@ def test_every_seed_model_runs_in_legacy_and_its_constraint_admits_that_stack_bu
 def test_lock_hash_keys_the_folder_and_changes_with_the_lock(tmp_path, monkeypatch):
     (tmp_path / "x.lock").write_text("peft==0.13.2\n")
     (tmp_path / "x.yaml").write_text("description: d\npython: '3.11'\ntorch: '2.13.0'\nlock: x.lock\n")
-    monkeypatch.setattr(runtime, "RUNTIMES_DIR", tmp_path)
-    first = runtime.load("x")
+    monkeypatch.setattr(runtimes, "RUNTIMES_DIR", tmp_path)
+    first = runtimes.load("x")
     where = runtime.location(first, tmp_path / "cache")
     assert where == tmp_path / "cache" / "runtimes" / f"x-{first.lock_sha256[:12]}"
     (tmp_path / "x.lock").write_text("peft==0.13.1\n")
-    assert runtime.location(runtime.load("x"), tmp_path / "cache") != where  # a new lock, a new folder
+    assert runtime.location(runtimes.load("x"), tmp_path / "cache") != where  # a new lock, a new folder
     assert runtime.stamp(first, tmp_path / "cache") is None  # not created
 
 
 def test_bad_runtime_definitions_say_file_and_key(tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime, "RUNTIMES_DIR", tmp_path)
+    monkeypatch.setattr(runtimes, "RUNTIMES_DIR", tmp_path)
     (tmp_path / "bad.yaml").write_text(
         "description: d\npython: '3.11'\ntorch: '2.13.0'\nlock: bad.lock\npip: x\n"
     )
     with pytest.raises(HarnessError, match=r"bad\.yaml: unknown keys \['pip'\]"):
-        runtime.load("bad")
+        runtimes.load("bad")
     (tmp_path / "bad.yaml").write_text("description: d\npython: '3.11'\ntorch: '2.13.0'\nlock: gone.lock\n")
     with pytest.raises(HarnessError, match=r"bad\.yaml: lock: gone\.lock does not exist"):
-        runtime.load("bad")
+        runtimes.load("bad")
     with pytest.raises(HarnessError, match="Did you mean 'bad'"):
-        runtime.load("bda")
+        runtimes.load("bda")
     with pytest.raises(HarnessError, match="harness's own environment"):
-        runtime.load("main")
+        runtimes.load("main")
 
 
 def test_a_model_naming_an_unknown_runtime_is_refused_before_any_job(tmp_path):
@@ -231,12 +231,14 @@ def test_a_runtime_that_cannot_be_installed_says_the_command_and_leaves_no_runti
 
     (tmp_path / "x.lock").write_text("peft==0.13.2\n")
     (tmp_path / "x.yaml").write_text("description: d\npython: '3.11'\ntorch: '0.0.0'\nlock: x.lock\n")
-    monkeypatch.setattr(runtime, "RUNTIMES_DIR", tmp_path)
+    monkeypatch.setattr(runtimes, "RUNTIMES_DIR", tmp_path)
     with pytest.raises(PreflightError) as e:
         runtime.worker_place("x", tmp_path / "cache")
     message = str(e.value)
     assert "creating the runtime x failed while installing torch 0.0.0" in message
     assert "run `harness runtime create x` once" in message
-    assert runtime.stamp(runtime.load("x"), tmp_path / "cache") is None  # nothing half-made counts as created
+    assert (
+        runtime.stamp(runtimes.load("x"), tmp_path / "cache") is None
+    )  # nothing half-made counts as created
     with pytest.raises(PreflightError, match="runtime x is not created yet; run `harness runtime create x`"):
         runtime.worker_place("x", tmp_path / "cache", create_missing=False)

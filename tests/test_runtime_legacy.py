@@ -74,7 +74,7 @@ def test_a_model_that_loads_only_on_old_transformers_is_routed_to_legacy_and_ref
         record, samples = store.load(outcome.cell_id), store.load_samples(outcome.cell_id)
         env = record["environment"]
         assert env["runtime"]["name"] == "legacy"
-        from harness.execute.runtime import load
+        from harness.runtimes import load
 
         assert env["runtime"]["lock_sha256"] == load("legacy").lock_sha256
         assert env["packages"]["transformers"] == "4.33.3" and env["packages"]["tokenizers"] == "0.13.3"

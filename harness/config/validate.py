@@ -152,7 +152,7 @@ def value_problems(cfg: Any) -> list[str]:
         checks.append(
             f"model.prompt_format={fmt}: " + did_you_mean(str(fmt), list(PROMPT_FORMATS), "prompt format")
         )
-    from harness.execute.runtime import names as runtime_names
+    from harness.runtimes import names as runtime_names
 
     if cfg.model.name != "none" and cfg.model.runtime not in runtime_names():
         checks.append(

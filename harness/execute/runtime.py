@@ -1,10 +1,7 @@
-"""Runtimes: named, pinned Python environments a model's cells run in, through the worker boundary.
-
-A runtime is two files in `runtimes/`: `<name>.yaml` (description, Python version, torch version) and the lock it
-names (exact versions, installed with `--no-deps`, so nothing is resolved at creation time). It is created on
-first use, or by `harness runtime create NAME`, as a virtual environment under the harness cache,
+"""Runtimes made real: a runtime (harness.runtimes: runtimes/<name>.yaml + its lock) is created on first use,
+or by `harness runtime create NAME`, as a virtual environment under the harness cache,
 `<cache>/runtimes/<name>-<lock hash>/`: a new lock gets a new folder, an old folder is never changed under a
-running sweep. The harness's own environment is the runtime `main` (no lock: pyproject.toml's ranges).
+running sweep.
 
 The harness code a runtime's worker runs is not installed from a wheel (the wheel declares transformers 5): it
 is this process's own harness package, copied with its data (conf/, tasks/, runtimes/) into
@@ -29,78 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, PreflightError
+from harness.errors import PreflightError
 from harness.paths import IN_CHECKOUT, REPO_ROOT
+from harness.runtimes import Runtime, load
 from harness.store.record import RUNTIME_STAMP as STAMP  # written last: a folder without it is not a runtime
 
 log = logging.getLogger(__name__)
-
-MAIN = "main"
-RUNTIMES_DIR = REPO_ROOT / "runtimes"
-KEYS = {"description", "python", "torch", "lock", "notes"}
-
-
-@dataclass(frozen=True)
-class Runtime:
-    name: str
-    description: str
-    python: str  # major.minor
-    torch: str  # exact version, installed first with its own dependencies (CPU or CUDA build by platform)
-    lock_file: Path
-    notes: str = ""
-
-    @property
-    def lock_sha256(self) -> str:
-        """What the runtime's folder is keyed by: the lock's exact text plus the Python and torch it goes with."""
-        text = f"python={self.python}\ntorch={self.torch}\n" + self.lock_file.read_text(encoding="utf-8")
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def pins(self) -> dict[str, str]:
-        """Package -> version, as the lock pins them (torch included)."""
-        pins = {"torch": self.torch}
-        for line in self.lock_file.read_text(encoding="utf-8").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if "==" in line:
-                name, version = line.split("==", 1)
-                pins[_norm(name)] = version.strip()
-        return pins
-
-
-def _norm(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
-
-
-def names() -> list[str]:
-    return [MAIN, *sorted(p.stem for p in RUNTIMES_DIR.glob("*.yaml"))]
-
-
-def load(name: str) -> Runtime:
-    """A runtime's definition, checked (unknown keys, a missing lock file) with the file named."""
-    from harness.errors import did_you_mean
-    from harness.util import load_yaml
-
-    path = RUNTIMES_DIR / f"{name}.yaml"
-    if name == MAIN or not path.is_file():
-        choices = [n for n in names() if n != MAIN]
-        if name == MAIN:
-            raise HarnessError(
-                "the runtime `main` is the harness's own environment: there is nothing to create."
-            )
-        raise HarnessError(
-            did_you_mean(name, choices, "runtime") + f" (runtimes are defined in {RUNTIMES_DIR})"
-        )
-    doc = load_yaml(path) or {}
-    unknown = sorted(set(doc) - KEYS)
-    missing = sorted({"description", "python", "torch", "lock"} - set(doc))
-    if unknown or missing:
-        raise HarnessError(f"{path}: " + "; ".join(
-            ([f"unknown keys {unknown} (allowed: {sorted(KEYS)})"] if unknown else [])
-            + ([f"missing keys {missing}"] if missing else [])))  # fmt: skip
-    lock = RUNTIMES_DIR / str(doc["lock"])
-    if not lock.is_file():
-        raise HarnessError(f"{path}: lock: {doc['lock']} does not exist in {RUNTIMES_DIR}.")
-    return Runtime(name, str(doc["description"]), str(doc["python"]), str(doc["torch"]), lock,
-                   str(doc.get("notes") or ""))  # fmt: skip
 
 
 def cache_root() -> Path:
@@ -246,21 +177,3 @@ def worker_place(name: str, cache: Path, create_missing: bool = True) -> WorkerP
         create(rt, cache)
     root = location(rt, cache)
     return WorkerPlace(str(root / "bin" / "python"), str(code_dir(root)))
-
-
-def check(name: str, cache: Path) -> dict[str, Any]:
-    """A created runtime's facts as its own worker reports them, compared with the lock: what differs."""
-    from harness.execute.worker import probe_interpreter
-
-    rt = load(name)
-    facts = stamp(rt, cache)
-    if facts is None:
-        raise HarnessError(
-            f"runtime {name} is not created ({location(rt, cache)}); run `{create_command(name)}`."
-        )
-    place = worker_place(name, cache, create_missing=False)
-    probe = probe_interpreter(place.python, place.pythonpath)
-    pins = rt.pins()
-    drift = {k: (pins[_norm(k)], v) for k, v in probe["packages"].items()
-             if v is not None and _norm(k) in pins and not v.startswith(pins[_norm(k)])}  # fmt: skip
-    return {**facts, "location": str(location(rt, cache)), "probe": probe, "drift": drift}

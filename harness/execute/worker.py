@@ -159,3 +159,22 @@ def _worker_error(error_file: Path, rc: int, python: str | None) -> Exception:
     if err.get("kind") in kinds:
         return kinds[err["kind"]](err.get("message", ""))
     return WorkerCrash(f"{err.get('message')} (worker traceback in {error_file})")
+
+
+def check_runtime(name: str, cache: Path) -> dict[str, Any]:
+    """A created runtime's facts as its own worker reports them, compared with the lock: what differs."""
+    from harness.execute.runtime import create_command, location, stamp, worker_place
+    from harness.runtimes import load, norm
+
+    rt = load(name)
+    facts = stamp(rt, cache)
+    if facts is None:
+        raise HarnessError(
+            f"runtime {name} is not created ({location(rt, cache)}); run `{create_command(name)}`."
+        )
+    place = worker_place(name, cache, create_missing=False)
+    probe = probe_interpreter(place.python, place.pythonpath)
+    pins = rt.pins()
+    drift = {k: (pins[norm(k)], v) for k, v in probe["packages"].items()
+             if v is not None and norm(k) in pins and not v.startswith(pins[norm(k)])}  # fmt: skip
+    return {**facts, "location": str(location(rt, cache)), "probe": probe, "drift": drift}

@@ -131,7 +131,7 @@ def runtime_transformers() -> dict[str, str | None]:
     """Each defined runtime's pinned transformers (main: the installed one)."""
     import transformers
 
-    from harness.execute.runtime import MAIN, load, names
+    from harness.runtimes import MAIN, load, names
 
     found: dict[str, str | None] = {MAIN: transformers.__version__}
     for name in names():
@@ -215,14 +215,17 @@ def preflight(
     device: Device,
     task: TaskConfig | None = None,
     cache: Path | None = None,
+    packages: bool = True,
 ) -> None:
+    """Every check, or with `packages=False` only those that do not depend on this environment's packages
+    (weights, memory, data sets): what the parent checks before it creates or starts a model's runtime."""
     from harness.tasks import check_hub_datasets
 
     checks = [
         check_weights(model, cache),
-        check_transformers(model),
-        check_modules(model),
-        check_method(model, finetune.method, device),
+        check_transformers(model) if packages else None,
+        check_modules(model) if packages else None,
+        check_method(model, finetune.method, device) if packages else None,
         check_memory(model, finetune.method, device),
         check_hub_datasets(task) if task is not None else None,
     ]
