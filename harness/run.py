@@ -164,6 +164,18 @@ def run(specs: list[CellSpec], python: str | None = None) -> list[CellOutcome]:
     if not todo:  # a fully stored sweep re-runs in seconds: nothing heavy is imported
         return outcomes
 
+    from harness.execute.worker import close_sessions
+
+    try:
+        _run_todo(todo)
+    except BaseException:  # an error, Ctrl-C, SIGTERM: a worker mid-cell is stopped, not waited for
+        close_sessions(stop=True)
+        raise
+    close_sessions()  # a run's workers end with it (one per interpreter, shared by its cells)
+    return outcomes
+
+
+def _run_todo(todo: list[tuple[CellSpec, CellOutcome, Store, Any]]) -> None:
     from harness.dist import main_lock
 
     devices: dict[str, Any] = {}
@@ -191,7 +203,6 @@ def run(specs: list[CellSpec], python: str | None = None) -> list[CellOutcome]:
             outcome.message = (
                 f"{api['n_failed']} of {api['n_requests']} requests failed (scored as empty answers)"
             )
-    return outcomes
 
 
 def _log_stored(path: Any, r: Any) -> None:

@@ -1,4 +1,6 @@
 """`python -m harness.worker SPEC.json [--error-file PATH] [--preflight]`: run one cell spec here and store it.
+`python -m harness.worker --serve --reply-fd N`: the same for each request read from stdin (one process for
+a run's cells; see `serve`).
 
 `--preflight` only checks, in this environment, that the cell can run (model, transformers, modules, device,
 price profile); the worker backend calls it for every cell before the first one runs. The task files are read
@@ -122,14 +124,61 @@ def run_spec(spec_path: Path, check_only: bool = False) -> str:
     return spec.id
 
 
+def handle(spec_path: Path, error_file: Path | None, check_only: bool) -> int:
+    """One request: run (or only check) the spec; 0 done, 2 the user's problem, 1 a bug (see module doc)."""
+    from harness.errors import HarnessError, PreflightError
+
+    try:
+        cell_id = run_spec(spec_path, check_only=check_only)
+    except PreflightError as e:
+        _fail(error_file, "preflight", str(e))
+        return 2
+    except HarnessError as e:
+        _fail(error_file, "harness", str(e))
+        return 2
+    except Exception as e:  # noqa: BLE001 - the caller shows it as the cell's error, with this traceback
+        _fail(error_file, "crash", f"{type(e).__name__}: {e}", traceback.format_exc())
+        traceback.print_exc()
+        return 1
+    logging.getLogger("harness.worker").info(
+        "cell %s %s", cell_id, "can run here" if check_only else "stored"
+    )
+    return 0
+
+
+def serve(reply_fd: int) -> int:
+    """`--serve`: one request per line on stdin, {"spec", "error_file", "preflight"}, one reply per request on
+    the file descriptor `reply_fd`, {"rc": ...}; ends at the end of stdin. The parent keeps one such worker per
+    interpreter for a run: its imports (torch, transformers, lm-eval: seconds) are paid once for all the run's
+    checks and cells, not twice per cell. Replies do not share stdout with the cell's own output."""
+    import gc
+
+    with os.fdopen(reply_fd, "w", encoding="utf-8") as reply:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            rc = handle(Path(req["spec"]), Path(req["error_file"]), bool(req["preflight"]))
+            gc.collect()  # the last cell's model, before the next one loads its own
+            reply.write(json.dumps({"rc": rc}) + "\n")
+            reply.flush()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m harness.worker", description="Run one cell spec and store it."
     )
-    p.add_argument("spec", type=Path, help="a cell spec JSON (harness.cell.write_spec)")
+    p.add_argument("spec", type=Path, nargs="?", help="a cell spec JSON (harness.cell.write_spec)")
     p.add_argument("--error-file", type=Path, default=None, help="where to write the error, if any, as JSON")
     p.add_argument("--preflight", action="store_true", help="only check the cell can run here; run nothing")
+    p.add_argument(
+        "--serve", action="store_true", help="take requests on stdin (see `serve`) instead of SPEC"
+    )
+    p.add_argument("--reply-fd", type=int, default=None, help="with --serve: where replies are written")
     a = p.parse_args(argv)
+    if (a.spec is None) != a.serve or (a.serve and a.reply_fd is None):
+        p.error("give a SPEC, or --serve with --reply-fd")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     logging.basicConfig(
@@ -137,26 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in ("httpx", "httpx2"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from harness.errors import HarnessError, PreflightError
     from harness.secrets import redact_logs
 
     redact_logs()
-    try:
-        cell_id = run_spec(a.spec, check_only=a.preflight)
-    except PreflightError as e:
-        _fail(a.error_file, "preflight", str(e))
-        return 2
-    except HarnessError as e:
-        _fail(a.error_file, "harness", str(e))
-        return 2
-    except Exception as e:  # noqa: BLE001 - the caller shows it as the cell's error, with this traceback
-        _fail(a.error_file, "crash", f"{type(e).__name__}: {e}", traceback.format_exc())
-        traceback.print_exc()
-        return 1
-    logging.getLogger("harness.worker").info(
-        "cell %s %s", cell_id, "can run here" if a.preflight else "stored"
-    )
-    return 0
+    if a.serve:
+        return serve(a.reply_fd)
+    return handle(a.spec, a.error_file, a.preflight)
 
 
 if __name__ == "__main__":

@@ -161,3 +161,41 @@ def test_a_worker_in_the_same_environment_reads_the_same_task_and_training_files
 
     for spec in plan(compose_cfg([*TUNED_JOB, *tmp_store])):
         assert localize(spec) == spec  # the tuned cell's training and replay tasks included
+
+
+def test_one_worker_process_serves_a_runs_checks_and_a_killed_one_is_replaced(tmp_store, tmp_path):
+    """The worker's imports are paid once per run: every request goes to the same `--serve` process; a worker
+    that dies mid-request is an error naming its exit status, and the next request starts a new one."""
+    import os
+    import signal
+
+    from harness.execute.worker import _SESSIONS, WorkerBackend, close_sessions
+
+    spec = plan_cell(compose_cfg([*tmp_store, "model.n_params=900000000000"]))  # cannot fit: refused, cheap
+    backend = WorkerBackend(python=sys.executable)
+    for _ in range(2):
+        with pytest.raises(PreflightError, match="needs about .* GiB"):
+            backend.preflight(spec)
+    (session,) = _SESSIONS.values()
+    first = session.proc.pid
+    os.kill(first, signal.SIGKILL)
+    session.proc.wait()
+    with pytest.raises(PreflightError):  # a dead worker is noticed before the request: a new one answers
+        backend.preflight(spec)
+    (session,) = _SESSIONS.values()
+    assert session.proc.pid != first
+    os.kill(session.proc.pid, signal.SIGSTOP)  # stopped, then killed while it holds a request
+
+    def kill_soon():
+        import time
+
+        time.sleep(1)
+        os.kill(session.proc.pid, signal.SIGKILL)
+
+    import threading
+
+    threading.Thread(target=kill_soon).start()
+    with pytest.raises(Exception, match="exited with status -9 without saying why"):
+        backend.preflight(spec)
+    close_sessions()
+    assert _SESSIONS == {}

@@ -6,6 +6,7 @@ cell's lock; the subprocess takes none."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -107,7 +108,7 @@ class WorkerBackend:
                 self._place = (p.python, p.pythonpath)
         return self._place
 
-    def _call(self, spec: CellSpec, *flags: str) -> None:
+    def _call(self, spec: CellSpec, check_only: bool = False) -> None:
         python, pythonpath = self.place(spec)
         python = check_interpreter(python, pythonpath)
         if spec.kind == "local" and spec.model.source == "embedded":
@@ -120,18 +121,15 @@ class WorkerBackend:
         spec_path = write_spec(spec, store.root / "specs" / f"{spec.id}.json")  # kept: the cell's exact input
         error_file = spec_path.with_name(f"{spec.id}.error.json")
         error_file.unlink(missing_ok=True)
-        cmd = [python, "-m", "harness.worker", str(spec_path), "--error-file", str(error_file), *flags]
-        log.info("cell %s: %s in a worker%s: %s", spec.id, "checking" if flags else "running",
-                 f" (runtime {self.runtime})" if self.runtime else "", " ".join(cmd))  # fmt: skip
-        rc = subprocess.run(
-            cmd, env=worker_env(pythonpath)
-        ).returncode  # its log lines stream to this terminal
+        log.info("cell %s: %s in a worker%s (%s)", spec.id, "checking" if check_only else "running",
+                 f" in runtime {self.runtime}" if self.runtime else "", python)  # fmt: skip
+        rc = session(python, pythonpath).ask(spec_path, error_file, check_only)  # its log lines stream here
         if rc != 0:
             raise _worker_error(error_file, rc, python)
 
     def preflight(self, spec: CellSpec) -> None:
         """The cell's checks in the worker's environment (its transformers, modules and device)."""
-        self._call(spec, "--preflight")
+        self._call(spec, check_only=True)
 
     def execute(self, spec: CellSpec, device: Any = None) -> Execution | None:
         """`device` is this process's; the worker detects its own (it may run on other hardware)."""
@@ -159,6 +157,84 @@ def _worker_error(error_file: Path, rc: int, python: str | None) -> Exception:
     if err.get("kind") in kinds:
         return kinds[err["kind"]](err.get("message", ""))
     return WorkerCrash(f"{err.get('message')} (worker traceback in {error_file})")
+
+
+class Session:
+    """One `python -m harness.worker --serve` process: requests on its stdin, replies on a pipe of their own.
+    Its log lines and the cells' output go straight to this terminal, as a subprocess's would."""
+
+    def __init__(self, python: str, pythonpath: str | None):
+        read_end, write_end = os.pipe()
+        cmd = [python, "-m", "harness.worker", "--serve", "--reply-fd", str(write_end)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=worker_env(pythonpath), text=True,
+                                     pass_fds=(write_end,))  # fmt: skip
+        os.close(write_end)  # the worker's copy stays open: end of file here means the worker is gone
+        self.replies = os.fdopen(read_end, encoding="utf-8")
+
+    def ask(self, spec_path: Path, error_file: Path, check_only: bool) -> int:
+        request = {"spec": str(spec_path), "error_file": str(error_file), "preflight": check_only}
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            line = self.replies.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:  # it died (killed, out of memory): its exit status, never 0
+            return self.proc.wait() or 1
+        return int(json.loads(line)["rc"])
+
+    def close(self, stop: bool = False) -> None:
+        """End of requests: it exits by itself after its last reply (not waited for: its stores are written,
+        and a torch process takes a second to exit); with `stop`, at once (SIGTERM, then SIGKILL)."""
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                if stop:
+                    self.proc.terminate()  # the worker's SIGTERM handling (Python's default) ends it
+                    self.proc.wait(timeout=10)
+                else:
+                    _EXITING.append(self.proc)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.replies.close()
+
+
+_EXITING: list[subprocess.Popen] = []  # closed workers on their way out; reaped at this process's exit
+
+
+def _reap() -> None:
+    for proc in _EXITING:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+_SESSIONS: dict[tuple[str, str | None], Session] = {}
+
+
+def session(python: str, pythonpath: str | None) -> Session:
+    """The running worker for this interpreter and code, started on first use (and again if it died)."""
+    key = (python, pythonpath)
+    found = _SESSIONS.get(key)
+    if found is None or found.proc.poll() is not None:
+        if found is not None:
+            found.close()
+        found = _SESSIONS[key] = Session(python, pythonpath)
+    return found
+
+
+def close_sessions(stop: bool = False) -> None:
+    """End every worker this process started (the run loop's end; atexit for anything else)."""
+    while _SESSIONS:
+        _SESSIONS.popitem()[1].close(stop)
+
+
+atexit.register(_reap)
+atexit.register(close_sessions)  # runs first (atexit is last in, first out)
 
 
 def check_runtime(name: str, cache: Path) -> dict[str, Any]:
