@@ -153,8 +153,14 @@ def serve(reply_fd: int) -> int:
     checks and cells, not twice per cell. Replies do not share stdout with the cell's own output."""
     import gc
 
-    with os.fdopen(reply_fd, "w", encoding="utf-8") as reply:
-        for line in sys.stdin:
+    # Requests come on our own copy of stdin; fd 0 becomes /dev/null, so nothing a cell runs (a library asking
+    # "run this remote code? [y/N]" with input()) can read a request as its answer.
+    requests = os.fdopen(os.dup(0), encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - for this process's lifetime
+    with os.fdopen(reply_fd, "w", encoding="utf-8") as reply, requests:
+        for line in requests:
             if not line.strip():
                 continue
             req = json.loads(line)

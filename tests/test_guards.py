@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness.errors import HarnessError
-from harness.evaluate.guards import ensure_eos, neutral_generation_config, nonempty_stops
+from harness.evaluate.guards import ensure_eos, folder_configs, neutral_generation_config, nonempty_stops
 from harness.evaluate.timed import TimedHFLM
 from harness.models import model_config
 from harness.models.embedded import prepare
@@ -66,6 +66,10 @@ def test_a_tokenizer_without_an_eos_token_gets_the_models_or_the_cell_stops(lm):
             HarnessError, match="smollm2: its tokenizer has no eos token and neither its config"
         ):
             ensure_eos(tok, Nameless(), "smollm2")
+        # before fine-tuning, with no model loaded yet: the same answer from the folder's own configs
+        tok.eos_token = None
+        ensure_eos(tok, folder_configs(lm.tokenizer.name_or_path, False), "smollm2")
+        assert (tok.eos_token, tok.eos_token_id) == ("<|im_end|>", 2)
     finally:
         tok.eos_token = eos
 

@@ -50,6 +50,23 @@ def ensure_eos(tokenizer: Any, model: Any, name: str = "the model") -> None:
     )
 
 
+def folder_configs(pretrained: str, trust_remote_code: bool, revision: str | None = None) -> Any:
+    """A model's config and generation config read from its folder (or the hub cache) without its weights: what
+    `ensure_eos` reads before fine-tuning, whose training answers must end with the eos token the model will
+    stop on (a tokenizer without one would train answers that never end, and pad with None)."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig, GenerationConfig
+
+    kw: dict[str, Any] = {"revision": revision} if revision else {}
+    config = AutoConfig.from_pretrained(pretrained, trust_remote_code=trust_remote_code, **kw)
+    try:
+        generation = GenerationConfig.from_pretrained(pretrained, **kw)
+    except (OSError, ValueError):  # no generation_config.json: the config's ids are all there is
+        generation = None
+    return SimpleNamespace(config=config, generation_config=generation)
+
+
 def neutral_generation_config(model: Any) -> None:
     """Replace the folder's generation config by one that keeps only its token ids: every other setting (length,
     sampling, penalties) comes from the task, as lm-eval passes it."""

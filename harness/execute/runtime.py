@@ -110,9 +110,8 @@ def create(rt: Runtime, cache: Path) -> Path:
                  "create_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
         (staged / STAMP).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
-        staged.rename(
-            final
-        )  # a venv's interpreter finds its prefix from its own path: moving the folder is safe
+        # a venv's interpreter finds its prefix from its own path: renaming the folder is safe
+        staged.rename(final)
         log.info("created runtime %s in %.0f s", rt.name, time.perf_counter() - started)
     return final
 

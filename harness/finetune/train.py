@@ -314,6 +314,10 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
     use_format(
         tokenizer, spec.model.prompt_format
     )  # the prompts evaluation will use (harness/models/prompts.py)
+    from harness.evaluate.guards import ensure_eos, folder_configs
+
+    hub_revision = spec.model.revision if spec.model.source == "hub" and not spec.model.local_path else None
+    ensure_eos(tokenizer, folder_configs(base, spec.model.trust_remote_code, hub_revision), spec.model.name)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     domain = build_examples(spec.train_task, tokenizer, spec.chat_template, f.n_train, f.seed, f.max_length)
