@@ -69,7 +69,7 @@ def src(tmp_path_factory) -> Path:
     """A copy of what the build reads, so building never writes build/ or egg-info into the shared checkout.
     __pycache__ folders are copied on purpose (the allow-list must drop them)."""
     root = tmp_path_factory.mktemp("src").resolve()
-    for name in ("pyproject.toml", "README.md", "MANIFEST.in", "harness", "conf", "tasks"):
+    for name in ("pyproject.toml", "README.md", "MANIFEST.in", "harness", "conf", "tasks", "runtimes"):
         path = REPO_ROOT / name
         if path.is_dir():
             shutil.copytree(path, root / name)
@@ -134,7 +134,8 @@ def test_wheel_carries_every_subpackage_conf_and_tasks_and_no_junk(wheel):
     data = _data_files()
     assert data - names == set()  # every YAML, data file, schema, metric module and card
     assert {"harness/_data/conf/config.yaml", "harness/_data/tasks/helpdesk/data/en/test.jsonl",
-            "harness/_data/tasks/helpdesk/utils.py", "harness/_data/tasks/extract_format/schema.json"} <= data  # fmt: skip
+            "harness/_data/tasks/helpdesk/utils.py", "harness/_data/tasks/extract_format/schema.json",
+            "harness/_data/runtimes/legacy.yaml", "harness/_data/runtimes/legacy.lock"} <= data  # fmt: skip
     assert [n for n in names if "__pycache__" in n or n.endswith(".pyc")] == []
     assert {n.split("/")[0] for n in names} == {"harness", wheel.name.split("-py3")[0] + ".dist-info"}
     assert {n for n in names if n.startswith("harness/_data/")} == data  # nothing else under _data
@@ -180,6 +181,9 @@ def test_installed_task_list_and_new_task_outside_site_packages(venv, work):
     assert BUILT_IN <= set(dirs)
     assert dirs == checkout  # same tasks, same folders (relative to the data root) as in the checkout
     assert dirs["helpdesk_en"] == "tasks/helpdesk"
+    # the runtimes travel in the wheel too: an installed harness can create the seed models' environment
+    runtimes = _sh([venv / "bin/harness", "runtime", "list"], cwd=work).stdout
+    assert "legacy" in runtimes and "transformers 4.33.3" in runtimes and "chatglm2-6b" in runtimes
 
     # `task new` without --dir: ./tasks of the working directory, never the package's folder in site-packages
     out = _sh([venv / "bin/harness", "task", "new", "my_task"], cwd=work).stdout

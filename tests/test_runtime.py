@@ -242,3 +242,20 @@ def test_a_runtime_that_cannot_be_installed_says_the_command_and_leaves_no_runti
     )  # nothing half-made counts as created
     with pytest.raises(PreflightError, match="runtime x is not created yet; run `harness runtime create x`"):
         runtime.worker_place("x", tmp_path / "cache", create_missing=False)
+
+
+def test_inside_a_runtime_a_missing_module_is_added_to_its_lock_not_pip_installed(tmp_path, monkeypatch):
+    from harness.models.preflight import check_modules
+    from harness.store import record
+
+    m = OmegaConf.to_object(
+        compose_cfg(["model=qwen-14b", "model.constraints.python_modules=[no_such_mod]"]).model
+    )
+    assert "pip install -e '.[seed-models]'" in check_modules(m)  # main: this environment's extra
+    (tmp_path / record.RUNTIME_STAMP).write_text(json.dumps({"name": "legacy", "lock_sha256": "ab" * 32}))
+    monkeypatch.setattr(record.sys, "prefix", str(tmp_path))
+    assert check_modules(m) == (
+        "qwen-14b needs the Python modules no_such_mod, which are not installed. This cell runs in the runtime "
+        "legacy: add no_such_mod with exact versions to runtimes/legacy.lock (a new lock creates a new runtime "
+        "on the next run)."
+    )

@@ -140,6 +140,17 @@ def runtime_transformers() -> dict[str, str | None]:
     return found
 
 
+def in_runtime_hint(modules: list[str]) -> str | None:
+    """In a runtime other than main, what installs a missing module: its lock, not pip in this environment."""
+    from harness.store.record import current_runtime
+
+    name = current_runtime()["name"]
+    if name == "main":
+        return None
+    return (f"This cell runs in the runtime {name}: add {', '.join(modules)} with exact versions to "
+            f"runtimes/{name}.lock (a new lock creates a new runtime on the next run).")  # fmt: skip
+
+
 def check_modules(model: ModelConfig) -> str | None:
     missing = [m for m in model.constraints.python_modules if importlib.util.find_spec(m) is None]
     if not missing:
@@ -149,6 +160,7 @@ def check_modules(model: ModelConfig) -> str | None:
         if model.constraints.extra
         else ""
     )
+    extra = f" {in_runtime_hint(missing)}" if in_runtime_hint(missing) else extra
     return f"{model.name} needs the Python modules {', '.join(missing)}, which are not installed.{extra}"
 
 
@@ -182,7 +194,9 @@ def check_method(model: ModelConfig, method: str, device: Device) -> str | None:
         )
     if importlib.util.find_spec("bitsandbytes") is None:
         problems.append(
-            "finetune=qlora needs bitsandbytes, which is not installed (`pip install -e '.[gpu]'`)"
+            "finetune=qlora needs bitsandbytes, which is not installed ("
+            + (in_runtime_hint(["bitsandbytes"]) or "`pip install -e '.[gpu]'`")
+            + ")"
         )
     if not problems:
         return None
