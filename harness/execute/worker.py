@@ -231,6 +231,9 @@ def close_sessions(stop: bool = False) -> None:
     """End every worker this process started (the run loop's end; atexit for anything else)."""
     while _SESSIONS:
         _SESSIONS.popitem()[1].close(stop)
+    _EXITING[:] = [
+        p for p in _EXITING if p.poll() is None
+    ]  # reap those that have exited (no zombies pile up)
 
 
 atexit.register(_reap)
