@@ -1,0 +1,84 @@
+"""The deployment model of self-hosted cost, on cases computed by hand (docs/metrics.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.compare.cost import break_even_monthly_queries, per_1k_from_rate
+from harness.compare.deployment import (
+    BreakEven,
+    Deployment,
+    break_even,
+    monthly_self_cost,
+    replica_volume,
+    replicas_needed,
+)
+
+DEDICATED = Deployment()  # 1 replica always on, 730 h, peak 3x mean, planned at 60 %
+PER_SECOND = Deployment(name="per_second", kind="per_second")
+
+
+def test_h100_against_gpt_4o_breaks_even_near_672k_queries_a_month_not_264():
+    """H100 at 2.99 USD/h measured at 36,000 queries/h; gpt-4o at 3.25 USD per 1,000; 10 USD of training over
+    12 months. One replica always on: 730 h x 2.99 = 2,182.70 USD a month (+ 0.8333 training) against
+    0.00325 USD a query: V = 2,183.5333 / 0.00325 = 671,856.4 queries a month."""
+    assert monthly_self_cost(1, 36_000, 2.99, 1, DEDICATED) == pytest.approx(2182.70)
+    be = break_even(10.0, 12.0, 36_000, 2.99, 1, 3.25, DEDICATED)
+    assert be.first == pytest.approx(2183.5333333 / 0.00325)
+    assert be.text() == "above 671,857"
+    # the busy-seconds formula (today's) says 264 a month: per_second, no cold starts
+    busy = break_even(10.0, 12.0, 36_000, 2.99, 1, 3.25, PER_SECOND)
+    old = break_even_monthly_queries(10.0, 12.0, per_1k_from_rate(2.99, 36_000), 3.25)
+    assert busy.first == pytest.approx(old) == pytest.approx(0.833333 / (0.00325 - 2.99 / 36_000), rel=1e-6)
+    assert busy.text() == "above 264"
+
+
+def test_replicas_follow_the_peak_and_cost_is_a_step_function():
+    """36,000 q/h per replica at 60 % = 21,600 q/h usable. 12,000,000 queries a month: mean 16,438.4/h, peak
+    49,315.1/h, 49,315.1 / 21,600 = 2.28 -> 3 replicas = 3 x 2.99 x 730 = 6,548.10 USD."""
+    assert replicas_needed(12_000_000, 36_000, DEDICATED) == 3
+    assert monthly_self_cost(12_000_000, 36_000, 2.99, 1, DEDICATED) == pytest.approx(6548.10)
+    edge = replica_volume(1, 36_000, DEDICATED)  # 21,600 x 730 / 3 = 5,256,000 a month per replica
+    assert edge == pytest.approx(5_256_000)
+    assert replicas_needed(edge, 36_000, DEDICATED) == 1 and replicas_needed(edge + 1, 36_000, DEDICATED) == 2
+    assert replicas_needed(0, 36_000, Deployment(min_replicas=2)) == 2
+    # a replica of 4 devices costs 4 device-hours an hour
+    assert monthly_self_cost(1, 36_000, 2.99, 4, DEDICATED) == pytest.approx(4 * 2182.70)
+
+
+def test_per_second_without_cold_starts_is_the_busy_seconds_price_and_starts_are_billed():
+    v = 1_000_000
+    assert 1000 * monthly_self_cost(v, 36_000, 2.99, 1, PER_SECOND) / v == pytest.approx(
+        per_1k_from_rate(2.99, 36_000)
+    )
+    cold = Deployment(kind="per_second", cold_start_s=30, idle_timeout_s=270, cold_starts_per_month=100)
+    # 100 starts x 300 s = 8.333 h billed on top of 1e6 / 36,000 = 27.78 busy hours
+    assert monthly_self_cost(v, 36_000, 2.99, 1, cold) == pytest.approx(
+        2.99 * (v / 36_000 + 100 * 300 / 3600)
+    )
+
+
+def test_never_always_and_several_crossings():
+    # the API is cheaper per query than a busy device: never, on either kind
+    assert break_even(10, 12, 36_000, 2.99, 1, 0.05, PER_SECOND).text() == "never"
+    assert break_even(10, 12, 36_000, 2.99, 1, 0.05, DEDICATED) == BreakEven(())
+    # nothing to amortise, no idle cost, dearer API: always
+    assert break_even(0, 12, 36_000, 2.99, 1, 3.25, PER_SECOND).text() == "always"
+    # a slow replica (100 q/h, 5 USD/h) against an API at 0.12 USD a query: each replica serves 14,600 queries
+    # a month for 3,650 USD. Step 1: cheaper from 3,650 / 0.12 = 30,417 to 14,600? No: 30,417 > 14,600 -> none.
+    # Step 2 (14,600, 29,200]: cost 7,300 -> from 60,834: none. Each step adds 3,650 while the API adds 1,752:
+    # never.
+    assert break_even(0, 12, 100, 5.0, 1, 120.0, DEDICATED).text() == "never"
+    # an API at 0.30 a query: a step of 14,600 adds 4,380 to the API and 3,650 to self-hosting.
+    # Step 1: cheaper from 3,650 / 0.3 = 12,166.7 to 14,600; at the edge the API costs 4,380 < 7,300: dearer
+    # again. Step 2: from 7,300 / 0.3 = 24,333.3 to 29,200; edge: 8,760 < 10,950. ... step k: from
+    # 3,650k / 0.3 to 14,600k, until the margin at an edge (730k - 3,650 ... ) exceeds a step's 3,650.
+    be = break_even(0, 12, 100, 5.0, 1, 300.0, DEDICATED)
+    assert be.cheaper[0] == pytest.approx((3650 / 0.3, 14_600))
+    assert be.cheaper[1] == pytest.approx((7300 / 0.3, 29_200))
+    # margin at edge k = 0.3 x 14,600k - 3,650k = 730k: above a step's 3,650 from k = 6, so cheaper for good from
+    # step 5's crossing (18,250 / 0.3 = 60,833.3): step 6 starts exactly on the API line (21,900 = 0.3 x 73,000)
+    assert be.cheaper[-1] == pytest.approx((18_250 / 0.3, None))
+    assert len(be.cheaper) == 5 and be.first == pytest.approx(60_833.333)
+    assert be.text().startswith("from 12,167 to 14,600, and from 24,334 to 29,200")
+    assert be.text().endswith("and above 60,834")
