@@ -171,7 +171,17 @@ def cmd_report(argv: list[str]) -> None:
         help="summary: cheapest option scoring at least this (default: cheapest tied with the best)",
     )
     p.add_argument("--compare-to", help="an earlier report folder (or its leaderboard.json): rows that moved")
+    p.add_argument("--deployment", default="dedicated", help="how self-hosted rows are served: conf/deployment/ "
+                   "(dedicated: replicas always on; per_second: billed per busy second)")  # fmt: skip
     a = p.parse_args(argv)
+    from dataclasses import asdict
+
+    from harness.config.options import load_option, option_files
+    from harness.config.schema import DeploymentConfig
+
+    if a.deployment not in option_files("deployment"):
+        raise HarnessError(did_you_mean(a.deployment, option_files("deployment"), "deployment"))
+    deployment = load_option("deployment", a.deployment, DeploymentConfig)
     import math
 
     if a.monthly_queries < 1 or not math.isfinite(a.amortise_months) or a.amortise_months <= 0:
@@ -188,8 +198,9 @@ def cmd_report(argv: list[str]) -> None:
     from harness.report.from_store import report_from_store
     from harness.store import Store
 
-    settings = ReportConfig(monthly_queries=a.monthly_queries, amortise_months=a.amortise_months,
-                            target_score=a.target_score, compare_to=a.compare_to)  # fmt: skip
+    settings = {**asdict(ReportConfig(monthly_queries=a.monthly_queries, amortise_months=a.amortise_months,
+                                      target_score=a.target_score, compare_to=a.compare_to)),
+                "deployment": asdict(deployment)}  # fmt: skip
     print(report_from_store(Store(resolve(a.results)), resolve(a.out), title=a.title, settings=settings,
                             sweep_dir=a.sweep_dir or None).path)  # fmt: skip
 

@@ -82,3 +82,80 @@ def test_never_always_and_several_crossings():
     assert len(be.cheaper) == 5 and be.first == pytest.approx(60_833.333)
     assert be.text().startswith("from 12,167 to 14,600, and from 24,334 to 29,200")
     assert be.text().endswith("and above 60,834")
+
+
+def _pair():
+    """A LoRA row measured at 36,000 queries/h on an H100 priced 2.99 USD/h, 10 USD of training; an API row at
+    3.25 USD per 1,000 queries (3,250 prompt tokens a query at 1 USD per 1M), on the same items."""
+    from harness.evaluate.api.meter import Meter, aggregate
+    from harness.testing import make_record
+
+    tuned = make_record(
+        "tuned000000000000000", model="m", score=0.7,
+        finetune={"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
+                  "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
+                  "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}},
+        hardware={"profile": "h100", "kind": "cuda", "count": 1, "price_per_hour": 2.99, "currency": "USD"},
+        cost={"currency": "USD", "per_1k_queries": 1000 * 2.99 / 36_000, "training": 10.0},
+        inference={"latency_s": {"p50": 0.5, "p95": 0.9}, "queries_per_hour": 36_000.0},
+    ).to_json()  # fmt: skip
+    price = {"currency": "USD", "input_per_1m": 1.0, "cached_input_per_1m": None, "output_per_1m": 0.0}
+    meter = Meter(prompt_tokens=3250, cached_tokens=0, completion_tokens=0, latency_s=1.0, cost=3250 / 1e6)
+    api = make_record("a" * 20, source="api", model="gpt-x", display_name="GPT x", score=0.7,
+                      api=aggregate([meter], price)).to_json()  # fmt: skip
+    api["task"]["n"] = tuned["task"]["n"]
+    return tuned, api
+
+
+def test_the_report_prices_self_hosting_as_the_deployment_and_names_it(tmp_path):
+    from harness.report.render import write_report
+    from harness.report.table import break_even as table_break_even
+    from harness.report.table import leaderboard
+
+    tuned, api = _pair()
+    [row] = table_break_even([tuned, api], 100_000, 12, DEDICATED).to_dict("records")
+    assert row["break_even"] == "above 671,857" and row["break_even_first"] == pytest.approx(
+        671_856.41, abs=0.01
+    )
+    # at 100,000 queries a month: one replica, 2,182.70 + 10 / 12 against 325.00
+    assert row["self_monthly"] == pytest.approx(2182.70 + 10 / 12) and row["api_monthly"] == pytest.approx(
+        325.0
+    )
+    lb = leaderboard([tuned, api], None, DEDICATED, 100_000)
+    self_row = lb[lb["cell_id"] == tuned["cell_id"]].iloc[0]
+    assert self_row["cost_per_1k"] == pytest.approx(1000 * 2182.70 / 100_000)  # 21.827, not 0.083
+    assert self_row["cost_basis"].startswith("dedicated, 1 replica(s) at 100,000 queries a month")
+    # per_second: the busy-seconds figures of before
+    [old] = table_break_even([tuned, api], 100_000, 12, PER_SECOND).to_dict("records")
+    assert old["break_even"] == "above 264"
+    html = write_report(
+        [tuned, api], tmp_path, "t", assumptions={"monthly_queries": 100_000, "amortise_months": 12}
+    ).read_text()
+    assert "<b>above 671,857</b>" in html
+    assert (
+        "fine-tuning is cheaper above 671,857 queries a month (self-hosted as dedicated: at least 1 replica(s)"
+        in html
+    )
+    assert "21.8270 USD" in html  # the leaderboard's cost for the self-hosted row
+
+
+def test_harness_report_reprices_a_store_under_another_deployment_without_running_anything(tmp_path):
+    from harness.store import Store
+    from harness.testing import make_samples
+    from tests.conftest import run_harness
+
+    store = Store(tmp_path / "results")
+    for record in _pair():
+        store.write(record, make_samples([1.0] * record["task"]["n"]))
+    out = {}
+    for name in ("dedicated", "per_second"):
+        p = run_harness("report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / name),
+                        "--monthly-queries", "100000", "--deployment", name, timeout=300)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        out[name] = (tmp_path / name / "index.html").read_text(encoding="utf-8")
+    assert "<b>above 671,857</b>" in out["dedicated"] and "<b>above 264</b>" in out["per_second"]
+    assert "per_second: billed per busy second, no cold starts" in out["per_second"]
+    bad = run_harness(
+        "report", "--results", str(tmp_path / "results"), "--deployment", "per_secnd", timeout=120
+    )
+    assert bad.returncode == 2 and "Did you mean 'per_second'" in bad.stderr

@@ -32,6 +32,7 @@ class Deployment:
     cold_start_s: float = 0.0  # per_second: billed seconds of each start from zero
     idle_timeout_s: float = 0.0  # per_second: billed seconds a replica stays up after its last request
     cold_starts_per_month: float = 0.0  # per_second: starts from zero in a month
+    description: str = ""
 
     @classmethod
     def of(cls, cfg: Any) -> Deployment:

@@ -236,6 +236,23 @@ class HardwareConfig:
 
 
 @dataclass
+class DeploymentConfig:
+    """How a self-hosted model would be served, for its monthly cost (conf/deployment/; harness.compare.deployment
+    has the formulas). Stated in the report beside every self-hosted cost."""
+
+    name: str = "dedicated"
+    kind: str = "dedicated"  # dedicated (replicas always on) | per_second (billed per busy second)
+    hours_per_month: float = 730.0
+    min_replicas: int = 1  # dedicated: replicas kept on even with no traffic
+    peak_to_mean: float = 3.0  # dedicated: the busiest hour's traffic / the month's mean
+    target_utilisation: float = 0.6  # dedicated: share of a replica's measured capacity planned for the peak
+    cold_start_s: float = 0.0  # per_second: billed seconds of each start from zero
+    idle_timeout_s: float = 0.0  # per_second: billed seconds a replica stays up after its last request
+    cold_starts_per_month: float = 0.0  # per_second: starts from zero a month
+    description: str = ""
+
+
+@dataclass
 class ReportConfig:
     """Assumptions of the report's cost comparison (shown in the report beside every figure that uses them)."""
 
@@ -270,6 +287,7 @@ class HarnessConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     sweep: SweepConfig = MISSING
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)  # how self-hosted rows are priced
     report: ReportConfig = field(default_factory=ReportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)

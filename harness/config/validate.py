@@ -152,6 +152,22 @@ def value_problems(cfg: Any) -> list[str]:
         checks.append(
             f"model.prompt_format={fmt}: " + did_you_mean(str(fmt), list(PROMPT_FORMATS), "prompt format")
         )
+    d = cfg.deployment
+    if d.kind not in ("dedicated", "per_second"):
+        checks.append(f"deployment.kind={d.kind}: must be dedicated or per_second")
+    if (
+        not d.hours_per_month > 0
+        or d.min_replicas < 1
+        or d.peak_to_mean < 1
+        or not 0 < d.target_utilisation <= 1
+    ):
+        checks.append(
+            "deployment: hours_per_month must be > 0, min_replicas >= 1, peak_to_mean >= 1 and "
+            f"0 < target_utilisation <= 1 (got {d.hours_per_month}, {d.min_replicas}, {d.peak_to_mean}, "
+            f"{d.target_utilisation})"
+        )
+    if min(d.cold_start_s, d.idle_timeout_s, d.cold_starts_per_month) < 0:
+        checks.append("deployment: cold_start_s, idle_timeout_s and cold_starts_per_month must be >= 0")
     from harness.runtimes import names as runtime_names
 
     if cfg.model.name != "none" and cfg.model.runtime not in runtime_names():

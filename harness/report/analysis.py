@@ -60,11 +60,18 @@ def records_of(df) -> list[dict[str, Any]]:
 
 
 def assumptions_of(settings: ReportConfig | Mapping[str, Any] | None) -> dict[str, Any]:
-    """The three cost assumptions, ReportConfig's defaults where `settings` (a ReportConfig, or a dict of some of
-    its keys) leaves volume or months out or None; a None target_score means "cheapest tied with the best"."""
+    """The cost assumptions, ReportConfig's defaults where `settings` (a ReportConfig, or a dict of some of its
+    keys) leaves volume or months out or None; a None target_score means "cheapest tied with the best".
+    `deployment` (a key beside them: conf/deployment/, default dedicated) becomes a
+    harness.compare.deployment.Deployment."""
+    from harness.compare.deployment import Deployment
+
     given = settings if isinstance(settings, Mapping) else asdict(settings) if settings is not None else {}
     a = {k: v for k, v in asdict(ReportConfig()).items() if k != "compare_to"}
-    return {**a, **{k: given[k] for k in a if k in given and (given[k] is not None or k == "target_score")}}
+    out = {**a, **{k: given[k] for k in a if k in given and (given[k] is not None or k == "target_score")}}
+    dep = given.get("deployment")
+    out["deployment"] = dep if isinstance(dep, Deployment) else Deployment.of(dep or {})
+    return out
 
 
 def with_forgetting(df: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
@@ -150,9 +157,9 @@ def build_board(
     (conf: report.*). `earlier`: an earlier report's leaderboard.json (harness.report.diff.load_export)."""
     a = assumptions_of(settings)
     effects = tuning_effect(records, samples)
-    df = with_forgetting(leaderboard(records, samples), effects)
+    df = with_forgetting(leaderboard(records, samples, a["deployment"], a["monthly_queries"]), effects)
     rows = records_of(df)
-    breakeven = break_even(records, a["monthly_queries"], a["amortise_months"])
+    breakeven = break_even(records, a["monthly_queries"], a["amortise_months"], a["deployment"])
     broken = [o for o in not_measured if o["status"] != "not_applicable"]
     findings: list[summary.Finding] = []
     if len(df):

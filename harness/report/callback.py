@@ -40,13 +40,13 @@ def finish(config: DictConfig, folder: Path) -> None:
         return
     from omegaconf import OmegaConf
 
-    from harness.config.schema import ReportConfig
     from harness.report.from_store import report_from_store
     from harness.store import Store
 
     store = Store(resolve(config.paths.results))
     out_dir = resolve(config.paths.reports) / report_name(config)
-    settings = ReportConfig(**OmegaConf.to_container(config.report, resolve=True))
+    settings = {**OmegaConf.to_container(config.report, resolve=True),
+                "deployment": OmegaConf.to_container(config.deployment, resolve=True)}  # fmt: skip
     done = report_from_store(store, out_dir, title=f"Leaderboard: {config.sweep.name}", settings=settings,
                              sweep_dir=folder, empty_ok=True)  # fmt: skip
     outcomes, failed, path = done.outcomes, done.failed, done.path

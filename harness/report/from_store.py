@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,7 @@ def report_from_store(
     out_dir: Path,
     *,
     title: str,
-    settings: ReportConfig,
+    settings: ReportConfig | Mapping[str, Any],
     sweep_dir: str | Path | None = None,
     empty_ok: bool = False,
 ) -> ReportResult:
@@ -93,7 +94,8 @@ def report_from_store(
                                f"{store.root}; is it a sweep folder (outputs/<sweep>/<time>) of this store?")  # fmt: skip
         raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
     judged = store.judgements(r["cell_id"] for r in records)
-    earlier = load_export(resolve(settings.compare_to)) if settings.compare_to else None
+    compare_to = settings.get("compare_to") if isinstance(settings, Mapping) else settings.compare_to
+    earlier = load_export(resolve(compare_to)) if compare_to else None
     board = build_board(records, failed, samples=store.samples_or_none, settings=settings, judgements=judged,
                         earlier=earlier)  # fmt: skip
     return ReportResult(write_board(board, out_dir, title), outcomes, records, failed)

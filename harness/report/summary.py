@@ -112,14 +112,19 @@ def verdicts(
                    ("the fine-tuned model scores higher" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
                     "the API scores higher")) if tied is not None else "scores not compared on paired items"  # fmt: skip
         be = b["break_even"]
+        served = f" (self-hosted as {b['deployment']})" if isinstance(b.get("deployment"), str) else ""
         if be == "never":
-            money = "the API is cheaper per query, so fine-tuning never pays back its training"
+            money = f"the API is cheaper at every volume{served}, so fine-tuning never pays back"
         elif be == "always":
-            money = "fine-tuning is cheaper at any volume"
+            money = f"fine-tuning is cheaper at any volume{served}"
         elif be.startswith("unknown"):
             money = "the cost comparison is unknown (a price is missing)"
+        elif be[0].isdigit():
+            money = (
+                f"fine-tuning is cheaper above {be} queries a month{served} (your assumption: {monthly:,.0f})"
+            )
         else:
-            money = f"fine-tuning is cheaper above {be} queries a month (your assumption: {monthly:,.0f})"
+            money = f"fine-tuning is cheaper {be} queries a month{served} (your assumption: {monthly:,.0f})"
         stand_in = b.get("api_stand_in")
         if isinstance(stand_in, str) and stand_in:
             money += " (the API row is a local stand-in priced at a placeholder: rerun with a real API for a real verdict)"

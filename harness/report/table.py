@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.compare.deployment import Deployment
 from harness.compare.stats import Z95, ci95  # noqa: F401 - re-exported
 from harness.report.labels import row_label
 
@@ -33,32 +34,69 @@ def method_label(record: dict[str, Any]) -> str:
     return label + sampled
 
 
-def cost_and_latency(r: dict[str, Any]) -> dict[str, Any]:
-    """Money per 1,000 queries and per-query latency on one scale for API and self-hosted rows."""
+CAPACITY_BASIS = (
+    "batch throughput, no latency target"  # what the capacity per replica is, until one is measured
+)
+
+
+def self_hosting(r: dict[str, Any]) -> tuple[float, float, int] | None:
+    """(capacity in queries per hour, price of one device-hour, devices per replica) of a self-hosted row, when
+    its record has all three (measured throughput, a priced hardware profile)."""
+    qph = (r.get("inference") or {}).get("queries_per_hour")
+    hw = r.get("hardware") or {}
+    if not qph or hw.get("price_per_hour") is None:
+        return None
+    return float(qph), float(hw["price_per_hour"]), int(hw.get("count") or 1)
+
+
+def cost_and_latency(
+    r: dict[str, Any], deployment: Deployment | None = None, monthly: float | None = None
+) -> dict[str, Any]:
+    """Money per 1,000 queries and per-query latency on one scale for API and self-hosted rows. A self-hosted
+    row's money is its deployment's monthly cost at the assumed monthly volume, per 1,000 of those queries."""
     api = r.get("api")
+    basis = None
     if api:
         lat, cost = api["latency_s"], api["cost"]
+        per_1k = cost.get("per_1k_queries")
         where = f"API ({r['model'].get('provider')}), concurrency {(r['eval'].get('transport') or {}).get('concurrency')}"
     else:
         lat = (r.get("inference") or {}).get("latency_s") or {}
         cost = r.get("cost") or {}
         hw = r.get("hardware") or {}
+        per_1k = cost.get("per_1k_queries")  # busy seconds only (the record's own figure)
         where = f"{hw.get('profile') or hw.get('kind') or r['eval']['device']['kind']}, batch {r['eval'].get('batch_size')}"
+        served = self_hosting(r)
+        if served is not None and deployment is not None and monthly:
+            from harness.compare.deployment import monthly_self_cost, replicas_needed
+
+            per_1k = 1000.0 * monthly_self_cost(monthly, *served, deployment) / monthly
+            n = replicas_needed(monthly, served[0], deployment) if deployment.kind == "dedicated" else None
+            basis = (f"{deployment.name}" + (f", {n} replica(s)" if n else "") + f" at {monthly:,.0f} queries a month; "
+                     f"capacity {served[0]:,.0f} queries/h ({CAPACITY_BASIS})")  # fmt: skip
     return {
-        "cost_per_1k": cost.get("per_1k_queries"),
+        "cost_per_1k": per_1k,
         "currency": cost.get("currency", "USD"),
         "training_cost": cost.get("training"),
+        "cost_basis": basis,
         "p50_s": lat.get("p50"),
         "p95_s": lat.get("p95"),
         "measured_on": where,
     }
 
 
-def break_even(records: list[dict[str, Any]], monthly_queries: float, months: float) -> pd.DataFrame:
+def break_even(
+    records: list[dict[str, Any]], monthly_queries: float, months: float, deployment: Deployment | None = None
+) -> pd.DataFrame:
     """Each fine-tuned model (on the task it was trained for) against each API baseline on the same task and
-    items: monthly volume above which fine-tuning is cheaper, training amortised over `months`."""
+    items: the monthly volumes where fine-tuning is cheaper, training amortised over `months`, the self-hosted
+    model served as `deployment` (harness.compare.deployment). A record without a measured capacity or a device
+    price falls back to its busy-seconds cost per query, said so."""
     from harness.compare.cost import amortised_per_1k, break_even_monthly_queries, fmt_volume
+    from harness.compare.deployment import break_even as deployment_break_even
+    from harness.compare.deployment import monthly_self_cost
 
+    deployment = deployment or Deployment()
     tuned = [
         r
         for r in records
@@ -70,14 +108,30 @@ def break_even(records: list[dict[str, Any]], monthly_queries: float, months: fl
             apis.setdefault((task_label(r), r["task"]["n"]), []).append((r, cost_and_latency(r)))
     rows = []
     for t in tuned:
-        tc = cost_and_latency(t)
+        tc = cost_and_latency(t, deployment, monthly_queries)
+        served = self_hosting(t)
         for a, ac in apis.get((task_label(t), t["task"]["n"]), []):
             known = None not in (tc["cost_per_1k"], tc["training_cost"], ac["cost_per_1k"])
-            volume = (
-                break_even_monthly_queries(tc["training_cost"], months, tc["cost_per_1k"], ac["cost_per_1k"])
-                if known
-                else None
-            )
+            first, self_monthly, how = None, None, deployment.describe()
+            if known and served is not None:
+                be = deployment_break_even(
+                    tc["training_cost"], months, *served, ac["cost_per_1k"], deployment
+                )
+                text, first = be.text(), be.first
+                self_monthly = (
+                    monthly_self_cost(monthly_queries, *served, deployment) + tc["training_cost"] / months
+                )
+            elif known:  # no measured capacity or price in the record: its busy-seconds cost per query
+                volume = break_even_monthly_queries(
+                    tc["training_cost"], months, tc["cost_per_1k"], ac["cost_per_1k"]
+                )
+                text, how = (
+                    fmt_volume(volume),
+                    "busy seconds only (the record has no capacity or device price)",
+                )
+                first = volume if not isinstance(volume, str) else None
+            else:
+                text = "unknown (unpriced)"
             rows.append({
                 "tuned": row_label(t["model"]["display_name"], method_label(t)),
                 "api": a["model"]["display_name"],
@@ -88,9 +142,13 @@ def break_even(records: list[dict[str, Any]], monthly_queries: float, months: fl
                 "api_per_1k": ac["cost_per_1k"],
                 "training_cost": tc["training_cost"],
                 "amortised_per_1k": amortised_per_1k(tc["training_cost"], monthly_queries, months) if known else None,
-                "break_even": fmt_volume(volume) if volume is not None else "unknown (unpriced)",
+                "break_even": text,
+                "break_even_first": first,
+                "deployment": how,
+                "self_monthly": self_monthly,
+                "api_monthly": ac["cost_per_1k"] * monthly_queries / 1000 if ac["cost_per_1k"] is not None else None,
                 "currency": ac["currency"],
-                "tuned_measured_on": tc["measured_on"],
+                "tuned_measured_on": tc["measured_on"] + (f"; {tc['cost_basis']}" if tc["cost_basis"] else ""),
                 "tuned_cell_id": t["cell_id"],
                 "api_cell_id": a["cell_id"],
                 "api_stand_in": a["model"].get("stand_in"),
@@ -109,7 +167,10 @@ def unique_labels(df: pd.DataFrame) -> list[str]:
 
 
 def leaderboard(
-    records: list[dict[str, Any]], samples: Callable[[str], list[dict]] | None = None
+    records: list[dict[str, Any]],
+    samples: Callable[[str], list[dict]] | None = None,
+    deployment: Deployment | None = None,
+    monthly: float | None = None,
 ) -> pd.DataFrame:
     """One row per cell. With `samples` (cell id -> per-sample rows) rows of a task are ranked on paired item
     scores: a row ranks below another only when the difference is significant, otherwise they are "tied"."""
@@ -145,7 +206,7 @@ def leaderboard(
                 "runtime": (r["environment"].get("runtime") or {}).get("name", "main"),
                 "transformers": r["environment"]["packages"].get("transformers"),
                 "stand_in": r["model"].get("stand_in"),
-                **cost_and_latency(r),
+                **cost_and_latency(r, deployment, monthly),
                 # Format consistency, first-class where a task measures it (fixed-format JSON tasks)
                 "n_failed": (r.get("api") or {}).get("n_failed")
                 or 0,  # API requests that never got an answer
