@@ -137,6 +137,12 @@ def test_the_report_prices_self_hosting_as_the_deployment_and_names_it(tmp_path)
         in html
     )
     assert "21.8270 USD" in html  # the leaderboard's cost for the self-hosted row
+    assert 'id="chart-monthly"' in html and "Monthly cost against monthly volume" in html
+    # the chart's curve: one replica up to 5,256,000 queries a month, two just above; the API a straight line
+    edge = [(o, a) for v, o, a in row["curve"] if v == pytest.approx(5_256_000, rel=1e-12) and v <= 5_256_000]
+    assert edge == [pytest.approx((2182.70 + 10 / 12, 3.25 * 5256))]
+    above = min(v for v, _, _ in row["curve"] if v > 5_256_000)
+    assert dict((v, o) for v, o, _ in row["curve"])[above] == pytest.approx(2 * 2182.70 + 10 / 12)
 
 
 def test_harness_report_reprices_a_store_under_another_deployment_without_running_anything(tmp_path):

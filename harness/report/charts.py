@@ -189,7 +189,41 @@ def heatmap_chart(df: pd.DataFrame) -> go.Figure | None:
     return fig
 
 
-def all_charts(df: pd.DataFrame, effects: pd.DataFrame) -> list[tuple[str, str, go.Figure]]:
+def monthly_cost_chart(breakeven: list[dict[str, Any]], deployment: str) -> go.Figure | None:
+    """Monthly cost against monthly volume: each API baseline a line, each fine-tuned model a (step) curve under
+    the deployment, break-even points marked. Log-log, so a step shows as a jump."""
+    pairs = [b for b in breakeven if b.get("curve")][: MAX_LINES // 2]
+    if not pairs:
+        return None
+    fig = go.Figure()
+    seen: set[str] = set()
+    for b in pairs:
+        v, own, api = zip(*b["curve"], strict=True)
+        name = f"{b['tuned']} ({b['task']})"
+        if name not in seen:
+            seen.add(name)
+            fig.add_scatter(x=v, y=own, mode="lines", name=f"{name}, self-hosted", line={"shape": "hv"},
+                            hovertemplate=f"{name}<br>%{{x:,.0f}} queries/month: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
+        fig.add_scatter(x=v, y=api, mode="lines", name=f"{b['api']} ({b['task']}), API", line={"dash": "dash"},
+                        hovertemplate=f"{b['api']}<br>%{{x:,.0f}} queries/month: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
+        first = b.get("break_even_first")
+        if first and first == first:
+            fig.add_scatter(x=[first], y=[b["api_per_1k"] * first / 1000.0], mode="markers", showlegend=False,
+                            marker={"size": 12, "symbol": "x", "color": "#1f2933"},
+                            hovertemplate=f"break-even {b['tuned']} vs {b['api']}: %{{x:,.0f}} a month<extra></extra>")  # fmt: skip
+    fig.update_layout(title=f"Monthly cost against monthly volume<br><sup>self-hosted as {deployment}; x: break-even"
+                      "</sup>", xaxis={"title": "queries a month", "type": "log"},
+                      yaxis={"title": f"cost a month ({pairs[0]['currency']})", "type": "log"}, height=460,
+                      margin={"t": 90})  # fmt: skip
+    return fig
+
+
+def all_charts(
+    df: pd.DataFrame,
+    effects: pd.DataFrame,
+    breakeven: list[dict[str, Any]] | None = None,
+    deployment: str = "",
+) -> list[tuple[str, str, go.Figure]]:
     """(element id, what it answers, figure) for each chart the data supports."""
     if df.empty:
         return []
@@ -203,5 +237,6 @@ def all_charts(df: pd.DataFrame, effects: pd.DataFrame) -> list[tuple[str, str, 
         ("chart-scaling", "Do bigger base models gain more from fine-tuning?", scaling_chart(effects, params)),
         ("chart-datasize", "How much training data is enough?", data_size_chart(df)),
         ("chart-heatmap", "How does each model do across tasks?", heatmap_chart(df)),
+        ("chart-monthly", "From what volume does fine-tuning pay?", monthly_cost_chart(breakeven or [], deployment)),
     ]  # fmt: skip
     return [(i, q, f) for i, q, f in made if f is not None]

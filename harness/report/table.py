@@ -85,6 +85,31 @@ def cost_and_latency(
     }
 
 
+def monthly_curve(
+    served: tuple[float, float, int],
+    training_per_month: float,
+    api_per_1k: float,
+    d: Deployment,
+    around: float,
+) -> list[list[float]]:
+    """Monthly cost against monthly volume, for the chart: 1,000 to 100x `around` (the assumed volume or the
+    break-even), log-spaced, plus both sides of every replica step in that range."""
+    from harness.compare.deployment import monthly_self_cost, replica_volume
+
+    top = 100 * max(around, 1000.0)
+    volumes = {1000.0 * (top / 1000.0) ** (i / 119) for i in range(120)}
+    if d.kind == "dedicated":
+        for r in range(d.min_replicas, d.min_replicas + 400):
+            edge = replica_volume(r, served[0], d)
+            if edge > top:
+                break
+            volumes |= {edge, edge * (1 + 1e-9)}
+    return [
+        [v, monthly_self_cost(v, *served, d) + training_per_month, api_per_1k * v / 1000.0]
+        for v in sorted(volumes)
+    ]
+
+
 def break_even(
     records: list[dict[str, Any]], monthly_queries: float, months: float, deployment: Deployment | None = None
 ) -> pd.DataFrame:
@@ -112,7 +137,7 @@ def break_even(
         served = self_hosting(t)
         for a, ac in apis.get((task_label(t), t["task"]["n"]), []):
             known = None not in (tc["cost_per_1k"], tc["training_cost"], ac["cost_per_1k"])
-            first, self_monthly, how = None, None, deployment.describe()
+            first, self_monthly, how, curve = None, None, deployment.describe(), None
             if known and served is not None:
                 be = deployment_break_even(
                     tc["training_cost"], months, *served, ac["cost_per_1k"], deployment
@@ -121,6 +146,8 @@ def break_even(
                 self_monthly = (
                     monthly_self_cost(monthly_queries, *served, deployment) + tc["training_cost"] / months
                 )
+                curve = monthly_curve(served, tc["training_cost"] / months, ac["cost_per_1k"], deployment,
+                                      max(monthly_queries, first or 0.0))  # fmt: skip
             elif known:  # no measured capacity or price in the record: its busy-seconds cost per query
                 volume = break_even_monthly_queries(
                     tc["training_cost"], months, tc["cost_per_1k"], ac["cost_per_1k"]
@@ -147,6 +174,7 @@ def break_even(
                 "deployment": how,
                 "self_monthly": self_monthly,
                 "api_monthly": ac["cost_per_1k"] * monthly_queries / 1000 if ac["cost_per_1k"] is not None else None,
+                "curve": curve,  # [[monthly volume, self-hosted monthly cost incl. training, API monthly cost], ...]
                 "currency": ac["currency"],
                 "tuned_measured_on": tc["measured_on"] + (f"; {tc['cost_basis']}" if tc["cost_basis"] else ""),
                 "tuned_cell_id": t["cell_id"],
