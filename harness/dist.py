@@ -17,6 +17,12 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def devices_used(kind: str) -> int:
+    """Devices a cell occupies and is billed for: one accelerator per process (each loads its model on its own
+    device, never spread over every visible one); a CPU run is one machine however many processes share it."""
+    return world_size() if kind == "cuda" else 1
+
+
 def is_main() -> bool:
     return rank() == 0
 

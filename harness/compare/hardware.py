@@ -25,8 +25,9 @@ def fits(p: HardwareConfig, kind: str, name: str, cpus: int | None) -> bool:
     return kind != "cpu" or p.cpus is None or p.cpus == cpus
 
 
-def priced_as(hw: HardwareConfig, kind: str, name: str, count: int) -> dict[str, Any]:
-    """The hardware section of a record: what the cell ran on and the price of one device-hour (or null)."""
+def priced_as(hw: HardwareConfig, kind: str, name: str, count: int, devices: int = 1) -> dict[str, Any]:
+    """The hardware section of a record: what the cell ran on and the price of one device-hour (or null).
+    `count`: devices visible; `devices`: devices the cell used (one per process), the number it is billed for."""
     cpus = os.cpu_count()
     if hw.name == "auto":
         chosen = next((p for p in profiles() if fits(p, kind, name, cpus)), None)
@@ -45,9 +46,40 @@ def priced_as(hw: HardwareConfig, kind: str, name: str, count: int) -> dict[str,
         "kind": kind,
         "device_name": name,
         "count": count,
+        "devices": devices,
         "cpus": cpus,
         "price_per_hour": price.get("price_per_hour"),  # per device; null = unpriced (no profile fits)
         "currency": price.get("currency", "USD"),
         "as_of": price.get("as_of"),
         "source": price.get("source"),
     }
+
+
+def training_priced(metering: dict[str, Any], evaluated_on: dict[str, Any]) -> tuple[float | None, str]:
+    """(money, basis) of a fine-tuning run, priced as the device it TRAINED on: the profile stored with its
+    artifact. An artifact from before profiles were stored is priced as the evaluation's device only when that is
+    the same kind and name of device; otherwise it stays unpriced rather than priced as the wrong hardware."""
+    from harness.compare.cost import training_cost
+
+    device = metering.get("device") or {}
+    count = int(device.get("count") or 1)
+    seconds = metering["train_seconds"]
+    hw = metering.get("hardware")
+    if hw is None:
+        same = (device.get("kind"), device.get("name")) == (
+            evaluated_on.get("kind"),
+            evaluated_on.get("device_name"),
+        )
+        hw = evaluated_on if same else None
+        if hw is None:
+            return None, (f"unpriced: trained on {device.get('name') or device.get('kind')} (no price stored with "
+                          f"the artifact), evaluated on {evaluated_on.get('device_name')}")  # fmt: skip
+    price = hw.get("price_per_hour")
+    if price is None:
+        return (
+            None,
+            f"unpriced: no hardware profile fits {device.get('name') or hw.get('device_name')}, where it trained",
+        )
+    return training_cost(seconds, count, price), (
+        f"{seconds:,.0f} s x {count} device(s) x {price}/h ({hw.get('profile')}, the device it trained on)"
+    )

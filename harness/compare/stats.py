@@ -7,6 +7,7 @@ formula in words.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,22 +15,45 @@ from scipy.stats import binom
 
 N_BOOT = 10_000  # resamples: the Monte Carlo error of a 95 % bound is then well under 0.01 points
 SEED = 1234
+# Paired items below which a non-0/1 metric's bootstrap is not trusted (its percentile interval is too narrow
+# with a handful of items): such a pair is "not tested", never "tied" or "different". 0/1 metrics have McNemar's
+# exact test, valid at any n.
+MIN_PAIRED_BOOTSTRAP = 10
 
 Z95 = 1.959964  # two-sided 95 % normal quantile
 
 
-def ci95(value: float, stderr: float | None, n: int) -> tuple[float, float] | None:
-    """95 % interval of a mean score in [0, 1]: value +- 1.96 x lm-eval's standard error, clipped to [0, 1].
+def wilson(k: float, n: int) -> tuple[float, float]:
+    """Wilson score 95 % interval of k right out of n. Unlike +- 1.96 SE it is monotone in k (39/40 -> [0.871,
+    0.996], 40/40 -> [0.912, 1]) and keeps close to 95 % coverage near 0 and 1 at small n."""
+    p, z2 = k / n, Z95**2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
-    When every item scored the same extreme (0/n or n/n right) the standard error is 0 and that interval would
-    claim certainty; there the Wilson score interval is used instead (0/40 -> [0, 0.088]), which is exact for
-    all-equal item scores, binary or not."""
+
+def is_binary(value: float, stderr: float, n: int) -> bool:
+    """Whether a mean of item scores in [0, 1] came from 0/1 item scores, read from its own figures: such scores
+    have variance at most p(1 - p), with equality only when every item is 0 or 1. lm-eval's standard error is
+    sqrt(sample variance / n) with the n - 1 variance, so 0/1 items give exactly sqrt(p(1 - p) / (n - 1)), and
+    k = p x n is a whole number."""
+    if n < 2 or not 0.0 <= value <= 1.0:
+        return False
+    k = value * n
+    if abs(k - round(k)) > 1e-6:
+        return False
+    return math.isclose(stderr, math.sqrt(value * (1 - value) / (n - 1)), rel_tol=1e-4, abs_tol=1e-12)
+
+
+def ci95(value: float, stderr: float | None, n: int) -> tuple[float, float] | None:
+    """95 % interval of a mean score in [0, 1]. 0/1 item scores (accuracy, exact match): the Wilson score
+    interval of k = value x n right out of n. Other scores (F1, field accuracy): value +- 1.96 x lm-eval's
+    standard error, clipped to [0, 1]; where every item scored the same extreme (SE 0) that would claim
+    certainty, so the Wilson interval is used there too (0/40 -> [0, 0.088])."""
     if not isinstance(stderr, (int, float)) or not n:
         return None
-    if stderr == 0 and value in (0.0, 1.0):
-        z2 = Z95**2
-        edge = z2 / (n + z2)
-        return (0.0, edge) if value == 0.0 else (1.0 - edge, 1.0)
+    if is_binary(value, stderr, n) or (stderr == 0 and value in (0.0, 1.0)):
+        return wilson(round(value * n), n)
     return max(0.0, value - Z95 * stderr), min(1.0, value + Z95 * stderr)
 
 
@@ -42,13 +66,20 @@ class Paired:
     p_mcnemar: float | None  # exact McNemar test (binary scores only), None otherwise
     b_only: int  # items only b got right (binary scores)
     a_only: int  # items only a got right
+    mean_a: float = float("nan")  # a's mean on the paired items (delta = mean_b - mean_a)
+    mean_b: float = float("nan")
+
+    @property
+    def testable(self) -> bool:
+        """0/1 scores: any paired items (McNemar is exact); other scores: at least MIN_PAIRED_BOOTSTRAP items."""
+        return self.n > 0 and (self.p_mcnemar is not None or self.n >= MIN_PAIRED_BOOTSTRAP)
 
     @property
     def tied(self) -> bool:
         """The data cannot tell the two apart: the interval covers 0, or (0/1 scores) McNemar's p >= 0.05. The
         percentile bootstrap alone is optimistic when only a few items differ (4 of 40, all one way: interval
         [0.025, 0.2] but p = 0.125), so both must say "different"; no shared items is tied too."""
-        if self.n == 0 or self.ci_low != self.ci_low:  # NaN interval: nothing to compare
+        if not self.testable or self.ci_low != self.ci_low:  # NaN interval: nothing to compare
             return True
         return self.ci_low <= 0.0 <= self.ci_high or (self.p_mcnemar is not None and self.p_mcnemar >= 0.05)
 
@@ -93,5 +124,6 @@ def compare(a: dict[str, float], b: dict[str, float], n_boot: int = N_BOOT, seed
     binary = bool(len(keys)) and set(np.unique(np.concatenate([x, y]))) <= {0.0, 1.0}
     a_only = int(((x == 1) & (y == 0)).sum()) if binary else 0
     b_only = int(((x == 0) & (y == 1)).sum()) if binary else 0
-    delta = float(y.mean() - x.mean()) if len(keys) else float("nan")
-    return Paired(len(keys), delta, lo, hi, mcnemar_exact(a_only, b_only) if binary else None, b_only, a_only)
+    mean_a, mean_b = (float(x.mean()), float(y.mean())) if len(keys) else (float("nan"), float("nan"))
+    p = mcnemar_exact(a_only, b_only) if binary else None
+    return Paired(len(keys), mean_b - mean_a, lo, hi, p, b_only, a_only, mean_a, mean_b)

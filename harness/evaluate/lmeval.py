@@ -213,8 +213,11 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
     lm = TimedHFLM.create_from_arg_obj(margs, {"batch_size": cell.eval.batch_size, "device": device})
     use_format(lm.tokenizer, cell.model.prompt_format)  # a chat format from the model's remote code, if any
     results, seconds = run_lm_eval(cell, lm, None, device)
+    per_process = lm.process_seconds()  # on every rank (a collective), before the non-zero ranks leave
     if results is None:
         return None
     metrics, samples, n = collect(results, cell.task_spec.name, cell.task.primary_metric)
-    inference = lm.inference(n * cell.eval.samples, cell.eval.batch_size)  # k generations per item
+    inference = lm.inference(
+        n * cell.eval.samples, cell.eval.batch_size, per_process
+    )  # k generations per item
     return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device), inference)

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from harness.cell import Cell
+from harness.dist import devices_used
 from harness.execute.base import Execution
 from harness.store.record import build_record
 
@@ -70,7 +71,12 @@ def eval_section(cell: Cell, out: Any, device: Any) -> dict[str, Any]:
         "num_fewshot": cell.task.num_fewshot,
         "limit": cell.task.limit,
         "seeds": seeds(cell.eval.seed),
-        "device": {"kind": device.kind, "name": device.name, "count": device.count},
+        "device": {
+            "kind": device.kind,
+            "name": device.name,
+            "count": device.count,
+            "used": devices_used(device.kind),
+        },
         "lm_eval_cli": out.cli,
     }
 
@@ -84,23 +90,29 @@ def hardware_section(cell: Cell, device: Any) -> dict[str, Any]:
     from harness.compare.hardware import priced_as
     from harness.config.schema import HardwareConfig
 
-    return priced_as(cell.hardware or HardwareConfig(), device.kind, device.name, device.count)
+    return priced_as(
+        cell.hardware or HardwareConfig(), device.kind, device.name, device.count, devices_used(device.kind)
+    )
 
 
 def cost_section(hardware: dict[str, Any], inference: dict[str, Any] | None, artifact: Any) -> dict[str, Any]:
-    """Self-hosted money: device price per hour / measured queries per hour; training device-hours x price."""
-    from harness.compare.cost import per_1k_from_rate, training_cost
+    """Self-hosted money: the price of every device the cell used / the queries per hour all of them answered
+    together; training priced as the device it trained on (its artifact's profile)."""
+    from harness.compare.cost import per_1k_from_rate
+    from harness.compare.hardware import training_priced
 
     price, qph = hardware.get("price_per_hour"), (inference or {}).get("queries_per_hour")
+    devices = int(hardware.get("devices") or 1)
     metering = artifact.info["metering"] if artifact is not None else None
+    training, training_basis = training_priced(metering, hardware) if metering is not None else (None, None)
     return {
         "currency": hardware.get("currency", "USD"),
         "priced": price is not None,
-        "per_1k_queries": per_1k_from_rate(price, qph) if price is not None and qph else None,
-        "basis": f"{hardware.get('profile')} at {price}/h / measured queries per hour at batch size "
-        f"{(inference or {}).get('batch_size')}" if price is not None else "unpriced: no hardware profile fits this device",
-        "training": training_cost(metering["train_seconds"], (metering.get("device") or {}).get("count") or 1, price)
-        if metering is not None and price is not None else None,
+        "per_1k_queries": per_1k_from_rate(price * devices, qph) if price is not None and qph else None,
+        "basis": f"{hardware.get('profile')} at {price}/h x {devices} device(s) / queries per hour of all of them at "
+        f"batch size {(inference or {}).get('batch_size')}" if price is not None else "unpriced: no hardware profile fits this device",
+        "training": training,
+        "training_basis": training_basis,
     }  # fmt: skip
 
 
@@ -129,7 +141,7 @@ class LocalBackend:
         if cell.train is not None:
             from harness.finetune.train import train
 
-            artifact = train(cell.train, pretrained, cell.artifacts_dir, device.kind)
+            artifact = train(cell.train, pretrained, cell.artifacts_dir, device.kind, hardware)
         t2 = time.perf_counter()
         log.info("evaluating %s%s on %s (cell %s) on %s", cell.model.name,
                  f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip

@@ -282,12 +282,18 @@ def _device_info(device_kind: str) -> dict[str, Any]:
     if device_kind == "cuda":
         import torch
 
-        return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
+        # count: the devices training used (one per process), not every visible one; it multiplies the price
+        return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": world_size(),
+                "visible": torch.cuda.device_count()}  # fmt: skip
     return {"kind": "cpu", "name": "cpu", "count": 1, "threads": __import__("torch").get_num_threads()}
 
 
-def train(spec: TrainSpec, base: str, root: Path, device_kind: str) -> Artifact:
-    """Return the finished artifact for `spec`, training it (or resuming it) only if it is not there yet."""
+def train(
+    spec: TrainSpec, base: str, root: Path, device_kind: str, hardware: dict[str, Any] | None = None
+) -> Artifact:
+    """Return the finished artifact for `spec`, training it (or resuming it) only if it is not there yet.
+    `hardware`: the price profile of the device it trains on (harness.compare.hardware.priced_as), stored with
+    the artifact so training is priced as that device wherever the artifact is later evaluated."""
     found = find_artifact(spec, root)
     if found:
         log.info("artifact %s exists; reusing it (nothing is retrained)", found.path.name)
@@ -298,10 +304,12 @@ def train(spec: TrainSpec, base: str, root: Path, device_kind: str) -> Artifact:
         found = find_artifact(spec, root)
         if found:
             return found
-        return _train_locked(spec, base, final, device_kind)
+        return _train_locked(spec, base, final, device_kind, hardware)
 
 
-def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> Artifact:
+def _train_locked(
+    spec: TrainSpec, base: str, final: Path, device_kind: str, hardware: dict[str, Any] | None
+) -> Artifact:
     import torch
     from transformers import AutoTokenizer, Trainer
 
@@ -428,6 +436,7 @@ def _train_locked(spec: TrainSpec, base: str, final: Path, device_kind: str) -> 
             else "process RSS (sampled)",
             "precision": precision,
             "device": _device_info(device_kind),
+            "hardware": hardware,  # price profile of the training device (null: unknown, e.g. an older caller)
             "loss_curve": losses,
             "final_train_loss": losses[-1]["loss"] if losses else None,
             "mean_train_loss": round(mean_loss, 4) if mean_loss is not None else None,

@@ -75,16 +75,27 @@ def assumptions_of(settings: ReportConfig | Mapping[str, Any] | None) -> dict[st
 
 
 def with_forgetting(df: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
-    """Each fine-tuned row gets its general-ability change: the forgetting check of the same trained artifact."""
+    """Each fine-tuned row gets its general-ability change on every general task checked (`forget_all`), and
+    in the sortable columns the worst of them (the lowest change): one task's loss is not hidden by another's."""
     cols = ["forget_delta", "forget_ci_low", "forget_ci_high", "forget_task", "forgetting"]
-    df = df.assign(**{c: None for c in cols})
+    df = df.assign(**{c: None for c in cols}, forget_all=None)
     if effects.empty or df.empty:
         return df
     other = effects[~effects["role"].str.startswith("domain") & effects["artifact_id"].notna()]
-    for _, e in other.iterrows():
-        hit = (df["artifact_id"] == e["artifact_id"]) & df["forget_delta"].isna()
-        if hit.any():  # the first general task found (the default job has one)
-            df.loc[hit, cols] = [e["delta"], e["ci_low"], e["ci_high"], e["task"], bool(e["forgetting"])]
+    for artifact, part in other.groupby("artifact_id", sort=False):
+        hit = df["artifact_id"] == artifact
+        if not hit.any():
+            continue
+        checks = [
+            {"task": e["task"], "delta": e["delta"], "ci_low": e["ci_low"], "ci_high": e["ci_high"],
+             "forgetting": bool(e["forgetting"]), "items_note": e.get("items_note")}
+            for _, e in part.sort_values("task").iterrows()
+        ]  # fmt: skip
+        known = [c for c in checks if c["delta"] is not None and c["delta"] == c["delta"]]
+        worst = min(known, key=lambda c: c["delta"]) if known else checks[0]
+        df.loc[hit, cols] = [worst["delta"], worst["ci_low"], worst["ci_high"], worst["task"],
+                             any(c["forgetting"] for c in checks)]  # fmt: skip
+        df.loc[hit, "forget_all"] = pd.Series([checks] * int(hit.sum()), index=df.index[hit])
     return df
 
 
@@ -183,7 +194,7 @@ def build_board(
         has_format=bool(len(df)) and bool(df[["json_valid", "schema_valid"]].notna().any().any()),
         has_agreement=bool(len(df)) and bool(df["agree_all"].notna().any()),
         drill=drill_down(rows, samples),
-        diff=compare_rows(rows, earlier["rows"]) if earlier else None,
+        diff=compare_rows(rows, earlier["rows"], samples) if earlier else None,
         earlier=earlier,
         not_measured=broken,
         not_applicable=[o for o in not_measured if o["status"] == "not_applicable"],

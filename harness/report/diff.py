@@ -1,19 +1,26 @@
-"""Comparison with an earlier report: which rows moved beyond their earlier 95 % interval.
+"""Comparison with an earlier report: which rows changed by more than noise.
 
 The earlier report is read from its `leaderboard.json` export, so any two reports compare, whatever stores they
-came from. A row is the same row when task, model, fine-tuning variant and item count match. "Improved" = the new score is
-above the earlier row's 95 % interval; "regressed" = below it; anything else is within noise and not listed.
+came from. A row is the same row when task, model, fine-tuning variant and item count match. The same cell id with
+the same score is the same measurement: unchanged. Otherwise, when both cells' per-item scores are in this store the
+change is tested on the paired items (harness.compare.stats.compare: bootstrap interval and, for 0/1 scores,
+McNemar); when not, the change's 95 % interval accounts for BOTH rows' uncertainty, combining each row's own
+interval (Newcombe's method for a difference of two independent proportions; any per-row interval works). A
+row "improved" or "regressed" only when that test says so; anything else is within noise and not listed.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 
 EXPORT_SCHEMA = "harness-leaderboard/1"
+Samples = Callable[[str], list[dict[str, Any]]]
 
 
 def load_export(path: Path) -> dict[str, Any]:
@@ -68,8 +75,51 @@ def _key(row: dict[str, Any]) -> tuple[str, str, str, Any]:
     return row["task"], row["model_key"], row["variant"], row.get("n")
 
 
-def compare_rows(now: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows that improved or regressed beyond the earlier interval, and rows only one report has."""
+def newcombe(
+    now: float, now_ci: tuple[float, float], before: float, before_ci: tuple[float, float]
+) -> tuple[float, float]:
+    """95 % interval of now - before for two independent rows, from each row's own 95 % interval: Newcombe
+    (1998, method 10), exact on the per-row intervals it is given (Wilson for 0/1 scores)."""
+    (l1, u1), (l2, u2) = now_ci, before_ci
+    d = now - before
+    return d - math.hypot(now - l1, u2 - before), d + math.hypot(u1 - now, before - l2)
+
+
+def change(now: dict[str, Any], before: dict[str, Any], samples: Samples | None) -> dict[str, Any] | None:
+    """How the row changed: {delta, ci, basis, status (improved | regressed | None)}; None when untestable."""
+    same_cell = bool(now.get("cell_id")) and now.get("cell_id") == before.get("cell_id")
+    if same_cell and now.get("score") == before.get("score"):
+        return None  # the very same measurement, read again
+    metric = now.get("metric")
+    # a store holds one measurement per cell id: two of the same id (two stores) cannot be paired from here
+    if samples is not None and metric and not same_cell and before.get("cell_id") and now.get("cell_id"):
+        from harness.compare.stats import compare
+        from harness.report.table import item_scores
+
+        a, b = item_scores(samples(before["cell_id"]), metric), item_scores(samples(now["cell_id"]), metric)
+        if a and set(a) == set(b):
+            p = compare(a, b)
+            status = None if not p.significant else ("improved" if p.delta > 0 else "regressed")
+            return {"delta": p.delta, "ci": [p.ci_low, p.ci_high], "status": status,
+                    "basis": f"paired on {p.n} items" + (f", McNemar p = {p.p_mcnemar:.3g}" if p.p_mcnemar is not None else "")}  # fmt: skip
+    if None in (now.get("score"), before.get("score"), now.get("ci_low"), before.get("ci_low")):
+        return None
+    lo, hi = newcombe(now["score"], (now["ci_low"], now["ci_high"]), before["score"],
+                      (before["ci_low"], before["ci_high"]))  # fmt: skip
+    status = "improved" if lo > 0 else "regressed" if hi < 0 else None
+    return {
+        "delta": now["score"] - before["score"],
+        "ci": [lo, hi],
+        "status": status,
+        "basis": "both rows' intervals (items not paired)",
+    }
+
+
+def compare_rows(
+    now: list[dict[str, Any]], earlier: list[dict[str, Any]], samples: Samples | None = None
+) -> list[dict[str, Any]]:
+    """Rows that improved or regressed beyond noise, and rows only one report has. `samples`: cell id -> per-item
+    rows from this store (Store.samples_or_none), for a paired test when both cells are here."""
     before = {_key(r): r for r in earlier}
     out = []
     for r in now:
@@ -78,13 +128,11 @@ def compare_rows(now: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> li
         if e is None:
             out.append({**base, "before": None, "status": "new"})
             continue
-        lo, hi = e.get("ci_low"), e.get("ci_high")
-        if r["score"] is None or e["score"] is None or lo is None or hi is None:
-            continue
-        status = "improved" if r["score"] > hi else "regressed" if r["score"] < lo else None
-        if status:
-            out.append({**base, "before": e["score"], "before_ci": [lo, hi], "delta": r["score"] - e["score"],
-                        "status": status})  # fmt: skip
+        moved = change(r, e, samples)
+        if moved and moved["status"]:
+            out.append({**base, "before": e["score"], "before_ci": [e.get("ci_low"), e.get("ci_high")],
+                        "delta": moved["delta"], "delta_ci": moved["ci"], "basis": moved["basis"],
+                        "status": moved["status"]})  # fmt: skip
     out += [{"task": e["task"], "model": e["model"], "variant": e["variant"], "now": None, "before": e["score"],
              "status": "gone"} for e in before.values()]  # fmt: skip
     order = {"regressed": 0, "improved": 1, "new": 2, "gone": 3}

@@ -34,8 +34,13 @@ def _score(v: float | None) -> str:
     return "unknown" if v is None or v != v else f"{v:.3f}"
 
 
-def _money(v: float | None, currency: str = "USD") -> str:
-    return "unpriced" if v is None or v != v else f"{v:.4f} {currency}"
+def _money(v: float | None, currency: str = "USD", missing: str | None = None) -> str:
+    """A cost, or why there is none: "unpriced" (no price) or "not measured" (a price but no measurement)."""
+    return (
+        (missing if isinstance(missing, str) else "unpriced")
+        if v is None or v != v
+        else f"{v:.4f} {currency}"
+    )
 
 
 def best_per_task(df: pd.DataFrame) -> list[Finding]:
@@ -118,7 +123,7 @@ def verdicts(
         elif be == "always":
             money = f"fine-tuning is cheaper at any volume{served}"
         elif be.startswith("unknown"):
-            money = "the cost comparison is unknown (a price is missing)"
+            money = f"the cost comparison is {be}"
         elif be[0].isdigit():
             money = (
                 f"fine-tuning is cheaper above {be} queries a month{served} (your assumption: {monthly:,.0f})"
@@ -131,7 +136,8 @@ def verdicts(
         out.append(Finding(
             "verdict", f"{b['tuned']} vs {b['api']} on {b['task']}",
             f"Score {_score(b['tuned_score'])} vs {_score(b['api_score'])}: {quality}. Cost per 1,000 queries "
-            f"{_money(b['tuned_per_1k'], b['currency'])} vs {_money(b['api_per_1k'], b['currency'])}; {money}.",
+            f"{_money(b['tuned_per_1k'], b['currency'], b.get('tuned_missing'))} vs "
+            f"{_money(b['api_per_1k'], b['currency'], b.get('api_missing'))}; {money}.",
         ))  # fmt: skip
     return out
 

@@ -46,7 +46,8 @@ def self_hosting(r: dict[str, Any]) -> tuple[float, float, int] | None:
     hw = r.get("hardware") or {}
     if not qph or hw.get("price_per_hour") is None:
         return None
-    return float(qph), float(hw["price_per_hour"]), int(hw.get("count") or 1)
+    # `devices`: the devices the cell used, one per process (records before it was stored: 1, as they were priced)
+    return float(qph), float(hw["price_per_hour"]), int(hw.get("devices") or 1)
 
 
 def cost_and_latency(
@@ -76,6 +77,7 @@ def cost_and_latency(
                      f"capacity {served[0]:,.0f} queries/h ({CAPACITY_BASIS})")  # fmt: skip
     return {
         "cost_per_1k": per_1k,
+        "cost_missing": None if per_1k is not None else cost_missing(r),
         "currency": cost.get("currency", "USD"),
         "training_cost": cost.get("training"),
         "cost_basis": basis,
@@ -83,6 +85,19 @@ def cost_and_latency(
         "p95_s": lat.get("p95"),
         "measured_on": where,
     }
+
+
+def cost_missing(r: dict[str, Any]) -> str:
+    """Why a row has no cost per query: "unpriced" (no price for its model or device) or "not measured" (a price,
+    but nothing to divide it by: zero measured throughput, or an API cell whose every request failed)."""
+    api = r.get("api")
+    if api:
+        from harness.evaluate.api.pricing import is_priced
+
+        return "unpriced" if not is_priced(api["cost"].get("price") or {}) else "not measured"
+    if (r.get("hardware") or {}).get("price_per_hour") is None:
+        return "unpriced"
+    return "not measured"
 
 
 def monthly_curve(
@@ -158,7 +173,8 @@ def break_even(
                 )
                 first = volume if not isinstance(volume, str) else None
             else:
-                text = "unknown (unpriced)"
+                missing = {tc["cost_missing"], ac["cost_missing"]} - {None}
+                text = f"unknown ({', '.join(sorted(missing)) or 'training unpriced'})"
             rows.append({
                 "tuned": row_label(t["model"]["display_name"], method_label(t)),
                 "api": a["model"]["display_name"],
@@ -166,7 +182,9 @@ def break_even(
                 "tuned_score": (t.get("primary") or {}).get("value"),
                 "api_score": (a.get("primary") or {}).get("value"),
                 "tuned_per_1k": tc["cost_per_1k"],
+                "tuned_missing": tc["cost_missing"],
                 "api_per_1k": ac["cost_per_1k"],
+                "api_missing": ac["cost_missing"],
                 "training_cost": tc["training_cost"],
                 "amortised_per_1k": amortised_per_1k(tc["training_cost"], monthly_queries, months) if known else None,
                 "break_even": text,
@@ -331,15 +349,30 @@ def tuning_effect(
         tuned_v, base_v = (r.get("primary") or {}).get("value"), (base.get("primary") or {}).get("value")
         m = f.get("metering") or {}
         metric = (r.get("primary") or {}).get("metric")
-        paired = None
+        paired, items_note = None, None
         if samples is not None and metric:
             from harness.compare.stats import compare
 
-            paired = compare(
-                item_scores(samples(base["cell_id"]), metric), item_scores(samples(r["cell_id"]), metric)
-            )
-            paired = paired if paired.n else None  # no per-item scores on both sides: untested, not "tied"
+            a = item_scores(samples(base["cell_id"]), metric)
+            b = item_scores(samples(r["cell_id"]), metric)
+            paired = compare(a, b)
+            if paired.n and set(a) != set(b):
+                items_note = (f"items differ: base on {len(a)}, tuned on {len(b)}; the change is on the "
+                              f"{paired.n} both answered")  # fmt: skip
+            if not paired.n:  # no per-item scores on both sides: untested, not "tied"
+                paired = None
+        if paired is not None:  # the change and its interval on the same items, with n = the paired count
+            base_v, tuned_v, n, delta = paired.mean_a, paired.mean_b, paired.n, paired.delta
+        else:  # not paired: the records' scores, comparable only on the same item count
+            n = r["task"]["n"]
+            same = base["task"]["n"] == n
+            delta = tuned_v - base_v if tuned_v is not None and base_v is not None and same else None
+            if not same:
+                items_note = (
+                    f"items differ: base on {base['task']['n']}, tuned on {n}; no per-item scores to pair"
+                )
         domain = r["task"]["name"] == f.get("train_task")
+        tested = paired is not None and paired.testable
         rows.append(
             {
                 "model": r["model"]["display_name"],
@@ -347,16 +380,17 @@ def tuning_effect(
                 "task": task_label(r),
                 "role": "domain (trained on)" if domain else "other (forgetting check)",
                 "metric": (r.get("primary") or {}).get("metric"),
-                "base": base_v,
+                "base": base_v,  # on the paired items when paired
                 "tuned": tuned_v,
-                "delta": None if tuned_v is None or base_v is None else tuned_v - base_v,
-                "n": r["task"]["n"],
+                "delta": delta,
+                "n": n,
+                "items_note": items_note,
                 "n_paired": paired.n if paired else None,
-                "ci_low": paired.ci_low if paired else None,
-                "ci_high": paired.ci_high if paired else None,
+                "ci_low": paired.ci_low if tested else None,
+                "ci_high": paired.ci_high if tested else None,
                 "p_mcnemar": paired.p_mcnemar if paired else None,
-                "significant": paired.significant if paired else None,
-                "forgetting": (not domain) and paired is not None and paired.significant and paired.delta < 0,
+                "significant": paired.significant if tested else None,
+                "forgetting": (not domain) and tested and paired.significant and paired.delta < 0,
                 "train_s": m.get("train_seconds"),
                 "train_tokens": m.get("train_tokens"),
                 "tokens_per_s": m.get("tokens_per_s"),
