@@ -56,9 +56,9 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
             detail += ("; not tested against the other rows on the same items (their items differ, or per-item "
                        "scores are missing), so a lead this small may be noise.")  # fmt: skip
         elif top["tied_with"]:
-            detail += f"; statistically tied with: {top['tied_with'].rstrip('.')}."
+            detail += f"; not separated from (tied with): {top['tied_with'].rstrip('.')}."
         elif len(part) > 1:
-            detail += "; significantly better than every other row on the same items."
+            detail += "; ranked above every other row on the same items (Holm-corrected paired tests)."
         out.append(Finding("best", f"Best on {task}: {_name(top)}", detail))
     return out
 
@@ -66,8 +66,8 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
 def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
                      months: float = DEFAULTS.amortise_months) -> list[Finding]:  # fmt: skip
     """Per task, the cheapest row (cost per 1,000 queries, plus a fine-tuned row's training spread over the
-    assumed volume) that meets the target score; with no target, the cheapest row tied with the best on paired
-    items (or the best row itself when ties could not be tested)."""
+    assumed volume) that meets the target score; with no target, the cheapest row of the best tier (rank 1, the
+    same rule as the leaderboard's ranks: harness.compare.ranking), or the best row itself when untested."""
     out = []
     for task, part in df.groupby("task", sort=True):
         priced = part[part["cost_per_1k"].notna()].copy()
@@ -76,7 +76,7 @@ def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DE
             if top["rank_paired"]:
                 ok, rule = (
                     priced[(priced["rank"] == 1) & priced["rank_paired"]],
-                    "statistically tied with the best",
+                    "tied with the best (the ranking does not separate them)",
                 )
             else:
                 ok, rule = priced[priced["cell_id"] == top["cell_id"]], "among the best (ties not tested)"
@@ -113,7 +113,7 @@ def verdicts(
     out = []
     for _, b in breakeven.iterrows():
         tied = ties.get((b["tuned_cell_id"], b["api_cell_id"]))
-        quality = ("their scores are statistically tied" if tied else
+        quality = ("the ranking does not separate their scores" if tied else
                    ("the fine-tuned model scores higher" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
                     "the API scores higher")) if tied is not None else "scores not compared on paired items"  # fmt: skip
         be = b["break_even"]
