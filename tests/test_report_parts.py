@@ -36,7 +36,10 @@ def test_cheapest_meeting_a_target_or_tied_with_the_best():
         {"task": "t", "model": "tiny", "score": 0.40, "rank": 3, "cost_per_1k": 0.1, "ci_low": 0.3, "ci_high": 0.5},
     ])  # fmt: skip
     [tied] = summary.cheapest_meeting(df, None)
-    assert tied.headline == "Cheapest option on t tied with the best (the ranking does not separate them): mid · base"
+    assert (
+        tied.headline
+        == "Cheapest option on t tied with the best (the ranking does not separate them): mid · base"
+    )
     assert "0.5000 USD per 1,000 queries" in tied.detail
     # a fine-tuned option carries its training, spread over the assumed volume (100,000 a month, 12 months)
     df.loc[df["model"] == "mid", "training_cost"] = 1200.0  # 1,000 x 1200 / 1.2M = 1.0 per 1,000 queries

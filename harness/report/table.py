@@ -283,7 +283,9 @@ def leaderboard(
     df["tied_with"] = ["; ".join(label_of[t] for t in ranks[c]["tied_with"]) for c in df["cell_id"]]
     df["rank_paired"] = [ranks[c]["paired"] for c in df["cell_id"]]
     # a pair significant against the score order: shown, never hidden as a tie (harness.compare.ranking)
-    df["reversed_with"] = ["; ".join(label_of[t] for t in ranks[c].get("reversed_with", [])) for c in df["cell_id"]]
+    df["reversed_with"] = [
+        "; ".join(label_of[t] for t in ranks[c].get("reversed_with", [])) for c in df["cell_id"]
+    ]
     return df.sort_values(
         ["task", "rank", "score"], ascending=[True, True, False], kind="stable"
     ).reset_index(drop=True)
