@@ -214,3 +214,26 @@ def test_zero_throughput_and_an_api_cell_that_never_answered_read_not_measured()
     api["api"]["cost"].update(per_1k_queries=None, priced=False)
     api["api"].update(n_answered=0, n_failed=api["api"]["n_requests"])
     assert cost_and_latency(api)["cost_missing"] == "not measured"
+
+
+def test_a_cached_answers_latency_is_labelled_as_measured_earlier_at_its_concurrency():
+    """3 answers: 1 fetched now at concurrency 4, 2 replayed from the cache, fetched at concurrency 8 and 16."""
+    from harness.evaluate.api.meter import Meter, aggregate
+    from harness.report.table import earlier_latency
+
+    price = {"currency": "USD", "input_per_1m": 1.0, "output_per_1m": 1.0}
+    meters = [
+        Meter(prompt_tokens=10, completion_tokens=5, latency_s=1.0, concurrency=4, cost=1.5e-5),
+        Meter(
+            prompt_tokens=10, completion_tokens=5, latency_s=2.0, concurrency=16, from_cache=True, cost=1.5e-5
+        ),
+        Meter(
+            prompt_tokens=10, completion_tokens=5, latency_s=3.0, concurrency=8, from_cache=True, cost=1.5e-5
+        ),
+    ]
+    lat = aggregate(meters, price)["latency_s"]
+    assert lat["from_earlier_runs"] == 2 and lat["earlier_concurrency"] == [8, 16] and lat["p50"] == 2.0
+    assert earlier_latency(lat) == (
+        "; 2 of 3 latencies measured in an earlier run at concurrency 8, 16 (answers from the cache)"
+    )
+    assert earlier_latency(aggregate(meters[:1], price)["latency_s"]) == ""

@@ -168,6 +168,9 @@ class BaselineConfig:
     name: str | None = None  # registry name stored in results; null = no baseline (baseline=none)
     display_name: str = ""
     provider: str = ""  # openai | deepseek | dashscope | zhipu | moonshot | local
+    # How the provider's `usage` is read (harness/evaluate/api/usage.py): openai | deepseek | dashscope | zhipu |
+    # moonshot. They differ in where cache hits are reported: the wrong one bills cache hits at the input price.
+    usage: str = "openai"
     model: str | None = None  # the provider's model id sent in every request
     base_url: str | None = (
         None  # OpenAI-compatible endpoint; null = OpenAI's own (or the managed local server)

@@ -152,6 +152,12 @@ def value_problems(cfg: Any) -> list[str]:
         checks.append(
             f"model.prompt_format={fmt}: " + did_you_mean(str(fmt), list(PROMPT_FORMATS), "prompt format")
         )
+    from harness.evaluate.api.usage import ADAPTERS
+
+    for key, endpoint in (("baseline.usage", b), ("judge.endpoint.usage", cfg.judge.endpoint)):
+        if endpoint.usage not in ADAPTERS:
+            checks.append(f"{key}={endpoint.usage}: " + did_you_mean(str(endpoint.usage), list(ADAPTERS),
+                                                                     "usage adapter"))  # fmt: skip
     d = cfg.deployment
     if d.kind not in ("dedicated", "per_second"):
         checks.append(f"deployment.kind={d.kind}: must be dedicated or per_second")

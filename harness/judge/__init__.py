@@ -173,7 +173,8 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
             caller = ApiCaller(base_url=url, api_key=key, model=model, endpoint_id=endpoint.id, price=price,
                                settings=settings, cache=cache, cell_id=f"judge:{jid}", key_env=e.api_key_env,
                                seed=int(cfg.eval.seed),
-                               key_model=e.serve.model if e.serve is not None else None)  # fmt: skip
+                               key_model=e.serve.model if e.serve is not None else None,
+                               usage=e.usage)  # fmt: skip
             answers = caller.run(bodies)
     finally:
         cache.close()

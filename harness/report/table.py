@@ -61,6 +61,7 @@ def cost_and_latency(
         lat, cost = api["latency_s"], api["cost"]
         per_1k = cost.get("per_1k_queries")
         where = f"API ({r['model'].get('provider')}), concurrency {(r['eval'].get('transport') or {}).get('concurrency')}"
+        where += earlier_latency(lat)
     else:
         lat = (r.get("inference") or {}).get("latency_s") or {}
         cost = r.get("cost") or {}
@@ -85,6 +86,17 @@ def cost_and_latency(
         "p95_s": lat.get("p95"),
         "measured_on": where,
     }
+
+
+def earlier_latency(lat: dict[str, Any]) -> str:
+    """ "; 30 of 50 latencies measured in an earlier run at concurrency 8": cached answers keep the timings of
+    the run that fetched them, at that run's concurrency ("" when every latency was measured in this run)."""
+    k = lat.get("from_earlier_runs") or 0
+    if not k:
+        return ""
+    at = lat.get("earlier_concurrency") or []
+    how = f"concurrency {', '.join(map(str, at))}" if at else "a concurrency not recorded"
+    return f"; {k} of {lat.get('n')} latencies measured in an earlier run at {how} (answers from the cache)"
 
 
 def cost_missing(r: dict[str, Any]) -> str:
@@ -310,13 +322,19 @@ def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "prompt_per_sample": tok["prompt_per_sample"],
                 "cached_per_sample": tok["cached"] / api["n_answered"] if api["n_answered"] else None,
                 "completion_per_sample": tok["completion_per_sample"],
+                "reasoning_per_sample": tok.get(
+                    "reasoning_per_sample"
+                ),  # of completion; absent in older records
                 "usage_source": ", ".join(api["usage_source"]),
+                "usage_warnings": api.get("usage_warnings") or [],
+                "n_usage_warned": api.get("n_usage_warned") or 0,
                 "currency": cost["currency"],
                 "cost_per_sample": cost["per_sample"],
                 "cost_per_1k": cost["per_1k_queries"],
                 "cost_total": cost["total"],
                 "p50_s": api["latency_s"]["p50"],
                 "p95_s": api["latency_s"]["p95"],
+                "latency_note": earlier_latency(api["latency_s"]).lstrip("; "),
                 "ttft_p50_s": api["ttft_s"]["p50"],
                 "out_tps_p50": api["output_tokens_per_s"]["p50"],
                 "concurrency": r["eval"].get("transport", {}).get("concurrency"),

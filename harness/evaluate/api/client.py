@@ -20,8 +20,9 @@ import openai
 from harness.errors import HarnessError
 from harness.evaluate.api.cache import ResponseCache, request_key
 from harness.evaluate.api.limits import RateLimiter, backoff_delay, retry_after_seconds
-from harness.evaluate.api.meter import Meter
+from harness.evaluate.api.meter import Meter, decode_rate
 from harness.evaluate.api.pricing import cost
+from harness.evaluate.api.usage import adapter, parse
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class ApiCaller:
     def __init__(self, *, base_url: str | None, api_key: str, model: str, endpoint_id: str, price: dict[str, Any],
                  settings: Settings, cache: ResponseCache, cell_id: str | None = None,
                  estimator: Estimator = chars_estimate, key_env: str | None = None, seed: int = 1234,
-                 key_model: str | None = None):  # fmt: skip
+                 key_model: str | None = None, usage: str = "openai"):  # fmt: skip
         self.base_url, self.api_key, self.model, self.endpoint_id = base_url, api_key, model, endpoint_id
         self.price, self.s, self.cache, self.cell_id = price, settings, cache, cell_id
         self.estimator, self.key_env = estimator, key_env
@@ -147,6 +148,7 @@ class ApiCaller:
         # the weights folder (the path it is sent as).
         self.key_model = key_model or model
         self.rng = random.Random(seed)  # jitter: reproducible schedules in tests
+        self.usage = adapter(usage).name  # how its `usage` is read (usage.py); an unknown name fails here
 
     # -- one attempt -------------------------------------------------------------------------------------------
     async def _attempt(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> dict[str, Any]:
@@ -159,6 +161,7 @@ class ApiCaller:
         usage: dict[str, Any] | None = None
         parts: list[str] = []
         finish = None
+        reasoned = False  # reasoning arrived in the stream (DeepSeek, Qwen, GLM and Kimi send it apart)
         payload = {"model": self.model, **body}
         if self.s.stream:
             payload.update(stream=True, stream_options={"include_usage": True})
@@ -168,7 +171,11 @@ class ApiCaller:
                 if chunk.get("usage"):
                     usage = chunk["usage"]
                 for choice in chunk.get("choices") or []:
-                    content = (choice.get("delta") or {}).get("content")
+                    if choice.get("usage") and not chunk.get("usage"):  # Moonshot: inside the last choice
+                        usage = choice["usage"]
+                    delta = choice.get("delta") or {}
+                    reasoned = reasoned or bool(delta.get("reasoning_content") or delta.get("reasoning"))
+                    content = delta.get("content")
                     if content:
                         if first is None:
                             first = time.perf_counter()
@@ -187,19 +194,27 @@ class ApiCaller:
             finish = choice.get("finish_reason")
         ended = time.perf_counter()
         text = "".join(parts)
-        if usage and isinstance(usage.get("prompt_tokens"), int):
-            p, c = usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
-            cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        u = parse(usage, self.usage)
+        warnings = list(u.warnings)
+        if u.reported:
+            p, cached, c, r = u.prompt_tokens, u.cached_tokens, u.completion_tokens, u.reasoning_tokens
             source = "server"
         else:  # no usage, or a partial one: a good answer is kept, its tokens counted here and marked so
             p, c, source = self.estimator(body["messages"], text)
-            cached = 0
-        # decode rate: the first token arrived at `first`, the other c - 1 after it
-        tps = (c - 1) / (ended - first) if first is not None and c > 1 and ended > first else None
+            cached, r = 0, None
+        if reasoned and not r:  # reasoning tokens uncounted, or unseparated inside completion_tokens
+            warnings.append("usage: the answer streamed reasoning but no reasoning token count came with it"
+                            + ("" if u.reported else " (usage estimated from the answer's text: reasoning not "
+                                                     "counted)") + "; decode rate not computed")  # fmt: skip
+            tps = None
+        else:
+            tps = decode_rate(c, r, first, ended)
         return {"text": text, "prompt_tokens": p, "cached_tokens": cached, "completion_tokens": c,
-                "usage_source": source, "latency_s": ended - started,
-                "ttft_s": None if first is None else first - started, "output_tokens_per_s": tps,
-                "finish_reason": finish}  # fmt: skip
+                "reasoning_tokens": r, "usage_warnings": warnings, "usage_source": source,
+                "latency_s": ended - started, "ttft_s": None if first is None else first - started,
+                "output_tokens_per_s": tps, "finish_reason": finish,
+                # the provider's own object, as sent: kept in the response cache to re-check a count later
+                "usage": usage if isinstance(usage, dict) else None}  # fmt: skip
 
     # -- one attempt of one request, and what to do next ------------------------------------------------------------
     async def _try(self, client: openai.AsyncOpenAI, job: _Job, limiter: RateLimiter | None) -> float | None:
@@ -218,6 +233,7 @@ class ApiCaller:
             price_cost = cost(
                 got["prompt_tokens"], got["cached_tokens"], got["completion_tokens"], self.price
             )
+            got["concurrency"] = self.s.concurrency  # what its latency was measured at, kept with the answer
             self.cache.put(job.key, self.endpoint_id, self.key_model, job.body, got, self.cell_id, price_cost,
                            self.price.get("currency", "USD"))  # fmt: skip
             meter = self._meter(got, from_cache=False)
@@ -259,7 +275,10 @@ class ApiCaller:
             completion_tokens=r["completion_tokens"], usage_source=r["usage_source"], latency_s=r["latency_s"],
             ttft_s=r["ttft_s"], output_tokens_per_s=r["output_tokens_per_s"], cost=c,
             billed=None if c is None else (0.0 if from_cache else c), from_cache=from_cache,
+            concurrency=r.get("concurrency") if from_cache else self.s.concurrency,
             finish_reason=r.get("finish_reason"),
+            # answers cached before these were metered replay without them: unmeasured, not zero
+            reasoning_tokens=r.get("reasoning_tokens"), usage_warnings=list(r.get("usage_warnings") or []),
         )  # fmt: skip
 
     # -- all requests --------------------------------------------------------------------------------------------

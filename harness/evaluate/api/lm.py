@@ -77,6 +77,7 @@ class ChatAPI(LM):
         timeout_s: float = 120.0,
         stream: bool = True,
         key_model: str | None = None,
+        usage: str = "openai",  # how the provider's `usage` is read (usage.py)
         **_: Any,  # lm-eval's batch_size, device...: not meaningful for an API
     ):
         super().__init__()
@@ -99,7 +100,7 @@ class ChatAPI(LM):
             base_url=base_url, api_key=key, model=model, endpoint_id=endpoint_id or base_url or "https://api.openai.com/v1",
             price=price, settings=settings, cache=self.cache, cell_id=cell_id,
             estimator=tokenizer_estimate(tokenizer) if tokenizer else chars_estimate, key_env=api_key_env, seed=seed,
-            key_model=key_model,
+            key_model=key_model, usage=usage,
         )  # fmt: skip
         # per (task, doc_id): one meter per request, k of them when lm-eval repeats an item (eval.samples = k)
         self.meters: dict[tuple[str | None, int | None], list[Meter]] = {}
