@@ -48,9 +48,30 @@ def test_rank_counts_only_significantly_better_rows_and_names_ties():
     rows, items = _rows({"A": a, "B": b, "C": c})
     ranks = rank_rows(rows, lambda r: items[r["cell_id"]])
     # (`reversed_with` is new: significant pairs that go against the score order; none here)
-    assert ranks["A"] == {"rank": 1, "tied_with": ["B"], "paired": True, "reversed_with": []}
-    assert ranks["B"] == {"rank": 1, "tied_with": ["A"], "paired": True, "reversed_with": []}
-    assert ranks["C"] == {"rank": 3, "tied_with": [], "paired": True, "reversed_with": []}
+    assert ranks["A"] == {
+        "rank": 1,
+        "tied_with": ["B"],
+        "paired": True,
+        "reversed_with": [],
+        "below_leader": False,
+        "separated_in_tier": [],
+    }
+    assert ranks["B"] == {
+        "rank": 1,
+        "tied_with": ["A"],
+        "paired": True,
+        "reversed_with": [],
+        "below_leader": False,
+        "separated_in_tier": [],
+    }
+    assert ranks["C"] == {
+        "rank": 3,
+        "tied_with": [],
+        "paired": True,
+        "reversed_with": [],
+        "below_leader": False,
+        "separated_in_tier": [],
+    }
 
 
 def test_rows_on_different_items_are_ranked_by_score_and_marked_untested():
@@ -62,6 +83,8 @@ def test_rows_on_different_items_are_ranked_by_score_and_marked_untested():
         "tied_with": [],
         "paired": False,
         "reversed_with": [],
+        "below_leader": False,
+        "separated_in_tier": [],
     }
     # without per-sample files at all, the same
     assert rank_rows(rows, lambda r: None)["B"]["paired"] is False
@@ -126,7 +149,12 @@ def test_a_significant_pair_does_not_split_rows_when_a_lower_row_is_not_separate
     assert [sum(v[k]) for k in "TXY"] == [90, 80, 79]
     assert holm([0.001953125, 0.06142834573984146, 1.0]) == [True, False, False]
     assert _old_ranks(v) == {"T": 1, "X": 2, "Y": 1}
-    assert {k: r["rank"] for k, r in _ranked(v).items()} == {"T": 1, "X": 1, "Y": 1}
+    ranks = _ranked(v)
+    assert {k: r["rank"] for k, r in ranks.items()} == {"T": 1, "X": 1, "Y": 1}
+    # ...but X is marked as significantly below T, so no sentence calls X "tied with the best"
+    assert ranks["X"]["below_leader"] and not ranks["Y"]["below_leader"] and not ranks["T"]["below_leader"]
+    assert ranks["T"]["separated_in_tier"] == ["X"] and ranks["X"]["separated_in_tier"] == ["T"]
+    assert ranks["Y"]["separated_in_tier"] == []
 
 
 def test_holm_decisions_by_hand():
@@ -189,8 +217,22 @@ def test_non_binary_pair_significant_against_the_score_order_is_shown_not_hidden
     items["P"] = {str(i): 0.10 for i in range(12)}
     items["Q"] = {str(i): 0.10 + 0.05 * (i + 1) for i in range(12)}
     ranks = rank_rows(rows, lambda r: items[r["cell_id"]])
-    assert ranks["P"] == {"rank": 1, "tied_with": ["Q"], "paired": True, "reversed_with": ["Q"]}
-    assert ranks["Q"] == {"rank": 1, "tied_with": ["P"], "paired": True, "reversed_with": ["P"]}
+    assert ranks["P"] == {
+        "rank": 1,
+        "tied_with": ["Q"],
+        "paired": True,
+        "reversed_with": ["Q"],
+        "below_leader": False,
+        "separated_in_tier": [],
+    }
+    assert ranks["Q"] == {
+        "rank": 1,
+        "tied_with": ["P"],
+        "paired": True,
+        "reversed_with": ["P"],
+        "below_leader": False,
+        "separated_in_tier": [],
+    }
 
 
 def test_non_binary_pairs_need_ten_items():
@@ -223,4 +265,11 @@ def test_an_item_score_that_is_not_a_number_makes_the_row_untested():
     rows, items = _rows({"A": [0.5] * 20, "B": [0.25] * 20})
     items["B"]["3"] = float("nan")
     ranks = rank_rows(rows, lambda r: items[r["cell_id"]])
-    assert ranks["B"] == {"rank": 2, "tied_with": [], "paired": False, "reversed_with": []}
+    assert ranks["B"] == {
+        "rank": 2,
+        "tied_with": [],
+        "paired": False,
+        "reversed_with": [],
+        "below_leader": False,
+        "separated_in_tier": [],
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy.stats import binom
 
@@ -104,7 +105,7 @@ def test_wilson_intervals_for_right_or_wrong_scores_are_monotone():
 def test_wilson_covers_about_95_percent_near_0_9_at_n_40_where_the_normal_interval_does_not():
     """Exact coverage at n = 40 for true p from 0.85 to 0.95 (101 points): the sum of Binomial(40, p)
     probabilities of the k whose interval contains p. The old +- 1.96 SE (lm-eval's n - 1 SE) averages 0.902 and
-    falls to 0.798; Wilson averages 0.956 and never falls below 0.935."""
+    falls to 0.798; Wilson averages 0.956 and never falls below 0.934 (0.935 on this grid)."""
 
     def coverage(interval, p):
         return sum(binom.pmf(k, 40, p) for k in range(41) if interval(k)[0] <= p <= interval(k)[1])
@@ -237,3 +238,101 @@ def test_a_cached_answers_latency_is_labelled_as_measured_earlier_at_its_concurr
         "; 2 of 3 latencies measured in an earlier run at concurrency 8, 16 (answers from the cache)"
     )
     assert earlier_latency(aggregate(meters[:1], price)["latency_s"]) == ""
+
+
+@pytest.mark.parametrize(
+    "args", [["--monthly-queries", "0"], ["--amortise-months", "0"], ["--amortise-months", "nan"]]
+)
+def test_a_zero_volume_or_period_is_refused_with_a_message_not_a_crash(args, tmp_path):
+    from harness.cli import cmd_report
+    from harness.errors import HarnessError
+
+    with pytest.raises(
+        HarnessError, match="--monthly-queries must be at least 1 and --amortise-months a number"
+    ):
+        cmd_report(["--results", str(tmp_path), "--out", str(tmp_path / "r"), *args])
+
+
+def test_the_summary_never_calls_a_row_below_the_best_after_correction_tied_with_it():
+    """T 0.90, X 0.80, Y 0.79 on 100 items (T vs X 10/0, p = 0.00195, significant after Holm; T vs Y 20/9 and
+    X vs Y 10/9 not): all three rank 1, but X is below T after correction. The summary lists X apart, and the
+    cheapest option (X the cheapest) is chosen among T and Y only."""
+    import pandas as pd
+
+    from harness.report import summary
+
+    pattern = {"111": 70, "100": 10, "110": 10, "001": 9, "000": 1}
+    cols = {k: [] for k in "TXY"}
+    for bits, count in pattern.items():
+        for name, bit in zip("TXY", bits, strict=True):
+            cols[name] += [int(bit)] * count
+    price = {"T": 3.0, "X": 1.0, "Y": 2.0}
+    records = [make_record(name * 20, model=name, n=100, score=sum(v) / 100, stderr=_se(sum(v), 100),
+                           cost={"per_1k_queries": price[name]}) for name, v in cols.items()]  # fmt: skip
+    samples = {name * 20: make_samples(v) for name, v in cols.items()}
+    df = leaderboard(records, samples.get)
+    assert list(df["rank"]) == [1, 1, 1] and list(df["below_leader"]) == [False, True, False]
+    [best] = summary.best_per_task(df)
+    assert (
+        "not separated from (tied with): Y" in best.detail
+        and "significantly below it after correction: X" in best.detail
+    )
+    [cheap] = summary.cheapest_meeting(pd.DataFrame(df), None)
+    assert cheap.headline.endswith(": Y · base")  # 2.0 per 1,000, not X's 1.0
+
+
+def test_a_missing_score_sorts_last_instead_of_breaking_the_ranking():
+    from harness.compare.ranking import rank_rows
+
+    rows = [{"task": "t", "metric": "m", "score": s, "cell_id": c, "n": 3}
+            for c, s in (("a", float("nan")), ("b", 0.5), ("c", 0.9))]  # fmt: skip
+    ranks = rank_rows(rows, lambda r: None)
+    assert (ranks["c"]["rank"], ranks["b"]["rank"], ranks["a"]["rank"]) == (1, 2, 3)
+
+
+def test_many_items_keep_the_power_to_separate_rows_at_40_rows():
+    """40 rows x 2,000 partial-credit items: the work cap leaves ~10,000 resamples, whose smallest p (1e-4) could
+    not pass Holm's first step at 780 pairs (6.4e-5); the normal limit of the sign-flip test is used instead.
+    One row 0.2 better on every item is separated from all 39 others (which share rank 2)."""
+    from harness.compare.ranking import rank_rows
+
+    rng = np.random.default_rng(7)
+    base = rng.uniform(0.2, 0.6, size=2000)
+    x = {f"r{i:02d}": np.clip(base + rng.normal(0, 0.05, size=2000), 0, 1) for i in range(40)}
+    x["r00"] = np.clip(base + 0.2, 0, 1)
+    rows = [
+        {"task": "t", "metric": "f1", "score": float(v.mean()), "cell_id": k, "n": 2000} for k, v in x.items()
+    ]
+    items = {k: {str(i): float(s) for i, s in enumerate(v)} for k, v in x.items()}
+    ranks = rank_rows(rows, lambda r: items[r["cell_id"]])
+    assert ranks["r00"]["rank"] == 1 and ranks["r00"]["tied_with"] == []
+    assert {ranks[k]["rank"] for k in x if k != "r00"} == {2}
+
+
+def test_forgetting_checks_with_missing_intervals_export_as_null_not_nan(tmp_path):
+    import json
+
+    from harness.report.analysis import records_of, with_forgetting
+
+    base_g1 = make_record("b1" * 10, task="g1", n=40, score=0.5)
+    base_g2 = make_record("b2" * 10, task="g2", n=40, score=0.5)
+    ft = {"method": "lora", "train_task": "helpdesk", "artifact_id": "art" * 6}
+    t1 = make_record("t1" * 10, task="g1", n=40, score=0.5, finetune={**ft, "base_cell_id": "b1" * 10})
+    t2 = make_record("t2" * 10, task="g2", n=40, score=0.4, finetune={**ft, "base_cell_id": "b2" * 10})
+    home = make_record("t0" * 10, task="helpdesk", n=40, score=0.9, finetune=ft)
+    # g1 has per-item scores (an interval), g2 has none (no interval): the column is partly filled
+    samples = {"b1" * 10: make_samples([1] * 20 + [0] * 20), "t1" * 10: make_samples([1] * 20 + [0] * 20)}
+    records = [base_g1, base_g2, t1, t2, home]
+    df = with_forgetting(leaderboard(records), tuning_effect(records, lambda c: samples.get(c, [])))
+    row = [r for r in records_of(df) if r["cell_id"] == "t0" * 10][0]
+    g2 = [c for c in row["forget_all"] if c["task"] == "g2"][0]
+    assert g2["ci_low"] is None and g2["delta"] == pytest.approx(-0.1)
+    json.loads(json.dumps(row["forget_all"], allow_nan=False))  # strict JSON: no NaN
+
+
+def test_a_group_task_gets_wilson_when_its_items_are_right_or_wrong():
+    """mmlu-like group: lm-eval pools its subtasks' standard errors (0.02098 for 450 items at 0.544), which is not
+    sqrt(p(1 - p)/(n - 1)) = 0.02350, so the figures alone cannot tell; read from the 0/1 items, it gets Wilson."""
+    assert not is_binary(245 / 450, 0.02098, 450)
+    assert ci95(245 / 450, 0.02098, 450, binary=True) == wilson(245, 450)
+    assert ci95(245 / 450, 0.02098, 450) != wilson(245, 450)

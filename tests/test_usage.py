@@ -374,4 +374,25 @@ def test_an_answer_cached_before_reasoning_was_metered_replays_as_unmeasured(tmp
            "finish_reason": "stop"}  # fmt: skip
     cache.put(request_key("scripted", "m", body("x")), "scripted", "m", body("x"), old, "c", 1e-6, "USD")
     [(text, m)] = caller("http://127.0.0.1:9/v1", cache, "deepseek").run([body("x")])  # nothing is sent
-    assert text == "old answer" and m.from_cache and m.reasoning_tokens is None and m.usage_warnings == []
+    assert text == "old answer" and m.from_cache and m.reasoning_tokens is None
+    # cached before the provider's usage object was kept: not re-read as DeepSeek's, and said so
+    assert m.usage_warnings == ["usage: answer cached before usage adapters, counted with OpenAI's field names, "
+                                "not re-read as deepseek (its prompt-cache hits may be billed at the input price)"]  # fmt: skip
+    [(_, m)] = caller("http://127.0.0.1:9/v1", cache, "openai").run([body("x")])
+    assert m.usage_warnings == []  # read as OpenAI's it always was
+
+
+def test_a_cached_answer_is_billed_as_its_provider_reported_it_under_the_baselines_adapter(tmp_path):
+    """A DeepSeek answer cached while the baseline still said `usage: openai` (1,500 prompt tokens, 1,280 cache
+    hits in DeepSeek's own field, read then as 0 cached) is re-read from the stored usage object when the baseline
+    names `deepseek`: 1,280 cached, billed (220 x 0.28 + 1,280 x 0.028 + 50 x 0.42) / 1e6 = 118.44e-6 USD."""
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    usage = {"prompt_tokens": 1500, "completion_tokens": 50, "total_tokens": 1550,
+             "prompt_cache_hit_tokens": 1280, "prompt_cache_miss_tokens": 220}  # fmt: skip
+    first = {"text": "hi", "prompt_tokens": 1500, "cached_tokens": 0, "completion_tokens": 50,
+             "reasoning_tokens": 0, "usage_warnings": [], "usage_source": "server", "latency_s": 1.0, "ttft_s": 0.1,
+             "output_tokens_per_s": 9.0, "finish_reason": "stop", "usage": usage}  # fmt: skip
+    cache.put(request_key("scripted", "m", body("y")), "scripted", "m", body("y"), first, "c", 1e-6, "USD")
+    [(_, m)] = caller("http://127.0.0.1:9/v1", cache, "deepseek").run([body("y")])  # nothing is sent
+    assert (m.prompt_tokens, m.cached_tokens, m.completion_tokens) == (1500, 1280, 50)
+    assert m.cost == pytest.approx(118.44e-6) and m.billed == 0.0

@@ -16,8 +16,8 @@ from scipy.stats import binom
 N_BOOT = 10_000  # resamples: the Monte Carlo error of a 95 % bound is then well under 0.01 points
 SEED = 1234
 # Paired items below which a non-0/1 metric's bootstrap is not trusted (its percentile interval is too narrow
-# with a handful of items): such a pair is "not tested", never "tied" or "different". 0/1 metrics have McNemar's
-# exact test, valid at any n.
+# with a handful of items): no difference is claimed (Paired.tied is True, testable False), and the report shows
+# such a change as "not tested", not as a tie. 0/1 metrics have McNemar's exact test, valid at any n.
 MIN_PAIRED_BOOTSTRAP = 10
 
 Z95 = 1.959964  # two-sided 95 % normal quantile
@@ -45,15 +45,25 @@ def is_binary(value: float, stderr: float, n: int) -> bool:
     return math.isclose(stderr, math.sqrt(value * (1 - value) / (n - 1)), rel_tol=1e-4, abs_tol=1e-12)
 
 
-def ci95(value: float, stderr: float | None, n: int) -> tuple[float, float] | None:
+def ci95(
+    value: float, stderr: float | None, n: int, binary: bool | None = None
+) -> tuple[float, float] | None:
     """95 % interval of a mean score in [0, 1]. 0/1 item scores (accuracy, exact match): the Wilson score
     interval of k = value x n right out of n. Other scores (F1, field accuracy): value +- 1.96 x lm-eval's
     standard error, clipped to [0, 1]; where every item scored the same extreme (SE 0) that would claim
-    certainty, so the Wilson interval is used there too (0/40 -> [0, 0.088])."""
+    certainty, so the Wilson interval is used there too (0/40 -> [0, 0.088]). `binary`: whether the items are
+    0/1, when the caller has read them (a group task such as mmlu pools its subtasks' standard errors, so its
+    own figures cannot tell); None: read from the figures (is_binary)."""
+    if not isinstance(value, (int, float)) or value != value:
+        return None
+    k = value * n if n else 0.0
+    whole = abs(k - round(k)) < 1e-6
+    if binary and whole:
+        return wilson(round(k), n)
     if not isinstance(stderr, (int, float)) or not n:
         return None
-    if is_binary(value, stderr, n) or (stderr == 0 and value in (0.0, 1.0)):
-        return wilson(round(value * n), n)
+    if (binary is None and is_binary(value, stderr, n)) or (stderr == 0 and value in (0.0, 1.0)):
+        return wilson(round(k), n)
     return max(0.0, value - Z95 * stderr), min(1.0, value + Z95 * stderr)
 
 

@@ -104,7 +104,7 @@ def summarise(rows: list[dict[str, Any]], metric: str | None) -> dict[str, Any]:
     n = len(verdicts)
     value = float(np.mean(verdicts)) if n else None
     stderr = float(np.std(verdicts, ddof=1) / np.sqrt(n)) if n > 1 else None
-    ci = ci95(value, stderr, n) if value is not None else None
+    ci = ci95(value, stderr, n, binary=True) if value is not None else None  # verdicts are 0/1: Wilson
     name = (metric or "").split("[")[0]
     both = [(r["verdict"], r["metric_score"]) for r in rows
             if r["verdict"] is not None and r.get("metric_score") in (0, 1, 0.0, 1.0)]  # fmt: skip

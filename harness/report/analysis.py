@@ -86,12 +86,16 @@ def with_forgetting(df: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
         hit = df["artifact_id"] == artifact
         if not hit.any():
             continue
+
+        def num(v: Any) -> float | None:  # NaN (a partly filled column) is not JSON: null instead
+            return None if v is None or pd.isna(v) else float(v)
+
         checks = [
-            {"task": e["task"], "delta": e["delta"], "ci_low": e["ci_low"], "ci_high": e["ci_high"],
-             "forgetting": bool(e["forgetting"]), "items_note": e.get("items_note")}
+            {"task": e["task"], "delta": num(e["delta"]), "ci_low": num(e["ci_low"]), "ci_high": num(e["ci_high"]),
+             "forgetting": bool(e["forgetting"]), "items_note": e.get("items_note") if isinstance(e.get("items_note"), str) else None}
             for _, e in part.sort_values("task").iterrows()
         ]  # fmt: skip
-        known = [c for c in checks if c["delta"] is not None and c["delta"] == c["delta"]]
+        known = [c for c in checks if c["delta"] is not None]
         worst = min(known, key=lambda c: c["delta"]) if known else checks[0]
         df.loc[hit, cols] = [worst["delta"], worst["ci_low"], worst["ci_high"], worst["task"],
                              any(c["forgetting"] for c in checks)]  # fmt: skip
@@ -106,7 +110,9 @@ def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str],
     for t_id, a_id in zip(pairs.get("tuned_cell_id", []), pairs.get("api_cell_id", []), strict=True):
         t, a = rows.get(t_id), rows.get(a_id)
         tested = bool(t and a and t["rank_paired"] and a["rank_paired"])
-        out[(t_id, a_id)] = (a_id in (t["tied_ids"] or [])) if tested else None
+        # tied: the same tier and not separated from each other (a significant pair in one tier is not a tie)
+        tied = a_id in (t["tied_ids"] or []) and a_id not in (t.get("separated_ids") or [])
+        out[(t_id, a_id)] = tied if tested else None
     return out
 
 

@@ -102,7 +102,8 @@ def change(now: dict[str, Any], before: dict[str, Any], samples: Samples | None)
             status = None if not p.significant else ("improved" if p.delta > 0 else "regressed")
             return {"delta": p.delta, "ci": [p.ci_low, p.ci_high], "status": status,
                     "basis": f"paired on {p.n} items" + (f", McNemar p = {p.p_mcnemar:.3g}" if p.p_mcnemar is not None else "")}  # fmt: skip
-    if None in (now.get("score"), before.get("score"), now.get("ci_low"), before.get("ci_low")):
+    if None in (now.get("score"), before.get("score"), now.get("ci_low"), now.get("ci_high"), before.get("ci_low"),
+                before.get("ci_high")):  # fmt: skip
         return None
     lo, hi = newcombe(now["score"], (now["ci_low"], now["ci_high"]), before["score"],
                       (before["ci_low"], before["ci_high"]))  # fmt: skip

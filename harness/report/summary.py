@@ -55,8 +55,18 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
         if not top["rank_paired"]:
             detail += ("; not tested against the other rows on the same items (their items differ, or per-item "
                        "scores are missing), so a lead this small may be noise.")  # fmt: skip
-        elif top["tied_with"]:
+        elif top["tied_with"] and not isinstance(top.get("tied_ids"), list):  # a table without cell ids
             detail += f"; not separated from (tied with): {top['tied_with'].rstrip('.')}."
+        elif top["tied_with"]:
+            apart = set(top.get("separated_ids") or [])
+            label = dict(zip(part["cell_id"], part["label"], strict=True)) if "label" in part else {}
+            tied = [label.get(c, c) for c in top["tied_ids"] if c not in apart]
+            below = [label.get(c, c) for c in top["tied_ids"] if c in apart]
+            if tied:
+                detail += f"; not separated from (tied with): {'; '.join(tied)}."
+            if below:
+                detail += (f"{'' if tied else ';'} In its tier but significantly below it after correction: "
+                           f"{'; '.join(below)}.")  # fmt: skip
         elif len(part) > 1:
             detail += "; ranked above every other row on the same items (Holm-corrected paired tests)."
         out.append(Finding("best", f"Best on {task}: {_name(top)}", detail))
@@ -74,8 +84,11 @@ def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DE
         if target is None:
             top = part.sort_values(["rank", "score"], ascending=[True, False]).iloc[0]
             if top["rank_paired"]:
+                best_tier = (priced["rank"] == 1) & priced["rank_paired"]
+                if "below_leader" in priced:  # in the top tier, yet significantly below the best: not "tied"
+                    best_tier &= ~priced["below_leader"].fillna(False).astype(bool)
                 ok, rule = (
-                    priced[(priced["rank"] == 1) & priced["rank_paired"]],
+                    priced[best_tier],
                     "tied with the best (the ranking does not separate them)",
                 )
             else:

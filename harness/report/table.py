@@ -231,12 +231,17 @@ def leaderboard(
     monthly: float | None = None,
 ) -> pd.DataFrame:
     """One row per cell. With `samples` (cell id -> per-sample rows) rows of a task are ranked on paired item
-    scores: a row ranks below another only when the difference is significant, otherwise they are "tied"."""
+    scores (harness.compare.ranking: Holm-corrected tests, tiers in score order; rows of a tier are "tied")."""
     rows = []
+    items: dict[str, dict[str, float] | None] = {}  # cell id -> its primary metric's item scores (read once)
     for r in records:
         primary = r.get("primary") or {}
         value = primary.get("value")
-        ci = ci95(value, primary.get("stderr"), r["task"]["n"])
+        metric = primary.get("metric")
+        items[r["cell_id"]] = item_scores(samples(r["cell_id"]), metric) if samples and metric else None
+        scores = items[r["cell_id"]]
+        binary = all(v in (0.0, 1.0) for v in scores.values()) if scores else None  # read from the items
+        ci = ci95(value, primary.get("stderr"), r["task"]["n"], binary) if value is not None else None
         rows.append(
             {
                 "task": task_label(r),
@@ -285,7 +290,7 @@ def leaderboard(
     from harness.compare.ranking import rank_rows
 
     def scores_of(row: dict[str, Any]) -> dict[str, float] | None:
-        return item_scores(samples(row["cell_id"]), row["metric"]) if samples and row["metric"] else None
+        return items.get(row["cell_id"])
 
     df["label"] = unique_labels(df)
     ranks = rank_rows(df.to_dict("records"), scores_of)
@@ -294,6 +299,9 @@ def leaderboard(
     df["tied_ids"] = [ranks[c]["tied_with"] for c in df["cell_id"]]
     df["tied_with"] = ["; ".join(label_of[t] for t in ranks[c]["tied_with"]) for c in df["cell_id"]]
     df["rank_paired"] = [ranks[c]["paired"] for c in df["cell_id"]]
+    # in the top tiers by the conservative rule, but significantly below its tier's best row after correction
+    df["below_leader"] = [ranks[c].get("below_leader", False) for c in df["cell_id"]]
+    df["separated_ids"] = [ranks[c].get("separated_in_tier", []) for c in df["cell_id"]]
     # a pair significant against the score order: shown, never hidden as a tie (harness.compare.ranking)
     df["reversed_with"] = [
         "; ".join(label_of[t] for t in ranks[c].get("reversed_with", [])) for c in df["cell_id"]

@@ -268,6 +268,25 @@ class ApiCaller:
         return replace(m, billed=None if m.cost is None else 0.0, from_cache=True, attempts=0, waited_s=0.0,
                        latency_s=None, ttft_s=None, output_tokens_per_s=None)  # fmt: skip
 
+    def _reread(self, hit: dict[str, Any]) -> dict[str, Any]:
+        """A cached answer's tokens read again with this baseline's usage adapter, from the provider's own usage
+        object kept with it: an answer cached under another adapter (or before a fix) is billed as the provider
+        reported it. An answer cached before that object was kept cannot be re-read: said so when its provider
+        reports usage differently from OpenAI."""
+        raw = hit.get("usage")
+        if isinstance(raw, dict) and hit.get("usage_source") == "server":
+            u = parse(raw, self.usage)
+            if u.reported:
+                kept = [w for w in hit.get("usage_warnings") or [] if "streamed reasoning" in w]
+                return {**hit, "prompt_tokens": u.prompt_tokens, "cached_tokens": u.cached_tokens,
+                        "completion_tokens": u.completion_tokens, "reasoning_tokens": u.reasoning_tokens,
+                        "usage_warnings": [*u.warnings, *kept]}  # fmt: skip
+        elif "usage" not in hit and self.usage != "openai" and hit.get("usage_source") == "server":
+            note = (f"usage: answer cached before usage adapters, counted with OpenAI's field names, not re-read "
+                    f"as {self.usage} (its prompt-cache hits may be billed at the input price)")  # fmt: skip
+            return {**hit, "usage_warnings": [*(hit.get("usage_warnings") or []), note]}
+        return hit
+
     def _meter(self, r: dict[str, Any], from_cache: bool) -> Meter:
         c = cost(r["prompt_tokens"], r["cached_tokens"], r["completion_tokens"], self.price)
         return Meter(
@@ -299,7 +318,7 @@ class ApiCaller:
                 continue
             hit = self.cache.get(key)
             if hit is not None:
-                results[i] = (hit["text"], self._meter(hit, from_cache=True))
+                results[i] = (hit["text"], self._meter(self._reread(hit), from_cache=True))
                 continue
             jobs[key] = _Job(key, body, [i])
         if jobs:
