@@ -32,6 +32,17 @@ def test_agreement_rates_by_hand():
     assert agreement([{"output": "x"}], 0.7) is None
 
 
+# a row ranked second by score alone: not tested against the first
+UNTESTED_SECOND = {
+    "rank": 2,
+    "tied_with": [],
+    "paired": False,
+    "reversed_with": [],
+    "below_leader": False,
+    "separated_in_tier": [],
+}
+
+
 def _rows(scores: dict[str, list[float]], task: str = "t") -> tuple[list[dict], dict[str, dict[str, float]]]:
     rows = [
         {"task": task, "metric": "acc", "score": sum(v) / len(v), "cell_id": k, "label": k, "n": len(v)}
@@ -78,14 +89,7 @@ def test_rows_on_different_items_are_ranked_by_score_and_marked_untested():
     rows, items = _rows({"A": [1, 1, 0], "B": [1, 0, 0]})
     items["B"] = {"7": 1.0, "8": 0.0, "9": 0.0}  # other items: no paired test
     ranks = rank_rows(rows, lambda r: items[r["cell_id"]])
-    assert ranks["A"]["rank"] == 1 and ranks["B"] == {
-        "rank": 2,
-        "tied_with": [],
-        "paired": False,
-        "reversed_with": [],
-        "below_leader": False,
-        "separated_in_tier": [],
-    }
+    assert ranks["A"]["rank"] == 1 and ranks["B"] == UNTESTED_SECOND
     # without per-sample files at all, the same
     assert rank_rows(rows, lambda r: None)["B"]["paired"] is False
 
@@ -265,11 +269,4 @@ def test_an_item_score_that_is_not_a_number_makes_the_row_untested():
     rows, items = _rows({"A": [0.5] * 20, "B": [0.25] * 20})
     items["B"]["3"] = float("nan")
     ranks = rank_rows(rows, lambda r: items[r["cell_id"]])
-    assert ranks["B"] == {
-        "rank": 2,
-        "tied_with": [],
-        "paired": False,
-        "reversed_with": [],
-        "below_leader": False,
-        "separated_in_tier": [],
-    }
+    assert ranks["B"] == UNTESTED_SECOND

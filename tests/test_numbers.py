@@ -156,18 +156,25 @@ def test_a_non_binary_metric_below_the_minimum_paired_items_is_not_tested():
     assert e["delta"] == pytest.approx(0.36) and e["significant"] is None and e["ci_low"] is None
 
 
+def _two_general_checks(g2_tuned: float) -> list[dict]:
+    """One LoRA artifact (trained on helpdesk) checked on two general tasks g1 and g2, each beside its base
+    (0.5 on 40 items); tuned 0.5 on g1 and `g2_tuned` on g2."""
+    ft = {"method": "lora", "train_task": "helpdesk", "artifact_id": "art" * 6}
+    return [
+        make_record("b1" * 10, task="g1", n=40, score=0.5),
+        make_record("b2" * 10, task="g2", n=40, score=0.5),
+        make_record("t1" * 10, task="g1", n=40, score=0.5, finetune={**ft, "base_cell_id": "b1" * 10}),
+        make_record("t2" * 10, task="g2", n=40, score=g2_tuned, finetune={**ft, "base_cell_id": "b2" * 10}),
+        make_record("t0" * 10, task="helpdesk", n=40, score=0.9, finetune=ft),
+    ]
+
+
 def test_the_leaderboard_lists_forgetting_on_every_general_task_and_sorts_by_the_worst():
     from harness.report.analysis import with_forgetting
 
-    base_g1 = make_record("b1" * 10, task="g1", n=40, score=0.5)
-    base_g2 = make_record("b2" * 10, task="g2", n=40, score=0.5)
-    ft = {"method": "lora", "train_task": "helpdesk", "artifact_id": "art" * 6}
-    t1 = make_record("t1" * 10, task="g1", n=40, score=0.5, finetune={**ft, "base_cell_id": "b1" * 10})
-    t2 = make_record("t2" * 10, task="g2", n=40, score=0.25, finetune={**ft, "base_cell_id": "b2" * 10})
-    home = make_record("t0" * 10, task="helpdesk", n=40, score=0.9, finetune=ft)
+    records = _two_general_checks(g2_tuned=0.25)
     samples = {"b1" * 10: make_samples([1] * 20 + [0] * 20), "t1" * 10: make_samples([1] * 20 + [0] * 20),
                "b2" * 10: make_samples([1] * 20 + [0] * 20), "t2" * 10: make_samples([1] * 10 + [0] * 30)}  # fmt: skip
-    records = [base_g1, base_g2, t1, t2, home]
     df = with_forgetting(leaderboard(records), tuning_effect(records, samples.get))
     row = df[df["cell_id"] == "t0" * 10].iloc[0]
     assert [c["task"] for c in row["forget_all"]] == ["g1", "g2"]
@@ -314,15 +321,9 @@ def test_forgetting_checks_with_missing_intervals_export_as_null_not_nan(tmp_pat
 
     from harness.report.analysis import records_of, with_forgetting
 
-    base_g1 = make_record("b1" * 10, task="g1", n=40, score=0.5)
-    base_g2 = make_record("b2" * 10, task="g2", n=40, score=0.5)
-    ft = {"method": "lora", "train_task": "helpdesk", "artifact_id": "art" * 6}
-    t1 = make_record("t1" * 10, task="g1", n=40, score=0.5, finetune={**ft, "base_cell_id": "b1" * 10})
-    t2 = make_record("t2" * 10, task="g2", n=40, score=0.4, finetune={**ft, "base_cell_id": "b2" * 10})
-    home = make_record("t0" * 10, task="helpdesk", n=40, score=0.9, finetune=ft)
+    records = _two_general_checks(g2_tuned=0.4)
     # g1 has per-item scores (an interval), g2 has none (no interval): the column is partly filled
     samples = {"b1" * 10: make_samples([1] * 20 + [0] * 20), "t1" * 10: make_samples([1] * 20 + [0] * 20)}
-    records = [base_g1, base_g2, t1, t2, home]
     df = with_forgetting(leaderboard(records), tuning_effect(records, lambda c: samples.get(c, [])))
     row = [r for r in records_of(df) if r["cell_id"] == "t0" * 10][0]
     g2 = [c for c in row["forget_all"] if c["task"] == "g2"][0]
