@@ -63,10 +63,10 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
             tied = [label.get(c, c) for c in top["tied_ids"] if c not in apart]
             below = [label.get(c, c) for c in top["tied_ids"] if c in apart]
             if tied:
-                detail += f"; not separated from (tied with): {'; '.join(tied)}."
+                detail += f"; not separated from (tied with): {'; '.join(tied).rstrip('.')}."
             if below:
                 detail += (f"{'' if tied else ';'} In its tier but significantly below it after correction: "
-                           f"{'; '.join(below)}.")  # fmt: skip
+                           f"{'; '.join(below).rstrip('.')}.")  # fmt: skip
         elif len(part) > 1:
             detail += "; ranked above every other row on the same items (Holm-corrected paired tests)."
         out.append(Finding("best", f"Best on {task}: {_name(top)}", detail))

@@ -205,7 +205,8 @@ def build_record(spec: Any, *, model: dict[str, Any], finetune: dict[str, Any], 
 # function of the cell spec; scripts/golden.py and the worker test compare records with these left out.
 TIMING_KEYS = frozenset({
     "created_at", "repriced_at", "timings", "environment", "record_sha256", "samples_sha256",
-    "seconds", "latency_s", "ttft_s", "output_tokens_per_s", "waited_s", "queries_per_hour",
+    "seconds", "seconds_per_process", "latency_s", "ttft_s", "output_tokens_per_s", "waited_s", "queries_per_hour",
+    "machine", "training_basis",  # how busy the machine was; training's basis names its measured seconds
     "train_seconds", "tokens_per_s", "this_run_seconds", "train_runtime", "train_tokens_per_second",
     "peak_memory_bytes",  # measured too: what the process had allocated before counts
 })  # fmt: skip
