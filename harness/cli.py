@@ -354,7 +354,55 @@ def cmd_runtime(argv: list[str]) -> None:
         print(f"runtime {a.name}: ok (worker imports; packages match the lock)")
 
 
-SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task, "runtime": cmd_runtime}
+def cmd_load(argv: list[str]) -> None:
+    """harness load baseline=NAME task=NAME [load.mode=closed|open] [load.levels=[1,2,4]] [load.*=...]
+    Measure an endpoint under load (harness/load/): latency percentiles per level and capacity at the latency
+    target, stored under paths.results/load/. load.url=... load.model=... measures any OpenAI-compatible server."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(cmd_load.__doc__)
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+
+    from harness.config.validate import validate
+    from harness.load.run import load
+    from harness.paths import CONF_DIR
+
+    check_conf_yaml()
+    check_overrides(argv)
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=argv)
+    except HydraException as e:
+        raise HarnessError(f"invalid configuration (nothing was sent): {e}") from None
+    validate(cfg)
+    path = load(OmegaConf.to_object(cfg))
+    import json
+
+    record = json.loads(path.read_text())
+    unit = "users" if record["identity"]["mode"] == "closed" else "req/s"
+    print(f"load {record['load_id']} ({record['identity']['mode']} loop), target: {record['target']}")
+    for lv in record["levels"]:
+        f = lv["figures"]
+        flag = "" if lv["trusted"] else "  (not trusted: " + "; ".join(
+            lv["machine"]["flags"] + (["the generator fell behind"] if (lv["generator"] or {}).get("fell_behind") else [])
+        ) + ")"  # fmt: skip
+        print(f"  {lv['level']:g} {unit}: {f['requests_per_s'] or 0:.2f} req/s, p95 TTFT {_s(f['ttft_s']['p95'])}, "
+              f"p95 TPOT {_s(f['tpot_s']['p95'])}, errors {f['error_rate']:.0%}, "
+              f"{'meets' if f['meets_target'] else 'misses'} the target{flag}")  # fmt: skip
+    cap = record["capacity"]
+    print(f"capacity at the target: {cap['requests_per_s']:.2f} requests/s ({cap['queries_per_hour']:,.0f} an hour) "
+          f"at {cap['level']:g} {unit}" if cap else "capacity at the target: none (the lowest level misses it)")  # fmt: skip
+    print(f"record: {path}")
+
+
+def _s(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f} s"
+
+
+SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task, "runtime": cmd_runtime,
+               "load": cmd_load}  # fmt: skip
 
 
 def _exit_on_sigterm() -> None:

@@ -16,17 +16,17 @@ LAYERS: list[tuple[str, list[str]]] = [
               "harness.dist", "harness.compat"]),
     ("schema", ["harness.config.schema", "harness.config.options"]),
     ("data", ["harness.tasks", "harness.models", "harness.store", "harness.compare", "harness.finetune.spec",
-              "harness.runtimes"]),
+              "harness.runtimes", "harness.load.busy"]),
     ("spec", ["harness.cell"]),
-    ("stages", ["harness.finetune", "harness.evaluate"]),
+    ("stages", ["harness.finetune", "harness.evaluate", "harness.load"]),
     ("execute", ["harness.execute", "harness.worker", "harness.plan"]),
-    ("run", ["harness.run", "harness.judge"]),
+    ("run", ["harness.run", "harness.judge", "harness.load.run"]),
     ("report", ["harness.report"]),
     ("app", ["harness.cli", "harness.__main__", "harness.config", "harness.report.callback", "harness.testing"]),
 ]  # fmt: skip
 # What a worker in another Python environment must not need.
 NOT_IN_WORKER = ("harness.report", "harness.cli", "harness.config.register", "harness.config.validate",
-                 "harness.run", "harness.judge", "harness.plan")  # fmt: skip
+                 "harness.run", "harness.judge", "harness.plan", "harness.load.run")  # fmt: skip
 # (jinja2 is allowed: harness.compat renders chat templates with it on transformers < 4.34, as 4.34+ itself does)
 NOT_IN_WORKER_PACKAGES = ("hydra", "plotly")
 

@@ -282,6 +282,31 @@ class PathsConfig:
 
 
 @dataclass
+class LoadConfig:
+    """Serving under load (`harness load`, harness/load/; docs/metrics.md "Serving under load"): the endpoint is
+    `baseline=` (an API, or the locally served stand-in) or `load.url` + `load.model` (any OpenAI-compatible
+    server: vLLM, SGLang...); the prompts are `task=`'s test split."""
+
+    mode: str = "closed"  # closed: N concurrent users | open: Poisson arrivals at a rate (requests/s)
+    levels: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0])  # users (closed) or rates (open)
+    requests_per_level: int = 16
+    n_prompts: int = 32  # test items, picked by `seed`; requests cycle through them
+    seed: int = 1234
+    # The latency target (SLO): capacity is the highest level whose p95s are within it. null: no bound.
+    ttft_p95_s: float | None = 1.0
+    tpot_p95_s: float | None = 0.1
+    max_error_rate: float = 0.01
+    url: str | None = None  # an external server's OpenAI base URL (.../v1), instead of baseline=
+    model: str | None = None  # the model name that server expects
+    api_key_env: str | None = None  # its key's environment variable, if it needs one
+    device_profile: str | None = None  # conf/hardware/ profile of the external server's device, to price it
+    paid: bool = False  # a paid API is loaded only with this opt-in
+    max_requests: int = 200  # all levels of one run together
+    budget: float | None = None  # a paid API: stop before the next level once this much is spent
+    max_in_flight: int = 1024  # open loop: connections at once
+
+
+@dataclass
 class HarnessConfig:
     model: ModelConfig = MISSING
     task: TaskConfig = MISSING
@@ -292,5 +317,6 @@ class HarnessConfig:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)  # how self-hosted rows are priced
     report: ReportConfig = field(default_factory=ReportConfig)
+    load: LoadConfig = field(default_factory=LoadConfig)  # `harness load` only
     eval: EvalConfig = field(default_factory=EvalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)

@@ -158,6 +158,23 @@ def value_problems(cfg: Any) -> list[str]:
         if endpoint.usage not in ADAPTERS:
             checks.append(f"{key}={endpoint.usage}: " + did_you_mean(str(endpoint.usage), list(ADAPTERS),
                                                                      "usage adapter"))  # fmt: skip
+    lc = cfg.load
+    if lc.mode not in ("closed", "open"):
+        checks.append(f"load.mode={lc.mode}: must be closed (concurrent users) or open (Poisson arrivals)")
+    checks += [f"load.levels: {v} is not a positive number" for v in lc.levels if not _finite(v) or v <= 0]
+    if lc.mode == "closed":
+        checks += [
+            f"load.levels: {v} users is not a whole number" for v in lc.levels if _finite(v) and v != int(v)
+        ]
+    checks += [c for c in (_at_least(lc.requests_per_level, 1, "load.requests_per_level"),
+                           _at_least(lc.n_prompts, 1, "load.n_prompts"),
+                           _at_least(lc.max_requests, 1, "load.max_requests"),
+                           _at_least(lc.max_in_flight, 1, "load.max_in_flight"),
+                           _within(lc.max_error_rate, 0, 1, "load.max_error_rate")) if c]  # fmt: skip
+    for key in ("ttft_p95_s", "tpot_p95_s", "budget"):
+        v = lc[key]
+        if v is not None and (not _finite(v) or v <= 0):
+            checks.append(f"load.{key}={v}: must be greater than 0 (or null: no bound)")
     d = cfg.deployment
     if d.kind not in ("dedicated", "per_second"):
         checks.append(f"deployment.kind={d.kind}: must be dedicated or per_second")

@@ -145,9 +145,14 @@ class LocalBackend:
         t2 = time.perf_counter()
         log.info("evaluating %s%s on %s (cell %s) on %s", cell.model.name,
                  f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip
-        out = evaluate(cell, pretrained, device.kind, artifact)
+        from harness.load.busy import Busy
+
+        with Busy() as busy:  # a timing is only as good as the machine was quiet: recorded with it
+            out = evaluate(cell, pretrained, device.kind, artifact)
         if out is None:  # a non-zero rank under `accelerate launch`: lm-eval gathers the scores on rank 0
             return None
+        if out.inference is not None:
+            out.inference["machine"] = busy.section()
         timings = {"prepare_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": out.seconds,
                    "total_s": time.perf_counter() - t0}  # fmt: skip
         record = build_record(

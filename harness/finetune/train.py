@@ -386,7 +386,9 @@ def _train_locked(
                  final.name, f.method, len(examples), n_replay, trainable)  # fmt: skip
     if device_kind == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    with _PeakRSS() as rss:
+    from harness.load.busy import Busy
+
+    with _PeakRSS() as rss, Busy() as busy:  # how busy the machine was while training was timed
         run_started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(last) if last else None)
         train_seconds = meter.seconds()
@@ -437,6 +439,7 @@ def _train_locked(
             "precision": precision,
             "device": _device_info(device_kind),
             "hardware": hardware,  # price profile of the training device (null: unknown, e.g. an older caller)
+            "machine": busy.section(),  # this run's: other work on the machine slows training (harness.load.busy)
             "loss_curve": losses,
             "final_train_loss": losses[-1]["loss"] if losses else None,
             "mean_train_loss": round(mean_loss, 4) if mean_loss is not None else None,

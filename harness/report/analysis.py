@@ -8,7 +8,7 @@ The drill-down data is built here too, so a Board is complete and render.py only
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -17,7 +17,7 @@ from harness.config.schema import ReportConfig
 from harness.report import summary
 from harness.report.diff import compare_rows
 from harness.report.drill import drill_down
-from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect
+from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect, with_capacity
 
 MAX_PROVENANCE = 200  # cells listed one by one under "Methodology"; the exports and records hold all of them
 FILTERS = ("task", "model", "method", "n_train")  # the page's filter drop-downs
@@ -52,6 +52,7 @@ class Board:
     provenance: dict[str, Any]
     tasks: dict[str, str]  # task name -> its description
     assumptions: dict[str, Any]  # monthly_queries, amortise_months, target_score as used
+    loads: list[dict[str, Any]] = field(default_factory=list)  # load records (harness load), newest last
 
 
 def records_of(df) -> list[dict[str, Any]]:
@@ -168,11 +169,13 @@ def build_board(
     settings: ReportConfig | Mapping[str, Any] | None = None,
     judgements: list[dict[str, Any]] | None = None,
     earlier: dict[str, Any] | None = None,
+    loads: list[dict[str, Any]] | None = None,
 ) -> Board:
     """`not_measured`: outcomes of cells without a record (failed or not applicable). `samples`: cell id -> its
     per-sample rows (Store.load_samples), for paired comparisons and drill-down. `settings`: the cost assumptions
     (conf: report.*). `earlier`: an earlier report's leaderboard.json (harness.report.diff.load_export)."""
     a = assumptions_of(settings)
+    records = with_capacity(records, loads or [])  # capacity under load, where measured, prices self-hosting
     effects = tuning_effect(records, samples)
     df = with_forgetting(leaderboard(records, samples, a["deployment"], a["monthly_queries"]), effects)
     rows = records_of(df)
@@ -211,4 +214,5 @@ def build_board(
             r["task"]["name"]: r.get("config", {}).get("task", {}).get("description", "") for r in records
         },
         assumptions=a,
+        loads=loads or [],
     )

@@ -218,11 +218,58 @@ def monthly_cost_chart(breakeven: list[dict[str, Any]], deployment: str) -> go.F
     return fig
 
 
+def load_label(ld: dict[str, Any]) -> str:
+    """A load record's name in the report: what answered, on which task, in which mode."""
+    e = ld["identity"]["endpoint"]
+    what = e.get("baseline") or e.get("model") or e.get("url") or "endpoint"
+    return f"{what} on {ld['identity']['task']['name']} ({ld['identity']['mode']} loop)"
+
+
+def load_chart(loads: list[dict[str, Any]]) -> go.Figure | None:
+    """Latency against throughput under load: per load record, p95 TTFT (solid) and p95 time per output token
+    (dotted, right axis) against answered requests/s at each level; the target's bounds as lines; the capacity
+    at the target ringed."""
+    loads = [ld for ld in loads if ld.get("levels")][: MAX_LINES // 2]
+    if not loads:
+        return None
+    fig = go.Figure()
+    for ld in loads:
+        name = load_label(ld)
+        lv = [x for x in ld["levels"] if x["figures"]["requests_per_s"]]
+        x = [v["figures"]["requests_per_s"] for v in lv]
+        fig.add_scatter(x=x, y=[v["figures"]["ttft_s"]["p95"] for v in lv], mode="lines+markers",
+                        name=f"{name}: p95 TTFT", text=[f"level {v['level']:g}" for v in lv],
+                        hovertemplate="%{text}: %{x:.2f} req/s, p95 TTFT %{y:.3f} s<extra></extra>")  # fmt: skip
+        fig.add_scatter(x=x, y=[v["figures"]["tpot_s"]["p95"] for v in lv], mode="lines+markers", yaxis="y2",
+                        name=f"{name}: p95 TPOT", line={"dash": "dot"}, text=[f"level {v['level']:g}" for v in lv],
+                        hovertemplate="%{text}: %{x:.2f} req/s, p95 TPOT %{y:.3f} s<extra></extra>")  # fmt: skip
+        cap = ld.get("capacity")
+        if cap:
+            at = next(v for v in lv if v["level"] == cap["level"])
+            fig.add_scatter(x=[cap["requests_per_s"]], y=[at["figures"]["ttft_s"]["p95"]], mode="markers",
+                            showlegend=False, marker={"size": 16, "symbol": "circle-open", "color": "#1f2933"},
+                            hovertemplate=f"capacity at the target: %{{x:.2f}} req/s ({name})<extra></extra>")  # fmt: skip
+    slo = loads[0]["identity"]["slo"]
+    if slo.get("ttft_p95_s") is not None:
+        fig.add_hline(y=slo["ttft_p95_s"], line={"dash": "dash", "color": "#b42318"},
+                      annotation_text=f"target p95 TTFT {slo['ttft_p95_s']:g} s")  # fmt: skip
+    if slo.get("tpot_p95_s") is not None:
+        fig.add_hline(y=slo["tpot_p95_s"], yref="y2", line={"dash": "dot", "color": "#b42318"},
+                      annotation_text=f"target p95 TPOT {slo['tpot_p95_s']:g} s")  # fmt: skip
+    fig.update_layout(title="Latency against throughput under load<br><sup>o: capacity at the target</sup>",
+                      xaxis={"title": "answered requests per second"},
+                      yaxis={"title": "p95 time to first token (s)", "rangemode": "tozero"},
+                      yaxis2={"title": "p95 time per output token (s)", "overlaying": "y", "side": "right",
+                              "rangemode": "tozero"}, height=460, margin={"t": 90})  # fmt: skip
+    return fig
+
+
 def all_charts(
     df: pd.DataFrame,
     effects: pd.DataFrame,
     breakeven: list[dict[str, Any]] | None = None,
     deployment: str = "",
+    loads: list[dict[str, Any]] | None = None,
 ) -> list[tuple[str, str, go.Figure]]:
     """(element id, what it answers, figure) for each chart the data supports."""
     if df.empty:
@@ -238,5 +285,6 @@ def all_charts(
         ("chart-datasize", "How much training data is enough?", data_size_chart(df)),
         ("chart-heatmap", "How does each model do across tasks?", heatmap_chart(df)),
         ("chart-monthly", "From what volume does fine-tuning pay?", monthly_cost_chart(breakeven or [], deployment)),
+        ("chart-load", "How much traffic does a replica take within the latency target?", load_chart(loads or [])),
     ]  # fmt: skip
     return [(i, q, f) for i, q, f in made if f is not None]

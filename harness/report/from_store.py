@@ -97,5 +97,5 @@ def report_from_store(
     compare_to = settings.get("compare_to") if isinstance(settings, Mapping) else settings.compare_to
     earlier = load_export(resolve(compare_to)) if compare_to else None
     board = build_board(records, failed, samples=store.samples_or_none, settings=settings, judgements=judged,
-                        earlier=earlier)  # fmt: skip
+                        earlier=earlier, loads=store.loads())  # fmt: skip
     return ReportResult(write_board(board, out_dir, title), outcomes, records, failed)

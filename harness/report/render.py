@@ -20,7 +20,7 @@ from plotly.offline import get_plotlyjs
 
 from harness.config.schema import ReportConfig
 from harness.report.analysis import Board, Samples, build_board, filter_text, records_of
-from harness.report.charts import all_charts
+from harness.report.charts import all_charts, load_label
 from harness.report.diff import EXPORT_SCHEMA
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
@@ -56,7 +56,7 @@ def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
     """The page. `out_dir` only decides how docs/metrics.md is linked."""
     charts = [(cid, question, fig.to_html(full_html=False, include_plotlyjs=False, div_id=cid,
                                           config={"displaylogo": False, "responsive": True}))
-              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe())]  # fmt: skip
+              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads)]  # fmt: skip
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
     )
@@ -76,6 +76,7 @@ def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
         api_rows=board.api_rows,
         judge_rows=board.judge_rows,
         breakeven=board.breakeven,
+        loads=[{**ld, "label": load_label(ld)} for ld in board.loads],
         max_table_rows=MAX_TABLE_ROWS,
         assumptions=board.assumptions,
         charts=charts,
@@ -128,9 +129,11 @@ def write_report(
     assumptions: ReportConfig | Mapping[str, Any] | None = None,
     judgements: list[dict[str, Any]] | None = None,
     earlier: dict[str, Any] | None = None,
+    loads: list[dict[str, Any]] | None = None,
 ) -> Path:
     """build_board + write_board, for callers that hold records rather than a store (tests, benchmarks).
-    `assumptions`: monthly_queries, amortise_months, target_score (a ReportConfig or a dict of some of them)."""
+    `assumptions`: monthly_queries, amortise_months, target_score (a ReportConfig or a dict of some of them).
+    `loads`: load records (harness load) to show and to take capacity from."""
     board = build_board(records, not_measured or [], samples=samples, settings=assumptions,
-                        judgements=judgements, earlier=earlier)  # fmt: skip
+                        judgements=judgements, earlier=earlier, loads=loads)  # fmt: skip
     return write_board(board, out_dir, title)

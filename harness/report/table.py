@@ -41,13 +41,46 @@ CAPACITY_BASIS = (
 
 def self_hosting(r: dict[str, Any]) -> tuple[float, float, int] | None:
     """(capacity in queries per hour, price of one device-hour, devices per replica) of a self-hosted row, when
-    its record has all three (measured throughput, a priced hardware profile)."""
+    its record has all three. The capacity is the one measured under load at a latency target when a load record
+    of this model on this task exists (`capacity`, attached by with_capacity), else the evaluation's batch
+    throughput."""
+    cap = r.get("capacity")
+    if cap and cap.get("price_per_hour") is not None:
+        return float(cap["queries_per_hour"]), float(cap["price_per_hour"]), int(cap.get("devices") or 1)
     qph = (r.get("inference") or {}).get("queries_per_hour")
     hw = r.get("hardware") or {}
     if not qph or hw.get("price_per_hour") is None:
         return None
     # `devices`: the devices the cell used, one per process (records before it was stored: 1, as they were priced)
     return float(qph), float(hw["price_per_hour"]), int(hw.get("devices") or 1)
+
+
+def capacity_basis(r: dict[str, Any]) -> str:
+    """What the capacity per replica of a self-hosted row is: measured at a latency target, or batch throughput."""
+    cap = r.get("capacity")
+    if cap and cap.get("price_per_hour") is not None:
+        return f"capacity at the target {cap['target']}, {cap['mode']} loop (load {cap['load_id'][:8]})"
+    return CAPACITY_BASIS
+
+
+def with_capacity(records: list[dict[str, Any]], loads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records of self-hosted base models, each with the newest trusted capacity measured under load for the same
+    model on the same task (load records of a server the harness started), as `capacity`. Other records as they
+    are. In memory only: the report stays a function of the stored records and load records."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for ld in sorted(loads, key=lambda x: x.get("created_at") or ""):
+        key = (ld["identity"]["endpoint"].get("model_key"), ld["identity"]["task"]["name"])
+        device = ld["identity"].get("device") or {}
+        if key[0] and ld.get("capacity") and device.get("price_per_hour") is not None:
+            best[key] = {**ld["capacity"], "price_per_hour": device["price_per_hour"],
+                         "devices": device.get("devices") or 1, "profile": device.get("profile"),
+                         "target": ld["target"], "mode": ld["identity"]["mode"], "load_id": ld["load_id"]}  # fmt: skip
+    out = []
+    for r in records:
+        key = (r["model"]["name"], r["task"]["name"])
+        tuned = r["finetune"]["method"] != "none"
+        out.append({**r, "capacity": best[key]} if key in best and not r.get("api") and not tuned else r)
+    return out
 
 
 def cost_and_latency(
@@ -68,6 +101,9 @@ def cost_and_latency(
         hw = r.get("hardware") or {}
         per_1k = cost.get("per_1k_queries")  # busy seconds only (the record's own figure)
         where = f"{hw.get('profile') or hw.get('kind') or r['eval']['device']['kind']}, batch {r['eval'].get('batch_size')}"
+        busy = (r.get("inference") or {}).get("machine") or {}
+        if busy.get("contended"):  # a slowed measurement is not capacity: said where the figure is shown
+            where += f" (timed on a contended machine: {'; '.join(busy.get('flags') or [])})"
         served = self_hosting(r)
         if served is not None and deployment is not None and monthly:
             from harness.compare.deployment import monthly_self_cost, replicas_needed
@@ -75,7 +111,7 @@ def cost_and_latency(
             per_1k = 1000.0 * monthly_self_cost(monthly, *served, deployment) / monthly
             n = replicas_needed(monthly, served[0], deployment) if deployment.kind == "dedicated" else None
             basis = (f"{deployment.name}" + (f", {n} replica(s)" if n else "") + f" at {monthly:,.0f} queries a month; "
-                     f"capacity {served[0]:,.0f} queries/h ({CAPACITY_BASIS})")  # fmt: skip
+                     f"capacity {served[0]:,.0f} queries/h ({capacity_basis(r)})")  # fmt: skip
     return {
         "cost_per_1k": per_1k,
         "cost_missing": None if per_1k is not None else cost_missing(r),
@@ -85,6 +121,9 @@ def cost_and_latency(
         "p50_s": lat.get("p50"),
         "p95_s": lat.get("p95"),
         "measured_on": where,
+        # capacity per replica measured under load at a latency target (None: not measured for this row)
+        "capacity_qph": (r.get("capacity") or {}).get("queries_per_hour"),
+        "capacity_basis": capacity_basis(r) if r.get("capacity") else None,
     }
 
 

@@ -334,6 +334,20 @@ class Store:
         except DamagedRecord:
             return []
 
+    def loads(self) -> list[dict[str, Any]]:
+        """Every load record (`harness load`: load/<load_id>.json), oldest first; an unreadable one is skipped with
+        a warning naming its file."""
+        out = []
+        for p in sorted((self.root / "load").glob("*.json")):
+            try:
+                doc = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                log.warning("skipping load record %s: %s", p, e)
+                continue
+            if isinstance(doc, dict) and doc.get("kind") == "load":
+                out.append(doc)
+        return sorted(out, key=lambda d: str(d.get("created_at")))
+
     def all_records(self) -> list[dict[str, Any]]:
         """Every sound record; a damaged one is skipped with a warning naming its file."""
         out = []

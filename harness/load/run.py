@@ -1,0 +1,267 @@
+"""`harness load`: measure an endpoint under load, level by level, and store what was measured.
+
+The endpoint is an API baseline (conf/baseline/, including the locally served stand-in, which the harness starts
+with `transformers serve` and continuous batching) or any OpenAI-compatible server the user started
+(`load.url` + `load.model`: vLLM, SGLang, another machine's `transformers serve`). Prompts are the task's test
+split as lm-eval renders them for a chat API, a fixed seed picking `load.n_prompts`; output is capped as the
+task caps it (its max_gen_toks).
+
+Storage (under paths.results/load/), content-addressed and append-only like cells:
+  levels/<level id>.json  one level's per-request rows, wall time and how busy the machine was. The level id
+                          hashes what changes its measurement (endpoint, prompts, mode, level, requests, device),
+                          not the target or the other levels: an interrupted run re-sends only missing levels,
+                          and a new target is applied to stored levels without sending anything.
+  <load id>.json          the load record: identity (+ levels and target), every level's figures (recomputed
+                          from its rows by harness.load.summary), capacity at the target. docs/results-schema.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.load.summary import Slo, capacity, level_figures
+
+log = logging.getLogger(__name__)
+
+LOAD_SCHEMA = 1
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def prompts_for(task_spec: Any, n: int, seed: int) -> tuple[list[list[dict[str, str]]], int]:
+    """(chat messages of n test items picked by `seed`, max output tokens) as lm-eval prompts a chat API."""
+    from harness.finetune.data import load_task_object, seeded_slice
+
+    task = load_task_object(task_spec)
+    if task.OUTPUT_TYPE != "generate_until":
+        raise HarnessError(f"task {task_spec.name} is {task.OUTPUT_TYPE}: a load test needs a generation task "
+                           "(its answers are what a deployed model streams), e.g. task=helpdesk_en.")  # fmt: skip
+    docs = list(task.test_docs() if task.has_test_docs() else task.validation_docs())
+    picked = seeded_slice(docs, n, seed)
+
+    def as_messages(history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        return json.dumps(history)  # what lm-eval hands a chat API: the messages themselves
+
+    prompts = [json.loads(task.fewshot_context(d, num_fewshot=0, apply_chat_template=True,
+                                               chat_template=as_messages)) for d in picked]  # fmt: skip
+    max_tokens = int((task.config.generation_kwargs or {}).get("max_gen_toks", 256))
+    return prompts, max_tokens
+
+
+def level_id(base: dict[str, Any], mode: str, level: float, requests: int) -> str:
+    return digest({**base, "mode": mode, "level": level, "requests": requests})
+
+
+def run_level(target: Any, prompts: list, max_tokens: int, mode: str, level: float, requests: int, seed: int,
+              max_in_flight: int, pids: list[int]) -> dict[str, Any]:  # fmt: skip
+    """Send one level; returns its stored form (rows, wall, machine, generator fidelity)."""
+    from harness.load.busy import Busy
+    from harness.load.generator import closed_loop, open_loop
+
+    with Busy(pids) as busy:
+        if mode == "closed":
+            rows, wall = asyncio.run(closed_loop(target, prompts, max_tokens, int(level), requests))
+        else:
+            rows, wall = asyncio.run(
+                open_loop(target, prompts, max_tokens, level, requests, seed, max_in_flight)
+            )
+    out = {"mode": mode, "level": level, "requests": requests, "wall_s": wall, "rows": rows,
+           "machine": busy.section()}  # fmt: skip
+    if mode == "open":
+        out["generator"] = fidelity(rows, level)
+    return out
+
+
+def fidelity(rows: list[dict[str, Any]], rate: float) -> dict[str, Any]:
+    """Did the generator keep to its schedule? achieved = requests / span of their send times, against the
+    schedule's own rate over the same requests (a Poisson draw is not exactly `rate`); lag = sent - scheduled."""
+    sent = sorted(r["sent_s"] for r in rows)
+    planned = sorted(r["scheduled_s"] for r in rows)
+    n = len(rows)
+    achieved = (n - 1) / (sent[-1] - sent[0]) if n > 1 and sent[-1] > sent[0] else None
+    scheduled = (n - 1) / (planned[-1] - planned[0]) if n > 1 and planned[-1] > planned[0] else None
+    lags = sorted(r["sent_s"] - r["scheduled_s"] for r in rows)
+    ratio = achieved / scheduled if achieved and scheduled else None
+    behind = ratio is not None and ratio < 0.98
+    return {
+        "requested_rate": rate,
+        "scheduled_rate": scheduled,
+        "achieved_rate": achieved,
+        "achieved_over_scheduled": ratio,
+        "lag_p99_s": lags[min(n - 1, int(0.99 * n))] if n else None,
+        "fell_behind": behind,
+    }
+
+
+def summarise(levels: list[dict[str, Any]], slo: Slo) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Stored levels -> [{level, figures, machine, generator, level_id}] and capacity at the target. A level
+    measured on a contended machine, or where the generator fell behind, does not count toward capacity."""
+    out = []
+    for lv in sorted(levels, key=lambda x: x["level"]):
+        fig = level_figures(lv["rows"], lv["wall_s"], slo)
+        trusted = not lv["machine"]["contended"] and not (lv.get("generator") or {}).get("fell_behind")
+        fig["meets_target"] = fig["meets_target"] and trusted
+        out.append({"level": lv["level"], "level_id": lv["level_id"], "figures": fig, "machine": lv["machine"],
+                    "generator": lv.get("generator"), "trusted": trusted})  # fmt: skip
+    return out, capacity(out)
+
+
+def load(cfg: Any) -> Path:
+    """The whole stage for a composed config (conf: load.*, baseline=..., task=...). Returns the record path."""
+    from harness.config.schema import BaselineConfig, LoadConfig, TaskConfig
+    from harness.store.record import now_iso
+    from harness.store.store import atomic_write_text
+    from harness.tasks import load_task
+
+    lc: LoadConfig = cfg.load
+    b: BaselineConfig = cfg.baseline
+    task: TaskConfig = cfg.task
+    spec = load_task(task)
+    if lc.mode not in ("closed", "open"):
+        raise HarnessError(
+            f"load.mode={lc.mode}: must be closed (N concurrent users) or open (Poisson arrivals)"
+        )
+    if not lc.levels:
+        raise HarnessError(
+            "load.levels is empty: give the concurrencies (closed) or request rates (open) to test"
+        )
+    root = Path(os.path.expanduser(str(cfg.paths.results))) / "load"
+    prompts, max_tokens = prompts_for(spec, lc.n_prompts, lc.seed)
+    slo = Slo(lc.ttft_p95_s, lc.tpot_p95_s, lc.max_error_rate)
+    endpoint, price, device = _endpoint_identity(cfg)
+    base = {"schema": LOAD_SCHEMA, "endpoint": endpoint, "device": device,
+            "task": {"name": spec.name, "content_sha256": spec.content_sha256},
+            "prompts": {"n": len(prompts), "seed": lc.seed, "sha256": digest(prompts), "max_tokens": max_tokens}}  # fmt: skip
+    paid = b.name is not None and b.serve is None and lc.url is None and b.api_key_env is not None
+    if paid and not lc.paid:
+        raise HarnessError(f"baseline={b.name} is a paid API: a load test sends {lc.requests_per_level} requests per "
+                           f"level. Opt in with load.paid=true (capped by load.max_requests={lc.max_requests} and "
+                           "load.budget).")  # fmt: skip
+    if lc.requests_per_level * len(lc.levels) > lc.max_requests:
+        raise HarnessError(f"{len(lc.levels)} levels x {lc.requests_per_level} requests exceed load.max_requests="
+                           f"{lc.max_requests}; raise it or send fewer.")  # fmt: skip
+    stored, todo = [], []
+    for level in sorted(lc.levels):
+        lid = level_id(base, lc.mode, float(level), lc.requests_per_level)
+        path = root / "levels" / f"{lid}.json"
+        if path.is_file():
+            stored.append(json.loads(path.read_text()))
+        else:
+            todo.append((float(level), lid, path))
+    if todo:
+        log.info("load: %d level(s) stored, %d to measure", len(stored), len(todo))
+        with _target(cfg) as (target, pids):
+            spent = 0.0
+            for level, lid, path in todo:
+                if lc.budget is not None and spent >= lc.budget:
+                    log.warning("load: budget %.4f spent; levels from %g on are not sent", lc.budget, level)
+                    break
+                lv = run_level(target, prompts, max_tokens, lc.mode, level, lc.requests_per_level,
+                               lc.seed, lc.max_in_flight, pids)  # fmt: skip
+                lv.update(level_id=lid, created_at=now_iso(), price=price)
+                spent += _cost(lv["rows"], price) or 0.0
+                atomic_write_text(path, json.dumps(lv))  # a finished level is kept even if a later one fails
+                stored.append(lv)
+                log.info("load: %s level %g measured (%s)", lc.mode, level, path.name)
+    levels, cap = summarise(stored, slo)
+    identity = {**base, "mode": lc.mode, "levels": sorted(float(x) for x in lc.levels),
+                "requests_per_level": lc.requests_per_level, "slo": asdict(slo)}  # fmt: skip
+    record = {
+        "kind": "load",
+        "schema_version": LOAD_SCHEMA,
+        "load_id": digest(identity),
+        "created_at": now_iso(),
+        "identity": identity,
+        "levels": levels,
+        "capacity": cap,
+        "target": slo.describe(),
+        "price": price,
+        "cost": _cost([r for lv in stored for r in lv["rows"]], price),
+    }
+    path = root / f"{record['load_id']}.json"
+    atomic_write_text(path, json.dumps(record, indent=1))
+    return path
+
+
+def _cost(rows: list[dict[str, Any]], price: dict[str, Any] | None) -> float | None:
+    """A paid API's money for these requests, from their usage (None: no price)."""
+    if not price:
+        return None
+    from harness.evaluate.api.pricing import cost, is_priced
+
+    if not is_priced(price):
+        return None
+    return sum(
+        cost(r.get("prompt_tokens") or 0, 0, r.get("completion_tokens") or 0, price) or 0.0 for r in rows
+    )
+
+
+def _endpoint_identity(cfg: Any) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+    """(what answers, its API price or None, the device a self-served model runs on)."""
+    lc, b = cfg.load, cfg.baseline
+    if lc.url:
+        if not lc.model:
+            raise HarnessError("load.url is set: also set load.model, the model name that server expects")
+        return {"url": lc.url, "model": lc.model}, None, {"kind": "external", "profile": lc.device_profile}
+    if b.name is None:
+        raise HarnessError(
+            "nothing to load: set baseline=<name> (conf/baseline/) or load.url=... load.model=..."
+        )
+    from harness.plan import plan_endpoint
+
+    ep = plan_endpoint(b)
+    if b.serve is None:
+        return {"baseline": b.name, "provider": b.provider, "model": b.model, "endpoint": ep.identity}, \
+            asdict(b.price), {"kind": "api"}  # fmt: skip
+    from harness.compare.hardware import priced_as
+    from harness.config.schema import HardwareConfig
+    from harness.models.preflight import detect_device
+
+    d = detect_device(b.serve.device)
+    hw = priced_as(cfg.hardware or HardwareConfig(), d.kind, d.name, d.count)
+    serve = {"continuous_batching": b.serve.continuous_batching, "dtype": b.serve.dtype,
+             "cb_num_blocks": b.serve.cb_num_blocks, "cb_max_batch_tokens": b.serve.cb_max_batch_tokens}  # fmt: skip
+    return {"baseline": b.name, "endpoint": ep.identity, "serve": serve,
+            "model_key": ep.served_model.name if ep.served_model else None}, None, hw  # fmt: skip
+
+
+class _target:
+    """The endpoint for the length of a `with`: a URL, or a server started for it; yields (Target, pids of
+    processes that are part of the measurement, for the busy-machine check)."""
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+        self.ctx: Any = None
+
+    def __enter__(self) -> tuple[Any, list[int]]:
+        import psutil
+
+        from harness.evaluate.endpoint import api_key, endpoint_for
+        from harness.load.generator import Target
+        from harness.plan import plan_endpoint
+
+        lc, b = self.cfg.load, self.cfg.baseline
+        if lc.url:
+            key = os.environ.get(lc.api_key_env, "EMPTY") if lc.api_key_env else "EMPTY"
+            return Target(lc.url, lc.model, key), []
+        ep = plan_endpoint(b)
+        log_path = Path(os.path.expanduser(str(self.cfg.paths.results))) / "logs" / "load-server.log"
+        cache = Path(os.path.expanduser(str(self.cfg.paths.cache)))
+        self.ctx = endpoint_for(b, ep.served_model, cache, log_path)
+        url, model = self.ctx.__enter__()
+        pids = [p.pid for p in psutil.Process().children(recursive=True)]  # the server we started, if any
+        return Target(url or "https://api.openai.com/v1", model, api_key(b), b.timeout_s), pids
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.ctx is not None:
+            self.ctx.__exit__(*exc)

@@ -1,0 +1,113 @@
+"""Per-request rows of one load level -> its figures, and the levels -> capacity at the latency target.
+Pure functions of the stored rows: a report recomputes them, a test computes them by hand. Formulas in words:
+docs/metrics.md ("Serving under load").
+
+Per request (answered, no error):
+  TTFT   first content token - request sent
+  TPOT   time per output token after the first: (end-to-end - TTFT) / (completion tokens - 1)
+  ITL    each gap between two content chunks
+  E2E    last byte - request sent
+Per level: p50/p95/p99 of each (numpy's linear interpolation), requests/s = answered / wall seconds, output
+tokens/s = completion tokens / wall seconds, error rate, and goodput = requests/s that met the target on their
+own (TTFT and TPOT each within the target's value; a request with one output token has no TPOT and is judged on
+TTFT). The level meets the target when its p95 TTFT and p95 TPOT are within it and its error rate is at most
+`max_error_rate`.
+Capacity at the target: the highest level that meets it, provided every lower level also does (latency rises
+with load; a lower level that fails says the higher one passed by chance), as answered requests per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.evaluate.api.meter import percentile
+
+
+@dataclass(frozen=True)
+class Slo:
+    """The latency target: p95 time to first token and p95 time per output token, in seconds (None: no bound)."""
+
+    ttft_p95_s: float | None = 1.0
+    tpot_p95_s: float | None = 0.1
+    max_error_rate: float = 0.01
+
+    def describe(self) -> str:
+        parts = []
+        if self.ttft_p95_s is not None:
+            parts.append(f"p95 TTFT <= {self.ttft_p95_s:g} s")
+        if self.tpot_p95_s is not None:
+            parts.append(f"p95 TPOT <= {self.tpot_p95_s * 1000:g} ms")
+        return ", ".join(parts) + f", errors <= {self.max_error_rate:.0%}"
+
+
+def tpot(row: dict[str, Any]) -> float | None:
+    c = row.get("completion_tokens")
+    if row.get("error") or row.get("e2e_s") is None or row.get("ttft_s") is None or not c or c < 2:
+        return None
+    return (row["e2e_s"] - row["ttft_s"]) / (c - 1)
+
+
+def _pct(values: list[float]) -> dict[str, float | None]:
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99),
+            "n": len(values)}  # fmt: skip
+
+
+def met(row: dict[str, Any], slo: Slo) -> bool:
+    """One request within the target on its own (for goodput)."""
+    if row.get("error") or row.get("ttft_s") is None:
+        return False
+    if slo.ttft_p95_s is not None and row["ttft_s"] > slo.ttft_p95_s:
+        return False
+    t = tpot(row)
+    return not (slo.tpot_p95_s is not None and t is not None and t > slo.tpot_p95_s)
+
+
+def level_figures(rows: list[dict[str, Any]], wall_s: float, slo: Slo) -> dict[str, Any]:
+    ok = [r for r in rows if not r.get("error")]
+    n = len(rows)
+    out_tokens = sum(r.get("completion_tokens") or 0 for r in ok)
+    ttft = [r["ttft_s"] for r in ok if r.get("ttft_s") is not None]
+    tpots = [t for t in (tpot(r) for r in ok) if t is not None]
+    e2e = [r["e2e_s"] for r in ok if r.get("e2e_s") is not None]
+    itl = [g for r in ok for g in r.get("itl_s") or []]
+    error_rate = (n - len(ok)) / n if n else 0.0
+    fig = {
+        "n": n,
+        "n_errors": n - len(ok),
+        "error_rate": error_rate,
+        "wall_s": wall_s,
+        "requests_per_s": len(ok) / wall_s if wall_s > 0 else None,
+        "output_tokens_per_s": out_tokens / wall_s if wall_s > 0 else None,
+        "goodput_per_s": sum(met(r, slo) for r in ok) / wall_s if wall_s > 0 else None,
+        "ttft_s": _pct(ttft),
+        "tpot_s": _pct(tpots),
+        "itl_s": _pct(itl),
+        "e2e_s": _pct(e2e),
+        "errors": sorted({r["error"] for r in rows if r.get("error")})[:5],
+    }
+    fig["meets_target"] = meets(fig, slo)
+    return fig
+
+
+def meets(fig: dict[str, Any], slo: Slo) -> bool:
+    if fig["n"] == fig["n_errors"] or fig["error_rate"] > slo.max_error_rate:
+        return False
+    if slo.ttft_p95_s is not None and (fig["ttft_s"]["p95"] is None or fig["ttft_s"]["p95"] > slo.ttft_p95_s):
+        return False
+    p95 = fig["tpot_s"]["p95"]
+    return not (slo.tpot_p95_s is not None and p95 is not None and p95 > slo.tpot_p95_s)
+
+
+def capacity(levels: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """levels: [{"level", "figures"}] in rising order. The highest level meeting the target with every lower one
+    meeting it too, as {"level", "requests_per_s", "queries_per_hour"}; None when even the lowest fails."""
+    best = None
+    for lv in sorted(levels, key=lambda x: x["level"]):
+        if not lv["figures"]["meets_target"]:
+            break
+        best = lv
+    if best is None:
+        return None
+    rps = best["figures"]["requests_per_s"]
+    return {"level": best["level"], "requests_per_s": rps, "queries_per_hour": 3600 * rps}
