@@ -363,7 +363,6 @@ def cmd_load(argv: list[str]) -> None:
         return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
 
     from harness.config.validate import validate
     from harness.load.run import load
@@ -371,13 +370,18 @@ def cmd_load(argv: list[str]) -> None:
 
     check_conf_yaml()
     check_overrides(argv)
+    if not any(a.startswith("load.endpoint=") for a in argv):  # auto: what the command line names
+        named = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv if "=" in a}
+        auto = ("url" if named.get("load.url") else
+                "baseline" if named.get("baseline", "none") != "none" else "model")  # fmt: skip
+        argv = [*argv, f"load.endpoint={auto}"]
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose("config", overrides=argv)
     except HydraException as e:
         raise HarnessError(f"invalid configuration (nothing was sent): {e}") from None
     validate(cfg)
-    path = load(OmegaConf.to_object(cfg))
+    path = load(cfg)
     import json
 
     record = json.loads(path.read_text())

@@ -348,3 +348,35 @@ def test_training_killed_ten_times_ends_with_the_weights_of_an_uninterrupted_run
     assert got["train_seconds"] > got["this_run_seconds"]  # time before the kills is kept
     print(f"10 kills and the reference run in {seconds:.0f} s; mean loss {got['mean_train_loss']} "
           f"(uninterrupted {ref['mean_train_loss']})")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_trained_lora_is_served_merged_for_a_load_test_and_prices_its_row(lora_run):
+    """`harness load` with the same model/finetune settings serves the trained artifact (merged into its base
+    once) with `transformers serve`, and the measured capacity prices that tuned row, not the base row."""
+    import json
+
+    from harness.report.analysis import build_board
+    from tests.conftest import run_harness
+
+    tmp, overrides, _, base, tuned = lora_run
+    out = run_harness("load", *overrides, "load.levels=[1]", "load.requests_per_level=2", "load.n_prompts=2",
+                      "load.ttft_p95_s=30", "load.tpot_p95_s=5", timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads(next((tmp / "results" / "load").glob("*.json")).read_text())
+    endpoint = record["identity"]["endpoint"]
+    assert (
+        endpoint["artifact_id"] == tuned["finetune"]["artifact_id"]
+        and endpoint["model_key"] == "smollm2-135m"
+    )
+    assert (Path(tuned["finetune"]["artifact_path"]).parent / f"{Path(tuned['finetune']['artifact_path']).name}-merged"
+            / "config.json").is_file()  # fmt: skip
+    [level] = record["levels"]
+    assert level["figures"]["n_errors"] == 0 and level["figures"]["n"] == 2
+    # the load was measured on helpdesk_en's test prompts: it prices a helpdesk_en row of that artifact
+    rows = [dict(r, task={**r["task"], "split": "test"}) for r in (base, tuned)]
+    board = build_board(rows, [], loads=[record])
+    by_id = {r["cell_id"]: r for r in board.rows}
+    if record["capacity"]:
+        assert by_id[tuned["cell_id"]]["capacity_qph"] == record["capacity"]["queries_per_hour"]
+    assert by_id[base["cell_id"]]["capacity_qph"] is None

@@ -296,10 +296,16 @@ class LoadConfig:
     ttft_p95_s: float | None = 1.0
     tpot_p95_s: float | None = 0.1
     max_error_rate: float = 0.01
-    url: str | None = None  # an external server's OpenAI base URL (.../v1), instead of baseline=
+    # What answers: model (model=, + finetune='s artifact, served by the harness) | baseline (baseline=) | url.
+    # auto: url when load.url is set, baseline when baseline= is on the command line, else model.
+    endpoint: str = "auto"
+    url: str | None = None  # an external server's OpenAI base URL (.../v1)
     model: str | None = None  # the model name that server expects
     api_key_env: str | None = None  # its key's environment variable, if it needs one
     device_profile: str | None = None  # conf/hardware/ profile of the external server's device, to price it
+    serve_device: str = (
+        "auto"  # a harness model served for the test: auto (cuda if there is one) | cpu | cuda
+    )
     paid: bool = False  # a paid API is loaded only with this opt-in
     max_requests: int = 200  # all levels of one run together
     budget: float | None = None  # a paid API: stop before the next level once this much is spent

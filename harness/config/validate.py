@@ -159,6 +159,8 @@ def value_problems(cfg: Any) -> list[str]:
             checks.append(f"{key}={endpoint.usage}: " + did_you_mean(str(endpoint.usage), list(ADAPTERS),
                                                                      "usage adapter"))  # fmt: skip
     lc = cfg.load
+    if lc.endpoint not in ("auto", "model", "baseline", "url"):
+        checks.append(f"load.endpoint={lc.endpoint}: must be auto, model, baseline or url")
     if lc.mode not in ("closed", "open"):
         checks.append(f"load.mode={lc.mode}: must be closed (concurrent users) or open (Poisson arrivals)")
     checks += [f"load.levels: {v} is not a positive number" for v in lc.levels if not _finite(v) or v <= 0]

@@ -1,8 +1,9 @@
 """`harness load`: measure an endpoint under load, level by level, and store what was measured.
 
-The endpoint is an API baseline (conf/baseline/, including the locally served stand-in, which the harness starts
-with `transformers serve` and continuous batching) or any OpenAI-compatible server the user started
-(`load.url` + `load.model`: vLLM, SGLang, another machine's `transformers serve`). Prompts are the task's test
+The endpoint, first that applies: any OpenAI-compatible server the user started (`load.url` + `load.model`: vLLM,
+SGLang, another machine's `transformers serve`); an API baseline (`baseline=`, conf/baseline/, including the
+locally served stand-in); or a harness model (`model=`, with `finetune=` its trained artifact: harness/load/
+served.py), which the harness serves with `transformers serve` and continuous batching. Prompts are the task's test
 split as lm-eval renders them for a chat API, a fixed seed picking `load.n_prompts`; output is capped as the
 task caps it (its max_gen_toks).
 
@@ -116,8 +117,11 @@ def summarise(levels: list[dict[str, Any]], slo: Slo) -> tuple[list[dict[str, An
     return out, capacity(out)
 
 
-def load(cfg: Any) -> Path:
+def load(raw: Any) -> Path:
     """The whole stage for a composed config (conf: load.*, baseline=..., task=...). Returns the record path."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_object(raw)  # typed; `raw` (the DictConfig) is what the planner reads
     from harness.config.schema import BaselineConfig, LoadConfig, TaskConfig
     from harness.store.record import now_iso
     from harness.store.store import atomic_write_text
@@ -138,11 +142,11 @@ def load(cfg: Any) -> Path:
     root = Path(os.path.expanduser(str(cfg.paths.results))) / "load"
     prompts, max_tokens = prompts_for(spec, lc.n_prompts, lc.seed)
     slo = Slo(lc.ttft_p95_s, lc.tpot_p95_s, lc.max_error_rate)
-    endpoint, price, device = _endpoint_identity(cfg)
+    endpoint, price, device = _endpoint_identity(cfg, raw)
     base = {"schema": LOAD_SCHEMA, "endpoint": endpoint, "device": device,
             "task": {"name": spec.name, "content_sha256": spec.content_sha256},
             "prompts": {"n": len(prompts), "seed": lc.seed, "sha256": digest(prompts), "max_tokens": max_tokens}}  # fmt: skip
-    paid = b.name is not None and b.serve is None and lc.url is None and b.api_key_env is not None
+    paid = _kind(cfg) == "baseline" and b.serve is None and b.api_key_env is not None
     if paid and not lc.paid:
         raise HarnessError(f"baseline={b.name} is a paid API: a load test sends {lc.requests_per_level} requests per "
                            f"level. Opt in with load.paid=true (capped by load.max_requests={lc.max_requests} and "
@@ -160,7 +164,7 @@ def load(cfg: Any) -> Path:
             todo.append((float(level), lid, path))
     if todo:
         log.info("load: %d level(s) stored, %d to measure", len(stored), len(todo))
-        with _target(cfg) as (target, pids):
+        with _target(cfg, raw) as (target, pids):
             spent = 0.0
             for level, lid, path in todo:
                 if lc.budget is not None and spent >= lc.budget:
@@ -206,17 +210,20 @@ def _cost(rows: list[dict[str, Any]], price: dict[str, Any] | None) -> float | N
     )
 
 
-def _endpoint_identity(cfg: Any) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+def _endpoint_identity(cfg: Any, raw: Any) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
     """(what answers, its API price or None, the device a self-served model runs on)."""
     lc, b = cfg.load, cfg.baseline
-    if lc.url:
-        if not lc.model:
+    if _kind(cfg) == "url":
+        if not lc.url or not lc.model:
             raise HarnessError("load.url is set: also set load.model, the model name that server expects")
         return {"url": lc.url, "model": lc.model}, None, {"kind": "external", "profile": lc.device_profile}
+    if _kind(cfg) == "model":
+        if cfg.model.name == "none":
+            raise HarnessError("nothing to load: set model=<name> (served by the harness), baseline=<name> "
+                               "(conf/baseline/) or load.url=... load.model=...")  # fmt: skip
+        return _model_identity(cfg, raw)
     if b.name is None:
-        raise HarnessError(
-            "nothing to load: set baseline=<name> (conf/baseline/) or load.url=... load.model=..."
-        )
+        raise HarnessError("load.endpoint=baseline but baseline=none: name one (conf/baseline/)")
     from harness.plan import plan_endpoint
 
     ep = plan_endpoint(b)
@@ -235,12 +242,55 @@ def _endpoint_identity(cfg: Any) -> tuple[dict[str, Any], dict[str, Any] | None,
             "model_key": ep.served_model.name if ep.served_model else None}, None, hw  # fmt: skip
 
 
+def _kind(cfg: Any) -> str:
+    """What answers (load.endpoint); `auto` outside the CLI: url if set, else baseline if named, else model."""
+    lc = cfg.load
+    if lc.endpoint != "auto":
+        return lc.endpoint
+    return "url" if lc.url else "baseline" if cfg.baseline.name else "model"
+
+
+def _model_cell(cfg: Any) -> Any:
+    """The planned cell of `model=` (+ `finetune=`): what the harness serves for this load test."""
+    from harness.plan import plan_cells
+
+    return plan_cells(cfg)[-1]
+
+
+def _serve_device(cfg: Any) -> str:
+    d = cfg.load.serve_device
+    if d != "auto":
+        return d
+    from harness.models.preflight import detect_device
+
+    return detect_device("auto").kind
+
+
+def _model_identity(cfg: Any, raw: Any) -> tuple[dict[str, Any], None, dict[str, Any]]:
+    from harness.compare.hardware import priced_as
+    from harness.config.schema import HardwareConfig
+    from harness.models.preflight import detect_device
+    from harness.plan import model_identity
+
+    cell = _model_cell(raw)
+    aid = None
+    if cell.train is not None:
+        from harness.finetune.train import artifact_id
+
+        aid = artifact_id(cell.train)
+    d = detect_device(_serve_device(cfg))
+    hw = priced_as(cfg.hardware or HardwareConfig(), d.kind, d.name, d.count)
+    serve = {"server": "transformers serve", "continuous_batching": True, "device": d.kind}
+    return {"model": model_identity(cell.model), "model_key": cell.model.name, "artifact_id": aid,
+            "serve": serve}, None, hw  # fmt: skip
+
+
 class _target:
     """The endpoint for the length of a `with`: a URL, or a server started for it; yields (Target, pids of
     processes that are part of the measurement, for the busy-machine check)."""
 
-    def __init__(self, cfg: Any):
-        self.cfg = cfg
+    def __init__(self, cfg: Any, raw: Any):
+        self.cfg, self.raw = cfg, raw
         self.ctx: Any = None
 
     def __enter__(self) -> tuple[Any, list[int]]:
@@ -251,11 +301,23 @@ class _target:
         from harness.plan import plan_endpoint
 
         lc, b = self.cfg.load, self.cfg.baseline
-        if lc.url:
+        if _kind(self.cfg) == "url":
             key = os.environ.get(lc.api_key_env, "EMPTY") if lc.api_key_env else "EMPTY"
             return Target(lc.url, lc.model, key), []
-        ep = plan_endpoint(b)
         log_path = Path(os.path.expanduser(str(self.cfg.paths.results))) / "logs" / "load-server.log"
+        if _kind(self.cfg) == "model":  # a harness model (base or fine-tuned), served for this run
+            from harness.config.schema import ServeConfig
+            from harness.evaluate.api.serve import served
+            from harness.load.served import servable_folder
+
+            folder, _ = servable_folder(_model_cell(self.raw))
+            s = ServeConfig(model=self.cfg.model.name)
+            self.ctx = served(folder, log_path, _serve_device(self.cfg), s.dtype, True, s.startup_timeout_s,
+                              s.cb_num_blocks, s.cb_max_batch_tokens)  # fmt: skip
+            url = self.ctx.__enter__()
+            pids = [p.pid for p in psutil.Process().children(recursive=True)]
+            return Target(url, folder), pids
+        ep = plan_endpoint(b)
         cache = Path(os.path.expanduser(str(self.cfg.paths.cache)))
         self.ctx = endpoint_for(b, ep.served_model, cache, log_path)
         url, model = self.ctx.__enter__()

@@ -64,12 +64,13 @@ def capacity_basis(r: dict[str, Any]) -> str:
 
 
 def with_capacity(records: list[dict[str, Any]], loads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records of self-hosted base models, each with the newest trusted capacity measured under load for the same
-    model on the same task (load records of a server the harness started), as `capacity`. Other records as they
+    """Records of self-hosted models, each with the newest capacity measured under load for the same model (and
+    fine-tuned artifact) on the same task (load records of a server the harness started), as `capacity`. Other records as they
     are. In memory only: the report stays a function of the stored records and load records."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
+    best: dict[tuple[str, str | None, str], dict[str, Any]] = {}
     for ld in sorted(loads, key=lambda x: x.get("created_at") or ""):
-        key = (ld["identity"]["endpoint"].get("model_key"), ld["identity"]["task"]["name"])
+        e = ld["identity"]["endpoint"]
+        key = (e.get("model_key"), e.get("artifact_id"), ld["identity"]["task"]["name"])
         device = ld["identity"].get("device") or {}
         if key[0] and ld.get("capacity") and device.get("price_per_hour") is not None:
             best[key] = {**ld["capacity"], "price_per_hour": device["price_per_hour"],
@@ -77,9 +78,8 @@ def with_capacity(records: list[dict[str, Any]], loads: list[dict[str, Any]]) ->
                          "target": ld["target"], "mode": ld["identity"]["mode"], "load_id": ld["load_id"]}  # fmt: skip
     out = []
     for r in records:
-        key = (r["model"]["name"], r["task"]["name"])
-        tuned = r["finetune"]["method"] != "none"
-        out.append({**r, "capacity": best[key]} if key in best and not r.get("api") and not tuned else r)
+        key = (r["model"]["name"], r["finetune"].get("artifact_id"), r["task"]["name"])
+        out.append({**r, "capacity": best[key]} if key in best and not r.get("api") else r)
     return out
 
 
