@@ -107,3 +107,21 @@ def test_an_evaluation_timed_on_a_contended_machine_says_so_where_its_cost_is_sh
     assert "timed on a contended machine: other work used 60%" in cost_and_latency(r)["measured_on"]
     quiet = make_record(inference={"machine": {"contended": False, "flags": []}}).to_json()
     assert "contended" not in cost_and_latency(quiet)["measured_on"]
+
+
+def test_an_external_server_is_priced_as_the_profile_named_and_maps_to_its_model():
+    """load.url + load.device_profile: the record's device is that profile's price, and load.model_key /
+    load.artifact_id let the capacity measured there price that model's rows."""
+    from omegaconf import OmegaConf
+
+    from harness.config.options import load_option
+    from harness.config.schema import HardwareConfig
+    from harness.load.run import _endpoint_identity
+    from tests.conftest import compose_cfg
+
+    raw = compose_cfg(["load.endpoint=url", "load.url=http://gpu-runner:8000/v1", "load.model=smol",
+                       "load.device_profile=h100", "load.model_key=smollm2-135m"])  # fmt: skip
+    endpoint, price, device = _endpoint_identity(OmegaConf.to_object(raw), raw)
+    h100 = load_option("hardware", "h100", HardwareConfig)
+    assert endpoint["url"] == "http://gpu-runner:8000/v1" and endpoint["model_key"] == "smollm2-135m"
+    assert price is None and device["price_per_hour"] == h100.price_per_hour and device["kind"] == "external"

@@ -303,6 +303,10 @@ class LoadConfig:
     model: str | None = None  # the model name that server expects
     api_key_env: str | None = None  # its key's environment variable, if it needs one
     device_profile: str | None = None  # conf/hardware/ profile of the external server's device, to price it
+    # An external server of a harness model: its registry name (and trained artifact id), so that the capacity
+    # measured there prices that model's rows (a vLLM server of the same weights on a GPU runner, say)
+    model_key: str | None = None
+    artifact_id: str | None = None
     serve_device: str = (
         "auto"  # a harness model served for the test: auto (cuda if there is one) | cpu | cuda
     )

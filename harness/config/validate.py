@@ -159,6 +159,12 @@ def value_problems(cfg: Any) -> list[str]:
             checks.append(f"{key}={endpoint.usage}: " + did_you_mean(str(endpoint.usage), list(ADAPTERS),
                                                                      "usage adapter"))  # fmt: skip
     lc = cfg.load
+    if lc.device_profile is not None:
+        from harness.config.options import option_files
+
+        if lc.device_profile not in option_files("hardware"):
+            checks.append(f"load.device_profile={lc.device_profile}: "
+                          + did_you_mean(str(lc.device_profile), list(option_files("hardware")), "hardware profile"))  # fmt: skip
     if lc.endpoint not in ("auto", "model", "baseline", "url"):
         checks.append(f"load.endpoint={lc.endpoint}: must be auto, model, baseline or url")
     if lc.mode not in ("closed", "open"):

@@ -216,7 +216,15 @@ def _endpoint_identity(cfg: Any, raw: Any) -> tuple[dict[str, Any], dict[str, An
     if _kind(cfg) == "url":
         if not lc.url or not lc.model:
             raise HarnessError("load.url is set: also set load.model, the model name that server expects")
-        return {"url": lc.url, "model": lc.model}, None, {"kind": "external", "profile": lc.device_profile}
+        device: dict[str, Any] = {"kind": "external", "profile": lc.device_profile}
+        if lc.device_profile:  # the user says what the server runs on: priced as that profile
+            from harness.config.options import load_option
+            from harness.config.schema import HardwareConfig
+
+            hw = load_option("hardware", lc.device_profile, HardwareConfig)
+            device.update(price_per_hour=hw.price_per_hour, currency=hw.currency, as_of=hw.as_of, devices=1)
+        return {"url": lc.url, "model": lc.model, "model_key": lc.model_key, "artifact_id": lc.artifact_id}, \
+            None, device  # fmt: skip
     if _kind(cfg) == "model":
         if cfg.model.name == "none":
             raise HarnessError("nothing to load: set model=<name> (served by the harness), baseline=<name> "

@@ -466,6 +466,8 @@ def tuning_effect(
                 "peak_gib": (m.get("peak_memory_bytes") or 0) / 1024**3,
                 "val_loss": m.get("validation_loss"),
                 "device": (m.get("device") or {}).get("kind"),
+                # training timed on a contended machine: its time and tokens/s are not the device's speed
+                "train_contended": bool((m.get("machine") or {}).get("contended")),
                 "artifact_id": f.get("artifact_id"),
                 "cell_id": r["cell_id"],
                 "base_cell_id": base["cell_id"],
