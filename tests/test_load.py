@@ -125,3 +125,14 @@ def test_an_external_server_is_priced_as_the_profile_named_and_maps_to_its_model
     h100 = load_option("hardware", "h100", HardwareConfig)
     assert endpoint["url"] == "http://gpu-runner:8000/v1" and endpoint["model_key"] == "smollm2-135m"
     assert price is None and device["price_per_hour"] == h100.price_per_hour and device["kind"] == "external"
+
+
+def test_an_endpoint_that_answers_nothing_stores_nothing_and_says_so(tmp_path):
+    """Every request refused (nothing listens on port 9): the level is not stored as a measurement."""
+    from harness.cli import cmd_load
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="every request of closed-loop level 1 failed"):
+        cmd_load(["task=helpdesk_en", "load.url=http://127.0.0.1:9/v1", "load.model=m", "load.levels=[1]",
+                  "load.requests_per_level=2", f"paths.results={tmp_path}"])  # fmt: skip
+    assert not list((tmp_path / "load").glob("**/*.json"))

@@ -143,7 +143,9 @@ def load(raw: Any) -> Path:
     prompts, max_tokens = prompts_for(spec, lc.n_prompts, lc.seed)
     slo = Slo(lc.ttft_p95_s, lc.tpot_p95_s, lc.max_error_rate)
     endpoint, price, device = _endpoint_identity(cfg, raw)
-    base = {"schema": LOAD_SCHEMA, "endpoint": endpoint, "device": device,
+    # what the measurement depends on: the device itself, not its price (a new price re-uses stored levels)
+    measured_on = {k: device.get(k) for k in ("kind", "device_name", "count", "devices", "cpus", "profile")}
+    base = {"schema": LOAD_SCHEMA, "endpoint": endpoint, "device": measured_on,
             "task": {"name": spec.name, "content_sha256": spec.content_sha256},
             "prompts": {"n": len(prompts), "seed": lc.seed, "sha256": digest(prompts), "max_tokens": max_tokens}}  # fmt: skip
     paid = _kind(cfg) == "baseline" and b.serve is None and b.api_key_env is not None
@@ -172,13 +174,17 @@ def load(raw: Any) -> Path:
                     break
                 lv = run_level(target, prompts, max_tokens, lc.mode, level, lc.requests_per_level,
                                lc.seed, lc.max_in_flight, pids)  # fmt: skip
+                if all(r["error"] for r in lv["rows"]):  # the endpoint is down, not slow: nothing to keep
+                    raise HarnessError(f"every request of {lc.mode}-loop level {level:g} failed "
+                                       f"({'; '.join(sorted({r['error'] for r in lv['rows']})[:3])}); it is not "
+                                       "stored, the levels before it are. Check the endpoint and run again.")  # fmt: skip
                 lv.update(level_id=lid, created_at=now_iso(), price=price)
                 spent += _cost(lv["rows"], price) or 0.0
                 atomic_write_text(path, json.dumps(lv))  # a finished level is kept even if a later one fails
                 stored.append(lv)
                 log.info("load: %s level %g measured (%s)", lc.mode, level, path.name)
     levels, cap = summarise(stored, slo)
-    identity = {**base, "mode": lc.mode, "levels": sorted(float(x) for x in lc.levels),
+    identity = {**base, "device": device, "mode": lc.mode, "levels": sorted(float(x) for x in lc.levels),
                 "requests_per_level": lc.requests_per_level, "slo": asdict(slo)}  # fmt: skip
     record = {
         "kind": "load",
