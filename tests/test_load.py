@@ -136,3 +136,44 @@ def test_an_endpoint_that_answers_nothing_stores_nothing_and_says_so(tmp_path):
         cmd_load(["task=helpdesk_en", "load.url=http://127.0.0.1:9/v1", "load.model=m", "load.levels=[1]",
                   "load.requests_per_level=2", f"paths.results={tmp_path}"])  # fmt: skip
     assert not list((tmp_path / "load").glob("**/*.json"))
+
+
+def test_a_stream_dropped_mid_answer_is_an_error_row_not_a_lost_level():
+    """A server (a test double: it must misbehave on cue) that sends one content chunk and then drops the
+    connection: the request is recorded as failed, the other request of the level is answered."""
+    import asyncio
+
+    from aiohttp import web
+
+    from harness.load.generator import Target, closed_loop
+
+    chunk = b'data: {"choices": [{"delta": {"content": "Hi"}}]}\n\n'
+
+    async def answer(request):
+        body = await request.json()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(chunk)
+        if body["messages"][0]["content"] == "drop":
+            request.transport.close()  # gone mid-answer
+            return resp
+        await resp.write(b'data: {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}\n\n')
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            prompts = [[{"role": "user", "content": "drop"}], [{"role": "user", "content": "ok"}]]
+            return await closed_loop(Target(f"http://127.0.0.1:{port}/v1", "m"), prompts, 8, 1, 2)
+        finally:
+            await runner.cleanup()
+
+    rows, _ = asyncio.run(main())
+    assert rows[0]["error"] and rows[1]["error"] is None and rows[1]["completion_tokens"] == 1

@@ -44,6 +44,8 @@ def schedule(rate: float, n: int, seed: int) -> list[float]:
 
 async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_tokens: int, t0: float,
                scheduled: float | None, index: int) -> dict[str, Any]:  # fmt: skip
+    import aiohttp
+
     body = {"model": t.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0,
             "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
     headers = {"Authorization": f"Bearer {t.api_key}"}
@@ -66,6 +68,8 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
                     continue
                 data = line[5:].strip()
                 if data == b"[DONE]":
+                    row["e2e_s"] = time.perf_counter() - sent
+                    await resp.read()  # drain the response: its connection goes back to the pool (no new TLS)
                     break
                 chunk = json.loads(data)
                 now = time.perf_counter()
@@ -81,14 +85,11 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
                     else:
                         row["itl_s"].append(now - last)
                     last = now
-        row["e2e_s"] = time.perf_counter() - sent
+        if row["e2e_s"] is None:  # a stream that ended without [DONE]: its last byte is now
+            row["e2e_s"] = time.perf_counter() - sent
         if row["ttft_s"] is None:
             row["error"] = "no content token in the answer"
-    except (
-        TimeoutError,
-        OSError,
-        ValueError,
-    ) as e:  # aiohttp's errors are OSErrors; broken JSON a ValueError
+    except (TimeoutError, OSError, ValueError, aiohttp.ClientError) as e:  # dropped stream, broken JSON...
         row["error"] = f"{type(e).__name__}: {e}"[:200]
     return row
 
