@@ -177,3 +177,15 @@ def test_a_stream_dropped_mid_answer_is_an_error_row_not_a_lost_level():
 
     rows, _ = asyncio.run(main())
     assert rows[0]["error"] and rows[1]["error"] is None and rows[1]["completion_tokens"] == 1
+
+
+def test_a_paid_api_is_not_loaded_without_opting_in_and_is_capped(tmp_path, monkeypatch):
+    from harness.cli import cmd_load
+    from harness.errors import HarnessError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")  # nothing is sent: the run stops before
+    common = ["baseline=openai-gpt-4o-mini", "task=helpdesk_en", f"paths.results={tmp_path}"]
+    with pytest.raises(HarnessError, match="is a paid API.*load.paid=true"):
+        cmd_load(common)
+    with pytest.raises(HarnessError, match="exceed load.max_requests=10"):
+        cmd_load([*common, "load.paid=true", "load.max_requests=10"])  # 3 levels x 16 requests
