@@ -133,11 +133,19 @@ def hydra_main(cfg: DictConfig) -> None:
         print(f"harness: error: {e}", file=sys.stderr)
         sys.exit(2)
     outcomes: list[dict[str, Any]] = []
-    if cfg.model.name != "none":
+    if cfg.sweep.stage == "load":  # sweep=load: each job measures its endpoint under load (harness/load/)
+        from harness.load.run import load
+
+        def measure(c: DictConfig) -> list[Any]:
+            log.info("load record: %s", load(c))
+            return []  # a load record, not a cell: the sweep's report reads it from the store
+
+        outcomes = guarded(measure, cfg, cfg.baseline.name or cfg.model.name, "load")
+    elif cfg.model.name != "none":
         outcomes += guarded(run_cell, cfg, cfg.model.name)
-    if cfg.baseline.name:
+    if cfg.baseline.name and cfg.sweep.stage != "load":
         outcomes += guarded(run_baseline, cfg, cfg.baseline.name, "baseline")
-    if cfg.judge.name:
+    if cfg.judge.name and cfg.sweep.stage != "load":
         outcomes = [*outcomes, *judge_outcomes(cfg, outcomes)]
     if not outcomes:
         log.warning("model=none and baseline=none: this job has nothing to run")

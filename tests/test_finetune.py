@@ -377,6 +377,8 @@ def test_a_trained_lora_is_served_merged_for_a_load_test_and_prices_its_row(lora
     rows = [dict(r, task={**r["task"], "split": "test"}) for r in (base, tuned)]
     board = build_board(rows, [], loads=[record])
     by_id = {r["cell_id"]: r for r in board.rows}
-    if record["capacity"] and record["identity"]["device"].get("price_per_hour") is not None:  # a priced device
+    if (
+        record["capacity"] and record["identity"]["device"].get("price_per_hour") is not None
+    ):  # a priced device
         assert by_id[tuned["cell_id"]]["capacity_qph"] == record["capacity"]["queries_per_hour"]
     assert by_id[base["cell_id"]]["capacity_qph"] is None

@@ -126,3 +126,14 @@ def test_the_measured_capacity_prices_the_self_hosted_row_and_the_chart_draws(cl
         section = page.inner_text("#load-section")
         assert f"Capacity at the target: {load['capacity']['requests_per_s']:.2f} requests/s" in section
         assert errors == []
+
+
+def test_sweep_load_measures_each_job_and_its_report_shows_the_load(tmp_path):
+    out = run_harness("sweep=load", "load.levels=[1]", "load.requests_per_level=2", "load.n_prompts=2",
+                      f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}",
+                      timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    [record] = list((tmp_path / "results" / "load").glob("*.json"))
+    assert json.loads(record.read_text())["identity"]["endpoint"]["model_key"] == "smollm2-135m"
+    html = (tmp_path / "reports" / "load" / "index.html").read_text()
+    assert 'id="load-section"' in html and 'id="chart-load"' in html

@@ -270,6 +270,9 @@ class ReportConfig:
 class SweepConfig:
     name: str = MISSING  # report folder: reports/<name>/index.html
     description: str = ""
+    stage: str = (
+        "cells"  # what each job does: cells (evaluate, fine-tune) | load (measure under load: load.*)
+    )
 
 
 @dataclass

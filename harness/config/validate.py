@@ -159,6 +159,8 @@ def value_problems(cfg: Any) -> list[str]:
             checks.append(f"{key}={endpoint.usage}: " + did_you_mean(str(endpoint.usage), list(ADAPTERS),
                                                                      "usage adapter"))  # fmt: skip
     lc = cfg.load
+    if cfg.sweep.stage not in ("cells", "load"):
+        checks.append(f"sweep.stage={cfg.sweep.stage}: must be cells or load")
     if lc.device_profile is not None:
         from harness.config.options import option_files
 

@@ -272,8 +272,13 @@ def all_charts(
     loads: list[dict[str, Any]] | None = None,
 ) -> list[tuple[str, str, go.Figure]]:
     """(element id, what it answers, figure) for each chart the data supports."""
-    if df.empty:
-        return []
+    load = (
+        "chart-load",
+        "How much traffic does a replica take within the latency target?",
+        load_chart(loads or []),
+    )
+    if df.empty:  # a sweep=load report may have load records and no cell
+        return [load] if load[2] is not None else []
     params = {m: p for m, p in zip(df.get("model", []), df.get("params_m", []), strict=False) if p == p and p}
     made: list[tuple[str, str, Any]] = [
         ("chart-pareto", "Which option gives the most accuracy for the money?",
@@ -285,6 +290,6 @@ def all_charts(
         ("chart-datasize", "How much training data is enough?", data_size_chart(df)),
         ("chart-heatmap", "How does each model do across tasks?", heatmap_chart(df)),
         ("chart-monthly", "From what volume does fine-tuning pay?", monthly_cost_chart(breakeven or [], deployment)),
-        ("chart-load", "How much traffic does a replica take within the latency target?", load_chart(loads or [])),
+        load,
     ]  # fmt: skip
     return [(i, q, f) for i, q, f in made if f is not None]
