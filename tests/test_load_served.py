@@ -135,5 +135,6 @@ def test_sweep_load_measures_each_job_and_its_report_shows_the_load(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     [record] = list((tmp_path / "results" / "load").glob("*.json"))
     assert json.loads(record.read_text())["identity"]["endpoint"]["model_key"] == "smollm2-135m"
-    html = (tmp_path / "reports" / "load" / "index.html").read_text()
+    [page] = (tmp_path / "reports").glob("load*/index.html")  # reports/load__<the overrides>/
+    html = page.read_text()
     assert 'id="load-section"' in html and 'id="chart-load"' in html
