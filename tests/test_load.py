@@ -189,3 +189,15 @@ def test_a_paid_api_is_not_loaded_without_opting_in_and_is_capped(tmp_path, monk
         cmd_load(common)
     with pytest.raises(HarnessError, match="exceed load.max_requests=10"):
         cmd_load([*common, "load.paid=true", "load.max_requests=10"])  # 3 levels x 16 requests
+
+
+@pytest.mark.parametrize("task, why", [("general_en", "is multiple_choice: a load test needs a generation task"),
+                                       ("gsm8k", "ships with lm-eval; a load test takes its prompts from a project")])  # fmt: skip
+def test_a_task_that_cannot_give_load_prompts_is_refused_with_a_reason(task, why, tmp_path):
+    from harness.cli import cmd_load
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match=why):
+        cmd_load(
+            [f"task={task}", "load.url=http://127.0.0.1:9/v1", "load.model=m", f"paths.results={tmp_path}"]
+        )

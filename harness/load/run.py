@@ -43,6 +43,9 @@ def prompts_for(task_spec: Any, n: int, seed: int) -> tuple[list[list[dict[str, 
     """(chat messages of n test items picked by `seed`, max output tokens) as lm-eval prompts a chat API."""
     from harness.finetune.data import load_task_object, seeded_slice
 
+    if task_spec.dir is None:  # lm-eval's own tasks are scored, not served: their prompts need their harness
+        raise HarnessError(f"task {task_spec.name} ships with lm-eval; a load test takes its prompts from a project "
+                           "task (tasks/, e.g. task=helpdesk_en).")  # fmt: skip
     task = load_task_object(task_spec)
     if task.OUTPUT_TYPE != "generate_until":
         raise HarnessError(f"task {task_spec.name} is {task.OUTPUT_TYPE}: a load test needs a generation task "
