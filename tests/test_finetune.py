@@ -330,8 +330,11 @@ def test_training_killed_ten_times_ends_with_the_weights_of_an_uninterrupted_run
     seconds = time.perf_counter() - started
     [resumed] = [p.parent for p in root.glob(f"*/{MARKER}")]
     assert "resuming" in runs[-1].read_text() and not list(root.glob(".*.partial"))
+    # A "time" kill may land before a run resumed past its target has pruned anything (the kill then comes
+    # during start-up), so the leftover is deleted by the first later run that got as far as resuming.
+    logs = [r.read_text() for r in runs]
     for name, next_run in left_unmarked:
-        assert f"deleting {name}: incomplete" in runs[next_run].read_text()
+        assert any(f"deleting {name}: incomplete" in log for log in logs[next_run:]), (name, next_run)
 
     assert _sha256(resumed / "adapter_model.safetensors") == _sha256(reference / "adapter_model.safetensors")
     ref = json.loads((reference / MARKER).read_text())["metering"]
