@@ -413,8 +413,26 @@ def _s(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f} s"
 
 
+def cmd_gate(argv: list[str]) -> None:
+    from harness.report.gate import main as gate_main  # exit 0 / 1 (regressed) / 2 (bad input)
+
+    gate_main(argv)
+
+
+def cmd_plan(argv: list[str]) -> None:
+    from harness.dryrun import main as plan_main  # what a sweep would run and cost; nothing loaded or sent
+
+    plan_main(argv)
+
+
+def cmd_history(argv: list[str]) -> None:
+    from harness.history import main as history_main
+
+    history_main(argv)
+
+
 SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task, "runtime": cmd_runtime,
-               "load": cmd_load}  # fmt: skip
+               "load": cmd_load, "gate": cmd_gate, "plan": cmd_plan, "history": cmd_history}  # fmt: skip
 
 
 def _exit_on_sigterm() -> None:
@@ -443,6 +461,8 @@ def main() -> None:
     redact_logs()
     args = sys.argv[1:]
     try:
+        if "--dry-run" in args:  # = harness plan with the same arguments
+            args = ["plan", *(a for a in args if a != "--dry-run")]
         if args and args[0] in SUBCOMMANDS:
             SUBCOMMANDS[args[0]](args[1:])
             return

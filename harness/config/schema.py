@@ -194,6 +194,9 @@ class BaselineConfig:
     # Above this share of failed requests the cell is not scored (its empty answers would look like a real
     # score) and the run exits non-zero; at or below it, the cell is stored and a re-run resends the failed ones.
     max_failed_share: float = 0.05
+    # Money cap for this baseline's requests in one run (a sweep): the client stops sending before what the run
+    # has paid for it would pass this; finished answers are kept. null = no cap. See also budget.max_usd.
+    budget_usd: float | None = None
     tokenizer: str | None = (
         None  # embedded model name whose tokenizer estimates tokens if a server sends no usage
     )
@@ -264,6 +267,11 @@ class ReportConfig:
     # "cheapest option that meets the target" in the summary; null = the cheapest tied with the best row
     target_score: float | None = None
     compare_to: str | None = None  # an earlier report (folder or its leaderboard.json) to compare rows with
+    # The regression gate at the end of a sweep (= `harness gate --against ...`): a run id or an earlier
+    # leaderboard.json; the sweep exits 1 when a row regressed. null = no gate.
+    gate: str | None = None
+    gate_max_cost_increase: float = 0.10  # a row's cost per 1,000 queries may grow by this share before it fails
+    gate_max_p95_increase: float = 0.20  # a row's p95 latency may grow by this share before it fails
 
 
 @dataclass
@@ -320,6 +328,15 @@ class LoadConfig:
 
 
 @dataclass
+class BudgetConfig:
+    """Money caps on API requests (README "Scheduled sweeps"): before each request the client checks that what
+    this run has paid, plus that request at its most expensive, stays within the cap; past it, the cell stops and
+    is recorded as stopped by the budget. Answers already paid for are kept (and cost nothing again)."""
+
+    max_usd: float | None = None  # every API cell (baselines and judges) of one run together; null = no cap
+
+
+@dataclass
 class HarnessConfig:
     model: ModelConfig = MISSING
     task: TaskConfig = MISSING
@@ -331,5 +348,6 @@ class HarnessConfig:
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)  # how self-hosted rows are priced
     report: ReportConfig = field(default_factory=ReportConfig)
     load: LoadConfig = field(default_factory=LoadConfig)  # `harness load` only
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
