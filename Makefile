@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up .venv first (idempotent, see scripts/setup.sh).
-.PHONY: setup run test test-fast lint
+.PHONY: setup run test test-fast lint lock
 
 setup:
 	scripts/setup.sh
@@ -18,3 +18,7 @@ test-fast: setup
 
 lint: setup
 	.venv/bin/ruff check harness tests tasks && .venv/bin/ruff format --check harness tests tasks
+
+# Rewrite runtimes/main.lock (the exact versions setup installs) from pyproject.toml's ranges, newest allowed.
+lock:
+	scripts/lock.sh

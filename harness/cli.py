@@ -322,6 +322,18 @@ def cmd_runtime(argv: list[str]) -> None:
     from harness import runtimes
     from harness.execute import runtime
 
+    def main_lock_line() -> str:
+        """The main lock's hash and whether this environment's packages match it."""
+        sha = runtimes.main_lock_sha256()
+        if sha is None:
+            return f"lock: none ({runtimes.MAIN_LOCK} is missing)"
+        drift = sorted(runtimes.main_lock_drift().items())
+        shown = ", ".join(f"{k} {have or 'missing'} (lock {want})" for k, (want, have) in drift[:8])
+        more = f" and {len(drift) - 8} more" if len(drift) > 8 else ""
+        return f"lock: {runtimes.MAIN_LOCK.name} {sha[:12]}, " + (
+            f"installed packages differ: {shown}{more}" if drift else "installed packages match"
+        )
+
     cache = runtime.cache_root()
     if a.action == "list":
         import transformers
@@ -333,7 +345,8 @@ def cmd_runtime(argv: list[str]) -> None:
         for m in [m for m in option_files("model") if m != "none"]:
             users.setdefault(model_config(m).runtime, []).append(m)
         print(f"{'main':8s} {'(this environment)':14s} transformers {transformers.__version__:8s} "
-              f"{sys.prefix}\n{'':8s} models: {', '.join(users.get('main', []))}")  # fmt: skip
+              f"{sys.prefix}\n{'':8s} {main_lock_line()}\n"
+              f"{'':8s} models: {', '.join(users.get('main', []))}")  # fmt: skip
         for name in runtimes.names()[1:]:
             rt = runtimes.load(name)
             state = "created" if runtime.stamp(rt, cache) else "not created"
@@ -345,6 +358,11 @@ def cmd_runtime(argv: list[str]) -> None:
         existed = runtime.stamp(rt, cache) is not None
         where = runtime.create(rt, cache)
         print(f"runtime {a.name}: {'already created' if existed else 'created'} in {where}")
+    elif a.name == runtimes.MAIN:  # this environment, against runtimes/main.lock
+        print(f"runtime main: {sys.prefix}\n  {main_lock_line()}")
+        if runtimes.main_lock_drift():
+            raise HarnessError("this environment does not match runtimes/main.lock: run scripts/setup.sh.")
+        print("runtime main: ok (packages match the lock)")
     else:
         from harness.execute.worker import check_runtime
 

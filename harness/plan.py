@@ -202,3 +202,53 @@ def plan(cfg: Any) -> list[CellSpec]:
     if cfg.baseline.name:
         specs.append(plan_baseline(cfg))
     return specs
+
+
+# -- the jobs of a command line (the sweep's check before it starts, and `harness plan`) -------------------------
+
+
+def _first_value(o: Any) -> str | None:
+    """`key=value` for an override, a sweep at its first value; None for a sweep that cannot be enumerated (an
+    interval, for another sweeper): the job then checks that key itself when it starts."""
+    from hydra.errors import HydraException
+
+    if not o.is_sweep_override():
+        return o.input_line
+    try:
+        return f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}"
+    except HydraException:
+        return None
+
+
+def job_overrides(args: list[str]) -> list[list[str]]:
+    """The override list of every job a command line runs, as Hydra's basic sweeper expands it (the command
+    line's sweeps and the preset's hydra.sweeper.params)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from harness.paths import CONF_DIR
+
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    # a first composition, each sweep at its first value, gives the preset's sweeper params
+    first = [line for o in parsed if (line := _first_value(o))]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=first, return_hydra_config=True)
+    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+    multirun = (
+        cfg.hydra.mode is not None
+        and str(cfg.hydra.mode).endswith("MULTIRUN")
+        or "-m" in args
+        or "--multirun" in args
+    )
+    if not multirun:
+        return [first]
+    try:
+        batches = BasicSweeper.split_arguments(
+            parser.parse_overrides(params + [o.input_line for o in parsed]), None
+        )
+    except HydraException:  # a sweep the basic sweeper cannot expand (an interval, another sweeper's syntax)
+        return [first]  # each job still checks itself when it starts
+    return batches[0]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.cell import BaselineCell, Cell, CellSpec
-from harness.errors import PreflightError
+from harness.errors import HarnessError, PreflightError
 from harness.plan import plan_baseline, plan_cells
 from harness.store import Store
 
@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class CellOutcome:
     cell_id: str
-    status: str  # done | skipped (already stored) | preflight_failed | failed | error | not_applicable
+    # done | skipped (already stored) | preflight_failed | failed | error | not_applicable | stopped_by_budget (an
+    # API cell a money cap stopped: its answers are kept, no record is stored; harness.evaluate.api.budget)
+    status: str
     model: str
     task: str
     message: str = ""
@@ -193,7 +195,18 @@ def _run_todo(todo: list[tuple[CellSpec, CellOutcome, Store, Any]]) -> None:
         with main_lock(str(lock), _describe(spec)):
             if _stored(store, spec):
                 continue
-            result = backend.execute(spec, devices.get(spec.eval.device))
+            try:
+                result = backend.execute(spec, devices.get(spec.eval.device))
+            except HarnessError as e:
+                from harness.evaluate.api.budget import STOPPED, is_budget_stop
+
+                if not is_budget_stop(e):
+                    raise
+                # the sweep goes on; later API cells of the same capped scope stop at their first request
+                outcome.status, outcome.message = STOPPED, str(e)
+                outcome.seconds = time.perf_counter() - started
+                log.warning("%s: %s", _describe(spec), e)
+                continue
             if result is not None and not result.stored:  # None: a non-zero rank; rank 0 stores
                 path = store.write(result.record, result.samples)
                 _log_stored(path, result.record)

@@ -316,7 +316,7 @@ def test_bad_values_are_rejected_at_composition_with_one_message(tmp_path, overr
 
 
 def test_every_job_of_a_sweep_is_checked_before_the_first_starts():
-    from harness.config.validate import job_overrides
+    from harness.plan import job_overrides
 
     assert job_overrides([]) == [
         ["model=smollm2-135m", "task=helpdesk_en"], ["model=smollm2-135m", "task=general_en"],

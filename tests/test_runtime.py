@@ -136,9 +136,11 @@ def test_the_worker_gets_a_copy_of_this_harness_and_this_checkouts_git_state(tmp
 
 
 def test_current_runtime_reads_the_stamp_at_the_environment_root(tmp_path, monkeypatch):
+    from harness.runtimes import main_lock_sha256
     from harness.store import record
 
-    assert record.current_runtime() == {"name": "main", "lock_sha256": None}
+    here = record.current_runtime()  # main: runtimes/main.lock's hash (tests/test_lock.py)
+    assert here["name"] == "main" and here["lock_sha256"] == main_lock_sha256() is not None
     (tmp_path / record.RUNTIME_STAMP).write_text(json.dumps({"name": "legacy", "lock_sha256": "ab" * 32}))
     monkeypatch.setattr(record.sys, "prefix", str(tmp_path))
     assert record.current_runtime() == {"name": "legacy", "lock_sha256": "ab" * 32}

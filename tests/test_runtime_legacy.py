@@ -13,6 +13,7 @@ import pytest
 from harness.errors import PreflightError
 from harness.paths import REPO_ROOT
 from harness.run import run_cell
+from harness.runtimes import main_lock_sha256
 from harness.store import Store
 from tests.conftest import compose_cfg, run_harness
 
@@ -113,7 +114,8 @@ def test_smollm2_scores_the_same_items_the_same_way_in_both_runtimes_and_the_rep
         assert [s["scores"] for s in main] == [s["scores"] for s in old], task
         rm, rl = store.load(cells["main"]), store.load(cells["legacy"])
         assert rm["metrics"] == rl["metrics"]
-        assert rm["environment"]["runtime"] == {"name": "main", "lock_sha256": None}
+        assert rm["environment"]["runtime"]["name"] == "main"
+        assert rm["environment"]["runtime"]["lock_sha256"] == main_lock_sha256()  # runtimes/main.lock
         assert rl["environment"]["packages"]["transformers"] == "4.33.3"
         assert rm["environment"]["packages"]["transformers"].startswith("5.")
     from harness.report.render import write_report

@@ -270,8 +270,9 @@ class ReportConfig:
     # The regression gate at the end of a sweep (= `harness gate --against ...`): a run id or an earlier
     # leaderboard.json; the sweep exits 1 when a row regressed. null = no gate.
     gate: str | None = None
-    gate_max_cost_increase: float = 0.10  # a row's cost per 1,000 queries may grow by this share before it fails
-    gate_max_p95_increase: float = 0.20  # a row's p95 latency may grow by this share before it fails
+    # a row's cost per 1,000 queries, and its p95 latency, may grow by this share before the gate fails
+    gate_max_cost_increase: float = 0.10
+    gate_max_p95_increase: float = 0.20
 
 
 @dataclass

@@ -185,6 +185,7 @@ def value_problems(cfg: Any) -> list[str]:
         v = lc[key]
         if v is not None and (not _finite(v) or v <= 0):
             checks.append(f"load.{key}={v}: must be greater than 0 (or null: no bound)")
+    checks += budget_problems(cfg)
     d = cfg.deployment
     if d.kind not in ("dedicated", "per_second"):
         checks.append(f"deployment.kind={d.kind}: must be dedicated or per_second")
@@ -210,6 +211,35 @@ def value_problems(cfg: Any) -> list[str]:
             + " (`harness runtime list`)"
         )
     return [c for c in checks if c]
+
+
+def budget_problems(cfg: Any) -> list[str]:
+    """Money caps (harness.evaluate.api.budget): each null or a finite number above 0, in USD, and set only on
+    priced endpoints (a cap cannot be checked without a price)."""
+    from harness.evaluate.api.pricing import is_priced
+
+    run_cap = cfg.budget.max_usd
+    out = []
+    endpoints = [("baseline", cfg.baseline, bool(cfg.baseline.name)),
+                 ("judge.endpoint", cfg.judge.endpoint, bool(cfg.judge.name))]  # fmt: skip
+    caps = [("budget.max_usd", run_cap)] + [(f"{k}.budget_usd", e.budget_usd) for k, e, _ in endpoints]
+    for key, value in caps:
+        if value is not None and (not _finite(value) or value <= 0):
+            out.append(f"{key}={value}: must be greater than 0 (or null: no cap)")
+    if cfg.sweep.stage == "load":  # a load test is capped by load.budget
+        return out
+    for key, e, used in endpoints:
+        own = (f"{key}.budget_usd", e.budget_usd)
+        capped = [k for k, v in (("budget.max_usd", run_cap), own) if v is not None]
+        if not used or not capped:
+            continue
+        if not is_priced(e.price):
+            out.append(f"{' and '.join(capped)}: {key} {e.name} is unpriced, and a cap cannot be checked without "
+                       f"a price: set {key}.price.input_per_1m and output_per_1m, or drop the cap")  # fmt: skip
+        elif e.price.currency != "USD":
+            out.append(f"{' and '.join(capped)}: caps are in USD, but {key} {e.name} is priced in "
+                       f"{e.price.currency}")  # fmt: skip
+    return out
 
 
 def split_problem(task: Any) -> str | None:
@@ -289,53 +319,6 @@ def writable(cfg: Any) -> None:
             ) from None
 
 
-def _first_value(o: Any) -> str | None:
-    """`key=value` for an override, a sweep at its first value; None for a sweep that cannot be enumerated (an
-    interval, for another sweeper): the job then checks that key itself when it starts."""
-    from hydra.errors import HydraException
-
-    if not o.is_sweep_override():
-        return o.input_line
-    try:
-        return f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}"
-    except HydraException:
-        return None
-
-
-def job_overrides(args: list[str]) -> list[list[str]]:
-    """The override list of every job a command line runs, as Hydra's basic sweeper expands it (the command
-    line's sweeps and the preset's hydra.sweeper.params)."""
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    from harness.paths import CONF_DIR
-
-    parser = OverridesParser.create()
-    parsed = parser.parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
-    # a first composition, each sweep at its first value, gives the preset's sweeper params
-    first = [line for o in parsed if (line := _first_value(o))]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=first, return_hydra_config=True)
-    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
-    multirun = (
-        cfg.hydra.mode is not None
-        and str(cfg.hydra.mode).endswith("MULTIRUN")
-        or "-m" in args
-        or "--multirun" in args
-    )
-    if not multirun:
-        return [first]
-    try:
-        batches = BasicSweeper.split_arguments(
-            parser.parse_overrides(params + [o.input_line for o in parsed]), None
-        )
-    except HydraException:  # a sweep the basic sweeper cannot expand (an interval, another sweeper's syntax)
-        return [first]  # each job still checks itself when it starts
-    return batches[0]
-
-
 def precheck(args: list[str]) -> int:
     """Compose and validate every job of this command line; raise one HarnessError. Returns the jobs checked."""
     from hydra import compose, initialize_config_dir
@@ -344,6 +327,8 @@ def precheck(args: list[str]) -> int:
     from harness.paths import CONF_DIR
 
     try:
+        from harness.plan import job_overrides
+
         jobs = job_overrides(args)
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             for job in jobs[:MAX_PRECHECKED_JOBS]:

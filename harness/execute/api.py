@@ -97,6 +97,7 @@ class ApiBackend:
     name = "api"
 
     def execute(self, cell: BaselineCell, device: Any = None) -> Execution:
+        from harness.evaluate.api.budget import active, budget_for
         from harness.evaluate.baseline import evaluate_baseline
         from harness.evaluate.endpoint import endpoint_for
         from harness.models import model_config, weights_location
@@ -119,7 +120,9 @@ class ApiBackend:
                 log.info(
                     "baseline %s: sending %s requests to %s", b.name, cell.task.name, b.base_url or "OpenAI"
                 )
-            out = evaluate_baseline(cell, url, model, tokenizer)
+            # the run's and this baseline's money caps; past one, BudgetStop: no record, answers kept
+            with active(budget_for(cell.config_snapshot, b)):
+                out = evaluate_baseline(cell, url, model, tokenizer)
         refuse_if_mostly_failed(cell, store, out.samples, out.api)
         timings = {"serve_start_s": t1 - t0, "evaluate_s": out.seconds, "total_s": time.perf_counter() - t0}
         record = build_record(

@@ -17,6 +17,7 @@ from harness.config.schema import ReportConfig
 from harness.report import summary
 from harness.report.diff import compare_rows
 from harness.report.drill import drill_down
+from harness.report.history import history
 from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect, with_capacity
 
 MAX_PROVENANCE = 200  # cells listed one by one under "Methodology"; the exports and records hold all of them
@@ -53,6 +54,8 @@ class Board:
     tasks: dict[str, str]  # task name -> its description
     assumptions: dict[str, Any]  # monthly_queries, amortise_months, target_score as used
     loads: list[dict[str, Any]] = field(default_factory=list)  # load records (harness load), newest last
+    # this board's rows in every recorded run (harness.report.history), for the History section
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def records_of(df) -> list[dict[str, Any]]:
@@ -170,6 +173,7 @@ def build_board(
     judgements: list[dict[str, Any]] | None = None,
     earlier: dict[str, Any] | None = None,
     loads: list[dict[str, Any]] | None = None,
+    runs: pd.DataFrame | None = None,
 ) -> Board:
     """`not_measured`: outcomes of cells without a record (failed or not applicable). `samples`: cell id -> its
     per-sample rows (Store.load_samples), for paired comparisons and drill-down. `settings`: the cost assumptions
@@ -215,4 +219,5 @@ def build_board(
         },
         assumptions=a,
         loads=loads or [],
+        history=history(runs, df) if runs is not None else pd.DataFrame(),
     )

@@ -264,12 +264,46 @@ def load_chart(loads: list[dict[str, Any]]) -> go.Figure | None:
     return fig
 
 
+def history_chart(hist: pd.DataFrame) -> go.Figure | None:
+    """Each row's score (with its 95 % interval), cost per 1,000 queries and p95 latency in every run that had
+    it, one line per row, a task drop-down: a step in a line is a change of model, data or price."""
+    if hist.empty:
+        return None
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=("score (95 % interval)", "cost per 1,000 queries", "p95 latency (s)"))  # fmt: skip
+    tasks = sorted(hist["task"].unique())
+    owner: list[str] = []
+    for task in tasks:
+        for label, g in hist[hist["task"] == task].groupby("label", sort=True):
+            hover = [f"run {r}" for r in g["run_id"]]
+            err = {"type": "data", "symmetric": False, "array": g["ci_high"] - g["score"],
+                   "arrayminus": g["score"] - g["ci_low"]}  # fmt: skip
+            for i, (col, extra) in enumerate(
+                (("score", {"error_y": err}), ("cost_per_1k", {}), ("p95_s", {})), 1
+            ):
+                fig.add_trace(go.Scatter(x=g["started_at"], y=g[col], mode="lines+markers", name=str(label),
+                                         legendgroup=f"{task}|{label}", showlegend=i == 1, text=hover,
+                                         visible=task == tasks[0], **extra), row=i, col=1)  # fmt: skip
+                owner.append(task)
+    if len(tasks) > 1:
+        buttons = [
+            {"label": t, "method": "update", "args": [{"visible": [o == t for o in owner]}]} for t in tasks
+        ]
+        fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.08,
+                                        "yanchor": "bottom"}])  # fmt: skip
+    fig.update_layout(title="Each row over the recorded runs", height=720, xaxis3_title="run started (UTC)")
+    return fig
+
+
 def all_charts(
     df: pd.DataFrame,
     effects: pd.DataFrame,
     breakeven: list[dict[str, Any]] | None = None,
     deployment: str = "",
     loads: list[dict[str, Any]] | None = None,
+    hist: pd.DataFrame | None = None,
 ) -> list[tuple[str, str, go.Figure]]:
     """(element id, what it answers, figure) for each chart the data supports."""
     load = (
@@ -291,5 +325,7 @@ def all_charts(
         ("chart-heatmap", "How does each model do across tasks?", heatmap_chart(df)),
         ("chart-monthly", "From what volume does fine-tuning pay?", monthly_cost_chart(breakeven or [], deployment)),
         load,
+        ("chart-history", "Did a row drift after a model, data or price change?",
+         history_chart(hist if hist is not None else pd.DataFrame())),
     ]  # fmt: skip
     return [(i, q, f) for i, q, f in made if f is not None]

@@ -96,6 +96,11 @@ def report_from_store(
     judged = store.judgements(r["cell_id"] for r in records)
     compare_to = settings.get("compare_to") if isinstance(settings, Mapping) else settings.compare_to
     earlier = load_export(resolve(compare_to)) if compare_to else None
+    from harness.report.analysis import assumptions_of
+    from harness.report.history import run_points
+
+    a = assumptions_of(settings)
+    runs = run_points(store, a["deployment"], a["monthly_queries"])  # every recorded run: the history view
     board = build_board(records, failed, samples=store.samples_or_none, settings=settings, judgements=judged,
-                        earlier=earlier, loads=store.loads())  # fmt: skip
+                        earlier=earlier, loads=store.loads(), runs=runs)  # fmt: skip
     return ReportResult(write_board(board, out_dir, title), outcomes, records, failed)

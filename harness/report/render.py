@@ -22,6 +22,7 @@ from harness.config.schema import ReportConfig
 from harness.report.analysis import Board, Samples, build_board, filter_text, records_of
 from harness.report.charts import all_charts, load_label
 from harness.report.diff import EXPORT_SCHEMA
+from harness.report.history import changes as history_changes
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
 
@@ -56,7 +57,7 @@ def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
     """The page. `out_dir` only decides how docs/metrics.md is linked."""
     charts = [(cid, question, fig.to_html(full_html=False, include_plotlyjs=False, div_id=cid,
                                           config={"displaylogo": False, "responsive": True}))
-              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads)]  # fmt: skip
+              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads, board.history)]  # fmt: skip
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
     )
@@ -90,6 +91,7 @@ def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
         provenance=board.provenance,
         metrics_href=metrics_link(out_dir),
         tasks=board.tasks,
+        history=history_changes(board.history),
     )
 
 

@@ -73,12 +73,29 @@ RUNTIME_STAMP = "harness-runtime.json"  # at the root of a runtime's environment
 
 
 def current_runtime() -> dict[str, object]:
-    """The runtime this process runs in: a created runtime's name and lock hash, else the harness's own `main`."""
+    """The runtime this process runs in: a created runtime's name and lock hash, else the harness's own `main`
+    with the hash of runtimes/main.lock, whether the installed packages match it and, if not, how they differ
+    ({package: [locked, installed]}). Provenance only: no cell id reads it, so a new lock keeps stored results."""
     try:
         facts = json.loads((Path(sys.prefix) / RUNTIME_STAMP).read_text(encoding="utf-8"))
         return {"name": facts["name"], "lock_sha256": facts["lock_sha256"]}
     except (OSError, ValueError, KeyError):
-        return {"name": "main", "lock_sha256": None}
+        from harness.runtimes import main_lock_drift, main_lock_sha256
+
+        sha = main_lock_sha256()
+        if sha is None:  # no lock to compare with
+            return {"name": "main", "lock_sha256": None, "lock_matches": None}
+        drift = main_lock_drift()
+        return {"name": "main", "lock_sha256": sha, "lock_matches": not drift,
+                **({"lock_drift": {k: list(v) for k, v in drift.items()}} if drift else {})}  # fmt: skip
+
+
+RUN_ID_ENV = "HARNESS_RUN_ID"  # set by the process that starts a run, inherited by its jobs (store/runs.py)
+
+
+def current_run_id() -> str | None:
+    """The run this process belongs to; None outside a run (a test calling a function directly)."""
+    return os.environ.get(RUN_ID_ENV) or None
 
 
 def environment() -> dict[str, object]:
@@ -88,6 +105,7 @@ def environment() -> dict[str, object]:
         "packages": package_versions(),
         "runtime": current_runtime(),
         "git": git_state(),
+        "run_id": current_run_id(),  # the sweep run that computed it (results/runs/<run_id>.json)
     }
 
 

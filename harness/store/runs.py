@@ -7,11 +7,19 @@ it belongs to: the API ledger notes it beside each paid answer (the run's budget
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import secrets
+import socket
 import time
+from pathlib import Path
+from typing import Any
 
-RUN_ID_ENV = "HARNESS_RUN_ID"
+from harness.errors import HarnessError
+from harness.store.record import RUN_ID_ENV, current_run_id  # noqa: F401 - re-exported: the run's id lives here
+
+log = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
@@ -19,6 +27,99 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def current_run_id() -> str | None:
-    """The run this process belongs to; None outside a run (a test calling a function directly)."""
-    return os.environ.get(RUN_ID_ENV) or None
+# -- manifests ---------------------------------------------------------------------------------------------------
+# Written by the launching process only: at the start (status "running") and at the end (the cells, the
+# outcome). A run whose launcher was killed keeps "running"; readers call it "interrupted" once that process is
+# gone (same host) or after STALE_AFTER_S (another host: nothing to ask).
+
+MANIFEST_VERSION = 1
+STALE_AFTER_S = 7 * 24 * 3600
+# a job's outcome status -> the manifest's word for it (done = computed by this run, skipped = found stored)
+CELL_STATUS = {"done": "computed", "skipped": "reused"}
+
+
+def runs_dir(results: Path) -> Path:
+    return Path(results) / "runs"
+
+
+def manifest_path(results: Path, run_id: str) -> Path:
+    return runs_dir(results) / f"{run_id}.json"
+
+
+def write_manifest(results: Path, manifest: dict[str, Any]) -> Path:
+    from harness.store.store import atomic_write_text
+
+    path = manifest_path(results, manifest["run_id"])
+    atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+    return path
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """A manifest, or None (with a warning naming the file) when it is not one."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        log.warning("skipping run manifest %s: %s", path, e)
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != "run" or not isinstance(doc.get("run_id"), str):
+        log.warning("skipping %s: not a run manifest", path)
+        return None
+    doc.setdefault("cells", [])
+    doc["status"] = effective_status(doc)
+    return doc
+
+
+def effective_status(doc: dict[str, Any]) -> str:
+    """ "running" only while its launcher can still be running; else "interrupted"."""
+    status = doc.get("status", "running")
+    if status != "running":
+        return status
+    pid, host = doc.get("pid"), doc.get("host")
+    if host == socket.gethostname() and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "interrupted"
+        except PermissionError:
+            pass
+        return "running"
+    started = _epoch(doc.get("started_at"))
+    return "interrupted" if started is not None and time.time() - started > STALE_AFTER_S else "running"
+
+
+def _epoch(iso: Any) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return None
+
+
+def manifests(results: Path) -> list[dict[str, Any]]:
+    """Every run of a store, oldest first."""
+    found = (read_manifest(p) for p in sorted(runs_dir(results).glob("*.json")))
+    return sorted((m for m in found if m is not None), key=lambda m: (str(m.get("started_at")), m["run_id"]))
+
+
+def find_run(results: Path, run_id: str) -> dict[str, Any]:
+    """One run by its id (or an unambiguous prefix of it; `latest` = the newest finished run)."""
+    runs = manifests(results)
+    if run_id == "latest":
+        done = [m for m in runs if m["status"] == "finished"]
+        if not done:
+            raise HarnessError(f"no finished run in {runs_dir(results)}: run a sweep first (`harness`).")
+        return done[-1]
+    hits = [m for m in runs if m["run_id"] == run_id] or [m for m in runs if m["run_id"].startswith(run_id)]
+    if len(hits) == 1:
+        return hits[0]
+    known = ", ".join(m["run_id"] for m in runs[-5:]) or "none"
+    what = "matches several runs" if hits else "is no run"
+    raise HarnessError(f"{run_id!r} {what} in {runs_dir(results)} (the newest: {known}); `harness history` "
+                       "lists them.")  # fmt: skip
+
+
+def computed_by(records: list[dict[str, Any]], run_id: str) -> set[str]:
+    """The cells a run computed, from the records themselves (environment.run_id): true even for a job that was
+    killed after storing some cells, or requeued by its scheduler."""
+    return {r["cell_id"] for r in records if (r.get("environment") or {}).get("run_id") == run_id}

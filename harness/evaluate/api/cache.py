@@ -4,19 +4,26 @@ The key is the SHA-256 of the endpoint, the model and the full request body (mes
 temperature...), so a re-run of a finished or half-finished cell sends only what never got an answer. The
 ledger gets one row per response the provider actually produced (and billed); a cache hit adds nothing.
 Keys are never stored: the endpoint is identified by its URL (or, for the local stand-in, by its model).
+Each ledger row names the run that paid it (`run_id`) and the baseline it was for, so a run's money caps
+(budget.py) add up what that run paid; `reservations` holds the worst-case cost of the requests in flight.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.store.record import now_iso
+
+if TYPE_CHECKING:
+    from harness.evaluate.api.budget import Budget, Cap
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -24,8 +31,15 @@ CREATE TABLE IF NOT EXISTS responses (
     response TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, cell_id TEXT, created_at TEXT NOT NULL,
-    prompt_tokens INTEGER, cached_tokens INTEGER, completion_tokens INTEGER, cost REAL, currency TEXT);
+    prompt_tokens INTEGER, cached_tokens INTEGER, completion_tokens INTEGER, cost REAL, currency TEXT,
+    run_id TEXT, baseline TEXT);
+CREATE TABLE IF NOT EXISTS reservations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, baseline TEXT, cost REAL NOT NULL,
+    host TEXT NOT NULL, pid INTEGER NOT NULL, created_at TEXT NOT NULL);
 """
+# Columns added after the first release: a database from before gets them (null in its old rows) when opened.
+LEDGER_COLUMNS = {"run_id": "TEXT", "baseline": "TEXT"}
+HOST = socket.gethostname()
 
 
 def request_key(endpoint: str, model: str, request: dict[str, Any]) -> str:
@@ -46,6 +60,7 @@ class ResponseCache:
             # response; only a power cut can lose the last few, which are then asked (and paid for) again.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            migrate(self.db)
             self.db.execute("SELECT count(*) FROM responses").fetchone()
         except sqlite3.DatabaseError as e:
             self.db.close()
@@ -62,10 +77,14 @@ class ResponseCache:
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, endpoint: str, model: str, request: dict[str, Any], response: dict[str, Any],
-            cell_id: str | None, cost: float | None, currency: str) -> bool:  # fmt: skip
+            cell_id: str | None, cost: float | None, currency: str, *, run_id: str | None = None,
+            baseline: str | None = None, reservation: int | None = None) -> bool:  # fmt: skip
         """Store a response the provider just produced, and its bill. Every network answer is billed, so the
-        ledger stays true even if two parallel jobs raced for the same request; the cache keeps the first."""
-        with self.lock, self.db:  # one transaction: the response and its ledger row land together
+        ledger stays true even if two parallel jobs raced for the same request; the cache keeps the first.
+        `reservation`: the budget reservation this bill replaces (deleted in the same transaction)."""
+        with self.lock, self.db:  # one transaction: the response, its ledger row and the reservation's end
+            if reservation is not None:
+                self.db.execute("DELETE FROM reservations WHERE id = ?", (reservation,))
             cur = self.db.execute(
                 "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -79,7 +98,7 @@ class ResponseCache:
             )
             self.db.execute(
                 "INSERT INTO ledger (key, cell_id, created_at, prompt_tokens, cached_tokens, completion_tokens,"
-                " cost, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " cost, currency, run_id, baseline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     cell_id,
@@ -89,6 +108,8 @@ class ResponseCache:
                     response["completion_tokens"],
                     cost,
                     currency,
+                    run_id,
+                    baseline,
                 ),  # fmt: skip
             )
         return cur.rowcount == 1
@@ -101,5 +122,81 @@ class ResponseCache:
             ).fetchone()
         return {"requests": n, "cost": cost, "unpriced_requests": unpriced or 0}
 
+    # -- money caps (budget.py) ------------------------------------------------------------------------------
+    def reserve(self, budget: Budget, amount: float) -> int | Cap:
+        """Reserve `amount` (a request's worst-case cost) under every cap of `budget`: the id of the reservation,
+        or the first cap it would pass (nothing reserved). Checked and written in one IMMEDIATE transaction (the
+        database's write lock), so two processes of a run cannot both take the last room under a cap."""
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self._drop_orphans()
+                for cap in budget.caps:
+                    if self._committed(budget.run_id, cap.baseline) + amount > cap.usd * (1 + 1e-9):
+                        self.db.rollback()
+                        return cap
+                cur = self.db.execute(
+                    "INSERT INTO reservations (run_id, baseline, cost, host, pid, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (budget.run_id, budget.baseline, amount, HOST, os.getpid(), now_iso()),
+                )
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
+                raise
+        return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def release(self, reservation: int) -> None:
+        """A reserved request that was not paid (it failed, or was never answered): its room is free again."""
+        with self.lock, self.db:
+            self.db.execute("DELETE FROM reservations WHERE id = ?", (reservation,))
+
+    def spent(self, run_id: str, baseline: str | None = None) -> float:
+        """What `run_id` paid (for `baseline`'s requests only, when given), from the ledger."""
+        with self.lock:
+            return self._paid(run_id, baseline)
+
+    def _paid(self, run_id: str, baseline: str | None) -> float:
+        return self._sum("ledger", run_id, baseline)
+
+    def _committed(self, run_id: str, baseline: str | None) -> float:
+        """Paid plus reserved in flight, for the run (baseline None) or one of its baselines."""
+        return self._sum("ledger", run_id, baseline) + self._sum("reservations", run_id, baseline)
+
+    def _sum(self, table: str, run_id: str, baseline: str | None) -> float:
+        where, args = "run_id = ?", [run_id]
+        if baseline is not None:
+            where, args = where + " AND baseline = ?", [*args, baseline]
+        row = self.db.execute(f"SELECT COALESCE(SUM(cost), 0) FROM {table} WHERE {where}", args).fetchone()
+        return float(row[0])
+
+    def _drop_orphans(self) -> None:
+        """Reservations of a process of this host that is gone (killed mid-request) hold no room any more."""
+        held = self.db.execute("SELECT id, pid FROM reservations WHERE host = ?", (HOST,)).fetchall()
+        for rid, pid in held:
+            if pid != os.getpid() and not _alive(pid):
+                self.db.execute("DELETE FROM reservations WHERE id = ?", (rid,))
+
     def close(self) -> None:
         self.db.close()
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring a cache written by an older version up to this schema: ADD COLUMN for what it lacks (old rows keep
+    null: paid before runs were tracked, they count against no run's cap)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(ledger)")}
+    with db:
+        for name, kind in LEDGER_COLUMNS.items():
+            if name not in have:
+                db.execute(f"ALTER TABLE ledger ADD COLUMN {name} {kind}")
+        db.execute("CREATE INDEX IF NOT EXISTS ledger_run ON ledger (run_id, baseline)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

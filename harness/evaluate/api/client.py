@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -18,10 +19,11 @@ from typing import Any
 import openai
 
 from harness.errors import HarnessError
+from harness.evaluate.api.budget import DEFAULT_MAX_TOKENS, Budget, BudgetStop, Cap, run_scope_id, worst_case
 from harness.evaluate.api.cache import ResponseCache, request_key
 from harness.evaluate.api.limits import RateLimiter, backoff_delay, retry_after_seconds
 from harness.evaluate.api.meter import Meter, decode_rate
-from harness.evaluate.api.pricing import cost
+from harness.evaluate.api.pricing import cost, is_priced
 from harness.evaluate.api.usage import adapter, parse
 
 log = logging.getLogger(__name__)
@@ -128,19 +130,31 @@ class _Job:
     result: tuple[str, Meter] | None = None
 
     @property
-    def budget(self) -> int:
-        """Rough tokens for the tokens-per-minute limit: prompt characters / 4 + the output allowance."""
+    def prompt_estimate(self) -> int:
+        """Rough prompt tokens: ~4 characters per token for Latin scripts; about one token per CJK character."""
         text = "".join(str(m.get("content", "")) for m in self.body["messages"])
         cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
-        # ~4 characters per token for Latin scripts; about one token per CJK character
-        return (len(text) - cjk) // 4 + cjk + int(self.body.get("max_tokens") or 0)
+        return (len(text) - cjk) // 4 + cjk
+
+    @property
+    def budget(self) -> int:
+        """Rough tokens for the tokens-per-minute limit: prompt characters / 4 + the output allowance."""
+        return self.prompt_estimate + int(self.body.get("max_tokens") or 0)
+
+
+class _Refused(Exception):
+    """A money cap refused this request: nothing was sent."""
+
+    def __init__(self, cap: Cap):
+        super().__init__(cap.key)
+        self.cap = cap
 
 
 class ApiCaller:
     def __init__(self, *, base_url: str | None, api_key: str, model: str, endpoint_id: str, price: dict[str, Any],
                  settings: Settings, cache: ResponseCache, cell_id: str | None = None,
                  estimator: Estimator = chars_estimate, key_env: str | None = None, seed: int = 1234,
-                 key_model: str | None = None, usage: str = "openai"):  # fmt: skip
+                 key_model: str | None = None, usage: str = "openai", budget: Budget | None = None):  # fmt: skip
         self.base_url, self.api_key, self.model, self.endpoint_id = base_url, api_key, model, endpoint_id
         self.price, self.s, self.cache, self.cell_id = price, settings, cache, cell_id
         self.estimator, self.key_env = estimator, key_env
@@ -149,6 +163,16 @@ class ApiCaller:
         self.key_model = key_model or model
         self.rng = random.Random(seed)  # jitter: reproducible schedules in tests
         self.usage = adapter(usage).name  # how its `usage` is read (usage.py); an unknown name fails here
+        # Money caps (budget.py). Without a budget, the ledger still notes the run (its rows count against the
+        # run's cap for the requests that have one).
+        self.budget = budget
+        self.run_id = budget.run_id if budget is not None else run_scope_id()
+        self.refused: Cap | None = None  # set by the first refusal: no request is sent after it
+        # metered / estimated prompt tokens, the worst so far: later reservations scale up by it
+        self.prompt_ratio = 1.0
+        if budget is not None and budget.caps and not is_priced(price):
+            raise HarnessError(f"{budget.caps[0].key} is set but this endpoint is unpriced: a cap cannot be "
+                               "checked without a price (set its price.input_per_1m and price.output_per_1m).")  # fmt: skip
 
     # -- one attempt -------------------------------------------------------------------------------------------
     async def _attempt(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> dict[str, Any]:
@@ -222,12 +246,17 @@ class ApiCaller:
         its next attempt. Raises FatalApiError when no request can succeed (bad key, no quota, unknown model)."""
         if limiter is not None:
             job.waited += await limiter.acquire(job.budget)
+        reservation, reserved, prompt_est = self._reserve(job)  # raises _Refused: not sent
         job.attempts += 1
         try:
             # The client's timeout bounds each wait for bytes (connect, a read), not the whole answer: a long
             # answer that keeps streaming is not cut off and paid for again.
             got = await self._attempt(client, job.body)
-        except Exception as e:  # noqa: BLE001 - classified just below
+        except BaseException as e:  # classified just below; a cancelled attempt frees its reservation too
+            if reservation is not None:
+                self.cache.release(reservation)
+            if not isinstance(e, Exception):
+                raise
             err = classify(e, self.key_env)
         else:
             price_cost = cost(
@@ -235,7 +264,11 @@ class ApiCaller:
             )
             got["concurrency"] = self.s.concurrency  # what its latency was measured at, kept with the answer
             self.cache.put(job.key, self.endpoint_id, self.key_model, job.body, got, self.cell_id, price_cost,
-                           self.price.get("currency", "USD"))  # fmt: skip
+                           self.price.get("currency", "USD"), run_id=self.run_id,
+                           baseline=None if self.budget is None else self.budget.baseline,
+                           reservation=reservation)  # fmt: skip
+            if reservation is not None:
+                self._learn(got, prompt_est, reserved, price_cost)
             meter = self._meter(got, from_cache=False)
             meter.attempts, meter.waited_s = job.attempts, job.waited
             job.result = (got["text"], meter)
@@ -258,6 +291,43 @@ class ApiCaller:
         log.info("attempt %d: %s; retrying in %.2f s", job.attempts, err, delay)
         job.waited += delay
         return delay
+
+    # -- money caps --------------------------------------------------------------------------------------------
+    def _reserve(self, job: _Job) -> tuple[int | None, float, int]:
+        """Reserve the request's worst-case cost under the budget's caps: (reservation id or None when nothing is
+        capped, the amount, the prompt estimate). Raises _Refused when a cap has no room for it, and for every
+        request after a refusal (the cell stops; what is in flight finishes)."""
+        if self.refused is not None:
+            raise _Refused(self.refused)
+        if self.budget is None or not self.budget.caps:
+            return None, 0.0, 0
+        prompt = self._prompt_tokens(job)
+        max_tokens = int(job.body.get("max_tokens") or DEFAULT_MAX_TOKENS)
+        amount = worst_case(math.ceil(prompt * self.prompt_ratio), max_tokens, self.price)
+        got = self.cache.reserve(self.budget, amount)
+        if isinstance(got, Cap):
+            self.refused = got
+            log.warning(
+                "%s reached: %s stops sending (%.6f USD more would pass it)", got.key, self.cell_id, amount
+            )
+            raise _Refused(got)
+        return got, amount, prompt
+
+    def _prompt_tokens(self, job: _Job) -> int:
+        """Prompt tokens before sending: counted by the model's tokenizer when the client has one (the served
+        stand-in), else estimated as for the tokens-per-minute limit."""
+        if self.estimator is not chars_estimate:
+            return self.estimator(job.body["messages"], "")[0]
+        return job.prompt_estimate
+
+    def _learn(self, got: dict[str, Any], prompt_est: int, reserved: float, paid: float | None) -> None:
+        """An estimate below the metered prompt scales the later reservations up by the same ratio; a bill above
+        its reservation (the cap may then be passed by that difference) is said."""
+        if got["usage_source"] == "server" and prompt_est > 0 and got["prompt_tokens"] > prompt_est:
+            self.prompt_ratio = max(self.prompt_ratio, got["prompt_tokens"] / prompt_est)
+        if paid is not None and paid > reserved * (1 + 1e-9):
+            log.warning("a response cost %.6f USD, more than the %.6f reserved for it (its prompt was longer than "
+                        "estimated); later reservations are scaled by %.2f", paid, reserved, self.prompt_ratio)  # fmt: skip
 
     @staticmethod
     def _meter_dup(m: Meter) -> Meter:
@@ -323,6 +393,13 @@ class ApiCaller:
             jobs[key] = _Job(key, body, [i])
         if jobs:
             await self._send_all(list(jobs.values()))
+        if self.refused is not None:  # no answers returned: no record is stored; what was answered is cached
+            cap = self.refused
+            answered = sum(r is not None for r in results) + sum(
+                len(j.indices) for j in jobs.values() if j.result is not None and j.result[1].error is None
+            )
+            paid = self.cache.spent(self.run_id, cap.baseline)
+            raise BudgetStop(cap, answered, len(bodies), paid)
         for job in jobs.values():
             text, meter = job.result  # type: ignore[misc]
             for n, i in enumerate(job.indices):  # a duplicate shares the answer, and was not paid twice
@@ -341,19 +418,32 @@ class ApiCaller:
         for job in jobs:
             queue.put_nowait(job)
         left = [len(jobs)]
+        in_flight = [0]
         settled = asyncio.Event()
         fatal: list[BaseException] = []
 
         async def worker() -> None:
             while True:
                 job = await queue.get()
+                if self.refused is not None:  # a cap stopped the cell: nothing more is sent
+                    continue
+                in_flight[0] += 1
                 try:
                     delay = await self._try(client, job, limiter)
+                except _Refused:  # not sent, left unanswered; the cell stops
+                    delay = 0.0
                 except Exception as e:  # noqa: BLE001 - FatalApiError, or a bug: stop all, never hang
                     fatal.append(e)
                     settled.set()
                     return
-                if delay is None:
+                finally:
+                    in_flight[0] -= 1
+                if self.refused is not None:
+                    # stopped by a cap: over once the requests in flight have finished (their answers are kept);
+                    # requests waiting for a retry or in the queue are not sent
+                    if in_flight[0] == 0:
+                        settled.set()
+                elif delay is None:
                     left[0] -= 1
                     if left[0] == 0:
                         settled.set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from lm_eval.models.api_models import JsonChatStr
 from lm_eval.models.utils import handle_stop_sequences, postprocess_generated_text
 
 from harness.errors import HarnessError
+from harness.evaluate.api.budget import current as current_budget
 from harness.evaluate.api.cache import ResponseCache
 from harness.evaluate.api.client import ApiCaller, Estimator, Settings, chars_estimate
 from harness.evaluate.api.meter import Meter
@@ -38,7 +40,8 @@ def tokenizer_estimate(folder: str) -> Estimator:
     def estimate(messages: list[dict[str, Any]], text: str) -> tuple[int, int, str]:
         if tok.chat_template:
             prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-            prompt = prompt["input_ids"] if isinstance(prompt, dict) else prompt
+            # a BatchEncoding (a Mapping, not a dict) in recent transformers: its len() is its number of keys
+            prompt = prompt["input_ids"] if isinstance(prompt, Mapping) else prompt
         else:
             prompt = tok("\n".join(str(m["content"]) for m in messages))["input_ids"]
         return (
@@ -100,7 +103,7 @@ class ChatAPI(LM):
             base_url=base_url, api_key=key, model=model, endpoint_id=endpoint_id or base_url or "https://api.openai.com/v1",
             price=price, settings=settings, cache=self.cache, cell_id=cell_id,
             estimator=tokenizer_estimate(tokenizer) if tokenizer else chars_estimate, key_env=api_key_env, seed=seed,
-            key_model=key_model, usage=usage,
+            key_model=key_model, usage=usage, budget=current_budget(),
         )  # fmt: skip
         # per (task, doc_id): one meter per request, k of them when lm-eval repeats an item (eval.samples = k)
         self.meters: dict[tuple[str | None, int | None], list[Meter]] = {}
