@@ -106,7 +106,10 @@ def judge_outcomes(cfg: DictConfig, outcomes: list[dict[str, Any]]) -> list[dict
         try:
             judge_cell(cfg, o["cell_id"])
         except Exception as e:  # noqa: BLE001 - a judge failure must not lose the job's stored cells
-            status = "preflight_failed" if isinstance(e, PreflightError) else "failed"
+            from harness.evaluate.api.budget import is_budget_stop
+
+            status = ("stopped_by_budget" if is_budget_stop(e) else
+                      "preflight_failed" if isinstance(e, PreflightError) else "failed")  # fmt: skip
             if not isinstance(e, HarnessError):
                 log.error("judge crashed:\n%s", traceback.format_exc())
             out.append(

@@ -584,12 +584,22 @@ def main(argv: list[str]) -> None:
     )
     p.add_argument("--json", metavar="FILE", help="also write the plan and the estimate as JSON")
     p.add_argument("-m", "--multirun", action="store_true", help="expand sweeps, as `harness -m` does")
+    p.add_argument("--jobs", action="store_true", help="only print each job's overrides, one job per line: the "
+                   "shards for a job runner (Kubernetes indexed job, cloud batch array; README)")  # fmt: skip
     a, rest = p.parse_known_args(argv)
     odd = [x for x in rest if "=" not in x or x.startswith("-")]
     if odd:
         raise HarnessError(
-            f"harness plan: unknown argument {odd[0]!r} (give the sweep's overrides, -m, --json FILE)"
+            f"harness plan: unknown argument {odd[0]!r} (give the sweep's overrides, -m, --jobs, --json FILE)"
         )
+    if a.jobs:
+        import shlex
+
+        from harness.plan import job_overrides
+
+        # each line is one job's full override list: `harness <line>` runs that job alone (a sweep of one)
+        print("\n".join(shlex.join(j) for j in job_overrides([*rest, "-m"] if a.multirun else rest)))
+        return
     cfgs = compose_jobs(rest, a.multirun)
     rows = plan_rows(cfgs)
     total = totals(rows)

@@ -198,3 +198,17 @@ def test_the_slurm_gpu_preset_becomes_the_sbatch_script_a_gpu_array_needs(tmp_pa
     for line in ("--array=0-2%3", "--gpus-per-node=1", "--partition=h100", "--requeue", "--signal=USR2@120",
                  "--time=240", "--cpus-per-task=8", "--mem=64GB", "--ntasks-per-node=1"):  # fmt: skip
         assert f"#SBATCH {line}\n" in script, line
+
+
+def test_plan_jobs_prints_one_shard_per_job_for_a_job_runner():
+    """`harness plan --jobs`: the sweep's jobs, one override list per line, for an indexed job runner (each line
+    run as `harness <line>` is that job alone; command-line values win over the preset's sweep parameters)."""
+    out = run_harness("plan", "--jobs", "sweep=default", "task.limit=5")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"model={m} task={t} sweep=default task.limit=5"
+        for m in ("smollm2-135m", "gemma3-270m")
+        for t in ("helpdesk_en", "general_en")
+    ]
+    one = run_harness("plan", "--jobs", "model=gemma3-270m", "task=general_en", "task.limit=5")
+    assert one.stdout.splitlines() == ["model=gemma3-270m task=general_en task.limit=5"]

@@ -186,6 +186,7 @@ def value_problems(cfg: Any) -> list[str]:
         if v is not None and (not _finite(v) or v <= 0):
             checks.append(f"load.{key}={v}: must be greater than 0 (or null: no bound)")
     checks += budget_problems(cfg)
+    checks += gate_problems(cfg)
     d = cfg.deployment
     if d.kind not in ("dedicated", "per_second"):
         checks.append(f"deployment.kind={d.kind}: must be dedicated or per_second")
@@ -211,6 +212,18 @@ def value_problems(cfg: Any) -> list[str]:
             + " (`harness runtime list`)"
         )
     return [c for c in checks if c]
+
+
+def gate_problems(cfg: Any) -> list[str]:
+    """report.gate (a run id, `previous` or a readable earlier leaderboard.json) and its thresholds."""
+    from harness.report.gate import check_gate_settings
+
+    r = cfg.report
+    try:
+        check_gate_settings(r.gate, r.gate_max_cost_increase, r.gate_max_p95_increase)
+    except HarnessError as e:
+        return [str(e)]
+    return []
 
 
 def budget_problems(cfg: Any) -> list[str]:

@@ -147,6 +147,7 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
     if any("loglikelihoods" in s for s in samples):
         log.info("judge: cell %s is multiple choice; nothing free-form to judge", cell_id)
         return None
+    from harness.evaluate.api.budget import budget_for
     from harness.plan import plan_endpoint
 
     e = j.endpoint
@@ -174,7 +175,7 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
                                settings=settings, cache=cache, cell_id=f"judge:{jid}", key_env=e.api_key_env,
                                seed=int(cfg.eval.seed),
                                key_model=e.serve.model if e.serve is not None else None,
-                               usage=e.usage)  # fmt: skip
+                               usage=e.usage, budget=budget_for(cfg, e, "judge.endpoint.budget_usd"))  # fmt: skip
             answers = caller.run(bodies)
     finally:
         cache.close()
