@@ -12,7 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness.report.table import leaderboard
+from harness.compare.stats import ci95
+from harness.report.labels import row_label
+from harness.report.table import cost_and_latency, item_scores, method_label, task_label
 from harness.store import Store
 from harness.store.runs import manifests
 from harness.store.store import DamagedRecord
@@ -21,50 +23,71 @@ KEY = ["task", "model_key", "variant", "source"]
 SHOWN = ["score", "ci_low", "ci_high", "cost_per_1k", "p95_s"]
 
 
-def run_points(store: Store, deployment: Any, monthly_queries: int) -> pd.DataFrame:
-    """One line per (finished run, row): the row's figures as that run's report showed them."""
-    cache: dict[str, dict[str, Any] | None] = {}
+def row_point(
+    r: dict[str, Any], samples: list[dict[str, Any]], deployment: Any, monthly: int
+) -> dict[str, Any]:
+    """One cell's figures as the leaderboard computes them (its interval, cost and latency), without ranking."""
+    primary = r.get("primary") or {}
+    value, metric = primary.get("value"), primary.get("metric")
+    scores = item_scores(samples, metric) if metric else {}
+    binary = all(v in (0.0, 1.0) for v in scores.values()) if scores else None
+    ci = ci95(value, primary.get("stderr"), r["task"]["n"], binary) if value is not None else None
+    money = cost_and_latency(r, deployment, monthly)
+    return {"task": task_label(r), "model_key": r["model"]["name"], "variant": method_label(r),
+            "source": r["model"]["source"], "label": row_label(r["model"]["display_name"], method_label(r)),
+            "cell_id": r["cell_id"], "score": value, "ci_low": ci[0] if ci else None,
+            "ci_high": ci[1] if ci else None, "cost_per_1k": money.get("cost_per_1k"),
+            "p95_s": money.get("p95_s")}  # fmt: skip
 
-    def record(cell_id: str) -> dict[str, Any] | None:
-        if cell_id not in cache:
+
+def run_points(store: Store, deployment: Any, monthly_queries: int) -> pd.DataFrame:
+    """One line per (finished run, row): the row's figures in that run. Each cell is read once."""
+    points: dict[str, dict[str, Any] | None] = {}
+
+    def point(cell_id: str) -> dict[str, Any] | None:
+        if cell_id not in points:
             try:
-                cache[cell_id] = store.load(cell_id)
+                record = store.load(cell_id)
+                points[cell_id] = row_point(
+                    record, store.samples_or_none(cell_id), deployment, monthly_queries
+                )
             except (DamagedRecord, OSError):
-                cache[cell_id] = None  # moved to damaged/ or never stored: that run's row is not drawn
-        return cache[cell_id]
+                points[cell_id] = None  # moved to damaged/ or never stored: that run's row is not drawn
+        return points[cell_id]
 
     out = []
     for run in manifests(store.root):
+        if run["status"] != "finished":
+            continue
         ids = {
             c["cell_id"] for c in run["cells"] if c.get("cell_id") and c["status"] in ("computed", "reused")
         }
-        records = [r for r in (record(i) for i in sorted(ids)) if r is not None]
-        if run["status"] != "finished" or not records:
-            continue
-        df = leaderboard(records, None, deployment, monthly_queries)
-        for row in df[[*KEY, "label", "cell_id", *SHOWN]].to_dict("records"):
-            out.append({"run_id": run["run_id"], "started_at": run["started_at"], **row})
+        for p in (point(i) for i in sorted(ids)):
+            if p is not None:
+                out.append({"run_id": run["run_id"], "started_at": run["started_at"], **p})
     return pd.DataFrame(out, columns=["run_id", "started_at", *KEY, "label", "cell_id", *SHOWN])
 
 
 def history(points: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
-    """The points of the rows this report shows, labelled as this report labels them; empty unless some row
-    appears in at least two runs (one run is no history)."""
+    """The points of the rows this report shows (matched by what they are); empty unless some row appears in at
+    least two runs (one run is no history)."""
     if points.empty or board.empty:
         return points.iloc[0:0]
-    labels = board[[*KEY, "label"]].drop_duplicates(KEY)
-    mine = points.drop(columns="label").merge(labels, on=KEY, how="inner")
+    mine = points.merge(board[KEY].drop_duplicates(), on=KEY, how="inner")
     if mine.empty or mine.groupby(KEY)["run_id"].nunique().max() < 2:
         return points.iloc[0:0]
     return mine.sort_values(["task", "label", "started_at"]).reset_index(drop=True)
 
 
 def changes(hist: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per row: how many runs, and its first and latest figures (the page's history table)."""
+    """Per row seen in two runs or more: how many, and its first and latest figures (the page's history table;
+    the chart also draws the rows of one run, as single points)."""
     out: list[dict[str, Any]] = []
     if hist.empty:
         return out
     for (task, label), g in hist.groupby(["task", "label"], sort=True):
+        if g["run_id"].nunique() < 2:
+            continue
         first, last = g.iloc[0], g.iloc[-1]
         out.append({"task": task, "label": label, "runs": int(g["run_id"].nunique()),
                     "first_run": first["run_id"], "latest_run": last["run_id"],
