@@ -12,7 +12,6 @@ import multiprocessing
 import sqlite3
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from harness.evaluate.api.budget import (
 )
 from harness.evaluate.api.cache import ResponseCache, request_key
 from harness.evaluate.api.client import ApiCaller, Settings
-from tests.conftest import compose_cfg
+from tests.conftest import LoopbackServer, compose_cfg, send_body
 
 PRICE = {"currency": "USD", "input_per_1m": 10_000.0, "cached_input_per_1m": None, "output_per_1m": 10_000.0}
 RESP = {"text": "ok", "prompt_tokens": 100, "cached_tokens": 0, "completion_tokens": 10}
@@ -233,46 +232,24 @@ def test_budget_for_reads_both_caps_from_the_cells_config(monkeypatch):
 # -- the client against a scripted server ----------------------------------------------------------------------------
 
 
-class Server:
+class Server(LoopbackServer):
     """An OpenAI-style endpoint answering every request with the same usage; counts what it received."""
 
     def __init__(self, prompt_tokens: int = 100, completion_tokens: int = 10, delay_s: float = 0.02):
         self.received: list[str] = []
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def answer(body: dict[str, Any], handler: Any) -> None:
+            self.received.append(body["messages"][-1]["content"][:3])
+            time.sleep(delay_s)
+            payload = json.dumps({
+                "choices": [{"message": {"content": "answer"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens},
+            }).encode()  # fmt: skip
+            send_body(handler, payload)
+            handler.wfile.write(payload)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                outer.received.append(body["messages"][-1]["content"][:3])
-                time.sleep(delay_s)
-                payload = json.dumps({
-                    "choices": [{"message": {"content": "answer"}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                              "total_tokens": prompt_tokens + completion_tokens},
-                }).encode()  # fmt: skip
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(answer)
 
 
 def bodies(n: int = 10) -> list[dict[str, Any]]:

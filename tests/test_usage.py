@@ -6,9 +6,7 @@ tiny local server answering as DeepSeek and Moonshot do (loopback only, no provi
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from harness.evaluate.api.meter import Meter, aggregate, decode_rate
 from harness.evaluate.api.pricing import cost
 from harness.evaluate.api.usage import ADAPTERS, parse
 from harness.paths import CONF_DIR
-from tests.conftest import compose_cfg
+from tests.conftest import LoopbackServer, compose_cfg, send_body
 
 
 def numbers(usage: Any, name: str) -> tuple[int, int, int, int]:
@@ -274,42 +272,25 @@ ANSWERS = {
 }  # fmt: skip
 
 
-class ScriptedServer:
+class ScriptedServer(LoopbackServer):
     """Answers /v1/chat/completions with the scripted event stream named by the last message's content; the
     first two events are sent, then a pause, then the rest (so the first content token and the end differ)."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def answer(body: dict[str, Any], handler: Any) -> None:
+            events = ANSWERS[body["messages"][-1]["content"]]
+            payload = b"".join(events)
+            send_body(handler, payload, "text/event-stream")
+            cut = len(b"".join(events[:3]))
+            handler.wfile.write(payload[:cut])
+            handler.wfile.flush()
+            time.sleep(0.05)
+            handler.wfile.write(payload[cut:])
 
-            def log_message(self, *args: Any) -> None:
-                pass
+        super().__init__(answer)
 
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                events = ANSWERS[body["messages"][-1]["content"]]
-                payload = b"".join(events)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                cut = len(b"".join(events[:3]))
-                self.wfile.write(payload[:cut])
-                self.wfile.flush()
-                time.sleep(0.05)
-                self.wfile.write(payload[cut:])
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def __enter__(self) -> str:  # type: ignore[override]  # the tests need the URL only
+        return super().__enter__().url
 
 
 PRICE = {"currency": "USD", "input_per_1m": 0.28, "cached_input_per_1m": 0.028, "output_per_1m": 0.42}
