@@ -32,9 +32,14 @@ def store(tmp_path):
     """Run 1 computes the base row (30/50 right); run 2 reuses it and computes a new weights digest's row of the
     same model (40/50); run 3 was interrupted (its launcher died) and is not history."""
     s = Store(tmp_path / "results")
-    old = make_record("a" * 20, score=0.6, stderr=0.07)
-    new = make_record("b" * 20, score=0.8, stderr=0.057)
-    other = make_record("c" * 20, model="m-other", score=0.5)
+    money = {"cost": {"per_1k_queries": 0.03, "currency": "USD", "training": None}}
+    old = make_record(
+        "a" * 20, score=0.6, stderr=0.07, **money, inference={"latency_s": {"p50": 1.0, "p95": 2.0}}
+    )
+    new = make_record(
+        "b" * 20, score=0.8, stderr=0.057, **money, inference={"latency_s": {"p50": 1, "p95": 3.0}}
+    )
+    other = make_record("c" * 20, model="m-other", score=0.5)  # unpriced, no per-query latency
     for rec, right in ((old, 30), (new, 40), (other, 25)):
         rec.environment["run_id"] = R1 if rec is old else R2
         s.write(rec, make_samples([1] * right + [0] * (50 - right)))
@@ -103,6 +108,7 @@ def test_the_report_draws_each_row_over_the_runs(store, tmp_path):
     row = " ".join(section[section.index("m-small") :].split()[:14])
     # runs 2; score first -> latest with Wilson intervals of 30/50 and 40/50
     assert row.startswith("m-small · base 2 0.600 [0.462, 0.724] → 0.800 [0.670, 0.888]"), row
+    assert "0.0300 → 0.0300 2.00 → 3.00" in " ".join(section.split())  # cost per 1,000 and p95 latency
     assert "m-other" not in section  # one run is no history
     figure = re.search(r'Plotly.newPlot\(\s*"chart-history",\s*(\[.*?\]),\s*\{', html, re.S)
     traces = json.loads(figure.group(1))
@@ -117,3 +123,15 @@ def test_no_history_section_with_a_single_run(tmp_path):
     run(s, R1, "2026-12-01T03:00:00+00:00", {"a" * 20: "computed"})
     html = report_from_store(s, tmp_path / "rep", title="t", settings={}).path.read_text()
     assert 'id="history-section"' not in html and 'id="chart-history"' not in html
+
+
+@pytest.mark.slow  # needs chromium (make test installs it)
+def test_the_history_chart_draws_in_a_browser(store, tmp_path):
+    from tests.browser import chart_points, opened
+
+    done = report_from_store(store, tmp_path / "rep", title="t", settings={})
+    with opened(done.path) as (page, errors):
+        # m-small: 2 runs x 3 panels (score, cost, p95); m-other: 1 run, its score only (no cost, no latency)
+        assert chart_points(page, "chart-history") == 7
+        assert "History" in page.inner_text("nav")
+        assert errors == []
