@@ -92,7 +92,7 @@ def test_harness_history_lists_runs_and_shows_one(store):
     bad = run_harness("history", "show", "2025", "--results", str(store.root))
     assert (
         bad.returncode == 2
-        and "is no run" in bad.stderr
+        and "unknown run id" in bad.stderr
         and R2 in bad.stderr
         and "Traceback" not in bad.stderr
     )

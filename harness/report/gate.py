@@ -23,7 +23,6 @@ measured it (otherwise "not compared"). Rows only one side has are listed, never
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import re
@@ -37,6 +36,7 @@ from harness.compare.stats import Z95, wilson
 from harness.config.schema import ReportConfig
 from harness.errors import HarnessError
 from harness.paths import resolve
+from harness.store import runs as store_runs
 
 if TYPE_CHECKING:
     from harness.store import Store
@@ -71,56 +71,23 @@ class GateResult:
     ambiguous: list[str]  # rows whose identity appears twice on one side (not compared)
 
 
-# -- run manifests ---------------------------------------------------------------------------------------------------
-def _runs_dir(store: Store) -> Path:
-    return store.root / "runs"
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise HarnessError(f"{path}: not a readable run manifest ({e}).") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
-        raise HarnessError(f"{path}: not a run manifest (a JSON object with a `cells` list).")
-    return doc
-
-
+# -- run manifests (harness.store.runs) -------------------------------------------------------------------------------
 def _manifests(store: Store) -> dict[str, dict[str, Any]]:
-    """Every readable manifest by run id; an unreadable one is skipped with a warning naming it."""
-    out = {}
-    for p in sorted(_runs_dir(store).glob("*.json")):
-        try:
-            doc = _read_manifest(p)
-        except HarnessError as e:
-            log.warning("skipping %s", e)
-            continue
-        out[str(doc.get("run_id") or p.stem)] = doc
-    return out
+    """Every readable manifest by run id (an unreadable one is skipped with a warning naming it)."""
+    return {m["run_id"]: m for m in store_runs.manifests(store.root)}
 
 
 def _order(doc: dict[str, Any]) -> tuple[str, str]:
     return str(doc.get("started_at") or ""), str(doc.get("run_id") or "")
 
 
-def _known(store: Store) -> str:
-    runs = _manifests(store)
-    ids = sorted(runs, key=lambda r: _order(runs[r]))
-    if not ids:
-        return f"there are none in {_runs_dir(store)}"
-    shown = ids[-LISTED:]
-    more = f" (and {len(ids) - len(shown)} older)" if len(ids) > len(shown) else ""
-    return "known: " + ", ".join(shown) + more
-
-
 def _manifest(store: Store, run_id: str) -> dict[str, Any]:
-    path = _runs_dir(store) / f"{run_id}.json"
-    if not RUN_ID.fullmatch(run_id) or not path.is_file():
+    try:
+        return store_runs.find_run(store.root, run_id)
+    except HarnessError as e:
         raise HarnessError(
-            f"unknown run id {run_id!r} ({_known(store)}). Give a run id from {_runs_dir(store)}, "
-            "an earlier leaderboard.json or report folder, or `previous`."
-        )
-    return _read_manifest(path)
+            f"{e} Or give an earlier leaderboard.json or report folder, or `previous`."
+        ) from None
 
 
 def _run_cell_ids(store: Store, run_id: str) -> list[str]:
@@ -147,7 +114,7 @@ def newest_finished(store: Store, *, before: str | None = None, exclude: str | N
     if not done:
         what = f" that started before run {before}" if before else ""
         raise HarnessError(
-            f"no finished run{what} in {_runs_dir(store)}; name one with --run / --against (a run id, or an "
+            f"no finished run{what} in {store_runs.runs_dir(store.root)}; name one with --run / --against (a run id, or an "
             "earlier leaderboard.json), or run a sweep first."
         )
     return max(done)[1]
@@ -209,7 +176,7 @@ def _against_side(store: Store, against: str | Path, now_run: str | None, settin
         if now_run is None:
             raise HarnessError("--against previous needs a run on the new side (--run), not --board.")
         return run_side(store, newest_finished(store, before=now_run), settings, samples)
-    if RUN_ID.fullmatch(text) and (_runs_dir(store) / f"{text}.json").is_file():
+    if RUN_ID.fullmatch(text) and store_runs.manifest_path(store.root, text).is_file():
         if text == now_run:
             raise HarnessError(f"--against {text} is the run being gated: name an earlier run or `previous`.")
         return run_side(store, text, settings, samples)
@@ -621,7 +588,7 @@ def main(argv: list[str]) -> None:
         result = compare_sides(board_side(a.board, "--board"), before, samples, **limits, alpha=a.alpha,
                                report_url=a.report_url)  # fmt: skip
     else:
-        against_run = a.against if (_runs_dir(store) / f"{a.against}.json").is_file() else None
+        against_run = a.against if store_runs.manifest_path(store.root, a.against).is_file() else None
         run = a.run if a.run not in (None, "latest") else newest_finished(store, exclude=against_run)
         result = gate_run(store, run, a.against, **limits, report_url=a.report_url, alpha=a.alpha)
     print(result.markdown, end="")

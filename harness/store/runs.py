@@ -113,10 +113,17 @@ def find_run(results: Path, run_id: str) -> dict[str, Any]:
     hits = [m for m in runs if m["run_id"] == run_id] or [m for m in runs if m["run_id"].startswith(run_id)]
     if len(hits) == 1:
         return hits[0]
-    known = ", ".join(m["run_id"] for m in runs[-5:]) or "none"
-    what = "matches several runs" if hits else "is no run"
-    raise HarnessError(f"{run_id!r} {what} in {runs_dir(results)} (the newest: {known}); `harness history` "
-                       "lists them.")  # fmt: skip
+    what = "matches several runs" if hits else "unknown run id"
+    raise HarnessError(f"{what} {run_id!r} ({known(runs, results)}); `harness history` lists them.")
+
+
+def known(runs: list[dict[str, Any]], results: Path, shown: int = 10) -> str:
+    """The newest run ids, for a message that names what exists."""
+    if not runs:
+        return f"there are none in {runs_dir(results)}"
+    ids = [m["run_id"] for m in runs]
+    more = f" (and {len(ids) - shown} older)" if len(ids) > shown else ""
+    return "known: " + ", ".join(ids[-shown:]) + more
 
 
 def computed_by(records: list[dict[str, Any]], run_id: str) -> set[str]:
