@@ -165,3 +165,57 @@ def test_harness_report_reprices_a_store_under_another_deployment_without_runnin
         "report", "--results", str(tmp_path / "results"), "--deployment", "per_secnd", timeout=120
     )
     assert bad.returncode == 2 and "Did you mean 'per_second'" in bad.stderr
+
+
+def test_every_crossing_is_marked_on_the_monthly_chart_and_the_row_names_its_capacity(tmp_path):
+    """The slow-replica case above (100 q/h at 5 USD/h, nothing to amortise, the API at 0.30 a query): cheaper
+    on 4 bounded intervals and for good above 60,833.3, so 4 x 2 + 1 = 9 volumes where the cheaper side
+    changes, each marked on the chart (not only the last start)."""
+    from harness.report.charts import monthly_cost_chart
+    from harness.report.table import break_even as table_break_even
+
+    tuned, api = _pair()
+    tuned["inference"]["queries_per_hour"] = 100.0
+    tuned["hardware"]["price_per_hour"] = 5.0
+    tuned["cost"]["training"] = 0.0
+    api["api"]["cost"]["per_1k_queries"] = 300.0
+    [row] = table_break_even([tuned, api], 100_000, 12, DEDICATED).to_dict("records")
+    expected = [
+        3650 / 0.3,
+        14_600,
+        7300 / 0.3,
+        29_200,
+        10_950 / 0.3,
+        43_800,
+        14_600 / 0.3,
+        58_400,
+        18_250 / 0.3,
+    ]
+    assert row["break_even_marks"] == pytest.approx(sorted(expected))
+    assert row["capacity_basis"] == "batch throughput, no latency target"
+    fig = monthly_cost_chart([row], DEDICATED.describe())
+    [marks] = [t for t in fig.data if t.mode == "markers"]
+    assert list(marks.x) == pytest.approx(sorted(expected))
+    assert list(marks.y) == pytest.approx([0.3 * v for v in sorted(expected)])  # on the API's line
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        ("deployment.kind=spot", "deployment.kind=spot: must be dedicated or per_second"),
+        ("deployment.peak_to_mean=0.5", "peak_to_mean >= 1"),
+        ("deployment.target_utilisation=1.5", "0 < target_utilisation <= 1"),
+        ("deployment.target_utilisation=0", "0 < target_utilisation <= 1"),
+        ("deployment.min_replicas=0", "min_replicas >= 1"),
+        ("deployment.hours_per_month=0", "hours_per_month must be > 0"),
+        ("deployment.cold_start_s=-1", "cold_start_s, idle_timeout_s and cold_starts_per_month must be >= 0"),
+    ],
+)
+def test_a_deployment_out_of_range_is_refused_with_its_key(override, says):
+    from harness.config.validate import value_problems
+    from tests.conftest import compose_cfg
+
+    assert value_problems(compose_cfg(["deployment=dedicated"])) == []
+    assert value_problems(compose_cfg(["deployment=per_second"])) == []
+    problems = value_problems(compose_cfg([override]))
+    assert [p for p in problems if says in p], problems

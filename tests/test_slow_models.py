@@ -209,6 +209,7 @@ def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_p
                 1000 * r["hardware"]["price_per_hour"] / r["inference"]["queries_per_hour"]
             )
     assert "Fine-tune or call the API? Break-even volume" in html  # 2 tuned models x the API stand-in
+    check_break_even_by_hand(html, records, api)
     cells = sorted((r["model"]["name"], r["finetune"]["method"], r["task"]["name"]) for r in records)
     assert cells == [(m, f, t) for m in ("gemma3-270m", "smollm2-135m") for f in ("lora", "none")
                      for t in ("general_en", "helpdesk_en")]  # fmt: skip
@@ -232,6 +233,33 @@ def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_p
         in second.stdout + second.stderr
     )
     read_the_default_report_in_a_browser(reports[0])
+
+
+def check_break_even_by_hand(html: str, records: list[dict], api: dict) -> None:
+    """The report names its deployment (dedicated: 1 replica always on, 730 h, peak 3x mean at 60 %) and each
+    break-even it prints follows from the stored records: a replica serves capacity x 0.6 x 730 / 3 queries a
+    month for price x 730; when the API's bill for that many queries is below one replica's, every further
+    replica adds more than the API does, so fine-tuning never pays back."""
+    from harness.compare.deployment import Deployment, break_even
+
+    assert (
+        "Self-hosted costs assume the deployment <b>dedicated: at least 1 replica(s) always on, 730 h" in html
+    )
+    api_per_1k = api["api"]["cost"]["per_1k_queries"]
+    tuned = [r for r in records if r["finetune"]["method"] == "lora" and r["task"]["name"] == "helpdesk_en"]
+    assert len(tuned) == 2
+    for r in tuned:
+        qph, price = r["inference"]["queries_per_hour"], r["hardware"]["price_per_hour"]
+        if price is None:  # not a priced device (only the 2-vCPU profile is priced on a CPU)
+            continue
+        devices = int(r["hardware"].get("devices") or 1)
+        expected = break_even(
+            r["cost"]["training"], 12.0, qph, price, devices, api_per_1k, Deployment()
+        ).text()
+        if api_per_1k / 1000 * (qph * 0.6 * 730 / 3) < price * 730:
+            assert expected == "never"
+        assert f"<b>{expected}</b>" in html
+        assert 'id="chart-monthly"' in html
 
 
 def read_the_default_report_in_a_browser(report: Path) -> None:

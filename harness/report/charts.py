@@ -206,9 +206,9 @@ def monthly_cost_chart(breakeven: list[dict[str, Any]], deployment: str) -> go.F
                             hovertemplate=f"{name}<br>%{{x:,.0f}} queries/month: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
         fig.add_scatter(x=v, y=api, mode="lines", name=f"{b['api']} ({b['task']}), API", line={"dash": "dash"},
                         hovertemplate=f"{b['api']}<br>%{{x:,.0f}} queries/month: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
-        first = b.get("break_even_first")
-        if first and first == first:
-            fig.add_scatter(x=[first], y=[b["api_per_1k"] * first / 1000.0], mode="markers", showlegend=False,
+        marks = [v for v in (b.get("break_even_marks") or []) if v == v]
+        if marks:
+            fig.add_scatter(x=marks, y=[b["api_per_1k"] * v / 1000.0 for v in marks], mode="markers", showlegend=False,
                             marker={"size": 12, "symbol": "x", "color": "#1f2933"},
                             hovertemplate=f"break-even {b['tuned']} vs {b['api']}: %{{x:,.0f}} a month<extra></extra>")  # fmt: skip
     fig.update_layout(title=f"Monthly cost against monthly volume<br><sup>self-hosted as {deployment}; x: break-even"

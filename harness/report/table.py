@@ -203,17 +203,19 @@ def break_even(
         served = self_hosting(t)
         for a, ac in apis.get((task_label(t), t["task"]["n"]), []):
             known = None not in (tc["cost_per_1k"], tc["training_cost"], ac["cost_per_1k"])
-            first, self_monthly, how, curve = None, None, deployment.describe(), None
+            first, self_monthly, how, curve, marks = None, None, deployment.describe(), None, []
             if known and served is not None:
                 be = deployment_break_even(
                     tc["training_cost"], months, *served, ac["cost_per_1k"], deployment
                 )
                 text, first = be.text(), be.first
+                # every crossing is marked on the chart: each interval's start and (finite) end
+                marks = sorted({v for span in be.cheaper for v in span if v is not None and v > 0})
                 self_monthly = (
                     monthly_self_cost(monthly_queries, *served, deployment) + tc["training_cost"] / months
                 )
                 curve = monthly_curve(served, tc["training_cost"] / months, ac["cost_per_1k"], deployment,
-                                      max(monthly_queries, first or 0.0))  # fmt: skip
+                                      max(monthly_queries, *marks, 0.0))  # fmt: skip
             elif known:  # no measured capacity or price in the record: its busy-seconds cost per query
                 volume = break_even_monthly_queries(
                     tc["training_cost"], months, tc["cost_per_1k"], ac["cost_per_1k"]
@@ -223,6 +225,7 @@ def break_even(
                     "busy seconds only (the record has no capacity or device price)",
                 )
                 first = volume if not isinstance(volume, str) else None
+                marks = [first] if first else []
             else:
                 missing = {tc["cost_missing"], ac["cost_missing"]} - {None}
                 text = f"unknown ({', '.join(sorted(missing)) or 'training unpriced'})"
@@ -240,6 +243,8 @@ def break_even(
                 "amortised_per_1k": amortised_per_1k(tc["training_cost"], monthly_queries, months) if known else None,
                 "break_even": text,
                 "break_even_first": first,
+                "break_even_marks": marks,  # volumes where the cheaper side changes (the chart marks each)
+                "capacity_basis": capacity_basis(t) if served is not None else None,
                 "deployment": how,
                 "self_monthly": self_monthly,
                 "api_monthly": ac["cost_per_1k"] * monthly_queries / 1000 if ac["cost_per_1k"] is not None else None,
