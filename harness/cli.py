@@ -182,6 +182,7 @@ def cmd_report(argv: list[str]) -> None:
         help="summary: cheapest option scoring at least this (default: cheapest tied with the best)",
     )
     p.add_argument("--compare-to", help="an earlier report folder (or its leaderboard.json): rows that moved")
+    p.add_argument("--lang", default=d.lang, help="the report's language: en, zh (简体中文) or ja (日本語)")
     p.add_argument("--deployment", default="dedicated", help="how self-hosted rows are served: conf/deployment/ "
                    "(dedicated: replicas always on; per_second: billed per busy second)")  # fmt: skip
     a = p.parse_args(argv)
@@ -190,6 +191,9 @@ def cmd_report(argv: list[str]) -> None:
     from harness.config.options import load_option, option_files
     from harness.config.schema import DeploymentConfig
 
+    from harness.report.i18n import check as check_lang
+
+    check_lang(a.lang)
     if a.deployment not in option_files("deployment"):
         raise HarnessError(did_you_mean(a.deployment, option_files("deployment"), "deployment"))
     deployment = load_option("deployment", a.deployment, DeploymentConfig)
@@ -210,7 +214,7 @@ def cmd_report(argv: list[str]) -> None:
     from harness.store import Store
 
     settings = {**asdict(ReportConfig(monthly_queries=a.monthly_queries, amortise_months=a.amortise_months,
-                                      target_score=a.target_score, compare_to=a.compare_to)),
+                                      target_score=a.target_score, compare_to=a.compare_to, lang=a.lang)),
                 "deployment": asdict(deployment)}  # fmt: skip
     print(report_from_store(Store(resolve(a.results)), resolve(a.out), title=a.title, settings=settings,
                             sweep_dir=a.sweep_dir or None).path)  # fmt: skip

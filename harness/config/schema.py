@@ -258,6 +258,9 @@ class DeploymentConfig:
     description: str = ""
 
 
+REPORT_LANGS = ("en", "zh", "ja")  # the languages of the report's catalogues (harness/report/i18n.py)
+
+
 @dataclass
 class ReportConfig:
     """Assumptions of the report's cost comparison (shown in the report beside every figure that uses them)."""
@@ -273,6 +276,9 @@ class ReportConfig:
     # a row's cost per 1,000 queries, and its p95 latency, may grow by this share before the gate fails
     gate_max_cost_increase: float = 0.10
     gate_max_p95_increase: float = 0.20
+    # The language the report is written in (harness/report/i18n.py): en | zh | ja. Names, units and code are
+    # never translated; numbers and dates follow the language's locale.
+    lang: str = "en"
 
 
 @dataclass
@@ -324,7 +330,9 @@ class LoadConfig:
     )
     paid: bool = False  # a paid API is loaded only with this opt-in
     max_requests: int = 200  # all levels of one run together
-    budget: float | None = None  # a paid API: stop before the next level once this much is spent
+    # A paid API: a level is sent only if this run's spend plus the level's worst case (prompts at the input
+    # price + max_tokens at the output price) stays within this and budget.max_usd / baseline.budget_usd
+    budget: float | None = None
     max_in_flight: int = 1024  # open loop: connections at once
 
 

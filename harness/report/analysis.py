@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from harness.config.schema import ReportConfig
-from harness.report import summary
+from harness.report import i18n, summary
 from harness.report.diff import compare_rows
 from harness.report.drill import drill_down
 from harness.report.history import history
@@ -179,6 +179,13 @@ def build_board(
     per-sample rows (Store.load_samples), for paired comparisons and drill-down. `settings`: the cost assumptions
     (conf: report.*). `earlier`: an earlier report's leaderboard.json (harness.report.diff.load_export)."""
     a = assumptions_of(settings)
+    with i18n.use(a["lang"]):  # the summary's sentences and the tables' notes are written in the report's language
+        return _build(records, not_measured, a, samples, judgements, earlier, loads, runs)
+
+
+def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a: dict[str, Any],
+           samples: Samples | None, judgements: list[dict[str, Any]] | None, earlier: dict[str, Any] | None,
+           loads: list[dict[str, Any]] | None, runs: pd.DataFrame | None) -> Board:  # fmt: skip
     records = with_capacity(records, loads or [])  # capacity under load, where measured, prices self-hosting
     effects = tuning_effect(records, samples)
     df = with_forgetting(leaderboard(records, samples, a["deployment"], a["monthly_queries"]), effects)

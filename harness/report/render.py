@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
 from harness.config.schema import ReportConfig
+from harness.report import i18n
 from harness.report.analysis import Board, Samples, build_board, filter_text, records_of
 from harness.report.charts import all_charts, load_label
 from harness.report.diff import EXPORT_SCHEMA
@@ -54,17 +55,25 @@ def metrics_link(out_dir: Path | None) -> str | None:
 
 
 def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
-    """The page. `out_dir` only decides how docs/metrics.md is linked."""
+    """The page, in the board's language (report.lang). `out_dir` only decides how docs/metrics.md is linked."""
+    with i18n.use(board.assumptions["lang"]):
+        return _render(board, title, out_dir)
+
+
+def _render(board: Board, title: str, out_dir: Path | None) -> str:
     charts = [(cid, question, fig.to_html(full_html=False, include_plotlyjs=False, div_id=cid,
                                           config={"displaylogo": False, "responsive": True}))
               for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads, board.history)]  # fmt: skip
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
     )
+    i18n.jinja(env)  # _() and the locale's number, money and date filters
     env.filters["num"] = fmt_num
     env.filters["http_only"] = http_only
     env.filters["text"] = filter_text
     return env.get_template("leaderboard.html.j2").render(
+        lang=i18n.current(),
+        html_lang=i18n.HTML_LANG[i18n.current()],
         title=title,
         generated_at=now_iso(),
         n_records=board.n_records,
