@@ -130,6 +130,25 @@ class FinetuneConfig:
     val_examples: int = 64  # validation examples for the final validation loss
 
 
+TRAINING_USE = ("no", "opt_in", "opt_out", "yes", "unknown")
+
+
+@dataclass
+class DataPolicyConfig:
+    """Where a baseline's prompts and answers go (the report's data egress column), as the provider's own
+    documentation states it; `source` and `checked` say where and when that was read. Not part of any cell id:
+    a policy describes the provider, not the answers."""
+
+    region: str | None = None  # where requests are stored and processed (e.g. "US", "Singapore"); null: unknown
+    # Does the provider use API prompts and answers to train or improve its models?
+    # no | opt_in (only if you opt in) | opt_out (yes, unless you opt out) | yes | unknown
+    trains_on_inputs: str = "unknown"
+    retention: str | None = None  # how long the provider keeps them, if stated (e.g. "up to 30 days")
+    source: str | None = None  # the documentation page the training use (and retention) come from
+    region_source: str | None = None  # the page the region comes from, when it is another one
+    checked: str | None = None  # YYYY-MM-DD the sources were read
+
+
 @dataclass
 class PriceConfig:
     """A dated list price (conf/baseline/price/). Null input/output prices make the baseline "unpriced" in
@@ -200,6 +219,9 @@ class BaselineConfig:
     tokenizer: str | None = (
         None  # embedded model name whose tokenizer estimates tokens if a server sends no usage
     )
+    # Where the prompts and answers go: region and training use as the provider documents them (report: data
+    # egress). A served stand-in (`serve`) stays on this machine whatever this says.
+    data_policy: DataPolicyConfig = field(default_factory=DataPolicyConfig)
 
 
 @dataclass

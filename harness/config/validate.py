@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config.schema import REPORT_LANGS, HarnessConfig
+from harness.config.schema import REPORT_LANGS, TRAINING_USE, HarnessConfig
 from harness.errors import HarnessError, did_you_mean
 
 MAX_PRECHECKED_JOBS = 200  # beyond this, each job still checks itself when it starts
@@ -128,6 +128,9 @@ def value_problems(cfg: Any) -> list[str]:
         else f"report.target_score={r.target_score}: must be a number",
         _at_least(r.monthly_queries, 1, "report.monthly_queries"),
         _positive(r.amortise_months, "report.amortise_months"),
+        None
+        if b.data_policy.trains_on_inputs in TRAINING_USE
+        else f"baseline.data_policy.trains_on_inputs={b.data_policy.trains_on_inputs}: one of {', '.join(TRAINING_USE)}",
         None if r.lang in REPORT_LANGS else f"report.lang={r.lang}: the report is written in {', '.join(REPORT_LANGS)}",
     ]
     checks += [
