@@ -139,7 +139,7 @@ class DataPolicyConfig:
     documentation states it; `source` and `checked` say where and when that was read. Not part of any cell id:
     a policy describes the provider, not the answers."""
 
-    region: str | None = None  # where requests are stored and processed (e.g. "US", "Singapore"); null: unknown
+    region: str | None = None  # where requests are stored and processed ("US", "Singapore"); null: unknown
     # Does the provider use API prompts and answers to train or improve its models?
     # no | opt_in (only if you opt in) | opt_out (yes, unless you opt out) | yes | unknown
     trains_on_inputs: str = "unknown"

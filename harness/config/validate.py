@@ -131,7 +131,9 @@ def value_problems(cfg: Any) -> list[str]:
         None
         if b.data_policy.trains_on_inputs in TRAINING_USE
         else f"baseline.data_policy.trains_on_inputs={b.data_policy.trains_on_inputs}: one of {', '.join(TRAINING_USE)}",
-        None if r.lang in REPORT_LANGS else f"report.lang={r.lang}: the report is written in {', '.join(REPORT_LANGS)}",
+        None
+        if r.lang in REPORT_LANGS
+        else f"report.lang={r.lang}: the report is written in {', '.join(REPORT_LANGS)}",
     ]
     checks += [
         f"paths.{k}: is empty (an empty path means the current folder); name a folder"

@@ -68,7 +68,10 @@ def capabilities(
             if cats:
                 per_row[row["cell_id"]] = cats
         if len({c for v in per_row.values() for c in v}) < MIN_AXES:
-            basis, per_row = "metrics", {row["cell_id"]: _metric_scores(by_id[row["cell_id"]]) for row in part}
+            basis, per_row = (
+                "metrics",
+                {row["cell_id"]: _metric_scores(by_id[row["cell_id"]]) for row in part},
+            )
         axes = sorted({a for v in per_row.values() for a in v})
         if len(axes) < MIN_AXES:
             continue
