@@ -1,7 +1,14 @@
 // The report's only script besides plotly.js: sorting and filtering the leaderboard, filtering the drill-down.
 // It reads text with textContent and never writes HTML, so nothing from a model's answer can run.
+// Its few visible strings come from the page, in the report's language (window.HARNESS_I18N, set by the template
+// from the message catalogue: harness/report/i18n.py); "{n}" in a count is replaced by the number.
 (function () {
   "use strict";
+  var T = window.HARNESS_I18N || {};
+
+  function counted(template, n) {
+    return String(template || "{n}").replace("{n}", String(n));
+  }
 
   function sortValue(td, numeric) {
     var v = td.getAttribute("data-v");
@@ -33,7 +40,7 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "sort";
-      button.title = "sort by this column";
+      if (T.sort) button.title = T.sort;
       while (th.firstChild) button.appendChild(th.firstChild);
       th.appendChild(button);
       button.addEventListener("click", function () {
@@ -55,7 +62,7 @@
       if (keep) shown++;
     });
     var count = document.getElementById("leaderboard-count");
-    if (count) count.textContent = shown + " row(s) shown";
+    if (count) count.textContent = counted(T.rows, shown);
   }
   filters.forEach(function (f) { f.addEventListener("change", applyFilters); });
   if (filters.length) applyFilters();
@@ -74,7 +81,7 @@
         if (keep) shown++;
       });
       var count = section.querySelector(".drill-count");
-      if (count) count.textContent = shown + " item(s) shown";
+      if (count) count.textContent = counted(T.items, shown);
     }
     if (only) only.addEventListener("change", apply);
     if (search) search.addEventListener("input", apply);
