@@ -67,6 +67,27 @@ def test_write_card_replaces_only_its_block(tmp_path, monkeypatch):
     assert "old" not in text
 
 
+def test_a_chinese_task_card_is_written_in_chinese(tmp_path, monkeypatch):
+    """A task whose metadata says `language: zh` gets its card's headings and note in Chinese (the report's zh
+    catalogue); the numbers, metric names and cell ids stay as they are. `lang` overrides the task's language."""
+    import harness.report.card as card
+    from harness.tasks import discover
+
+    doc = discover()["helpdesk_zh"][1]
+    assert doc["metadata"]["harness"]["language"] == "zh"
+    folder = tmp_path / "t"
+    folder.mkdir()
+    monkeypatch.setattr(card, "discover", lambda: {"helpdesk_zh": (folder / "t.yaml", doc)})
+    store = Store(tmp_path / "store")
+    store.write(record("a", "2026-02-01", 0.76, task="helpdesk_zh"), [])
+    text = write_card("helpdesk_zh", store).read_text(encoding="utf-8")
+    assert "| 模型 | 题数 | contains [95% 置信区间] | exact_match [95% 置信区间] | 单元 |" in text
+    assert "| A | 50（前 50 题） | 0.760 [0.640, 0.880] | 0.000 [0.000, 0.071] | `a-2026-02-01` |" in text
+    assert "未微调的模型，贪心解码" in text and "| model |" not in text
+    english = write_card("helpdesk_zh", store, lang="en").read_text(encoding="utf-8")
+    assert "| model | items | contains [95% CI] |" in english and "模型" not in english
+
+
 @pytest.mark.slow
 def test_committed_card_matches_a_fresh_run(tmp_path):
     """The general_en card row of SmolLM2 names a cell; computing that cell afresh gives the same numbers."""

@@ -37,6 +37,13 @@ def break_even_monthly_queries(
 
 
 def fmt_volume(v: float | str) -> str:
+    """A break-even volume (or "never" / "always") as the report shows it, in its language."""
+    from harness.compare.deployment import _, integer
+
+    if v == "never":
+        return _("never")
+    if v == "always":
+        return _("always")
     if isinstance(v, str):
         return v
-    return f"{math.ceil(v):,}"
+    return integer(math.ceil(v))

@@ -21,6 +21,38 @@ from typing import Any
 MAX_STEPS = 1_000_000  # replica counts examined for break-even points (a bound, never reached in practice)
 
 
+def _english(message: str, **params: Any) -> str:
+    return message % params
+
+
+# The report's language. This layer may not import harness.report, so the report installs its gettext and number
+# formatting here (harness.report.table does, on import: use_report_language); until then, English.
+_translate: Any = _english
+_integer: Any = lambda v: f"{round(v):,}"  # noqa: E731
+_percent: Any = lambda v: f"{v:.0%}"  # noqa: E731
+
+
+def use_report_language(gettext: Any, integer: Any, percent: Any) -> None:
+    """Write describe(), BreakEven.text() and cost.fmt_volume with `gettext` (harness.report.i18n.gettext: the
+    message in the current report language, its %(name)s parameters filled), `integer` (12,345) and `percent`
+    (a share as 60%), the report language's."""
+    global _translate, _integer, _percent
+    _translate, _integer, _percent = gettext, integer, percent
+
+
+def _(message: str, **params: Any) -> str:
+    """A message of the report (harness.report.i18n's rules: one message per phrase, named parameters)."""
+    return _translate(message, **params)
+
+
+def integer(v: float) -> str:
+    return _integer(v)
+
+
+def percent(v: float) -> str:
+    return _percent(v)
+
+
 @dataclass(frozen=True)
 class Deployment:
     name: str = "dedicated"
@@ -41,13 +73,17 @@ class Deployment:
         return cls(**{f: get(f) for f in cls.__dataclass_fields__ if get(f) is not None})
 
     def describe(self) -> str:
+        """The deployment in a phrase, in the report's language (use_report_language)."""
         if self.kind == "per_second":
-            starts = (f", {self.cold_starts_per_month:g} starts a month billed {self.cold_start_s + self.idle_timeout_s:g} s "
-                      "each" if self.cold_starts_per_month else ", no cold starts")  # fmt: skip
-            return f"{self.name}: billed per busy second{starts}"
-        return (f"{self.name}: at least {self.min_replicas} replica(s) always on, {self.hours_per_month:g} h a month, "
-                f"sized for a peak of {self.peak_to_mean:g}x the mean traffic at {self.target_utilisation:.0%} "
-                "utilisation")  # fmt: skip
+            if self.cold_starts_per_month:
+                return _("%(name)s: billed per busy second, %(starts)s starts a month billed %(seconds)s s each",
+                         name=self.name, starts=f"{self.cold_starts_per_month:g}",
+                         seconds=f"{self.cold_start_s + self.idle_timeout_s:g}")  # fmt: skip
+            return _("%(name)s: billed per busy second, no cold starts", name=self.name)
+        return _("%(name)s: at least %(n)s replica(s) always on, %(hours)s h a month, sized for a peak of %(peak)sx "
+                 "the mean traffic at %(utilisation)s utilisation", name=self.name, n=integer(self.min_replicas),
+                 hours=f"{self.hours_per_month:g}", peak=f"{self.peak_to_mean:g}",
+                 utilisation=percent(self.target_utilisation))  # fmt: skip
 
 
 def replicas_needed(monthly_queries: float, capacity_qph: float, d: Deployment) -> int:
@@ -87,16 +123,23 @@ class BreakEven:
         return last[0] if last is not None and last[1] is None else None
 
     def text(self) -> str:
+        """The volumes in words, in the report's language (use_report_language)."""
         if not self.cheaper:
-            return "never"
+            return _("never")
         if self.cheaper == ((0.0, None),):
-            return "always"
-        parts = [f"above {_q(a)}" if b is None else f"from {_q(a)} to {_q(b)}" for a, b in self.cheaper]
-        return ", and ".join(parts)
+            return _("always")
+        out = ""
+        for a, b in self.cheaper:
+            part = (
+                _("above %(volume)s", volume=_q(a)) if b is None
+                else _("from %(start)s to %(end)s", start=_q(a), end=_q(b))
+            )  # fmt: skip
+            out = _("%(earlier)s, and %(later)s", earlier=out, later=part) if out else part
+        return out
 
 
 def _q(v: float) -> str:
-    return f"{math.ceil(v):,}"
+    return integer(math.ceil(v))
 
 
 def break_even(
@@ -120,7 +163,7 @@ def break_even(
     step_cost, width = per_replica_hour * d.hours_per_month, replica_volume(1, capacity_qph, d)
     regions: list[list[float | None]] = []
     lo, r = 0.0, d.min_replicas
-    for _ in range(MAX_STEPS):
+    for _step in range(MAX_STEPS):
         hi = replica_volume(r, capacity_qph, d)
         cost = r * step_cost + fixed  # self(V) on (lo, hi]
         start = max(lo, cost / a) if a > 0 else math.inf  # where the API line passes this step

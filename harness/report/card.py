@@ -13,8 +13,10 @@ from typing import Any
 from harness.compare.stats import ci95
 from harness.errors import HarnessError, did_you_mean
 from harness.paths import REPO_ROOT
+from harness.report import i18n
+from harness.report.i18n import _, dec
 from harness.store import Store
-from harness.tasks import discover
+from harness.tasks import discover, harness_meta
 
 
 def card_rows(records: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
@@ -34,7 +36,7 @@ def card_rows(records: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
 
 def _fmt(metric: dict[str, Any]) -> str:
     ci = ci95(metric["value"], metric.get("stderr"), metric.get("n") or 0)
-    return f"{metric['value']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    return dec(metric["value"], 3) + (f" [{dec(ci[0], 3)}, {dec(ci[1], 3)}]" if ci else "")
 
 
 def chance_level(doc: dict[str, Any]) -> float | None:
@@ -53,22 +55,53 @@ def chance_level(doc: dict[str, Any]) -> float | None:
 def above_chance(metric: dict[str, Any], chance: float) -> str:
     ci = ci95(metric["value"], metric.get("stderr"), metric.get("n") or 0)
     if ci is None:
-        return "unknown"
-    return "yes" if ci[0] > chance else f"no (interval reaches {chance:.2f})"
+        return _("unknown")
+    return _("yes") if ci[0] > chance else _("no (interval reaches %(chance)s)", chance=dec(chance, 2))
 
 
-def scores_markdown(task: str, rows: list[dict[str, Any]], chance: float | None = None) -> str:
+def card_lang(doc: dict[str, Any] | None) -> str:
+    """The language a task's card is written in: the task's own (`metadata.harness.language`) when the report
+    is written in it (harness.report.i18n.LANGS), else English."""
+    lang = harness_meta(doc or {}).get("language")
+    return lang if lang in i18n.LANGS else "en"
+
+
+def scores_markdown(
+    task: str, rows: list[dict[str, Any]], chance: float | None = None, lang: str | None = None
+) -> str:
+    """The card's scores table and its note, in `lang` (default: the task's own language, card_lang)."""
+    if lang is None:
+        found = discover().get(task)
+        lang = card_lang(found[1] if found else None)
+    with i18n.use(lang):
+        return _scores_markdown(task, rows, chance)
+
+
+def _scores_markdown(task: str, rows: list[dict[str, Any]], chance: float | None) -> str:
     if not rows:
-        return f"_No stored results for {task} yet: run `harness sweep=cards` (see conf/sweep/)._"
+        return _(
+            "_No stored results for %(task)s yet: run `harness sweep=cards` (see conf/sweep/)._", task=task
+        )
     metrics = list(rows[0]["metrics"])
     primary = rows[0]["task"]["primary_metric"]
-    extra = [f"{primary} above chance ({chance:.2f})?"] if chance is not None else []
-    head = "| model | items | " + " | ".join([f"{m} [95% CI]" for m in metrics] + extra) + " | cell |"
-    sep = "|" + "---|" * (len(metrics) + len(extra) + 3)
-    lines = [head, sep]
+    extra = (
+        [_("%(metric)s above chance (%(chance)s)?", metric=primary, chance=dec(chance, 2))]
+        if chance is not None
+        else []
+    )
+    head = [
+        _("model"),
+        _("items"),
+        *[_("%(metric)s [95%% CI]", metric=m) for m in metrics],
+        *extra,
+        _("cell"),
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         limit = r["eval"]["limit"]
-        items = f"{r['task']['n']}" + (f" (first {limit})" if limit else "")
+        # counts as they are (no grouping): `(first N)` is read back by tests/test_card.py
+        n = str(r["task"]["n"])
+        items = _("%(n)s (first %(limit)s)", n=n, limit=str(limit)) if limit else n
         cells = [_fmt(r["metrics"][m]) if m in r["metrics"] else "-" for m in metrics]
         if chance is not None:
             cells.append(above_chance(r["metrics"][primary], chance))
@@ -76,24 +109,28 @@ def scores_markdown(task: str, rows: list[dict[str, Any]], chance: float | None 
     env = rows[0]["environment"]["packages"]
     lines.append("")
     lines.append(
-        f"Untuned models, greedy decoding, lm-eval {env.get('lm_eval')}, transformers {env.get('transformers')}, "
-        f"{rows[0]['eval']['device']['kind']}; recorded {max(r['created_at'] for r in rows)[:10]}."
-    )
+        _("Untuned models, greedy decoding, lm-eval %(lm_eval)s, transformers %(transformers)s, %(device)s; "
+          "recorded %(date)s.", lm_eval=env.get("lm_eval"), transformers=env.get("transformers"),
+          device=rows[0]["eval"]["device"]["kind"], date=max(r["created_at"] for r in rows)[:10])
+    )  # fmt: skip
     return "\n".join(lines)
 
 
-def write_card(task: str, store: Store) -> Path:
+def write_card(task: str, store: Store, lang: str | None = None) -> Path:
+    """Write the task's scores into its README.md, in `lang` (default: the task's own language, card_lang)."""
     tasks = discover()
     if task not in tasks:
         raise HarnessError(did_you_mean(task, list(tasks), "task"))
     path, doc = tasks[task]
     readme = path.parent / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.exists() else f"# {task}\n"
-    table = scores_markdown(task, card_rows(store.all_records(), task), chance_level(doc))
+    lang = lang or card_lang(doc)
+    with i18n.use(lang):
+        table = scores_markdown(task, card_rows(store.all_records(), task), chance_level(doc), lang)
     block = f"<!-- scores:{task} -->\n{table}\n<!-- /scores:{task} -->"
     pattern = re.compile(rf"<!-- scores:{re.escape(task)} -->.*?<!-- /scores:{re.escape(task)} -->", re.S)
     text = (
-        pattern.sub(lambda _: block, text)
+        pattern.sub(lambda _m: block, text)
         if pattern.search(text)
         else text.rstrip() + f"\n\n### {task}\n{block}\n"
     )

@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.report.i18n import N_, _, integer
+from harness.report.labels import variant_text
 
 EXPORT_SCHEMA = "harness-leaderboard/1"
+# a row's `status` (a code: the page's classes and order) -> how the report names it (`status_label`)
+STATUS = {"improved": N_("improved"), "regressed": N_("regressed"), "new": N_("new"), "gone": N_("gone")}
 Samples = Callable[[str], list[dict[str, Any]]]
 
 
@@ -86,7 +90,8 @@ def newcombe(
 
 
 def change(now: dict[str, Any], before: dict[str, Any], samples: Samples | None) -> dict[str, Any] | None:
-    """How the row changed: {delta, ci, basis, status (improved | regressed | None)}; None when untestable."""
+    """How the row changed: {delta, ci, basis (in the report's language), status (improved | regressed | None)};
+    None when untestable."""
     same_cell = bool(now.get("cell_id")) and now.get("cell_id") == before.get("cell_id")
     if same_cell and now.get("score") == before.get("score"):
         return None  # the very same measurement, read again
@@ -100,8 +105,11 @@ def change(now: dict[str, Any], before: dict[str, Any], samples: Samples | None)
         if a and set(a) == set(b):
             p = compare(a, b)
             status = None if not p.significant else ("improved" if p.delta > 0 else "regressed")
-            return {"delta": p.delta, "ci": [p.ci_low, p.ci_high], "status": status,
-                    "basis": f"paired on {p.n} items" + (f", McNemar p = {p.p_mcnemar:.3g}" if p.p_mcnemar is not None else "")}  # fmt: skip
+            basis = (
+                _("paired on %(n)s items, McNemar p = %(p)s", n=integer(p.n), p=f"{p.p_mcnemar:.3g}")
+                if p.p_mcnemar is not None else _("paired on %(n)s items", n=integer(p.n))
+            )  # fmt: skip
+            return {"delta": p.delta, "ci": [p.ci_low, p.ci_high], "status": status, "basis": basis}
     if None in (now.get("score"), before.get("score"), now.get("ci_low"), now.get("ci_high"), before.get("ci_low"),
                 before.get("ci_high")):  # fmt: skip
         return None
@@ -112,7 +120,7 @@ def change(now: dict[str, Any], before: dict[str, Any], samples: Samples | None)
         "delta": now["score"] - before["score"],
         "ci": [lo, hi],
         "status": status,
-        "basis": "both rows' intervals (items not paired)",
+        "basis": _("both rows' intervals (items not paired)"),
     }
 
 
@@ -136,5 +144,7 @@ def compare_rows(
                         "status": moved["status"]})  # fmt: skip
     out += [{"task": e["task"], "model": e["model"], "variant": e["variant"], "now": None, "before": e["score"],
              "status": "gone"} for e in before.values()]  # fmt: skip
+    for d in out:  # shown: the variant and the status in the report's language (the codes stay as they are)
+        d.update(variant_label=variant_text(d["variant"]), status_label=_(STATUS[d["status"]]))
     order = {"regressed": 0, "improved": 1, "new": 2, "gone": 3}
     return sorted(out, key=lambda x: (order[x["status"]], x["task"], x["model"]))

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.report.labels import row_label
+from harness.report.i18n import _, integer
+from harness.report.labels import row_label, variant_text
 
 MAX_ITEMS = 300  # per task: enough to read, small enough to open (the per-sample files keep everything)
 MAX_CHARS = 4000  # per text field shown; longer text is cut and the cut is marked
@@ -16,7 +17,9 @@ MAX_CHARS = 4000  # per text field shown; longer text is cut and the cut is mark
 
 def _text(v: Any) -> str:
     s = v if isinstance(v, str) else ("" if v is None else str(v))
-    return s if len(s) <= MAX_CHARS else s[:MAX_CHARS] + f" [... {len(s) - MAX_CHARS} more characters]"
+    if len(s) <= MAX_CHARS:
+        return s
+    return s[:MAX_CHARS] + " " + _("[... %(n)s more characters]", n=integer(len(s) - MAX_CHARS))
 
 
 def drill_down(
@@ -39,7 +42,7 @@ def drill_down(
                 got = samples(r["cell_id"])
             except FileNotFoundError:  # a record whose samples file was removed: shown without its answers
                 continue
-            columns.append(r.get("label") or row_label(r["model"], r["variant"]))
+            columns.append(r.get("label") or row_label(r["model"], variant_text(r["variant"])))
             per_row.append({f"{s.get('subtask', '')}/{s['doc_id']}": s for s in got})
         if not per_row:
             continue

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from harness.compare.stats import ci95
-from harness.report.labels import row_label
+from harness.report.labels import row_label, variant_text
 from harness.report.table import cost_and_latency, item_scores, method_label, task_label
 from harness.store import Store
 from harness.store.runs import manifests
@@ -34,7 +34,8 @@ def row_point(
     ci = ci95(value, primary.get("stderr"), r["task"]["n"], binary) if value is not None else None
     money = cost_and_latency(r, deployment, monthly)
     return {"task": task_label(r), "model_key": r["model"]["name"], "variant": method_label(r),
-            "source": r["model"]["source"], "label": row_label(r["model"]["display_name"], method_label(r)),
+            "source": r["model"]["source"], "model": r["model"]["display_name"],
+            "label": row_label(r["model"]["display_name"], method_label(r)),
             "cell_id": r["cell_id"], "score": value, "ci_low": ci[0] if ci else None,
             "ci_high": ci[1] if ci else None, "cost_per_1k": money.get("cost_per_1k"),
             "p95_s": money.get("p95_s")}  # fmt: skip
@@ -65,17 +66,20 @@ def run_points(store: Store, deployment: Any, monthly_queries: int) -> pd.DataFr
         for p in (point(i) for i in sorted(ids)):
             if p is not None:
                 out.append({"run_id": run["run_id"], "started_at": run["started_at"], **p})
-    return pd.DataFrame(out, columns=["run_id", "started_at", *KEY, "label", "cell_id", *SHOWN])
+    return pd.DataFrame(out, columns=["run_id", "started_at", *KEY, "model", "label", "cell_id", *SHOWN])
 
 
 def history(points: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
     """The points of the rows this report shows (matched by what they are); empty unless some row appears in at
-    least two runs (one run is no history)."""
+    least two runs (one run is no history). Each row is named in the report's language."""
     if points.empty or board.empty:
         return points.iloc[0:0]
     mine = points.merge(board[KEY].drop_duplicates(), on=KEY, how="inner")
     if mine.empty or mine.groupby(KEY)["run_id"].nunique().max() < 2:
         return points.iloc[0:0]
+    mine["label"] = [
+        row_label(m, variant_text(v)) for m, v in zip(mine["model"], mine["variant"], strict=True)
+    ]
     return mine.sort_values(["task", "label", "started_at"]).reset_index(drop=True)
 
 

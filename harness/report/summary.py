@@ -1,18 +1,23 @@
 """The executive summary: plain sentences computed from the report's tables, for a reader who reads nothing else.
 
 Each finding is (kind, headline, detail); the template prints them in order. Every number comes from the
-tables; a sentence is only written when its data exist, and missing data is said, not guessed.
+tables; a sentence is only written when its data exist, and missing data is said, not guessed. Every sentence is
+one message of the report's catalogue, in the report's language (harness.report.i18n): where a sentence has
+optional parts, each variant is its own message.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from harness.config.schema import ReportConfig
-from harness.report.labels import row_label
+from harness.report.i18n import N_, _, dec, integer, money
+from harness.report.labels import row_label, variant_text
+from harness.report.table import missing_label
 
 DEFAULTS = ReportConfig()  # the cost assumptions when a caller states none
 
@@ -27,20 +32,57 @@ class Finding:
 
 def _name(row: Any) -> str:
     label = row.get("label") if hasattr(row, "get") else None
-    return label if isinstance(label, str) else row_label(row["model"], row["variant"])
+    return label if isinstance(label, str) else row_label(row["model"], variant_text(row["variant"]))
 
 
 def _score(v: float | None) -> str:
-    return "unknown" if v is None or v != v else f"{v:.3f}"
+    return _("unknown") if v is None or v != v else dec(v, 3)
 
 
 def _money(v: float | None, currency: str = "USD", missing: str | None = None) -> str:
     """A cost, or why there is none: "unpriced" (no price) or "not measured" (a price but no measurement)."""
-    return (
-        (missing if isinstance(missing, str) else "unpriced")
-        if v is None or v != v
-        else f"{v:.4f} {currency}"
-    )
+    if v is None or v != v:
+        return missing_label(missing if isinstance(missing, str) else "unpriced") or ""
+    return money(v, currency, 4)
+
+
+def _ok(v: Any) -> bool:
+    return v is not None and v == v
+
+
+# best_per_task's detail: (how the row stands against the others, with a 95 % interval) -> message
+_BEST = {
+    ("alone", True): N_("score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s)"),
+    ("alone", False): N_("score %(score)s on %(n)s items"),
+    ("untested", True): N_(
+        "score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s); not tested against the other rows on the "
+        "same items (their items differ, or per-item scores are missing), so a lead this small may be noise."
+    ),
+    ("untested", False): N_(
+        "score %(score)s on %(n)s items; not tested against the other rows on the same items (their items differ, "
+        "or per-item scores are missing), so a lead this small may be noise."
+    ),
+    ("tied", True): N_(
+        "score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s); not separated from (tied "
+        "with): %(tied)s."
+    ),  # fmt: skip
+    ("tied", False): N_("score %(score)s on %(n)s items; not separated from (tied with): %(tied)s."),
+    ("below", True): N_(
+        "score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s); In its tier but "
+        "significantly below it after correction: %(below)s."
+    ),  # fmt: skip
+    ("below", False): N_(
+        "score %(score)s on %(n)s items; In its tier but significantly below it after correction: %(below)s."
+    ),  # fmt: skip
+    ("above", True): N_(
+        "score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s); ranked above every other "
+        "row on the same items (Holm-corrected paired tests)."
+    ),  # fmt: skip
+    ("above", False): N_(
+        "score %(score)s on %(n)s items; ranked above every other row on the same items "
+        "(Holm-corrected paired tests)."
+    ),  # fmt: skip
+}
 
 
 def best_per_task(df: pd.DataFrame) -> list[Finding]:
@@ -49,28 +91,42 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
         top = part.sort_values(["rank", "score"], ascending=[True, False]).iloc[0]
         if top["score"] is None or top["score"] != top["score"]:
             continue
-        detail = f"score {top['score']:.3f} on {int(top['n'])} items"
-        if top["ci_low"] is not None and top["ci_low"] == top["ci_low"]:
-            detail += f" (95 % CI {top['ci_low']:.3f} to {top['ci_high']:.3f})"
+        p = {"score": dec(top["score"], 3), "n": integer(top["n"]), "tied": "", "below": ""}
+        if _ok(top["ci_low"]):
+            p.update(low=dec(top["ci_low"], 3), high=dec(top["ci_high"], 3))
+        stand, more = "alone", ""
         if not top["rank_paired"]:
-            detail += ("; not tested against the other rows on the same items (their items differ, or per-item "
-                       "scores are missing), so a lead this small may be noise.")  # fmt: skip
+            stand = "untested"
         elif top["tied_with"] and not isinstance(top.get("tied_ids"), list):  # a table without cell ids
-            detail += f"; not separated from (tied with): {top['tied_with'].rstrip('.')}."
+            stand, p["tied"] = "tied", top["tied_with"].rstrip(".")
         elif top["tied_with"]:
             apart = set(top.get("separated_ids") or [])
             label = dict(zip(part["cell_id"], part["label"], strict=True)) if "label" in part else {}
             tied = [label.get(c, c) for c in top["tied_ids"] if c not in apart]
             below = [label.get(c, c) for c in top["tied_ids"] if c in apart]
-            if tied:
-                detail += f"; not separated from (tied with): {'; '.join(tied).rstrip('.')}."
-            if below:
-                detail += (f"{'' if tied else ';'} In its tier but significantly below it after correction: "
-                           f"{'; '.join(below).rstrip('.')}.")  # fmt: skip
+            p.update(tied="; ".join(tied).rstrip("."), below="; ".join(below).rstrip("."))
+            stand = "tied" if tied else "below" if below else "alone"
+            if tied and below:  # a second sentence
+                more = _(
+                    "In its tier but significantly below it after correction: %(below)s.", below=p["below"]
+                )
         elif len(part) > 1:
-            detail += "; ranked above every other row on the same items (Holm-corrected paired tests)."
-        out.append(Finding("best", f"Best on {task}: {_name(top)}", detail))
+            stand = "above"
+        detail = _(_BEST[(stand, _ok(top["ci_low"]))], **p)
+        out.append(Finding("best", _("Best on %(task)s: %(row)s", task=task, row=_name(top)),
+                           f"{detail} {more}" if more else detail))  # fmt: skip
     return out
+
+
+# cheapest_meeting's rule for the options it compares -> (headline, headline when no priced option meets it)
+_RULES = {
+    "tied": (N_("Cheapest option on %(task)s tied with the best (the ranking does not separate them): %(row)s"),
+             N_("%(task)s: no priced option tied with the best (the ranking does not separate them)")),
+    "untested": (N_("Cheapest option on %(task)s among the best (ties not tested): %(row)s"),
+                 N_("%(task)s: no priced option among the best (ties not tested)")),
+    "target": (N_("Cheapest option on %(task)s scoring at least %(target)s: %(row)s"),
+               N_("%(task)s: no priced option scoring at least %(target)s")),
+}  # fmt: skip
 
 
 def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
@@ -87,36 +143,76 @@ def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DE
                 best_tier = (priced["rank"] == 1) & priced["rank_paired"]
                 if "below_leader" in priced:  # in the top tier, yet significantly below the best: not "tied"
                     best_tier &= ~priced["below_leader"].fillna(False).astype(bool)
-                ok, rule = (
-                    priced[best_tier],
-                    "tied with the best (the ranking does not separate them)",
-                )
+                ok, rule = priced[best_tier], "tied"
             else:
-                ok, rule = priced[priced["cell_id"] == top["cell_id"]], "among the best (ties not tested)"
+                ok, rule = priced[priced["cell_id"] == top["cell_id"]], "untested"
         else:
-            ok, rule = priced[priced["score"] >= target], f"scoring at least {target:.2f}"
+            ok, rule = priced[priced["score"] >= target], "target"
+        p = {"task": task, "target": dec(target, 2)}
         if ok.empty:
-            why = "no priced option" if priced.empty else f"no priced option {rule}"
-            out.append(Finding("cheapest", f"{task}: {why}", "", warn=True))
+            why = _("%(task)s: no priced option", **p) if priced.empty else _(_RULES[rule][1], **p)
+            out.append(Finding("cheapest", why, "", warn=True))
             continue
         training = ok["training_cost"].fillna(0) if "training_cost" in ok else 0
         ok = ok.assign(total_per_1k=ok["cost_per_1k"] + 1000 * training / (monthly * months))
         row = ok.sort_values("total_per_1k").iloc[0]
-        notes = []
+        sentences = [
+            _("%(cost)s per 1,000 queries, score %(score)s, measured on %(where)s.",
+              cost=_money(row["total_per_1k"], row["currency"]), score=dec(row["score"], 3), where=row["measured_on"])
+        ]  # fmt: skip
         if row.get("training_cost") == row.get("training_cost") and row.get("training_cost"):
-            notes.append(f"its one-off training ({row['training_cost']:.4f} {row['currency']}) spread over "
-                         f"{monthly:,.0f} queries a month for {months:g} months is included")  # fmt: skip
+            sentences.append(_("Note: its one-off training (%(training)s) spread over %(monthly)s queries a month for "
+                               "%(months)s months is included.", training=money(row["training_cost"], row["currency"], 4),
+                               monthly=integer(monthly), months=f"{months:g}"))  # fmt: skip
         if isinstance(row.get("stand_in"), str) and row["stand_in"]:
-            notes.append("it is a local stand-in for an API, priced at a placeholder")
-        if target is not None and row["ci_low"] == row["ci_low"] and row["ci_low"] is not None:
-            notes.append("its whole 95 % interval is above the target" if row["ci_low"] >= target
-                         else f"its 95 % interval reaches down to {row['ci_low']:.3f}: the target is not assured")  # fmt: skip
-        out.append(Finding(
-            "cheapest", f"Cheapest option on {task} {rule}: {_name(row)}",
-            f"{_money(row['total_per_1k'], row['currency'])} per 1,000 queries, score {row['score']:.3f}, measured on "
-            f"{row['measured_on']}." + "".join(f" Note: {n}." for n in notes),
-        ))  # fmt: skip
+            sentences.append(_("Note: it is a local stand-in for an API, priced at a placeholder."))
+        if target is not None and _ok(row["ci_low"]):
+            sentences.append(
+                _("Note: its whole 95 %% interval is above the target.") if row["ci_low"] >= target else
+                _("Note: its 95 %% interval reaches down to %(low)s: the target is not assured.", low=dec(row["ci_low"], 3))
+            )  # fmt: skip
+        out.append(Finding("cheapest", _(_RULES[rule][0], **p, row=_name(row)), " ".join(sentences)))
     return out
+
+
+_QUALITY = {  # verdicts: how the two scores compare -> the first sentence
+    "tied": N_("Score %(tuned)s vs %(api)s: the ranking does not separate their scores."),
+    "tuned": N_("Score %(tuned)s vs %(api)s: the fine-tuned model scores higher."),
+    "api": N_("Score %(tuned)s vs %(api)s: the API scores higher."),
+    "untested": N_("Score %(tuned)s vs %(api)s: scores not compared on paired items."),
+}
+_MONEY = {  # verdicts: (the break-even's kind, self-hosted as a deployment) -> the second sentence
+    ("never", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; the API is cheaper at every volume, so "
+                         "fine-tuning never pays back."),
+    ("never", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; the API is cheaper at every volume "
+                        "(self-hosted as %(deployment)s), so fine-tuning never pays back."),
+    ("always", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper at any volume."),
+    ("always", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper at any volume "
+                         "(self-hosted as %(deployment)s)."),
+    ("unknown", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; the cost comparison is %(break_even)s."),
+    ("unknown", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; the cost comparison is %(break_even)s."),
+    ("above", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper above %(volume)s "
+                         "queries a month (your assumption: %(monthly)s)."),
+    ("above", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper above %(volume)s "
+                        "queries a month (self-hosted as %(deployment)s) (your assumption: %(monthly)s)."),
+    ("ranges", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper %(break_even)s "
+                          "queries a month (your assumption: %(monthly)s)."),
+    ("ranges", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper %(break_even)s "
+                         "queries a month (self-hosted as %(deployment)s) (your assumption: %(monthly)s)."),
+}  # fmt: skip
+
+
+def _break_even_kind(b: Any) -> tuple[str, str]:
+    """(kind, the volume above which fine-tuning is cheaper for good, as shown) of a break-even row; rows without
+    `break_even_kind` (hand-built tables) are read from their English text."""
+    be, first = b["break_even"], b.get("break_even_first")
+    kind = b.get("break_even_kind")
+    if not isinstance(kind, str):
+        kind = ("never" if be == "never" else "always" if be == "always" else "unknown" if be.startswith("unknown")
+                else "above" if be[0].isdigit() else "ranges")  # fmt: skip
+        if kind == "above":
+            return kind, be
+    return kind, integer(math.ceil(first)) if kind == "above" and _ok(first) else be
 
 
 def verdicts(
@@ -124,33 +220,25 @@ def verdicts(
 ) -> list[Finding]:
     """Fine-tune or API, per fine-tuned model and API baseline on the same items."""
     out = []
-    for _, b in breakeven.iterrows():
+    for _i, b in breakeven.iterrows():
         tied = ties.get((b["tuned_cell_id"], b["api_cell_id"]))
-        quality = ("the ranking does not separate their scores" if tied else
-                   ("the fine-tuned model scores higher" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
-                    "the API scores higher")) if tied is not None else "scores not compared on paired items"  # fmt: skip
-        be = b["break_even"]
-        served = f" (self-hosted as {b['deployment']})" if isinstance(b.get("deployment"), str) else ""
-        if be == "never":
-            money = f"the API is cheaper at every volume{served}, so fine-tuning never pays back"
-        elif be == "always":
-            money = f"fine-tuning is cheaper at any volume{served}"
-        elif be.startswith("unknown"):
-            money = f"the cost comparison is {be}"
-        elif be[0].isdigit():
-            money = (
-                f"fine-tuning is cheaper above {be} queries a month{served} (your assumption: {monthly:,.0f})"
-            )
-        else:
-            money = f"fine-tuning is cheaper {be} queries a month{served} (your assumption: {monthly:,.0f})"
+        quality = ("tied" if tied else "tuned" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
+                   "api") if tied is not None else "untested"  # fmt: skip
+        kind, volume = _break_even_kind(b)
+        served = isinstance(b.get("deployment"), str)
+        sentences = [
+            _(_QUALITY[quality], tuned=_score(b["tuned_score"]), api=_score(b["api_score"])),
+            _(_MONEY[(kind, served)], tuned=_money(b["tuned_per_1k"], b["currency"], b.get("tuned_missing")),
+              api=_money(b["api_per_1k"], b["currency"], b.get("api_missing")), break_even=b["break_even"],
+              volume=volume, deployment=b.get("deployment"), monthly=integer(monthly)),
+        ]  # fmt: skip
         stand_in = b.get("api_stand_in")
         if isinstance(stand_in, str) and stand_in:
-            money += " (the API row is a local stand-in priced at a placeholder: rerun with a real API for a real verdict)"
+            sentences.append(_("The API row is a local stand-in priced at a placeholder: rerun with a real API for a "
+                               "real verdict."))  # fmt: skip
         out.append(Finding(
-            "verdict", f"{b['tuned']} vs {b['api']} on {b['task']}",
-            f"Score {_score(b['tuned_score'])} vs {_score(b['api_score'])}: {quality}. Cost per 1,000 queries "
-            f"{_money(b['tuned_per_1k'], b['currency'], b.get('tuned_missing'))} vs "
-            f"{_money(b['api_per_1k'], b['currency'], b.get('api_missing'))}; {money}.",
+            "verdict", _("%(tuned)s vs %(api)s on %(task)s", tuned=b["tuned"], api=b["api"], task=b["task"]),
+            " ".join(sentences),
         ))  # fmt: skip
     return out
 
@@ -160,14 +248,17 @@ def forgetting(effects: pd.DataFrame) -> list[Finding]:
         return []
     other = effects[~effects["role"].str.startswith("domain")]
     lost = other[other["forgetting"].fillna(False).astype(bool)]
-    out = [Finding("forgetting", f"Forgetting: {row_label(r['model'], r['variant'])} lost ability on {r['task']}",
-                   f"{r['delta']:+.3f} (paired 95 % CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}, n = {int(r['n'])}).",
-                   warn=True) for _, r in lost.iterrows()]  # fmt: skip
+    out = [Finding("forgetting",
+                   _("Forgetting: %(row)s lost ability on %(task)s",
+                     row=row_label(r["model"], variant_text(r["variant"])), task=r["task"]),
+                   _("%(delta)s (paired 95 %% CI %(low)s to %(high)s, n = %(n)s).", delta=dec(r["delta"], 3, sign=True),
+                     low=dec(r["ci_low"], 3, sign=True), high=dec(r["ci_high"], 3, sign=True), n=integer(r["n"])),
+                   warn=True) for _i, r in lost.iterrows()]  # fmt: skip
     if out or other.empty:
         return out
-    return [Finding("forgetting", "No significant forgetting measured",
-                    f"{len(other)} general-ability check(s) of fine-tuned models; each change is within noise or "
-                    "positive at these sample sizes (see the fine-tuning table for the intervals).")]  # fmt: skip
+    return [Finding("forgetting", _("No significant forgetting measured"),
+                    _("%(n)s general-ability check(s) of fine-tuned models; each change is within noise or positive at "
+                      "these sample sizes (see the fine-tuning table for the intervals).", n=integer(len(other))))]  # fmt: skip
 
 
 def scaling(effects: pd.DataFrame, params: dict[str, float]) -> list[Finding]:
@@ -179,30 +270,43 @@ def scaling(effects: pd.DataFrame, params: dict[str, float]) -> list[Finding]:
 
     dom = effects[effects["role"].str.startswith("domain")].copy()
     dom["params"] = [params.get(m) for m in dom["model"]]
-    dom["method"] = [v.split(" on ")[0] for v in dom["variant"]]
+    dom["method"] = [v.split(" on ")[0] for v in dom["variant"]]  # the English key: `lora on ...`
     out = []
     for (task, method), part in dom[dom["params"].notna()].groupby(["task", "method"], sort=True):
         pts = sorted(zip(part["params"], part["delta"], part["model"], strict=True))
-        sizes = sorted({p for p, _, _ in pts})
+        sizes = sorted({p for p, _d, _m in pts})
         if len(sizes) < 2:
             continue
-        listing = "; ".join(f"{m} ({p:.0f}M) {d:+.3f}" for p, d, m in pts)
+        listing = "; ".join(f"{m} ({p:.0f}M) {dec(d, 3, sign=True)}" for p, d, m in pts)
+        where = {"method": method, "task": task, "gains": listing, "n": integer(len(sizes))}
         if len(sizes) < 4:
-            out.append(Finding("scaling", f"Bigger base, bigger gain ({method} on {task})? Too few sizes to say",
-                               f"Gains: {listing}. {len(sizes)} sizes cannot show a trend (4 or more are needed)."))  # fmt: skip
+            out.append(Finding("scaling", _("Bigger base, bigger gain (%(method)s on %(task)s)? Too few sizes to say", **where),
+                               " ".join([_("Gains: %(gains)s.", **where),
+                                         _("%(n)s sizes cannot show a trend (4 or more are needed).", **where)])))  # fmt: skip
             continue
-        res = spearmanr([p for p, _, _ in pts], [d for _, d, _ in pts])
+        res = spearmanr([p for p, _d, _m in pts], [d for _p, d, _m in pts])
         rho, p = float(res.statistic), float(res.pvalue)
         if rho != rho or p >= 0.05:
-            trend = "no clear trend"
+            headline = _("Bigger base, bigger gain (%(method)s on %(task)s)? no clear trend", **where)
+        elif rho > 0:
+            headline = _(
+                "Bigger base, bigger gain (%(method)s on %(task)s)? bigger bases gained more", **where
+            )
         else:
-            trend = "bigger bases gained more" if rho > 0 else "bigger bases gained less"
-        out.append(Finding("scaling", f"Bigger base, bigger gain ({method} on {task})? {trend}",
-                           f"Spearman {rho:+.2f} (p = {p:.2g}) over {len(sizes)} sizes. Gains: {listing}."))  # fmt: skip
+            headline = _(
+                "Bigger base, bigger gain (%(method)s on %(task)s)? bigger bases gained less", **where
+            )
+        out.append(Finding("scaling", headline, " ".join([
+            _("Spearman %(rho)s (p = %(p)s) over %(n)s sizes.", rho=dec(rho, 2, sign=True), p=f"{p:.2g}", n=where["n"]),
+            _("Gains: %(gains)s.", **where)])))  # fmt: skip
     return out
 
 
 def not_measured(outcomes: list[dict[str, Any]]) -> list[Finding]:
-    return [Finding("not_measured", f"Not measured: {o['model']} on {o['task']} ({o['status']})",
+    """Cells without a record; the status is the outcome's code (failed, preflight_failed, stopped_by_budget) and
+    the detail the first line of its error message, as they are."""
+    return [Finding("not_measured",
+                    _("Not measured: %(model)s on %(task)s (%(status)s)", model=o["model"], task=o["task"],
+                      status=o["status"]),
                     str(o.get("message") or "").strip().splitlines()[0] if o.get("message") else "", warn=True)
             for o in outcomes]  # fmt: skip

@@ -7,9 +7,13 @@ from typing import Any
 
 import pandas as pd
 
-from harness.compare.deployment import Deployment
+from harness.compare.deployment import Deployment, use_report_language
 from harness.compare.stats import Z95, ci95  # noqa: F401 - re-exported
-from harness.report.labels import row_label
+from harness.report.i18n import N_, _, integer, percent
+from harness.report.labels import row_label, variant_text
+
+# the deployment's description and the break-even volumes (harness.compare, a lower layer) in the report's language
+use_report_language(_, integer, percent)
 
 
 def task_label(record: dict[str, Any]) -> str:
@@ -19,7 +23,9 @@ def task_label(record: dict[str, Any]) -> str:
 
 def method_label(record: dict[str, Any]) -> str:
     """`base`, or what was trained: `lora on helpdesk_en, 64 ex.` (+ replay); `, k=5 at T=0.7` when each item was
-    answered k times by sampling (its score is then a sampled answer's, not a greedy one's)."""
+    answered k times by sampling (its score is then a sampled answer's, not a greedy one's). Always in English:
+    it is the row's key in exports, history and comparisons; labels.variant_text shows it in the report's
+    language."""
     f = record["finetune"]
     c = record.get("consistency")
     sampled = f", k={c['k']} at T={c['temperature']:g}" if c else ""
@@ -34,9 +40,44 @@ def method_label(record: dict[str, Any]) -> str:
     return label + sampled
 
 
-CAPACITY_BASIS = (
-    "batch throughput, no latency target"  # what the capacity per replica is, until one is measured
-)
+CAPACITY_BASIS = N_("batch throughput, no latency target")  # the capacity per replica until one is measured
+ROLES = {  # tuning_effect's `role` (a key: "domain..." or not) -> how the report names it
+    "domain (trained on)": N_("domain (trained on)"),
+    "other (forgetting check)": N_("other (forgetting check)"),
+}
+MISSING = {"unpriced": N_("unpriced"), "not measured": N_("not measured")}  # cost_missing -> its label
+
+
+def missing_label(why: str | None) -> str | None:
+    """cost_missing's reason ("unpriced" / "not measured", kept as a code in the tables) in the report's language."""
+    return None if why is None else _(MISSING[why]) if why in MISSING else why
+
+
+def clauses(*parts: str | None) -> str:
+    """Independent clauses of one note, each its own message, in the language's list punctuation ("a; b")."""
+    out = ""
+    for p in parts:
+        if p:
+            out = _("%(first)s; %(then)s", first=out, then=p) if out else p
+    return out
+
+
+def slo_text(slo: dict[str, Any]) -> str:
+    """A load record's latency target (identity.slo) in the report's language: harness.load.summary.Slo.describe,
+    which wrote the record's English `target`."""
+    ttft, tpot = slo.get("ttft_p95_s"), slo.get("tpot_p95_s")
+    p = {
+        "ttft": "" if ttft is None else f"{ttft:g}",
+        "tpot": "" if tpot is None else f"{tpot * 1000:g}",
+        "errors": percent(slo.get("max_error_rate", 0.01)),
+    }
+    if ttft is not None and tpot is not None:
+        return _("p95 TTFT <= %(ttft)s s, p95 TPOT <= %(tpot)s ms, errors <= %(errors)s", **p)
+    if ttft is not None:
+        return _("p95 TTFT <= %(ttft)s s, errors <= %(errors)s", **p)
+    if tpot is not None:
+        return _("p95 TPOT <= %(tpot)s ms, errors <= %(errors)s", **p)
+    return _("errors <= %(errors)s", **p)
 
 
 def self_hosting(r: dict[str, Any]) -> tuple[float, float, int] | None:
@@ -59,8 +100,10 @@ def capacity_basis(r: dict[str, Any]) -> str:
     """What the capacity per replica of a self-hosted row is: measured at a latency target, or batch throughput."""
     cap = r.get("capacity")
     if cap and cap.get("price_per_hour") is not None:
-        return f"capacity at the target {cap['target']}, {cap['mode']} loop (load {cap['load_id'][:8]})"
-    return CAPACITY_BASIS
+        target = slo_text(cap["slo"]) if isinstance(cap.get("slo"), dict) else cap["target"]
+        return _("capacity at the target %(target)s, %(mode)s loop (load %(load)s)", target=target,
+                 mode=cap["mode"], load=cap["load_id"][:8])  # fmt: skip
+    return _(CAPACITY_BASIS)
 
 
 def with_capacity(records: list[dict[str, Any]], loads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,7 +118,8 @@ def with_capacity(records: list[dict[str, Any]], loads: list[dict[str, Any]]) ->
         if key[0] and ld.get("capacity") and device.get("price_per_hour") is not None:
             best[key] = {**ld["capacity"], "price_per_hour": device["price_per_hour"],
                          "devices": device.get("devices") or 1, "profile": device.get("profile"),
-                         "target": ld["target"], "mode": ld["identity"]["mode"], "load_id": ld["load_id"]}  # fmt: skip
+                         "target": ld["target"], "slo": ld["identity"].get("slo"), "mode": ld["identity"]["mode"],
+                         "load_id": ld["load_id"]}  # fmt: skip
     out = []
     for r in records:
         key = (r["model"]["name"], r["finetune"].get("artifact_id"), r["task"]["name"])
@@ -93,28 +137,41 @@ def cost_and_latency(
     if api:
         lat, cost = api["latency_s"], api["cost"]
         per_1k = cost.get("per_1k_queries")
-        where = f"API ({r['model'].get('provider')}), concurrency {(r['eval'].get('transport') or {}).get('concurrency')}"
-        where += earlier_latency(lat)
+        where = clauses(
+            _("API (%(provider)s), concurrency %(concurrency)s", provider=r["model"].get("provider"),
+              concurrency=(r["eval"].get("transport") or {}).get("concurrency")),
+            earlier_latency_note(lat),
+        )  # fmt: skip
     else:
         lat = (r.get("inference") or {}).get("latency_s") or {}
         cost = r.get("cost") or {}
         hw = r.get("hardware") or {}
         per_1k = cost.get("per_1k_queries")  # busy seconds only (the record's own figure)
-        where = f"{hw.get('profile') or hw.get('kind') or r['eval']['device']['kind']}, batch {r['eval'].get('batch_size')}"
+        device = hw.get("profile") or hw.get("kind") or r["eval"]["device"]["kind"]
         busy = (r.get("inference") or {}).get("machine") or {}
         if busy.get("contended"):  # a slowed measurement is not capacity: said where the figure is shown
-            where += f" (timed on a contended machine: {'; '.join(busy.get('flags') or [])})"
+            where = _("%(device)s, batch %(batch)s (timed on a contended machine: %(flags)s)", device=device,
+                      batch=r["eval"].get("batch_size"), flags="; ".join(busy.get("flags") or []))  # fmt: skip
+        else:
+            where = _("%(device)s, batch %(batch)s", device=device, batch=r["eval"].get("batch_size"))
         served = self_hosting(r)
         if served is not None and deployment is not None and monthly:
             from harness.compare.deployment import monthly_self_cost, replicas_needed
 
             per_1k = 1000.0 * monthly_self_cost(monthly, *served, deployment) / monthly
             n = replicas_needed(monthly, served[0], deployment) if deployment.kind == "dedicated" else None
-            basis = (f"{deployment.name}" + (f", {n} replica(s)" if n else "") + f" at {monthly:,.0f} queries a month; "
-                     f"capacity {served[0]:,.0f} queries/h ({capacity_basis(r)})")  # fmt: skip
+            p = {"deployment": deployment.name, "n": integer(n), "monthly": integer(monthly),
+                 "capacity": integer(served[0]), "basis": capacity_basis(r)}  # fmt: skip
+            basis = (
+                _("%(deployment)s, %(n)s replica(s) at %(monthly)s queries a month; capacity %(capacity)s "
+                  "queries/h (%(basis)s)", **p) if n else
+                _("%(deployment)s at %(monthly)s queries a month; capacity %(capacity)s queries/h (%(basis)s)", **p)
+            )  # fmt: skip
     return {
         "cost_per_1k": per_1k,
+        # why there is no cost, a code ("unpriced" | "not measured"); the page shows cost_missing_label
         "cost_missing": None if per_1k is not None else cost_missing(r),
+        "cost_missing_label": None if per_1k is not None else missing_label(cost_missing(r)),
         "currency": cost.get("currency", "USD"),
         "training_cost": cost.get("training"),
         "cost_basis": basis,
@@ -130,12 +187,21 @@ def cost_and_latency(
 def earlier_latency(lat: dict[str, Any]) -> str:
     """ "; 30 of 50 latencies measured in an earlier run at concurrency 8": cached answers keep the timings of
     the run that fetched them, at that run's concurrency ("" when every latency was measured in this run)."""
+    note = earlier_latency_note(lat)
+    return f"; {note}" if note else ""
+
+
+def earlier_latency_note(lat: dict[str, Any]) -> str:
+    """earlier_latency's note on its own ("" when every latency was measured in this run)."""
     k = lat.get("from_earlier_runs") or 0
     if not k:
         return ""
     at = lat.get("earlier_concurrency") or []
-    how = f"concurrency {', '.join(map(str, at))}" if at else "a concurrency not recorded"
-    return f"; {k} of {lat.get('n')} latencies measured in an earlier run at {how} (answers from the cache)"
+    if at:
+        return _("%(k)s of %(n)s latencies measured in an earlier run at concurrency %(at)s (answers from the "
+                 "cache)", k=integer(k), n=integer(lat.get("n")), at=", ".join(map(str, at)))  # fmt: skip
+    return _("%(k)s of %(n)s latencies measured in an earlier run at a concurrency not recorded (answers from "
+             "the cache)", k=integer(k), n=integer(lat.get("n")))  # fmt: skip
 
 
 def cost_missing(r: dict[str, Any]) -> str:
@@ -209,6 +275,10 @@ def break_even(
                     tc["training_cost"], months, *served, ac["cost_per_1k"], deployment
                 )
                 text, first = be.text(), be.first
+                kind = (
+                    "never" if not be.cheaper else "always" if be.cheaper == ((0.0, None),)
+                    else "above" if len(be.cheaper) == 1 and be.cheaper[0][1] is None else "ranges"
+                )  # fmt: skip
                 # every crossing is marked on the chart: each interval's start and (finite) end
                 marks = sorted({v for span in be.cheaper for v in span if v is not None and v > 0})
                 self_monthly = (
@@ -222,26 +292,29 @@ def break_even(
                 )
                 text, how = (
                     fmt_volume(volume),
-                    "busy seconds only (the record has no capacity or device price)",
+                    _("busy seconds only (the record has no capacity or device price)"),
                 )
                 first = volume if not isinstance(volume, str) else None
+                kind = volume if isinstance(volume, str) else "above"
                 marks = [first] if first else []
             else:
-                missing = {tc["cost_missing"], ac["cost_missing"]} - {None}
-                text = f"unknown ({', '.join(sorted(missing)) or 'training unpriced'})"
+                text, kind = unknown_text({tc["cost_missing"], ac["cost_missing"]} - {None}), "unknown"
             rows.append({
-                "tuned": row_label(t["model"]["display_name"], method_label(t)),
+                "tuned": row_label(t["model"]["display_name"], variant_text(method_label(t))),
                 "api": a["model"]["display_name"],
                 "task": task_label(t),
                 "tuned_score": (t.get("primary") or {}).get("value"),
                 "api_score": (a.get("primary") or {}).get("value"),
                 "tuned_per_1k": tc["cost_per_1k"],
-                "tuned_missing": tc["cost_missing"],
+                "tuned_missing": tc["cost_missing"],  # codes; shown: the *_label fields
+                "tuned_missing_label": tc["cost_missing_label"],
                 "api_per_1k": ac["cost_per_1k"],
                 "api_missing": ac["cost_missing"],
+                "api_missing_label": ac["cost_missing_label"],
                 "training_cost": tc["training_cost"],
                 "amortised_per_1k": amortised_per_1k(tc["training_cost"], monthly_queries, months) if known else None,
-                "break_even": text,
+                "break_even": text,  # in the report's language
+                "break_even_kind": kind,  # never | always | above (break_even_first) | ranges | unknown
                 "break_even_first": first,
                 "break_even_marks": marks,  # volumes where the cheaper side changes (the chart marks each)
                 "capacity_basis": capacity_basis(t) if served is not None else None,
@@ -250,7 +323,7 @@ def break_even(
                 "api_monthly": ac["cost_per_1k"] * monthly_queries / 1000 if ac["cost_per_1k"] is not None else None,
                 "curve": curve,  # [[monthly volume, self-hosted monthly cost incl. training, API monthly cost], ...]
                 "currency": ac["currency"],
-                "tuned_measured_on": tc["measured_on"] + (f"; {tc['cost_basis']}" if tc["cost_basis"] else ""),
+                "tuned_measured_on": clauses(tc["measured_on"], tc["cost_basis"]),
                 "tuned_cell_id": t["cell_id"],
                 "api_cell_id": a["cell_id"],
                 "api_stand_in": a["model"].get("stand_in"),
@@ -258,10 +331,23 @@ def break_even(
     return pd.DataFrame(rows)
 
 
+def unknown_text(missing: set[str]) -> str:
+    """The break-even of a pair whose costs are not all known, and why: cost_missing's codes of both rows (none:
+    the training is unpriced)."""
+    if missing == {"unpriced"}:
+        return _("unknown (unpriced)")
+    if missing == {"not measured"}:
+        return _("unknown (not measured)")
+    if missing:
+        return _("unknown (not measured, unpriced)")
+    return _("unknown (training unpriced)")
+
+
 def unique_labels(df: pd.DataFrame) -> list[str]:
     """Each row's name in the report (model · variant), made unique within its task by the cell id when two
     rows would read the same (e.g. two learning rates): tables, charts and the summary never mix them up."""
-    labels = [row_label(m, v) for m, v in zip(df["model"], df["variant"], strict=True)]
+    shown = df["variant_label"] if "variant_label" in df else df["variant"]
+    labels = [row_label(m, v) for m, v in zip(df["model"], shown, strict=True)]
     seen = pd.Series(list(zip(df["task"], labels, strict=True))).duplicated(keep=False)
     return [
         f"{lab} #{cid[:6]}" if dup else lab for lab, cid, dup in zip(labels, df["cell_id"], seen, strict=True)
@@ -294,7 +380,8 @@ def leaderboard(
                 "source": r["model"]["source"],
                 "params_m": None if r["model"].get("n_params") is None else r["model"]["n_params"] / 1e6,
                 "method": r["finetune"]["method"],
-                "variant": method_label(r),
+                "variant": method_label(r),  # in English: the row's key in exports and comparisons
+                "variant_label": variant_text(method_label(r)),  # as the report shows it
                 # domain training examples: 0 for a base model, none for an API
                 "n_train": None
                 if r["model"].get("source") == "api"
@@ -386,7 +473,7 @@ def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "cost_total": cost["total"],
                 "p50_s": api["latency_s"]["p50"],
                 "p95_s": api["latency_s"]["p95"],
-                "latency_note": earlier_latency(api["latency_s"]).lstrip("; "),
+                "latency_note": earlier_latency_note(api["latency_s"]),
                 "ttft_p50_s": api["ttft_s"]["p50"],
                 "out_tps_p50": api["output_tokens_per_s"]["p50"],
                 "concurrency": r["eval"].get("transport", {}).get("concurrency"),
@@ -431,8 +518,8 @@ def tuning_effect(
             b = item_scores(samples(r["cell_id"]), metric)
             paired = compare(a, b)
             if paired.n and set(a) != set(b):
-                items_note = (f"items differ: base on {len(a)}, tuned on {len(b)}; the change is on the "
-                              f"{paired.n} both answered")  # fmt: skip
+                items_note = _("items differ: base on %(base)s, tuned on %(tuned)s; the change is on the %(n)s "
+                               "both answered", base=integer(len(a)), tuned=integer(len(b)), n=integer(paired.n))  # fmt: skip
             if not paired.n:  # no per-item scores on both sides: untested, not "tied"
                 paired = None
         if paired is not None:  # the change and its interval on the same items, with n = the paired count
@@ -442,17 +529,19 @@ def tuning_effect(
             same = base["task"]["n"] == n
             delta = tuned_v - base_v if tuned_v is not None and base_v is not None and same else None
             if not same:
-                items_note = (
-                    f"items differ: base on {base['task']['n']}, tuned on {n}; no per-item scores to pair"
-                )
+                items_note = _("items differ: base on %(base)s, tuned on %(tuned)s; no per-item scores to pair",
+                               base=integer(base["task"]["n"]), tuned=integer(n))  # fmt: skip
         domain = r["task"]["name"] == f.get("train_task")
         tested = paired is not None and paired.testable
         rows.append(
             {
                 "model": r["model"]["display_name"],
-                "variant": method_label(r),
+                "variant": method_label(r),  # in English, a key; shown: variant_label
+                "variant_label": variant_text(method_label(r)),
                 "task": task_label(r),
+                # a key (the summary and charts test `startswith("domain")`); the page shows role_label
                 "role": "domain (trained on)" if domain else "other (forgetting check)",
+                "role_label": _(ROLES["domain (trained on)" if domain else "other (forgetting check)"]),
                 "metric": (r.get("primary") or {}).get("metric"),
                 "base": base_v,  # on the paired items when paired
                 "tuned": tuned_v,
@@ -498,7 +587,8 @@ def judge_table(records: list[dict[str, Any]], judgements: list[dict[str, Any]])
         cost = j["api"]["cost"]
         rows.append({
             "model": r["model"]["display_name"],
-            "variant": method_label(r),
+            "variant": method_label(r),  # in English, a key; shown: variant_label
+            "variant_label": variant_text(method_label(r)),
             "task": task_label(r),
             "metric": (r.get("primary") or {}).get("metric"),
             "metric_score": (r.get("primary") or {}).get("value"),
