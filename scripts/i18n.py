@@ -80,6 +80,9 @@ def main(argv: list[str]) -> int:
         for lang in LANGS[1:]:
             have = read(lang) if po_path(lang).is_file() else Catalog(locale=BABEL_LOCALE[lang], domain=DOMAIN)
             have.update(template, no_fuzzy_matching=True)  # a changed message is retranslated, not guessed
+            have.project, have.version, have.fuzzy = "harness report", "", False
+            have.copyright_holder, have.msgid_bugs_address = "", ""
+            have.language_team = have.last_translator = "harness contributors"
             have.obsolete.clear()
             write(have, po_path(lang))
             print(f"{lang}: {po_path(lang).relative_to(REPO)}")

@@ -21,7 +21,7 @@ from harness.report.history import history
 from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect, with_capacity
 
 MAX_PROVENANCE = 200  # cells listed one by one under "Methodology"; the exports and records hold all of them
-FILTERS = ("task", "model", "method", "n_train")  # the page's filter drop-downs
+FILTERS = ("task", "model", "method", "n_train", "egress")  # the page's filter drop-downs
 
 Samples = Callable[[str], list[dict]]
 
@@ -179,7 +179,9 @@ def build_board(
     per-sample rows (Store.load_samples), for paired comparisons and drill-down. `settings`: the cost assumptions
     (conf: report.*). `earlier`: an earlier report's leaderboard.json (harness.report.diff.load_export)."""
     a = assumptions_of(settings)
-    with i18n.use(a["lang"]):  # the summary's sentences and the tables' notes are written in the report's language
+    with i18n.use(
+        a["lang"]
+    ):  # the summary's sentences and the tables' notes are written in the report's language
         return _build(records, not_measured, a, samples, judgements, earlier, loads, runs)
 
 
@@ -197,7 +199,7 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
         params = {m: p for m, p in zip(df["model"], df["params_m"], strict=True) if p == p and p}
         findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"]),
                     *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
-                    *summary.forgetting(effects), *summary.scaling(effects, params)]  # fmt: skip
+                    *summary.in_house(df), *summary.forgetting(effects), *summary.scaling(effects, params)]  # fmt: skip
     findings += summary.not_measured(broken)
     return Board(
         table=df,

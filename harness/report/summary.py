@@ -24,7 +24,7 @@ DEFAULTS = ReportConfig()  # the cost assumptions when a caller states none
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # best | cheapest | verdict | forgetting | scaling | not_measured
+    kind: str  # best | cheapest | verdict | in_house | forgetting | scaling | not_measured
     headline: str
     detail: str = ""
     warn: bool = False
@@ -310,3 +310,26 @@ def not_measured(outcomes: list[dict[str, Any]]) -> list[Finding]:
                       status=o["status"]),
                     str(o.get("message") or "").strip().splitlines()[0] if o.get("message") else "", warn=True)
             for o in outcomes]  # fmt: skip
+
+
+def in_house(df: pd.DataFrame) -> list[Finding]:
+    """Per task where some rows send data to a third-party API: the best row that keeps the data in house (a
+    model served on the reader's own device), by the same ranking as the leaderboard, beside the best API row."""
+    if "egress" not in df:
+        return []
+    out = []
+    for task, part in df.groupby("task", sort=True):
+        ranked = part.sort_values(["rank", "score"], ascending=[True, False])
+        inside, outside = ranked[ranked["egress"] == "in_house"], ranked[ranked["egress"] == "third_party"]
+        if outside.empty or inside.empty:
+            continue  # no choice to make on this task
+        row, api = inside.iloc[0], outside.iloc[0]
+        if _ok(row["score"]) and _ok(api["score"]):
+            detail = _("Rank %(rank)s, score %(score)s; the best third-party API row (%(api)s) ranks %(api_rank)s with "
+                       "%(api_score)s.", rank=integer(row["rank"]), score=dec(row["score"], 3), api=_name(api),
+                       api_rank=integer(api["rank"]), api_score=dec(api["score"], 3))  # fmt: skip
+        else:
+            detail = ""
+        out.append(Finding("in_house", _("Best option on %(task)s that keeps data in house: %(row)s", task=task,
+                                         row=_name(row)), detail))  # fmt: skip
+    return out

@@ -354,6 +354,19 @@ def unique_labels(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def egress_columns(r: dict[str, Any]) -> dict[str, Any]:
+    """Where the row's prompts and answers go (harness/report/egress.py): `egress` is the filter's value (in_house |
+    third_party, never translated), `egress_text` the sentence, the rest the column's parts."""
+    from harness.report.egress import TRAINING_LABELS, describe, egress, kind_label
+
+    e = egress(r)
+    return {"egress": e["kind"], "egress_text": describe(e), "egress_label": kind_label(e["kind"]),
+            "egress_provider": e["provider"], "egress_region": e["region"], "egress_device": e.get("device"),
+            "egress_training": e["trains_on_inputs"], "egress_training_label": _(TRAINING_LABELS[e["trains_on_inputs"]])
+            if e["trains_on_inputs"] in TRAINING_LABELS else e["trains_on_inputs"],
+            "egress_source": e["source"], "egress_region_source": e["region_source"], "egress_checked": e["checked"]}  # fmt: skip
+
+
 def leaderboard(
     records: list[dict[str, Any]],
     samples: Callable[[str], list[dict]] | None = None,
@@ -409,6 +422,7 @@ def leaderboard(
                 # k sampled answers per item (eval.samples): share of items whose k answers all agree
                 "agree_all": (r.get("consistency") or {}).get("all_agree"),
                 "agree_k": (r.get("consistency") or {}).get("k"),
+                **egress_columns(r),
                 "artifact_id": r["finetune"].get(
                     "artifact_id"
                 ),  # the trained model, shared by its task cells
