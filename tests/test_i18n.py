@@ -67,3 +67,229 @@ def test_an_unknown_language_is_refused_with_the_ones_there_are(tmp_path):
 
     p = run_harness("report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--lang", "fr")
     assert p.returncode == 2 and "report.lang=fr: the report is written in en, zh, ja" in p.stderr
+
+
+# -- no English left in a zh / ja page -------------------------------------------------------------------------------
+# What may stay in Latin letters on a Chinese or Japanese page: names (models, tasks, metrics, providers: taken from
+# the records themselves), units, abbreviations, statistical methods and code. Everything else is a translation
+# the catalogue is missing.
+ALLOWED = {
+    "USD",
+    "API",
+    "APIs",
+    "JSON",
+    "LoRA",
+    "lora",
+    "TTFT",
+    "TPOT",
+    "ITL",
+    "CPU",
+    "GPU",
+    "CUDA",
+    "cpu",
+    "cuda",
+    "req",
+    "McNemar",
+    "Holm",
+    "Wilson",
+    "Newcombe",
+    "Spearman",
+    "Pareto",
+    "bootstrap",
+    "Plotly",
+    "plotly",
+    "HTML",
+    "CSV",
+    "csv",
+    "json",
+    "leaderboard",
+    "index",
+    "html",
+    "docs",
+    "metrics",
+    "harness",
+    "transformers",
+    "serve",
+    "lm",
+    "eval",
+    "none",
+    "contains",
+    "acc",
+    "norm",
+    "exact",
+    "match",
+    "smollm",
+    "gemma",
+    "deployment",
+    "dedicated",
+    "per",
+    "second",
+    "target",
+    "score",
+    "report",
+    "load",
+    "UTC",
+    "tokens",
+    "token",
+    "vCPU",
+    "ms",
+    "AM",
+    "PM",
+    "Python",
+    "SHA",
+    "git",
+    "lock",
+    "main",
+    "legacy",
+    "runtime",
+    "seed",
+    "seeds",
+    "lmeval",
+    "hardware",
+    "profile",
+    "price",
+    "sweep",
+    "cards",
+    "conf",
+    "yaml",
+    "replay",
+    "ota",
+    "intent",
+    "slot",
+    "schema",
+    "valid",
+    "field",
+    "accuracy",
+    "record",
+    "helpdesk",
+    "general",
+    "extract",
+    "format",
+    "closed",
+    "open",
+    "loop",
+    "mode",
+    "url",
+}
+
+
+class _Visible(HTMLParser):
+    """The text a reader sees (and the tooltips), leaving out script, style, code and whatever is marked
+    translate="no" (names and data)."""
+
+    SKIP = {"script", "style", "code", "pre"}
+    VOID = {"br", "img", "meta", "link", "input", "hr", "col", "source", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[bool] = []  # per open element: is its text skipped?
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        skip = (self.stack[-1] if self.stack else False) or tag in self.SKIP or a.get("translate") == "no"
+        if not skip and a.get("title"):
+            self.text.append(a["title"])
+        if tag not in self.VOID:
+            self.stack.append(skip)
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not (self.stack and self.stack[-1]):
+            self.text.append(data)
+
+
+def english_words(html: str, names: set[str]) -> list[str]:
+    p = _Visible()
+    p.feed(html)
+    words = re.findall(r"[A-Za-z][A-Za-z'\-]{2,}", " ".join(p.text))
+    allowed = ALLOWED | {w for n in names for w in re.findall(r"[A-Za-z][A-Za-z'\-]*", n)}
+    return sorted({w for w in words if w not in allowed and w.strip("-'") not in allowed})
+
+
+def rich_board_records():
+    """A report with every section a default job has: a base and a LoRA model on helpdesk and on the general suite
+    (forgetting, categories for the radar), an API baseline with a data policy (break-even), a format task
+    (JSON validity), k-sample consistency, and a cell that failed."""
+    from harness.testing import make_record, make_samples
+
+    ft = {"method": "lora", "train_task": "helpdesk", "artifact_id": "art" * 6,
+          "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0, "device": {"kind": "cpu"},
+          "train_tokens": 1000, "final_train_loss": 1.0, "validation_loss": 1.0}}  # fmt: skip
+    hw = {"profile": "cpu-2vcpu", "kind": "cpu", "count": 1, "price_per_hour": 0.0832, "currency": "USD"}
+    inf = {"latency_s": {"p50": 0.5, "p95": 0.9}, "queries_per_hour": 3600.0}
+    cost = {"currency": "USD", "per_1k_queries": 0.023, "training": 0.0014}
+    agree = {"k": 5, "temperature": 0.7, "all_agree": 0.8}
+    base_h = make_record("bh" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="helpdesk_en",
+                         n=8, score=0.5, hardware=hw, inference=inf, cost={**cost, "training": None},
+                         consistency=agree).to_json()  # fmt: skip
+    tuned_h = make_record("th" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="helpdesk_en",
+                          n=8, score=0.75, hardware=hw, inference=inf, cost=cost, consistency=agree,
+                          finetune={**ft, "base_cell_id": "bh" * 10}).to_json()  # fmt: skip
+    base_g = make_record("bg" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="general_en",
+                         metric="acc", n=10, score=0.6, hardware=hw, inference=inf).to_json()  # fmt: skip
+    tuned_g = make_record("tg" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="general_en",
+                          metric="acc", n=10, score=0.4, hardware=hw, inference=inf,
+                          finetune={**ft, "base_cell_id": "bg" * 10}).to_json()  # fmt: skip
+    fmt = make_record("fx" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="extract_format_en",
+                      metric="field_accuracy", n=8, score=0.5, metrics={
+                          "field_accuracy": {"value": 0.5, "stderr": 0.1, "n": 8, "higher_is_better": True},
+                          "json_valid": {"value": 0.875, "stderr": 0.1, "n": 8, "higher_is_better": True},
+                          "schema_valid": {"value": 0.75, "stderr": 0.1, "n": 8, "higher_is_better": True}}).to_json()  # fmt: skip
+    from harness.evaluate.api.meter import Meter, aggregate
+
+    price = {"currency": "USD", "input_per_1m": 0.27, "cached_input_per_1m": 0.07, "output_per_1m": 1.1,
+             "as_of": "2026-11-01", "source": "https://example.org/pricing"}  # fmt: skip
+    meters = [Meter(prompt_tokens=300, cached_tokens=0, completion_tokens=20, latency_s=1.2, cost=0.0001)] * 8
+    api = make_record("ap" * 10, source="api", model="deepseek-chat", display_name="DeepSeek-V3", task="helpdesk_en",
+                      n=8, score=0.875, api=aggregate(meters, price)).to_json()  # fmt: skip
+    api["model"]["provider"] = "deepseek"
+    api["config"] = {"baseline": {"serve": None, "data_policy": {
+        "region": "China (PRC)", "trains_on_inputs": "unknown", "source": "https://example.org/policy",
+        "checked": "2026-12-03"}}}  # fmt: skip
+    right = {"bh" * 10: [1, 1, 1, 1, 0, 0, 0, 0], "th" * 10: [1, 1, 1, 1, 1, 1, 0, 0],
+             "ap" * 10: [1, 1, 1, 1, 1, 1, 1, 0], "fx" * 10: [1, 0, 1, 0, 1, 0, 1, 0],
+             "bg" * 10: [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], "tg" * 10: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]}  # fmt: skip
+    cats = ["arithmetic", "science", "reading", "commonsense", "world_knowledge"]
+
+    def samples(cid: str) -> list[dict]:
+        rows = make_samples(right[cid], "acc" if cid in ("bg" * 10, "tg" * 10) else "contains")
+        for i, row in enumerate(rows):
+            row["doc"]["category"] = cats[i % 5] if cid in ("bg" * 10, "tg" * 10) else None
+        return rows
+
+    failed = [{"model": "qwen-14b", "task": "helpdesk_en", "status": "preflight_failed",
+               "message": "weights not found: set model.local_path"}]  # fmt: skip
+    return [base_h, tuned_h, base_g, tuned_g, fmt, api], samples, failed
+
+
+def names_of(records) -> set[str]:
+    out = set()
+    for r in records:
+        out |= {
+            r["model"]["display_name"],
+            r["model"]["name"],
+            r["task"]["name"],
+            str(r["model"].get("provider")),
+        }
+        out |= set(r["metrics"])
+    return out
+
+
+@pytest.mark.parametrize("lang", ["zh", "ja"])
+def test_no_english_is_left_in_a_chinese_or_japanese_report(lang, tmp_path):
+    from harness.report.render import write_report
+
+    records, samples, failed = rich_board_records()
+    html = write_report(records, tmp_path, "Report", not_measured=failed, samples=samples,
+                        assumptions={"lang": lang}).read_text(encoding="utf-8")  # fmt: skip
+    assert f'<html lang="{i18n.HTML_LANG[lang]}">' in html
+    assert english_words(html, names_of(records) | {"Report", "qwen"}) == []
+    # the same board in English has English in every section (the detector sees what it should)
+    english = write_report(
+        records, tmp_path / "en", "Report", not_measured=failed, samples=samples
+    ).read_text()
+    assert {"Summary", "Leaderboard", "Glossary"} <= set(english_words(english, names_of(records)))

@@ -151,7 +151,7 @@ def cost_and_latency(
         busy = (r.get("inference") or {}).get("machine") or {}
         if busy.get("contended"):  # a slowed measurement is not capacity: said where the figure is shown
             where = _("%(device)s, batch %(batch)s (timed on a contended machine: %(flags)s)", device=device,
-                      batch=r["eval"].get("batch_size"), flags="; ".join(busy.get("flags") or []))  # fmt: skip
+                      batch=r["eval"].get("batch_size"), flags=contention_text(busy))  # fmt: skip
         else:
             where = _("%(device)s, batch %(batch)s", device=device, batch=r["eval"].get("batch_size"))
         served = self_hosting(r)
@@ -352,6 +352,31 @@ def unique_labels(df: pd.DataFrame) -> list[str]:
     return [
         f"{lab} #{cid[:6]}" if dup else lab for lab, cid, dup in zip(labels, df["cell_id"], seen, strict=True)
     ]
+
+
+def contention_text(machine: dict[str, Any]) -> str:
+    """Why a timing is flagged as contended, in the report's language, rebuilt from the stored shares (the
+    record's `flags` are the English sentences of the moment, kept for a record that lacks the shares)."""
+    from harness.load.busy import OTHER_MAX, OWN_CPU_MAX, STEAL_MAX
+
+    parts = []
+    if (machine.get("other_share") or 0) > OTHER_MAX:
+        parts.append(_("other work used %(share)s of the machine's CPU while this was timed",
+                       share=percent(machine["other_share"])))  # fmt: skip
+    if (machine.get("steal_share") or 0) > STEAL_MAX:
+        parts.append(
+            _("the hypervisor took %(share)s of the CPU time (steal)", share=percent(machine["steal_share"]))
+        )
+    if (machine.get("own_cpu") or 0) > OWN_CPU_MAX:
+        parts.append(_("the measuring process used %(share)s of a core: it may have been the bottleneck",
+                       share=percent(machine["own_cpu"])))  # fmt: skip
+    if not parts and "other_share" not in machine:
+        parts = [str(f) for f in machine.get("flags") or []]
+    return (
+        _("%(first)s; %(then)s", first=parts[0], then="; ".join(parts[1:]))
+        if len(parts) > 1
+        else "".join(parts)
+    )
 
 
 def egress_columns(r: dict[str, Any]) -> dict[str, Any]:
