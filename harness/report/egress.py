@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.i18n import N_, _
+from harness.report.i18n import N_, _, label
 
 IN_HOUSE = "in_house"
 THIRD_PARTY = "third_party"
@@ -51,7 +51,7 @@ def egress(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def kind_label(kind: str) -> str:
-    return _(KIND_LABELS.get(kind, kind))
+    return label(KIND_LABELS, kind)
 
 
 def describe(e: dict[str, Any]) -> str:
@@ -61,7 +61,9 @@ def describe(e: dict[str, Any]) -> str:
             return _("in house: self-hosted on %(device)s", device=e["device"])
         return _("in house: served on this machine")
     region = e.get("region") or _("region unknown")
-    training = _(TRAINING_LABELS.get(e["trains_on_inputs"], TRAINING_LABELS["unknown"]))
+    training = label(
+        TRAINING_LABELS, e["trains_on_inputs"] if e["trains_on_inputs"] in TRAINING_LABELS else "unknown"
+    )
     if e.get("checked"):
         return _("third-party API (%(provider)s), %(region)s; %(training)s (as documented, read %(date)s)",
                  provider=e.get("provider") or "?", region=region, training=training, date=e["checked"])  # fmt: skip

@@ -97,6 +97,12 @@ def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
 _ = gettext
 
 
+def label(messages: dict[str, str], key: str) -> str:
+    """The translation of `messages[key]` (a table of N_-marked messages keyed by an untranslated code); an
+    unknown key as it is. Not a gettext keyword: the messages are extracted where the table marks them."""
+    return gettext(messages[key]) if key in messages else key
+
+
 def N_(message: str) -> str:  # noqa: N802  (gettext's name for "mark for the catalogue, translate later")
     """Marks a message for the catalogue where it is defined (a constant); translated where it is shown."""
     return message

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness.config.schema import ReportConfig
-from harness.report.i18n import N_, _, dec, integer, money
+from harness.report.i18n import N_, _, dec, integer, label, money
 from harness.report.labels import row_label, variant_text
 from harness.report.table import missing_label
 
@@ -302,12 +302,17 @@ def scaling(effects: pd.DataFrame, params: dict[str, float]) -> list[Finding]:
     return out
 
 
+# an outcome's status code -> how the report says it (the same messages as the template's "Not measured" list)
+STATUS = {"failed": N_("failed"), "preflight_failed": N_("preflight_failed"), "error": N_("error"),
+          "stopped_by_budget": N_("stopped by the budget: its answers so far are kept")}  # fmt: skip
+
+
 def not_measured(outcomes: list[dict[str, Any]]) -> list[Finding]:
     """Cells without a record; the status is the outcome's code (failed, preflight_failed, stopped_by_budget) and
     the detail the first line of its error message, as they are."""
     return [Finding("not_measured",
                     _("Not measured: %(model)s on %(task)s (%(status)s)", model=o["model"], task=o["task"],
-                      status=o["status"]),
+                      status=label(STATUS, o["status"])),
                     str(o.get("message") or "").strip().splitlines()[0] if o.get("message") else "", warn=True)
             for o in outcomes]  # fmt: skip
 

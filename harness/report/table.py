@@ -9,7 +9,7 @@ import pandas as pd
 
 from harness.compare.deployment import Deployment, use_report_language
 from harness.compare.stats import Z95, ci95  # noqa: F401 - re-exported
-from harness.report.i18n import N_, _, integer, percent
+from harness.report.i18n import N_, _, integer, label, percent
 from harness.report.labels import row_label, variant_text
 
 # the deployment's description and the break-even volumes (harness.compare, a lower layer) in the report's language
@@ -101,8 +101,11 @@ def capacity_basis(r: dict[str, Any]) -> str:
     cap = r.get("capacity")
     if cap and cap.get("price_per_hour") is not None:
         target = slo_text(cap["slo"]) if isinstance(cap.get("slo"), dict) else cap["target"]
-        return _("capacity at the target %(target)s, %(mode)s loop (load %(load)s)", target=target,
-                 mode=cap["mode"], load=cap["load_id"][:8])  # fmt: skip
+        if cap["mode"] == "open":
+            return _("capacity at the target %(target)s, open loop (load %(load)s)", target=target,
+                     load=cap["load_id"][:8])  # fmt: skip
+        return _("capacity at the target %(target)s, closed loop (load %(load)s)", target=target,
+                 load=cap["load_id"][:8])  # fmt: skip
     return _(CAPACITY_BASIS)
 
 
@@ -354,6 +357,18 @@ def unique_labels(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def usage_source_text(source: str) -> str:
+    """Where an API row's token counts come from: the server's `usage`, or an estimate (and how)."""
+    if source == "server":
+        return _("the server's usage")
+    if source.startswith("estimated: characters"):
+        return _("estimated from characters / 4 (the server sent no usage)")
+    if source.startswith("estimated: ") and source.endswith(" tokenizer"):
+        return _("estimated with the %(tokenizer)s tokenizer (the server sent no usage)",
+                 tokenizer=source[len("estimated: "):-len(" tokenizer")])  # fmt: skip
+    return source
+
+
 def contention_text(machine: dict[str, Any]) -> str:
     """Why a timing is flagged as contended, in the report's language, rebuilt from the stored shares (the
     record's `flags` are the English sentences of the moment, kept for a record that lacks the shares)."""
@@ -387,8 +402,7 @@ def egress_columns(r: dict[str, Any]) -> dict[str, Any]:
     e = egress(r)
     return {"egress": e["kind"], "egress_text": describe(e), "egress_label": kind_label(e["kind"]),
             "egress_provider": e["provider"], "egress_region": e["region"], "egress_device": e.get("device"),
-            "egress_training": e["trains_on_inputs"], "egress_training_label": _(TRAINING_LABELS[e["trains_on_inputs"]])
-            if e["trains_on_inputs"] in TRAINING_LABELS else e["trains_on_inputs"],
+            "egress_training": e["trains_on_inputs"], "egress_training_label": label(TRAINING_LABELS, e["trains_on_inputs"]),
             "egress_source": e["source"], "egress_region_source": e["region_source"], "egress_checked": e["checked"]}  # fmt: skip
 
 
@@ -504,6 +518,7 @@ def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
                     "reasoning_per_sample"
                 ),  # of completion; absent in older records
                 "usage_source": ", ".join(api["usage_source"]),
+                "usage_source_label": ", ".join(usage_source_text(u) for u in api["usage_source"]),
                 "usage_warnings": api.get("usage_warnings") or [],
                 "n_usage_warned": api.get("n_usage_warned") or 0,
                 "currency": cost["currency"],
@@ -580,7 +595,7 @@ def tuning_effect(
                 "task": task_label(r),
                 # a key (the summary and charts test `startswith("domain")`); the page shows role_label
                 "role": "domain (trained on)" if domain else "other (forgetting check)",
-                "role_label": _(ROLES["domain (trained on)" if domain else "other (forgetting check)"]),
+                "role_label": label(ROLES, "domain (trained on)" if domain else "other (forgetting check)"),
                 "metric": (r.get("primary") or {}).get("metric"),
                 "base": base_v,  # on the paired items when paired
                 "tuned": tuned_v,
