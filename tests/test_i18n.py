@@ -73,104 +73,16 @@ def test_an_unknown_language_is_refused_with_the_ones_there_are(tmp_path):
 # What may stay in Latin letters on a Chinese or Japanese page: names (models, tasks, metrics, providers: taken from
 # the records themselves), units, abbreviations, statistical methods and code. Everything else is a translation
 # the catalogue is missing.
-ALLOWED = {
-    "USD",
-    "API",
-    "APIs",
-    "JSON",
-    "LoRA",
-    "lora",
-    "TTFT",
-    "TPOT",
-    "ITL",
-    "CPU",
-    "GPU",
-    "CUDA",
-    "cpu",
-    "cuda",
-    "req",
-    "McNemar",
-    "Holm",
-    "Wilson",
-    "Newcombe",
-    "Spearman",
-    "Pareto",
-    "bootstrap",
-    "Plotly",
-    "plotly",
-    "HTML",
-    "CSV",
-    "csv",
-    "json",
-    "leaderboard",
-    "index",
-    "html",
-    "docs",
-    "metrics",
-    "harness",
-    "transformers",
-    "serve",
-    "lm",
-    "eval",
-    "none",
-    "contains",
-    "acc",
-    "norm",
-    "exact",
-    "match",
-    "smollm",
-    "gemma",
-    "deployment",
-    "dedicated",
-    "per",
-    "second",
-    "target",
-    "score",
-    "report",
-    "load",
-    "UTC",
-    "tokens",
-    "token",
-    "vCPU",
-    "ms",
-    "AM",
-    "PM",
-    "Python",
-    "SHA",
-    "git",
-    "lock",
-    "main",
-    "legacy",
-    "runtime",
-    "seed",
-    "seeds",
-    "lmeval",
-    "hardware",
-    "profile",
-    "price",
-    "sweep",
-    "cards",
-    "conf",
-    "yaml",
-    "replay",
-    "ota",
-    "intent",
-    "slot",
-    "schema",
-    "valid",
-    "field",
-    "accuracy",
-    "record",
-    "helpdesk",
-    "general",
-    "extract",
-    "format",
-    "closed",
-    "open",
-    "loop",
-    "mode",
-    "url",
-}
+ALLOWED = set(
+    """
+    USD API APIs JSON LoRA lora TTFT TPOT ITL CPU GPU CUDA cpu cuda req McNemar Holm Wilson Newcombe Spearman
+    Pareto bootstrap Plotly plotly HTML CSV csv json leaderboard index html docs metrics harness transformers
+    serve lm eval none contains acc norm exact match smollm gemma deployment dedicated per second target score
+    report load UTC tokens token vCPU ms AM PM Python SHA git lock main legacy runtime seed seeds lmeval
+    hardware profile price sweep cards conf yaml replay ota intent slot schema valid field accuracy record
+    helpdesk general extract format closed open loop mode url GiB GGUF LLM lm-eval Hugging Face pip
+    """.split()
+)
 
 
 class _Visible(HTMLParser):
@@ -267,6 +179,7 @@ def rich_board_records():
 
 
 def names_of(records) -> set[str]:
+    """Names a page shows as they are: models, tasks, providers, metrics, packages, devices, profiles, licences."""
     out = set()
     for r in records:
         out |= {
@@ -275,7 +188,9 @@ def names_of(records) -> set[str]:
             r["task"]["name"],
             str(r["model"].get("provider")),
         }
-        out |= set(r["metrics"])
+        out |= set(r["metrics"]) | set(r["environment"]["packages"])
+        for section in (r.get("hardware") or {}, r["eval"]["device"], r["model"]):
+            out |= {str(v) for v in section.values()}
     return out
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from harness.config.schema import ReportConfig
 from harness.report import i18n, summary
+from harness.report.capability import capabilities
 from harness.report.diff import compare_rows
 from harness.report.drill import drill_down
 from harness.report.history import history
@@ -56,6 +57,8 @@ class Board:
     loads: list[dict[str, Any]] = field(default_factory=list)  # load records (harness load), newest last
     # this board's rows in every recorded run (harness.report.history), for the History section
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # per task, each row's score on every capability the task measures (capability.capabilities): the radar
+    capabilities: list[dict[str, Any]] = field(default_factory=list)
 
 
 def records_of(df) -> list[dict[str, Any]]:
@@ -229,4 +232,5 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
         assumptions=a,
         loads=loads or [],
         history=history(runs, df) if runs is not None else pd.DataFrame(),
+        capabilities=capabilities(rows, records, samples),
     )

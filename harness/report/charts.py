@@ -12,9 +12,14 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from harness.report.i18n import N_, _
+from harness.report.i18n import label as translated
 from harness.report.labels import row_label
 
+# Chart text is in the report's language (harness/report/i18n.py). Plotly's hover templates hold `%{x}`
+# placeholders, so a hover text is built from translated words around them, never passed through _() whole.
 API, LOCAL = "API baseline", "self-hosted"
+KIND_LABELS = {API: N_("API baseline"), LOCAL: N_("self-hosted")}
 COLORS = {API: "#d64545", LOCAL: "#2680c2"}
 MAX_LINES = 40  # lines in one chart before it stops being readable
 
@@ -23,6 +28,12 @@ def _label(df: pd.DataFrame) -> list[str]:
     if "label" in df:  # the leaderboard's unique row names
         return list(df["label"])
     return [row_label(m, v) for m, v in zip(df["model"], df["variant"], strict=True)]
+
+
+def _variants(part: pd.DataFrame, suffix: str = "") -> list[str]:
+    """The rows' fine-tuning labels as the report shows them (variant_label), else their English codes."""
+    col = f"variant_label{suffix}"
+    return list(part[col]) if col in part else list(part[f"variant{suffix}"])
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -62,18 +73,18 @@ def tradeoff_chart(df: pd.DataFrame, x: str, x_title: str, title: str, frontier:
         for kind in (LOCAL, API):
             sel = part[(part["source"] == "api") == (kind == API)]
             fig.add_scatter(
-                x=sel[x], y=sel["score"], mode="markers", name=f"{kind}", legendgroup=kind,
+                x=sel[x], y=sel["score"], mode="markers", name=translated(KIND_LABELS, kind), legendgroup=kind,
                 marker={"color": COLORS[kind], "size": 11, "symbol": "diamond" if kind == API else "circle"},
                 error_y={"type": "data", "symmetric": False, "array": sel["ci_high"] - sel["score"],
                          "arrayminus": sel["score"] - sel["ci_low"], "thickness": 1},
-                text=_label(sel), hovertemplate="%{text}<br>score %{y:.3f}<br>" + x_title + " %{x:.4g}<extra></extra>",
+                text=_label(sel), hovertemplate="%{text}<br>" + _("score") + " %{y:.3f}<br>" + x_title + " %{x:.4g}<extra></extra>",
                 visible=t_i == 0, showlegend=t_i == 0,
             )  # fmt: skip
         if frontier:
             pts = list(zip(part[x], part["score"], strict=True))
             front = part.iloc[pareto_front(pts)]
             # the frontier's points ringed and joined: nothing is both cheaper and better than them
-            fig.add_scatter(x=front[x], y=front["score"], mode="lines+markers", name="Pareto frontier",
+            fig.add_scatter(x=front[x], y=front["score"], mode="lines+markers", name=_("Pareto frontier"),
                             line={"color": "#1f2933", "dash": "dot"}, hoverinfo="skip", visible=t_i == 0,
                             marker={"symbol": "circle-open", "size": 20, "color": "#1f2933", "line": {"width": 2}},
                             showlegend=t_i == 0)  # fmt: skip
@@ -82,9 +93,10 @@ def tradeoff_chart(df: pd.DataFrame, x: str, x_title: str, title: str, frontier:
                 x=[], y=[], visible=t_i == 0, showlegend=False, hoverinfo="skip"
             )  # keeps 3 per task
     _task_dropdown(fig, tasks, 3)
-    fig.update_layout(title=f"{title}<br><sup>task: {tasks[0]}{' (pick another above)' if len(tasks) > 1 else ''}"
-                      "</sup>", xaxis={"title": x_title, "type": "log", "tickformat": ".2g"},
-                      yaxis={"title": "score", "range": [0, 1.05]}, height=440, margin={"t": 90})  # fmt: skip
+    sub = (_("task: %(task)s (pick another above)", task=tasks[0]) if len(tasks) > 1
+           else _("task: %(task)s", task=tasks[0]))  # fmt: skip
+    fig.update_layout(title=f"{title}<br><sup>{sub}</sup>", xaxis={"title": x_title, "type": "log", "tickformat": ".2g"},
+                      yaxis={"title": _("score"), "range": [0, 1.05]}, height=440, margin={"t": 90})  # fmt: skip
     return fig
 
 
@@ -101,20 +113,20 @@ def forgetting_chart(effects: pd.DataFrame) -> go.Figure | None:
     fig = go.Figure()
     for task, part in pairs.groupby("task_g", sort=True):
         fig.add_scatter(
-            x=part["delta_d"], y=part["delta_g"], mode="markers+text", name=f"general suite: {task}",
+            x=part["delta_d"], y=part["delta_g"], mode="markers+text", name=_("general suite: %(task)s", task=task),
             marker={"size": 12}, textposition="top right",
             error_x={"type": "data", "symmetric": False, "array": part["ci_high_d"] - part["delta_d"],
                      "arrayminus": part["delta_d"] - part["ci_low_d"]},
             error_y={"type": "data", "symmetric": False, "array": part["ci_high_g"] - part["delta_g"],
                      "arrayminus": part["delta_g"] - part["ci_low_g"]},
-            text=[row_label(m, v) for m, v in zip(part["model"], part["variant"], strict=True)],
-            hovertemplate="%{text}<br>domain gain %{x:+.3f}<br>general change %{y:+.3f}<extra></extra>",
+            text=[row_label(m, v) for m, v in zip(part["model"], _variants(part, "_d"), strict=True)],
+            hovertemplate="%{text}<br>" + _("domain gain") + " %{x:+.3f}<br>" + _("general change") + " %{y:+.3f}<extra></extra>",
         )  # fmt: skip
     fig.add_hline(y=0, line={"color": "#9aa5b1", "width": 1})
     fig.add_vline(x=0, line={"color": "#9aa5b1", "width": 1})
-    fig.update_layout(title="Forgetting: domain gain (x) against general-ability change (y), paired 95 % intervals"
-                      "<br><sup>below the line = general ability lost</sup>",
-                      xaxis={"title": "domain gain (tuned - base)"}, yaxis={"title": "general change (tuned - base)"},
+    fig.update_layout(title=_("Forgetting: domain gain (x) against general-ability change (y), paired 95 %% intervals")
+                      + "<br><sup>" + _("below the line = general ability lost") + "</sup>",
+                      xaxis={"title": _("domain gain (tuned - base)")}, yaxis={"title": _("general change (tuned - base)")},
                       height=440, margin={"t": 90})  # fmt: skip
     return fig
 
@@ -130,17 +142,17 @@ def scaling_chart(effects: pd.DataFrame, params: dict[str, float]) -> go.Figure 
     if dom.empty:
         return None
     fig = go.Figure()
-    for variant, part in dom.groupby("variant", sort=True):
+    for _variant, part in dom.groupby("variant", sort=True):
         part = part.sort_values("params_m")
         fig.add_scatter(
-            x=part["params_m"], y=part["delta"], mode="markers+lines", name=variant,
+            x=part["params_m"], y=part["delta"], mode="markers+lines", name=_variants(part)[0],
             error_y={"type": "data", "symmetric": False, "array": part["ci_high"] - part["delta"],
                      "arrayminus": part["delta"] - part["ci_low"]},
-            text=list(part["model"]), hovertemplate="%{text}: %{x:.0f}M params<br>gain %{y:+.3f}<extra></extra>",
+            text=list(part["model"]), hovertemplate="%{text}: %{x:.0f}M<br>" + _("gain") + " %{y:+.3f}<extra></extra>",
         )  # fmt: skip
-    fig.update_layout(title="Scaling: fine-tuning gain against base model size", height=420, margin={"t": 70},
-                      xaxis={"title": "base parameters (millions)", "type": "log", "tickformat": ".3g"},
-                      yaxis={"title": "domain gain (tuned - base)"})  # fmt: skip
+    fig.update_layout(title=_("Scaling: fine-tuning gain against base model size"), height=420, margin={"t": 70},
+                      xaxis={"title": _("base parameters (millions)"), "type": "log", "tickformat": ".3g"},
+                      yaxis={"title": _("domain gain (tuned - base)")})  # fmt: skip
     return fig
 
 
@@ -161,13 +173,14 @@ def data_size_chart(df: pd.DataFrame) -> go.Figure | None:
             x=pts["n_train"], y=pts["score"], mode="lines+markers", name=f"{model} {method} - {task}",
             error_y={"type": "data", "symmetric": False, "array": pts["ci_high"] - pts["score"],
                      "arrayminus": pts["score"] - pts["ci_low"], "thickness": 1},
-            hovertemplate="%{x} examples: %{y:.3f}<extra>" + f"{model} {method} - {task}" + "</extra>",
+            hovertemplate="%{x} " + _("examples") + ": %{y:.3f}<extra>" + f"{model} {method} - {task}" + "</extra>",
         )  # fmt: skip
-    cut = (
-        f" ({MAX_LINES} of {len(groups)} lines: those with the most sizes)" if len(groups) > MAX_LINES else ""
-    )
-    fig.update_layout(title="Data size: score against domain training examples (0 = base model)" + cut, height=420,
-                      xaxis={"title": "training examples"}, yaxis={"title": "score", "range": [0, 1.05]},
+    title = _("Data size: score against domain training examples (0 = base model)")
+    if len(groups) > MAX_LINES:
+        title = _("Data size: score against domain training examples (0 = base model) (%(shown)s of %(all)s lines: "
+                  "those with the most sizes)", shown=MAX_LINES, all=len(groups))  # fmt: skip
+    fig.update_layout(title=title, height=420,
+                      xaxis={"title": _("training examples")}, yaxis={"title": _("score"), "range": [0, 1.05]},
                       margin={"t": 70})  # fmt: skip
     return fig
 
@@ -184,7 +197,7 @@ def heatmap_chart(df: pd.DataFrame) -> go.Figure | None:
     fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=list(table.index), zmin=0, zmax=1,
                                colorscale="Blues", text=text, texttemplate="%{text}",
                                hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))  # fmt: skip
-    fig.update_layout(title="Every model on every task (primary metric)", height=max(300, 40 + 28 * len(table)),
+    fig.update_layout(title=_("Every model on every task (primary metric)"), height=max(300, 40 + 28 * len(table)),
                       margin={"t": 60, "l": 260})  # fmt: skip
     return fig
 
@@ -197,24 +210,67 @@ def monthly_cost_chart(breakeven: list[dict[str, Any]], deployment: str) -> go.F
         return None
     fig = go.Figure()
     seen: set[str] = set()
+    per_month = _("queries a month")
     for b in pairs:
         v, own, api = zip(*b["curve"], strict=True)
         name = f"{b['tuned']} ({b['task']})"
         if name not in seen:
             seen.add(name)
-            fig.add_scatter(x=v, y=own, mode="lines", name=f"{name}, self-hosted", line={"shape": "hv"},
-                            hovertemplate=f"{name}<br>%{{x:,.0f}} queries/month: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
-        fig.add_scatter(x=v, y=api, mode="lines", name=f"{b['api']} ({b['task']}), API", line={"dash": "dash"},
-                        hovertemplate=f"{b['api']}<br>%{{x:,.0f}} queries/month: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
+            fig.add_scatter(x=v, y=own, mode="lines", name=_("%(row)s, self-hosted", row=name), line={"shape": "hv"},
+                            hovertemplate=f"{name}<br>%{{x:,.0f}} {per_month}: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
+        fig.add_scatter(x=v, y=api, mode="lines", name=_("%(api)s (%(task)s), API", api=b["api"], task=b["task"]),
+                        line={"dash": "dash"},
+                        hovertemplate=f"{b['api']}<br>%{{x:,.0f}} {per_month}: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
         marks = [v for v in (b.get("break_even_marks") or []) if v == v]
         if marks:
             fig.add_scatter(x=marks, y=[b["api_per_1k"] * v / 1000.0 for v in marks], mode="markers", showlegend=False,
                             marker={"size": 12, "symbol": "x", "color": "#1f2933"},
-                            hovertemplate=f"break-even {b['tuned']} vs {b['api']}: %{{x:,.0f}} a month<extra></extra>")  # fmt: skip
-    fig.update_layout(title=f"Monthly cost against monthly volume<br><sup>self-hosted as {deployment}; x: break-even"
-                      "</sup>", xaxis={"title": "queries a month", "type": "log"},
-                      yaxis={"title": f"cost a month ({pairs[0]['currency']})", "type": "log"}, height=460,
+                            hovertemplate=_("break-even %(tuned)s vs %(api)s", tuned=b["tuned"], api=b["api"])
+                            + f": %{{x:,.0f}} {per_month}<extra></extra>")  # fmt: skip
+    fig.update_layout(title=_("Monthly cost against monthly volume") + "<br><sup>"
+                      + _("self-hosted as %(deployment)s; x: break-even", deployment=deployment) + "</sup>",
+                      xaxis={"title": per_month, "type": "log"},
+                      yaxis={"title": _("cost a month (%(currency)s)", currency=pairs[0]["currency"]), "type": "log"}, height=460,
                       margin={"t": 90})  # fmt: skip
+    return fig
+
+
+# capability categories of the project's tasks (items' `category`) as the report names them; others as they are
+CATEGORIES = {"world_knowledge": N_("world knowledge"), "science": N_("science"), "arithmetic": N_("arithmetic"),
+              "commonsense": N_("commonsense"), "reading": N_("reading")}  # fmt: skip
+
+
+def capability_chart(caps: list[dict[str, Any]]) -> go.Figure | None:
+    """Per task a radar: every row's score on each of the task's capabilities (item categories, or its metrics;
+    harness/report/capability.py), base models solid and tuned ones dashed, a task drop-down."""
+    caps = [c for c in caps if c["series"]]
+    if not caps:
+        return None
+    fig = go.Figure()
+    owner: list[str] = []
+    for t_i, cap in enumerate(caps):
+        theta = [translated(CATEGORIES, a) for a in cap["axes"]]
+        for s in cap["series"][:MAX_LINES]:
+            r = [v if v is not None else 0.0 for v in s["values"]]  # a missing axis drawn at 0, said in hover
+            fig.add_trace(go.Scatterpolar(
+                r=[*r, r[0]], theta=[*theta, theta[0]], mode="lines+markers", name=s["label"],
+                line={"dash": "dash" if s["tuned"] else "solid"}, visible=t_i == 0,
+                text=[*["-" if v is None else f"{v:.3f}" for v in s["values"]], "-" if s["values"][0] is None
+                      else f"{s['values'][0]:.3f}"],
+                hovertemplate="%{theta}: %{text}<extra>" + s["label"] + "</extra>"))  # fmt: skip
+            owner.append(cap["task"])
+    tasks = [c["task"] for c in caps]
+    if len(tasks) > 1:
+        buttons = [
+            {"label": t, "method": "update", "args": [{"visible": [o == t for o in owner]}]} for t in tasks
+        ]
+        fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15,
+                                        "yanchor": "top"}])  # fmt: skip
+    sub = (_("task: %(task)s (pick another above)", task=tasks[0]) if len(tasks) > 1
+           else _("task: %(task)s", task=tasks[0]))  # fmt: skip
+    fig.update_layout(title=_("Capabilities: each row's score per category or metric (tuned dashed, base solid)")
+                      + f"<br><sup>{sub}</sup>", polar={"radialaxis": {"range": [0, 1]}}, height=520,
+                      margin={"t": 100})  # fmt: skip
     return fig
 
 
@@ -222,13 +278,26 @@ def load_label(ld: dict[str, Any]) -> str:
     """A load record's name in the report: what answered, on which task, in which mode."""
     e = ld["identity"]["endpoint"]
     what = e.get("baseline") or e.get("model") or e.get("url") or "endpoint"
-    return f"{what} on {ld['identity']['task']['name']} ({ld['identity']['mode']} loop)"
+    if ld["identity"]["mode"] == "open":
+        return _("%(endpoint)s on %(task)s (open loop)", endpoint=what, task=ld["identity"]["task"]["name"])
+    return _("%(endpoint)s on %(task)s (closed loop)", endpoint=what, task=ld["identity"]["task"]["name"])
+
+
+def _target_lines(loads: list[dict[str, Any]], key: str) -> dict[float, list[str]]:
+    """One target line per distinct bound (`key` of each record's target), with the records measured against it:
+    records with different targets are each read against their own line."""
+    lines: dict[float, list[str]] = {}
+    for ld in loads:
+        value = ld["identity"]["slo"].get(key)
+        if value is not None:
+            lines.setdefault(value, []).append(load_label(ld))
+    return lines
 
 
 def load_chart(loads: list[dict[str, Any]]) -> go.Figure | None:
     """Latency against throughput under load: per load record, p95 TTFT (solid) and p95 time per output token
-    (dotted, right axis) against answered requests/s at each level; the target's bounds as lines; the capacity
-    at the target ringed."""
+    (dotted, right axis) against answered requests/s at each level; each distinct target's bounds as lines
+    (named with their records when the records have different targets); the capacity at the target ringed."""
     loads = [ld for ld in loads if ld.get("levels")][: MAX_LINES // 2]
     if not loads:
         return None
@@ -238,28 +307,32 @@ def load_chart(loads: list[dict[str, Any]]) -> go.Figure | None:
         lv = [x for x in ld["levels"] if x["figures"]["requests_per_s"]]
         x = [v["figures"]["requests_per_s"] for v in lv]
         fig.add_scatter(x=x, y=[v["figures"]["ttft_s"]["p95"] for v in lv], mode="lines+markers",
-                        name=f"{name}: p95 TTFT", text=[f"level {v['level']:g}" for v in lv],
+                        name=f"{name}: p95 TTFT", text=[_("level %(level)s", level=f"{v['level']:g}") for v in lv],
                         hovertemplate="%{text}: %{x:.2f} req/s, p95 TTFT %{y:.3f} s<extra></extra>")  # fmt: skip
         fig.add_scatter(x=x, y=[v["figures"]["tpot_s"]["p95"] for v in lv], mode="lines+markers", yaxis="y2",
-                        name=f"{name}: p95 TPOT", line={"dash": "dot"}, text=[f"level {v['level']:g}" for v in lv],
+                        name=f"{name}: p95 TPOT", line={"dash": "dot"},
+                        text=[_("level %(level)s", level=f"{v['level']:g}") for v in lv],
                         hovertemplate="%{text}: %{x:.2f} req/s, p95 TPOT %{y:.3f} s<extra></extra>")  # fmt: skip
         cap = ld.get("capacity")
         if cap:
             at = next(v for v in lv if v["level"] == cap["level"])
             fig.add_scatter(x=[cap["requests_per_s"]], y=[at["figures"]["ttft_s"]["p95"]], mode="markers",
                             showlegend=False, marker={"size": 16, "symbol": "circle-open", "color": "#1f2933"},
-                            hovertemplate=f"capacity at the target: %{{x:.2f}} req/s ({name})<extra></extra>")  # fmt: skip
-    slo = loads[0]["identity"]["slo"]
-    if slo.get("ttft_p95_s") is not None:
-        fig.add_hline(y=slo["ttft_p95_s"], line={"dash": "dash", "color": "#b42318"},
-                      annotation_text=f"target p95 TTFT {slo['ttft_p95_s']:g} s")  # fmt: skip
-    if slo.get("tpot_p95_s") is not None:
-        fig.add_hline(y=slo["tpot_p95_s"], yref="y2", line={"dash": "dot", "color": "#b42318"},
-                      annotation_text=f"target p95 TPOT {slo['tpot_p95_s']:g} s")  # fmt: skip
-    fig.update_layout(title="Latency against throughput under load<br><sup>o: capacity at the target</sup>",
-                      xaxis={"title": "answered requests per second"},
-                      yaxis={"title": "p95 time to first token (s)", "rangemode": "tozero"},
-                      yaxis2={"title": "p95 time per output token (s)", "overlaying": "y", "side": "right",
+                            hovertemplate=_("capacity at the target") + f": %{{x:.2f}} req/s ({name})<extra></extra>")  # fmt: skip
+    for axis, key, what, dash in (("y", "ttft_p95_s", "TTFT", "dash"), ("y2", "tpot_p95_s", "TPOT", "dot")):
+        lines = _target_lines(loads, key)
+        shared = len({ld["identity"]["slo"].get(key) for ld in loads}) == 1
+        for value, names in lines.items():
+            # records with different bounds (or none): each line names the records to read against it
+            text = _("target p95 %(what)s %(value)s s", what=what, value=f"{value:g}")
+            if not shared:
+                text = _("%(target)s: %(rows)s", target=text, rows="; ".join(names))
+            fig.add_hline(y=value, yref=axis, line={"dash": dash, "color": "#b42318"}, annotation_text=text)
+    fig.update_layout(title=_("Latency against throughput under load") + "<br><sup>"
+                      + _("o: capacity at the target") + "</sup>",
+                      xaxis={"title": _("answered requests per second")},
+                      yaxis={"title": _("p95 time to first token (s)"), "rangemode": "tozero"},
+                      yaxis2={"title": _("p95 time per output token (s)"), "overlaying": "y", "side": "right",
                               "rangemode": "tozero"}, height=460, margin={"t": 90})  # fmt: skip
     return fig
 
@@ -272,12 +345,12 @@ def history_chart(hist: pd.DataFrame) -> go.Figure | None:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=("score (95 % interval)", "cost per 1,000 queries", "p95 latency (s)"))  # fmt: skip
+                        subplot_titles=(_("score (95 %% interval)"), _("cost per 1,000 queries"), _("p95 latency (s)")))  # fmt: skip
     tasks = sorted(hist["task"].unique())
     owner: list[str] = []
     for task in tasks:
         for label, g in hist[hist["task"] == task].groupby("label", sort=True):
-            hover = [f"run {r}" for r in g["run_id"]]
+            hover = [_("run %(run)s", run=r) for r in g["run_id"]]
             err = {"type": "data", "symmetric": False, "array": g["ci_high"] - g["score"],
                    "arrayminus": g["score"] - g["ci_low"]}  # fmt: skip
             for i, (col, extra) in enumerate(
@@ -293,7 +366,9 @@ def history_chart(hist: pd.DataFrame) -> go.Figure | None:
         ]
         fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.08,
                                         "yanchor": "bottom"}])  # fmt: skip
-    fig.update_layout(title="Each row over the recorded runs", height=720, xaxis3_title="run started (UTC)")
+    fig.update_layout(
+        title=_("Each row over the recorded runs"), height=720, xaxis3_title=_("run started (UTC)")
+    )
     return fig
 
 
@@ -304,28 +379,31 @@ def all_charts(
     deployment: str = "",
     loads: list[dict[str, Any]] | None = None,
     hist: pd.DataFrame | None = None,
+    capabilities: list[dict[str, Any]] | None = None,
 ) -> list[tuple[str, str, go.Figure]]:
     """(element id, what it answers, figure) for each chart the data supports."""
     load = (
         "chart-load",
-        "How much traffic does a replica take within the latency target?",
+        _("How much traffic does a replica take within the latency target?"),
         load_chart(loads or []),
     )
     if df.empty:  # a sweep=load report may have load records and no cell
         return [load] if load[2] is not None else []
     params = {m: p for m, p in zip(df.get("model", []), df.get("params_m", []), strict=False) if p == p and p}
     made: list[tuple[str, str, Any]] = [
-        ("chart-pareto", "Which option gives the most accuracy for the money?",
-         tradeoff_chart(df, "cost_per_1k", "cost per 1,000 queries", "Accuracy against cost per 1,000 queries", True)),
-        ("chart-latency", "Which option answers fast enough?",
-         tradeoff_chart(df, "p95_s", "p95 latency (s)", "Accuracy against p95 latency per query", False)),
-        ("chart-forgetting", "What does fine-tuning cost in general ability?", forgetting_chart(effects)),
-        ("chart-scaling", "Do bigger base models gain more from fine-tuning?", scaling_chart(effects, params)),
-        ("chart-datasize", "How much training data is enough?", data_size_chart(df)),
-        ("chart-heatmap", "How does each model do across tasks?", heatmap_chart(df)),
-        ("chart-monthly", "From what volume does fine-tuning pay?", monthly_cost_chart(breakeven or [], deployment)),
+        ("chart-pareto", _("Which option gives the most accuracy for the money?"),
+         tradeoff_chart(df, "cost_per_1k", _("cost per 1,000 queries"), _("Accuracy against cost per 1,000 queries"), True)),
+        ("chart-latency", _("Which option answers fast enough?"),
+         tradeoff_chart(df, "p95_s", _("p95 latency (s)"), _("Accuracy against p95 latency per query"), False)),
+        ("chart-forgetting", _("What does fine-tuning cost in general ability?"), forgetting_chart(effects)),
+        ("chart-scaling", _("Do bigger base models gain more from fine-tuning?"), scaling_chart(effects, params)),
+        ("chart-datasize", _("How much training data is enough?"), data_size_chart(df)),
+        ("chart-heatmap", _("How does each model do across tasks?"), heatmap_chart(df)),
+        ("chart-capability", _("Where is each model strong or weak within a task?"),
+         capability_chart(capabilities or [])),
+        ("chart-monthly", _("From what volume does fine-tuning pay?"), monthly_cost_chart(breakeven or [], deployment)),
         load,
-        ("chart-history", "Did a row drift after a model, data or price change?",
+        ("chart-history", _("Did a row drift after a model, data or price change?"),
          history_chart(hist if hist is not None else pd.DataFrame())),
     ]  # fmt: skip
     return [(i, q, f) for i, q, f in made if f is not None]

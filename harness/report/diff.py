@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.report.i18n import N_, _, integer
+from harness.report.i18n import N_, _, integer, label
 from harness.report.labels import variant_text
 
 EXPORT_SCHEMA = "harness-leaderboard/1"
@@ -145,6 +145,6 @@ def compare_rows(
     out += [{"task": e["task"], "model": e["model"], "variant": e["variant"], "now": None, "before": e["score"],
              "status": "gone"} for e in before.values()]  # fmt: skip
     for d in out:  # shown: the variant and the status in the report's language (the codes stay as they are)
-        d.update(variant_label=variant_text(d["variant"]), status_label=_(STATUS[d["status"]]))
+        d.update(variant_label=variant_text(d["variant"]), status_label=label(STATUS, d["status"]))
     order = {"regressed": 0, "improved": 1, "new": 2, "gone": 3}
     return sorted(out, key=lambda x: (order[x["status"]], x["task"], x["model"]))

@@ -63,7 +63,7 @@ def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
 def _render(board: Board, title: str, out_dir: Path | None) -> str:
     charts = [(cid, question, fig.to_html(full_html=False, include_plotlyjs=False, div_id=cid,
                                           config={"displaylogo": False, "responsive": True}))
-              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads, board.history)]  # fmt: skip
+              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads, board.history, board.capabilities)]  # fmt: skip
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
     )
