@@ -210,6 +210,7 @@ def test_default_job_cli_end_to_end_then_rerun_computes_nothing(tmp_store, tmp_p
             )
     assert "Fine-tune or call the API? Break-even volume" in html  # 2 tuned models x the API stand-in
     check_break_even_by_hand(html, records, api)
+    read_the_default_report_in_chinese_and_japanese(tmp_path, [*records, api])
     cells = sorted((r["model"]["name"], r["finetune"]["method"], r["task"]["name"]) for r in records)
     assert cells == [(m, f, t) for m in ("gemma3-270m", "smollm2-135m") for f in ("lora", "none")
                      for t in ("general_en", "helpdesk_en")]  # fmt: skip
@@ -260,6 +261,27 @@ def check_break_even_by_hand(html: str, records: list[dict], api: dict) -> None:
             assert expected == "never"
         assert f"<b>{expected}</b>" in html
         assert 'id="chart-monthly"' in html
+
+
+def read_the_default_report_in_chinese_and_japanese(tmp_path: Path, records: list[dict]) -> None:
+    """The default job's store reported in zh and ja (harness report --lang): the page is in the language, with
+    no English left outside names, units and code, and says which deployment it assumes."""
+    import harness.report.table  # noqa: F401  (plugs the report's catalogue into harness.compare)
+    from harness.compare.deployment import Deployment
+    from harness.report import i18n
+    from tests.test_i18n import english_words, names_of
+
+    for lang in ("zh", "ja"):
+        with i18n.use(lang):
+            deployment = Deployment().describe()  # the default deployment, as the report's language says it
+        assert "replica" not in deployment
+        out = tmp_path / f"report-{lang}"
+        p = run_harness("report", "--results", str(tmp_path / "results"), "--out", str(out), "--lang", lang,
+                        "--title", "Default", timeout=300)  # fmt: skip
+        assert p.returncode == 0, p.stderr[-2000:]
+        html = (out / "index.html").read_text(encoding="utf-8")
+        assert english_words(html, names_of(records) | {"Default"}) == [], lang
+        assert deployment in html, (lang, deployment)
 
 
 def read_the_default_report_in_a_browser(report: Path) -> None:
