@@ -210,23 +210,23 @@ def monthly_cost_chart(breakeven: list[dict[str, Any]], deployment: str) -> go.F
         return None
     fig = go.Figure()
     seen: set[str] = set()
-    per_month = _("queries a month")
+    per_month, unit = _("queries a month"), _("queries/month")  # the axis title; the unit after a number
     for b in pairs:
         v, own, api = zip(*b["curve"], strict=True)
         name = f"{b['tuned']} ({b['task']})"
         if name not in seen:
             seen.add(name)
             fig.add_scatter(x=v, y=own, mode="lines", name=_("%(row)s, self-hosted", row=name), line={"shape": "hv"},
-                            hovertemplate=f"{name}<br>%{{x:,.0f}} {per_month}: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
+                            hovertemplate=f"{name}<br>%{{x:,.0f}} {unit}: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
         fig.add_scatter(x=v, y=api, mode="lines", name=_("%(api)s (%(task)s), API", api=b["api"], task=b["task"]),
                         line={"dash": "dash"},
-                        hovertemplate=f"{b['api']}<br>%{{x:,.0f}} {per_month}: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
+                        hovertemplate=f"{b['api']}<br>%{{x:,.0f}} {unit}: %{{y:,.2f}} {b['currency']}<extra></extra>")  # fmt: skip
         marks = [v for v in (b.get("break_even_marks") or []) if v == v]
         if marks:
             fig.add_scatter(x=marks, y=[b["api_per_1k"] * v / 1000.0 for v in marks], mode="markers", showlegend=False,
                             marker={"size": 12, "symbol": "x", "color": "#1f2933"},
                             hovertemplate=_("break-even %(tuned)s vs %(api)s", tuned=b["tuned"], api=b["api"])
-                            + f": %{{x:,.0f}} {per_month}<extra></extra>")  # fmt: skip
+                            + f": %{{x:,.0f}} {unit}<extra></extra>")  # fmt: skip
     fig.update_layout(title=_("Monthly cost against monthly volume") + "<br><sup>"
                       + _("self-hosted as %(deployment)s; x: break-even", deployment=deployment) + "</sup>",
                       xaxis={"title": per_month, "type": "log"},
