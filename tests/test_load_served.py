@@ -96,10 +96,28 @@ def test_open_loop_sends_on_a_poisson_schedule_and_reports_its_fidelity(tmp_path
     assert out.returncode == 0, out.stderr[-3000:]
     record = _record(out.stdout)
     [lv] = record["levels"]
-    assert lv["generator"]["requested_rate"] == 0.5 and lv["generator"]["achieved_over_scheduled"] > 0.9
+    assert record["identity"]["arrivals"] == "poisson-fixed-count"
     stored = json.loads(next((tmp_path / "load" / "levels").glob("*.json")).read_text())
-    assert [r["scheduled_s"] for r in stored["rows"]][0] == 0.0
-    assert all(r["sent_s"] >= r["scheduled_s"] for r in stored["rows"])  # never sent before its time
+    rows = stored["rows"]
+    # 3 arrivals at exactly 0.5 per s: the first at 0, the last at (3 - 1) / 0.5 = 4 s
+    assert rows[0]["scheduled_s"] == 0.0 and rows[-1]["scheduled_s"] == pytest.approx(4.0)
+    assert all(r["sent_s"] >= r["scheduled_s"] for r in rows)  # never sent before its time
+    # by hand from the stored rows: the sends' rate against the one requested; TTFT percentiles; requests/s
+    # over the arrival window (last sent - first sent) x 3 / 2, not the wall time (it adds the last answer)
+    sent = sorted(r["sent_s"] for r in rows)
+    achieved = 2 / (sent[-1] - sent[0])
+    assert (
+        lv["generator"]["achieved_over_requested"] == pytest.approx(achieved / 0.5) and achieved / 0.5 > 0.9
+    )
+    ttft = [r["ttft_s"] for r in rows if r["error"] is None]
+    assert len(ttft) == 3
+    f = lv["figures"]
+    assert f["ttft_s"]["p50"] == pytest.approx(float(np.percentile(ttft, 50)))
+    assert f["ttft_s"]["p95"] == pytest.approx(float(np.percentile(ttft, 95)))
+    assert f["window"] == "arrivals" and f["requests_per_s"] == pytest.approx(
+        3 / ((sent[-1] - sent[0]) * 3 / 2)
+    )
+    assert f["wall_s"] == stored["wall_s"] > sent[-1] - sent[0]  # kept as measured: it adds the last answer
 
 
 def test_the_measured_capacity_prices_the_self_hosted_row_and_the_chart_draws(closed, tmp_path):

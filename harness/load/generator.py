@@ -4,7 +4,8 @@ Two modes, as serving benchmarks have them:
   closed  N users, each sending its next request as soon as its last one finished (N = the level)
   open    requests arriving at random (Poisson) at a rate of `level` requests per second, whatever the server
           does: the schedule is drawn from a fixed seed before the first request, and each request is sent at
-          its time even if earlier ones have not finished
+          its time even if earlier ones have not finished. The schedule's rate is exactly `level` (arrivals
+          conditioned on their count: see `schedule`), so a level offers the load it names.
 Per request it records when it was scheduled and sent, time to first content token (TTFT), every gap between
 content chunks (inter-token latency), end-to-end latency, the server's `usage` tokens, and any error.
 
@@ -34,12 +35,26 @@ class Target:
     timeout_s: float = 300.0
 
 
+# What an open-loop schedule is, in the level's identity: levels stored with another schedule are measured again
+ARRIVALS = "poisson-fixed-count"
+
+
 def schedule(rate: float, n: int, seed: int) -> list[float]:
-    """Open loop: send times (seconds from the start) of n Poisson arrivals at `rate` per second; the first at
-    0 (the clock starts with it)."""
-    gaps = np.random.default_rng(seed).exponential(1.0 / rate, size=n)
-    gaps[0] = 0.0
-    return [float(t) for t in np.cumsum(gaps)]
+    """Open loop: send times (seconds from the start) of n Poisson arrivals at exactly `rate` per second, the
+    first at 0 (the clock starts with it) and the last at (n - 1) / rate.
+
+    Plain exponential gaps would offer a level 0.86-0.98 of its rate by chance (their sum scatters around
+    (n - 1) / rate), and the level would measure a load nobody asked for. So the n - 1 gaps are drawn from
+    `seed` and rescaled to sum to exactly (n - 1) / rate: a Poisson process conditioned on its count over that
+    span, whose arrivals in between are uniform on it (exponential gaps over their sum are uniform spacings),
+    still bursty as real traffic is."""
+    if n < 2:
+        return [0.0] * n
+    gaps = np.random.default_rng(seed).exponential(1.0, size=n - 1)
+    gaps *= (n - 1) / rate / gaps.sum()
+    times = [0.0, *(float(t) for t in np.cumsum(gaps))]
+    times[-1] = (n - 1) / rate  # exact, not the cumulative sum's rounding
+    return times
 
 
 async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_tokens: int, t0: float,

@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -33,6 +34,7 @@ from harness.load.summary import Slo, capacity, level_figures
 log = logging.getLogger(__name__)
 
 LOAD_SCHEMA = 1
+FIDELITY_MIN = 0.98  # an open level whose sends reached less of the requested rate measured a lighter load
 
 
 def digest(obj: Any) -> str:
@@ -62,8 +64,16 @@ def prompts_for(task_spec: Any, n: int, seed: int) -> tuple[list[list[dict[str, 
     return prompts, max_tokens
 
 
+def mode_identity(mode: str) -> dict[str, Any]:
+    """The mode as the level identity names it; an open loop also names its arrival schedule (generator.ARRIVALS),
+    so that open levels measured on an earlier schedule are measured again, never reused."""
+    from harness.load.generator import ARRIVALS
+
+    return {"mode": mode, "arrivals": ARRIVALS} if mode == "open" else {"mode": mode}
+
+
 def level_id(base: dict[str, Any], mode: str, level: float, requests: int) -> str:
-    return digest({**base, "mode": mode, "level": level, "requests": requests})
+    return digest({**base, **mode_identity(mode), "level": level, "requests": requests})
 
 
 def run_level(target: Any, prompts: list, max_tokens: int, mode: str, level: float, requests: int, seed: int,
@@ -87,23 +97,24 @@ def run_level(target: Any, prompts: list, max_tokens: int, mode: str, level: flo
 
 
 def fidelity(rows: list[dict[str, Any]], rate: float) -> dict[str, Any]:
-    """Did the generator keep to its schedule? achieved = requests / span of their send times, against the
-    schedule's own rate over the same requests (a Poisson draw is not exactly `rate`); lag = sent - scheduled."""
+    """Did the generator offer the load asked for? achieved = (requests - 1) / span of their send times, against
+    the requested rate (the schedule's own rate is exactly that: generator.schedule; kept to tell a schedule
+    from a sender that fell behind); lag = sent - scheduled. Below 98 % of the requested rate: fell behind."""
     sent = sorted(r["sent_s"] for r in rows)
     planned = sorted(r["scheduled_s"] for r in rows)
     n = len(rows)
     achieved = (n - 1) / (sent[-1] - sent[0]) if n > 1 and sent[-1] > sent[0] else None
     scheduled = (n - 1) / (planned[-1] - planned[0]) if n > 1 and planned[-1] > planned[0] else None
     lags = sorted(r["sent_s"] - r["scheduled_s"] for r in rows)
-    ratio = achieved / scheduled if achieved and scheduled else None
-    behind = ratio is not None and ratio < 0.98
+    over_requested = achieved / rate if achieved and rate > 0 else None
     return {
         "requested_rate": rate,
         "scheduled_rate": scheduled,
         "achieved_rate": achieved,
-        "achieved_over_scheduled": ratio,
+        "achieved_over_requested": over_requested,
+        "achieved_over_scheduled": achieved / scheduled if achieved and scheduled else None,
         "lag_p99_s": lags[min(n - 1, int(0.99 * n))] if n else None,
-        "fell_behind": behind,
+        "fell_behind": over_requested is not None and over_requested < FIDELITY_MIN,
     }
 
 
@@ -167,14 +178,23 @@ def load(raw: Any) -> Path:
             stored.append(json.loads(path.read_text()))
         else:
             todo.append((float(level), lid, path))
+    stop = None
     if todo:
         log.info("load: %d level(s) stored, %d to measure", len(stored), len(todo))
+        cap = money_cap(raw, lc, b, price) if paid else None
         with _target(cfg, raw) as (target, pids):
-            spent = 0.0
+            spent, ratio = 0.0, 1.0  # this run's money; metered / estimated prompt tokens, the worst so far
             for level, lid, path in todo:
-                if lc.budget is not None and spent >= lc.budget:
-                    log.warning("load: budget %.4f spent; levels from %g on are not sent", lc.budget, level)
-                    break
+                if cap is not None:
+                    worst = level_worst_case(prompts, lc.requests_per_level, max_tokens, price, ratio)
+                    if spent + worst > cap.usd:
+                        stop = {"level": level, "cap": cap.key, "cap_usd": cap.usd, "spent_usd": spent,
+                                "level_worst_case_usd": worst}  # fmt: skip
+                        log.warning("load: stopped by the budget before %s-loop level %g: it could cost up to "
+                                    "%.4f USD and %.4f USD is spent in this run, together over %s = %.4f USD; "
+                                    "it and the levels after it are not sent, the %d measured level(s) are "
+                                    "stored", lc.mode, level, worst, spent, cap.key, cap.usd, len(stored))  # fmt: skip
+                        break
                 lv = run_level(target, prompts, max_tokens, lc.mode, level, lc.requests_per_level,
                                lc.seed, lc.max_in_flight, pids)  # fmt: skip
                 if all(r["error"] for r in lv["rows"]):  # the endpoint is down, not slow: nothing to keep
@@ -183,12 +203,14 @@ def load(raw: Any) -> Path:
                                        "stored, the levels before it are. Check the endpoint and run again.")  # fmt: skip
                 lv.update(level_id=lid, created_at=now_iso(), price=price)
                 spent += _cost(lv["rows"], price) or 0.0
+                ratio = prompt_ratio(lv["rows"], prompts, ratio)
                 atomic_write_text(path, json.dumps(lv))  # a finished level is kept even if a later one fails
                 stored.append(lv)
                 log.info("load: %s level %g measured (%s)", lc.mode, level, path.name)
     levels, cap = summarise(stored, slo)
-    identity = {**base, "device": device, "mode": lc.mode, "levels": sorted(float(x) for x in lc.levels),
-                "requests_per_level": lc.requests_per_level, "slo": asdict(slo)}  # fmt: skip
+    identity = {**base, "device": device, **mode_identity(lc.mode),
+                "levels": sorted(float(x) for x in lc.levels), "requests_per_level": lc.requests_per_level,
+                "slo": asdict(slo)}  # fmt: skip
     record = {
         "kind": "load",
         "schema_version": LOAD_SCHEMA,
@@ -200,10 +222,62 @@ def load(raw: Any) -> Path:
         "target": slo.describe(),
         "price": price,
         "cost": _cost([r for lv in stored for r in lv["rows"]], price),
+        # a paid API's levels not sent because their worst case would have passed the money cap (else null)
+        "stopped_by_budget": stop,
     }
     path = root / f"{record['load_id']}.json"
     atomic_write_text(path, json.dumps(record, indent=1))
     return path
+
+
+def money_cap(raw: Any, lc: Any, b: Any, price: dict[str, Any] | None) -> Any:
+    """The tightest money cap on a paid API's load run (a budget.Cap: key and USD), or None without one. The
+    caps: load.budget, and as for an evaluation of this baseline, budget.max_usd and baseline.budget_usd. They
+    count what this load run pays (not other jobs of a sweep: the load generator does not go through the
+    response cache's ledger)."""
+    from harness.evaluate.api.budget import Cap, budget_for, check_cap
+    from harness.evaluate.api.pricing import is_priced
+
+    caps = list(budget_for(raw, b).caps)
+    own = check_cap(lc.budget, "load.budget")
+    if own is not None:
+        caps.append(Cap("load.budget", own, b.name))
+    if not caps:
+        return None
+    if not price or not is_priced(price):
+        raise HarnessError(f"{caps[0].key} is set but baseline={b.name} is unpriced: a cap cannot be checked "
+                           "without a price (set its price.input_per_1m and price.output_per_1m).")  # fmt: skip
+    return min(caps, key=lambda c: c.usd)
+
+
+def _prompt_estimate(messages: list[dict[str, str]]) -> int:
+    """Prompt tokens before sending, estimated as the API client estimates them (characters / 4)."""
+    from harness.evaluate.api.client import chars_estimate
+
+    return chars_estimate(messages, "")[0]
+
+
+def level_worst_case(
+    prompts: list, requests: int, max_tokens: int, price: dict[str, Any], ratio: float = 1.0
+) -> float:
+    """The most one level can cost (budget.worst_case per request): request i's prompt (prompts[i % len]) at its
+    estimate x `ratio` tokens at the input price, plus max_tokens at the output price."""
+    from harness.evaluate.api.budget import worst_case
+
+    return sum(
+        worst_case(math.ceil(_prompt_estimate(prompts[i % len(prompts)]) * ratio), max_tokens, price)
+        for i in range(requests)
+    )
+
+
+def prompt_ratio(rows: list[dict[str, Any]], prompts: list, ratio: float) -> float:
+    """The worst metered / estimated prompt tokens so far: an estimate below what the API billed scales the
+    later levels' worst case up by that ratio (as the API client does for its reservations)."""
+    for r in rows:
+        est = _prompt_estimate(prompts[r["i"] % len(prompts)])
+        if r.get("prompt_tokens") and est > 0:
+            ratio = max(ratio, r["prompt_tokens"] / est)
+    return ratio
 
 
 def _cost(rows: list[dict[str, Any]], price: dict[str, Any] | None) -> float | None:
