@@ -119,7 +119,10 @@ def english_words(html: str, names: set[str]) -> list[str]:
     p.feed(html)
     words = re.findall(r"[A-Za-z][A-Za-z'\-]{2,}", " ".join(p.text))
     allowed = ALLOWED | {w for n in names for w in re.findall(r"[A-Za-z][A-Za-z'\-]*", n)}
-    return sorted({w for w in words if w not in allowed and w.strip("-'") not in allowed})
+    ids = re.compile(r"[0-9a-f]{6,}")  # cell, load and run ids (hex digests) are code
+    return sorted(
+        {w for w in words if w not in allowed and w.strip("-'") not in allowed and not ids.fullmatch(w)}
+    )
 
 
 def rich_board_records():
@@ -128,7 +131,7 @@ def rich_board_records():
     (JSON validity), k-sample consistency, and a cell that failed."""
     from harness.testing import make_record, make_samples
 
-    ft = {"method": "lora", "train_task": "helpdesk", "artifact_id": "art" * 6,
+    ft = {"method": "lora", "train_task": "helpdesk_en", "artifact_id": "art" * 6,
           "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0, "device": {"kind": "cpu"},
           "train_tokens": 1000, "final_train_loss": 1.0, "validation_loss": 1.0}}  # fmt: skip
     hw = {"profile": "cpu-2vcpu", "kind": "cpu", "count": 1, "price_per_hour": 0.0832, "currency": "USD"}
@@ -178,6 +181,34 @@ def rich_board_records():
     return [base_h, tuned_h, base_g, tuned_g, fmt, api], samples, failed
 
 
+def load_records() -> list[dict]:
+    """A load record as harness load writes it (harness.load.run.summarise over stored levels): a closed loop at
+    1, 2 and 4 users on SmolLM2's helpdesk_en prompts; the level at 4 users timed while other work loaded the
+    machine (flagged, not counted)."""
+    from dataclasses import asdict
+
+    from harness.load.run import summarise
+    from harness.load.summary import Slo
+
+    def rows(ttft: float) -> list[dict]:
+        return [{"i": i, "scheduled_s": None, "sent_s": 0.1 * i, "ttft_s": ttft, "e2e_s": ttft + 0.5,
+                 "itl_s": [0.05] * 10, "prompt_tokens": 100, "completion_tokens": 11, "error": None}
+                for i in range(8)]  # fmt: skip
+
+    quiet = {"contended": False, "flags": [], "other_share": 0.01, "steal_share": 0.0, "own_cpu": 0.2}
+    busy = {"contended": True, "flags": ["other work used 40% of the machine's CPU while this was timed"],
+            "other_share": 0.4, "steal_share": 0.0, "own_cpu": 0.2}  # fmt: skip
+    stored = [{"level": float(n), "level_id": f"l{n}", "rows": rows(t), "wall_s": 8 / n, "machine": m,
+               "generator": None} for n, t, m in ((1, 0.2, quiet), (2, 0.4, quiet), (4, 0.9, busy))]  # fmt: skip
+    levels, capacity = summarise(stored, Slo())
+    return [{"kind": "load", "schema_version": 1, "load_id": "cd" * 10, "created_at": "2026-12-03T07:00:00+00:00",
+             "identity": {"endpoint": {"model": "smollm2-135m", "model_key": "smollm2-135m", "artifact_id": None},
+                          "task": {"name": "helpdesk_en"}, "mode": "closed", "slo": asdict(Slo()),
+                          "prompts": {"n": 8, "max_tokens": 48}, "requests_per_level": 8, "levels": [1.0, 2.0, 4.0],
+                          "device": {"price_per_hour": 0.0832, "devices": 1, "profile": "cpu-2vcpu"}},
+             "levels": levels, "capacity": capacity, "target": Slo().describe(), "price": None, "cost": None}]  # fmt: skip
+
+
 def names_of(records) -> set[str]:
     """Names a page shows as they are: models, tasks, providers, metrics, packages, devices, profiles, licences."""
     out = set()
@@ -199,8 +230,9 @@ def test_no_english_is_left_in_a_chinese_or_japanese_report(lang, tmp_path):
     from harness.report.render import write_report
 
     records, samples, failed = rich_board_records()
-    html = write_report(records, tmp_path, "Report", not_measured=failed, samples=samples,
+    html = write_report(records, tmp_path, "Report", not_measured=failed, samples=samples, loads=load_records(),
                         assumptions={"lang": lang}).read_text(encoding="utf-8")  # fmt: skip
+    assert 'id="load-section"' in html and 'id="chart-capability"' in html
     assert f'<html lang="{i18n.HTML_LANG[lang]}">' in html
     assert english_words(html, names_of(records) | {"Report", "qwen"}) == []
     # the same board in English has English in every section (the detector sees what it should)
