@@ -190,7 +190,6 @@ def cmd_report(argv: list[str]) -> None:
 
     from harness.config.options import load_option, option_files
     from harness.config.schema import DeploymentConfig
-
     from harness.report.i18n import check as check_lang
 
     check_lang(a.lang)
