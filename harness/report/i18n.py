@@ -45,7 +45,9 @@ _lang: ContextVar[str] = ContextVar("harness_report_lang", default="en")
 
 def check(lang: str) -> str:
     if lang not in LANGS:
-        raise HarnessError(f"report.lang={lang}: the report is written in {', '.join(LANGS)}; pick one of them")
+        raise HarnessError(
+            f"report.lang={lang}: the report is written in {', '.join(LANGS)}; pick one of them"
+        )
     return lang
 
 
