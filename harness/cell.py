@@ -129,6 +129,9 @@ def _typed(tp: Any, value: Any, where: str) -> Any:
     if tp is Path:
         return Path(value)
     if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]: each element typed (dataclasses too)
+            return tuple(_typed(args[0], v, where) for v in value)
         return tuple(value)
     if origin is list:
         (arg,) = typing.get_args(tp) or (Any,)

@@ -78,7 +78,11 @@ def plan_cell(cfg: Any) -> Cell:
     ev: EvalConfig = OmegaConf.to_object(cfg.eval) if OmegaConf.is_config(cfg) else cfg.eval
     spec = load_task(task)
     chat = uses_chat_template(model, ev)
-    train = make_train_spec(model, model_identity(model), finetune, task, chat)
+    from harness.data.sets import datasets_root
+
+    train = make_train_spec(
+        model, model_identity(model), finetune, task, chat, datasets_root(resolve(cfg.paths.results))
+    )
     ft_identity: dict[str, Any] = {"method": finetune.method}
     if train is not None:
         ft_identity["artifact"] = content_id(train.identity())

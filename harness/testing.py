@@ -8,6 +8,7 @@ arguments are what tests vary, and a test that needs something else changes the 
     make_record("c1").to_json()                  # a local embedded model, untuned, unpriced CPU run
     make_record("c2", source="api", score=0.8)   # an API baseline with an `api` section, no hardware/cost
     make_samples([1, 0, 1])                      # three sample rows scored 1, 0, 1 on `contains`
+    make_record("c3", finetune={"method": "lora"}, train_data=synthetic_data(noise=0.2))  # a synthetic set, 20% noise
 
 The cell id is whatever the test passes: it is not the hash of the record's `identity` (ids of real cells
 are; tests name cells so that their assertions can).
@@ -57,6 +58,7 @@ def make_record(
     inference: dict[str, Any] | None = None,
     cost: dict[str, Any] | None = None,
     consistency: dict[str, Any] | None = None,
+    train_data: dict[str, Any] | None = None,
 ) -> Record:
     """A complete record of one cell. The defaults: 38 of 50 items right (0.76 +- 0.061) on `contains` of task
     `helpdesk`, by a 135M-parameter embedded model `m-small`, untuned, on an unpriced CPU.
@@ -74,6 +76,9 @@ def make_record(
     hardware, inference, cost (local models only): fields set over those of an unpriced CPU run scored by
     log-likelihood (no per-query latency); `cost.priced` follows `per_1k_queries` unless given.
     consistency: the k-answers agreement section (its `k` and `temperature` also go into the identity).
+    train_data (a fine-tuned record only; e.g. `synthetic_data()`): finetune.train_data, what it was trained on;
+    `cost.training_data` follows its cost total unless `cost` gives it. Without it the record is of the shape
+    written before training data could be chosen (the task's own data, clean).
     """
     if source == "api" and (hardware, inference, cost) != (None, None, None):
         raise ValueError("an API baseline has no hardware, inference or cost section: its money is in `api`")
@@ -81,6 +86,11 @@ def make_record(
         raise ValueError("only an API-baseline record (source='api') has an `api` section and a price")
     if source == "api" and (finetune or {}).get("method", "none") != "none":
         raise ValueError("an API baseline is not fine-tuned")
+    if train_data is not None:
+        if (finetune or {}).get("method", "none") == "none":
+            raise ValueError("only a fine-tuned record has training data: give finetune={'method': ...}")
+        finetune = {**finetune, "train_data": train_data}  # type: ignore[dict-item]
+        cost = {"training_data": (train_data.get("cost") or {}).get("total"), **(cost or {})}
     task_id = {"name": task, "version": "1.0", "content_sha256": "ab" * 32}
     eval_id: dict[str, Any] = {"limit": limit, "num_fewshot": 0, "seed": seed}
     if split != "test":
@@ -243,6 +253,34 @@ def _cost(given: dict[str, Any]) -> dict[str, Any]:
         "currency": "USD", "priced": priced, "per_1k_queries": None, "training": None,
         "basis": "a fixture's price" if priced else "unpriced: no hardware profile fits this device", **given,
     }  # fmt: skip
+
+
+def synthetic_data(
+    dataset_id: str = "3f9a1c2e5b" * 2,
+    *,
+    task: str = "helpdesk",
+    noise: float = 0.0,
+    n: int = 64,
+    task_share: float = 0.0,
+    cost: float | None = 0.0012,
+    teacher: str = "local-smollm2",
+    stand_in: str | None = None,
+) -> dict[str, Any]:
+    """A finetune.train_data section: `n` examples from a synthetic set written by `teacher` (cost: the money of
+    generating it, None = unpriced), `task_share` of them from the task's own data instead, and `noise` of the
+    answers corrupted (round(noise x n) of them)."""
+    sources: list[dict[str, Any]] = []
+    label = f"synthetic {dataset_id[:8]}"
+    if task_share:
+        n_task = round(task_share * n)
+        sources.append({"source": "task", "task": task, "share": task_share, "n": n_task})
+        label = f"{task} {task_share:.0%} + {label} {1 - task_share:.0%}"
+    total = {"currency": "USD", "total": cost}
+    sources.append({"source": "synthetic", "dataset_id": dataset_id, "task": task, "teacher": teacher,
+                    "teacher_display": f"{teacher} (display)", "stand_in": stand_in, "share": 1 - task_share,
+                    "n": n - sum(x["n"] for x in sources), "cost": total})  # fmt: skip
+    return {"label": label, "sources": sources, "label_noise": noise, "n_corrupted": round(noise * n),
+            "cost": total}  # fmt: skip
 
 
 def make_samples(scores: Sequence[float], metric: str = "contains", *, inputs: Sequence[str] | None = None,

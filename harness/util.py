@@ -32,6 +32,15 @@ class YamlLoader(yaml.CSafeLoader if _C_YAML else yaml.SafeLoader):  # type: ign
 YamlLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
 
 
+def versioned_prompt(folder: Path, version: str, key: str) -> str:
+    """The text of `folder/<version>.txt`: a versioned prompt (judge, data stage); `key` names the option."""
+    path = folder / f"{version}.txt"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.txt"))
+        raise HarnessError(f"{key}={version}: no {path}; known prompt versions: {', '.join(known)}.")
+    return path.read_text(encoding="utf-8")
+
+
 def not_utf8(path: Path, data: bytes, e: UnicodeDecodeError, first_line: int = 1, offset: int = 0) -> str:
     """`file:line: not UTF-8 (byte 0x.. at offset N)` for bytes `data` that start at `first_line`/`offset`."""
     line = first_line + data.count(b"\n", 0, e.start)

@@ -76,11 +76,13 @@ def localize(spec: Any) -> Any:
     changes: dict[str, Any] = {"task_spec": here}
     train = getattr(spec, "train", None)
     if train is not None:
+        from harness.data.sets import datasets_root
         from harness.finetune.spec import make_train_spec
 
         local = make_train_spec(
-            train.model, train.model_identity, train.finetune, spec.task, train.chat_template
-        )
+            train.model, train.model_identity, train.finetune, spec.task, train.chat_template,
+            datasets_root(Path(spec.results_dir)),
+        )  # fmt: skip
         assert local is not None  # the same finetune config as the planned one, which trains
         _same_task(local.train_task, train.train_task, "training task")
         if train.replay_task is not None and local.replay_task is not None:

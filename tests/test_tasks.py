@@ -93,13 +93,13 @@ def test_general_suite_size_and_categories(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_replay_data_is_not_the_forgetting_suite(lang):
     """Replaying the general suite's own test items would hide forgetting rather than prevent it."""
-    from harness.tasks.check import _similarity
+    from harness.tasks.check import similarity
     from harness.tasks.datagen import NEAR_DUPLICATE
 
     replay = [r["question"] for r in rows("general_replay", lang, "train")]
     suite = [r["question"] for r in rows("general", lang, "test")]
     assert len(replay) == 600 and not set(replay) & set(suite)
-    assert _similarity(replay, suite).max() < NEAR_DUPLICATE
+    assert similarity(replay, suite).max() < NEAR_DUPLICATE
     cats = Counter(r["category"] for r in rows("general_replay", lang, "train"))
     assert cats == {c: 120 for c in ("largest", "weekday", "opposite", "units", "sequence")}
 

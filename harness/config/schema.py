@@ -123,6 +123,13 @@ class FinetuneConfig:
     lora: LoraParams = field(default_factory=LoraParams)  # lora and qlora
     prefix: PrefixParams = field(default_factory=PrefixParams)  # ptuning_v2
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    # The training examples (docs/data.md): "task" (train_task's own train split), a data set made by
+    # `harness data synth` (its id, or a unique prefix of it), or a mix with shares: "task:0.5,3f9a1c2e:0.5".
+    # n_train counts all of them together.
+    train_data: str = "task"
+    # Share of the training answers corrupted on purpose (a wrong intent, field value or policy fact, chosen with
+    # `seed`), so a sweep measures what clean data is worth. 0 = the answers as they are.
+    label_noise: float = 0.0
     # Bookkeeping: not part of the hash (they change how often we save and log, not what is learned).
     save_steps: int = 20  # checkpoint every N optimizer steps, so a killed run resumes from there
     save_every_s: float = 60.0  # and every N seconds and at each epoch end, so short runs checkpoint too
@@ -359,6 +366,45 @@ class LoadConfig:
 
 
 @dataclass
+class LengthFilterConfig:
+    """The `length` filter of `harness data synth`: bounds on the characters of a generated example's input and
+    answer. null = from the task's train split: half its shortest, twice its longest."""
+
+    min_chars: int | None = None
+    max_chars: int | None = None
+
+
+DATA_FILTERS = ("format", "dedup", "length", "judge")
+
+
+@dataclass
+class DataConfig:
+    """`harness data synth` (harness/data/, docs/data.md): training examples for `task=` written by a teacher
+    (`teacher=`, any conf/baseline/ entry), from seed examples of the task's train split and the task's own
+    prompt, then filtered. Everything here but `filters`' order is part of the data set's id."""
+
+    # new: the teacher writes whole new examples (input and answer), shown `shots` seed examples per request |
+    # rewrite: the teacher rewrites one seed example's input text (the task's leakage_field) in other words and the
+    # rest of the row, the answer included, is kept: for weak teachers, and answers that must stay right
+    mode: str = "new"
+    n: int = 32  # examples asked of the teacher, one request each
+    seeds: int = 16  # seed examples drawn from the task's train split (a fixed seeded shuffle)
+    shots: int = 3  # seed examples shown in each request (a different draw per request)
+    temperature: float = 0.8
+    max_tokens: int = 256  # per teacher reply
+    prompt: str | None = (
+        None  # harness/data/prompts/<prompt>.txt (hashed into the id); null: v1 or rewrite_v1
+    )
+    seed: int = 1234
+    # Applied in this order after the leakage filter (always on: no exact or near-duplicate of a validation or
+    # test item is ever kept): format | dedup | length | judge (judge= grades each example; put it last: it is
+    # paid per example).
+    filters: list[str] = field(default_factory=lambda: ["format", "dedup", "length"])
+    length: LengthFilterConfig = field(default_factory=LengthFilterConfig)
+    judge_prompt: str = "judge_v1"  # harness/data/prompts/<judge_prompt>.txt, for the judge filter
+
+
+@dataclass
 class BudgetConfig:
     """Money caps on API requests (README "Scheduled sweeps"): before each request the client checks that what
     this run has paid, plus that request at its most expensive, stays within the cap; past it, the cell stops and
@@ -380,5 +426,6 @@ class HarnessConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     load: LoadConfig = field(default_factory=LoadConfig)  # `harness load` only
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    data: DataConfig = field(default_factory=DataConfig)  # `harness data synth` only
     eval: EvalConfig = field(default_factory=EvalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)

@@ -33,11 +33,40 @@ def finetune_section(cell: Cell, artifact: Any) -> dict[str, Any]:
             "n_examples": info["data"]["n_replay"],
         },  # fmt: skip
         "data": info["data"],
+        "train_data": train_data_section(cell, info["data"]),
         "trainable_params": info["trainable_params"],
         "params": info["identity"]["params"],
         "optim": info["identity"]["optim"],
         "seed": cell.finetune.seed,
         "metering": info["metering"],
+    }
+
+
+def train_data_section(cell: Cell, data: dict[str, Any]) -> dict[str, Any]:
+    """What the model was trained on, for the report: the sources and their shares, the teacher and money of
+    each generated set, and the label noise. The data's money is the sum over its generated sets (None when one
+    is unpriced); the task's own split costs nothing here."""
+    task = data["train_task"]
+    given = {s.dataset_id: s for s in (cell.train.sources if cell.train else ()) if s.kind == "synthetic"}
+    sources = []
+    for t in data.get("sources") or [{"source": "task", "task": task, "share": 1.0, "n": data["n_domain"]}]:
+        s = given.get(t.get("dataset_id"))
+        sources.append(t if s is None else {**t, "teacher": s.teacher, "teacher_display": s.teacher_display,
+                                            "stand_in": s.stand_in,
+                                            "cost": {"currency": s.currency, "total": s.cost}})  # fmt: skip
+    label = " + ".join(
+        (task if t["source"] == "task" else f"synthetic {t['dataset_id'][:8]}")
+        + (f" {round(100 * t['share'])}%" if len(sources) > 1 else "")
+        for t in sources
+    )
+    costs = [t["cost"]["total"] for t in sources if t["source"] == "synthetic"]
+    currency = next((t["cost"]["currency"] for t in sources if t["source"] == "synthetic"), "USD")
+    return {
+        "label": label,
+        "sources": sources,
+        "label_noise": data.get("label_noise", 0.0),
+        "n_corrupted": data.get("n_corrupted", 0),
+        "cost": {"currency": currency, "total": None if None in costs else round(sum(costs), 10)},
     }
 
 
@@ -95,25 +124,39 @@ def hardware_section(cell: Cell, device: Any) -> dict[str, Any]:
     )
 
 
-def cost_section(hardware: dict[str, Any], inference: dict[str, Any] | None, artifact: Any) -> dict[str, Any]:
+def cost_section(
+    hardware: dict[str, Any], inference: dict[str, Any] | None, artifact: Any, data_cost: float | None = 0.0
+) -> dict[str, Any]:
     """Self-hosted money: the price of every device the cell used / the queries per hour all of them answered
-    together; training priced as the device it trained on (its artifact's profile)."""
+    together; training priced as the device it trained on (its artifact's profile), plus what its training data
+    cost to generate (`data_cost`: a teacher's tokens; None when unpriced, which leaves training unknown too)."""
     from harness.compare.cost import per_1k_from_rate
     from harness.compare.hardware import training_priced
 
     price, qph = hardware.get("price_per_hour"), (inference or {}).get("queries_per_hour")
     devices = int(hardware.get("devices") or 1)
     metering = artifact.info["metering"] if artifact is not None else None
-    training, training_basis = training_priced(metering, hardware) if metering is not None else (None, None)
+    device_cost, training_basis = (
+        training_priced(metering, hardware) if metering is not None else (None, None)
+    )
+    training = None if device_cost is None or data_cost is None else device_cost + data_cost
     return {
         "currency": hardware.get("currency", "USD"),
         "priced": price is not None,
         "per_1k_queries": per_1k_from_rate(price * devices, qph) if price is not None and qph else None,
         "basis": f"{hardware.get('profile')} at {price}/h x {devices} device(s) / queries per hour of all of them at "
         f"batch size {(inference or {}).get('batch_size')}" if price is not None else "unpriced: no hardware profile fits this device",
-        "training": training,
+        "training": training,  # device + data
+        "training_device": device_cost,
+        "training_data": data_cost if metering is not None else None,
         "training_basis": training_basis,
     }  # fmt: skip
+
+
+def finetune_data_cost(cell: Cell, artifact: Any) -> float | None:
+    if artifact is None:
+        return 0.0
+    return train_data_section(cell, artifact.info["data"])["cost"]["total"]
 
 
 def consistency_section(ev: Any, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -166,7 +209,7 @@ class LocalBackend:
             eval_seconds=out.seconds,
             hardware=hardware,
             inference=out.inference,
-            cost=cost_section(hardware, out.inference, artifact),
+            cost=cost_section(hardware, out.inference, artifact, finetune_data_cost(cell, artifact)),
             consistency=consistency_section(cell.eval, out.samples),
         )
         return Execution(record, out.samples)

@@ -121,6 +121,89 @@ def build_examples(
     return [tokenize(*render(task, d, tokenizer, chat), tokenizer, chat, max_length, spec.name) for d in docs]
 
 
+def _rows_of(source: Any, task: Any) -> list[Any]:
+    """A generated set's rows, as lm-eval would hand them to the task's templates (process_docs applied)."""
+    import json
+    from pathlib import Path
+
+    rows = [
+        json.loads(line)
+        for line in Path(source.path).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    if getattr(task.config, "process_docs", None) is not None:
+        from datasets import Dataset
+
+        rows = list(task.config.process_docs(Dataset.from_list(rows)))
+    return rows
+
+
+def shares_to_counts(total: int, shares: list[float]) -> list[int]:
+    """Split `total` by `shares` (adding up to 1), largest remainders first: the counts add up to `total`."""
+    raw = [total * s for s in shares]
+    counts = [int(x) for x in raw]
+    for i in sorted(range(len(raw)), key=lambda i: (counts[i] - raw[i], i))[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def domain_docs(spec: Any, task: Any, n: int | None, seed: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The domain training docs of a TrainSpec (its own split, a generated set, or a mix by shares) and what was
+    taken from each source. Each source's docs are the first k of its own fixed shuffle, so sizes nest."""
+    if not spec.sources:
+        docs = seeded_slice(split_docs(task, "train"), n, seed)
+        return docs, [{"source": "task", "task": spec.train_task.name, "share": 1.0, "n": len(docs)}]
+    pools = [split_docs(task, "train") if s.kind == "task" else _rows_of(s, task) for s in spec.sources]
+    total = (
+        n if n is not None else min(int(len(p) / s.share) for p, s in zip(pools, spec.sources, strict=True))
+    )
+    counts = shares_to_counts(total, [s.share for s in spec.sources])
+    docs: list[Any] = []
+    taken = []
+    for s, pool, k in zip(spec.sources, pools, counts, strict=True):
+        if k > len(pool):
+            what = "its train split" if s.kind == "task" else f"data set {s.dataset_id[:8]}"
+            raise HarnessError(
+                f"finetune.n_train={n} with a share of {s.share:g} needs {k} examples from {what}, which has "
+                f"{len(pool)}. Lower n_train, change the shares, or generate a bigger set."
+            )
+        docs += seeded_slice(pool, k, seed)
+        taken.append({"source": s.kind, "task": spec.train_task.name, "share": s.share, "n": k,
+                      **({"dataset_id": s.dataset_id} if s.dataset_id else {})})  # fmt: skip
+    random.Random(f"{seed}:mix").shuffle(docs)
+    return docs, taken
+
+
+def build_domain(spec: Any, tokenizer: Any) -> tuple[list[Example], dict[str, Any]]:
+    """A TrainSpec's domain examples, label noise applied, and how they were made (for the artifact's info)."""
+    f = spec.finetune
+    task = load_task_object(spec.train_task)
+    docs, taken = domain_docs(spec, task, f.n_train, f.seed)
+    kinds: dict[str, int] = {}
+    if f.label_noise:
+        from harness.data.shape import target_field
+        from harness.finetune.noise import corrupt
+        from harness.tasks import load_task_doc
+
+        target = target_field(
+            load_task_doc(spec.train_task.yaml_file), spec.train_task.name, "finetune.label_noise"
+        )
+        docs, counted = corrupt([dict(d) for d in docs], target, f.label_noise, f.seed)
+        kinds = dict(sorted(counted.items()))
+    examples = [
+        tokenize(*render(task, d, tokenizer, spec.chat_template), tokenizer, spec.chat_template, f.max_length,
+                 spec.train_task.name)
+        for d in docs
+    ]  # fmt: skip
+    info = {
+        "sources": taken,
+        "label_noise": f.label_noise,
+        "n_corrupted": sum(kinds.values()),
+        "corrupted": kinds,
+    }
+    return examples, info
+
+
 def mix_replay(domain: list[Example], replay_pool: list[Example], ratio: float, seed: int) -> list[Example]:
     """domain + round(ratio x len(domain)) replay examples, interleaved by a seeded shuffle."""
     k = round(ratio * len(domain))

@@ -6,9 +6,11 @@ Imports nothing heavy, so planning a sweep (and skipping stored cells) stays fas
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.config.schema import FinetuneConfig, ModelConfig, TaskConfig
+from harness.data.sets import DataSource
 from harness.errors import HarnessError
 from harness.tasks import TaskSpec
 
@@ -26,6 +28,8 @@ class TrainSpec:
     train_task: TaskSpec
     replay_task: TaskSpec | None
     chat_template: bool  # prompts rendered with the model's chat template (as evaluation does)
+    # finetune.train_data resolved: () = the train task's own split alone; else each source and its share
+    sources: tuple[DataSource, ...] = ()
 
     def method_params(self) -> dict[str, Any]:
         f = self.finetune
@@ -59,6 +63,9 @@ class TrainSpec:
                 "replay": replay,
                 "chat_template": self.chat_template,
                 "max_length": f.max_length,
+                # only when set, so the artifacts of runs from before these options keep their ids
+                **({"sources": [s.identity() for s in self.sources]} if self.sources else {}),
+                **({"label_noise": f.label_noise} if f.label_noise else {}),
             },
             "optim": {
                 "epochs": f.epochs,
@@ -88,6 +95,10 @@ def check_finetune(f: FinetuneConfig) -> None:
         raise HarnessError(
             "finetune.replay.ratio > 0 needs finetune.replay.task, e.g. finetune.replay.task=general_en."
         )
+    if not 0 <= f.label_noise < 1:
+        raise HarnessError(
+            f"finetune.label_noise={f.label_noise}: use a share in [0, 1), e.g. 0.2 for one answer in five wrong."
+        )
     if f.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise HarnessError(f"finetune.precision={f.precision!r}: use auto, fp32, bf16 or fp16.")
 
@@ -114,9 +125,16 @@ def named_task_config(name: str, key: str) -> TaskConfig:
 
 
 def make_train_spec(
-    model: ModelConfig, model_identity: dict[str, Any], f: FinetuneConfig, eval_task: TaskConfig, chat: bool
+    model: ModelConfig,
+    model_identity: dict[str, Any],
+    f: FinetuneConfig,
+    eval_task: TaskConfig,
+    chat: bool,
+    datasets: Path | None = None,
 ) -> TrainSpec | None:
-    """The training run a cell needs, or None for finetune=none."""
+    """The training run a cell needs, or None for finetune=none. `datasets`: where generated data sets are
+    stored (<paths.results>/datasets), for finetune.train_data."""
+    from harness.data.sets import resolve_sources
     from harness.tasks import load_task
 
     check_finetune(f)
@@ -126,4 +144,18 @@ def make_train_spec(
     replay = (
         load_task(named_task_config(f.replay.task, "finetune.replay.task")) if f.replay.ratio > 0 else None
     )
-    return TrainSpec(model, model_identity, f, load_task(train_cfg), replay, chat)
+    train = load_task(train_cfg)
+    if f.label_noise:
+        _check_noise_task(train)
+    sources = resolve_sources(f.train_data, train.name, datasets or Path("results/datasets"))
+    return TrainSpec(model, model_identity, f, train, replay, chat, sources)
+
+
+def _check_noise_task(t: TaskSpec) -> None:
+    """label_noise corrupts one answer field: refused up front for a task whose answer is not one."""
+    from harness.data.shape import target_field
+    from harness.tasks import load_task_doc
+
+    if t.yaml_file is None:
+        raise HarnessError(f"finetune.label_noise: task {t.name} ships with lm-eval; use a project task.")
+    target_field(load_task_doc(t.yaml_file), t.name, "finetune.label_noise")

@@ -22,7 +22,7 @@ from typing import Any
 from harness.compat import dtype_kwarg, tokens_seen, training_args
 from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
-from harness.finetune.data import IGNORE, Example, build_examples, mix_replay
+from harness.finetune.data import IGNORE, Example, build_domain, build_examples, mix_replay
 from harness.finetune.spec import ADAPTER_METHODS, TrainSpec
 from harness.util import content_id
 
@@ -346,7 +346,7 @@ def _train_locked(
     ensure_eos(tokenizer, folder_configs(base, spec.model.trust_remote_code, hub_revision), spec.model.name)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    domain = build_examples(spec.train_task, tokenizer, spec.chat_template, f.n_train, f.seed, f.max_length)
+    domain, made = build_domain(spec, tokenizer)
     examples, n_replay = domain, 0
     if spec.replay_task is not None and f.replay.ratio > 0:
         pool = build_examples(spec.replay_task, tokenizer, spec.chat_template, None, f.seed, f.max_length)
@@ -440,6 +440,7 @@ def _train_locked(
             "replay_task": spec.replay_task.name if n_replay else None,
             "supervised_tokens_per_epoch": sum(sum(1 for x in e.labels if x != IGNORE) for e in examples),
             "n_validation": len(val),
+            **made,  # sources (task / synthetic sets and how many of each), label_noise, n_corrupted
         },
         "trainable_params": trainable,
         "metering": {

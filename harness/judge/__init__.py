@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.schema import JudgeConfig
-from harness.errors import HarnessError
 from harness.store import Store
 from harness.store.record import SCHEMA_VERSION, now_iso
-from harness.util import content_id
+from harness.util import content_id, versioned_prompt
 
 log = logging.getLogger(__name__)
 PROMPTS = Path(__file__).parent / "prompts"
@@ -31,11 +30,7 @@ MAX_FIELD_CHARS = 6000  # a runaway answer is cut before it reaches the judge (t
 
 
 def load_prompt(version: str) -> str:
-    path = PROMPTS / f"{version}.txt"
-    if not path.is_file():
-        known = sorted(p.stem for p in PROMPTS.glob("*.txt"))
-        raise HarnessError(f"judge.prompt={version}: no {path}; known prompt versions: {', '.join(known)}.")
-    return path.read_text(encoding="utf-8")
+    return versioned_prompt(PROMPTS, version, "judge.prompt")
 
 
 def judge_identity(j: JudgeConfig, endpoint_identity: Any) -> dict[str, Any]:

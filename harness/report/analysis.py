@@ -20,9 +20,11 @@ from harness.report.diff import compare_rows
 from harness.report.drill import drill_down
 from harness.report.history import history
 from harness.report.table import api_usage, break_even, judge_table, leaderboard, tuning_effect, with_capacity
+from harness.report.training_data import noise_lines
 
 MAX_PROVENANCE = 200  # cells listed one by one under "Methodology"; the exports and records hold all of them
-FILTERS = ("task", "model", "method", "n_train", "egress")  # the page's filter drop-downs
+# the page's filter drop-downs
+FILTERS = ("task", "model", "method", "n_train", "train_data", "label_noise", "egress")
 
 Samples = Callable[[str], list[dict]]
 
@@ -202,7 +204,8 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
         params = {m: p for m, p in zip(df["model"], df["params_m"], strict=True) if p == p and p}
         findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"]),
                     *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
-                    *summary.in_house(df), *summary.forgetting(effects), *summary.scaling(effects, params)]  # fmt: skip
+                    *summary.in_house(df), *summary.forgetting(effects), *summary.scaling(effects, params),
+                    *summary.label_noise(noise_lines(df))]  # fmt: skip
     findings += summary.not_measured(broken)
     return Board(
         table=df,

@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 
 from harness.report.i18n import N_, _
 from harness.report.i18n import label as translated
-from harness.report.labels import row_label
+from harness.report.labels import row_label, with_data
+from harness.report.training_data import noise_lines
 
 # Chart text is in the report's language (harness/report/i18n.py). Plotly's hover templates hold `%{x}`
 # placeholders, so a hover text is built from translated words around them, never passed through _() whole.
@@ -156,24 +157,43 @@ def scaling_chart(effects: pd.DataFrame, params: dict[str, float]) -> go.Figure 
     return fig
 
 
+def task_menu(fig: go.Figure, tasks: list[str], owner: list[str]) -> str:
+    """A drop-down that shows one task's traces at a time (`owner`: each trace's task), when there are several;
+    returns the subtitle naming the task shown first."""
+    if len(tasks) > 1:
+        buttons = [
+            {"label": t, "method": "update", "args": [{"visible": [o == t for o in owner]}]} for t in tasks
+        ]
+        fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15,
+                                        "yanchor": "top"}])  # fmt: skip
+    return (_("task: %(task)s (pick another above)", task=tasks[0]) if len(tasks) > 1
+            else _("task: %(task)s", task=tasks[0]))  # fmt: skip
+
+
 def data_size_chart(df: pd.DataFrame) -> go.Figure | None:
-    """Score against the number of domain training examples (0 = the base model), one line per model, method
-    and task."""
+    """Score against the number of domain training examples (0 = the base model), one line per model, method,
+    task, training data (the task's own, a synthetic set, a mix) and label-noise share: a synthetic set is never
+    drawn as more of the task's own data."""
     local = df[(df["source"] != "api") & df["score"].notna()]
     tuned = local[local["method"] != "none"]
     if tuned.empty:
         return None
-    groups = list(tuned.groupby(["model", "method", "task"], sort=True))
+    # hand-built tables (and records without train_data): the task's own clean data
+    tuned = tuned.assign(**{c: tuned[c].fillna(v) if c in tuned else v
+                            for c, v in (("train_data", ""), ("label_noise", 0.0), ("train_task", ""))})  # fmt: skip
+    groups = list(tuned.groupby(["model", "method", "task", "train_data", "label_noise"], sort=True))
     shown = sorted(groups, key=lambda g: -len(g[1]))[:MAX_LINES]  # the lines with the most data sizes
     fig = go.Figure()
-    for (model, method, task), part in sorted(shown, key=lambda g: g[0]):
+    for (model, method, task, data, noise), part in sorted(shown, key=lambda g: g[0]):
         base = local[(local["model"] == model) & (local["method"] == "none") & (local["task"] == task)]
         pts = pd.concat([base.assign(n_train=0), part]).sort_values("n_train")
+        own = data in ("", part["train_task"].iloc[0])  # the task's own data: the line is named as before
+        name = with_data(f"{model} {method} - {task}", None if own else data, noise)
         fig.add_scatter(
-            x=pts["n_train"], y=pts["score"], mode="lines+markers", name=f"{model} {method} - {task}",
+            x=pts["n_train"], y=pts["score"], mode="lines+markers", name=name,
             error_y={"type": "data", "symmetric": False, "array": pts["ci_high"] - pts["score"],
                      "arrayminus": pts["score"] - pts["ci_low"], "thickness": 1},
-            hovertemplate="%{x} " + _("examples") + ": %{y:.3f}<extra>" + f"{model} {method} - {task}" + "</extra>",
+            hovertemplate="%{x} " + _("examples") + ": %{y:.3f}<extra>" + name + "</extra>",
         )  # fmt: skip
     title = _("Data size: score against domain training examples (0 = base model)")
     if len(groups) > MAX_LINES:
@@ -182,6 +202,34 @@ def data_size_chart(df: pd.DataFrame) -> go.Figure | None:
     fig.update_layout(title=title, height=420,
                       xaxis={"title": _("training examples")}, yaxis={"title": _("score"), "range": [0, 1.05]},
                       margin={"t": 70})  # fmt: skip
+    return fig
+
+
+def noise_chart(lines: list[dict[str, Any]]) -> go.Figure | None:
+    """Score against the share of training answers corrupted on purpose (training_data.noise_lines): one line
+    per model, variant and training data at two or more noise levels, with 95 % interval bars; a task
+    drop-down."""
+    if not lines:
+        return None
+    fig = go.Figure()
+    tasks = sorted({ln["task"] for ln in lines})
+    owner: list[str] = []
+    for ln in lines[:MAX_LINES]:
+        pts = ln["points"]
+        y = [p["score"] for p in pts]
+        hi = [None if p["ci_high"] is None else p["ci_high"] - p["score"] for p in pts]
+        lo = [None if p["ci_low"] is None else p["score"] - p["ci_low"] for p in pts]
+        fig.add_scatter(
+            x=[p["noise"] for p in pts], y=y, mode="lines+markers", name=ln["name"], visible=ln["task"] == tasks[0],
+            error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo, "thickness": 1},
+            hovertemplate="%{x:.0%} " + _("label noise") + ": %{y:.3f}<extra>" + ln["name"] + "</extra>",
+        )  # fmt: skip
+        owner.append(ln["task"])
+    sub = task_menu(fig, tasks, owner)
+    fig.update_layout(title=_("Label noise: score against the share of training answers corrupted, 95 %% intervals")
+                      + f"<br><sup>{sub}</sup>", height=420, margin={"t": 90},
+                      xaxis={"title": _("training answers corrupted"), "tickformat": ".0%"},
+                      yaxis={"title": _("score"), "range": [0, 1.05]})  # fmt: skip
     return fig
 
 
@@ -260,14 +308,7 @@ def capability_chart(caps: list[dict[str, Any]]) -> go.Figure | None:
                 hovertemplate="%{theta}: %{text}<extra>" + s["label"] + "</extra>"))  # fmt: skip
             owner.append(cap["task"])
     tasks = [c["task"] for c in caps]
-    if len(tasks) > 1:
-        buttons = [
-            {"label": t, "method": "update", "args": [{"visible": [o == t for o in owner]}]} for t in tasks
-        ]
-        fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15,
-                                        "yanchor": "top"}])  # fmt: skip
-    sub = (_("task: %(task)s (pick another above)", task=tasks[0]) if len(tasks) > 1
-           else _("task: %(task)s", task=tasks[0]))  # fmt: skip
+    sub = task_menu(fig, tasks, owner)
     fig.update_layout(title=_("Capabilities: each row's score per category or metric (tuned dashed, base solid)")
                       + f"<br><sup>{sub}</sup>", polar={"radialaxis": {"range": [0, 1]}}, height=520,
                       margin={"t": 100})  # fmt: skip
@@ -398,6 +439,7 @@ def all_charts(
         ("chart-forgetting", _("What does fine-tuning cost in general ability?"), forgetting_chart(effects)),
         ("chart-scaling", _("Do bigger base models gain more from fine-tuning?"), scaling_chart(effects, params)),
         ("chart-datasize", _("How much training data is enough?"), data_size_chart(df)),
+        ("chart-noise", _("How much does label noise in the training data cost?"), noise_chart(noise_lines(df))),
         ("chart-heatmap", _("How does each model do across tasks?"), heatmap_chart(df)),
         ("chart-capability", _("Where is each model strong or weak within a task?"),
          capability_chart(capabilities or [])),

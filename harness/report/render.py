@@ -24,6 +24,7 @@ from harness.report.analysis import Board, Samples, build_board, filter_text, re
 from harness.report.charts import all_charts, load_label
 from harness.report.diff import EXPORT_SCHEMA
 from harness.report.history import changes as history_changes
+from harness.report.labels import data_text, noise_text
 from harness.report.table import contention_text, slo_text
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
@@ -74,6 +75,8 @@ def _render(board: Board, title: str, out_dir: Path | None) -> str:
     env.filters["slo"] = slo_text
     env.filters["http_only"] = http_only
     env.filters["text"] = filter_text
+    env.filters["data_text"] = data_text
+    env.filters["noise"] = noise_text
     return env.get_template("leaderboard.html.j2").render(
         lang=i18n.current(),
         html_lang=i18n.HTML_LANG[i18n.current()],

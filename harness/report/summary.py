@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness.config.schema import ReportConfig
 from harness.report.i18n import N_, _, dec, integer, label, money
-from harness.report.labels import row_label, variant_text
+from harness.report.labels import noise_text, row_label, split_variant, variant_text, with_data
 from harness.report.table import missing_label
 
 DEFAULTS = ReportConfig()  # the cost assumptions when a caller states none
@@ -24,7 +24,7 @@ DEFAULTS = ReportConfig()  # the cost assumptions when a caller states none
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # best | cheapest | verdict | in_house | forgetting | scaling | not_measured
+    kind: str  # best | cheapest | verdict | in_house | forgetting | scaling | noise | not_measured
     headline: str
     detail: str = ""
     warn: bool = False
@@ -164,6 +164,11 @@ def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DE
             sentences.append(_("Note: its one-off training (%(training)s) spread over %(monthly)s queries a month for "
                                "%(months)s months is included.", training=money(row["training_cost"], row["currency"], 4),
                                monthly=integer(monthly), months=f"{months:g}"))  # fmt: skip
+        if _ok(row.get("data_cost_unknown")) and bool(row["data_cost_unknown"]):  # a numpy bool in a frame
+            sentences.append(_("Note: its training data is unpriced: that cost is unknown and not included."))
+        elif _ok(row.get("data_cost")) and row["data_cost"] and _ok(row.get("training_cost")):
+            sentences.append(_("Of that training, %(cost)s is the training data.",
+                               cost=money(row["data_cost"], row["currency"], 4)))  # fmt: skip
         if isinstance(row.get("stand_in"), str) and row["stand_in"]:
             sentences.append(_("Note: it is a local stand-in for an API, priced at a placeholder."))
         if target is not None and _ok(row["ci_low"]):
@@ -270,7 +275,9 @@ def scaling(effects: pd.DataFrame, params: dict[str, float]) -> list[Finding]:
 
     dom = effects[effects["role"].str.startswith("domain")].copy()
     dom["params"] = [params.get(m) for m in dom["model"]]
-    dom["method"] = [v.split(" on ")[0] for v in dom["variant"]]  # the English key: `lora on ...`
+    # the English key `lora on ... [data: ...; noise 20%]`: sizes are compared on the same data and noise only,
+    # so the method is named with them (a synthetic set or a noise level is not a bigger base's doing)
+    dom["method"] = [with_data(v.split(" on ")[0], *split_variant(v)[1:]) for v in dom["variant"]]
     out = []
     for (task, method), part in dom[dom["params"].notna()].groupby(["task", "method"], sort=True):
         pts = sorted(zip(part["params"], part["delta"], part["model"], strict=True))
@@ -299,6 +306,49 @@ def scaling(effects: pd.DataFrame, params: dict[str, float]) -> list[Finding]:
         out.append(Finding("scaling", headline, " ".join([
             _("Spearman %(rho)s (p = %(p)s) over %(n)s sizes.", rho=dec(rho, 2, sign=True), p=f"{p:.2g}", n=where["n"]),
             _("Gains: %(gains)s.", **where)])))  # fmt: skip
+    return out
+
+
+_NOISE = {  # training_data.trend -> the headline of a label-noise line (warn: worth a look)
+    "monotone": (N_("Label noise on %(task)s (%(row)s): the score falls monotonically as noise grows"), False),
+    "explained": (N_("Label noise on %(task)s (%(row)s): not monotone, within sampling noise"), False),
+    "flagged": (N_("Label noise on %(task)s (%(row)s): more noise scored higher, beyond the 95 %% intervals"), True),
+    "untested": (N_("Label noise on %(task)s (%(row)s): not monotone, and a rise cannot be tested"), True),
+}  # fmt: skip
+
+
+def _steps(spans: list[tuple[float, float]]) -> str:
+    return ", ".join(
+        _("%(from)s to %(to)s", **{"from": noise_text(a), "to": noise_text(b)}) for a, b in spans
+    )
+
+
+def label_noise(lines: list[dict[str, Any]]) -> list[Finding]:
+    """Per label-noise line (training_data.noise_lines): does the score fall as more training answers are
+    corrupted? A rise from one level to the next is read against both levels' 95 % intervals: overlapping, it
+    is within sampling noise; apart, it is flagged (more noise should not help: the data, the corruption or the
+    runs want a look)."""
+    out = []
+    for line in lines:
+        scores = "; ".join(
+            f"{noise_text(p['noise'])}: {dec(p['score'], 3)}"
+            + (f" [{dec(p['ci_low'], 3)}, {dec(p['ci_high'], 3)}]" if _ok(p["ci_low"]) and _ok(p["ci_high"]) else "")
+            for p in line["points"]
+        )  # fmt: skip
+        sentences = [_("Scores by label-noise share (95 %% intervals): %(scores)s.", scores=scores)]
+        if line["trend"] == "explained":
+            sentences.append(_("Each rise (%(steps)s) is between overlapping 95 %% intervals: sampling noise can "
+                               "explain it.", steps=_steps(line["rises"])))  # fmt: skip
+        elif line["trend"] == "flagged":
+            sentences.append(_("The rise from %(steps)s is between 95 %% intervals that do not overlap: check the "
+                               "training data, its corruption and the runs.", steps=_steps(line["apart"])))  # fmt: skip
+        elif line["trend"] == "untested":
+            sentences.append(_("A rise (%(steps)s) has no 95 %% interval on one side to test it against.",
+                               steps=_steps(line["rises"])))  # fmt: skip
+        headline, warn = _NOISE[line["trend"]]
+        out.append(
+            Finding("noise", _(headline, row=line["name"], task=line["task"]), " ".join(sentences), warn)
+        )
     return out
 
 

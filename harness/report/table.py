@@ -11,6 +11,8 @@ from harness.compare.deployment import Deployment, use_report_language
 from harness.compare.stats import Z95, ci95  # noqa: F401 - re-exported
 from harness.report.i18n import N_, _, integer, label, percent
 from harness.report.labels import row_label, variant_text
+from harness.report.training_data import columns as train_data_columns
+from harness.report.training_data import key_suffix
 
 # the deployment's description and the break-even volumes (harness.compare, a lower layer) in the report's language
 use_report_language(_, integer, percent)
@@ -23,7 +25,8 @@ def task_label(record: dict[str, Any]) -> str:
 
 def method_label(record: dict[str, Any]) -> str:
     """`base`, or what was trained: `lora on helpdesk_en, 64 ex.` (+ replay); `, k=5 at T=0.7` when each item was
-    answered k times by sampling (its score is then a sampled answer's, not a greedy one's). Always in English:
+    answered k times by sampling (its score is then a sampled answer's, not a greedy one's); then, when it was not
+    trained on its task's own clean data, on what: ` [data: synthetic 3f9a1c2e; noise 20%]`. Always in English:
     it is the row's key in exports, history and comparisons; labels.variant_text shows it in the report's
     language."""
     f = record["finetune"]
@@ -37,7 +40,7 @@ def method_label(record: dict[str, Any]) -> str:
     label = f"{f['method']} on {f.get('train_task')}, {data.get('n_domain')} ex."
     if data.get("n_replay"):
         label += f" + {data['n_replay']} replay"
-    return label + sampled
+    return label + sampled + key_suffix(f)
 
 
 CAPACITY_BASIS = N_("batch throughput, no latency target")  # the capacity per replica until one is measured
@@ -315,6 +318,8 @@ def break_even(
                 "api_missing": ac["cost_missing"],
                 "api_missing_label": ac["cost_missing_label"],
                 "training_cost": tc["training_cost"],
+                # of which the training data (None, and data_cost_unknown, when a synthetic set is unpriced)
+                **{k: v for k, v in train_data_columns(t).items() if k.startswith("data_cost")},
                 "amortised_per_1k": amortised_per_1k(tc["training_cost"], monthly_queries, months) if known else None,
                 "break_even": text,  # in the report's language
                 "break_even_kind": kind,  # never | always | above (break_even_first) | ranges | unknown
@@ -462,6 +467,8 @@ def leaderboard(
                 "agree_all": (r.get("consistency") or {}).get("all_agree"),
                 "agree_k": (r.get("consistency") or {}).get("k"),
                 **egress_columns(r),
+                # what it was trained on (task data, synthetic, a mix), its label noise, the data's cost
+                **train_data_columns(r),
                 "artifact_id": r["finetune"].get(
                     "artifact_id"
                 ),  # the trained model, shared by its task cells

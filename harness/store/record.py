@@ -229,7 +229,7 @@ TIMING_KEYS = frozenset({
     "peak_memory_bytes",  # measured too: what the process had allocated before counts
 })  # fmt: skip
 TIMED_COST_KEYS = frozenset(
-    {"per_1k_queries", "training"}
+    {"per_1k_queries", "training", "training_device"}
 )  # a local cell's money: device price x measured time
 
 

@@ -203,7 +203,8 @@ def check_all() -> list[Report]:
     return reports + [Report(p.task, p.file, problems=[str(p)]) for p in discovery_problems()]
 
 
-def check_task(name: str) -> Report:
+def check_task(name: str, replace: dict[str, str] | None = None) -> Report:
+    """`replace`: {split: file} read instead of the task's own (a generated train split: harness/data/check.py)."""
     tasks = discover()
     if name not in tasks:
         broken = [p for p in discovery_problems() if p.about(name)]
@@ -213,7 +214,7 @@ def check_task(name: str) -> Report:
     yaml_file, doc = tasks[name]
     report = Report(name, yaml_file)
     meta = harness_meta(doc)
-    files = _data_files(doc)
+    files = {**_data_files(doc), **(replace or {})}
     if doc.get("dataset_path") != "json" or not files:
         report.problems.append(
             f"{yaml_file}: expected `dataset_path: json` with dataset_kwargs.data_files per split."
@@ -290,7 +291,7 @@ def _check_references(path: Path, rows, meta: dict, yaml_file: Path, problems: l
     _capped(bad, problems)
 
 
-def _similarity(held_out: list[str], train: list[str]):
+def similarity(held_out: list[str], train: list[str]):
     """Jaccard similarity of character 3-gram sets, every held-out text against every train text, as one sparse
     matrix product (a few hundred thousand pairs in well under a second)."""
     import numpy as np
@@ -322,7 +323,7 @@ def _check_leakage(files: dict, splits: dict, field_name: str | None, report: Re
     held = [(split, n, norm(r)) for split in ("validation", "test") for n, r in splits.get(split, [])]
     if not held:
         return
-    sims = _similarity([t for _, _, t in held], [t for _, t in train])
+    sims = similarity([t for _, _, t in held], [t for _, t in train])
     leaks = []
     for (split, n, text), row in zip(held, sims, strict=True):
         i = int(row.argmax())
