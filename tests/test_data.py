@@ -270,3 +270,27 @@ def test_bad_label_noise_and_filters_are_refused_with_the_key():
         check_data_config(DataConfig(filters=["judge"]), JudgeConfig())
     with pytest.raises(HarnessError, match="data.shots=9 must be between 1 and data.seeds=4"):
         check_data_config(DataConfig(seeds=4, shots=9), JudgeConfig())
+
+
+def test_the_data_command_says_what_is_wrong_in_one_line(tmp_path):
+    from tests.conftest import run_harness
+
+    store = f"paths.results={tmp_path}"
+    r = run_harness("data", "synth", "task=helpdesk_en", store)
+    assert (
+        r.returncode == 2
+        and "needs teacher=<a conf/baseline/ entry>" in r.stderr
+        and "Traceback" not in r.stderr
+    )
+    r = run_harness("data", "synth", "task=helpdesk_en", "teacher=local-smollm2", "data.mode=copy", store)
+    assert r.returncode == 2 and "data.mode='copy': use new" in r.stderr
+    r = run_harness("data", "synth", "task=helpdesk_en", "teacher=local-smolm2", store)
+    assert r.returncode == 2 and "local-smollm2" in r.stderr  # did you mean
+    r = run_harness("data", "synt")
+    assert r.returncode == 2 and "synth" in r.stderr
+    r = run_harness("data", "list", "--results", str(tmp_path))
+    assert r.returncode == 0 and r.stdout == ""
+    r = run_harness("finetune=lora", "task=helpdesk_en", "model=smollm2-135m", "finetune.train_data=feedbeef",
+                    store)  # fmt: skip
+    assert r.returncode == 2 and "finetune.train_data: no data set 'feedbeef'" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -13,7 +13,9 @@ from harness.paths import REPO_ROOT
 from tests.conftest import run_harness
 
 pytestmark = pytest.mark.slow
-N = 8  # requests to the teacher
+N = 12  # requests to the teacher
+# rewrite mode: the 135M stand-in rewords a seed's question (its whole new examples are mostly not valid JSON:
+# 1 of 8 kept, measured; see test_whole_new_examples_are_parsed_and_accounted_for)
 PRICE_IN, PRICE_OUT = 0.15, 0.60  # conf/baseline/price/stand-in.yaml, per 1M tokens
 TRAIN = ["model=smollm2-135m", "finetune=lora", "task=helpdesk_en", "baseline=none", "task.limit=20",
          "finetune.epochs=1", "finetune.learning_rate=3e-3", "finetune.val_examples=4", "finetune.precision=auto"]  # fmt: skip
@@ -22,9 +24,10 @@ TRAIN = ["model=smollm2-135m", "finetune=lora", "task=helpdesk_en", "baseline=no
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    store = [f"paths.results={root / 'results'}", f"paths.artifacts={root / 'artifacts'}"]
+    store = [f"paths.results={root / 'results'}", f"paths.artifacts={root / 'artifacts'}",
+             f"paths.reports={root / 'reports'}"]  # fmt: skip
     args = ["data", "synth", "task=helpdesk_en", "teacher=local-smollm2", f"data.n={N}", "data.seeds=8",
-            "data.max_tokens=128", *store]  # fmt: skip
+            "data.mode=rewrite", "data.max_tokens=64", *store]  # fmt: skip
     first = run_harness(*args, timeout=1800)
     assert first.returncode == 0, first.stderr[-3000:]
     (folder,) = [p for p in (root / "results" / "datasets").iterdir() if not p.name.startswith(".")]
@@ -55,6 +58,11 @@ def test_every_request_is_accounted_for_and_the_counts_add_up(made):
     kept = _jsonl(folder / "train.jsonl")
     assert len(kept) == c["kept"] >= 1, "the stand-in teacher kept nothing: nothing to fine-tune on"
     assert all(set(r) == {"id", "context", "question", "answer"} for r in kept)
+    train = {r["id"]: r for r in _jsonl(REPO_ROOT / "tasks/helpdesk/data/en/train.jsonl")}
+    # rewrite mode: each kept row is a seed's context and answer with its question reworded
+    assert {(r["context"], r["answer"]) for r in kept} <= {
+        (t["context"], t["answer"]) for t in train.values()
+    }
     card = (folder / "card.md").read_text()
     assert f"| Kept | **{c['kept']} of {N}** |" in card and "harness task check" in card
     assert rec["task_check"]["ok"], rec["task_check"]["text"]
@@ -62,6 +70,26 @@ def test_every_request_is_accounted_for_and_the_counts_add_up(made):
         "already stored" not in made["first"].stdout
         and f"data set {rec['dataset_id']}" in made["first"].stdout
     )
+
+
+def test_whole_new_examples_are_parsed_and_accounted_for(tmp_path):
+    """mode new (the default): the teacher writes whole rows as JSON; every reply is kept, or says why not."""
+    store = [f"paths.results={tmp_path / 'results'}"]
+    ran = run_harness("data", "synth", "task=helpdesk_en", "teacher=local-smollm2", "data.n=3", "data.seeds=4",
+                      "data.max_tokens=160", *store, timeout=900)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    (folder,) = [p for p in (tmp_path / "results" / "datasets").iterdir() if not p.name.startswith(".")]
+    rec = json.loads((folder / "dataset.json").read_text())
+    assert "mode" not in rec["identity"] and rec["identity"]["shots"] == 3
+    c = rec["counts"]
+    assert c["failed"] + c["unparsed"] + sum(c["removed"].values()) + c["kept"] == 3
+    generated = _jsonl(folder / "generated.jsonl")
+    assert all(g["reason"] for g in generated if g["status"] != "kept") and len(generated) == 3
+    # each request showed the task's own prompt and three seed rows of its train split
+    assert all("You are the internal helpdesk of Lumen Harbor Logistics" in g["prompt"] for g in generated)
+    train_questions = [r["question"] for r in _jsonl(REPO_ROOT / "tasks/helpdesk/data/en/train.jsonl")]
+    assert sum(json.dumps(q, ensure_ascii=False) in generated[0]["prompt"] for q in train_questions) == 3
+    assert len(_jsonl(folder / "train.jsonl")) == c["kept"]
 
 
 def test_the_kept_examples_are_leakage_free_against_validation_and_test(made):
@@ -98,25 +126,37 @@ def test_a_rerun_sends_nothing_and_other_filters_replay_the_teacher_from_the_cac
     again = run_harness(*made["args"])
     assert again.returncode == 0, again.stderr[-2000:]
     assert "already stored: nothing sent" in again.stdout and "paid this run: 0" in again.stdout
-    other = run_harness(*made["args"], "data.filters=[format,length]", timeout=600)
+    # other filters, the judge among them: the teacher's answers come from the cache (no teacher server), the
+    # served judge grades each example left
+    other = run_harness(*made["args"], "data.filters=[format,judge]", "judge=local-smollm2", timeout=900)
     assert other.returncode == 0, other.stderr[-2000:]
     datasets = made["root"] / "results" / "datasets"
     (second,) = [p for p in datasets.iterdir() if not p.name.startswith(".") and p != made["folder"]]
     rec = json.loads((second / "dataset.json").read_text())
-    assert rec["cost"]["teacher"]["n_from_cache"] == N and rec["cost"]["billed_this_run"] == 0
-    assert rec["cost"]["total"] == pytest.approx(
-        made["record"]["cost"]["total"]
-    )  # what the set costs, cached or not
+    teacher, judge = rec["cost"]["teacher"], rec["cost"]["judge"]
+    assert teacher["n_from_cache"] == N and teacher["cost"]["billed_this_run"] == 0  # the judge paid, not it
+    # what the set costs, cached or not: the same teacher answers, plus the judge's own tokens
+    assert teacher["cost"]["total"] == pytest.approx(made["record"]["cost"]["teacher"]["cost"]["total"])
+    assert rec["cost"]["total"] == pytest.approx(teacher["cost"]["total"] + judge["cost"]["total"])
     assert not (
         made["root"] / "results" / "logs" / f"data-{rec['dataset_id']}.log"
-    ).exists()  # no server started
-    assert list(rec["counts"]["removed"]) == ["leakage", "format", "length"]
+    ).exists()  # no teacher server
+    c = rec["counts"]
+    assert list(c["removed"]) == ["leakage", "format", "judge"]
+    judged = N - c["failed"] - c["unparsed"] - c["removed"]["leakage"] - c["removed"]["format"]
+    assert judge["n_requests"] == judged and c["removed"]["judge"] + c["kept"] == judged
 
 
 def test_fine_tuned_on_the_set_beside_the_tasks_own_data(made, tmp_path):
     rec = made["record"]
     sid, kept = rec["dataset_id"], rec["counts"]["kept"]
-    ran = run_harness(*TRAIN, *made["store"], f"finetune.train_data={sid[:8]}", timeout=1800)
+    too_many = run_harness(
+        *TRAIN, *made["store"], f"finetune.train_data={sid[:8]}", f"finetune.n_train={kept + 1}"
+    )
+    assert too_many.returncode == 2 and f"which has {kept}. Use finetune.n_train=null" in too_many.stderr
+    ran = run_harness(
+        *TRAIN, *made["store"], f"finetune.train_data={sid[:8]}", "finetune.n_train=null", timeout=1800
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     own = run_harness(*TRAIN, *made["store"], f"finetune.n_train={kept}", timeout=1800)
     assert own.returncode == 0, own.stderr[-3000:]
@@ -137,3 +177,31 @@ def test_fine_tuned_on_the_set_beside_the_tasks_own_data(made, tmp_path):
     assert rep.returncode == 0, rep.stderr[-2000:]
     html = (out / "index.html").read_text()
     assert f"synthetic {sid[:8]}" in html and "chart-datasize" in html
+
+
+def test_a_label_noise_sweep_gives_a_monotone_or_explained_curve_with_intervals(tmp_path):
+    """sweep=data-quality (0 / 0.2 / 0.5 noise on 64 helpdesk_en examples) on fewer test items: the corrupted
+    counts by hand, the rest of the training data the same, and the report's verdict on the curve."""
+    store = [f"paths.results={tmp_path / 'results'}", f"paths.artifacts={tmp_path / 'artifacts'}",
+             f"paths.reports={tmp_path / 'reports'}"]  # fmt: skip
+    ran = run_harness("sweep=data-quality", "task.limit=40", *store, timeout=3600)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "records").glob("*.json")]
+    tuned = sorted((r for r in records if r["finetune"]["method"] == "lora"),
+                   key=lambda r: r["finetune"]["train_data"]["label_noise"])  # fmt: skip
+    assert [r["finetune"]["train_data"]["label_noise"] for r in tuned] == [0.0, 0.2, 0.5]
+    assert [r["finetune"]["train_data"]["n_corrupted"] for r in tuned] == [0, 13, 32]  # round(p x 64)
+    assert {r["finetune"]["data"]["n_domain"] for r in tuned} == {64}
+    assert len({r["finetune"]["artifact_id"] for r in tuned}) == 3
+    # the report folder is named by the overrides: data-quality__task.limit=40
+    (folder,) = [p.parent for p in (tmp_path / "reports").rglob("leaderboard.json")]
+    board = json.loads((folder / "leaderboard.json").read_text())
+    rows = board["rows"] if isinstance(board, dict) else board
+    noisy = sorted((r for r in rows if r.get("label_noise") is not None), key=lambda r: r["label_noise"])
+    assert [r["label_noise"] for r in noisy] == [0.0, 0.2, 0.5]
+    for r in noisy:  # each point with its 95 % interval (Wilson on 40 items: never a single point)
+        assert r["ci_low"] < r["score"] < r["ci_high"] or r["ci_low"] < r["ci_high"]
+    html = (folder / "index.html").read_text()
+    assert "chart-noise" in html
+    verdicts = ("the score falls monotonically as noise grows", "not monotone, within sampling noise")
+    assert any(v in html for v in verdicts), [(r["score"], r["ci_low"], r["ci_high"]) for r in noisy]

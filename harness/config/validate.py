@@ -277,6 +277,36 @@ def split_problem(task: Any) -> str | None:
     return None
 
 
+def train_data_problem(cfg: DictConfig) -> str | None:
+    """finetune.train_data and label_noise, checked before the base cell runs: a data set that is not there (or
+    is another task's) would otherwise fail only when its tuned cell starts."""
+    f = cfg.finetune
+    if f.method == "none" or (f.train_data == "task" and not f.label_noise):
+        return None
+    from harness.data.sets import datasets_root, resolve_sources
+    from harness.finetune.spec import check_finetune
+    from harness.paths import resolve
+
+    try:
+        check_finetune(OmegaConf.to_object(f))
+        sources = resolve_sources(
+            str(f.train_data), str(f.train_task or cfg.task.name), datasets_root(resolve(cfg.paths.results))
+        )
+    except HarnessError as e:
+        return str(e)
+    if f.n_train is None or not sources:
+        return None
+    from harness.finetune.data import shares_to_counts
+
+    for s, k in zip(sources, shares_to_counts(int(f.n_train), [s.share for s in sources]), strict=True):
+        have = sum(1 for line in open(s.path, encoding="utf-8") if line.strip()) if s.path else None
+        if have is not None and k > have:
+            return (f"finetune.n_train={f.n_train} with a share of {s.share:g} needs {k} examples from data set "
+                    f"{s.dataset_id[:8]}, which has {have}. Use finetune.n_train=null (all of it), lower it, or "
+                    "generate a bigger set.")  # fmt: skip
+    return None
+
+
 def resolution_problems(cfg: DictConfig) -> list[str]:
     """Every `${...}` must resolve now (not in the report at the end), and the sweep's name, which becomes folder
     names and is printed, must be written out: an interpolation there could put an environment value (a key)
@@ -307,7 +337,7 @@ def validate(cfg: DictConfig) -> None:
         )
     try:
         problems += value_problems(cfg)
-        problems += [p for p in [split_problem(cfg.task)] if p]
+        problems += [p for p in [split_problem(cfg.task), train_data_problem(cfg)] if p]
     except HarnessError as e:
         problems.append(str(e))
     if problems:

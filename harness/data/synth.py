@@ -323,7 +323,7 @@ def synthesize(cfg: Any) -> tuple[Path, bool]:
             row, why = parse_rewrite(text, picked[i], field, keys)
         else:
             row, why = parse_reply(text, keys, target, reference_json)
-        status.append({"index": i, "reply": text, "api": meter.as_dict(),
+        status.append({"index": i, "prompt": bodies[i]["messages"][0]["content"], "reply": text, "api": meter.as_dict(),
                        "status": "failed" if meter.error else ("unparsed" if row is None else "parsed"),
                        "reason": why or None})  # fmt: skip
         if row is not None:
@@ -393,7 +393,10 @@ def synthesize(cfg: Any) -> tuple[Path, bool]:
             "judge": judge_cost,
             # what generating the set costs at list price (cached answers included): a data set's cost
             "total": None if t_money is None or j_money is None else round(t_money + j_money, 10),
-            "billed_this_run": (teacher_cost.get("cost") or {}).get("billed_this_run"),
+            # what this run paid (teacher and judge): 0 when every answer came from the response cache
+            "billed_this_run": sum(
+                (a["cost"].get("billed_this_run") or 0) for a in (teacher_cost, judge_cost) if a
+            ),
         },
         "task_check": check,
         "files": {"train": TRAIN, "train_sha256": file_sha256(work / TRAIN), "generated": "generated.jsonl"},

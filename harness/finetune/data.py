@@ -165,7 +165,7 @@ def domain_docs(spec: Any, task: Any, n: int | None, seed: int) -> tuple[list[An
             what = "its train split" if s.kind == "task" else f"data set {s.dataset_id[:8]}"
             raise HarnessError(
                 f"finetune.n_train={n} with a share of {s.share:g} needs {k} examples from {what}, which has "
-                f"{len(pool)}. Lower n_train, change the shares, or generate a bigger set."
+                f"{len(pool)}. Use finetune.n_train=null (all of it), lower it, change the shares, or generate a bigger set."
             )
         docs += seeded_slice(pool, k, seed)
         taken.append({"source": s.kind, "task": spec.train_task.name, "share": s.share, "n": k,
