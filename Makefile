@@ -8,10 +8,11 @@ setup:
 run: setup
 	.venv/bin/harness
 
-# Everything: fast unit tests and the slow real-model tests.
+# Every tier: unit (fast, offline), integration (real models, servers, chromium), e2e (the harness command as a
+# user runs it). The 25 slowest tests are listed at the end.
 test:
 	scripts/setup.sh --browser
-	.venv/bin/pytest -m "slow or not slow" -v -rs --durations=15
+	.venv/bin/pytest tests/unit tests/integration tests/e2e -v -rs --durations=25
 
 test-fast: setup
 	.venv/bin/pytest

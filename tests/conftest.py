@@ -1,46 +1,76 @@
-"""Shared test helpers. Real parts only: real configs, real lm-eval, the real embedded models (slow tests)."""
+"""Fixtures shared by every tier, and the tiers themselves.
+
+Tiers are folders: tests/unit (plain `pytest`: fast, offline, no model), tests/integration (one stage with its real
+parts: a real model, lm-eval, a served endpoint, chromium, a worker process, the legacy runtime) and tests/e2e (the
+`harness` command as a user runs a whole job, a sweep or an installed package). Each test is marked with its tier
+(`-m integration`, `-m e2e`). `make test` runs all three.
+
+The expensive real parts are built once per session and shared by every test that only needs them: the prepared
+embedded models, one served stand-in endpoint, one artifacts folder (a training with the same identity is done once
+per session), one chromium (tests/support/browser.py). Preparing the models, creating the legacy runtime and the
+end-to-end runs that tests only read afterwards start in the background when the session begins
+(tests/support/background.py), while the unit tier runs.
+"""
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-import subprocess
-import sys
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from harness.config.register import register_configs
-from harness.paths import CONF_DIR, REPO_ROOT
+from tests.support import background
+from tests.support.shared import shared_root
 
-register_configs()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+TIERS = ("unit", "integration", "e2e")
 
 
-def compose_cfg(overrides: list[str] | None = None):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=overrides or [])
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        tier = next((t for t in TIERS if t in parts), None)
+        if tier is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: every test lives in tests/unit, tests/integration or tests/e2e"
+            )
+        item.add_marker(getattr(pytest.mark, tier))
 
 
-def run_harness(
-    *args: str, env: dict[str, str] | None = None, timeout: int = 900
-) -> subprocess.CompletedProcess:
-    """The `harness` console script as a user runs it, from the repository root."""
-    exe = Path(sys.executable).with_name("harness")
-    return subprocess.run(
-        [str(exe), *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
+    ids = [item.nodeid for item in session.items]
+
+    def needed(*prefixes: str) -> bool:
+        return any(i.startswith(prefixes) for i in ids)
+
+    # the session's temporary folder (tmp_path_factory's), before any fixture exists
+    root = shared_root(session.config._tmp_path_factory.getbasetemp())
+    jobs = [
+        ("prepare", background.prepare_models, needed("tests/integration/", "tests/e2e/")),
+        ("legacy", background.create_legacy, needed("tests/integration/test_runtime_legacy")),
+        ("default-job", functools.partial(background.default_job, root), needed("tests/e2e/test_default_job.py::test_the")),
+        ("data-quality", functools.partial(background.data_quality, root), needed("tests/e2e/test_data_quality")),
+    ]  # fmt: skip
+    background.start([(name, fn) for name, fn, wanted in jobs if wanted])
+
+
+def pytest_terminal_summary(terminalreporter):
+    took = background.durations()
+    if took:
+        terminalreporter.write_line(
+            "background jobs (beside the tests): " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items())
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests.support import browser
+
+    browser.CHROMIUM.close()
+    background.stop()
 
 
 @pytest.fixture
@@ -53,39 +83,54 @@ def tmp_store(tmp_path):
     ]
 
 
-class LoopbackServer:
-    """A scripted OpenAI-style endpoint on a free loopback port: a test double of a provider, for what the real
-    stand-in cannot do on demand (fixed usage objects, a chosen event stream). `answer(body, handler)` writes the
-    response to each POST; `with LoopbackServer(answer) as server:` serves at `server.url` (.../v1)."""
+def model_dir(name: str) -> Path:
+    """A model's prepared folder in the user cache (as `make run` leaves it), once the background preparation is
+    done; prepared in this process when it did not run, or failed (its error is then the one raised here)."""
+    from harness.models import model_config
+    from harness.models.embedded import prepare
+    from harness.paths import resolve
+    from tests.support.run import compose_cfg
 
-    def __init__(self, answer: Callable[[dict[str, Any], BaseHTTPRequestHandler], None]):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                answer(json.loads(self.rfile.read(int(self.headers["content-length"]))), self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LoopbackServer:
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    background.result("prepare", lambda: None)
+    return prepare(model_config(name), resolve(compose_cfg([]).paths.cache))
 
 
-def send_body(
-    handler: BaseHTTPRequestHandler, payload: bytes, content_type: str = "application/json"
-) -> None:
-    handler.send_response(200)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(payload)))
-    handler.end_headers()
+@pytest.fixture(scope="session")
+def smol_dir() -> Path:
+    return model_dir("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def gemma_dir() -> Path:
+    return model_dir("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def quiet_machine() -> None:
+    """For a test that times a server under load: its capacity counts only on a machine nobody else is using, so
+    every background job must be done first."""
+    background.wait_all()
+
+
+@pytest.fixture(scope="session")
+def shared_artifacts(tmp_path_factory) -> Path:
+    """One artifacts folder for the session: trainings are content-addressed, so a test that asks for the same
+    training as an earlier one reuses its adapter instead of training again."""
+    return tmp_path_factory.mktemp("shared-artifacts")
+
+
+@pytest.fixture(scope="session")
+def standin_service(smol_dir, tmp_path_factory):
+    """The stand-in endpoint (SmolLM2 behind `transformers serve`, continuous batching), started on first use and
+    shared by every test that only talks to it (through `baseline.serve=null baseline.base_url=...`)."""
+    from tests.support.standin import standin
+
+    service = standin(smol_dir, tmp_path_factory.mktemp("standin"))
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def standin_url(standin_service) -> str:
+    """The shared stand-in's OpenAI base URL (.../v1), checked alive (and restarted if not) for each test."""
+    return standin_service.url()

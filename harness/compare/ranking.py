@@ -25,7 +25,7 @@ What is guaranteed, in one group:
       group is false at <= 5 %, for any number of rows, any true qualities and any dependence between the
       tests (strong family-wise control of "these two differ"; the direction is the observed one). So with
       all rows equally good, every row is ranked 1 in >= 95 % of leaderboards (measured: 96.6-98.2 % at 2-20
-      rows, tests/test_ranking_fwer.py). Rows of one tier are NOT claimed equal: a row may differ
+      rows, tests/unit/test_ranking_fwer.py). Rows of one tier are NOT claimed equal: a row may differ
       significantly from its leader yet stay in the tier because a row below it does not (it is never ranked
       below a row that scored lower). Untested pairs are ordered by score only, and say so (`paired: False`).
   (b) ranks never contradict scores: a higher score never has a worse (larger) rank; equal scores, equal rank.

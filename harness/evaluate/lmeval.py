@@ -1,7 +1,7 @@
 """Evaluate one cell through lm-eval's Python API, and say the equivalent `lm_eval` command.
 
 The harness adds nothing to scoring: prompts, generation and metrics are lm-eval's and the task YAML's, so a
-score here equals raw `lm_eval` on the same model, task and settings (tests/test_slow_models.py checks it).
+score here equals raw `lm_eval` on the same model, task and settings (tests/integration/test_models.py checks it).
 """
 
 from __future__ import annotations

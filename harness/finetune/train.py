@@ -23,6 +23,7 @@ from harness.compat import dtype_kwarg, tokens_seen, training_args
 from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
 from harness.finetune.data import IGNORE, Example, build_domain, build_examples, mix_replay
+from harness.finetune.loss import answer_loss, answer_only_supported, collate
 from harness.finetune.spec import ADAPTER_METHODS, TrainSpec
 from harness.util import content_id
 
@@ -81,23 +82,6 @@ class _PeakRSS:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._proc.memory_info().rss)
-
-
-def _collate(pad_id: int):
-    import torch
-
-    def collate(batch: list[dict[str, list[int]]]) -> dict[str, Any]:
-        width = max(len(b["input_ids"]) for b in batch)
-        ids = [b["input_ids"] + [pad_id] * (width - len(b["input_ids"])) for b in batch]
-        labels = [b["labels"] + [IGNORE] * (width - len(b["labels"])) for b in batch]
-        mask = [[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch]
-        return {
-            "input_ids": torch.tensor(ids),
-            "labels": torch.tensor(labels),
-            "attention_mask": torch.tensor(mask),
-        }
-
-    return collate
 
 
 def _as_rows(examples: list[Example]) -> list[dict[str, list[int]]]:
@@ -393,9 +377,15 @@ def _train_locked(
         disable_tqdm=True,
         optim="adamw_torch",
     )
+    why_not = answer_only_supported(model)  # logits only where the loss is (harness/finetune/loss.py)
+    if why_not:
+        log.info(
+            "%s: the loss reads logits of every position, not only the answer's: %s", final.name, why_not
+        )
+    loss_kw = {} if why_not else {"compute_loss_func": answer_loss}
     trainer = Trainer(
         model=model, args=args, train_dataset=_as_rows(examples), eval_dataset=_as_rows(val) or None,
-        data_collator=_collate(pad_id), callbacks=[meter],
+        data_collator=collate(pad_id, why_not is None), callbacks=[meter], **loss_kw,
     )  # fmt: skip
     if last:
         log.info("resuming %s from %s", final.name, last.name)

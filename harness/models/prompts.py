@@ -3,7 +3,7 @@
 them exactly as it renders any other model's, and fine-tuning renders the same strings.
 
 Each string is the one the model's own code builds (the Python each comment names), checked by
-tests/test_prompts.py against a transcription of that code (rendered as transformers renders a template):
+tests/unit/test_prompts.py against a transcription of that code (rendered as transformers renders a template):
 - chatglm2: ChatGLM2's `tokenizer.build_prompt(query, history)`: "[Round {i}]\\n\\n问：{q}\\n\\n答：{r}\\n\\n" per
   past turn, then "[Round {n}]\\n\\n问：{q}\\n\\n答：". It has no system role: a system text opens the first
   question. Its tokenizer adds its own prefix tokens ([gMASK], sop) when asked for special tokens.

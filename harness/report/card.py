@@ -99,7 +99,7 @@ def _scores_markdown(task: str, rows: list[dict[str, Any]], chance: float | None
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         limit = r["eval"]["limit"]
-        # counts as they are (no grouping): `(first N)` is read back by tests/test_card.py
+        # counts as they are (no grouping): `(first N)` is read back by tests/integration/test_card.py
         n = str(r["task"]["n"])
         items = _("%(n)s (first %(limit)s)", n=n, limit=str(limit)) if limit else n
         cells = [_fmt(r["metrics"][m]) if m in r["metrics"] else "-" for m in metrics]

@@ -6,7 +6,7 @@ strings of report.js come from the page (`window.HARNESS_I18N`). The catalogues 
 harness/report/locale/<lang>/LC_MESSAGES/messages.po, read at run time with Babel (no compile step: a .po edit
 shows on the next report). English is the source language and has no catalogue.
 
-Rules that keep translations sound (tests/test_i18n.py checks them):
+Rules that keep translations sound (tests/unit/test_i18n.py checks them):
   - a sentence is one message with named parameters, `_("Best on %(task)s: %(row)s", task=..., row=...)`, never
     concatenated translated fragments: word order differs between English, Chinese and Japanese;
   - every message is a %-format string, so a literal percent sign is written `%%`;

@@ -6,7 +6,7 @@ Mixing general examples into fine-tuning data ("replay") is the usual remedy for
 `finetune.replay.task=general_replay_en` mixes in. It trains general skills (number sense, units, calendar,
 word knowledge, sequences) with its own templates, so it is never the forgetting suite's own items: replaying
 `general`'s test questions would hide forgetting instead of preventing it: the generator drops any question
-that is a near-duplicate of a `general` test question, and tests/test_tasks.py checks it again.
+that is a near-duplicate of a `general` test question, and tests/unit/test_tasks.py checks it again.
 There is one split: replay data is only ever trained on (its YAML scores the same file if asked to).
 """
 

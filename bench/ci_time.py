@@ -1,0 +1,101 @@
+"""Time CI as CI runs it: `.ci/run` in a fresh clone of this checkout's HEAD, with an empty harness cache (so the
+embedded models are prepared and the legacy runtime is created inside the run), from the first command to the last
+test. Goal: 30 minutes on the slower (AVX2-only) machine kind, so about 20 on an AVX-512 one.
+
+    python bench/ci_time.py [--keep DIR]
+
+Writes bench/results/ci_time.json: the wall time, setup and pytest parts, the test counts, the 25 slowest tests
+(pytest's --durations table, which `make test` prints), the CPU's vector extensions, and how busy the machine was
+before it started (a figure taken on a busy machine says so). pip's download cache is whatever this machine has;
+Debian's chromium is installed once per machine and not timed again. The README's table reads its figure from here
+(tests/unit/test_docs.py checks that it does). Exit 1 when the run fails or takes over 30 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "ci_time.json"
+GOAL_S = 30 * 60
+
+
+def cpu() -> dict:
+    flags = next(
+        (line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), ""
+    )
+    model = next(
+        (line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line), ""
+    )
+    return {
+        "model": model.split(":", 1)[-1].strip(),
+        "cpus": os.cpu_count(),
+        "avx512": " avx512f" in flags,
+        "avx2": " avx2" in flags,
+    }
+
+
+def slowest(log: str) -> list[dict]:
+    """pytest's --durations table: [{seconds, phase, test}]."""
+    table = log.split("slowest 25 durations", 1)[-1]
+    return [
+        {"seconds": float(m[1]), "phase": m[2], "test": m[3]}
+        for m in re.finditer(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)$", table, flags=re.M)
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keep", help="run in this folder and keep it (default: a temporary folder, removed)")
+    a = ap.parse_args()
+    work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="harness-ci-"))
+    if a.keep and work.exists() and any(work.iterdir()):
+        sys.exit(f"--keep {work}: not empty; name a new folder")
+    clone, cache = work / "clone", work / "cache"
+    work.mkdir(parents=True, exist_ok=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    load_before = os.getloadavg()
+    env = {**os.environ, "HARNESS_CACHE": str(cache)}
+    env.pop("VIRTUAL_ENV", None)
+    started = time.monotonic()
+    p = subprocess.run([".ci/run"], cwd=clone, env=env, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    log = p.stdout + p.stderr
+    (work / "ci.log").write_text(log)
+    summary = re.findall(r"=+ (.*(?:passed|failed).*) in ([\d.]+)s", log)
+    result = {
+        "date": dt.date.today().isoformat(),
+        "commit": head,
+        "exit_code": p.returncode,
+        "wall_s": round(wall),
+        "pytest_s": round(float(summary[-1][1])) if summary else None,
+        "tests": summary[-1][0] if summary else None,
+        "cpu": cpu(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "slowest_25": slowest(log),
+        "goal_s": GOAL_S,
+    }
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"CI in a fresh clone: {wall / 60:.1f} min ({result['tests']}), exit {p.returncode}; log: {work / 'ci.log'}"
+    )
+    if not a.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if p.returncode == 0 and wall <= GOAL_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Scheduled sweeps on real launchers: submitit (local executor: real separate job processes, submitit's own
+preemption and requeue), joblib, and two harness processes sharing one store. Every cell is a real SmolLM2
+evaluation; "computed once" is read from the records themselves (each names the run that wrote it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from harness.finetune.train import MARKER, METER_FILE
+from harness.paths import REPO_ROOT
+from harness.store import Store
+from harness.store.runs import computed_by, manifests
+from tests.support.run import run_harness
+
+SMALL = ["model=smollm2-135m", "baseline=none", "sweep=smoke", "task.limit=3"]
+
+
+def _store_args(root: Path) -> list[str]:
+    return [f"paths.results={root / 'results'}", f"paths.reports={root / 'reports'}",
+            f"paths.artifacts={root / 'artifacts'}", f"hydra.sweep.dir={root / 'out'}"]  # fmt: skip
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("harness")
+    return subprocess.Popen([str(exe), *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)  # fmt: skip
+
+
+def _wait_for(what, timeout: float, proc: subprocess.Popen):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = what()
+        if found:
+            return found
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def _job_processes(launcher: subprocess.Popen) -> list[psutil.Process]:
+    kids = psutil.Process(launcher.pid).children(recursive=True)
+    return [p for p in kids if "submitit.core._submit" in " ".join(p.cmdline())]
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    return path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sound(store: Store) -> list[dict]:
+    records = store.all_records()
+    assert all(store.problem(r["cell_id"]) is None for r in records)
+    assert not list(store.root.rglob("*.tmp"))  # no half-written file left behind
+    return records
+
+
+def test_a_submitit_job_preempted_mid_training_is_requeued_and_resumes_its_checkpoint(tmp_path):
+    """SIGUSR2 (what Slurm sends on preemption) to a submitit-local job while it trains: submitit checkpoints the
+    Hydra job and requeues it; the requeued job finds its base cell stored (not recomputed) and resumes the
+    training from its last completed checkpoint."""
+    args = ["-m", "hydra/launcher=submitit_local", *SMALL, "task=helpdesk_en", "finetune=lora",
+            "finetune.n_train=16", "finetune.batch_size=2", "finetune.epochs=1", "finetune.max_length=64",
+            "finetune.save_every_s=0", "finetune.val_examples=0", *_store_args(tmp_path)]  # fmt: skip
+    launcher = _start(args)
+    records = tmp_path / "results" / "records"
+
+    def checkpoint_done() -> bool:
+        marked = tmp_path.glob(f"artifacts/.*.partial/checkpoints/checkpoint-*/{METER_FILE}")
+        return any(int(p.parent.name.split("-")[1]) >= 3 for p in marked)
+
+    _wait_for(checkpoint_done, 600, launcher)
+    [base] = list(records.glob("*.json"))  # the base cell is computed before the training starts
+    before = _digest(base)
+    [job] = _job_processes(launcher)
+    job.send_signal(signal.SIGUSR2)
+    out, _ = launcher.communicate(timeout=600)
+    assert launcher.returncode == 0, out[-3000:]
+
+    logs = "".join(p.read_text() for p in (tmp_path / "out" / ".submitit").rglob("*_log.*"))
+    assert "this job is preempted" in logs and "Requeued job" in logs
+    assert _digest(base) == before  # reused by the requeued job, never written again
+    [artifact] = [p.parent for p in (tmp_path / "artifacts").glob(f"*/{MARKER}")]
+    metering = json.loads((artifact / MARKER).read_text())["metering"]
+    assert metering["steps"] == 8 and 3 <= metering["resumed_from_step"] < 8
+
+    store = Store(tmp_path / "results")
+    assert len(_sound(store)) == 2
+    [run] = manifests(tmp_path / "results")
+    assert run["status"] == "finished" and run["launcher"] == "LocalLauncher"
+    # both computed by this run, the base in the job's first attempt (its requeued attempt found it stored)
+    assert sorted(c["status"] for c in run["cells"]) == ["computed", "computed"]
+
+
+def test_a_killed_submitit_sweep_resumed_with_joblib_computes_every_cell_once(tmp_path):
+    """A submitit-local sweep of three cells is SIGKILLed (launcher and jobs) once a cell is stored; the same
+    sweep run again under joblib computes only the missing cells. `harness history` shows both runs."""
+    sweep = [*SMALL, "finetune=none", "task=helpdesk_en,general_en,helpdesk_zh", *_store_args(tmp_path)]
+    first = _start(["-m", "hydra/launcher=submitit_local", *sweep])
+    records = tmp_path / "results" / "records"
+    _wait_for(lambda: list(records.glob("*.json")), 600, first)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(60)
+    stored_first = {p.stem for p in records.glob("*.json")}
+    assert 1 <= len(stored_first) < 3
+
+    second = run_harness("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *sweep,
+                         f"hydra.sweep.dir={tmp_path / 'out2'}")  # fmt: skip
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+
+    store = Store(tmp_path / "results")
+    all_records = _sound(store)
+    assert len(all_records) == 3
+    killed, resumed = manifests(tmp_path / "results")
+    assert killed["status"] == "interrupted" and resumed["status"] == "finished"
+    assert resumed["launcher"] == "JoblibLauncher"
+    by_first, by_second = (
+        computed_by(all_records, killed["run_id"]),
+        computed_by(all_records, resumed["run_id"]),
+    )
+    assert by_first == stored_first and not by_first & by_second  # nothing computed twice
+    assert by_first | by_second == {r["cell_id"] for r in all_records}
+    assert {c["cell_id"]: c["status"] for c in resumed["cells"]} == {
+        **{c: "reused" for c in by_first}, **{c: "computed" for c in by_second}}  # fmt: skip
+
+    listing = run_harness("history", "--results", str(tmp_path / "results"))
+    assert listing.returncode == 0, listing.stderr
+    assert killed["run_id"] in listing.stdout and "interrupted" in listing.stdout
+    assert resumed["run_id"] in listing.stdout and "finished" in listing.stdout
+
+
+def test_two_processes_on_one_store_compute_each_cell_once(tmp_path):
+    """Two sweeps of the same two cells started at once on one store: each cell is computed by exactly one of
+    them (the other waits on the cell's lock, then reuses it); both end well, with every file sound."""
+    sweep = ["-m", *SMALL, "finetune=none", "task=helpdesk_en,general_en", *_store_args(tmp_path)]
+    procs = [_start([*sweep, f"hydra.sweep.dir={tmp_path / f'out{i}'}"]) for i in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[-2000:] for o in outs]
+
+    records = _sound(Store(tmp_path / "results"))
+    assert len(records) == 2
+    runs = manifests(tmp_path / "results")
+    computed = [computed_by(records, r["run_id"]) for r in runs]
+    assert len(runs) == 2 and not computed[0] & computed[1]
+    assert computed[0] | computed[1] == {r["cell_id"] for r in records}
+    for run, mine in zip(runs, computed, strict=True):
+        assert {c["cell_id"] for c in run["cells"] if c["status"] == "computed"} == mine

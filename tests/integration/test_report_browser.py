@@ -1,0 +1,69 @@
+"""The report in a real browser (Debian's headless chromium via Playwright): it renders with no console error,
+its charts draw their points, sorting and filtering work, and model output cannot run script.
+
+These records are made-up test inputs from harness.testing (the real default job's report is opened in
+tests/e2e/test_default_job.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.report.render import write_report
+from tests.support.boards import RECORDS, XSS, samples
+from tests.support.browser import chart_points, column_texts, opened, screenshot
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    return write_report(RECORDS, tmp_path_factory.mktemp("r"), "Browser test <i>report</i>", samples=samples)
+
+
+def test_renders_without_errors_and_charts_have_points(report):
+    with opened(report) as (page, errors):
+        assert page.title() == "Browser test <i>report</i>"  # the title is text
+        assert page.locator("ul.findings li").count() >= 2  # summary sentences
+        assert "Best on helpdesk: beta" in page.inner_text("#summary + ul")
+        assert chart_points(page, "chart-pareto") >= 3  # one marker per row
+        assert chart_points(page, "chart-heatmap") >= 1
+        screenshot(page, "synthetic-report")
+        assert errors == []
+
+
+def test_sorting_by_cost_reorders_rows_and_filters_hide_rows(report):
+    with opened(report) as (page, errors):
+
+        def models() -> list[str]:  # the model column's first line, in the order shown
+            return [
+                t.split("\n")[0].split("embedded")[0].strip() for t in column_texts(page, "leaderboard", 2)
+            ]
+
+        assert models() == ["beta", "alpha", "gamma"]  # by rank, then score
+        cost_header = page.locator("#leaderboard th", has_text="Cost / 1,000 queries").locator("button")
+        cost_header.click()
+        assert models() == ["beta", "gamma", "alpha"]  # 0.010 < 0.020 < 0.030
+        cost_header.click()
+        assert models() == ["alpha", "gamma", "beta"]
+        page.select_option("#filter-model", "gamma")
+        assert models() == ["gamma"] and page.inner_text("#leaderboard-count") == "1 row(s) shown"
+        page.select_option("#filter-model", "")
+        assert len(models()) == 3
+        assert errors == []
+
+
+def test_drill_down_filters_to_disagreements_and_model_text_runs_nothing(report):
+    with opened(report) as (page, errors):
+        section = page.locator("section.drill").first
+        assert section.locator(".item:not([hidden])").count() == 6
+        section.locator("input.only-disagree").check()
+        # items 2, 3, 4 split the rows (0, 1 all right; 5 all wrong)
+        assert section.locator(".item:not([hidden]) summary code").all_inner_texts() == ["/2", "/3", "/4"]
+        section.locator("input.only-disagree").uncheck()
+        section.locator("input.drill-search").fill("answer 5")
+        assert section.locator(".item:not([hidden])").count() == 1
+        page.locator("details.item").first.evaluate("d => d.open = true")
+        # the injected markup is shown as text ...
+        assert XSS[0] in page.locator("pre.answer").first.inner_text()
+        # ... and nothing ran: no sentinel set, no injected element in the page
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("img[src=x], svg[onload]").count() == 0
+        assert errors == []

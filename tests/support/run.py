@@ -1,0 +1,35 @@
+"""Composing a job and running the `harness` command, as the tests of every tier do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from harness.config.register import register_configs
+from harness.paths import CONF_DIR, REPO_ROOT
+
+register_configs()
+
+
+def compose_cfg(overrides: list[str] | None = None):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=overrides or [])
+
+
+def run_harness(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """The `harness` console script as a user runs it, from the repository root."""
+    exe = Path(sys.executable).with_name("harness")
+    return subprocess.run(
+        [str(exe), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
