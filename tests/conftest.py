@@ -7,21 +7,20 @@ parts: a real model, lm-eval, a served endpoint, chromium, a worker process, the
 
 The expensive real parts are built once per session and shared by every test that only needs them: the prepared
 embedded models, one served stand-in endpoint, one artifacts folder (a training with the same identity is done once
-per session), one chromium (tests/support/browser.py). Preparing the models, creating the legacy runtime and the
-end-to-end runs that tests only read afterwards start in the background when the session begins
-(tests/support/background.py), while the unit tier runs.
+per session), one chromium (tests/support/browser.py), and each end-to-end run that several tests only read (the
+default job, the data-quality sweep: tests/support/e2e_runs.py). Preparing the models and creating the legacy
+runtime start in the background when the session begins (tests/support/background.py), while the unit tier runs;
+nothing else runs beside a test (on two cores, two torch processes at once slow both and break timeouts).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
 import pytest
 
 from tests.support import background
-from tests.support.shared import shared_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -47,14 +46,10 @@ def pytest_collection_finish(session):
     def needed(*prefixes: str) -> bool:
         return any(i.startswith(prefixes) for i in ids)
 
-    # the session's temporary folder (tmp_path_factory's), before any fixture exists
-    root = shared_root(session.config._tmp_path_factory.getbasetemp())
     jobs = [
         ("prepare", background.prepare_models, needed("tests/integration/", "tests/e2e/")),
         ("legacy", background.create_legacy, needed("tests/integration/test_runtime_legacy")),
-        ("default-job", functools.partial(background.default_job, root), needed("tests/e2e/test_default_job.py::test_the")),
-        ("data-quality", functools.partial(background.data_quality, root), needed("tests/e2e/test_data_quality")),
-    ]  # fmt: skip
+    ]
     background.start([(name, fn) for name, fn, wanted in jobs if wanted])
 
 

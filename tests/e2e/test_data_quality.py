@@ -8,18 +8,15 @@ import math
 
 import pytest
 
-from tests.support import background
+from tests.support import e2e_runs
 from tests.support.shared import shared_root
 
 
 def test_a_label_noise_sweep_gives_a_monotone_or_explained_curve_with_intervals(tmp_path_factory):
     """sweep=data-quality (0 / 0.2 / 0.5 label noise) as a user runs it, on 8 training examples and 16 test items
     instead of 64 and 100: the corrupted counts by hand, the rest of the training data the same, each point's
-    Wilson interval by hand, and the report's verdict on the curve. The sweep ran in the background
-    (tests/support/background.py); this reads what it left."""
-    root = background.result(
-        "data-quality", lambda: background.data_quality(shared_root(tmp_path_factory.getbasetemp()))
-    )
+    Wilson interval by hand, and the report's verdict on the curve (tests/support/e2e_runs.py runs it)."""
+    root = e2e_runs.data_quality(shared_root(tmp_path_factory.getbasetemp()))
     assert json.loads((root / "first.out").read_text())["rc"] == 0
     records = [json.loads(p.read_text()) for p in (root / "results" / "records").glob("*.json")]
     tuned = sorted((r for r in records if r["finetune"]["method"] == "lora"),

@@ -3,7 +3,7 @@ LoRA-tuned, on helpdesk_en and general_en, beside the API stand-in served by `tr
 that computes nothing. The job runs once (the `default_job` fixture); each test reads what it left. Also: a new
 user's task, from `harness task new` to its record, as the README says.
 
-The job (tests/support/background.py: 4 items per task, 8 training examples) is priced as the 2-vCPU profile on
+The job (tests/support/e2e_runs.py: 4 items per task, 8 training examples) is priced as the 2-vCPU profile on
 whatever CPU runs the tests (`hardware=cpu-2vcpu hardware.cpus=null`), so every cost below is checked on every
 machine; which profile `hardware=auto` picks is tested in tests/unit.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.store import Store
-from tests.support import background
+from tests.support import e2e_runs
 from tests.support.run import run_harness
 from tests.support.shared import shared_root
 
@@ -29,12 +29,9 @@ def mean(xs):
 
 @pytest.fixture(scope="module")
 def default_job(tmp_path_factory) -> dict:
-    """The job run once, then again (tests/support/background.py started it when the session began: its folder of
-    results, artifacts, reports and both runs' output is shared by the tests below, and rebuilt when a killed
-    session left it half-written)."""
-    root = background.result(
-        "default-job", lambda: background.default_job(shared_root(tmp_path_factory.getbasetemp()))
-    )
+    """The job run once, then again (tests/support/e2e_runs.py: its folder of results, artifacts, reports and both
+    runs' output is shared by the tests below, and rebuilt when a killed session left it half-written)."""
+    root = e2e_runs.default_job(shared_root(tmp_path_factory.getbasetemp()))
     records = Store(root / "results").all_records()
     [api] = [r for r in records if r["model"]["source"] == "api"]
     reports = list((root / "reports").rglob("index.html"))

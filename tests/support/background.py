@@ -1,13 +1,13 @@
-"""Slow, self-contained set-up started in the background when the session begins, one job at a time.
+"""Slow, self-contained set-up started in the background when the session begins, one job at a time, while the
+unit tier (single-threaded Python) leaves a core idle: preparing the embedded models (`harness prepare`) and creating
+the legacy runtime (`harness runtime create legacy`, mostly pip unpacking wheels). Each starts only when the session
+selected a test that needs it. A fixture that needs one waits for it and gets its result, or its exception;
+`wait_all()` gives a quiet machine to the tests that time a server under load. The jobs' durations are printed at
+the end of the session.
 
-Most of a test session leaves one of the two cores idle: the unit tier is single-threaded Python, and lm-eval's
-generation gains little from a second thread (8 x 48 tokens on SmolLM2: 6.3 s on one thread, 5.5 s on two). The
-jobs below are the real commands a user runs, each into a folder of its own, so they can run beside other tests:
-preparing the embedded models (`harness prepare`), creating the legacy runtime (`harness runtime create legacy`),
-and the two end-to-end runs that tests/e2e only read afterwards (the default job, the data-quality sweep). Each job
-starts only when the session selected a test that needs it, in this order. A fixture that needs one waits for it
-and gets its result, or its exception; `wait_all()` gives a quiet machine to the tests that time a server under
-load (their capacity needs one). The jobs' own durations are printed at the end of the session.
+Only these two: a CI run that also ran the default job and the data-quality sweep here (two more torch processes
+beside the integration tier, on two cores) took 46 min instead of about 25, and a stand-in endpoint starved of CPU
+timed out every request of a retry test.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from harness.paths import REPO_ROOT
-from tests.support.shared import shared_folder
 
 EMBEDDED = ("smollm2-135m", "gemma3-270m")
 _jobs: dict[str, Future] = {}
@@ -107,37 +105,3 @@ def prepare_models() -> subprocess.CompletedProcess:
 
 def create_legacy() -> subprocess.CompletedProcess:
     return run_harness("runtime", "create", "legacy", timeout=1800)
-
-
-# The default job, smaller: 4 items per task, 8 training examples; priced as the 2-vCPU profile on any CPU, so
-# every cost is checked on every machine (which profile hardware=auto picks is tested in tests/unit).
-DEFAULT_JOB = ["task.limit=4", "finetune.n_train=8", "finetune.val_examples=4", "hardware=cpu-2vcpu",
-               "hardware.cpus=null"]  # fmt: skip
-# sweep=data-quality on 8 training examples and 16 test items instead of 64 and 100
-DATA_QUALITY = ["sweep=data-quality", "task.limit=16", "finetune.n_train=8"]
-
-
-def _runs(args: list[str], runs: tuple[str, ...]) -> Callable[[Path], None]:
-    """A shared folder's builder: the `harness` command with `args` into the folder, `runs` times, each run's exit
-    code and output kept beside the results (an assertion below keeps a failed build from being reused)."""
-
-    def build(root: Path) -> None:
-        import json
-
-        store = [f"paths.results={root / 'results'}", f"paths.reports={root / 'reports'}",
-                 f"paths.artifacts={root / 'artifacts'}", f"hydra.sweep.dir={root / 'hydra'}"]  # fmt: skip
-        for run in runs:
-            p = run_harness(*args, *store, timeout=3600)
-            (root / f"{run}.out").write_text(json.dumps({"rc": p.returncode, "out": p.stdout + p.stderr}))
-            assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
-
-    return build
-
-
-def default_job(root: Path) -> Path:
-    """The default job run once and then again (the second run must compute nothing)."""
-    return shared_folder(root, "default-job", DEFAULT_JOB, _runs(DEFAULT_JOB, ("first", "second")))
-
-
-def data_quality(root: Path) -> Path:
-    return shared_folder(root, "data-quality", DATA_QUALITY, _runs(DATA_QUALITY, ("first",)))
