@@ -32,7 +32,8 @@ def _duration(run: dict[str, Any]) -> str:
 def _counts(run: dict[str, Any]) -> str:
     n: dict[str, int] = {}
     for c in run["cells"]:
-        n[c["status"]] = n.get(c["status"], 0) + 1
+        status = str(c.get("status", "unknown"))
+        n[status] = n.get(status, 0) + 1
     parts = [f"{n.pop('computed', 0)} computed", f"{n.pop('reused', 0)} reused"]
     parts += [f"{v} {k.replace('_', ' ')}" for k, v in sorted(n.items())]
     return ", ".join(parts) if run["cells"] else "-"
@@ -73,10 +74,12 @@ def show_run(results: Path, run_id: str) -> str:
     shown = ("torch", "transformers", "lm_eval", "peft", "accelerate", "openai")
     lines.append("  packages   " + ", ".join(f"{k} {packages[k]}" for k in shown if packages.get(k)))
     for c in r["cells"]:
-        took = f"{c['seconds']:.0f} s" if c.get("seconds") else ""
-        lines.append(f"    {c['status']:17s} {c['model']} x {c['task']:16s} {c['cell_id'] or '':22s} {took}")
-        if c.get("message") and c["status"] not in ("computed", "reused"):
-            lines.append(f"      {c['message'].splitlines()[0][:160]}")
+        took = f"{c['seconds']:.0f} s" if isinstance(c.get("seconds"), (int, float)) else ""
+        status = str(c.get("status", "unknown"))
+        lines.append(f"    {status:17s} {c.get('model', '?')} x {str(c.get('task', '?')):16s} "
+                     f"{c.get('cell_id') or '':22s} {took}")  # fmt: skip
+        if c.get("message") and status not in ("computed", "reused"):
+            lines.append(f"      {str(c['message']).splitlines()[0][:160]}")
     return "\n".join(lines)
 
 

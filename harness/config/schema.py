@@ -216,7 +216,10 @@ class BaselineConfig:
     max_retries: int = 6  # on 429 (after its Retry-After), 5xx, timeouts, broken responses
     backoff_base_s: float = 1.0  # exponential backoff: base x 2^attempt, full jitter, capped
     backoff_max_s: float = 60.0
-    timeout_s: float = 120.0  # per attempt
+    # per attempt: the longest wait for the next piece of the answer (connecting, the first byte, each chunk);
+    # SSE keep-alive comments are not a piece of the answer
+    timeout_s: float = 120.0
+    deadline_s: float = 600.0  # per attempt: the whole answer, however slowly it streams
     # Above this share of failed requests the cell is not scored (its empty answers would look like a real
     # score) and the run exits non-zero; at or below it, the cell is stored and a re-run resends the failed ones.
     max_failed_share: float = 0.05
@@ -363,6 +366,10 @@ class LoadConfig:
     # price + max_tokens at the output price) stays within this and budget.max_usd / baseline.budget_usd
     budget: float | None = None
     max_in_flight: int = 1024  # open loop: connections at once
+    # per request: the longest wait for the next piece of the answer (keep-alive comments do not count), and the
+    # whole answer; a request past either is an error of its level, named as such
+    timeout_s: float = 60.0
+    deadline_s: float = 300.0
 
 
 @dataclass

@@ -328,9 +328,48 @@ def resolution_problems(cfg: DictConfig) -> list[str]:
     return out
 
 
+# A query parameter whose name says it holds a credential (api_key, key, access_token, sig, X-Amz-Signature...)
+SECRET_PARAM = re.compile(r"key|token|secret|passw|signature|^sig$|auth|credential|session", re.I)
+
+
+def url_problems(node: Any, prefix: str = "") -> list[str]:
+    """Every `url` / `base_url` of the config that carries a credential. A URL is written where a key never is:
+    logs, records, the run manifest, the response cache, the report's reproducing command, Hydra's own
+    overrides.yaml and config.yaml, and a report folder's name. So a credential inside one is refused before
+    anything is written, naming the key and never echoing the secret."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    out: list[str] = []
+    if not isinstance(node, DictConfig):
+        return out
+    for key in node:
+        name = f"{prefix}{key}"
+        child = node._get_node(key)  # noqa: SLF001 - the raw value: an interpolation is not resolved here
+        if isinstance(child, DictConfig):
+            out += url_problems(child, f"{name}.")
+            continue
+        value = child._value() if child is not None else None  # noqa: SLF001
+        if str(key) not in ("url", "base_url") or not isinstance(value, str):
+            continue
+        try:
+            parts = urlsplit(value)
+            named = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if SECRET_PARAM.search(k)]
+            userinfo = parts.username is not None or parts.password is not None
+        except ValueError:
+            continue  # not a URL at all: the endpoint says so when it is used
+        where = "user name and password before the host (user:secret@host)" if userinfo else (
+            f"query parameter {', '.join(dict.fromkeys(named))}=" if named else "")  # fmt: skip
+        if where:
+            env = "load.api_key_env" if name == "load.url" else f"{name.rsplit('.', 1)[0]}.api_key_env"
+            out.append(f"{name} carries a credential (its {where}): a URL is written into logs, records, reports "
+                       f"and Hydra's own files. Remove it from the URL, put the key in an environment variable "
+                       f"and name that variable with {env}=MY_KEY_VAR.")  # fmt: skip
+    return out
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise one HarnessError listing every problem of a composed job's config."""
-    problems = unknown_keys(cfg, HarnessConfig) + resolution_problems(cfg)
+    problems = url_problems(cfg) + unknown_keys(cfg, HarnessConfig) + resolution_problems(cfg)
     if problems:  # values cannot be checked before they resolve
         raise HarnessError(
             "invalid configuration (nothing was run):\n  " + "\n  ".join(dict.fromkeys(problems))

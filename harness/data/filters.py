@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.tasks.datagen import NEAR_DUPLICATE
+from harness.tasks.datagen import NEAR_DUPLICATE, comparable
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Context:
 
 
 def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
+    return comparable(text)  # the form `harness task check` compares too
 
 
 def _near(candidates: list[str], against: list[str]) -> list[tuple[float, int]]:

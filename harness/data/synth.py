@@ -218,8 +218,7 @@ def call(
     from harness.plan import plan_endpoint
 
     endpoint = plan_endpoint(e)
-    settings = Settings(e.concurrency, e.requests_per_minute, e.tokens_per_minute, e.max_retries, e.backoff_base_s,
-                        e.backoff_max_s, e.timeout_s, e.stream)  # fmt: skip
+    settings = Settings.of(e)
     key = api_key(e)  # before any server starts: a missing key stops here
     key_model = e.serve.model if e.serve is not None else str(e.model)
     seen: dict[str, int] = {}

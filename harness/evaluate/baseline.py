@@ -33,7 +33,7 @@ def baseline_model_args(
         "currency": p.currency, "tokenizer": tokenizer, "seed": cell.eval.seed, "concurrency": b.concurrency,
         "requests_per_minute": b.requests_per_minute, "tokens_per_minute": b.tokens_per_minute,
         "max_retries": b.max_retries, "backoff_base_s": b.backoff_base_s, "backoff_max_s": b.backoff_max_s,
-        "timeout_s": b.timeout_s, "stream": b.stream, "usage": b.usage,
+        "timeout_s": b.timeout_s, "deadline_s": b.deadline_s, "stream": b.stream, "usage": b.usage,
         "key_model": cell.served_model.name if cell.served_model is not None else None,
     }  # fmt: skip
 

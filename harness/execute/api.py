@@ -59,6 +59,7 @@ def eval_section(cell: BaselineCell, out: Any) -> dict[str, Any]:
             "tokens_per_minute": b.tokens_per_minute,
             "max_retries": b.max_retries,
             "timeout_s": b.timeout_s,
+            "deadline_s": b.deadline_s,
         },  # fmt: skip
         "lm_eval_cli": out.cli,
     }

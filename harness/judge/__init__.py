@@ -155,8 +155,7 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
     template = load_prompt(j.prompt)
     bodies = [judge_body(template, s, j.max_tokens) for s in samples]
     price = asdict(e.price)
-    settings = Settings(e.concurrency, e.requests_per_minute, e.tokens_per_minute, e.max_retries, e.backoff_base_s,
-                        e.backoff_max_s, e.timeout_s, e.stream)  # fmt: skip
+    settings = Settings.of(e)
     key = api_key(e)  # before any server starts: a missing key stops here
     cache = ResponseCache(resolve(cfg.paths.api_cache))
     try:

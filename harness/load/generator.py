@@ -32,7 +32,18 @@ class Target:
     base_url: str
     model: str
     api_key: str = "EMPTY"
-    timeout_s: float = 300.0
+    timeout_s: float = 60.0  # the longest wait for the next piece of an answer (keep-alive comments excluded)
+    deadline_s: float = 300.0  # one request, whole
+
+
+# a row's error: the server answered (http, protocol, timeout) or it could not be reached (connection): a level
+# with connection failures measured a server that went away, not one under load
+CONNECTION = "connection"
+
+
+def token_count(value: Any) -> int | None:
+    """A `usage` count as the API client reads it: a non-negative integer, else None (the row says why)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 # What an open-loop schedule is, in the level's identity: levels stored with another schedule are measured again
@@ -68,45 +79,86 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
                            "itl_s": [], "prompt_tokens": None, "completion_tokens": None, "error": None}  # fmt: skip
     sent = time.perf_counter()
     row["sent_s"] = sent - t0
-    last = None
     try:
-        async with session.post(
-            f"{t.base_url.rstrip('/')}/chat/completions", json=body, headers=headers
-        ) as resp:
-            if resp.status != 200:
-                text = (await resp.text())[:200]
-                row["error"] = f"HTTP {resp.status}: {text}"
-                return row
-            async for raw in resp.content:
-                line = raw.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    row["e2e_s"] = time.perf_counter() - sent
-                    await resp.read()  # drain the response: its connection goes back to the pool (no new TLS)
-                    break
-                chunk = json.loads(data)
-                now = time.perf_counter()
-                usage = chunk.get("usage") or next(
-                    (c.get("usage") for c in chunk.get("choices") or [] if c.get("usage")), None
-                )  # Moonshot puts it inside the last choice
-                if usage:
-                    row["prompt_tokens"] = usage.get("prompt_tokens")
-                    row["completion_tokens"] = usage.get("completion_tokens")
-                if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
-                    if last is None:
-                        row["ttft_s"] = now - sent
-                    else:
-                        row["itl_s"].append(now - last)
-                    last = now
-        if row["e2e_s"] is None:  # a stream that ended without [DONE]: its last byte is now
-            row["e2e_s"] = time.perf_counter() - sent
-        if row["ttft_s"] is None:
-            row["error"] = "no content token in the answer"
-    except (TimeoutError, OSError, ValueError, aiohttp.ClientError) as e:  # dropped stream, broken JSON...
+        # the deadline bounds the whole answer; timeout_s the wait between data events (a server that sends only
+        # SSE keep-alive comments resets a socket read timeout forever)
+        async with asyncio.timeout(t.deadline_s):
+            await _exchange(session, t, body, headers, row, sent)
+    except TimeoutError:
+        waited = time.perf_counter() - sent
+        row["error"] = (f"deadline: no complete answer within load.deadline_s={t.deadline_s:g} s"
+                        if waited >= t.deadline_s - 0.05 else
+                        f"timeout: nothing of the answer for load.timeout_s={t.timeout_s:g} s")  # fmt: skip
+        row["error_kind"] = "timeout"
+    except (OSError, aiohttp.ClientConnectionError) as e:  # refused, reset, the server went away mid-answer
         row["error"] = f"{type(e).__name__}: {e}"[:200]
+        row["error_kind"] = CONNECTION
+    except (ValueError, aiohttp.ClientError) as e:  # broken JSON, a malformed stream
+        row["error"] = f"{type(e).__name__}: {e}"[:200]
+        row["error_kind"] = "protocol"
     return row
+
+
+async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict[str, str], row: dict[str, Any],
+                    sent: float) -> None:  # fmt: skip
+    last = None
+    heard = sent  # the last data event (or the request): keep-alive comments do not count
+    async with session.post(f"{t.base_url.rstrip('/')}/chat/completions", json=body, headers=headers) as resp:
+        if resp.status != 200:
+            text = (await resp.text())[:200]
+            row["error"], row["error_kind"] = f"HTTP {resp.status}: {text}", "http"
+            return
+        async for raw in resp.content:
+            line = raw.strip()
+            now = time.perf_counter()
+            if not line.startswith(b"data:"):
+                if now - heard > t.timeout_s:
+                    raise TimeoutError
+                continue
+            heard = now
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                row["e2e_s"] = now - sent
+                await resp.read()  # drain the response: its connection goes back to the pool (no new TLS)
+                break
+            chunk = json.loads(data)
+            if not isinstance(chunk, dict):
+                raise ValueError(f"an event that is not a JSON object: {data[:60]!r}")
+            if chunk.get("error"):
+                err = chunk["error"]
+                said = err.get("message") if isinstance(err, dict) else err
+                row["error"], row["error_kind"] = (
+                    f"the server answered with an error: {str(said)[:160]}",
+                    "http",
+                )
+                return
+            usage = chunk.get("usage") or next(
+                (c.get("usage") for c in chunk.get("choices") or [] if c.get("usage")), None
+            )  # Moonshot puts it inside the last choice
+            if isinstance(usage, dict):
+                _usage(row, usage)
+            if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
+                if last is None:
+                    row["ttft_s"] = now - sent
+                else:
+                    row["itl_s"].append(now - last)
+                last = now
+    if row["e2e_s"] is None:  # a stream that ended without [DONE]: its last byte is now
+        row["e2e_s"] = time.perf_counter() - sent
+    if row["ttft_s"] is None:
+        row["error"], row["error_kind"] = "no content token in the answer", "protocol"
+
+
+def _usage(row: dict[str, Any], usage: dict[str, Any]) -> None:
+    """The row's token counts from the server's usage, validated as the API client does: a count that is not a
+    non-negative integer is not stored (a string would be summed later), and the row says why."""
+    for key in ("prompt_tokens", "completion_tokens"):
+        value = usage.get(key)
+        row[key] = token_count(value)
+        if value is not None and row[key] is None:
+            row.setdefault("usage_warnings", []).append(
+                f"usage.{key} = {value!r:.24} is not a token count"
+            )
 
 
 def _session(t: Target, connections: int) -> Any:
@@ -114,7 +166,9 @@ def _session(t: Target, connections: int) -> Any:
 
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=connections, force_close=False),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=t.timeout_s, sock_read=t.timeout_s),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=t.timeout_s, sock_read=t.timeout_s
+        ),  # + _one's
     )
 
 

@@ -96,6 +96,41 @@ def run_level(target: Any, prompts: list, max_tokens: int, mode: str, level: flo
     return out
 
 
+# The open-loop generator schedules about 200 requests/s on two cores (bench/load_generator.py); above this rate
+# its lag, not the server, would decide the figures.
+MAX_OPEN_RATE = 1000.0
+_CONNECTION_ERRORS = ("ClientConnectorError", "ClientConnectionError", "ServerDisconnectedError", "ClientOSError",
+                      "ConnectionRefusedError", "ConnectionResetError", "ClientConnectionResetError", "OSError")  # fmt: skip
+
+
+def connection_failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose request never reached a server that answers (refused, reset, gone mid-answer). Rows stored
+    before errors had a kind are told by the exception's name."""
+    from harness.load.generator import CONNECTION
+
+    return [r for r in rows if r.get("error") and (r.get("error_kind") == CONNECTION or (
+        "error_kind" not in r and str(r["error"]).split(":")[0] in _CONNECTION_ERRORS))]  # fmt: skip
+
+
+def level_problems(lc: Any) -> list[str]:
+    """Levels the generator cannot offer as named, refused before anything is sent (a million users built a
+    million coroutines before the first request, and measured the generator)."""
+    out = []
+    for level in lc.levels:
+        if not math.isfinite(level) or level <= 0:
+            out.append(f"{level:g}: a level must be a positive number")
+        elif lc.mode == "closed" and (level != int(level) or level > lc.requests_per_level):
+            out.append(f"{level:g} users: closed-loop levels are whole numbers of users, at most "
+                       f"load.requests_per_level={lc.requests_per_level} (more users than requests never "
+                       "all send at once)")  # fmt: skip
+        elif lc.mode == "closed" and level > lc.max_in_flight:
+            out.append(f"{level:g} users: above load.max_in_flight={lc.max_in_flight} connections")
+        elif lc.mode == "open" and level > MAX_OPEN_RATE:
+            out.append(f"{level:g} requests/s: above {MAX_OPEN_RATE:g}/s, the most this generator schedules on "
+                       "time (bench/load_generator.py); the figures would measure the generator")  # fmt: skip
+    return out
+
+
 def fidelity(rows: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     """Did the generator offer the load asked for? achieved = (requests - 1) / span of their send times, against
     the requested rate (the schedule's own rate is exactly that: generator.schedule; kept to tell a schedule
@@ -167,6 +202,9 @@ def load(raw: Any) -> Path:
         raise HarnessError(f"baseline={b.name} is a paid API: a load test sends {lc.requests_per_level} requests per "
                            f"level. Opt in with load.paid=true (capped by load.max_requests={lc.max_requests} and "
                            "load.budget).")  # fmt: skip
+    bad = level_problems(lc)
+    if bad:
+        raise HarnessError("load.levels cannot be offered (nothing was sent):\n  " + "\n  ".join(bad))
     if lc.requests_per_level * len(lc.levels) > lc.max_requests:
         raise HarnessError(f"{len(lc.levels)} levels x {lc.requests_per_level} requests exceed load.max_requests="
                            f"{lc.max_requests}; raise it or send fewer.")  # fmt: skip
@@ -174,9 +212,10 @@ def load(raw: Any) -> Path:
     for level in sorted(lc.levels):
         lid = level_id(base, lc.mode, float(level), lc.requests_per_level)
         path = root / "levels" / f"{lid}.json"
-        if path.is_file():
-            stored.append(json.loads(path.read_text()))
-        else:
+        kept = json.loads(path.read_text()) if path.is_file() else None
+        if kept is not None and not connection_failures(kept["rows"]):
+            stored.append(kept)
+        else:  # not measured yet, or stored by an older harness while its server was gone: measured again
             todo.append((float(level), lid, path))
     stop = None
     if todo:
@@ -197,10 +236,16 @@ def load(raw: Any) -> Path:
                         break
                 lv = run_level(target, prompts, max_tokens, lc.mode, level, lc.requests_per_level,
                                lc.seed, lc.max_in_flight, pids)  # fmt: skip
-                if all(r["error"] for r in lv["rows"]):  # the endpoint is down, not slow: nothing to keep
-                    raise HarnessError(f"every request of {lc.mode}-loop level {level:g} failed "
-                                       f"({'; '.join(sorted({r['error'] for r in lv['rows']})[:3])}); it is not "
-                                       "stored, the levels before it are. Check the endpoint and run again.")  # fmt: skip
+                lost = connection_failures(lv["rows"])  # the server went away: a measurement of nothing
+                failed = [r for r in lv["rows"] if r["error"]]
+                if lost or len(failed) == len(lv["rows"]):
+                    how = ("every request" if len(failed) == len(lv["rows"]) else
+                           f"{len(lost)} of {len(lv['rows'])} requests")  # fmt: skip
+                    causes = "; ".join(sorted({r["error"] for r in (lost or failed)})[:3])
+                    raise HarnessError(f"{how} of {lc.mode}-loop level {level:g} failed ({causes}); it is not stored "
+                                       "(the levels before it are) and the next run measures it again. "
+                                       + ("The server could not be reached: check that it is running." if lost
+                                          else "Check the endpoint and run again."))  # fmt: skip
                 lv.update(level_id=lid, created_at=now_iso(), price=price)
                 spent += _cost(lv["rows"], price) or 0.0
                 ratio = prompt_ratio(lv["rows"], prompts, ratio)
@@ -394,7 +439,7 @@ class _target:
         lc, b = self.cfg.load, self.cfg.baseline
         if _kind(self.cfg) == "url":
             key = os.environ.get(lc.api_key_env, "EMPTY") if lc.api_key_env else "EMPTY"
-            return Target(lc.url, lc.model, key), []
+            return Target(lc.url, lc.model, key, lc.timeout_s, lc.deadline_s), []
         log_path = Path(os.path.expanduser(str(self.cfg.paths.results))) / "logs" / "load-server.log"
         if _kind(self.cfg) == "model":  # a harness model (base or fine-tuned), served for this run
             from harness.config.schema import ServeConfig
@@ -407,13 +452,15 @@ class _target:
                               s.cb_num_blocks, s.cb_max_batch_tokens)  # fmt: skip
             url = self.ctx.__enter__()
             pids = [p.pid for p in psutil.Process().children(recursive=True)]
-            return Target(url, folder), pids
+            return Target(url, folder, "EMPTY", lc.timeout_s, lc.deadline_s), pids
         ep = plan_endpoint(b)
         cache = Path(os.path.expanduser(str(self.cfg.paths.cache)))
         self.ctx = endpoint_for(b, ep.served_model, cache, log_path)
         url, model = self.ctx.__enter__()
         pids = [p.pid for p in psutil.Process().children(recursive=True)]  # the server we started, if any
-        return Target(url or "https://api.openai.com/v1", model, api_key(b), b.timeout_s), pids
+        return Target(
+            url or "https://api.openai.com/v1", model, api_key(b), lc.timeout_s, lc.deadline_s
+        ), pids
 
     def __exit__(self, *exc: Any) -> None:
         if self.ctx is not None:

@@ -37,8 +37,10 @@ def _header(path: Path) -> dict:
 
 @functools.lru_cache(maxsize=32)
 def folder_facts(folder: Path) -> FolderFacts | None:
-    """None when the folder has no readable safetensors files (e.g. only pytorch_model.bin)."""
-    files = sorted(Path(folder).expanduser().glob("*.safetensors"))
+    """None when the folder has no readable safetensors files (e.g. only pytorch_model.bin). Only regular files are
+    opened: a FIFO or a device named *.safetensors would block the preflight forever (the loader refuses it later,
+    with its own message)."""
+    files = sorted(p for p in Path(folder).expanduser().glob("*.safetensors") if p.is_file())
     params, by_dtype = 0, Counter()
     try:
         for path in files:

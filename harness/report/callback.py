@@ -196,21 +196,52 @@ def _computed_here(results: Path, run_id: str, outcomes: list[dict[str, Any]]) -
 
 def finish_or_exit(config: DictConfig, folder: Path, run_id: str | None = None) -> None:
     """Hydra turns an exception in a callback into a warning and exit code 0; a report that could not be written
-    must not look like success. The cells are stored either way."""
+    must not look like success. What is stored is counted, not assumed (on a full disk nothing may be)."""
     from harness.errors import HarnessError
 
     try:
         finish(config, folder, run_id)
     except HarnessError as e:
-        print(f"\nreport not written: {e}\nThe cells are stored; fix that and run `harness report`.")
+        print(f"\nreport not written: {e}\n{what_is_stored(config, folder)}")
         raise SystemExit(2) from None
     except Exception:  # noqa: BLE001 - a bug in the report: say where the details are, keep the exit code honest
         import traceback
 
         trace = folder / "report_error.txt"
-        trace.write_text(traceback.format_exc(), encoding="utf-8")
-        print(f"\nreport not written: an internal error (traceback in {trace}). The cells are stored.")
+        try:
+            trace.write_text(traceback.format_exc(), encoding="utf-8")
+            where = f"traceback in {trace}"
+        except OSError as e:  # the disk that is full may be this one too
+            where = f"its traceback could not be written: {e.strerror or e}"
+        print(f"\nreport not written: an internal error ({where}).\n{what_is_stored(config, folder)}")
         raise SystemExit(3) from None
+
+
+def what_is_stored(config: DictConfig, folder: Path) -> str:
+    """How many of this run's cells have a stored record, and why the first of the others has none."""
+    try:
+        from harness.report.from_store import collect_outcomes
+        from harness.store import Store
+
+        store = Store(resolve(config.paths.results))
+        outcomes = (
+            [o for o in collect_outcomes(folder) if o["status"] != "not_applicable"]
+            if folder.is_dir()
+            else []
+        )
+        stored = [o for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
+    except Exception as e:  # noqa: BLE001 - this message must not be the next traceback
+        return f"Whether the cells were stored could not be checked ({type(e).__name__}: {e})."
+    lines = [f"{len(stored)} of {len(outcomes)} cell(s) of this run are stored"
+             + ("; fix that and run `harness report`." if stored else ".")]  # fmt: skip
+    for o in (o for o in outcomes if o not in stored):
+        why = str(o.get("message") or o["status"]).strip().splitlines()
+        cause = why[-1] if why else o["status"]
+        if "No space left on device" in cause or "Errno 28" in cause:
+            cause = f"the disk is full ({cause[:200]}); free space under paths.results and run again"
+        lines.append(f"NOT STORED: {o['model']} x {o['task']}: {cause[:300]}")
+        break
+    return "\n".join(lines)
 
 
 class ReportCallback(Callback):

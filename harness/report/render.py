@@ -127,12 +127,26 @@ def export_json(df: pd.DataFrame, title: str) -> str:
 
 
 def write_board(board: Board, out_dir: Path, title: str) -> Path:
-    """index.html, leaderboard.csv and leaderboard.json of one board; returns the page's path."""
+    """index.html, leaderboard.csv and leaderboard.json of one board; returns the page's path. The three are
+    written as a unit under a lock on the folder itself (flock on its directory: no lock file, released when the
+    process ends however it ends): two reports sent to one folder at once (two stores, one `--out`) leave one
+    report's three files, never a page from one and the CSV/JSON that the gate and `--compare-to` read from the
+    other."""
+    import fcntl
+    import os
+
     html = render_html(board, title, out_dir)
-    atomic_write_text(out_dir / "leaderboard.csv", csv_safe(board.table).to_csv(index=False))
-    atomic_write_text(out_dir / "leaderboard.json", export_json(board.table, title))
-    path = out_dir / "index.html"
-    atomic_write_text(path, html)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        atomic_write_text(out_dir / "leaderboard.csv", csv_safe(board.table).to_csv(index=False))
+        atomic_write_text(out_dir / "leaderboard.json", export_json(board.table, title))
+        path = out_dir / "index.html"
+        atomic_write_text(path, html)
+    finally:
+        os.close(fd)  # releases the lock
     return path
 
 

@@ -366,6 +366,8 @@ def usage_source_text(source: str) -> str:
     """Where an API row's token counts come from: the server's `usage`, or an estimate (and how)."""
     if source == "server":
         return _("the server's usage")
+    if source.endswith("(the server's usage was implausible)"):
+        return _("estimated from the request and the answer (the server's usage was implausible)")
     if source.startswith("estimated: characters"):
         return _("estimated from characters / 4 (the server sent no usage)")
     if source.startswith("estimated: ") and source.endswith(" tokenizer"):

@@ -55,16 +55,24 @@ def write_manifest(results: Path, manifest: dict[str, Any]) -> Path:
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
-    """A manifest, or None (with a warning naming the file) when it is not one."""
+    """A manifest, or None (with a warning naming the file) when it is not one. Only a regular file of a sane
+    size is opened (a FIFO named *.json would hang `harness history`), and its cells must be a list of objects."""
+    from harness.store.store import MAX_RECORD_BYTES, DamagedRecord, _regular
+
     try:
+        _regular(Path(path), MAX_RECORD_BYTES)
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, DamagedRecord) as e:
         log.warning("skipping run manifest %s: %s", path, e)
         return None
     if not isinstance(doc, dict) or doc.get("kind") != "run" or not isinstance(doc.get("run_id"), str):
         log.warning("skipping %s: not a run manifest", path)
         return None
     doc.setdefault("cells", [])
+    cells = doc["cells"]
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        log.warning("skipping %s: its `cells` is not a list of cells (the file is damaged)", path)
+        return None
     doc["status"] = effective_status(doc)
     return doc
 

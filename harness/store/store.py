@@ -184,8 +184,14 @@ class Store:
     def _read_record(self, cell_id: str) -> dict[str, Any]:
         path = self.record_path(cell_id)
         _regular(path, MAX_RECORD_BYTES)
+        odd: list[str] = []  # Infinity, -Infinity, NaN: valid to Python's json, not to JSON
+
+        def constant(name: str) -> float:
+            odd.append(name)
+            return float(name)
+
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(path.read_text(encoding="utf-8"), parse_constant=constant)
         except UnicodeDecodeError as e:
             raise DamagedRecord(f"{path}: not UTF-8 at byte {e.start}") from None
         except json.JSONDecodeError as e:
@@ -203,6 +209,9 @@ class Store:
         want = record.get("record_sha256")
         if want is not None and _record_digest(record) != want:
             raise DamagedRecord(f"{path}: edited after it was stored (record_sha256 differs)")
+        if want is None and odd:  # a record from elsewhere: its figures feed sums and charts unchecked
+            raise DamagedRecord(f"{path}: holds {odd[0]} where a number belongs, and no record_sha256 (not "
+                                "written by this harness)")  # fmt: skip
         wrong = shape_problems(record)
         if wrong:
             raise DamagedRecord(f"{path}: not a well-formed cell record ({'; '.join(wrong[:3])})")

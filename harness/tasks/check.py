@@ -31,7 +31,7 @@ from harness.tasks import (
     locate,
     not_utf8,
 )
-from harness.tasks.datagen import NEAR_DUPLICATE, shingles
+from harness.tasks.datagen import NEAR_DUPLICATE, comparable, shingles
 
 MAX_LISTED = 10  # problems shown per kind; the count says how many more
 # One row is a prompt of a few KB. A longer line is a broken file, and reading it is the harm: a 50 MB line
@@ -317,7 +317,7 @@ def similarity(held_out: list[str], train: list[str]):
 def _check_leakage(files: dict, splits: dict, field_name: str | None, report: Report) -> None:
     if not field_name or not splits.get("train"):
         return
-    norm = lambda r: " ".join(str(r.get(field_name, "")).lower().split())  # noqa: E731
+    norm = lambda r: comparable(str(r.get(field_name, "")))  # noqa: E731 - NFKC, no zero-width, case-folded
     train = [(n, norm(r)) for n, r in splits["train"]]
     train_exact = {t: n for n, t in train}
     held = [(split, n, norm(r)) for split in ("validation", "test") for n, r in splits.get(split, [])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,19 @@ MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "Au
              "November", "December"]  # fmt: skip
 
 NEAR_DUPLICATE = 0.8  # Jaccard similarity of character 3-gram sets at or above which two texts count as one
+
+
+def comparable(text: str) -> str:
+    """The text as leakage checks compare it: NFKC-normalised (full-width and compatibility forms folded), with
+    format and control characters removed (zero-width spaces and joiners, soft hyphens, bidi marks: invisible,
+    and enough to slip a copied question past a character n-gram comparison), case-folded, whitespace collapsed."""
+    t = unicodedata.normalize("NFKC", str(text))
+    t = "".join(
+        " " if ch.isspace() else ch
+        for ch in t
+        if ch.isspace() or unicodedata.category(ch) not in ("Cf", "Cc")
+    )
+    return " ".join(t.casefold().split())
 
 
 def shingles(text: str, n: int = 3) -> frozenset[str]:

@@ -388,28 +388,29 @@ def _priced_api(answer_tokens):
     return LoopbackServer(answer)
 
 
-@pytest.mark.parametrize("caps, key", [(["load.budget=1.1"], "load.budget"),
-                                       (["load.budget=5", "budget.max_usd=1.1"], "budget.max_usd")])  # fmt: skip
+@pytest.mark.parametrize("caps, key", [(["load.budget=2.3"], "load.budget"),
+                                       (["load.budget=5", "budget.max_usd=2.3"], "budget.max_usd")])  # fmt: skip
 def test_a_paid_api_stops_before_the_level_whose_worst_case_could_pass_the_cap(
     caps, key, tmp_path, monkeypatch
 ):
     """Prices: input 0, output 10,000 per 1M tokens = 0.01 a token; helpdesk caps answers at 48 tokens. A level
-    of 2 requests can cost at most 2 x 48 x 0.01 = 0.96; each answer bills 5 tokens = 0.05, 0.10 a level.
-    Cap 1.1: level 1 (0 + 0.96 <= 1.1) and level 2 (0.10 + 0.96 = 1.06) are sent; level 4 could bring
-    0.20 + 0.96 = 1.16 > 1.1: not sent. Spent 0.20 <= 1.1; the two measured levels are stored."""
+    of 4 requests (4 users need 4 requests to be a level of 4) can cost at most 4 x 48 x 0.01 = 1.92; each answer
+    bills 5 tokens = 0.05, 0.20 a level. Cap 2.3: level 1 (0 + 1.92 <= 2.3) and level 2 (0.20 + 1.92 = 2.12) are
+    sent; level 4 could bring 0.40 + 1.92 = 2.32 > 2.3: not sent. Spent 0.40 <= 2.3; the two measured levels are
+    stored."""
     from harness.cli import cmd_load
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-stand-in")
     with _priced_api(5) as api:
         cmd_load(["baseline=openai-gpt-4o-mini", f"baseline.base_url={api.url}", "baseline.price.input_per_1m=0",
                   "baseline.price.cached_input_per_1m=null", "baseline.price.output_per_1m=10000",
-                  "task=helpdesk_en", "load.paid=true", "load.levels=[1,2,4]", "load.requests_per_level=2",
-                  "load.n_prompts=2", "baseline.timeout_s=10", *caps, f"paths.results={tmp_path}"])  # fmt: skip
+                  "task=helpdesk_en", "load.paid=true", "load.levels=[1,2,4]", "load.requests_per_level=4",
+                  "load.n_prompts=2", "load.timeout_s=10", *caps, f"paths.results={tmp_path}"])  # fmt: skip
     [path] = (tmp_path / "load").glob("*.json")
     record = json.loads(path.read_text())
     assert [lv["level"] for lv in record["levels"]] == [1.0, 2.0]
     assert len(list((tmp_path / "load" / "levels").glob("*.json"))) == 2
-    assert record["cost"] == pytest.approx(0.20) and record["cost"] <= 1.1
+    assert record["cost"] == pytest.approx(0.40) and record["cost"] <= 2.3
     stop = record["stopped_by_budget"]
-    assert stop["level"] == 4.0 and stop["cap"] == key and stop["cap_usd"] == 1.1
-    assert stop["spent_usd"] == pytest.approx(0.20) and stop["level_worst_case_usd"] == pytest.approx(0.96)
+    assert stop["level"] == 4.0 and stop["cap"] == key and stop["cap_usd"] == 2.3
+    assert stop["spent_usd"] == pytest.approx(0.40) and stop["level_worst_case_usd"] == pytest.approx(1.92)

@@ -302,8 +302,14 @@ def caller(url: str, cache: ResponseCache, usage: str) -> ApiCaller:
                      settings=Settings(concurrency=2, max_retries=0, timeout_s=10.0), cache=cache, usage=usage)  # fmt: skip
 
 
+# The scripted usages report prompts of 1,200-3,000 tokens: the requests carry a context of that size (about 1,500
+# tokens at 4 characters each), or the client would take their usage as implausible (test_api_faults.py).
+CONTEXT = "The customer's ticket history follows. " * 150
+
+
 def body(name: str) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": name}], "max_tokens": 400}
+    messages = [{"role": "system", "content": CONTEXT}, {"role": "user", "content": name}]
+    return {"messages": messages, "max_tokens": 400}
 
 
 def test_the_client_meters_a_deepseek_reasoner_stream_and_the_cache_replays_it(tmp_path):

@@ -24,7 +24,7 @@ from harness.evaluate.api.cache import ResponseCache, request_key
 from harness.evaluate.api.limits import RateLimiter, backoff_delay, retry_after_seconds
 from harness.evaluate.api.meter import Meter, decode_rate
 from harness.evaluate.api.pricing import cost, is_priced
-from harness.evaluate.api.usage import adapter, parse
+from harness.evaluate.api.usage import adapter, implausible, overlong, parse
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,15 @@ class Settings:
     max_retries: int = 6
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
-    timeout_s: float = 120.0
+    timeout_s: float = 120.0  # the longest wait for the next piece of an answer
     stream: bool = True
+    deadline_s: float = 600.0  # the whole answer of one attempt
+
+    @classmethod
+    def of(cls, e: Any) -> Settings:
+        """From a baseline's config (BaselineConfig: a baseline, a judge's or a teacher's endpoint)."""
+        return cls(e.concurrency, e.requests_per_minute, e.tokens_per_minute, e.max_retries, e.backoff_base_s,
+                   e.backoff_max_s, e.timeout_s, e.stream, e.deadline_s)  # fmt: skip
 
 
 class Transient(Exception):
@@ -65,8 +72,36 @@ class Transient(Exception):
         self.retry_after = retry_after
 
 
+class Overdue(TimeoutError):
+    """An attempt stopped by the harness's own clock (timeout_s between pieces of the answer, or deadline_s for
+    the whole of it), with the cause in words."""
+
+
+class ProviderError(Exception):
+    """The server answered (HTTP 200) with an error object instead of an answer: its own message."""
+
+
+def provider_message(doc: Any) -> str | None:
+    """The provider's message from an `{"error": ...}` body, or None when `doc` is not one."""
+    if not isinstance(doc, dict) or not doc.get("error") or doc.get("choices"):
+        return None
+    err = doc["error"]
+    msg = err.get("message") or err.get("code") or err if isinstance(err, dict) else err
+    return str(msg)[:300]
+
+
 def classify(e: BaseException, key_env: str | None) -> Exception:
     """Map a failed attempt to Transient (retry), FatalApiError (stop the cell) or itself (fail this sample)."""
+    if isinstance(e, Overdue):
+        return Transient(str(e))
+    if isinstance(e, ProviderError):
+        return Transient(f"the server answered with an error: {e}")
+    if isinstance(e, openai.APIError) and not isinstance(
+        e, (openai.APIStatusError, openai.APIConnectionError)
+    ):
+        return Transient(
+            f"the server answered with an error: {e.message}"
+        )  # an error event inside the stream
     if isinstance(e, openai.APIStatusError):
         status, headers = e.status_code, e.response.headers
         body = e.body if isinstance(e.body, dict) else {}
@@ -181,50 +216,106 @@ class ApiCaller:
         # request and building typed objects per chunk, which cost about 2 ms of event-loop time per request and
         # held back throughput at high concurrency (bench/api_throughput.py). Chunks arrive as plain dicts.
         started = time.perf_counter()
+        payload = {"model": self.model, **body}
+        # One clock bounds the attempt: timeout_s from one piece of the answer to the next (the client's own
+        # timeout is per socket read, which SSE keep-alive comments reset forever) and deadline_s for all of it.
+        loop = asyncio.get_running_loop()
+        hard = loop.time() + self.s.deadline_s
+        step = lambda: min(hard, loop.time() + self.s.timeout_s)  # noqa: E731
+        try:
+            async with asyncio.timeout_at(step()) as clock:
+                if self.s.stream:
+                    resp, parts, usage, first, finish, reasoned = await self._stream(
+                        client, payload, clock, step
+                    )
+                else:
+                    clock.reschedule(hard)  # one body: its first byte is the whole answer
+                    resp = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any])
+        except TimeoutError:
+            if loop.time() >= hard - 0.05:
+                raise Overdue(f"no complete answer within deadline_s={self.s.deadline_s:g} s") from None
+            raise Overdue(f"nothing of the answer for timeout_s={self.s.timeout_s:g} s (a server that sends only "
+                          "keep-alive comments, or none, stops here)") from None  # fmt: skip
+        if not self.s.stream or resp is not None:  # not streamed, or a stream request answered with one body
+            if not isinstance(resp, dict):  # e.g. an HTML error page from a proxy, with status 200
+                raise ValueError(f"the server answered with something that is not JSON: {str(resp)[:80]!r}")
+            said = provider_message(resp)
+            if said is not None:
+                raise ProviderError(said)
+            usage = resp.get("usage")
+            choice = resp["choices"][0]
+            parts = [choice["message"].get("content") or ""]
+            finish = choice.get("finish_reason")
+            first, reasoned = None, False
+        ended = time.perf_counter()
+        return self._read_answer(body, "".join(parts), usage, first, ended, started, finish, reasoned)
+
+    async def _stream(self, client: openai.AsyncOpenAI, payload: dict[str, Any], clock: Any,
+                      step: Callable[[], float]) -> tuple[Any, list[str], Any, float | None, Any, bool]:  # fmt: skip
+        """One streamed attempt: (a whole JSON body when the server answered the stream request with one, else
+        None; the content parts; usage; first content time; finish reason; whether reasoning streamed)."""
         first = None
         usage: dict[str, Any] | None = None
         parts: list[str] = []
         finish = None
         reasoned = False  # reasoning arrived in the stream (DeepSeek, Qwen, GLM and Kimi send it apart)
-        payload = {"model": self.model, **body}
-        if self.s.stream:
-            payload.update(stream=True, stream_options={"include_usage": True})
-            stream = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any], stream=True,
-                                       stream_cls=openai.AsyncStream[dict[str, Any]])  # fmt: skip
-            async for chunk in stream:
-                if chunk.get("usage"):
-                    usage = chunk["usage"]
-                for choice in chunk.get("choices") or []:
-                    if choice.get("usage") and not chunk.get("usage"):  # Moonshot: inside the last choice
-                        usage = choice["usage"]
-                    delta = choice.get("delta") or {}
-                    reasoned = reasoned or bool(delta.get("reasoning_content") or delta.get("reasoning"))
-                    content = delta.get("content")
-                    if content:
-                        if first is None:
-                            first = time.perf_counter()
-                        parts.append(content)
-                    finish = choice.get("finish_reason") or finish
-            if finish is None and usage is None:
-                raise ValueError("the stream ended before the answer did (or it was not an OpenAI-style event "
-                                 "stream: check base_url)")  # fmt: skip
-        else:
-            resp = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any])
-            if not isinstance(resp, dict):  # e.g. an HTML error page from a proxy, with status 200
-                raise ValueError(f"the server answered with something that is not JSON: {str(resp)[:80]!r}")
-            usage = resp.get("usage")
-            choice = resp["choices"][0]
-            parts.append(choice["message"].get("content") or "")
-            finish = choice.get("finish_reason")
-        ended = time.perf_counter()
-        text = "".join(parts)
+        payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
+        stream = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any], stream=True,
+                                   stream_cls=openai.AsyncStream[dict[str, Any]])  # fmt: skip
+        kind = str(getattr(stream.response, "headers", {}).get("content-type", ""))
+        if kind.startswith("application/json"):  # not a stream: an error object, or a whole answer
+            raw = await stream.response.aread()
+            try:
+                return json.loads(raw), parts, usage, first, finish, reasoned
+            except ValueError:
+                return raw.decode("utf-8", "replace"), parts, usage, first, finish, reasoned
+        async for chunk in stream:
+            clock.reschedule(step())
+            said = provider_message(chunk)
+            if said is not None:
+                raise ProviderError(said)
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            for choice in chunk.get("choices") or []:
+                if choice.get("usage") and not chunk.get("usage"):  # Moonshot: inside the last choice
+                    usage = choice["usage"]
+                delta = choice.get("delta") or {}
+                reasoned = reasoned or bool(delta.get("reasoning_content") or delta.get("reasoning"))
+                content = delta.get("content")
+                if content:
+                    if first is None:
+                        first = time.perf_counter()
+                    parts.append(content)
+                finish = choice.get("finish_reason") or finish
+        if finish is None and usage is None:
+            raise ValueError("the stream ended before the answer did (or it was not an OpenAI-style event "
+                             "stream: check base_url)")  # fmt: skip
+        return None, parts, usage, first, finish, reasoned
+
+    def _read_answer(self, body: dict[str, Any], text: str, usage: Any, first: float | None, ended: float,
+                     started: float, finish: Any, reasoned: bool) -> dict[str, Any]:  # fmt: skip
+        """An answer and its tokens. Usage that contradicts the request or the answer (not a count, far above
+        max_tokens, far above the prompt's or the text's own size) is not taken as fact: the tokens are
+        estimated from the request and the answer instead, and both the record and the report say so."""
         u = parse(usage, self.usage)
         warnings = list(u.warnings)
-        if u.reported:
+        est_p, est_c, how = self.estimator(body["messages"], text)
+        max_tokens = body.get("max_tokens")
+        bad = implausible(usage, u, est_p, est_c, max_tokens)
+        longer = overlong(est_c, max_tokens)
+        if longer:
+            warnings.append(longer)
+        if u.reported and not bad:
             p, cached, c, r = u.prompt_tokens, u.cached_tokens, u.completion_tokens, u.reasoning_tokens
             source = "server"
+        elif bad:
+            p, c, cached, r = est_p, est_c, 0, None
+            source = f"{how} (the server's usage was implausible)"
+            warnings.append(
+                f"usage not taken: {'; '.join(bad)}; tokens {how.removeprefix('estimated: ')} instead"
+            )
         else:  # no usage, or a partial one: a good answer is kept, its tokens counted here and marked so
-            p, c, source = self.estimator(body["messages"], text)
+            p, c, source = est_p, est_c, how
             cached, r = 0, None
         if reasoned and not r:  # reasoning tokens uncounted, or unseparated inside completion_tokens
             warnings.append("usage: the answer streamed reasoning but no reasoning token count came with it"
@@ -263,10 +354,15 @@ class ApiCaller:
                 got["prompt_tokens"], got["cached_tokens"], got["completion_tokens"], self.price
             )
             got["concurrency"] = self.s.concurrency  # what its latency was measured at, kept with the answer
-            self.cache.put(job.key, self.endpoint_id, self.key_model, job.body, got, self.cell_id, price_cost,
-                           self.price.get("currency", "USD"), run_id=self.run_id,
-                           baseline=None if self.budget is None else self.budget.baseline,
-                           reservation=reservation)  # fmt: skip
+            try:
+                self.cache.put(job.key, self.endpoint_id, self.key_model, job.body, got, self.cell_id, price_cost,
+                               self.price.get("currency", "USD"), run_id=self.run_id,
+                               baseline=None if self.budget is None else self.budget.baseline,
+                               reservation=reservation)  # fmt: skip
+            except Exception as e:  # noqa: BLE001 - a paid answer is kept whatever else fails (the cell stores it)
+                log.error("an answer was paid for but could not be cached (%s: %s); it is kept in this cell's "
+                          "record, and a re-run of another cell would ask for it again", type(e).__name__, e)  # fmt: skip
+                got["usage_warnings"] = [*got["usage_warnings"], f"not cached: {type(e).__name__}: {e}"[:200]]
             if reservation is not None:
                 self._learn(got, prompt_est, reserved, price_cost)
             meter = self._meter(got, from_cache=False)
@@ -411,8 +507,10 @@ class ApiCaller:
         limiter = RateLimiter(self.s.requests_per_minute, self.s.tokens_per_minute) if limits else None
         # aiohttp as the client's transport (the openai package's own `DefaultAioHttpClient`): less event-loop
         # time per request than the default, which shows at high concurrency (bench/api_throughput.py).
+        # the transport's own timeout a little later than the attempt's clock (_attempt), which names the cause
+        transport_timeout = self.s.timeout_s + 5.0
         client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
-                                    timeout=self.s.timeout_s, http_client=aio_client(self.s.timeout_s))  # fmt: skip
+                                    timeout=transport_timeout, http_client=aio_client(transport_timeout))  # fmt: skip
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_Job] = asyncio.Queue()
         for job in jobs:

@@ -78,6 +78,7 @@ class ChatAPI(LM):
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 60.0,
         timeout_s: float = 120.0,
+        deadline_s: float = 600.0,
         stream: bool = True,
         key_model: str | None = None,
         usage: str = "openai",  # how the provider's `usage` is read (usage.py)
@@ -97,7 +98,8 @@ class ChatAPI(LM):
         price = {"currency": currency, "input_per_1m": price_input_per_1m,
                  "cached_input_per_1m": price_cached_input_per_1m, "output_per_1m": price_output_per_1m}  # fmt: skip
         settings = Settings(int(concurrency), requests_per_minute, tokens_per_minute, int(max_retries),
-                            float(backoff_base_s), float(backoff_max_s), float(timeout_s), bool(stream))  # fmt: skip
+                            float(backoff_base_s), float(backoff_max_s), float(timeout_s), bool(stream),
+                            float(deadline_s))  # fmt: skip
         self.cache = ResponseCache(Path(cache_path))
         self.caller = ApiCaller(
             base_url=base_url, api_key=key, model=model, endpoint_id=endpoint_id or base_url or "https://api.openai.com/v1",

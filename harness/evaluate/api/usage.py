@@ -171,3 +171,46 @@ def parse(usage: Any, name: str = "openai") -> Usage:
         warnings.append(f"usage: reasoning_tokens {reasoning} > completion_tokens {completion}, clamped")
         reasoning = completion
     return Usage(prompt, cached, completion, reasoning, reported=True, warnings=tuple(warnings))
+
+
+# -- is the usage believable? ----------------------------------------------------------------------------------
+# The bounds are loose on purpose: a provider's hidden system prompt, a tokenizer unlike the estimate's (a
+# characters / 4 estimate undercounts Chinese about 4x) and reasoning tokens must all pass. What they catch is
+# usage that cannot be this request's: 10^12 prompt tokens for a 50-word question, a negative count.
+SLACK_TOKENS = 64
+PROMPT_FACTOR = 16  # reported prompt tokens above 16x the request's estimate + 1,024: not this request's
+PROMPT_SLACK = 1024
+OUTPUT_FACTOR = 16  # visible answer tokens above 16x the text's estimate + 64: not this answer's
+MAX_TOKENS_FACTOR = 2  # billed output above 2x max_tokens + 64: the server did not bound it as asked
+COUNTED = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def implausible(raw: Any, u: Usage, prompt_estimate: int, answer_estimate: int, max_tokens: Any) -> list[str]:
+    """Why a response's usage cannot be taken as its token counts ([] when it can): a count that is not a
+    non-negative integer, or one far above what the request and the answer hold."""
+    why = []
+    if isinstance(raw, dict):
+        for key in COUNTED:
+            if raw.get(key) is not None and _count(raw[key]) is None:
+                why.append(f"usage.{key} = {raw[key]!r:.24} is not a token count")
+    if not u.reported:
+        return why
+    if u.prompt_tokens > PROMPT_FACTOR * prompt_estimate + PROMPT_SLACK:
+        why.append(f"prompt_tokens {u.prompt_tokens:,} for a prompt of about {prompt_estimate:,} tokens")
+    cap = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
+    if cap is not None:  # bounds reasoning too, which the answer's text does not show
+        if u.completion_tokens > MAX_TOKENS_FACTOR * cap + SLACK_TOKENS:
+            why.append(f"completion_tokens {u.completion_tokens:,} with max_tokens {cap}")
+    elif u.completion_tokens - u.reasoning_tokens > OUTPUT_FACTOR * answer_estimate + SLACK_TOKENS:
+        why.append(
+            f"completion_tokens {u.completion_tokens:,} for an answer of about {answer_estimate:,} tokens"
+        )
+    return why
+
+
+def overlong(answer_estimate: int, max_tokens: Any) -> str | None:
+    """A warning when the answer itself is far longer than max_tokens allows (the server ignored it)."""
+    if isinstance(max_tokens, int) and max_tokens > 0 and answer_estimate > 4 * max_tokens + SLACK_TOKENS:
+        return (f"answer: about {answer_estimate:,} tokens for max_tokens {max_tokens} (the server did not stop "
+                "at max_tokens)")  # fmt: skip
+    return None
