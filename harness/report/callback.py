@@ -236,10 +236,10 @@ def what_is_stored(config: DictConfig, folder: Path) -> str:
              + ("; fix that and run `harness report`." if stored else ".")]  # fmt: skip
     for o in (o for o in outcomes if o not in stored):
         why = str(o.get("message") or o["status"]).strip().splitlines()
-        cause = why[-1] if why else o["status"]
+        cause = (why[-1] if why else o["status"])[:400]
         if "No space left on device" in cause or "Errno 28" in cause:
-            cause = f"the disk is full ({cause[:200]}); free space under paths.results and run again"
-        lines.append(f"NOT STORED: {o['model']} x {o['task']}: {cause[:300]}")
+            cause = f"the disk is full. {cause}"
+        lines.append(f"NOT STORED: {o['model']} x {o['task']}: {cause}")
         break
     return "\n".join(lines)
 

@@ -20,11 +20,16 @@ def compose_cfg(overrides: list[str] | None = None):
         return compose("config", overrides=overrides or [])
 
 
+def harness_exe() -> Path:
+    """The `harness` console script of this environment."""
+    return Path(sys.executable).with_name("harness")
+
+
 def run_harness(
     *args: str, env: dict[str, str] | None = None, timeout: int = 900
 ) -> subprocess.CompletedProcess:
     """The `harness` console script as a user runs it, from the repository root."""
-    exe = Path(sys.executable).with_name("harness")
+    exe = harness_exe()
     return subprocess.run(
         [str(exe), *args],
         cwd=REPO_ROOT,

@@ -69,19 +69,45 @@ def test_an_answer_far_longer_than_max_tokens_is_flagged(tmp_path):
     assert "answer: about 500,000 tokens for max_tokens 48 (the server did not stop at max_tokens)" in m.usage_warnings
 
 
-def test_a_paid_answer_that_cannot_be_cached_is_kept(tmp_path, caplog):
-    """The cache write fails (a full disk, say): the answer that was paid for still comes back, with the reason."""
+def test_a_paid_answer_the_cache_cannot_take_is_kept_and_never_paid_again(tmp_path, caplog, monkeypatch):
+    """The cache write fails (a full disk): the answer goes to the spill folder in the user cache, a re-run
+    reads it from there, and the next opening of the cache moves it in with its one ledger row."""
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "user-cache"))
     cache = ResponseCache(tmp_path / "cache.sqlite")
 
     def full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    cache.put = full
+    monkeypatch.setattr(cache, "put", full)
     with FakeProvider() as p, caplog.at_level(logging.ERROR):
         [(text, m)] = caller(p.url, cache).run([BODY])
-    assert text == "Hello there" and m.error is None and (m.prompt_tokens, m.completion_tokens) == (20, 3)
-    assert any("not cached: OSError" in w for w in m.usage_warnings)
-    assert "paid for but could not be cached" in caplog.text
+        [(again, m2)] = caller(p.url, cache).run([BODY])  # the disk still full: read from the spill folder
+        assert len(p.bodies) == 1
+    assert text == again == "Hello there" and m.error is None and m2.from_cache
+    assert "could not take a paid answer (OSError: [Errno 28] No space left on device)" in caplog.text
+    assert len(list(cache.spill_dir.glob("*.json"))) == 1 and cache.ledger()["requests"] == 0
+    moved = ResponseCache(tmp_path / "cache.sqlite")  # room again: the spilled answer and its bill move in
+    assert moved.ledger()["requests"] == 1 and list(moved.spill_dir.glob("*.json")) == []
+    with FakeProvider() as p:
+        [(third, m3)] = caller(p.url, moved).run([BODY])
+        assert p.bodies == [] and third == "Hello there" and m3.from_cache
+
+
+def test_when_neither_the_cache_nor_the_spill_folder_can_be_written_sending_stops(tmp_path, monkeypatch):
+    from harness.evaluate.api.client import FatalApiError
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "user-cache"))
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "put", full)
+    monkeypatch.setattr(cache, "spill", full)
+    with FakeProvider() as p:
+        with pytest.raises(FatalApiError, match="stopped sending, so that no further answer is paid for and lost"):
+            caller(p.url, cache).run([BODY, {**BODY, "max_tokens": 47}, {**BODY, "max_tokens": 46}])
+        assert len(p.bodies) == 1  # concurrency 1: the first answer could not be kept, nothing more was sent
 
 
 # -- 3, 4: every attempt is bounded, and the provider's own words are shown -----------------------------------------
@@ -287,7 +313,7 @@ def test_when_nothing_was_stored_the_console_says_so_and_why(tmp_path):
                                                 "left on device: 'results/records/x.json'"}]))  # fmt: skip
     said = what_is_stored(compose_cfg([f"paths.results={tmp_path / 'results'}"]), tmp_path / "sweep")
     assert said.startswith("0 of 1 cell(s) of this run are stored.")
-    assert "NOT STORED: m x helpdesk_en: the disk is full (OSError: [Errno 28] No space left" in said
+    assert "NOT STORED: m x helpdesk_en: the disk is full. OSError: [Errno 28] No space left" in said
     assert "fix that and run `harness report`" not in said
 
 

@@ -42,6 +42,12 @@ LEDGER_COLUMNS = {"run_id": "TEXT", "baseline": "TEXT"}
 HOST = socket.gethostname()
 
 
+def spill_dir(cache: Path) -> Path:
+    """Where answers go that `cache` could not take: the user cache (HARNESS_CACHE), one folder per cache file."""
+    root = Path(os.environ.get("HARNESS_CACHE") or "~/.cache/harness").expanduser()
+    return root / "spilled-answers" / hashlib.sha256(str(Path(cache).resolve()).encode()).hexdigest()[:16]
+
+
 def request_key(endpoint: str, model: str, request: dict[str, Any]) -> str:
     canonical = json.dumps({"endpoint": endpoint, "model": model, "request": request}, sort_keys=True,
                            ensure_ascii=False, separators=(",", ":"))  # fmt: skip
@@ -64,17 +70,65 @@ class ResponseCache:
             self.db.execute("SELECT count(*) FROM responses").fetchone()
         except sqlite3.DatabaseError as e:
             self.db.close()
+            if "disk is full" in str(e) or "disk I/O error" in str(
+                e
+            ):  # not damage: moving it aside would pay again
+                raise HarnessError(f"the API response cache {path} cannot be written ({e}). Nothing was sent. Free "
+                                   "space on that disk (or point paths.results elsewhere) and run again; keep the "
+                                   "cache: its answers are paid for.") from None  # fmt: skip
             # Not healed silently: a new, empty cache would pay again for every answer the damaged one holds.
             raise HarnessError(
                 f"the API response cache {path} is damaged ({e}). Nothing was sent. Restore it from a backup, or "
                 f"move it aside to start an empty one (its answers would then be requested, and paid for, again)."
             ) from None
         self.lock = threading.Lock()
+        self.spill_dir = spill_dir(path)
+        self._unspill()
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self.lock:
             row = self.db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        if row:
+            return json.loads(row[0])
+        spilled = self._spilled(key)  # paid for while the cache could not be written, not yet moved back in
+        return spilled["response"] if spilled else None
+
+    # -- answers paid for while the cache could not be written (a full disk) ---------------------------------------
+    # An answer is paid for the moment the provider produced it: if the cache cannot take it, it goes to a spill
+    # folder on another disk (the user cache), `get` finds it there, and the next opening of this cache moves it in
+    # with its ledger row. Without this, a full disk under paths.results lost every answer of the cell and a
+    # re-run paid for all of them again.
+    def spill(self, key: str, endpoint: str, model: str, request: dict[str, Any], response: dict[str, Any],
+              cell_id: str | None, cost: float | None, currency: str, *, run_id: str | None = None,
+              baseline: str | None = None, reservation: int | None = None) -> Path:  # fmt: skip
+        """Keep an answer `put` could not store; returns its file. Raises OSError when that fails too."""
+        from harness.store.store import atomic_write_text
+
+        path = self.spill_dir / f"{key}.json"
+        doc = {"key": key, "endpoint": endpoint, "model": model, "request": request, "response": response,
+               "cell_id": cell_id, "cost": cost, "currency": currency, "run_id": run_id, "baseline": baseline}  # fmt: skip
+        atomic_write_text(path, json.dumps(doc))
+        return path
+
+    def _spilled(self, key: str) -> dict[str, Any] | None:
+        path = self.spill_dir / f"{key}.json"
+        try:
+            return json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
+
+    def _unspill(self) -> None:
+        for path in sorted(self.spill_dir.glob("*.json")) if self.spill_dir.is_dir() else []:
+            doc = self._spilled(path.stem)
+            if doc is None:
+                continue
+            try:
+                self.put(doc["key"], doc["endpoint"], doc["model"], doc["request"], doc["response"],
+                         doc["cell_id"], doc["cost"], doc["currency"], run_id=doc["run_id"],
+                         baseline=doc["baseline"])  # fmt: skip
+            except (sqlite3.Error, OSError):
+                return  # still no room: `get` keeps reading the spill folder
+            path.unlink(missing_ok=True)
 
     def put(self, key: str, endpoint: str, model: str, request: dict[str, Any], response: dict[str, Any],
             cell_id: str | None, cost: float | None, currency: str, *, run_id: str | None = None,

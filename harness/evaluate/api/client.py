@@ -354,15 +354,13 @@ class ApiCaller:
                 got["prompt_tokens"], got["cached_tokens"], got["completion_tokens"], self.price
             )
             got["concurrency"] = self.s.concurrency  # what its latency was measured at, kept with the answer
+            args = (job.key, self.endpoint_id, self.key_model, job.body, got, self.cell_id, price_cost,
+                    self.price.get("currency", "USD"))  # fmt: skip
+            extra = {"run_id": self.run_id, "baseline": None if self.budget is None else self.budget.baseline}
             try:
-                self.cache.put(job.key, self.endpoint_id, self.key_model, job.body, got, self.cell_id, price_cost,
-                               self.price.get("currency", "USD"), run_id=self.run_id,
-                               baseline=None if self.budget is None else self.budget.baseline,
-                               reservation=reservation)  # fmt: skip
-            except Exception as e:  # noqa: BLE001 - a paid answer is kept whatever else fails (the cell stores it)
-                log.error("an answer was paid for but could not be cached (%s: %s); it is kept in this cell's "
-                          "record, and a re-run of another cell would ask for it again", type(e).__name__, e)  # fmt: skip
-                got["usage_warnings"] = [*got["usage_warnings"], f"not cached: {type(e).__name__}: {e}"[:200]]
+                self.cache.put(*args, **extra, reservation=reservation)
+            except Exception as e:  # noqa: BLE001 - a paid answer is kept whatever else fails
+                self._spill(args, extra, e)
             if reservation is not None:
                 self._learn(got, prompt_est, reserved, price_cost)
             meter = self._meter(got, from_cache=False)
@@ -387,6 +385,23 @@ class ApiCaller:
         log.info("attempt %d: %s; retrying in %.2f s", job.attempts, err, delay)
         job.waited += delay
         return delay
+
+    def _spill(self, args: tuple, extra: dict[str, Any], e: Exception) -> None:
+        """The cache could not take a paid answer (a full disk): keep it in the spill folder, which the cache
+        reads and moves back in (cache.py). When that fails too, stop sending: every further answer would be
+        paid for and lost."""
+        try:
+            where = self.cache.spill(*args, **extra)
+        except Exception as e2:  # noqa: BLE001
+            raise FatalApiError(f"the API response cache cannot be written ({type(e).__name__}: {e}) and neither "
+                                f"can {self.cache.spill_dir} ({type(e2).__name__}: {e2}): stopped sending, so that "
+                                "no further answer is paid for and lost. Free some space and run again.") from None  # fmt: skip
+        log.error("the API response cache could not take a paid answer (%s: %s); kept in %s, which the cache moves "
+                  "back in when it can", type(e).__name__, e, where.parent)  # fmt: skip
+        args[4]["usage_warnings"] = [
+            *args[4]["usage_warnings"],
+            f"cached in {where.parent}: {type(e).__name__}",
+        ]
 
     # -- money caps --------------------------------------------------------------------------------------------
     def _reserve(self, job: _Job) -> tuple[int | None, float, int]:
