@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from harness.config.register import register_configs
 from harness.errors import HarnessError, PreflightError, did_you_mean
 from harness.paths import CONF_DIR, IN_CHECKOUT, TASKS_DIR, resolve
-from harness.secrets import redact_logs, register_key_env
+from harness.secrets import redact, redact_logs, register_key_env
 from harness.tasks import load_yaml
 
 log = logging.getLogger("harness")
@@ -130,6 +130,7 @@ def hydra_main(cfg: DictConfig) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     register_key_env(cfg.baseline.api_key_env)
     register_key_env(cfg.judge.endpoint.api_key_env)
+    register_key_env(cfg.load.api_key_env)
     try:
         validate(cfg)  # again in the job: launchers on other machines start here
     except HarnessError as e:
@@ -413,6 +414,8 @@ def cmd_load(argv: list[str]) -> None:
     except HydraException as e:
         raise HarnessError(f"invalid configuration (nothing was sent): {e}") from None
     validate(cfg)
+    register_key_env(cfg.load.api_key_env)  # redacted from the level files, the record and the console
+    register_key_env(cfg.baseline.api_key_env)
     path = load(cfg)
     import json
 
@@ -577,11 +580,11 @@ def main() -> None:
             from harness.config.validate import precheck
 
             precheck(args)  # every job's config, before the first one starts
-    except HarnessError as e:
-        print(f"harness: error: {e}", file=sys.stderr)
+    except HarnessError as e:  # its text may quote a server's answer, and a server may echo the key: redacted
+        print(redact(f"harness: error: {e}"), file=sys.stderr)
         sys.exit(2)
     except OSError as e:  # a folder that cannot be read or written, a full disk: the environment, not a bug
-        print(f"harness: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        print(redact(f"harness: error: {e.strerror or e}: {e.filename or ''}"), file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("\nharness: interrupted.", file=sys.stderr)

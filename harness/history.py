@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,11 @@ def show_run(results: Path, run_id: str) -> str:
     shown = ("torch", "transformers", "lm_eval", "peft", "accelerate", "openai")
     lines.append("  packages   " + ", ".join(f"{k} {packages[k]}" for k in shown if packages.get(k)))
     for c in r["cells"]:
-        took = f"{c['seconds']:.0f} s" if isinstance(c.get("seconds"), (int, float)) else ""
+        sec = c.get("seconds")
+        took = f"{sec:.0f} s" if isinstance(sec, (int, float)) and math.isfinite(sec) else ""
         status = str(c.get("status", "unknown"))
         lines.append(f"    {status:17s} {c.get('model', '?')} x {str(c.get('task', '?')):16s} "
-                     f"{c.get('cell_id') or '':22s} {took}")  # fmt: skip
+                     f"{str(c.get('cell_id') or ''):22s} {took}")  # fmt: skip
         if c.get("message") and status not in ("computed", "reused"):
             lines.append(f"      {str(c['message']).splitlines()[0][:160]}")
     return "\n".join(lines)

@@ -116,6 +116,9 @@ def value_problems(cfg: Any) -> list[str]:
         _at_least(b.concurrency, 1, "baseline.concurrency"),
         _at_least(b.max_retries, 0, "baseline.max_retries"),
         _positive(b.timeout_s, "baseline.timeout_s"),
+        _positive(b.deadline_s, "baseline.deadline_s"),
+        _positive(cfg.load.timeout_s, "load.timeout_s"),
+        _positive(cfg.load.deadline_s, "load.deadline_s"),
         _at_least(b.temperature, 0, "baseline.temperature"),
         _at_least(b.max_tokens, 1, "baseline.max_tokens", allow_none=True),
         _at_least(b.requests_per_minute, 1, "baseline.requests_per_minute", allow_none=True),
@@ -329,41 +332,70 @@ def resolution_problems(cfg: DictConfig) -> list[str]:
 
 
 # A query parameter whose name says it holds a credential (api_key, key, access_token, sig, X-Amz-Signature...)
-SECRET_PARAM = re.compile(r"key|token|secret|passw|signature|^sig$|auth|credential|session", re.I)
+SECRET_PARAM = re.compile(r"key|token|secret|pass|pwd|^pw$|jwt|signature|^sig$|auth|credential|session|^code$",
+                          re.I)  # fmt: skip
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` may not be used as an endpoint URL (it carries a credential, or is not an http(s) URL), without
+    echoing it; None when it may."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # noqa: F841 - a bad port raises here
+    except ValueError:
+        return "is not a URL that can be read (it is not written anywhere: fix it)"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "carries a credential (its user name and password before the host: user:secret@host)"
+    if parts.fragment:
+        return "carries a fragment (#...), which no API reads and a credential often hides in"
+    query = unquote(parts.query).replace(";", "&")
+    named = [k for k, _ in parse_qsl(query, keep_blank_values=True) if SECRET_PARAM.search(k)]
+    if named:
+        return f"carries a credential (its query parameter {', '.join(dict.fromkeys(named))}=)"
+    return None
 
 
 def url_problems(node: Any, prefix: str = "") -> list[str]:
-    """Every `url` / `base_url` of the config that carries a credential. A URL is written where a key never is:
+    """Every `url` / `base_url` of the config that carries a credential or is not a URL, and every
+    `api_key_env` that is not a variable's name (a key pasted there). A URL is written where a key never is:
     logs, records, the run manifest, the response cache, the report's reproducing command, Hydra's own
-    overrides.yaml and config.yaml, and a report folder's name. So a credential inside one is refused before
-    anything is written, naming the key and never echoing the secret."""
-    from urllib.parse import parse_qsl, urlsplit
-
+    overrides.yaml and config.yaml, and a report folder's name. So these are refused before anything is written,
+    naming the key and never echoing the value. Both the value as written and, for an interpolation
+    (`${oc.env:MY_URL}`), its resolved value are checked."""
     out: list[str] = []
     if not isinstance(node, DictConfig):
         return out
     for key in node:
         name = f"{prefix}{key}"
-        child = node._get_node(key)  # noqa: SLF001 - the raw value: an interpolation is not resolved here
+        child = node._get_node(key)  # noqa: SLF001 - the raw value, then the resolved one
         if isinstance(child, DictConfig):
             out += url_problems(child, f"{name}.")
             continue
-        value = child._value() if child is not None else None  # noqa: SLF001
-        if str(key) not in ("url", "base_url") or not isinstance(value, str):
+        if str(key) not in ("url", "base_url", "api_key_env"):
             continue
+        values = [child._value() if child is not None else None]  # noqa: SLF001
         try:
-            parts = urlsplit(value)
-            named = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if SECRET_PARAM.search(k)]
-            userinfo = parts.username is not None or parts.password is not None
-        except ValueError:
-            continue  # not a URL at all: the endpoint says so when it is used
-        where = "user name and password before the host (user:secret@host)" if userinfo else (
-            f"query parameter {', '.join(dict.fromkeys(named))}=" if named else "")  # fmt: skip
-        if where:
-            env = "load.api_key_env" if name == "load.url" else f"{name.rsplit('.', 1)[0]}.api_key_env"
-            out.append(f"{name} carries a credential (its {where}): a URL is written into logs, records, reports "
-                       f"and Hydra's own files. Remove it from the URL, put the key in an environment variable "
-                       f"and name that variable with {env}=MY_KEY_VAR.")  # fmt: skip
+            values.append(node[key])
+        except Exception:  # noqa: BLE001 - an interpolation that does not resolve: resolution_problems says so
+            pass
+        for value in dict.fromkeys(v for v in values if isinstance(v, str) and "${" not in v):
+            if str(key) == "api_key_env":
+                if not ENV_NAME.fullmatch(value):
+                    out.append(f"{name} must be the NAME of an environment variable (letters, digits and _), "
+                               "not the key itself: export MY_KEY_VAR=<the key> and set "
+                               f"{name}=MY_KEY_VAR. The value is not shown or written.")  # fmt: skip
+                continue
+            why = url_problem(value)
+            if why:
+                env = "load.api_key_env" if name == "load.url" else f"{name.rsplit('.', 1)[0]}.api_key_env"
+                out.append(f"{name} {why}: a URL is written into logs, records, reports and Hydra's own files. "
+                           f"Put the key in an environment variable and name it with {env}=MY_KEY_VAR.")  # fmt: skip
+                break
     return out
 
 

@@ -71,6 +71,7 @@ def schedule(rate: float, n: int, seed: int) -> list[float]:
 async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_tokens: int, t0: float,
                scheduled: float | None, index: int) -> dict[str, Any]:  # fmt: skip
     import aiohttp
+    from aiohttp.http_exceptions import HttpProcessingError
 
     body = {"model": t.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0,
             "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
@@ -93,8 +94,9 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
     except (OSError, aiohttp.ClientConnectionError) as e:  # refused, reset, the server went away mid-answer
         row["error"] = f"{type(e).__name__}: {e}"[:200]
         row["error_kind"] = CONNECTION
-    except (ValueError, aiohttp.ClientError) as e:  # broken JSON, a malformed stream
-        row["error"] = f"{type(e).__name__}: {e}"[:200]
+    except (ValueError, TypeError, AttributeError, aiohttp.ClientError, HttpProcessingError) as e:
+        # broken JSON, chunks of the wrong shape, a line longer than aiohttp reads: the answer is not usable
+        row["error"] = f"malformed stream ({type(e).__name__}: {e})"[:200]
         row["error_kind"] = "protocol"
     return row
 
@@ -108,6 +110,19 @@ async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict
             text = (await resp.text())[:200]
             row["error"], row["error_kind"] = f"HTTP {resp.status}: {text}", "http"
             return
+        if not resp.content_type.startswith("text/event-stream"):  # an error object with status 200, say
+            text = await resp.text()
+            try:
+                doc = json.loads(text)
+                err = doc.get("error") if isinstance(doc, dict) else None
+            except ValueError:
+                err = None
+            said = (
+                err.get("message") if isinstance(err, dict) else err
+            ) or f"not an event stream: {text[:80]!r}"
+            row["error"], row["error_kind"] = f"the server answered with an error: {str(said)[:160]}", "http"
+            return
+        finished = False
         async for raw in resp.content:
             line = raw.strip()
             now = time.perf_counter()
@@ -137,7 +152,9 @@ async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict
             )  # Moonshot puts it inside the last choice
             if isinstance(usage, dict):
                 _usage(row, usage)
-            if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
+            choices = chunk.get("choices") or []
+            finished = finished or any(c.get("finish_reason") for c in choices)
+            if any((c.get("delta") or {}).get("content") for c in choices):
                 if last is None:
                     row["ttft_s"] = now - sent
                 else:
@@ -145,6 +162,12 @@ async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict
                 last = now
     if row["e2e_s"] is None:  # a stream that ended without [DONE]: its last byte is now
         row["e2e_s"] = time.perf_counter() - sent
+        if not finished:  # cut off mid-answer: the server went away, this is not a measured answer
+            row["error"], row["error_kind"] = (
+                "the stream ended before the answer did (no finish_reason)",
+                CONNECTION,
+            )
+            return
     if row["ttft_s"] is None:
         row["error"], row["error_kind"] = "no content token in the answer", "protocol"
 
@@ -156,9 +179,7 @@ def _usage(row: dict[str, Any], usage: dict[str, Any]) -> None:
         value = usage.get(key)
         row[key] = token_count(value)
         if value is not None and row[key] is None:
-            row.setdefault("usage_warnings", []).append(
-                f"usage.{key} = {value!r:.24} is not a token count"
-            )
+            row.setdefault("usage_warnings", []).append(f"usage.{key} = {value!r:.24} is not a token count")
 
 
 def _session(t: Target, connections: int) -> Any:

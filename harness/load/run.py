@@ -99,6 +99,7 @@ def run_level(target: Any, prompts: list, max_tokens: int, mode: str, level: flo
 # The open-loop generator schedules about 200 requests/s on two cores (bench/load_generator.py); above this rate
 # its lag, not the server, would decide the figures.
 MAX_OPEN_RATE = 1000.0
+MAX_LEVEL_S = 3600.0  # an open-loop level's schedule, first request to last: longer is a typo, not a test
 _CONNECTION_ERRORS = ("ClientConnectorError", "ClientConnectionError", "ServerDisconnectedError", "ClientOSError",
                       "ConnectionRefusedError", "ConnectionResetError", "ClientConnectionResetError", "OSError")  # fmt: skip
 
@@ -125,6 +126,9 @@ def level_problems(lc: Any) -> list[str]:
                        "all send at once)")  # fmt: skip
         elif lc.mode == "closed" and level > lc.max_in_flight:
             out.append(f"{level:g} users: above load.max_in_flight={lc.max_in_flight} connections")
+        elif lc.mode == "open" and (lc.requests_per_level - 1) / level > MAX_LEVEL_S:
+            out.append(f"{level:g} requests/s: {lc.requests_per_level} requests at that rate take "
+                       f"{(lc.requests_per_level - 1) / level:,.0f} s, over {MAX_LEVEL_S:g} s for one level")  # fmt: skip
         elif lc.mode == "open" and level > MAX_OPEN_RATE:
             out.append(f"{level:g} requests/s: above {MAX_OPEN_RATE:g}/s, the most this generator schedules on "
                        "time (bench/load_generator.py); the figures would measure the generator")  # fmt: skip
@@ -172,6 +176,7 @@ def load(raw: Any) -> Path:
 
     cfg = OmegaConf.to_object(raw)  # typed; `raw` (the DictConfig) is what the planner reads
     from harness.config.schema import BaselineConfig, LoadConfig, TaskConfig
+    from harness.secrets import redact
     from harness.store.record import now_iso
     from harness.store.store import atomic_write_text
     from harness.tasks import load_task
@@ -249,7 +254,8 @@ def load(raw: Any) -> Path:
                 lv.update(level_id=lid, created_at=now_iso(), price=price)
                 spent += _cost(lv["rows"], price) or 0.0
                 ratio = prompt_ratio(lv["rows"], prompts, ratio)
-                atomic_write_text(path, json.dumps(lv))  # a finished level is kept even if a later one fails
+                # a finished level is kept even if a later one fails; an error row may quote a key a server echoed
+                atomic_write_text(path, redact(json.dumps(lv)))
                 stored.append(lv)
                 log.info("load: %s level %g measured (%s)", lc.mode, level, path.name)
     levels, cap = summarise(stored, slo)
@@ -271,7 +277,7 @@ def load(raw: Any) -> Path:
         "stopped_by_budget": stop,
     }
     path = root / f"{record['load_id']}.json"
-    atomic_write_text(path, json.dumps(record, indent=1))
+    atomic_write_text(path, redact(json.dumps(record, indent=1)))
     return path
 
 

@@ -29,16 +29,28 @@ MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "Au
 NEAR_DUPLICATE = 0.8  # Jaccard similarity of character 3-gram sets at or above which two texts count as one
 
 
+# Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt; unicodedata has no such property):
+# characters a reader does not see, beside the Cf and Cc categories (the Hangul fillers, variation selectors...)
+IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+             (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+             (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+             (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))  # fmt: skip
+
+
+def _visible(ch: str) -> bool:
+    if unicodedata.category(ch) in ("Cf", "Cc"):
+        return False
+    code = ord(ch)
+    return not any(lo <= code <= hi for lo, hi in IGNORABLE)
+
+
 def comparable(text: str) -> str:
     """The text as leakage checks compare it: NFKC-normalised (full-width and compatibility forms folded), with
-    format and control characters removed (zero-width spaces and joiners, soft hyphens, bidi marks: invisible,
-    and enough to slip a copied question past a character n-gram comparison), case-folded, whitespace collapsed."""
+    invisible characters removed (format and control characters, and every default-ignorable one: zero-width
+    spaces and joiners, soft hyphens, bidi marks, variation selectors, Hangul fillers: enough to slip a copied
+    question past a character n-gram comparison), case-folded, whitespace collapsed."""
     t = unicodedata.normalize("NFKC", str(text))
-    t = "".join(
-        " " if ch.isspace() else ch
-        for ch in t
-        if ch.isspace() or unicodedata.category(ch) not in ("Cf", "Cc")
-    )
+    t = "".join(" " if ch.isspace() else ch for ch in t if ch.isspace() or _visible(ch))
     return " ".join(t.casefold().split())
 
 

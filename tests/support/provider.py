@@ -59,6 +59,12 @@ class FakeProvider(LoopbackServer):
       hang       reads the request, then sends nothing
       error200   HTTP 200 with {"error": {"message": "model overloaded"}}, whether streaming or not
       die_after  answers `n` requests normally, then closes its port (connections are refused)
+      open_end   a whole streamed answer (finish_reason, usage), then the stream stays open: no [DONE], no close
+      plain_json a whole JSON answer labelled text/plain, whatever the request asked for
+      cut        one content chunk of a stream, then the connection closes (a server that died mid-answer)
+      odd        an event whose choices are [null], then [DONE]
+      hugeline   one event line of 600 KB
+      echo400    every second request: HTTP 400 whose body echoes the request's Authorization header
     """
 
     def __init__(self, behaviour: str = "ok", *, text: str = "Hello there", usage: Any = None,
@@ -94,6 +100,42 @@ class FakeProvider(LoopbackServer):
             return
         if b == "error200":
             _send(h, json.dumps({"error": {"message": "model overloaded", "type": "server_error"}}).encode())
+            return
+        if b == "plain_json":
+            _send(h, json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": self.text},
+                                              "finish_reason": "stop"}], "usage": self.usage}).encode(), "text/plain")  # fmt: skip
+            return
+        if b == "echo400" and count % 2 == 0:
+            said = json.dumps(
+                {"error": {"message": f"bad request from {h.headers.get('Authorization')}"}}
+            ).encode()
+            h.send_response(400)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(said)))
+            h.end_headers()
+            h.wfile.write(said)
+            return
+        if b in ("cut", "odd", "hugeline", "open_end"):
+            h.send_response(200)
+            h.send_header("Content-Type", "text/event-stream")
+            h.end_headers()
+            content = "x" * 600_000 if b == "hugeline" else self.text
+            events = {"cut": [{"choices": [{"index": 0, "delta": {"content": self.text}}]}],
+                      "odd": [{"choices": [None]}],
+                      "hugeline": [{"choices": [{"index": 0, "delta": {"content": content}}]}],
+                      "open_end": [{"choices": [{"index": 0, "delta": {"content": self.text}}]},
+                                   {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                                   {"choices": [], "usage": self.usage}]}[b]  # fmt: skip
+            try:
+                h.wfile.write(b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events))
+                if b == "odd":
+                    h.wfile.write(b"data: [DONE]\n\n")
+                h.wfile.flush()
+                while b == "open_end" and time.monotonic() < until and not self.closed:
+                    time.sleep(0.05)
+            except OSError:
+                pass
+            h.close_connection = True
             return
         if b in ("keepalive", "trickle"):
             h.send_response(200)

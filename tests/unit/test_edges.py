@@ -66,7 +66,10 @@ def test_an_answer_far_longer_than_max_tokens_is_flagged(tmp_path):
     with FakeProvider(text="word " * 400_000) as p:
         [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite")).run([BODY])
     assert len(text) == 2_000_000 and m.error is None
-    assert "answer: about 500,000 tokens for max_tokens 48 (the server did not stop at max_tokens)" in m.usage_warnings
+    assert (
+        "answer: about 500,000 tokens for max_tokens 48 (the server did not stop at max_tokens)"
+        in m.usage_warnings
+    )
 
 
 def test_a_paid_answer_the_cache_cannot_take_is_kept_and_never_paid_again(tmp_path, caplog, monkeypatch):
@@ -105,7 +108,9 @@ def test_when_neither_the_cache_nor_the_spill_folder_can_be_written_sending_stop
     monkeypatch.setattr(cache, "put", full)
     monkeypatch.setattr(cache, "spill", full)
     with FakeProvider() as p:
-        with pytest.raises(FatalApiError, match="stopped sending, so that no further answer is paid for and lost"):
+        with pytest.raises(
+            FatalApiError, match="stopped sending, so that no further answer is paid for and lost"
+        ):
             caller(p.url, cache).run([BODY, {**BODY, "max_tokens": 47}, {**BODY, "max_tokens": 46}])
         assert len(p.bodies) == 1  # concurrency 1: the first answer could not be kept, nothing more was sent
 
@@ -123,7 +128,9 @@ def test_an_attempt_ends_at_its_timeout_or_deadline_with_its_cause(behaviour, ca
     socket read); a token every 0.2 s, forever, is bounded by the whole answer's deadline."""
     started = time.monotonic()
     with FakeProvider(behaviour, max_seconds=15) as p:
-        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), timeout_s=1, deadline_s=2).run([BODY])
+        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), timeout_s=1, deadline_s=2).run(
+            [BODY]
+        )
     took = time.monotonic() - started
     assert text == "" and cause in m.error and took < 4.5, (m.error, took)
 
@@ -131,9 +138,25 @@ def test_an_attempt_ends_at_its_timeout_or_deadline_with_its_cause(behaviour, ca
 @pytest.mark.parametrize("stream", [True, False])
 def test_an_error_object_with_status_200_is_shown_in_the_providers_words(stream, tmp_path):
     with FakeProvider("error200") as p:
-        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), stream=stream, max_retries=1).run([BODY])
+        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), stream=stream, max_retries=1).run(
+            [BODY]
+        )
         assert len(p.bodies) == 2  # retried once: an overloaded model may answer the next time
     assert text == "" and m.error == "the server answered with an error: model overloaded"
+
+
+@pytest.mark.parametrize("behaviour, note", [
+    ("open_end", "the stream stayed open after its answer ended"),  # complete, then never closed
+    ("plain_json", None),  # a stream request answered with one JSON body labelled text/plain
+])  # fmt: skip
+def test_a_complete_answer_delivered_oddly_is_kept_not_bought_again(behaviour, note, tmp_path):
+    with FakeProvider(behaviour, max_seconds=10) as p:
+        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), timeout_s=1, max_retries=2).run(
+            [BODY]
+        )
+        assert len(p.bodies) == 1  # paid once, kept: not retried
+    assert text == "Hello there" and m.error is None and (m.prompt_tokens, m.completion_tokens) == (20, 3)
+    assert (note in m.usage_warnings[-1]) if note else not m.usage_warnings
 
 
 # -- 5, 6, 7: the load generator -------------------------------------------------------------------------------------
@@ -155,7 +178,9 @@ def test_load_rows_keep_only_counts_that_are_counts(tmp_path):
         record = _load(p.url, tmp_path, "load.levels=[1]")
     [level] = list((tmp_path / "load" / "levels").glob("*.json"))
     rows = json.loads(level.read_text())["rows"]
-    assert [(r["prompt_tokens"], r["completion_tokens"], r["error"]) for r in rows] == [(None, None, None)] * 2
+    assert [(r["prompt_tokens"], r["completion_tokens"], r["error"]) for r in rows] == [
+        (None, None, None)
+    ] * 2
     assert rows[0]["usage_warnings"] == ["usage.prompt_tokens = '50' is not a token count",
                                          "usage.completion_tokens = '7' is not a token count"]  # fmt: skip
     assert record["levels"][0]["figures"]["error_rate"] == 0.0
@@ -166,6 +191,7 @@ def test_load_rows_keep_only_counts_that_are_counts(tmp_path):
     ("[1.5]", "closed", "load.levels: 1.5 users is not a whole number"),  # refused by the config check
     ("[10000000.0]", "open", "1e+07 requests/s: above 1000/s"),
     ("[0]", "open", "load.levels: 0.0 is not a positive number"),
+    ("[0.00001]", "open", "1e-05 requests/s: 2 requests at that rate take 100,000 s, over 3600 s for one level"),
 ])  # fmt: skip
 def test_a_level_that_cannot_be_offered_is_refused_before_anything_is_sent(levels, mode, said, tmp_path):
     with FakeProvider() as p:
@@ -202,6 +228,36 @@ def test_a_server_that_dies_mid_run_is_not_stored_as_a_measurement(tmp_path):
     assert [lv["level"] for lv in record["levels"]] == [1.0, 2.0]
 
 
+@pytest.mark.parametrize("behaviour, cause", [
+    ("cut", "the stream ended before the answer did (no finish_reason)"),  # a server that died mid-answer
+    ("odd", "malformed stream (AttributeError"),  # choices: [null]
+    ("hugeline", "malformed stream (LineTooLong"),  # one event line over aiohttp's limit
+])  # fmt: skip
+def test_a_broken_stream_is_an_error_of_its_row_never_a_measurement_or_a_traceback(
+    behaviour, cause, tmp_path
+):
+    with FakeProvider(behaviour) as p:
+        with pytest.raises(HarnessError, match="every request of closed-loop level 1 failed") as e:
+            _load(p.url, tmp_path, "load.levels=[1]")
+    assert cause in str(e.value)
+    assert not (tmp_path / "load" / "levels").exists() or not list((tmp_path / "load" / "levels").iterdir())
+
+
+def test_a_key_a_server_echoes_is_in_no_load_file(tmp_path, monkeypatch):
+    """Every second request gets HTTP 400 quoting its Authorization header: the level is stored (half its rows
+    failed), and neither its file nor the record holds the key of load.api_key_env."""
+    from harness.secrets import register_key_env
+
+    monkeypatch.setenv("LOADKEYV", "sk-load-SECRET-4711")
+    register_key_env("LOADKEYV")  # what `harness load` does with load.api_key_env before it sends
+    with FakeProvider("echo400") as p:
+        _load(p.url, tmp_path, "load.levels=[1]", "load.api_key_env=LOADKEYV", "load.max_error_rate=1")
+        assert any(b for b in p.bodies)
+    texts = [f.read_text() for f in (tmp_path / "load").rglob("*.json")]
+    assert len(texts) == 2 and all("sk-load-SECRET-4711" not in t for t in texts)
+    assert any("Bearer ***LOADKEYV***" in t for t in texts)
+
+
 def test_a_stored_level_with_connection_failures_is_measured_again(tmp_path):
     """A level stored by an older harness while its server was gone ("ClientConnectorError" rows, no error kind)
     is not reused: the next run sends it again."""
@@ -232,6 +288,8 @@ def test_a_question_hidden_behind_zero_width_characters_is_still_a_leak():
     hidden = "\u200b ".join(held.split()) + "\u200b"  # U+200B after each word
     wide = "ＨＯＷ ｄｏ Ｉ reset my password on the billing portal?"  # full-width letters
     assert comparable(hidden) == comparable(wide) == comparable(held) == held.lower()
+    for mark in ("\u034f", "\ufe0f", "\ufe00", "\u180b", "\u3164", "\u17b4", "\u00ad", "\U000e0041"):
+        assert comparable(mark.join(held)) == held.lower(), hex(ord(mark[0]))  # between every character
     ctx = Context("question", ["question", "answer"], "answer", train=[], held_out=[{"question": held}])
     cands = [Candidate(0, {"question": hidden, "answer": "x"}), Candidate(1, {"question": wide, "answer": "x"}),
              Candidate(2, {"question": "What are your opening hours?", "answer": "x"})]  # fmt: skip
@@ -245,11 +303,21 @@ def test_a_question_hidden_behind_zero_width_characters_is_still_a_leak():
 
 def _returns_within(fn, seconds: float):
     out: list = []
-    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+
+    def call() -> None:
+        try:
+            out.append(("value", fn()))
+        except Exception as e:  # noqa: BLE001 - raised in the test's thread below
+            out.append(("error", e))
+
+    t = threading.Thread(target=call, daemon=True)
     t.start()
     t.join(seconds)
     assert not t.is_alive(), f"{fn} still running after {seconds} s"
-    return out[0]
+    kind, value = out[0]
+    if kind == "error":
+        raise value
+    return value
 
 
 def test_a_fifo_in_a_model_folder_does_not_hang_the_preflight(tmp_path):
@@ -258,6 +326,14 @@ def test_a_fifo_in_a_model_folder_does_not_hang_the_preflight(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     os.mkfifo(tmp_path / "model.safetensors")
     assert _returns_within(lambda: folder_facts(tmp_path), 5) is None  # no readable weights: the YAML's size
+
+
+def test_a_response_cache_that_is_not_a_file_is_named_not_opened(tmp_path):
+    path = tmp_path / "api_cache.sqlite"
+    os.mkfifo(path)
+    with pytest.raises(HarnessError, match="is not a regular file") as e:
+        _returns_within(lambda: ResponseCache(path), 5)
+    assert "Nothing was sent" in str(e.value)
 
 
 def test_a_foreign_record_with_infinity_is_skipped_with_a_warning(tmp_path, caplog):
@@ -272,7 +348,9 @@ def test_a_foreign_record_with_infinity_is_skipped_with_a_warning(tmp_path, capl
     foreign.pop("record_sha256")
     foreign.pop("samples_sha256")
     foreign["api"] = {"latency_s": {"p95": float("inf")}}
-    store.record_path("b" * 20).write_text(json.dumps(foreign))  # Python writes Infinity; JSON has no such number
+    store.record_path("b" * 20).write_text(
+        json.dumps(foreign)
+    )  # Python writes Infinity; JSON has no such number
     store.samples_path("b" * 20).write_text('{"doc_id": 0}\n')
     assert "Infinity" in store.record_path("b" * 20).read_text()
     with caplog.at_level(logging.WARNING):
@@ -289,13 +367,18 @@ def test_history_lists_the_runs_of_a_damaged_runs_folder(tmp_path, caplog):
             "ended_at": "2026-12-06T08:01:00", "cells": [{"status": "computed", "model": "m", "task": "t",
                                                          "cell_id": "c" * 20, "seconds": 3}]}  # fmt: skip
     (runs / "20261206-good.json").write_text(json.dumps(good))
-    (runs / "20261206-bad.json").write_text(json.dumps({**good, "run_id": "20261206-bad", "cells": "not a list"}))
+    (runs / "20261206-bad.json").write_text(
+        json.dumps({**good, "run_id": "20261206-bad", "cells": "not a list"})
+    )
     os.mkfifo(runs / "20261206-fifo.json")
     with caplog.at_level(logging.WARNING):
         listing = _returns_within(lambda: list_runs(tmp_path, 20), 5)
     assert "20261206-good" in listing and "20261206-bad" not in listing and "1 computed" in listing
     assert "its `cells` is not a list of cells" in caplog.text and "not a regular file" in caplog.text
     assert "computed          m x t" in show_run(tmp_path, "20261206-good")
+    odd = {**good, "run_id": "20261206-odd", "cells": [{"status": 7, "cell_id": 12, "seconds": float("inf")}]}
+    (runs / "20261206-odd.json").write_text(json.dumps(odd))
+    assert "7                 ? x ?                12" in show_run(tmp_path, "20261206-odd")
 
 
 # -- 10, 11: what the console says, and one report folder written by two ---------------------------------------------
@@ -333,7 +416,9 @@ def test_a_report_folder_is_written_as_one_unit(tmp_path):
     writer = threading.Thread(target=write_board, args=(board, out, "t"), daemon=True)
     writer.start()
     time.sleep(1.0)
-    assert writer.is_alive() and not list(out.iterdir())  # waits: nothing of its report mixed into the other's
+    assert writer.is_alive() and not list(
+        out.iterdir()
+    )  # waits: nothing of its report mixed into the other's
     os.close(fd)
     writer.join(30)
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "leaderboard.csv", "leaderboard.json"]
@@ -347,15 +432,25 @@ def test_a_report_folder_is_written_as_one_unit(tmp_path):
     ("baseline.base_url=http://me:sk-SECRET123@127.0.0.1:9/v1", "baseline.base_url carries a credential (its user name and password"),
     ('load.url="http://127.0.0.1:9/v1?token=sk-SECRET123"', "load.url carries a credential (its query parameter token=)"),
     ('judge.endpoint.base_url="http://127.0.0.1:9/v1?X-Amz-Signature=sk-SECRET123"', "judge.endpoint.base_url carries a credential"),
+    ('baseline.base_url="http://127.0.0.1:9/v1?pwd=sk-SECRET123"', "(its query parameter pwd=)"),
+    ('baseline.base_url="http://127.0.0.1:9/v1?a=1;api_key=sk-SECRET123"', "(its query parameter api_key=)"),
+    ('baseline.base_url="http://127.0.0.1:9/v1#access_token=sk-SECRET123"', "carries a fragment"),
+    ('baseline.base_url="me:sk-SECRET123@127.0.0.1:9/v1"', "must be an http:// or https:// URL with a host"),
+    ('baseline.base_url="http://[127.0.0.1/v1?api_key=sk-SECRET123"', "is not a URL that can be read"),
+    ("baseline.base_url=${oc.env:PROBE_URL}", "baseline.base_url carries a credential (its user name"),
+    ("baseline.api_key_env=sk-proj-SECRET123", "baseline.api_key_env must be the NAME of an environment variable"),
 ])  # fmt: skip
-def test_a_credential_in_a_url_is_refused_without_being_echoed(override, said):
+def test_a_credential_in_a_url_is_refused_without_being_echoed(override, said, monkeypatch):
     from harness.config.validate import validate
 
+    monkeypatch.setenv("PROBE_URL", "http://me:sk-SECRET123@127.0.0.1:9/v1")  # read through an interpolation
     with pytest.raises(HarnessError) as e:
         validate(compose_cfg(["baseline=openai-gpt-4o-mini", override]))
     assert said in str(e.value) and "SECRET123" not in str(e.value)
-    assert "api_key_env=MY_KEY_VAR" in str(e.value)
-    validate(compose_cfg(["baseline=openai-gpt-4o-mini", 'baseline.base_url="http://h/v1?api-version=2024-06-01"']))
+    assert "MY_KEY_VAR" in str(e.value)
+    validate(
+        compose_cfg(["baseline=openai-gpt-4o-mini", 'baseline.base_url="http://h/v1?api-version=2024-06-01"'])
+    )
 
 
 def test_the_command_with_a_key_in_its_url_writes_nothing(tmp_path):

@@ -58,6 +58,12 @@ class ResponseCache:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        if (
+            path.exists() or path.is_symlink()
+        ) and not path.is_file():  # a FIFO would hang, a folder cannot open
+            raise HarnessError(f"the API response cache {path} is not a regular file (a folder, a FIFO or a "
+                               "broken link). Nothing was sent. Move it aside, or restore the cache from a backup "
+                               "(a new, empty cache would ask for, and pay for, every answer again).")  # fmt: skip
         # One connection, used from the event loop's thread; the lock covers any other caller.
         self.db = sqlite3.connect(path, check_same_thread=False, timeout=60)
         try:

@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -154,6 +154,28 @@ def aio_client(timeout: float) -> Any:
 
 
 @dataclass
+class _Streamed:
+    """An answer as it streams in."""
+
+    parts: list[str] = field(default_factory=list)
+    usage: Any = None
+    first: float | None = None  # when the first content token came
+    finish: Any = None
+    reasoned: bool = False  # reasoning arrived in the stream (DeepSeek, Qwen, GLM and Kimi send it apart)
+    note: str | None = None  # how it ended, when not as it should
+
+
+async def _aiter(items: Any) -> Any:
+    """An async iterator over a stream, or over a list of chunks read from a body."""
+    if hasattr(items, "__aiter__"):
+        async for x in items:
+            yield x
+    else:
+        for x in items:
+            yield x
+
+
+@dataclass
 class _Job:
     """One distinct request: its cache key, body, the positions it answers, and its progress."""
 
@@ -222,75 +244,84 @@ class ApiCaller:
         loop = asyncio.get_running_loop()
         hard = loop.time() + self.s.deadline_s
         step = lambda: min(hard, loop.time() + self.s.timeout_s)  # noqa: E731
+        got = _Streamed()
+        resp: Any = None
         try:
             async with asyncio.timeout_at(step()) as clock:
                 if self.s.stream:
-                    resp, parts, usage, first, finish, reasoned = await self._stream(
-                        client, payload, clock, step
-                    )
+                    resp = await self._stream(client, payload, clock, step, got)
                 else:
                     clock.reschedule(hard)  # one body: its first byte is the whole answer
                     resp = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any])
         except TimeoutError:
-            if loop.time() >= hard - 0.05:
-                raise Overdue(f"no complete answer within deadline_s={self.s.deadline_s:g} s") from None
-            raise Overdue(f"nothing of the answer for timeout_s={self.s.timeout_s:g} s (a server that sends only "
-                          "keep-alive comments, or none, stops here)") from None  # fmt: skip
-        if not self.s.stream or resp is not None:  # not streamed, or a stream request answered with one body
+            if got.finish is None:
+                if loop.time() >= hard - 0.05:
+                    raise Overdue(f"no complete answer within deadline_s={self.s.deadline_s:g} s") from None
+                raise Overdue(f"nothing of the answer for timeout_s={self.s.timeout_s:g} s (a server that sends "
+                              "only keep-alive comments, or none, stops here)") from None  # fmt: skip
+            # the answer was complete (its finish_reason came) but the stream was never closed: it is paid for,
+            # so it is kept, not asked for again
+            got.note = "the stream stayed open after its answer ended (finish_reason came, then nothing)"
+        if resp is not None:  # not streamed, or a stream request answered with one body
             if not isinstance(resp, dict):  # e.g. an HTML error page from a proxy, with status 200
                 raise ValueError(f"the server answered with something that is not JSON: {str(resp)[:80]!r}")
             said = provider_message(resp)
             if said is not None:
                 raise ProviderError(said)
-            usage = resp.get("usage")
             choice = resp["choices"][0]
-            parts = [choice["message"].get("content") or ""]
-            finish = choice.get("finish_reason")
-            first, reasoned = None, False
+            got = _Streamed(parts=[choice["message"].get("content") or ""], usage=resp.get("usage"),
+                            finish=choice.get("finish_reason"))  # fmt: skip
         ended = time.perf_counter()
-        return self._read_answer(body, "".join(parts), usage, first, ended, started, finish, reasoned)
+        out = self._read_answer(body, "".join(got.parts), got.usage, got.first, ended, started, got.finish,
+                                got.reasoned)  # fmt: skip
+        if got.note:
+            out["usage_warnings"].append(got.note)
+        return out
 
     async def _stream(self, client: openai.AsyncOpenAI, payload: dict[str, Any], clock: Any,
-                      step: Callable[[], float]) -> tuple[Any, list[str], Any, float | None, Any, bool]:  # fmt: skip
-        """One streamed attempt: (a whole JSON body when the server answered the stream request with one, else
-        None; the content parts; usage; first content time; finish reason; whether reasoning streamed)."""
-        first = None
-        usage: dict[str, Any] | None = None
-        parts: list[str] = []
-        finish = None
-        reasoned = False  # reasoning arrived in the stream (DeepSeek, Qwen, GLM and Kimi send it apart)
+                      step: Callable[[], float], got: _Streamed) -> Any:  # fmt: skip
+        """One streamed attempt into `got` (kept as it arrives: a timeout after the answer's end keeps it).
+        Returns a whole body instead when the server answered the stream request with one (JSON, whatever its
+        content type says), else None."""
         payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
         stream = await client.post("/chat/completions", body=payload, cast_to=dict[str, Any], stream=True,
                                    stream_cls=openai.AsyncStream[dict[str, Any]])  # fmt: skip
         kind = str(getattr(stream.response, "headers", {}).get("content-type", ""))
-        if kind.startswith("application/json"):  # not a stream: an error object, or a whole answer
-            raw = await stream.response.aread()
+        if not kind.startswith("text/event-stream"):  # not a stream: an error object, or a whole answer
+            raw = (await stream.response.aread()).decode("utf-8", "replace")
             try:
-                return json.loads(raw), parts, usage, first, finish, reasoned
+                return json.loads(raw)
             except ValueError:
-                return raw.decode("utf-8", "replace"), parts, usage, first, finish, reasoned
-        async for chunk in stream:
+                if "data:" not in raw:
+                    return raw
+            events = [
+                ln[5:].strip() for ln in raw.splitlines() if ln.startswith("data:")
+            ]  # an unlabelled stream
+            chunks = [json.loads(e) for e in events if e and e != "[DONE]"]
+        else:
+            chunks = stream
+        async for chunk in _aiter(chunks):
             clock.reschedule(step())
             said = provider_message(chunk)
             if said is not None:
                 raise ProviderError(said)
             if chunk.get("usage"):
-                usage = chunk["usage"]
+                got.usage = chunk["usage"]
             for choice in chunk.get("choices") or []:
                 if choice.get("usage") and not chunk.get("usage"):  # Moonshot: inside the last choice
-                    usage = choice["usage"]
+                    got.usage = choice["usage"]
                 delta = choice.get("delta") or {}
-                reasoned = reasoned or bool(delta.get("reasoning_content") or delta.get("reasoning"))
+                got.reasoned = got.reasoned or bool(delta.get("reasoning_content") or delta.get("reasoning"))
                 content = delta.get("content")
                 if content:
-                    if first is None:
-                        first = time.perf_counter()
-                    parts.append(content)
-                finish = choice.get("finish_reason") or finish
-        if finish is None and usage is None:
+                    if got.first is None:
+                        got.first = time.perf_counter()
+                    got.parts.append(content)
+                got.finish = choice.get("finish_reason") or got.finish
+        if got.finish is None and got.usage is None:
             raise ValueError("the stream ended before the answer did (or it was not an OpenAI-style event "
                              "stream: check base_url)")  # fmt: skip
-        return None, parts, usage, first, finish, reasoned
+        return None
 
     def _read_answer(self, body: dict[str, Any], text: str, usage: Any, first: float | None, ended: float,
                      started: float, finish: Any, reasoned: bool) -> dict[str, Any]:  # fmt: skip
