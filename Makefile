@@ -9,10 +9,11 @@ run: setup
 	.venv/bin/harness
 
 # Every tier: unit (fast, offline), integration (real models, servers, chromium), e2e (the harness command as a
-# user runs it). The 25 slowest tests are listed at the end.
+# user runs it), in two lanes of one core each, then the tests that time a server alone (scripts/test.sh). Each
+# part lists its slowest tests.
 test:
 	scripts/setup.sh --browser
-	.venv/bin/pytest tests/unit tests/integration tests/e2e -v -rs --durations=25
+	scripts/test.sh
 
 test-fast: setup
 	.venv/bin/pytest

@@ -5,7 +5,7 @@ test. Goal: 30 minutes on the slower (AVX2-only) machine kind, so about 20 on an
     python bench/ci_time.py [--keep DIR]
 
 Writes bench/results/ci_time.json: the wall time, setup and pytest parts, the test counts, the 25 slowest tests
-(pytest's --durations table, which `make test` prints), the CPU's vector extensions, and how busy the machine was
+(pytest's --durations tables, which `make test` prints per lane), the CPU's vector extensions, and how busy the machine was
 before it started (a figure taken on a busy machine says so). pip's download cache is whatever this machine has;
 Debian's chromium is installed once per machine and not timed again. The README's table reads its figure from here
 (tests/unit/test_docs.py checks that it does). Exit 1 when the run fails or takes over 30 minutes.
@@ -45,13 +45,22 @@ def cpu() -> dict:
     }
 
 
-def slowest(log: str) -> list[dict]:
-    """pytest's --durations table: [{seconds, phase, test}]."""
-    table = log.split("slowest 25 durations", 1)[-1]
-    return [
-        {"seconds": float(m[1]), "phase": m[2], "test": m[3]}
-        for m in re.finditer(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)$", table, flags=re.M)
-    ]
+def slowest(log: str, n: int = 25) -> list[dict]:
+    """The slowest tests of every --durations table in the log (one per lane of scripts/test.sh):
+    [{seconds, phase, test}], slowest first."""
+    rows = [{"seconds": float(m[1]), "phase": m[2], "test": m[3]}
+            for m in re.finditer(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)$", log, flags=re.M)]  # fmt: skip
+    return sorted(rows, key=lambda r: -r["seconds"])[:n]
+
+
+def counts(log: str) -> str | None:
+    """pytest's closing counts of every lane, added up: "571 passed, 2 skipped"."""
+    total: dict[str, int] = {}
+    for line, _ in re.findall(r"=+ (.*(?:passed|failed|error).*) in ([\d.]+)s", log):
+        for k, word in re.findall(r"(\d+) (passed|failed|skipped|errors?|warnings?|deselected)", line):
+            total[word] = total.get(word, 0) + int(k)
+    order = ["failed", "errors", "error", "passed", "skipped", "deselected", "warnings", "warning"]
+    return ", ".join(f"{total[w]} {w}" for w in order if w in total) or None
 
 
 def main() -> int:
@@ -75,14 +84,14 @@ def main() -> int:
     wall = time.monotonic() - started
     log = p.stdout + p.stderr
     (work / "ci.log").write_text(log)
-    summary = re.findall(r"=+ (.*(?:passed|failed).*) in ([\d.]+)s", log)
+    lanes = re.findall(r"=+ .*(?:passed|failed).* in ([\d.]+)s", log)
     result = {
         "date": dt.date.today().isoformat(),
         "commit": head,
         "exit_code": p.returncode,
         "wall_s": round(wall),
-        "pytest_s": round(float(summary[-1][1])) if summary else None,
-        "tests": summary[-1][0] if summary else None,
+        "pytest_s_per_lane": [round(float(x)) for x in lanes],  # scripts/test.sh: two lanes at once
+        "tests": counts(log),
         "cpu": cpu(),
         "load_average_before": [round(x, 2) for x in load_before],
         "slowest_25": slowest(log),

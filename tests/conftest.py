@@ -36,6 +36,17 @@ def pytest_collection_modifyitems(config, items):
                 f"{item.nodeid}: every test lives in tests/unit, tests/integration or tests/e2e"
             )
         item.add_marker(getattr(pytest.mark, tier))
+        if "quiet_machine" in getattr(item, "fixturenames", ()):  # alone on the machine in scripts/test.sh
+            item.add_marker(pytest.mark.quiet)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """In a lane of scripts/test.sh: the machine shared, or alone for a `quiet` test (tests/support/lanes.py)."""
+    from tests.support import lanes
+
+    with lanes.machine(exclusive=item.get_closest_marker("quiet") is not None):
+        yield
 
 
 def pytest_collection_finish(session):
