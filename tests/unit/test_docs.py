@@ -68,3 +68,20 @@ def test_the_decode_rate_is_the_stated_formula():
     assert decode_rate(101, 20, 0.5, 2.5) == pytest.approx(40.0)
     assert decode_rate(101, None, 0.5, 2.5) == pytest.approx(50.0)
     assert decode_rate(21, 20, 0.5, 2.5) is None  # one visible token: no rate
+
+
+def test_the_readmes_ci_time_is_the_measured_one():
+    """The README quotes bench/results/ci_time.json (bench/ci_time.py: `.ci/run` in a fresh clone with an empty
+    harness cache), never a figure typed by hand: its minutes, test count, date, machine and exit code."""
+    import json
+
+    run = json.loads((REPO_ROOT / "bench" / "results" / "ci_time.json").read_text())
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(
+        line for line in readme.splitlines() if line.startswith("| `make test` / `.ci/run` in a fresh clone")
+    )
+    minutes, seconds = divmod(run["wall_s"], 60)
+    assert f"**{minutes} min {seconds} s**" in row and run["date"] in row, row
+    assert f"for {run['tests'].split(',')[0]} tests, exit {run['exit_code']}" in row  # "618 passed"
+    assert ("AVX-512" if run["cpu"]["avx512"] else "AVX2-only") in row
+    assert run["exit_code"] == 0 and run["wall_s"] <= run["goal_s"]
