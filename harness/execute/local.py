@@ -190,7 +190,9 @@ class LocalBackend:
                  f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip
         from harness.load.busy import Busy
 
-        with Busy() as busy:  # a timing is only as good as the machine was quiet: recorded with it
+        with Busy(
+            client=False
+        ) as busy:  # a timing is only as good as the machine was quiet: recorded with it
             out = evaluate(cell, pretrained, device.kind, artifact)
         if out is None:  # a non-zero rank under `accelerate launch`: lm-eval gathers the scores on rank 0
             return None

@@ -396,7 +396,7 @@ def _train_locked(
         torch.cuda.reset_peak_memory_stats()
     from harness.load.busy import Busy
 
-    with _PeakRSS() as rss, Busy() as busy:  # how busy the machine was while training was timed
+    with _PeakRSS() as rss, Busy(client=False) as busy:  # how busy the machine was while training was timed
         run_started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(last) if last else None)
         train_seconds = meter.seconds()

@@ -10,6 +10,9 @@ of the processes that are part of the measurement, e.g. the model server the har
   other_share  busy_share - ours_share: other work on the machine, which slows what is measured
   steal_share  CPU time the hypervisor gave to other guests (a cloud VM's noisy neighbours)
   own_cpu      this process's CPU seconds per wall second (1.0 = a full core: a single-threaded client saturated)
+  role         client: the process sends requests to what is measured (the load generator), so its own CPU
+               above OWN_CPU_MAX flags it as the possible bottleneck; runner: the process *is* the measurement (a
+               local evaluation or training uses every core by design), so only other work and steal flag it
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Busy:
     """Measure around a timed span: `with Busy(server_pids) as b: ...; b.section()`."""
 
     pids: list[int] = field(default_factory=list)
+    client: bool = True  # False: this process runs the model being timed (module docstring: role)
     _start: dict[str, Any] = field(default_factory=dict)
     _end: dict[str, Any] = field(default_factory=dict)
 
@@ -69,10 +73,24 @@ class Busy:
         self._end = self._now(self.pids)
 
     def section(self) -> dict[str, Any]:
-        return contention(self._start, self._end, os.cpu_count() or 1)
+        return contention(self._start, self._end, os.cpu_count() or 1, self.client)
 
 
-def contention(start: dict[str, Any], end: dict[str, Any], cpus: int) -> dict[str, Any]:
+def contended(machine: dict[str, Any], runner: bool) -> bool:
+    """Whether a stored section flags contention, by the rule of its role; `runner` says the role of a section
+    stored before roles were recorded (a local evaluation's or training's: its own-core share was never
+    contention, and every local row of the default job carried the flag on a quiet machine for it)."""
+    if "other_share" not in machine:
+        return bool(machine.get("contended"))
+    runner = machine.get("role", "runner" if runner else "client") == "runner"
+    return (
+        (machine.get("other_share") or 0) > OTHER_MAX
+        or (machine.get("steal_share") or 0) > STEAL_MAX
+        or (not runner and (machine.get("own_cpu") or 0) > OWN_CPU_MAX)
+    )
+
+
+def contention(start: dict[str, Any], end: dict[str, Any], cpus: int, client: bool = True) -> dict[str, Any]:
     """The record's `machine` section from two snapshots (a pure function of them: tested by hand)."""
     wall = max(end["wall"] - start["wall"], 1e-9)
     a, b = start["cpu"], end["cpu"]
@@ -90,7 +108,7 @@ def contention(start: dict[str, Any], end: dict[str, Any], cpus: int) -> dict[st
     if steal_share > STEAL_MAX:
         flags.append(f"the hypervisor took {steal_share:.0%} of the CPU time (steal)")
     own_cpu = own / wall
-    if own_cpu > OWN_CPU_MAX:
+    if client and own_cpu > OWN_CPU_MAX:
         flags.append(f"the measuring process used {own_cpu:.0%} of a core: it may have been the bottleneck")
     try:
         load1 = os.getloadavg()[0]
@@ -105,6 +123,7 @@ def contention(start: dict[str, Any], end: dict[str, Any], cpus: int) -> dict[st
         "steal_share": round(steal_share, 4),
         "own_cpu": round(own_cpu, 4),
         "load_1m": load1,
+        "role": "client" if client else "runner",
         "contended": bool(flags),
         "flags": flags,
     }

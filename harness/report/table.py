@@ -9,6 +9,7 @@ import pandas as pd
 
 from harness.compare.deployment import Deployment, use_report_language
 from harness.compare.stats import Z95, ci95  # noqa: F401 - re-exported
+from harness.load.busy import contended
 from harness.report.i18n import N_, _, integer, label, percent
 from harness.report.labels import row_label, variant_text
 from harness.report.training_data import columns as train_data_columns
@@ -155,9 +156,11 @@ def cost_and_latency(
         per_1k = cost.get("per_1k_queries")  # busy seconds only (the record's own figure)
         device = hw.get("profile") or hw.get("kind") or r["eval"]["device"]["kind"]
         busy = (r.get("inference") or {}).get("machine") or {}
-        if busy.get("contended"):  # a slowed measurement is not capacity: said where the figure is shown
+        if contended(
+            busy, runner=True
+        ):  # a slowed measurement is not capacity: said where the figure is shown
             where = _("%(device)s, batch %(batch)s (timed on a contended machine: %(flags)s)", device=device,
-                      batch=r["eval"].get("batch_size"), flags=contention_text(busy))  # fmt: skip
+                      batch=r["eval"].get("batch_size"), flags=contention_text(busy, runner=True))  # fmt: skip
         else:
             where = _("%(device)s, batch %(batch)s", device=device, batch=r["eval"].get("batch_size"))
         served = self_hosting(r)
@@ -376,9 +379,10 @@ def usage_source_text(source: str) -> str:
     return source
 
 
-def contention_text(machine: dict[str, Any]) -> str:
+def contention_text(machine: dict[str, Any], runner: bool = False) -> str:
     """Why a timing is flagged as contended, in the report's language, rebuilt from the stored shares (the
-    record's `flags` are the English sentences of the moment, kept for a record that lacks the shares)."""
+    record's `flags` are the English sentences of the moment, kept for a record that lacks the shares). `runner`:
+    the section is a local evaluation's or training's, where the process is the measurement (busy.py: role)."""
     from harness.load.busy import OTHER_MAX, OWN_CPU_MAX, STEAL_MAX
 
     parts = []
@@ -389,7 +393,8 @@ def contention_text(machine: dict[str, Any]) -> str:
         parts.append(
             _("the hypervisor took %(share)s of the CPU time (steal)", share=percent(machine["steal_share"]))
         )
-    if (machine.get("own_cpu") or 0) > OWN_CPU_MAX:
+    client = machine.get("role", "runner" if runner else "client") == "client"
+    if client and (machine.get("own_cpu") or 0) > OWN_CPU_MAX:
         parts.append(_("the measuring process used %(share)s of a core: it may have been the bottleneck",
                        share=percent(machine["own_cpu"])))  # fmt: skip
     if not parts and "other_share" not in machine:
@@ -624,7 +629,7 @@ def tuning_effect(
                 "val_loss": m.get("validation_loss"),
                 "device": (m.get("device") or {}).get("kind"),
                 # training timed on a contended machine: its time and tokens/s are not the device's speed
-                "train_contended": bool((m.get("machine") or {}).get("contended")),
+                "train_contended": contended(m.get("machine") or {}, runner=True),
                 "artifact_id": f.get("artifact_id"),
                 "cell_id": r["cell_id"],
                 "base_cell_id": base["cell_id"],

@@ -187,6 +187,28 @@ def test_a_cpu_saturated_client_is_flagged_by_hand():
     assert not contention(a, {**b, "own": 9.0, "theirs": 3.0}, 2)["contended"]  # 90 %: at the limit, not over
 
 
+def test_a_model_runner_using_both_cores_is_not_contended_but_other_work_still_is():
+    """A local evaluation on 2 CPUs over 10 s: the process itself used 16.6 CPU-seconds (166 % of a core: the
+    model uses both cores by design), nothing else ran: busy 17 / 20 = 85 %, ours 83 %, other 2 %. As a runner it
+    is not contended (every local row of the default job was flagged for this on a quiet machine); as a client
+    it would be. When the machine is fully busy and the process used 10.6 s, other work took 20 - 10.6 = 9.4
+    CPU-seconds (47 % > 25 %): contended either way."""
+    from harness.load.busy import contended
+
+    a = {"wall": 0.0, "cpu": Cpu(0, 0, 0, 0, 0, 0, 0, 0), "own": 0.0, "theirs": 0.0}
+    b = {"wall": 10.0, "cpu": Cpu(16, 0, 1, 3, 0, 0, 0, 0), "own": 16.6, "theirs": 0.0}
+    runner = contention(a, b, 2, client=False)
+    assert (runner["busy_share"], runner["ours_share"], runner["other_share"]) == (0.85, 0.83, 0.02)
+    assert runner["role"] == "runner" and not runner["contended"] and runner["flags"] == []
+    assert contention(a, b, 2)["contended"]  # the same figures from a client: its own core saturated
+    busy = {**b, "cpu": Cpu(19, 0, 1, 0, 0, 0, 0, 0), "own": 10.6}  # no idle time left
+    other = contention(a, busy, 2, client=False)
+    assert other["other_share"] == 0.47 and other["contended"]
+    # a record stored before roles: its `contended` came from the own-core rule; re-read by the rule of its role
+    old = {k: v for k, v in contention(a, b, 2).items() if k != "role"}
+    assert old["contended"] and not contended(old, runner=True) and contended(old, runner=False)
+
+
 def _load_record(capacity_rps=2.0, slo=None, model_key="m-small", task="helpdesk"):
     """A load record as harness load writes it: levels 1, 2, 4 users, capacity at level 2."""
     slo = slo or {"ttft_p95_s": 1.0, "tpot_p95_s": 0.1, "max_error_rate": 0.01}

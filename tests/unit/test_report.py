@@ -167,3 +167,19 @@ def test_format_validity_is_a_column_when_a_task_measures_it(tmp_path):
     assert (
         "Valid JSON / schema</th>" not in write_report([RECORD], tmp_path, "t").read_text()
     )  # no such task: no column
+
+
+def test_a_local_row_is_called_contended_only_for_other_work():
+    """A local evaluation's `machine` section as records stored it before roles: 166 % of a core used by the
+    model runner itself, 2 % other work, flagged "contended" by the client rule. Its row says where it ran and
+    nothing more; the same section with 40 % other work says why it is contended."""
+    quiet = {"cpus": 2, "busy_share": 0.85, "ours_share": 0.83, "other_share": 0.02, "steal_share": 0.0,
+             "own_cpu": 1.66, "contended": True,
+             "flags": ["the measuring process used 166% of a core: it may have been the bottleneck"]}  # fmt: skip
+    busy = {**quiet, "other_share": 0.4, "flags": ["other work used 40% of the machine's CPU while this was timed"]}
+    rows = leaderboard([make_record("a" * 20, inference={"machine": quiet}).to_json(),
+                        make_record("b" * 20, model="m-2", inference={"machine": busy}).to_json()])  # fmt: skip
+    where = dict(zip(rows["model_key"], rows["measured_on"], strict=True))
+    assert "contended" not in where["m-small"] and "166%" not in where["m-small"]
+    assert "timed on a contended machine: other work used 40% of the machine's CPU" in where["m-2"]
+    assert "166%" not in where["m-2"]  # the runner's own cores are never the reason
