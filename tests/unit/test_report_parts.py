@@ -175,3 +175,23 @@ def test_an_item_logged_once_per_filter_keeps_the_primary_metrics_filter():
     assert n == 2 and [(r["doc_id"], r["output"], r["scores"]["exact_match"]) for r in rows] == [
         (0, "[invalid]", 0.0), (1, "4", 1.0)]  # fmt: skip
     assert metrics["exact_match[strict-match]"]["value"] == 0.5
+
+
+def test_a_cost_difference_below_the_tie_share_is_a_tie_decided_by_score_then_latency():
+    """The audit's case: every self-hosted row costs 0.9658 USD per 1,000, and 2.5e-7 USD of amortised training
+    (a busy machine's timing) named the lower-scoring one "cheapest". Within 2 % of the cheapest, rows tie: the
+    higher score decides (Gemma 0.64 over SmolLM2 0.48), then the lower p95 latency; the finding names the tie."""
+    df = _df([
+        {"task": "t", "model": "smol", "score": 0.48, "rank": 1, "cost_per_1k": 0.9658, "p95_s": 0.8},
+        {"task": "t", "model": "gemma", "score": 0.64, "rank": 1, "cost_per_1k": 0.9658, "p95_s": 1.2},
+        {"task": "t", "model": "far", "score": 0.66, "rank": 1, "cost_per_1k": 0.9658 * 1.03, "p95_s": 0.1},
+    ])  # fmt: skip
+    df.loc[df["model"] == "smol", "training_cost"] = 0.0  # 1,000 x 0.3 / 1.2M = 2.5e-4 per 1,000 for gemma:
+    df.loc[df["model"] == "gemma", "training_cost"] = 0.3  # 0.96605 vs 0.9658, 0.026 % apart: a tie
+    [found] = summary.cheapest_meeting(df, None)
+    assert found.headline.endswith(": gemma · base")
+    assert "Tied on cost with smol · base (all within 2% of the cheapest, 0.965800 USD to 0.966050 USD" in found.detail
+    assert "far" not in found.detail  # 3 % dearer: not a tie
+    df.loc[df["model"] == "smol", "score"] = 0.64  # equal scores: the lower p95 latency decides
+    [found] = summary.cheapest_meeting(df, None)
+    assert found.headline.endswith(": smol · base") and "Tied on cost with gemma · base" in found.detail
