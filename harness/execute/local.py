@@ -190,9 +190,8 @@ class LocalBackend:
                  f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip
         from harness.load.busy import Busy
 
-        with Busy(
-            client=False
-        ) as busy:  # a timing is only as good as the machine was quiet: recorded with it
+        # a timing is only as good as the machine was quiet: recorded with it (this process runs the model)
+        with Busy(client=False) as busy:
             out = evaluate(cell, pretrained, device.kind, artifact)
         if out is None:  # a non-zero rank under `accelerate launch`: lm-eval gathers the scores on rank 0
             return None

@@ -342,9 +342,8 @@ class ApiCaller:
         elif bad:
             p, c, cached, r = est_p, est_c, 0, None
             source = f"{how} (the server's usage was implausible)"
-            warnings.append(
-                f"usage not taken: {'; '.join(bad)}; tokens {how.removeprefix('estimated: ')} instead"
-            )
+            warnings.append(f"usage not taken: {'; '.join(bad)}; the tokens are "
+                            f"{how.replace('estimated: ', 'estimated with ')} instead")  # fmt: skip
         else:  # no usage, or a partial one: a good answer is kept, its tokens counted here and marked so
             p, c, source = est_p, est_c, how
             cached, r = 0, None
@@ -429,10 +428,6 @@ class ApiCaller:
                                 "no further answer is paid for and lost. Free some space and run again.") from None  # fmt: skip
         log.error("the API response cache could not take a paid answer (%s: %s); kept in %s, which the cache moves "
                   "back in when it can", type(e).__name__, e, where.parent)  # fmt: skip
-        args[4]["usage_warnings"] = [
-            *args[4]["usage_warnings"],
-            f"cached in {where.parent}: {type(e).__name__}",
-        ]
 
     # -- money caps --------------------------------------------------------------------------------------------
     def _reserve(self, job: _Job) -> tuple[int | None, float, int]:
