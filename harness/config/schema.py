@@ -308,6 +308,9 @@ class ReportConfig:
     # a row's cost per 1,000 queries, and its p95 latency, may grow by this share before the gate fails
     gate_max_cost_increase: float = 0.10
     gate_max_p95_increase: float = 0.20
+    # a self-hosted row's throughput (queries per hour: at the latency target when a load test measured it, else
+    # the evaluation's batch throughput) may fall by this share: checked whatever the deployment prices
+    gate_max_throughput_drop: float = 0.20
     # The language the report is written in (harness/report/i18n.py): en | zh | ja. Names, units and code are
     # never translated; numbers and dates follow the language's locale.
     lang: str = "en"

@@ -229,7 +229,9 @@ def gate_problems(cfg: Any) -> list[str]:
 
     r = cfg.report
     try:
-        check_gate_settings(r.gate, r.gate_max_cost_increase, r.gate_max_p95_increase)
+        check_gate_settings(
+            r.gate, r.gate_max_cost_increase, r.gate_max_p95_increase, r.gate_max_throughput_drop
+        )
     except HarnessError as e:
         return [str(e)]
     return []

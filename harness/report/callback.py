@@ -91,7 +91,8 @@ def gate(config: DictConfig, store: Any, run_id: str, report: Path, settings: di
     try:
         result = gate_run(store, run_id, str(config.report.gate), report_url=str(report), settings=settings,
                           max_cost_increase=config.report.gate_max_cost_increase,
-                          max_p95_increase=config.report.gate_max_p95_increase)  # fmt: skip
+                          max_p95_increase=config.report.gate_max_p95_increase,
+                          max_throughput_drop=config.report.gate_max_throughput_drop)  # fmt: skip
     except HarnessError as e:
         print(f"\ngate not run: {e}\nThe cells and the report are stored; `harness gate` runs it again.")
         raise SystemExit(2) from None

@@ -299,6 +299,14 @@ def _growth(before: Any, now: Any, limit: float) -> dict[str, Any] | None:
     return {"before": b, "now": n, "change": change, "regressed": n > b * (1 + limit)}
 
 
+def _drop(before: Any, now: Any, limit: float) -> dict[str, Any] | None:
+    """{before, now, change (share, negative when it fell), regressed}: a throughput may fall by `limit`."""
+    b, n = _num(before), _num(now)
+    if b is None or n is None or b <= 0:
+        return None
+    return {"before": b, "now": n, "change": (n - b) / b, "regressed": n < b * (1 - limit)}
+
+
 # -- matching and the verdict ----------------------------------------------------------------------------------------
 def _name(r: dict[str, Any]) -> str:
     from harness.report.labels import row_label
@@ -347,6 +355,7 @@ def compare_sides(
     max_p95_increase: float,
     alpha: float = ALPHA,
     report_url: str | None = None,
+    max_throughput_drop: float = _DEFAULTS.gate_max_throughput_drop,
 ) -> GateResult:
     pairs, new, missing, ambiguous = _match(now.rows, before.rows)
     if not pairs:
@@ -357,7 +366,7 @@ def compare_sides(
     rows = []
     for r, e in pairs:
         row = {"row": _name(r), "task": r.get("task"), "metric": r.get("metric"), "before": e.get("score"),
-               "now": r.get("score"), "cost": None, "p95": None}  # fmt: skip
+               "now": r.get("score"), "cost": None, "p95": None, "throughput": None}  # fmt: skip
         if r.get("cell_id") and r.get("cell_id") == e.get("cell_id"):
             rows.append({**row, "status": "unchanged", "p": None})
             continue
@@ -368,6 +377,9 @@ def compare_sides(
         )
         row["currency"] = r.get("currency") or "USD"
         row["p95"] = _growth(e.get("p95_s"), r.get("p95_s"), max_p95_increase)
+        # whatever the deployment: under `dedicated` a row costs the same while one replica suffices, so a model
+        # that became half as fast passed the cost check
+        row["throughput"] = _drop(e.get("throughput_qph"), r.get("throughput_qph"), max_throughput_drop)
         rows.append(row)
     tested = [x for x in rows if x.get("p") is not None]
     for x, adj, rejected in zip(tested, holm_adjusted([x["p"] for x in tested]),
@@ -381,15 +393,16 @@ def compare_sides(
     for x in rows:
         if x["status"] == "regressed":
             regressions.append({**x, "what": "score"})
-        for what in ("cost", "p95"):
-            if x[what] and x[what]["regressed"]:
+        for what in ("cost", "p95", "throughput"):
+            if x.get(what) and x[what]["regressed"]:
                 regressions.append({**x, "what": what})
     names = {"new": [_name(r) for r in new], "missing": [_name(e) for e in missing],
              "ambiguous": sorted({_name(r) for r in ambiguous})}  # fmt: skip
     result = GateResult(1 if regressions else 0, "", regressions, rows, names["new"], names["missing"],
                         names["ambiguous"])  # fmt: skip
     md = summary_markdown(result, now, before, max_cost_increase=max_cost_increase,
-                          max_p95_increase=max_p95_increase, alpha=alpha, report_url=report_url)  # fmt: skip
+                          max_p95_increase=max_p95_increase, alpha=alpha, report_url=report_url,
+                          max_throughput_drop=max_throughput_drop)  # fmt: skip
     return GateResult(result.exit_code, md, regressions, rows, *names.values())
 
 
@@ -424,6 +437,7 @@ def summary_markdown(
     max_p95_increase: float,
     alpha: float,
     report_url: str | None,
+    max_throughput_drop: float = _DEFAULTS.gate_max_throughput_drop,
 ) -> str:
     failed_rows = len({x["row"] for x in r.regressions})
     verdict = "FAIL" if r.exit_code else "PASS"
@@ -452,6 +466,9 @@ def summary_markdown(
                         f"cost per 1,000 queries ({x['currency']})",
                         f"{g['before']:.4g} → {g['now']:.4g}",
                     ]
+                elif x["what"] == "throughput":
+                    limit = -max_throughput_drop
+                    cells = ["throughput (queries/h)", f"{g['before']:,.0f} → {g['now']:,.0f}"]
                 else:
                     cells = ["p95 latency", f"{g['before']:.3g} s → {g['now']:.3g} s"]
                 cells += [f"{_pct(g['change'])} (limit {_signed(100 * limit, 0)} %)", "—"]
@@ -488,7 +505,9 @@ def summary_markdown(
         "",
         f'Rule: a score regresses when Holm\'s procedure over the {n_tested} tested row(s) rejects "no change" at '
         f"α = {alpha:g} and the score fell; cost per 1,000 queries when it grew by more than "
-        f"{100 * max_cost_increase:g} %; p95 latency by more than {100 * max_p95_increase:g} %.",
+        f"{100 * max_cost_increase:g} %; p95 latency by more than {100 * max_p95_increase:g} %; a self-hosted "
+        f"row's throughput (queries per hour at the latency target, else batch) when it fell by more than "
+        f"{100 * max_throughput_drop:g} %, whatever the deployment.",
         "Test: paired on the same items where both cells' per-item scores are in the store (McNemar exact for 0/1 "
         "scores, sign-flip permutation otherwise; paired bootstrap interval), else unpaired (Newcombe interval "
         "from both rows' intervals). Intervals are per row, not adjusted.",
@@ -510,19 +529,22 @@ def gate_run(
     report_url: str | None = None,
     alpha: float = ALPHA,
     settings: ReportConfig | Mapping[str, Any] | None = None,
+    max_throughput_drop: float = _DEFAULTS.gate_max_throughput_drop,
 ) -> GateResult:
     """Gate run `run_id` of `store` against `against`: a run id, `previous` (the newest finished run that started
     before it), or an earlier leaderboard.json / report folder. `settings`: the report's cost assumptions
     (report.*; default: ReportConfig's), so that the costs compared are the ones the report shows."""
-    check_gate_settings(None, max_cost_increase, max_p95_increase)  # `against` is read below
+    check_gate_settings(None, max_cost_increase, max_p95_increase, max_throughput_drop)  # `against`: below
     samples = _cached(store)
     now = run_side(store, run_id, settings, samples)
     before = _against_side(store, against, run_id, settings, samples)
     return compare_sides(now, before, samples, max_cost_increase=max_cost_increase,
-                         max_p95_increase=max_p95_increase, alpha=alpha, report_url=report_url)  # fmt: skip
+                         max_p95_increase=max_p95_increase, alpha=alpha, report_url=report_url,
+                         max_throughput_drop=max_throughput_drop)  # fmt: skip
 
 
-def check_gate_settings(gate: str | None, max_cost_increase: float, max_p95_increase: float) -> None:
+def check_gate_settings(gate: str | None, max_cost_increase: float, max_p95_increase: float,
+                        max_throughput_drop: float = _DEFAULTS.gate_max_throughput_drop) -> None:  # fmt: skip
     """report.gate / report.gate_max_cost_increase / report.gate_max_p95_increase of a sweep, before it runs: a
     run id, `previous` or an existing earlier leaderboard.json (read and checked); shares >= 0."""
     for name, v in (
@@ -533,6 +555,10 @@ def check_gate_settings(gate: str | None, max_cost_increase: float, max_p95_incr
             raise HarnessError(
                 f"report.{name}={v!r}: give the share it may grow by, a number >= 0 (0.10 = +10 %)."
             )
+    v = max_throughput_drop
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1:
+        raise HarnessError(f"report.gate_max_throughput_drop={v!r}: give the share it may fall by, from 0 to "
+                           "below 1 (0.20 = -20 %).")  # fmt: skip
     if gate is None:
         return
     if not isinstance(gate, str) or not gate.strip():
@@ -567,6 +593,8 @@ def main(argv: list[str]) -> None:
                    help="share a row's cost per 1,000 queries may grow by (default 0.10)")  # fmt: skip
     p.add_argument("--max-p95-increase", type=float, default=_DEFAULTS.gate_max_p95_increase,
                    help="share a row's p95 latency may grow by (default 0.20)")  # fmt: skip
+    p.add_argument("--max-throughput-drop", type=float, default=_DEFAULTS.gate_max_throughput_drop,
+                   help="share a self-hosted row's queries per hour may fall by (default 0.20)")  # fmt: skip
     p.add_argument(
         "--alpha", type=float, default=ALPHA, help="family-wise error over all rows (default 0.05)"
     )
@@ -581,7 +609,9 @@ def main(argv: list[str]) -> None:
     from harness.store import Store
 
     store = Store(resolve(a.results))
-    limits = {"max_cost_increase": a.max_cost_increase, "max_p95_increase": a.max_p95_increase}
+    check_gate_settings(None, a.max_cost_increase, a.max_p95_increase, a.max_throughput_drop)
+    limits = {"max_cost_increase": a.max_cost_increase, "max_p95_increase": a.max_p95_increase,
+              "max_throughput_drop": a.max_throughput_drop}  # fmt: skip
     if a.board:
         samples = _cached(store)
         before = _against_side(store, a.against, None, None, samples)

@@ -189,6 +189,9 @@ def cost_and_latency(
         "measured_on": where,
         # capacity per replica measured under load at a latency target (None: not measured for this row)
         "capacity_qph": (r.get("capacity") or {}).get("queries_per_hour"),
+        # what one replica answers per hour, for the gate: at the target when measured under load, else batch
+        "throughput_qph": (r.get("capacity") or {}).get("queries_per_hour")
+        or (r.get("inference") or {}).get("queries_per_hour"),
         "capacity_basis": capacity_basis(r) if r.get("capacity") else None,
     }
 

@@ -342,3 +342,27 @@ def test_check_gate_settings(tmp_path):
         check_gate_settings(str(tmp_path / "missing.json"), 0.1, 0.2)
     with pytest.raises(HarnessError, match="neither a run id"):
         check_gate_settings("two words", 0.1, 0.2)
+
+
+def test_a_halved_throughput_fails_whatever_the_deployment(tmp_path, monkeypatch, capsys):
+    """The audit's planted store: the same answers, the evaluation's batch throughput 20,750 -> 10,375 queries/h
+    (-50 %, limit -20 %). The cost did not move (unpriced here; under `dedicated` one replica costs the same
+    while it suffices), so only the throughput check sees it: exit 1, and 0 with a 60 % allowance."""
+    store = Store(tmp_path / "results")
+    put(store, "t1" * 10, BEFORE, inference={"queries_per_hour": 20750.0})
+    put(store, "t2" * 10, BEFORE, inference={"queries_per_hour": 10375.0})
+    manifest(store, A, ["t1" * 10], "2026-12-01T00:00:00+00:00")
+    manifest(store, B, ["t2" * 10], "2026-12-02T00:00:00+00:00")
+    result = gate_run(store, B, A)
+    (reg,) = result.regressions
+    assert result.exit_code == 1 and reg["what"] == "throughput" and reg["status"] == "within noise"
+    assert reg["throughput"]["change"] == pytest.approx(-0.5)
+    assert "| throughput (queries/h) | 20,750 → 10,375 | −50.0 % (limit −20 %) | — |" in result.markdown  # U+2212
+    assert gate_run(store, B, A, max_throughput_drop=0.6).exit_code == 0
+    code, out, _ = run_cli(monkeypatch, capsys, "--results", str(tmp_path / "results"), "--run", B, "--against", A)
+    assert code == 1 and "throughput (queries/h)" in out
+    code, _, _ = run_cli(monkeypatch, capsys, "--results", str(tmp_path / "results"), "--run", B, "--against", A,
+                         "--max-throughput-drop", "0.6")  # fmt: skip
+    assert code == 0
+    with pytest.raises(HarnessError, match="gate_max_throughput_drop=1.0: give the share it may fall by"):
+        check_gate_settings(None, 0.1, 0.2, 1.0)
