@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,8 +40,8 @@ def _counts(run: dict[str, Any]) -> str:
 
 
 def _commit(run: dict[str, Any]) -> str:
-    git = run.get("git") or {}
-    commit = (git.get("commit") or "-")[:10]
+    git = run.get("git") if isinstance(run.get("git"), dict) else {}
+    commit = str(git.get("commit") or "-")[:10]
     return commit + ("+dirty" if git.get("dirty") else "")
 
 
@@ -66,17 +65,19 @@ def show_run(results: Path, run_id: str) -> str:
         f"run {r['run_id']}: {r['status']}",
         f"  sweep      {r.get('sweep', '-')}  ({r.get('launcher', '-')})",
         f"  started    {_when(r.get('started_at'))}, took {_duration(r)}, on {r.get('host', '-')}",
-        f"  command    harness {' '.join(r.get('argv') or [])}",
+        f"  command    harness {' '.join(map(str, r['argv'] if isinstance(r.get('argv'), list) else []))}",
         f"  commit     {_commit(r)}   lock {str(r.get('lock_sha256') or '-')[:12]}",
         f"  report     {r.get('report') or '-'}",
         f"  cells      {_counts(r)}",
     ]
-    packages = r.get("packages") or {}
+    packages = r.get("packages") if isinstance(r.get("packages"), dict) else {}
     shown = ("torch", "transformers", "lm_eval", "peft", "accelerate", "openai")
     lines.append("  packages   " + ", ".join(f"{k} {packages[k]}" for k in shown if packages.get(k)))
     for c in r["cells"]:
         sec = c.get("seconds")
-        took = f"{sec:.0f} s" if isinstance(sec, (int, float)) and math.isfinite(sec) else ""
+        took = (
+            f"{sec:.0f} s" if isinstance(sec, int | float) and 0 <= sec < 1e9 else ""
+        )  # not NaN, inf, 10^400
         status = str(c.get("status", "unknown"))
         lines.append(f"    {status:17s} {c.get('model', '?')} x {str(c.get('task', '?')):16s} "
                      f"{str(c.get('cell_id') or ''):22s} {took}")  # fmt: skip

@@ -9,6 +9,7 @@ resolve the same way in both. IN_CHECKOUT tells the two apart (git state, docs/ 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -29,3 +30,9 @@ TASKS_DIR = REPO_ROOT / "tasks"
 def resolve(path: str | Path) -> Path:
     """A configured path: `~` expanded, relative paths taken from the working directory."""
     return Path(path).expanduser().resolve()
+
+
+def absolute(path: str | Path) -> Path:
+    """Like `resolve`, without following links: a file that must be checked for being a link (the response
+    cache: a dangling link would make SQLite create its target anywhere)."""
+    return Path(os.path.abspath(os.path.expanduser(str(path))))

@@ -23,7 +23,7 @@ from harness.config.schema import (
 from harness.errors import HarnessError
 from harness.finetune.spec import make_train_spec
 from harness.models.prompts import is_chat
-from harness.paths import resolve
+from harness.paths import absolute, resolve
 from harness.store.record import SCHEMA_VERSION
 from harness.tasks import TaskSpec, load_task
 from harness.util import content_id  # noqa: F401 - re-exported
@@ -175,7 +175,7 @@ def plan_baseline(cfg: Any) -> BaselineCell:
         eval=ev,
         results_dir=resolve(cfg.paths.results),
         cache_dir=resolve(cfg.paths.cache),
-        api_cache=resolve(cfg.paths.api_cache),
+        api_cache=absolute(cfg.paths.api_cache),
         config_snapshot=OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else {},
     )
 

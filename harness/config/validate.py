@@ -333,10 +333,24 @@ def resolution_problems(cfg: DictConfig) -> list[str]:
     return out
 
 
-# A query parameter whose name says it holds a credential (api_key, key, access_token, sig, X-Amz-Signature...)
-SECRET_PARAM = re.compile(r"key|token|secret|pass|pwd|^pw$|jwt|signature|^sig$|auth|credential|session|^code$",
-                          re.I)  # fmt: skip
+# A parameter whose name says it holds a credential: one of its words (api_key -> api, key; X-Amz-Signature ->
+# x, amz, signature; accessToken -> access, token) is one of these. Whole words: ?passage= and ?keyword= pass.
+SECRET_WORDS = frozenset("key apikey token accesstoken secret pass passwd password pwd pw passphrase jwt signature sig "
+                         "auth authorization credential credentials cred session sessionid jsessionid sid code bearer "
+                         "otp pin sas hmac k".split())  # fmt: skip
+# A value shaped like a provider's key, wherever it sits in a URL (a path segment, any parameter) or in api_key_env
+KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])(?:(?:sk|pk|rk)[-_](?:live|test|proj|ant)?[-_]?[A-Za-z0-9_-]{8,}|hf_[A-Za-z0-9]{8,}|"
+                        r"gh[pousr]_[A-Za-z0-9]{8,}|github_pat_\w{8,}|xox[abprs]-[\w-]{8,}|AKIA[0-9A-Z]{12,}|"
+                        r"AIza[\w-]{20,})")  # fmt: skip
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _secret_name(name: str) -> bool:
+    import unicodedata
+
+    name = unicodedata.normalize("NFKC", name)
+    words = re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
+    return any(w in SECRET_WORDS for w in words) or "".join(words) in SECRET_WORDS
 
 
 def url_problem(url: str) -> str | None:
@@ -349,16 +363,22 @@ def url_problem(url: str) -> str | None:
         port = parts.port  # noqa: F841 - a bad port raises here
     except ValueError:
         return "is not a URL that can be read (it is not written anywhere: fix it)"
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or ";" in parts.netloc:
         return "must be an http:// or https:// URL with a host"
     if parts.username is not None or parts.password is not None:
         return "carries a credential (its user name and password before the host: user:secret@host)"
     if parts.fragment:
         return "carries a fragment (#...), which no API reads and a credential often hides in"
     query = unquote(parts.query).replace(";", "&")
-    named = [k for k, _ in parse_qsl(query, keep_blank_values=True) if SECRET_PARAM.search(k)]
+    pairs = parse_qsl(query, keep_blank_values=True)
+    pairs += [
+        (k, v) for k, v in re.findall(r";([^;/=?#]+)=([^;/?#]*)", unquote(parts.path))
+    ]  # /v1;api_key=...
+    named = [k for k, _ in pairs if _secret_name(k)]
     if named:
-        return f"carries a credential (its query parameter {', '.join(dict.fromkeys(named))}=)"
+        return f"carries a credential (its parameter {', '.join(dict.fromkeys(named))}=)"
+    if KEY_SHAPED.search(unquote(url)):
+        return "holds what looks like an API key (sk-..., hf_..., ghp_...)"
     return None
 
 
@@ -387,7 +407,7 @@ def url_problems(node: Any, prefix: str = "") -> list[str]:
             pass
         for value in dict.fromkeys(v for v in values if isinstance(v, str) and "${" not in v):
             if str(key) == "api_key_env":
-                if not ENV_NAME.fullmatch(value):
+                if not ENV_NAME.fullmatch(value) or KEY_SHAPED.fullmatch(value):
                     out.append(f"{name} must be the NAME of an environment variable (letters, digits and _), "
                                "not the key itself: export MY_KEY_VAR=<the key> and set "
                                f"{name}=MY_KEY_VAR. The value is not shown or written.")  # fmt: skip

@@ -214,7 +214,7 @@ def call(
     from harness.evaluate.api.cache import ResponseCache
     from harness.evaluate.api.client import ApiCaller, Settings
     from harness.evaluate.endpoint import api_key, endpoint_for
-    from harness.paths import resolve
+    from harness.paths import absolute, resolve
     from harness.plan import plan_endpoint
 
     endpoint = plan_endpoint(e)
@@ -227,7 +227,7 @@ def call(
         k = json.dumps(b, sort_keys=True)
         variants.append(seen.get(k, 0))
         seen[k] = variants[-1] + 1
-    cache = ResponseCache(resolve(cfg.paths.api_cache))
+    cache = ResponseCache(absolute(cfg.paths.api_cache))
     try:
         from contextlib import nullcontext
 

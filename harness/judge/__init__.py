@@ -131,7 +131,7 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
     from harness.evaluate.api.client import ApiCaller, Settings
     from harness.evaluate.api.meter import Meter, aggregate
     from harness.evaluate.endpoint import api_key, endpoint_for
-    from harness.paths import resolve
+    from harness.paths import absolute, resolve
 
     j: JudgeConfig = OmegaConf.to_object(cfg.judge) if OmegaConf.is_config(cfg.judge) else cfg.judge
     store = Store(resolve(cfg.paths.results))
@@ -157,7 +157,7 @@ def judge_cell(cfg: Any, cell_id: str) -> str | None:
     price = asdict(e.price)
     settings = Settings.of(e)
     key = api_key(e)  # before any server starts: a missing key stops here
-    cache = ResponseCache(resolve(cfg.paths.api_cache))
+    cache = ResponseCache(absolute(cfg.paths.api_cache))
     try:
         with endpoint_for(
             e, endpoint.served_model, resolve(cfg.paths.cache), store.root / "logs" / f"judge-{jid}.log"

@@ -87,6 +87,11 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
             await _exchange(session, t, body, headers, row, sent)
     except TimeoutError:
         waited = time.perf_counter() - sent
+        if (
+            row.get("_done_s") is not None
+        ):  # the answer was whole (its finish_reason came); the stream never ended
+            row["e2e_s"] = row.pop("_done_s")
+            return row
         row["error"] = (f"deadline: no complete answer within load.deadline_s={t.deadline_s:g} s"
                         if waited >= t.deadline_s - 0.05 else
                         f"timeout: nothing of the answer for load.timeout_s={t.timeout_s:g} s")  # fmt: skip
@@ -98,6 +103,7 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
         # broken JSON, chunks of the wrong shape, a line longer than aiohttp reads: the answer is not usable
         row["error"] = f"malformed stream ({type(e).__name__}: {e})"[:200]
         row["error_kind"] = "protocol"
+    row.pop("_done_s", None)
     return row
 
 
@@ -154,6 +160,8 @@ async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict
                 _usage(row, usage)
             choices = chunk.get("choices") or []
             finished = finished or any(c.get("finish_reason") for c in choices)
+            if finished:  # the answer is whole: a stream left open after it ends at its last piece
+                row["_done_s"] = now - sent
             if any((c.get("delta") or {}).get("content") for c in choices):
                 if last is None:
                     row["ttft_s"] = now - sent

@@ -68,6 +68,9 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     if not isinstance(doc, dict) or doc.get("kind") != "run" or not isinstance(doc.get("run_id"), str):
         log.warning("skipping %s: not a run manifest", path)
         return None
+    if not isinstance(doc.get("status", "running"), str):
+        log.warning("skipping %s: its `status` is not a word (the file is damaged)", path)
+        return None
     doc.setdefault("cells", [])
     cells = doc["cells"]
     if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):

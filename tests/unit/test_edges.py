@@ -145,9 +145,9 @@ def test_an_error_object_with_status_200_is_shown_in_the_providers_words(stream,
     assert text == "" and m.error == "the server answered with an error: model overloaded"
 
 
-@pytest.mark.parametrize("behaviour, note", [
+@pytest.mark.parametrize("behaviour, note", [  # kept, with a note on how it came
     ("open_end", "the stream stayed open after its answer ended"),  # complete, then never closed
-    ("plain_json", None),  # a stream request answered with one JSON body labelled text/plain
+    ("plain_json", "the server answered with one JSON body"),  # for a stream request, labelled text/plain
 ])  # fmt: skip
 def test_a_complete_answer_delivered_oddly_is_kept_not_bought_again(behaviour, note, tmp_path):
     with FakeProvider(behaviour, max_seconds=10) as p:
@@ -156,7 +156,7 @@ def test_a_complete_answer_delivered_oddly_is_kept_not_bought_again(behaviour, n
         )
         assert len(p.bodies) == 1  # paid once, kept: not retried
     assert text == "Hello there" and m.error is None and (m.prompt_tokens, m.completion_tokens) == (20, 3)
-    assert (note in m.usage_warnings[-1]) if note else not m.usage_warnings
+    assert note in m.usage_warnings[-1]
 
 
 # -- 5, 6, 7: the load generator -------------------------------------------------------------------------------------
@@ -379,6 +379,13 @@ def test_history_lists_the_runs_of_a_damaged_runs_folder(tmp_path, caplog):
     odd = {**good, "run_id": "20261206-odd", "cells": [{"status": 7, "cell_id": 12, "seconds": float("inf")}]}
     (runs / "20261206-odd.json").write_text(json.dumps(odd))
     assert "7                 ? x ?                12" in show_run(tmp_path, "20261206-odd")
+    odder = {**good, "run_id": "20261206-odder", "argv": [1, 2], "git": "abc", "packages": ["torch"],
+             "cells": [{"status": "computed", "seconds": 10**400}]}  # fmt: skip
+    (runs / "20261206-odder.json").write_text(json.dumps(odder))
+    shown = show_run(tmp_path, "20261206-odder")
+    assert "command    harness 1 2" in shown and "commit     -" in shown
+    (runs / "20261206-status.json").write_text(json.dumps({**good, "run_id": "20261206-status", "status": [1]}))
+    assert "20261206-status" not in list_runs(tmp_path, 20)  # skipped with a warning, not a traceback
 
 
 # -- 10, 11: what the console says, and one report folder written by two ---------------------------------------------
@@ -428,12 +435,12 @@ def test_a_report_folder_is_written_as_one_unit(tmp_path):
 
 
 @pytest.mark.parametrize("override, said", [
-    ('baseline.base_url="http://127.0.0.1:9/v1?api_key=sk-SECRET123"', "baseline.base_url carries a credential (its query parameter api_key=)"),
+    ('baseline.base_url="http://127.0.0.1:9/v1?api_key=sk-SECRET123"', "baseline.base_url carries a credential (its parameter api_key=)"),
     ("baseline.base_url=http://me:sk-SECRET123@127.0.0.1:9/v1", "baseline.base_url carries a credential (its user name and password"),
-    ('load.url="http://127.0.0.1:9/v1?token=sk-SECRET123"', "load.url carries a credential (its query parameter token=)"),
+    ('load.url="http://127.0.0.1:9/v1?token=sk-SECRET123"', "load.url carries a credential (its parameter token=)"),
     ('judge.endpoint.base_url="http://127.0.0.1:9/v1?X-Amz-Signature=sk-SECRET123"', "judge.endpoint.base_url carries a credential"),
-    ('baseline.base_url="http://127.0.0.1:9/v1?pwd=sk-SECRET123"', "(its query parameter pwd=)"),
-    ('baseline.base_url="http://127.0.0.1:9/v1?a=1;api_key=sk-SECRET123"', "(its query parameter api_key=)"),
+    ('baseline.base_url="http://127.0.0.1:9/v1?pwd=sk-SECRET123"', "(its parameter pwd=)"),
+    ('baseline.base_url="http://127.0.0.1:9/v1?a=1;api_key=sk-SECRET123"', "(its parameter api_key=)"),
     ('baseline.base_url="http://127.0.0.1:9/v1#access_token=sk-SECRET123"', "carries a fragment"),
     ('baseline.base_url="me:sk-SECRET123@127.0.0.1:9/v1"', "must be an http:// or https:// URL with a host"),
     ('baseline.base_url="http://[127.0.0.1/v1?api_key=sk-SECRET123"', "is not a URL that can be read"),
@@ -467,3 +474,51 @@ def test_the_command_with_a_key_in_its_url_writes_nothing(tmp_path):
     assert "SECRET123" not in out.stdout + out.stderr
     leaked = [p for p in tmp_path.rglob("*") if p.is_file() and b"SECRET123" in p.read_bytes()]
     assert leaked == []
+
+
+def test_a_whole_answer_in_a_stream_left_open_keeps_its_own_latency(tmp_path):
+    """finish_reason and usage came, then nothing: the client waits DONE_GRACE_S (1 s), not timeout_s (5 s), and
+    the latency is the answer's; the load generator counts the request as answered, timed at its last piece."""
+    from harness.evaluate.api.client import DONE_GRACE_S
+
+    started = time.monotonic()
+    with FakeProvider("open_end", max_seconds=10) as p:
+        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), timeout_s=5).run([BODY])
+        took = time.monotonic() - started
+        record = _load(p.url, tmp_path, "load.levels=[1]")
+    assert text == "Hello there" and m.latency_s < 0.5 and took < 5 * 0.8 and DONE_GRACE_S == 1.0
+    [level] = record["levels"]
+    assert level["figures"]["n_errors"] == 0 and level["figures"]["e2e_s"]["p95"] < 0.5
+
+
+@pytest.mark.parametrize("url, said", [
+    ("http://127.0.0.1:1/v1;api_key=sk-PROBESECRET", "(its parameter api_key=)"),  # a ; parameter in the path
+    ("http://h;api_key=PROBESECRET/v1", "must be an http:// or https:// URL with a host"),
+    ("http://h/v1?bearer=PROBESECRET", "(its parameter bearer=)"),
+    ("http://h/v1?\\uff50\\uff57\\uff44=PROBESECRET", "(its parameter"),  # full-width pwd
+    ("http://h/v1?q=sk-PROBESECRET123", "looks like an API key"),  # the value gives it away
+    ("http://h/hf_PROBESECRET123/v1", "looks like an API key"),
+])  # fmt: skip
+def test_more_credential_shapes_in_urls_are_refused(url, said):
+    from harness.config.validate import url_problem
+
+    why = url_problem(url.encode().decode("unicode_escape"))
+    assert why and said in why and "PROBESECRET" not in why
+    for fine in ("http://h/v1?passage=1", "http://h/v1?keyword=x", "http://disk-mirror:8000/v1",
+                 "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"):  # fmt: skip
+        assert url_problem(fine) is None, fine
+
+
+def test_a_key_shaped_api_key_env_and_odd_cache_files_are_refused(tmp_path):
+    from harness.config.validate import validate
+
+    with pytest.raises(HarnessError, match="must be the NAME of an environment variable") as e:
+        validate(compose_cfg(["baseline=openai-gpt-4o-mini", "baseline.api_key_env=sk_PROBESECRET_abcdef123456"]))
+    assert "PROBESECRET" not in str(e.value)
+    os.mkfifo(tmp_path / "a.sqlite-journal")  # a FIFO journal hung SQLite
+    with pytest.raises(HarnessError, match="a.sqlite-journal is not a regular file"):
+        _returns_within(lambda: ResponseCache(tmp_path / "a.sqlite"), 5)
+    (tmp_path / "b.sqlite").symlink_to(tmp_path / "nowhere" / "x.sqlite")  # SQLite would create the target
+    with pytest.raises(HarnessError, match="b.sqlite is not a regular file"):
+        ResponseCache(tmp_path / "b.sqlite")
+    assert not (tmp_path / "nowhere").exists()

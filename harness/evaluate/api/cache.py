@@ -58,10 +58,12 @@ class ResponseCache:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        if (
-            path.exists() or path.is_symlink()
-        ) and not path.is_file():  # a FIFO would hang, a folder cannot open
-            raise HarnessError(f"the API response cache {path} is not a regular file (a folder, a FIFO or a "
+        # a FIFO (the cache or its journal) would hang SQLite, a folder cannot open, a dangling link would make
+        # SQLite create its target wherever it points
+        files = [path, *(Path(f"{path}{suffix}") for suffix in ("-journal", "-wal", "-shm"))]
+        odd = [p for p in files if (p.exists() or p.is_symlink()) and not p.is_file()]
+        if odd:
+            raise HarnessError(f"the API response cache {odd[0]} is not a regular file (a folder, a FIFO or a "
                                "broken link). Nothing was sent. Move it aside, or restore the cache from a backup "
                                "(a new, empty cache would ask for, and pay for, every answer again).")  # fmt: skip
         # One connection, used from the event loop's thread; the lock covers any other caller.

@@ -38,7 +38,10 @@ def chars_estimate(messages: list[dict[str, Any]], text: str) -> tuple[int, int,
     return max(1, round(chars / 4)), round(len(text) / 4), "estimated: characters / 4"
 
 
-MAX_RETRY_AFTER_S = 600.0  # longer waits stop the cell (answered requests stay cached)
+MAX_RETRY_AFTER_S = 600.0
+# After an answer's finish_reason and usage, the wait for the stream's end: a server that never ends it costs this,
+# not the whole timeout_s, and the answer's latency is taken at its last piece either way
+DONE_GRACE_S = 1.0  # longer waits stop the cell (answered requests stay cached)
 
 
 class FatalApiError(HarnessError):
@@ -86,7 +89,7 @@ def provider_message(doc: Any) -> str | None:
     if not isinstance(doc, dict) or not doc.get("error") or doc.get("choices"):
         return None
     err = doc["error"]
-    msg = err.get("message") or err.get("code") or err if isinstance(err, dict) else err
+    msg = (err.get("message") or err.get("code") or json.dumps(err)) if isinstance(err, dict) else err
     return str(msg)[:300]
 
 
@@ -163,6 +166,7 @@ class _Streamed:
     finish: Any = None
     reasoned: bool = False  # reasoning arrived in the stream (DeepSeek, Qwen, GLM and Kimi send it apart)
     note: str | None = None  # how it ended, when not as it should
+    last: float | None = None  # when the last piece came
 
 
 async def _aiter(items: Any) -> Any:
@@ -260,7 +264,7 @@ class ApiCaller:
                 raise Overdue(f"nothing of the answer for timeout_s={self.s.timeout_s:g} s (a server that sends "
                               "only keep-alive comments, or none, stops here)") from None  # fmt: skip
             # the answer was complete (its finish_reason came) but the stream was never closed: it is paid for,
-            # so it is kept, not asked for again
+            # so it is kept, not asked for again; it ended with its last piece
             got.note = "the stream stayed open after its answer ended (finish_reason came, then nothing)"
         if resp is not None:  # not streamed, or a stream request answered with one body
             if not isinstance(resp, dict):  # e.g. an HTML error page from a proxy, with status 200
@@ -270,8 +274,9 @@ class ApiCaller:
                 raise ProviderError(said)
             choice = resp["choices"][0]
             got = _Streamed(parts=[choice["message"].get("content") or ""], usage=resp.get("usage"),
-                            finish=choice.get("finish_reason"))  # fmt: skip
-        ended = time.perf_counter()
+                            finish=choice.get("finish_reason"),
+                            note="a stream was asked for; the server answered with one JSON body" if self.s.stream else None)  # fmt: skip
+        ended = got.last if got.note and got.last is not None else time.perf_counter()
         out = self._read_answer(body, "".join(got.parts), got.usage, got.first, ended, started, got.finish,
                                 got.reasoned)  # fmt: skip
         if got.note:
@@ -301,6 +306,7 @@ class ApiCaller:
         else:
             chunks = stream
         async for chunk in _aiter(chunks):
+            got.last = time.perf_counter()
             clock.reschedule(step())
             said = provider_message(chunk)
             if said is not None:
@@ -318,6 +324,10 @@ class ApiCaller:
                         got.first = time.perf_counter()
                     got.parts.append(content)
                 got.finish = choice.get("finish_reason") or got.finish
+            if got.finish is not None and got.usage is not None:  # all in: only [DONE] may follow, soon
+                clock.reschedule(
+                    min(clock.when() or math.inf, asyncio.get_running_loop().time() + DONE_GRACE_S)
+                )
         if got.finish is None and got.usage is None:
             raise ValueError("the stream ended before the answer did (or it was not an OpenAI-style event "
                              "stream: check base_url)")  # fmt: skip
