@@ -61,6 +61,7 @@ class FakeProvider(LoopbackServer):
       die_after  answers `n` requests normally, then closes its port (connections are refused)
       open_end   a whole streamed answer (finish_reason, usage), then the stream stays open: no [DONE], no close
       plain_json a whole JSON answer labelled text/plain, whatever the request asked for
+      json_sse   the same labelled text/event-stream (which the openai client's stream reader sees as empty)
       cut        one content chunk of a stream, then the connection closes (a server that died mid-answer)
       odd        an event whose choices are [null], then [DONE]
       hugeline   one event line of 600 KB
@@ -101,9 +102,10 @@ class FakeProvider(LoopbackServer):
         if b == "error200":
             _send(h, json.dumps({"error": {"message": "model overloaded", "type": "server_error"}}).encode())
             return
-        if b == "plain_json":
+        if b in ("plain_json", "json_sse"):
+            kind = "text/plain" if b == "plain_json" else "text/event-stream"
             _send(h, json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": self.text},
-                                              "finish_reason": "stop"}], "usage": self.usage}).encode(), "text/plain")  # fmt: skip
+                                              "finish_reason": "stop"}], "usage": self.usage}).encode(), kind)  # fmt: skip
             return
         if b == "echo400" and count % 2 == 0:
             said = json.dumps(

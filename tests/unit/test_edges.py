@@ -384,7 +384,9 @@ def test_history_lists_the_runs_of_a_damaged_runs_folder(tmp_path, caplog):
     (runs / "20261206-odder.json").write_text(json.dumps(odder))
     shown = show_run(tmp_path, "20261206-odder")
     assert "command    harness 1 2" in shown and "commit     -" in shown
-    (runs / "20261206-status.json").write_text(json.dumps({**good, "run_id": "20261206-status", "status": [1]}))
+    (runs / "20261206-status.json").write_text(
+        json.dumps({**good, "run_id": "20261206-status", "status": [1]})
+    )
     assert "20261206-status" not in list_runs(tmp_path, 20)  # skipped with a warning, not a traceback
 
 
@@ -513,7 +515,9 @@ def test_a_key_shaped_api_key_env_and_odd_cache_files_are_refused(tmp_path):
     from harness.config.validate import validate
 
     with pytest.raises(HarnessError, match="must be the NAME of an environment variable") as e:
-        validate(compose_cfg(["baseline=openai-gpt-4o-mini", "baseline.api_key_env=sk_PROBESECRET_abcdef123456"]))
+        validate(
+            compose_cfg(["baseline=openai-gpt-4o-mini", "baseline.api_key_env=sk_PROBESECRET_abcdef123456"])
+        )
     assert "PROBESECRET" not in str(e.value)
     os.mkfifo(tmp_path / "a.sqlite-journal")  # a FIFO journal hung SQLite
     with pytest.raises(HarnessError, match="a.sqlite-journal is not a regular file"):
@@ -522,3 +526,12 @@ def test_a_key_shaped_api_key_env_and_odd_cache_files_are_refused(tmp_path):
     with pytest.raises(HarnessError, match="b.sqlite is not a regular file"):
         ResponseCache(tmp_path / "b.sqlite")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_json_answer_labelled_as_an_event_stream_is_paid_at_most_once_per_run(tmp_path):
+    """The openai client's stream reader finds no event in it; the answer may have been produced and billed, so
+    it is not asked again in this run (it was, 7 times, before): the sample fails with the reason."""
+    with FakeProvider("json_sse") as p:
+        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), max_retries=4).run([BODY])
+        assert len(p.bodies) == 1
+    assert text == "" and "an event stream holding no event" in m.error and "not retried" in m.error

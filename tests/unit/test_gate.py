@@ -357,9 +357,13 @@ def test_a_halved_throughput_fails_whatever_the_deployment(tmp_path, monkeypatch
     (reg,) = result.regressions
     assert result.exit_code == 1 and reg["what"] == "throughput" and reg["status"] == "within noise"
     assert reg["throughput"]["change"] == pytest.approx(-0.5)
-    assert "| throughput (queries/h) | 20,750 → 10,375 | −50.0 % (limit −20 %) | — |" in result.markdown  # U+2212
+    assert (
+        "| throughput (queries/h) | 20,750 → 10,375 | −50.0 % (limit −20 %) | — |" in result.markdown
+    )  # U+2212
     assert gate_run(store, B, A, max_throughput_drop=0.6).exit_code == 0
-    code, out, _ = run_cli(monkeypatch, capsys, "--results", str(tmp_path / "results"), "--run", B, "--against", A)
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "--results", str(tmp_path / "results"), "--run", B, "--against", A
+    )
     assert code == 1 and "throughput (queries/h)" in out
     code, _, _ = run_cli(monkeypatch, capsys, "--results", str(tmp_path / "results"), "--run", B, "--against", A,
                          "--max-throughput-drop", "0.6")  # fmt: skip

@@ -176,7 +176,11 @@ def test_a_local_row_is_called_contended_only_for_other_work():
     quiet = {"cpus": 2, "busy_share": 0.85, "ours_share": 0.83, "other_share": 0.02, "steal_share": 0.0,
              "own_cpu": 1.66, "contended": True,
              "flags": ["the measuring process used 166% of a core: it may have been the bottleneck"]}  # fmt: skip
-    busy = {**quiet, "other_share": 0.4, "flags": ["other work used 40% of the machine's CPU while this was timed"]}
+    busy = {
+        **quiet,
+        "other_share": 0.4,
+        "flags": ["other work used 40% of the machine's CPU while this was timed"],
+    }
     rows = leaderboard([make_record("a" * 20, inference={"machine": quiet}).to_json(),
                         make_record("b" * 20, model="m-2", inference={"machine": busy}).to_json()])  # fmt: skip
     where = dict(zip(rows["model_key"], rows["measured_on"], strict=True))

@@ -190,7 +190,10 @@ def test_a_cost_difference_below_the_tie_share_is_a_tie_decided_by_score_then_la
     df.loc[df["model"] == "gemma", "training_cost"] = 0.3  # 0.96605 vs 0.9658, 0.026 % apart: a tie
     [found] = summary.cheapest_meeting(df, None)
     assert found.headline.endswith(": gemma · base")
-    assert "Tied on cost with smol · base (all within 2% of the cheapest, 0.965800 USD to 0.966050 USD" in found.detail
+    assert (
+        "Tied on cost with smol · base (all within 2% of the cheapest, 0.965800 USD to 0.966050 USD"
+        in found.detail
+    )
     assert "far" not in found.detail  # 3 % dearer: not a tie
     df.loc[df["model"] == "smol", "score"] = 0.64  # equal scores: the lower p95 latency decides
     [found] = summary.cheapest_meeting(df, None)

@@ -84,6 +84,12 @@ class ProviderError(Exception):
     """The server answered (HTTP 200) with an error object instead of an answer: its own message."""
 
 
+class EmptyStream(Exception):
+    """HTTP 200, an event stream, and not one event in it. Not retried: the body may have been a whole answer the
+    stream reader cannot see (a JSON body labelled text/event-stream), produced and billed; asking again would pay
+    again. The sample fails with this message, and a re-run resends it once."""
+
+
 def provider_message(doc: Any) -> str | None:
     """The provider's message from an `{"error": ...}` body, or None when `doc` is not one."""
     if not isinstance(doc, dict) or not doc.get("error") or doc.get("choices"):
@@ -95,6 +101,8 @@ def provider_message(doc: Any) -> str | None:
 
 def classify(e: BaseException, key_env: str | None) -> Exception:
     """Map a failed attempt to Transient (retry), FatalApiError (stop the cell) or itself (fail this sample)."""
+    if isinstance(e, EmptyStream):
+        return e  # fails this sample without a retry
     if isinstance(e, Overdue):
         return Transient(str(e))
     if isinstance(e, ProviderError):
@@ -328,6 +336,10 @@ class ApiCaller:
                 clock.reschedule(
                     min(clock.when() or math.inf, asyncio.get_running_loop().time() + DONE_GRACE_S)
                 )
+        if got.last is None:
+            raise EmptyStream("the server answered 200 with an event stream holding no event (a whole JSON body "
+                              "labelled text/event-stream?); not retried, as it may have been billed: run again "
+                              "to resend it once")  # fmt: skip
         if got.finish is None and got.usage is None:
             raise ValueError("the stream ended before the answer did (or it was not an OpenAI-style event "
                              "stream: check base_url)")  # fmt: skip
