@@ -87,9 +87,8 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
             await _exchange(session, t, body, headers, row, sent)
     except TimeoutError:
         waited = time.perf_counter() - sent
-        if (
-            row.get("_done_s") is not None
-        ):  # the answer was whole (its finish_reason came); the stream never ended
+        # the answer was whole (its finish_reason came) and the stream never ended: answered, at its last piece
+        if row.get("_done_s") is not None and row["ttft_s"] is not None:
             row["e2e_s"] = row.pop("_done_s")
             return row
         row["error"] = (f"deadline: no complete answer within load.deadline_s={t.deadline_s:g} s"
