@@ -63,12 +63,11 @@ def counts(log: str) -> str | None:
     return ", ".join(f"{total[w]} {w}" for w in order if w in total) or None
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--keep", help="run in this folder and keep it (default: a temporary folder, removed)")
-    a = ap.parse_args()
-    work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="harness-ci-"))
-    if a.keep and work.exists() and any(work.iterdir()):
+def fresh_clone(keep: str | None, prefix: str) -> tuple[Path, Path, dict[str, str], str, tuple[float, ...]]:
+    """(work folder, a fresh clone of HEAD in it, an environment with an empty harness cache in it, HEAD's commit,
+    the load average before anything ran). `keep`: the work folder, which must be new or empty."""
+    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix=prefix))
+    if keep and work.exists() and any(work.iterdir()):
         sys.exit(f"--keep {work}: not empty; name a new folder")
     clone, cache = work / "clone", work / "cache"
     work.mkdir(parents=True, exist_ok=True)
@@ -76,9 +75,16 @@ def main() -> int:
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    load_before = os.getloadavg()
     env = {**os.environ, "HARNESS_CACHE": str(cache)}
     env.pop("VIRTUAL_ENV", None)
+    return work, clone, env, head, os.getloadavg()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keep", help="run in this folder and keep it (default: a temporary folder, removed)")
+    a = ap.parse_args()
+    work, clone, env, head, load_before = fresh_clone(a.keep, "harness-ci-")
     started = time.monotonic()
     p = subprocess.run([".ci/run"], cwd=clone, env=env, capture_output=True, text=True)
     wall = time.monotonic() - started

@@ -267,7 +267,7 @@ def main() -> int:
                                            "task=helpdesk_en"])  # fmt: skip
     b = OmegaConf.to_object(cfg.baseline)
     spec = load_task(OmegaConf.to_object(cfg.task))
-    prompts, max_tokens = prompts_for(spec, a.requests, 0)
+    prompts, max_tokens, _stop = prompts_for(spec, a.requests, 0)
     cache = Path(str(cfg.paths.cache)).expanduser()
     log_path = Path(str(cfg.paths.results)).expanduser() / "logs" / "load-agreement-server.log"
     lines: list[str] = []

@@ -151,6 +151,10 @@ def hydra_main(cfg: DictConfig) -> None:
         outcomes += guarded(run_baseline, cfg, cfg.baseline.name, "baseline")
     if cfg.judge.name and cfg.sweep.stage != "load":
         outcomes = [*outcomes, *judge_outcomes(cfg, outcomes)]
+    if cfg.load.with_cells != "none" and cfg.sweep.stage != "load":
+        from harness.load.cells import load_cells  # what the job evaluated, served under load
+
+        outcomes += guarded(load_cells, cfg, cfg.model.name, "load")
     if not outcomes:
         log.warning("model=none and baseline=none: this job has nothing to run")
     out_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -33,6 +33,27 @@ What is guaranteed, in one group:
   (d) a pair that Holm finds significant against the score order (the lower-scored row better on the items, or
       equal scores: possible when the score is not the plain item mean) is never silently shown as tied: both
       rows list each other in `reversed_with`. Such a pair never separates rows (it would contradict (b)).
+
+Letters (a compact letter display, Piepho 2004), because a rank alone can mislead: rows of ranks 1 and 3 may
+not differ significantly (the rank-3 row was separated from the tier's leader, not from every row of it), and
+rows of one rank may. Each row of a group gets `letters`, e.g. "ab": two rows that share a letter are NOT
+significantly different (no Holm rejection between them, in either direction); two rows with no letter in common
+ARE (Holm rejected "no difference", in the score order or against it, `reversed_with`). Both halves hold for
+every pair of lettered rows of a group, exactly. Built by insert-and-absorb: start with one letter held by all
+rows; for each significant pair (i, j), every letter held by both is split into a copy without i and a copy
+without j, and a letter whose rows are a subset of another letter's is dropped (absorb); then a row is taken off
+a letter when every pair it forms there is also covered by another letter it holds (sweep), and empty letters
+are dropped. Letters are named in score order: the letter of the best row is "a", the next "b", by the first
+(highest-scored) row holding it; after "z" come "A".."Z", then "a2".."Z2", "a3", ...: every letter is one
+character followed by digits only past the 52nd, so "aa2" reads "a", "a2" without a separator.
+Pairs not tested on the same items (`paired: False`: different items, no per-item scores) are no evidence either
+way, so no letter may claim them "not different" nor "different": letters are given only to the largest set of
+rows that were all tested against each other (the rows of one item set; on a tie in size, the set holding the
+higher-scored row), and every other row gets `letters: None` ("not compared"). A group with fewer than two such
+rows, or above MAX_PAIRWISE rows (untested), has no letters. Non-binary pairs with fewer than MIN_PAIRED_ITEMS
+items count as not significant, as in the tiers: they share a letter. `not_separated_from` lists, per row, the
+rows of a DIFFERENT rank it was tested against and does not differ from significantly: where the ranks say
+"1" and "3", the data do not separate the two (the summary says "not separated from").
 """
 
 from __future__ import annotations
@@ -68,6 +89,12 @@ N_PERM_MIN = 1_999
 MIN_PAIRED_ITEMS = MIN_PAIRED_BOOTSTRAP  # 10: the same minimum as a single paired comparison's bootstrap
 # Rows per task tested pairwise (n(n-1)/2 tests); above it, rank by score alone, marked untested.
 MAX_PAIRWISE = 40
+# Letters of one group under construction (insert-and-absorb) beyond which a group gets no letters. Where every
+# wider score gap is significant whenever a narrower one inside it is, letters are runs of consecutive rows, at
+# most one per row (40; 22 at most on 40 random 40-row boards); a pattern that needs more than 100 (possible in
+# theory: the count can grow exponentially with the rows) is no display a reader can use, and would be slow.
+MAX_LETTERS = 100
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def holm(pvalues: list[float] | np.ndarray, alpha: float = ALPHA) -> list[bool]:
@@ -133,10 +160,13 @@ def rank_rows(
 ) -> dict[str, dict[str, Any]]:
     """rows: leaderboard rows (task, metric, score, n, cell_id, label) of one or more tasks. item_scores(row) ->
     that row's {item: score} or None when its per-sample file is not available. Returns {cell_id: {rank,
-    tied_with, paired, reversed_with}}: `tied_with` lists the cell ids of its tier that it was tested against;
-    `paired` is False when a comparison of the row could not be tested on the same items (that pair is ordered by
-    score alone); `reversed_with` lists rows it differs from significantly against the score order (see the
-    module docstring for the rule and what it guarantees)."""
+    tied_with, paired, reversed_with, below_leader, separated_in_tier, letters, not_separated_from}}:
+    `tied_with` lists the cell ids of its tier that it was tested against; `paired` is False when a comparison
+    of the row could not be tested on the same items (that pair is ordered by score alone); `reversed_with` lists
+    rows it differs from significantly against the score order; `letters` ("ab", or None when not compared):
+    rows sharing a letter are not significantly different; `not_separated_from`: rows of another rank it was
+    tested against and does not differ from significantly (see the module docstring for the rules and what
+    they guarantee)."""
     out: dict[str, dict[str, Any]] = {}
     by_task: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
@@ -154,6 +184,8 @@ def rank_rows(
                     "reversed_with": [],
                     "below_leader": False,
                     "separated_in_tier": [],
+                    "letters": None,
+                    "not_separated_from": [],
                 }
             continue
         out.update(_rank_group(group, [item_scores(r) for r in group]))
@@ -238,6 +270,9 @@ def _rank_group(
         for k in range(start, end + 1):
             tier[k] = start
         start = end + 1
+    # significant[pair] covers both directions; pairs under MIN_PAIRED_ITEMS are in neither dict: not significant
+    different = {pair for pair, yes in significant.items() if yes}
+    letters = _group_letters(n, untested, different)
     out = {}
     for k, r in enumerate(group):
         same = [
@@ -253,5 +288,83 @@ def _rank_group(
             "below_leader": bool(separated[tier[k], k]) and (tier[k], k) not in untested,
             # rows of its own tier it differs from significantly (in the score order): not "tied" in a sentence
             "separated_in_tier": [group[j]["cell_id"] for j in same if separated[min(j, k), max(j, k)]],
+            "letters": letters[k],
+            # another rank, yet not significantly different: "1" and "3" that the data do not separate
+            "not_separated_from": [
+                group[j]["cell_id"]
+                for j in range(n)
+                if tier[j] != tier[k]
+                and (pair := (min(j, k), max(j, k))) not in untested
+                and pair not in different
+            ],
         }
     return out
+
+
+def _group_letters(
+    n: int, untested: set[tuple[int, int]], different: set[tuple[int, int]]
+) -> list[str | None]:
+    """Letters of the rows of one group (positions in score order; see the module docstring): those of the
+    largest set of rows all tested against each other, None for every other row."""
+    member: list[list[int]] = []  # rows tested against each other: one list per item set, in score order
+    placed = [False] * n
+    for i in range(n):
+        if not placed[i]:
+            member.append([i] + [j for j in range(i + 1, n) if not placed[j] and (i, j) not in untested])
+            for j in member[-1]:
+                placed[j] = True
+    out: list[str | None] = [None] * n
+    rows = max(member, key=len, default=[])  # max keeps the first of equal sizes: the higher-scored set
+    if len(rows) < 2:
+        return out
+    columns = letter_columns(
+        len(rows), {(rows.index(i), rows.index(j)) for i, j in different if i in rows and j in rows}
+    )
+    if columns is None:
+        return out
+    for col, holders in enumerate(columns):
+        for u in holders:
+            out[rows[u]] = (out[rows[u]] or "") + letter_name(col)
+    return out
+
+
+def letter_name(k: int) -> str:
+    """The k-th letter (k = 0, 1, ...): "a".."z", "A".."Z", then "a2".."Z2", "a3", ...: a character, and digits
+    only past the 52nd, so a row's letters joined without separators read back one way."""
+    return _LETTERS[k % 52] + (str(k // 52 + 1) if k >= 52 else "")
+
+
+def letter_columns(n: int, different: set[tuple[int, int]]) -> list[list[int]] | None:
+    """A compact letter display of n rows (0 = the best, in score order) by insert-and-absorb with a sweep
+    (Piepho 2004): the rows holding each letter, letters in the order they are named (by their first row, then
+    the next). Rows i, j share a letter exactly when (min, max) is not in `different`. None when the
+    construction exceeds MAX_LETTERS letters."""
+    # a letter is a bit mask of the rows holding it
+    columns = [(1 << n) - 1]
+    for i, j in sorted(different):
+        both = (1 << i) | (1 << j)
+        kept = [c for c in columns if c & both != both]
+        split = {c & ~m for c in columns if c & both == both for m in (1 << i, 1 << j)}
+        # absorb: a new letter whose rows all hold another letter says nothing more. Only new letters can be:
+        # the kept ones held no subsets of each other before, and a kept one inside c - {i} was inside c.
+        columns = kept + [
+            c for c in split if not any(c & d == c for d in kept + [e for e in split if e != c])
+        ]
+        if len(columns) > MAX_LETTERS:
+            return None
+
+    def rows_of(c: int) -> list[int]:
+        return [u for u in range(n) if c >> u & 1]
+
+    # sweep: take row u off letter c when every pair (u, v) of c is also covered by another letter u holds, and u
+    # keeps a letter; letters are visited in name order, rows from the last, so the best rows keep the early ones
+    letters = sorted(columns, key=rows_of)
+    for k in range(len(letters)):
+        for u in reversed(rows_of(letters[k])):
+            elsewhere = 0  # rows sharing another letter with u
+            for m, d in enumerate(letters):
+                if m != k and d >> u & 1:
+                    elsewhere |= d
+            if elsewhere and letters[k] & ~elsewhere & ~(1 << u) == 0:
+                letters[k] &= ~(1 << u)
+    return sorted(rows_of(c) for c in letters if c)

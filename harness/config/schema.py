@@ -279,7 +279,7 @@ class DeploymentConfig:
     has the formulas). Stated in the report beside every self-hosted cost."""
 
     name: str = "dedicated"
-    kind: str = "dedicated"  # dedicated (replicas always on) | per_second (billed per busy second)
+    kind: str = "dedicated"  # dedicated (replicas always on) | per_second (a serverless per-second bill)
     hours_per_month: float = 730.0
     min_replicas: int = 1  # dedicated: replicas kept on even with no traffic
     peak_to_mean: float = 3.0  # dedicated: the busiest hour's traffic / the month's mean
@@ -287,6 +287,14 @@ class DeploymentConfig:
     cold_start_s: float = 0.0  # per_second: billed seconds of each start from zero
     idle_timeout_s: float = 0.0  # per_second: billed seconds a replica stays up after its last request
     cold_starts_per_month: float = 0.0  # per_second: starts from zero a month
+    min_billed_s: float = 0.0  # per_second: each billed period rounded up to a multiple of it (0: exact)
+    # per_second: money per device-second by hardware profile name (conf/hardware/). A device without a price here
+    # is unpriced under this deployment: its on-demand hourly price is not billed per second instead.
+    prices: dict[str, float] = field(default_factory=dict)
+    currency: str = "USD"
+    as_of: str | None = None  # per_second: the date the prices were read
+    source: str | None = None  # per_second: the page they were read from
+    note: str | None = None
     description: str = ""
 
 
@@ -340,6 +348,9 @@ class LoadConfig:
     `baseline=` (an API, or the locally served stand-in) or `load.url` + `load.model` (any OpenAI-compatible
     server: vLLM, SGLang...); the prompts are `task=`'s test split."""
 
+    preset: str = (
+        "interactive"  # conf/load/: the latency target's name (interactive: GPU chat; cpu: this machine)
+    )
     mode: str = "closed"  # closed: N concurrent users | open: Poisson arrivals at a rate (requests/s)
     levels: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0])  # users (closed) or rates (open)
     requests_per_level: int = 16
@@ -349,6 +360,11 @@ class LoadConfig:
     ttft_p95_s: float | None = 1.0
     tpot_p95_s: float | None = 0.1
     max_error_rate: float = 0.01
+    # A cells job (not `harness load`) also measures what it evaluated under load, after its cells are stored, so
+    # that self-hosted costs rest on a capacity at the target (harness/load/cells.py): none | tuned (the tuned
+    # model, served) | all (its base model too). Either way the job's API baseline is measured at one user when
+    # that costs nothing (a locally served stand-in) or load.paid is set: its per-request latency.
+    with_cells: str = "none"
     # What answers: model (model=, + finetune='s artifact, served by the harness) | baseline (baseline=) | url.
     # auto: url when load.url is set, baseline when baseline= is on the command line, else model.
     endpoint: str = "auto"

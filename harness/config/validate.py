@@ -178,6 +178,11 @@ def value_problems(cfg: Any) -> list[str]:
                           + did_you_mean(str(lc.device_profile), list(option_files("hardware")), "hardware profile"))  # fmt: skip
     if lc.endpoint not in ("auto", "model", "baseline", "url"):
         checks.append(f"load.endpoint={lc.endpoint}: must be auto, model, baseline or url")
+    if lc.with_cells not in ("none", "tuned", "all"):
+        checks.append(
+            f"load.with_cells={lc.with_cells}: must be none, tuned (the tuned model, served after its "
+            "cells) or all (its base model too)"
+        )
     if lc.mode not in ("closed", "open"):
         checks.append(f"load.mode={lc.mode}: must be closed (concurrent users) or open (Poisson arrivals)")
     checks += [f"load.levels: {v} is not a positive number" for v in lc.levels if not _finite(v) or v <= 0]
@@ -210,8 +215,11 @@ def value_problems(cfg: Any) -> list[str]:
             f"0 < target_utilisation <= 1 (got {d.hours_per_month}, {d.min_replicas}, {d.peak_to_mean}, "
             f"{d.target_utilisation})"
         )
-    if min(d.cold_start_s, d.idle_timeout_s, d.cold_starts_per_month) < 0:
-        checks.append("deployment: cold_start_s, idle_timeout_s and cold_starts_per_month must be >= 0")
+    if min(d.cold_start_s, d.idle_timeout_s, d.cold_starts_per_month, d.min_billed_s) < 0:
+        checks.append(
+            "deployment: cold_start_s, idle_timeout_s, cold_starts_per_month and min_billed_s must be >= 0"
+        )
+    checks += deployment_price_problems(d)
     from harness.runtimes import names as runtime_names
 
     if cfg.model.name != "none" and cfg.model.runtime not in runtime_names():
@@ -221,6 +229,20 @@ def value_problems(cfg: Any) -> list[str]:
             + " (`harness runtime list`)"
         )
     return [c for c in checks if c]
+
+
+def deployment_price_problems(d: Any) -> list[str]:
+    """deployment.prices: each key a hardware profile (conf/hardware/), each price per device-second > 0."""
+    from harness.config.options import option_files
+
+    profiles = [n for n in option_files("hardware") if n != "auto"]
+    out = []
+    for name, price in (d.prices or {}).items():
+        if name not in profiles:
+            out.append(f"deployment.prices.{name}: " + did_you_mean(str(name), profiles, "hardware profile"))
+        elif not _finite(price) or price <= 0:
+            out.append(f"deployment.prices.{name}={price}: must be a price per device-second greater than 0")
+    return out
 
 
 def gate_problems(cfg: Any) -> list[str]:

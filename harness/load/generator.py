@@ -1,4 +1,4 @@
-"""The load generator: streams chat requests to an OpenAI-compatible endpoint and times every token.
+"""The load generator: streams chat (or plain text) requests to an OpenAI-compatible endpoint and times every token.
 
 Two modes, as serving benchmarks have them:
   closed  N users, each sending its next request as soon as its last one finished (N = the level)
@@ -34,6 +34,8 @@ class Target:
     api_key: str = "EMPTY"
     timeout_s: float = 60.0  # the longest wait for the next piece of an answer (keep-alive comments excluded)
     deadline_s: float = 300.0  # one request, whole
+    # what evaluation stops generation at (the task's `until`): the same answers, the same lengths
+    stop: tuple[str, ...] = ()
 
 
 # a row's error: the server answered (http, protocol, timeout) or it could not be reached (connection): a level
@@ -68,13 +70,18 @@ def schedule(rate: float, n: int, seed: int) -> list[float]:
     return times
 
 
-async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_tokens: int, t0: float,
+async def _one(session: Any, t: Target, messages: list[dict[str, str]] | str, max_tokens: int, t0: float,
                scheduled: float | None, index: int) -> dict[str, Any]:  # fmt: skip
     import aiohttp
     from aiohttp.http_exceptions import HttpProcessingError
 
-    body = {"model": t.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0,
-            "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+    # a chat prompt (messages) goes to /chat/completions; a plain model's prompt (text, no chat template: what
+    # lm-eval sends it) to /completions
+    text = isinstance(messages, str)
+    body = {"model": t.model, "prompt" if text else "messages": messages, "max_tokens": max_tokens,
+            "temperature": 0.0, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+    if t.stop:
+        body["stop"] = list(t.stop)
     headers = {"Authorization": f"Bearer {t.api_key}"}
     row: dict[str, Any] = {"i": index, "scheduled_s": scheduled, "sent_s": None, "ttft_s": None, "e2e_s": None,
                            "itl_s": [], "prompt_tokens": None, "completion_tokens": None, "error": None}  # fmt: skip
@@ -84,7 +91,9 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
         # the deadline bounds the whole answer; timeout_s the wait between data events (a server that sends only
         # SSE keep-alive comments resets a socket read timeout forever)
         async with asyncio.timeout(t.deadline_s):
-            await _exchange(session, t, body, headers, row, sent)
+            await _exchange(
+                session, t, body, headers, row, sent, "completions" if text else "chat/completions"
+            )
     except TimeoutError:
         waited = time.perf_counter() - sent
         # the answer was whole (its finish_reason came) and the stream never ended: answered, at its last piece
@@ -107,10 +116,10 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]], max_toke
 
 
 async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict[str, str], row: dict[str, Any],
-                    sent: float) -> None:  # fmt: skip
+                    sent: float, path: str = "chat/completions") -> None:  # fmt: skip
     last = None
     heard = sent  # the last data event (or the request): keep-alive comments do not count
-    async with session.post(f"{t.base_url.rstrip('/')}/chat/completions", json=body, headers=headers) as resp:
+    async with session.post(f"{t.base_url.rstrip('/')}/{path}", json=body, headers=headers) as resp:
         if resp.status != 200:
             text = (await resp.text())[:200]
             row["error"], row["error_kind"] = f"HTTP {resp.status}: {text}", "http"
@@ -161,7 +170,7 @@ async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict
             finished = finished or any(c.get("finish_reason") for c in choices)
             if finished:  # the answer is whole: a stream left open after it ends at its last piece
                 row["_done_s"] = now - sent
-            if any((c.get("delta") or {}).get("content") for c in choices):
+            if any((c.get("delta") or {}).get("content") or c.get("text") for c in choices):
                 if last is None:
                     row["ttft_s"] = now - sent
                 else:
@@ -200,7 +209,7 @@ def _session(t: Target, connections: int) -> Any:
     )
 
 
-async def closed_loop(t: Target, prompts: list[list[dict[str, str]]], max_tokens: int, users: int,
+async def closed_loop(t: Target, prompts: list[Any], max_tokens: int, users: int,
                       n_requests: int) -> tuple[list[dict[str, Any]], float]:  # fmt: skip
     """`users` concurrent users, `n_requests` in all (prompt i % len(prompts)). Returns (rows, wall seconds)."""
     rows: list[dict[str, Any]] = []
@@ -217,7 +226,7 @@ async def closed_loop(t: Target, prompts: list[list[dict[str, str]]], max_tokens
     return sorted(rows, key=lambda r: r["i"]), wall
 
 
-async def open_loop(t: Target, prompts: list[list[dict[str, str]]], max_tokens: int, rate: float,
+async def open_loop(t: Target, prompts: list[Any], max_tokens: int, rate: float,
                     n_requests: int, seed: int, max_in_flight: int = 1024) -> tuple[list[dict[str, Any]], float]:  # fmt: skip
     """Poisson arrivals at `rate` requests/s. Each request is sent at its scheduled time (its lag behind the
     schedule is recorded: sent_s - scheduled_s). Returns (rows, wall seconds)."""

@@ -24,12 +24,13 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.load.summary import Slo, capacity, level_figures
+from harness.models.prompts import is_chat
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def prompts_for(task_spec: Any, n: int, seed: int) -> tuple[list[list[dict[str, str]]], int]:
-    """(chat messages of n test items picked by `seed`, max output tokens) as lm-eval prompts a chat API."""
+def prompts_for(task_spec: Any, n: int, seed: int, chat: bool = True) -> tuple[list[Any], int, list[str]]:
+    """(prompts of n test items picked by `seed`, max output tokens, stop strings) as lm-eval prompts the
+    endpoint: chat messages for a chat API or a chat model; for a plain model (no chat template) the prompt text
+    itself, as lm-eval hands it a base model. The stop strings are the task's `until`."""
     from harness.finetune.data import load_task_object, seeded_slice
 
     if task_spec.dir is None:  # lm-eval's own tasks are scored, not served: their prompts need their harness
@@ -58,10 +61,14 @@ def prompts_for(task_spec: Any, n: int, seed: int) -> tuple[list[list[dict[str, 
     def as_messages(history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         return json.dumps(history)  # what lm-eval hands a chat API: the messages themselves
 
-    prompts = [json.loads(task.fewshot_context(d, num_fewshot=0, apply_chat_template=True,
-                                               chat_template=as_messages)) for d in picked]  # fmt: skip
-    max_tokens = int((task.config.generation_kwargs or {}).get("max_gen_toks", 256))
-    return prompts, max_tokens
+    if chat:
+        prompts = [json.loads(task.fewshot_context(d, num_fewshot=0, apply_chat_template=True,
+                                                   chat_template=as_messages)) for d in picked]  # fmt: skip
+    else:
+        prompts = [task.fewshot_context(d, num_fewshot=0) for d in picked]
+    kwargs = task.config.generation_kwargs or {}
+    until = kwargs.get("until") or []
+    return prompts, int(kwargs.get("max_gen_toks", 256)), [until] if isinstance(until, str) else list(until)
 
 
 def mode_identity(mode: str) -> dict[str, Any]:
@@ -194,14 +201,16 @@ def load(raw: Any) -> Path:
             "load.levels is empty: give the concurrencies (closed) or request rates (open) to test"
         )
     root = Path(os.path.expanduser(str(cfg.paths.results))) / "load"
-    prompts, max_tokens = prompts_for(spec, lc.n_prompts, lc.seed)
-    slo = Slo(lc.ttft_p95_s, lc.tpot_p95_s, lc.max_error_rate)
     endpoint, price, device = _endpoint_identity(cfg, raw)
+    chat = _kind(cfg) != "model" or is_chat(_model_cell(raw).model.prompt_format)
+    prompts, max_tokens, until = prompts_for(spec, lc.n_prompts, lc.seed, chat)
+    slo = Slo(lc.ttft_p95_s, lc.tpot_p95_s, lc.max_error_rate)
     # what the measurement depends on: the device itself, not its price (a new price re-uses stored levels)
     measured_on = {k: device.get(k) for k in ("kind", "device_name", "count", "devices", "cpus", "profile")}
     base = {"schema": LOAD_SCHEMA, "endpoint": endpoint, "device": measured_on,
             "task": {"name": spec.name, "content_sha256": spec.content_sha256},
-            "prompts": {"n": len(prompts), "seed": lc.seed, "sha256": digest(prompts), "max_tokens": max_tokens}}  # fmt: skip
+            "prompts": {"n": len(prompts), "seed": lc.seed, "sha256": digest(prompts), "max_tokens": max_tokens,
+                        "stop": until, "chat": chat}}  # fmt: skip
     paid = _kind(cfg) == "baseline" and b.serve is None and b.api_key_env is not None
     if paid and not lc.paid:
         raise HarnessError(f"baseline={b.name} is a paid API: a load test sends {lc.requests_per_level} requests per "
@@ -227,6 +236,7 @@ def load(raw: Any) -> Path:
         log.info("load: %d level(s) stored, %d to measure", len(stored), len(todo))
         cap = money_cap(raw, lc, b, price) if paid else None
         with _target(cfg, raw) as (target, pids):
+            target = replace(target, stop=tuple(until))
             spent, ratio = 0.0, 1.0  # this run's money; metered / estimated prompt tokens, the worst so far
             for level, lid, path in todo:
                 if cap is not None:
@@ -301,10 +311,12 @@ def money_cap(raw: Any, lc: Any, b: Any, price: dict[str, Any] | None) -> Any:
     return min(caps, key=lambda c: c.usd)
 
 
-def _prompt_estimate(messages: list[dict[str, str]]) -> int:
+def _prompt_estimate(messages: list[dict[str, str]] | str) -> int:
     """Prompt tokens before sending, estimated as the API client estimates them (characters / 4)."""
     from harness.evaluate.api.client import chars_estimate
 
+    if isinstance(messages, str):  # a plain model's prompt text
+        messages = [{"role": "user", "content": messages}]
     return chars_estimate(messages, "")[0]
 
 
@@ -454,8 +466,9 @@ class _target:
 
             folder, _ = servable_folder(_model_cell(self.raw))
             s = ServeConfig(model=self.cfg.model.name)
+            chat = is_chat(_model_cell(self.raw).model.prompt_format)
             self.ctx = served(folder, log_path, _serve_device(self.cfg), s.dtype, True, s.startup_timeout_s,
-                              s.cb_num_blocks, s.cb_max_batch_tokens)  # fmt: skip
+                              s.cb_num_blocks, s.cb_max_batch_tokens, chat)  # fmt: skip
             url = self.ctx.__enter__()
             pids = [p.pid for p in psutil.Process().children(recursive=True)]
             return Target(url, folder, "EMPTY", lc.timeout_s, lc.deadline_s), pids

@@ -18,6 +18,11 @@ The level meets the target when its p95 TTFT and p95 TPOT are within it and its 
 `max_error_rate`.
 Capacity at the target: the highest level that meets it, provided every lower level also does (latency rises
 with load; a lower level that fails says the higher one passed by chance), as answered requests per second.
+Its 95 % interval comes from the level's repeats: closed loop, N users with no think time answer N / mean(E2E)
+requests per second (Little's law), so the interval scales the measured rate by mean / (mean +- h), h = t(0.975,
+n-1) x sd / sqrt(n) over the level's n answered requests (the upper end unbounded when mean <= h); open loop, the served rate is
+a count of n arrivals in the window, rate x (1 +- 1.96 / sqrt(n)). `lowest` is the lowest level's rate: what a
+replica answers when requests do not overlap (per-second billing at volumes too low to batch).
 """
 
 from __future__ import annotations
@@ -102,6 +107,11 @@ def level_figures(rows: list[dict[str, Any]], wall_s: float, slo: Slo) -> dict[s
         "tpot_s": _pct(tpots),
         "itl_s": _pct(itl),
         "e2e_s": _pct(e2e),
+        # the repeats behind the capacity's interval (capacity())
+        "e2e_mean_s": sum(e2e) / len(e2e) if e2e else None,
+        "e2e_sd_s": (sum((x - sum(e2e) / len(e2e)) ** 2 for x in e2e) / (len(e2e) - 1)) ** 0.5
+        if len(e2e) > 1
+        else None,
         "errors": sorted({r["error"] for r in rows if r.get("error")})[:5],
     }
     fig["meets_target"] = meets(fig, slo)
@@ -128,4 +138,30 @@ def capacity(levels: list[dict[str, Any]]) -> dict[str, Any] | None:
     if best is None:
         return None
     rps = best["figures"]["requests_per_s"]
-    return {"level": best["level"], "requests_per_s": rps, "queries_per_hour": 3600 * rps}
+    low, high = interval(best)
+    lowest = min(levels, key=lambda x: x["level"])
+    return {"level": best["level"], "requests_per_s": rps, "queries_per_hour": 3600 * rps,
+            # 95 % interval of queries_per_hour (None: not enough repeats; high None: unbounded above)
+            "queries_per_hour_low": None if low is None else 3600 * low,
+            "queries_per_hour_high": None if high is None else 3600 * high,
+            "lowest": {"level": lowest["level"],
+                       "queries_per_hour": 3600 * (lowest["figures"]["requests_per_s"] or 0.0)}}  # fmt: skip
+
+
+def interval(lv: dict[str, Any]) -> tuple[float | None, float | None]:
+    """95 % interval of a level's requests per second (module docstring); (None, None) with under 2 repeats."""
+    fig = lv["figures"]
+    rps, n = fig["requests_per_s"], fig["n"] - fig["n_errors"]
+    if rps is None or n < 2:
+        return None, None
+    if fig.get("window") == "arrivals":
+        half = 1.959964 / n**0.5
+        return rps * max(0.0, 1 - half), rps * (1 + half)
+    mean, sd = fig.get("e2e_mean_s"), fig.get("e2e_sd_s")
+    if not mean or sd is None:
+        return None, None
+    from scipy.stats import t
+
+    h = float(t.ppf(0.975, n - 1)) * sd / n**0.5
+    # around the measured rate (answered / wall, which also counts the ramp at both ends): rate x mean / (mean +- h)
+    return rps * mean / (mean + h), (rps * mean / (mean - h) if mean > h else None)

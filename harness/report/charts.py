@@ -319,6 +319,12 @@ def load_label(ld: dict[str, Any]) -> str:
     """A load record's name in the report: what answered, on which task, in which mode."""
     e = ld["identity"]["endpoint"]
     what = e.get("baseline") or e.get("model") or e.get("url") or "endpoint"
+    if isinstance(
+        what, dict
+    ):  # a model the harness served: its identity; named by its key (+ trained artifact)
+        what = e.get("model_key") or what.get("name") or "model"
+        if e.get("artifact_id"):  # (its id is in the load record; the reader needs to know it was tuned)
+            what = _("%(model)s, fine-tuned", model=what)
     if ld["identity"]["mode"] == "open":
         return _("%(endpoint)s on %(task)s (open loop)", endpoint=what, task=ld["identity"]["task"]["name"])
     return _("%(endpoint)s on %(task)s (closed loop)", endpoint=what, task=ld["identity"]["task"]["name"])

@@ -137,7 +137,7 @@ def run_side(
 ) -> Side:
     """A run's rows: the leaderboard of its computed or reused cells' stored records, as its report shows them."""
     from harness.report.analysis import assumptions_of, records_of
-    from harness.report.table import leaderboard, with_capacity
+    from harness.report.table import leaderboard, loads_as_of, with_capacity
 
     doc = _manifest(store, run_id)
     ids = _run_cell_ids(store, run_id)
@@ -151,7 +151,8 @@ def run_side(
     if doc.get("status") != "finished":
         notes.append(f"status {doc.get('status')!r}")
     a = assumptions_of(settings)
-    records = with_capacity([store.load(c) for c in stored], store.loads())
+    # the load records as of the run's end: two runs sharing a store are not both priced by the newest one
+    records = with_capacity([store.load(c) for c in stored], loads_as_of(store.loads(), doc.get("ended_at")))
     df = leaderboard(records, samples or _cached(store), a["deployment"], a["monthly_queries"])
     report = doc.get("report") if isinstance(doc.get("report"), str) else None
     return Side(f"run {run_id}", records_of(df), report, run_id, notes)
@@ -376,10 +377,23 @@ def compare_sides(
             _growth(e.get("cost_per_1k"), r.get("cost_per_1k"), max_cost_increase) if same_currency else None
         )
         row["currency"] = r.get("currency") or "USD"
-        row["p95"] = _growth(e.get("p95_s"), r.get("p95_s"), max_p95_increase)
+        # p95 per request at one user where both runs measured it, else the batch time (like with like; an export
+        # from before the two were separate columns held a local row's batch time in p95_s)
+        earlier_batch = e.get("batch_p95_s") if "batch_p95_s" in e else (
+            e.get("p95_s") if e.get("source") != "api" else None)  # fmt: skip
+        checks = [g for g in (_growth(e.get("p95_s"), r.get("p95_s"), max_p95_increase) if "batch_p95_s" in e
+                              else None, _growth(earlier_batch, r.get("batch_p95_s"), max_p95_increase)) if g]  # fmt: skip
+        row["p95"] = next((g for g in checks if g["regressed"]), checks[0] if checks else None)
         # whatever the deployment: under `dedicated` a row costs the same while one replica suffices, so a model
         # that became half as fast passed the cost check
-        row["throughput"] = _drop(e.get("throughput_qph"), r.get("throughput_qph"), max_throughput_drop)
+        # like with like: capacity at the target where both sides measured one, else the batch throughput (an
+        # export from before batch_qph held it in throughput_qph when it had no capacity)
+        if e.get("capacity_qph") is not None and r.get("capacity_qph") is not None:
+            row["throughput"] = _drop(e["capacity_qph"], r["capacity_qph"], max_throughput_drop)
+        else:
+            earlier_qph = e.get("batch_qph") if "batch_qph" in e else (
+                e.get("throughput_qph") if e.get("capacity_qph") is None else None)  # fmt: skip
+            row["throughput"] = _drop(earlier_qph, r.get("batch_qph"), max_throughput_drop)
         rows.append(row)
     tested = [x for x in rows if x.get("p") is not None]
     for x, adj, rejected in zip(tested, holm_adjusted([x["p"] for x in tested]),
@@ -598,6 +612,9 @@ def main(argv: list[str]) -> None:
     p.add_argument(
         "--alpha", type=float, default=ALPHA, help="family-wise error over all rows (default 0.05)"
     )
+    p.add_argument("--deployment", default="dedicated", help="how self-hosted rows are priced for the cost check "
+                   "(conf/deployment/: dedicated, per_second, ...); the throughput and p95 checks do not depend on "
+                   "it")  # fmt: skip
     p.add_argument("--report-url", help="link to the report in the summary (default: the run's report path)")
     p.add_argument("--markdown", help="also write the summary to this file")
     a = p.parse_args(argv)
@@ -606,21 +623,27 @@ def main(argv: list[str]) -> None:
     for flag, v in (("--max-cost-increase", a.max_cost_increase), ("--max-p95-increase", a.max_p95_increase)):
         if not math.isfinite(v) or v < 0:
             raise HarnessError(f"{flag} {v:g}: give the share it may grow by, a number >= 0 (0.10 = +10 %).")
+    from dataclasses import asdict
+
+    from harness.config.options import load_option
+    from harness.config.schema import DeploymentConfig
     from harness.store import Store
 
+    settings = {"deployment": asdict(load_option("deployment", a.deployment, DeploymentConfig))}
     store = Store(resolve(a.results))
     check_gate_settings(None, a.max_cost_increase, a.max_p95_increase, a.max_throughput_drop)
     limits = {"max_cost_increase": a.max_cost_increase, "max_p95_increase": a.max_p95_increase,
               "max_throughput_drop": a.max_throughput_drop}  # fmt: skip
     if a.board:
         samples = _cached(store)
-        before = _against_side(store, a.against, None, None, samples)
+        before = _against_side(store, a.against, None, settings, samples)
         result = compare_sides(board_side(a.board, "--board"), before, samples, **limits, alpha=a.alpha,
                                report_url=a.report_url)  # fmt: skip
     else:
         against_run = a.against if store_runs.manifest_path(store.root, a.against).is_file() else None
         run = a.run if a.run not in (None, "latest") else newest_finished(store, exclude=against_run)
-        result = gate_run(store, run, a.against, **limits, report_url=a.report_url, alpha=a.alpha)
+        result = gate_run(store, run, a.against, **limits, report_url=a.report_url, alpha=a.alpha,
+                          settings=settings)  # fmt: skip
     print(result.markdown, end="")
     if a.markdown:
         from harness.store.store import atomic_write_text

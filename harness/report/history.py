@@ -14,7 +14,14 @@ import pandas as pd
 
 from harness.compare.stats import ci95
 from harness.report.labels import row_label, variant_text
-from harness.report.table import cost_and_latency, item_scores, method_label, task_label
+from harness.report.table import (
+    cost_and_latency,
+    item_scores,
+    loads_as_of,
+    method_label,
+    task_label,
+    with_capacity,
+)
 from harness.store import Store
 from harness.store.runs import manifests
 from harness.store.store import DamagedRecord
@@ -24,7 +31,7 @@ SHOWN = ["score", "ci_low", "ci_high", "cost_per_1k", "p95_s"]
 
 
 def row_point(
-    r: dict[str, Any], samples: list[dict[str, Any]], deployment: Any, monthly: int
+    r: dict[str, Any], samples: list[dict[str, Any]] | None, deployment: Any, monthly: int
 ) -> dict[str, Any]:
     """One cell's figures as the leaderboard computes them (its interval, cost and latency), without ranking."""
     primary = r.get("primary") or {}
@@ -42,19 +49,24 @@ def row_point(
 
 
 def run_points(store: Store, deployment: Any, monthly_queries: int) -> pd.DataFrame:
-    """One line per (finished run, row): the row's figures in that run. Each cell is read once."""
-    points: dict[str, dict[str, Any] | None] = {}
+    """One line per (finished run, row): the row's figures in that run, its self-hosted cost and its latency
+    from the load records that existed when the run ended (table.loads_as_of). Each cell is read once."""
+    records: dict[str, dict[str, Any] | None] = {}
+    points: dict[tuple[str, str | None], dict[str, Any] | None] = {}
+    loads = store.loads()
 
-    def point(cell_id: str) -> dict[str, Any] | None:
-        if cell_id not in points:
+    def point(cell_id: str, until: str | None) -> dict[str, Any] | None:
+        if cell_id not in records:
             try:
-                record = store.load(cell_id)
-                points[cell_id] = row_point(
-                    record, store.samples_or_none(cell_id), deployment, monthly_queries
-                )
+                records[cell_id] = store.load(cell_id)
             except (DamagedRecord, OSError):
-                points[cell_id] = None  # moved to damaged/ or never stored: that run's row is not drawn
-        return points[cell_id]
+                records[cell_id] = None  # moved to damaged/ or never stored: that run's row is not drawn
+        if (cell_id, until) not in points:
+            r = records[cell_id]
+            points[(cell_id, until)] = None if r is None else row_point(
+                with_capacity([r], loads_as_of(loads, until))[0], store.samples_or_none(cell_id), deployment,
+                monthly_queries)  # fmt: skip
+        return points[(cell_id, until)]
 
     out = []
     for run in manifests(store.root):
@@ -63,7 +75,7 @@ def run_points(store: Store, deployment: Any, monthly_queries: int) -> pd.DataFr
         ids = {
             c["cell_id"] for c in run["cells"] if c.get("cell_id") and c["status"] in ("computed", "reused")
         }
-        for p in (point(i) for i in sorted(ids)):
+        for p in (point(i, run.get("ended_at")) for i in sorted(ids)):
             if p is not None:
                 out.append({"run_id": run["run_id"], "started_at": run["started_at"], **p})
     return pd.DataFrame(out, columns=["run_id", "started_at", *KEY, "model", "label", "cell_id", *SHOWN])

@@ -120,9 +120,29 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     return df.apply(lambda col: col if pd.api.types.is_numeric_dtype(col) else col.map(cell))
 
 
-def export_json(df: pd.DataFrame, title: str) -> str:
-    """The main table as JSON (what --compare-to reads): one object per row, NaN as null."""
-    doc = {"schema": EXPORT_SCHEMA, "title": title, "generated_at": now_iso(), "rows": records_of(df)}
+def export_json(df: pd.DataFrame, title: str, board: Board | None = None) -> str:
+    """The main table as JSON (what --compare-to and the gate read): one object per row, NaN as null. With the
+    `board`, also what the page says around it (the README's results block is written from these,
+    scripts/readme_results.py): the summary's findings, the break-even rows (without their chart curves), the
+    API usage rows, the cost assumptions and the provenance (commits, devices, hardware profiles)."""
+    doc: dict[str, Any] = {
+        "schema": EXPORT_SCHEMA,
+        "title": title,
+        "generated_at": now_iso(),
+        "rows": records_of(df),
+    }
+    if board is not None:
+        a = board.assumptions
+        doc.update(
+            findings=[{"kind": f.kind, "headline": f.headline, "detail": f.detail, "warn": f.warn}
+                      for f in board.findings],
+            breakeven=[{k: v for k, v in b.items() if k != "curve"} for b in board.breakeven],
+            api_rows=board.api_rows,
+            assumptions={"monthly_queries": a["monthly_queries"], "amortise_months": a["amortise_months"],
+                         "target_score": a["target_score"], "deployment": a["deployment"].name,
+                         "deployment_text": a["deployment"].describe()},
+            provenance={k: board.provenance.get(k) for k in ("commits", "dirty", "devices", "hardware", "seeds")},
+        )  # fmt: skip
     return json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n"
 
 
@@ -142,7 +162,7 @@ def write_board(board: Board, out_dir: Path, title: str) -> Path:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         atomic_write_text(out_dir / "leaderboard.csv", csv_safe(board.table).to_csv(index=False))
-        atomic_write_text(out_dir / "leaderboard.json", export_json(board.table, title))
+        atomic_write_text(out_dir / "leaderboard.json", export_json(board.table, title, board))
         path = out_dir / "index.html"
         atomic_write_text(path, html)
     finally:

@@ -113,6 +113,36 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
         elif len(part) > 1:
             stand = "above"
         detail = _(_BEST[(stand, _ok(top["ci_low"]))], **p)
+        # Rows of a worse rank that the data do not separate (harness.compare.ranking `not_separated_from`): a
+        # "1" and a "3" the tests cannot tell apart are named, never left to read as an order. From the best row
+        # itself this is rare (every lower tier is separated from the top tier's leader: only a row with the
+        # leader's score can have one); from a row tied with it, common.
+        if "not_separated_ids" in part and "cell_id" in part:
+            apart_of = dict(zip(part["cell_id"], part["not_separated_ids"], strict=True))
+            rank_of = dict(zip(part["cell_id"], part["rank"], strict=True))
+            name_of = dict(zip(part["cell_id"], part["label"], strict=True)) if "label" in part else {}
+            tied_ids = top.get("tied_ids") if isinstance(top.get("tied_ids"), list) else []
+            apart = set(top.get("separated_ids") or [])
+            for who in [top["cell_id"]] + [c for c in tied_ids if c not in apart]:
+                lower = apart_of.get(who)
+                lower = (
+                    [c for c in lower if rank_of.get(c, 0) > top["rank"]] if isinstance(lower, list) else []
+                )
+                if not lower:
+                    continue
+                names = "; ".join(
+                    _("%(row)s (rank %(rank)s)", row=name_of.get(c, c), rank=integer(rank_of[c]))
+                    for c in lower
+                )
+                if who == top["cell_id"]:
+                    sentence = _("Ranked lower, yet not separated from it: %(rows)s.", rows=names)
+                else:
+                    sentence = _(
+                        "Ranked lower, yet not separated from %(tied)s (tied with it): %(rows)s.",
+                        tied=name_of.get(who, who),
+                        rows=names,
+                    )
+                more = f"{more} {sentence}" if more else sentence
         out.append(Finding("best", _("Best on %(task)s: %(row)s", task=task, row=_name(top)),
                            f"{detail} {more}" if more else detail))  # fmt: skip
     return out
@@ -129,18 +159,23 @@ _RULES = {
 }  # fmt: skip
 
 
-# Costs within this share of the cheapest are a tie. A self-hosted cost is a device price over a time measured once,
-# on a machine whose speed moves by more than this from run to run (the default job's two LoRA trainings took 63 s
-# and 97 s in one run, 76 s and 110 s in another: README); the 2.5e-7 USD of amortised training that once named
-# one of two 0.9658 USD rows "cheapest" is 0.00003 % of it. Intervals from repeated measurements would replace it.
+# Costs within this share of the cheapest are a tie even where no interval says so. A self-hosted cost is a device
+# price over a capacity measured on a machine whose speed moves by more than this from run to run (the default
+# job's two LoRA trainings took 63 s and 97 s in one run, 76 s and 110 s in another: README); the 2.5e-7 USD of
+# amortised training that once named one of two 0.9658 USD rows "cheapest" is 0.00003 % of it.
 COST_TIE = 0.02
 
 
 def cost_tie(ok: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
     """(the rows tied with the cheapest on `total_per_1k`, the one chosen among them: the highest score, then the
-    lowest p95 latency, then the cheapest)."""
-    cheapest = ok["total_per_1k"].min()
-    tied = ok[ok["total_per_1k"] <= cheapest * (1 + COST_TIE)]
+    lowest p95 latency, then the cheapest). Tied: within COST_TIE of the cheapest, or a cost interval
+    (`total_low`..`total_high`, from the capacity's) that overlaps the cheapest row's: no verdict rests on a
+    difference the measurement cannot tell from noise."""
+    cheapest = ok.loc[ok["total_per_1k"].idxmin()]
+    low = ok["total_low"].fillna(ok["total_per_1k"]) if "total_low" in ok else ok["total_per_1k"]
+    top = cheapest.get("total_high")
+    top = cheapest["total_per_1k"] if top is None or top != top else top
+    tied = ok[(ok["total_per_1k"] <= cheapest["total_per_1k"] * (1 + COST_TIE)) | (low <= top)]
     p95 = tied["p95_s"].fillna(math.inf) if "p95_s" in tied else 0
     order = tied.assign(_p95=p95).sort_values(
         ["score", "_p95", "total_per_1k"], ascending=[False, True, True]
@@ -173,18 +208,26 @@ def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DE
             out.append(Finding("cheapest", why, "", warn=True))
             continue
         training = ok["training_cost"].fillna(0) if "training_cost" in ok else 0
-        ok = ok.assign(total_per_1k=ok["cost_per_1k"] + 1000 * training / (monthly * months))
+        spread = 1000 * training / (monthly * months)
+        ok = ok.assign(total_per_1k=ok["cost_per_1k"] + spread)
+        if "cost_low" in ok:  # the cost's interval (the capacity's), with the same training spread added
+            ok = ok.assign(total_low=ok["cost_low"] + spread, total_high=ok["cost_high"] + spread)
         tied, row = cost_tie(ok)
         sentences = [
             _("%(cost)s per 1,000 queries, score %(score)s, measured on %(where)s.",
-              cost=_money(row["total_per_1k"], row["currency"]), score=dec(row["score"], 3), where=row["measured_on"])
+              cost=_money(row["total_per_1k"], row["currency"]), score=dec(row["score"], 3),
+              where=row["cost_basis"] if _ok(row.get("cost_basis")) and row["cost_basis"] else row["measured_on"])
         ]  # fmt: skip
+        if _ok(row.get("total_low")) and _ok(row.get("total_high")) and row["total_high"] > row["total_low"]:
+            sentences.append(_("Its 95 %% interval, from the capacity's: %(low)s to %(high)s.",
+                               low=money(row["total_low"], row["currency"], 4),
+                               high=money(row["total_high"], row["currency"], 4)))  # fmt: skip
         if len(tied) > 1:
             others = [_name(r) for _, r in tied.iterrows() if r["cell_id"] != row["cell_id"]]
-            sentences.append(_("Tied on cost with %(others)s (all within %(share)s of the cheapest, %(low)s to %(high)s: "
-                               "a difference that small is not measured, so the higher score decides, then the "
-                               "lower p95 latency).", others="; ".join(others), share=f"{COST_TIE:.0%}",
-                               low=money(tied["total_per_1k"].min(), row["currency"], 6),
+            sentences.append(_("Tied on cost with %(others)s (%(low)s to %(high)s: within %(share)s of the cheapest or "
+                               "inside its measured interval, a difference the measurement cannot tell from noise), "
+                               "so the higher score decides, then the lower p95 latency.", others="; ".join(others),
+                               share=f"{COST_TIE:.0%}", low=money(tied["total_per_1k"].min(), row["currency"], 6),
                                high=money(tied["total_per_1k"].max(), row["currency"], 6)))  # fmt: skip
         if row.get("training_cost") == row.get("training_cost") and row.get("training_cost"):
             sentences.append(_("Note: its one-off training (%(training)s) spread over %(monthly)s queries a month for "

@@ -44,12 +44,18 @@ def method_label(record: dict[str, Any]) -> str:
     return label + sampled + key_suffix(f)
 
 
-CAPACITY_BASIS = N_("batch throughput, no latency target")  # the capacity per replica until one is measured
+_DEFAULT_MONTHLY = 100_000  # harness.config.schema.ReportConfig.monthly_queries (checked by a test)
+NOT_AT_TARGET = N_("not measured at a target")  # a self-hosted row without a capacity under load
+BATCH_BASIS = N_("batch throughput, no latency target")  # what batch_per_1k divides by
 ROLES = {  # tuning_effect's `role` (a key: "domain..." or not) -> how the report names it
     "domain (trained on)": N_("domain (trained on)"),
     "other (forgetting check)": N_("other (forgetting check)"),
 }
-MISSING = {"unpriced": N_("unpriced"), "not measured": N_("not measured")}  # cost_missing -> its label
+MISSING = {
+    "unpriced": N_("unpriced"),
+    "not measured": N_("not measured"),
+    "not at a target": NOT_AT_TARGET,
+}  # cost_missing -> its label
 
 
 def missing_label(why: str | None) -> str | None:
@@ -84,24 +90,38 @@ def slo_text(slo: dict[str, Any]) -> str:
     return _("errors <= %(errors)s", **p)
 
 
-def self_hosting(r: dict[str, Any]) -> tuple[float, float, int] | None:
-    """(capacity in queries per hour, price of one device-hour, devices per replica) of a self-hosted row, when
-    its record has all three. The capacity is the one measured under load at a latency target when a load record
-    of this model on this task exists (`capacity`, attached by with_capacity), else the evaluation's batch
-    throughput."""
+def self_hosting(r: dict[str, Any], d: Deployment | None = None) -> tuple[float, float, int] | None:
+    """(capacity in queries per hour, price of one device-hour as `d` bills it, devices per replica) of a
+    self-hosted row, when it was measured at a latency target under load (`capacity`, attached by with_capacity)
+    and the deployment has a price for its device. Batch throughput is never a capacity: nobody was waiting for
+    those answers. `per_second` bills busy seconds at the lowest level's rate (requests that do not overlap:
+    serverless volumes rarely batch); dedicated replicas are sized on the capacity at the target."""
+    from harness.compare.deployment import device_price
+
     cap = r.get("capacity")
-    if cap and cap.get("price_per_hour") is not None:
-        return float(cap["queries_per_hour"]), float(cap["price_per_hour"]), int(cap.get("devices") or 1)
-    qph = (r.get("inference") or {}).get("queries_per_hour")
-    hw = r.get("hardware") or {}
-    if not qph or hw.get("price_per_hour") is None:
+    if not cap or cap.get("price_per_hour") is None:
         return None
-    # `devices`: the devices the cell used, one per process (records before it was stored: 1, as they were priced)
-    return float(qph), float(hw["price_per_hour"]), int(hw.get("devices") or 1)
+    d = d or Deployment()
+    price, _why = device_price(d, cap.get("profile"), float(cap["price_per_hour"]))
+    if price is None:
+        return None
+    qph = cap["queries_per_hour"]
+    if d.kind == "per_second" and (cap.get("lowest") or {}).get("queries_per_hour"):
+        qph = cap["lowest"]["queries_per_hour"]
+    return float(qph), float(price), int(cap.get("devices") or 1)
+
+
+def capacity_range(r: dict[str, Any], d: Deployment) -> tuple[float, float | None] | None:
+    """The 95 % interval of self_hosting's capacity (low, high; high None: unbounded), None without one."""
+    cap = r.get("capacity") or {}
+    low, high = cap.get("queries_per_hour_low"), cap.get("queries_per_hour_high")
+    if d.kind == "per_second" and cap.get("lowest"):  # the lowest level's rate has no interval of its own
+        return None
+    return (float(low), None if high is None else float(high)) if low else None
 
 
 def capacity_basis(r: dict[str, Any]) -> str:
-    """What the capacity per replica of a self-hosted row is: measured at a latency target, or batch throughput."""
+    """What the capacity per replica of a self-hosted row is: measured at a latency target, or not at all."""
     cap = r.get("capacity")
     if cap and cap.get("price_per_hour") is not None:
         target = slo_text(cap["slo"]) if isinstance(cap.get("slo"), dict) else cap["target"]
@@ -110,50 +130,111 @@ def capacity_basis(r: dict[str, Any]) -> str:
                      load=cap["load_id"][:8])  # fmt: skip
         return _("capacity at the target %(target)s, closed loop (load %(load)s)", target=target,
                  load=cap["load_id"][:8])  # fmt: skip
-    return _(CAPACITY_BASIS)
+    return _(NOT_AT_TARGET)
+
+
+def _endpoint_keys(identity: dict[str, Any]) -> list[tuple[str, str | None, str]]:
+    """The rows a load record measured, as keys: (model, artifact, task) of a served harness model; an API
+    baseline's row as ("baseline:<name>", None, task). A locally served stand-in is both: its API row, and the
+    harness model it serves (the same weights, prompts and server as `harness load model=...` would measure)."""
+    e, task = identity["endpoint"], identity["task"]["name"]
+    keys: list[tuple[str, str | None, str]] = (
+        [(f"baseline:{e['baseline']}", None, task)] if e.get("baseline") else []
+    )
+    if e.get("model_key"):
+        keys.append((e["model_key"], e.get("artifact_id"), task))
+    return keys
+
+
+def _row_key(r: dict[str, Any]) -> tuple[str | None, str | None, str]:
+    if r.get("api"):
+        return f"baseline:{r['model']['name']}", None, r["task"]["name"]
+    return r["model"]["name"], r["finetune"].get("artifact_id"), r["task"]["name"]
+
+
+def one_user(ld: dict[str, Any]) -> dict[str, Any] | None:
+    """Per-request latency at one user: a load record's closed-loop level 1, when it was measured on a quiet
+    machine (a contended level's latencies are the machine's, not the endpoint's)."""
+    if ld["identity"].get("mode") != "closed":
+        return None
+    lv = next((x for x in ld.get("levels") or [] if x["level"] == 1 and x.get("trusted", True)), None)
+    if lv is None or not lv["figures"].get("n") or lv["figures"]["n"] == lv["figures"]["n_errors"]:
+        return None
+    f = lv["figures"]
+    return {"p50_s": f["e2e_s"]["p50"], "p95_s": f["e2e_s"]["p95"], "ttft_p50_s": f["ttft_s"]["p50"],
+            "ttft_p95_s": f["ttft_s"]["p95"], "n": f["n"] - f["n_errors"], "load_id": ld["load_id"]}  # fmt: skip
+
+
+def loads_as_of(loads: list[dict[str, Any]], until: str | None) -> list[dict[str, Any]]:
+    """The load records that existed when a run ended (`until`: its manifest's ended_at, ISO UTC; None: every
+    one): a run's rows are priced and timed as that run's report showed them, not by a later re-measurement (the
+    gate compares two runs, the history draws each)."""
+    return loads if not until else [ld for ld in loads if str(ld.get("created_at") or "") <= until]
 
 
 def with_capacity(records: list[dict[str, Any]], loads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records of self-hosted models, each with the newest capacity measured under load for the same model (and
-    fine-tuned artifact) on the same task (load records of a server the harness started), as `capacity`. Other records as they
-    are. In memory only: the report stays a function of the stored records and load records."""
-    best: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+    """Records, each with what load records of its endpoint on its task measured (the newest record of each):
+    `capacity` (self-hosted models: the capacity at the latency target, its interval and the device price) and
+    `one_user` (any row, API included: per-request latency at one user). In memory only: the report stays a
+    function of the stored records and load records."""
+    best: dict[tuple[str | None, str | None, str], dict[str, Any]] = {}
+    single: dict[tuple[str | None, str | None, str], dict[str, Any]] = {}
     for ld in sorted(loads, key=lambda x: x.get("created_at") or ""):
-        e = ld["identity"]["endpoint"]
-        key = (e.get("model_key"), e.get("artifact_id"), ld["identity"]["task"]["name"])
         device = ld["identity"].get("device") or {}
-        if key[0] and ld.get("capacity") and device.get("price_per_hour") is not None:
-            best[key] = {**ld["capacity"], "price_per_hour": device["price_per_hour"],
-                         "devices": device.get("devices") or 1, "profile": device.get("profile"),
-                         "target": ld["target"], "slo": ld["identity"].get("slo"), "mode": ld["identity"]["mode"],
-                         "load_id": ld["load_id"]}  # fmt: skip
+        latency = one_user(ld)
+        for key in _endpoint_keys(ld["identity"]):
+            if latency is not None:
+                single[key] = latency
+            if (
+                not key[0].startswith("baseline:")
+                and ld.get("capacity")
+                and device.get("price_per_hour") is not None
+            ):
+                best[key] = {**ld["capacity"], "price_per_hour": device["price_per_hour"],
+                             "devices": device.get("devices") or 1, "profile": device.get("profile"),
+                             "target": ld["target"], "slo": ld["identity"].get("slo"),
+                             "mode": ld["identity"]["mode"], "load_id": ld["load_id"]}  # fmt: skip
     out = []
     for r in records:
-        key = (r["model"]["name"], r["finetune"].get("artifact_id"), r["task"]["name"])
-        out.append({**r, "capacity": best[key]} if key in best and not r.get("api") else r)
+        key = _row_key(r)
+        extra = {}
+        if key in best and not r.get("api"):
+            extra["capacity"] = best[key]
+        if key in single:
+            extra["one_user"] = single[key]
+        out.append({**r, **extra} if extra else r)
     return out
 
 
 def cost_and_latency(
     r: dict[str, Any], deployment: Deployment | None = None, monthly: float | None = None
 ) -> dict[str, Any]:
-    """Money per 1,000 queries and per-query latency on one scale for API and self-hosted rows. A self-hosted
-    row's money is its deployment's monthly cost at the assumed monthly volume, per 1,000 of those queries."""
+    """Money per 1,000 queries and per-request latency on one scale for API and self-hosted rows. A self-hosted
+    row's money is its deployment's monthly cost at the assumed monthly volume, per 1,000 of those queries, on
+    its capacity at the latency target; without one it has no cost ("not measured at a target") and its batch
+    figure stands beside, labelled. Latency (p50_s, p95_s, ttft_*): per request at one user, for every row kind
+    (a load record's level 1); the wall time of an evaluation batch is a column of its own (batch_*)."""
+    from harness.compare.deployment import device_price, monthly_self_cost, replicas_needed
+
     api = r.get("api")
-    basis = None
+    basis, low, high, batch_per_1k, batch = None, None, None, None, {}
+    why = None  # a reason the deployment gives for not pricing this row (per_second without a device price)
     if api:
-        lat, cost = api["latency_s"], api["cost"]
+        cost = api["cost"]
         per_1k = cost.get("per_1k_queries")
         where = clauses(
             _("API (%(provider)s), concurrency %(concurrency)s", provider=r["model"].get("provider"),
               concurrency=(r["eval"].get("transport") or {}).get("concurrency")),
-            earlier_latency_note(lat),
+            earlier_latency_note(api["latency_s"]),
         )  # fmt: skip
     else:
-        lat = (r.get("inference") or {}).get("latency_s") or {}
+        batch = (r.get("inference") or {}).get("latency_s") or {}
         cost = r.get("cost") or {}
         hw = r.get("hardware") or {}
-        per_1k = cost.get("per_1k_queries")  # busy seconds only (the record's own figure)
+        batch_per_1k = cost.get(
+            "per_1k_queries"
+        )  # the device's price over batch throughput (busy seconds only)
+        per_1k = None
         device = hw.get("profile") or hw.get("kind") or r["eval"]["device"]["kind"]
         busy = (r.get("inference") or {}).get("machine") or {}
         if contended(
@@ -163,35 +244,64 @@ def cost_and_latency(
                       batch=r["eval"].get("batch_size"), flags=contention_text(busy, runner=True))  # fmt: skip
         else:
             where = _("%(device)s, batch %(batch)s", device=device, batch=r["eval"].get("batch_size"))
-        served = self_hosting(r)
-        if served is not None and deployment is not None and monthly:
-            from harness.compare.deployment import monthly_self_cost, replicas_needed
-
+        deployment = deployment or Deployment()
+        cap = r.get("capacity")
+        if cap and cap.get("price_per_hour") is not None:
+            why = device_price(deployment, cap.get("profile"), float(cap["price_per_hour"]))[1]
+        served = self_hosting(r, deployment)
+        monthly = monthly or _DEFAULT_MONTHLY  # no volume given: the report's default assumption
+        if served is not None:
             per_1k = 1000.0 * monthly_self_cost(monthly, *served, deployment) / monthly
+            span = capacity_range(r, deployment)
+            if span is not None:  # more capacity costs less: the interval's ends swap
+                high = 1000.0 * monthly_self_cost(monthly, span[0], *served[1:], deployment) / monthly
+                low = per_1k if span[1] is None else 1000.0 * monthly_self_cost(monthly, span[1], *served[1:],
+                                                                                 deployment) / monthly  # fmt: skip
+                low = min(low, per_1k)  # an unbounded capacity: the cost no lower than measured
             n = replicas_needed(monthly, served[0], deployment) if deployment.kind == "dedicated" else None
             p = {"deployment": deployment.name, "n": integer(n), "monthly": integer(monthly),
                  "capacity": integer(served[0]), "basis": capacity_basis(r)}  # fmt: skip
             basis = (
                 _("%(deployment)s, %(n)s replica(s) at %(monthly)s queries a month; capacity %(capacity)s "
                   "queries/h (%(basis)s)", **p) if n else
-                _("%(deployment)s at %(monthly)s queries a month; capacity %(capacity)s queries/h (%(basis)s)", **p)
+                _("%(deployment)s at %(monthly)s queries a month; busy seconds at the lowest level's rate, %(capacity)s "
+                  "queries/h (load %(load)s; its %(basis)s)", **p, load=(r.get("capacity") or {}).get("load_id", "")[:8])
             )  # fmt: skip
+    lat = r.get("one_user") or {}
+    missing = None if per_1k is not None else ("no deployment price" if why else cost_missing(r))
     return {
         "cost_per_1k": per_1k,
-        # why there is no cost, a code ("unpriced" | "not measured"); the page shows cost_missing_label
-        "cost_missing": None if per_1k is not None else cost_missing(r),
-        "cost_missing_label": None if per_1k is not None else missing_label(cost_missing(r)),
+        # its 95 % interval, from the capacity's (None: a single measurement, or an API's metered cost)
+        "cost_low": low,
+        "cost_high": high,
+        # why there is no cost, a code ("unpriced" | "not measured" | "not at a target" | "no deployment
+        # price"); the page shows cost_missing_label
+        "cost_missing": missing,
+        "cost_missing_label": None if per_1k is not None else (why or missing_label(missing)),
         "currency": cost.get("currency", "USD"),
         "training_cost": cost.get("training"),
         "cost_basis": basis,
-        "p50_s": lat.get("p50"),
-        "p95_s": lat.get("p95"),
+        # a self-hosted row's device price over its evaluation's batch throughput: what the device does flat out,
+        # not a cost anyone was served at (shown beside, labelled; never in a verdict)
+        "batch_per_1k": batch_per_1k,
+        # per request at one user (load level 1), every row kind alike; None: not measured at one user
+        "p50_s": lat.get("p50_s"),
+        "p95_s": lat.get("p95_s"),
+        "ttft_p50_s": lat.get("ttft_p50_s"),
+        "ttft_p95_s": lat.get("ttft_p95_s"),
+        "latency_load_id": lat.get("load_id"),
+        # a local evaluation's wall time of the batch each query was in (not a per-request latency)
+        "batch_p50_s": batch.get("p50"),
+        "batch_p95_s": batch.get("p95"),
         "measured_on": where,
         # capacity per replica measured under load at a latency target (None: not measured for this row)
         "capacity_qph": (r.get("capacity") or {}).get("queries_per_hour"),
+        "capacity_low_qph": (r.get("capacity") or {}).get("queries_per_hour_low"),
+        "capacity_high_qph": (r.get("capacity") or {}).get("queries_per_hour_high"),
         # what one replica answers per hour, for the gate: at the target when measured under load, else batch
         "throughput_qph": (r.get("capacity") or {}).get("queries_per_hour")
         or (r.get("inference") or {}).get("queries_per_hour"),
+        "batch_qph": (r.get("inference") or {}).get("queries_per_hour"),  # the evaluation's batch throughput
         "capacity_basis": capacity_basis(r) if r.get("capacity") else None,
     }
 
@@ -217,16 +327,19 @@ def earlier_latency_note(lat: dict[str, Any]) -> str:
 
 
 def cost_missing(r: dict[str, Any]) -> str:
-    """Why a row has no cost per query: "unpriced" (no price for its model or device) or "not measured" (a price,
-    but nothing to divide it by: zero measured throughput, or an API cell whose every request failed)."""
+    """Why a row has no cost per query: "unpriced" (no price for its model or device), "not measured" (an API
+    cell whose every request failed) or "not at a target" (a self-hosted row with no capacity measured under load
+    within the latency target)."""
     api = r.get("api")
     if api:
         from harness.evaluate.api.pricing import is_priced
 
         return "unpriced" if not is_priced(api["cost"].get("price") or {}) else "not measured"
-    if (r.get("hardware") or {}).get("price_per_hour") is None:
+    if (r.get("hardware") or {}).get("price_per_hour") is None and not (r.get("capacity") or {}).get(
+        "price_per_hour"
+    ):
         return "unpriced"
-    return "not measured"
+    return "not at a target"  # a price, but no capacity measured under load within the latency target
 
 
 def monthly_curve(
@@ -259,11 +372,12 @@ def break_even(
 ) -> pd.DataFrame:
     """Each fine-tuned model (on the task it was trained for) against each API baseline on the same task and
     items: the monthly volumes where fine-tuning is cheaper, training amortised over `months`, the self-hosted
-    model served as `deployment` (harness.compare.deployment). A record without a measured capacity or a device
-    price falls back to its busy-seconds cost per query, said so."""
-    from harness.compare.cost import amortised_per_1k, break_even_monthly_queries, fmt_volume
+    model served as `deployment` (harness.compare.deployment) on its capacity at the latency target. A record
+    without one has no break-even ("not measured at a target"): batch throughput prices nobody's traffic.
+    `by_months`: the break-even with training amortised over 1, 6 and 12 months."""
+    from harness.compare.cost import amortised_per_1k
     from harness.compare.deployment import break_even as deployment_break_even
-    from harness.compare.deployment import monthly_self_cost
+    from harness.compare.deployment import break_even_by_months, monthly_self_cost
 
     deployment = deployment or Deployment()
     tuned = [
@@ -278,11 +392,14 @@ def break_even(
     rows = []
     for t in tuned:
         tc = cost_and_latency(t, deployment, monthly_queries)
-        served = self_hosting(t)
+        served = self_hosting(t, deployment)
         for a, ac in apis.get((task_label(t), t["task"]["n"]), []):
             known = None not in (tc["cost_per_1k"], tc["training_cost"], ac["cost_per_1k"])
             first, self_monthly, how, curve, marks = None, None, deployment.describe(), None, []
+            by_months: dict[str, str] = {}
             if known and served is not None:
+                by_months = {f"{m:g}": b.text() for m, b in break_even_by_months(
+                    tc["training_cost"], *served, ac["cost_per_1k"], deployment).items()}  # fmt: skip
                 be = deployment_break_even(
                     tc["training_cost"], months, *served, ac["cost_per_1k"], deployment
                 )
@@ -298,17 +415,6 @@ def break_even(
                 )
                 curve = monthly_curve(served, tc["training_cost"] / months, ac["cost_per_1k"], deployment,
                                       max(monthly_queries, *marks, 0.0))  # fmt: skip
-            elif known:  # no measured capacity or price in the record: its busy-seconds cost per query
-                volume = break_even_monthly_queries(
-                    tc["training_cost"], months, tc["cost_per_1k"], ac["cost_per_1k"]
-                )
-                text, how = (
-                    fmt_volume(volume),
-                    _("busy seconds only (the record has no capacity or device price)"),
-                )
-                first = volume if not isinstance(volume, str) else None
-                kind = volume if isinstance(volume, str) else "above"
-                marks = [first] if first else []
             else:
                 text, kind = unknown_text({tc["cost_missing"], ac["cost_missing"]} - {None}), "unknown"
             rows.append({
@@ -331,6 +437,7 @@ def break_even(
                 "break_even_kind": kind,  # never | always | above (break_even_first) | ranges | unknown
                 "break_even_first": first,
                 "break_even_marks": marks,  # volumes where the cheaper side changes (the chart marks each)
+                "by_months": by_months,  # "1" / "6" / "12" months of amortisation -> the break-even in words
                 "capacity_basis": capacity_basis(t) if served is not None else None,
                 "deployment": how,
                 "self_monthly": self_monthly,
@@ -348,6 +455,10 @@ def break_even(
 def unknown_text(missing: set[str]) -> str:
     """The break-even of a pair whose costs are not all known, and why: cost_missing's codes of both rows (none:
     the training is unpriced)."""
+    if "not at a target" in missing:
+        return _("unknown (not measured at a latency target)")
+    if "no deployment price" in missing:
+        return _("unknown (no price under this deployment)")
     if missing == {"unpriced"}:
         return _("unknown (unpriced)")
     if missing == {"not measured"}:
@@ -503,6 +614,9 @@ def leaderboard(
     # in the top tiers by the conservative rule, but significantly below its tier's best row after correction
     df["below_leader"] = [ranks[c].get("below_leader", False) for c in df["cell_id"]]
     df["separated_ids"] = [ranks[c].get("separated_in_tier", []) for c in df["cell_id"]]
+    # compact letter display: rows sharing a letter are not significantly different (None: not tested together)
+    df["letters"] = [ranks[c].get("letters") for c in df["cell_id"]]
+    df["not_separated_ids"] = [ranks[c].get("not_separated_from", []) for c in df["cell_id"]]
     # a pair significant against the score order: shown, never hidden as a tie (harness.compare.ranking)
     df["reversed_with"] = [
         "; ".join(label_of[t] for t in ranks[c].get("reversed_with", [])) for c in df["cell_id"]

@@ -28,7 +28,7 @@ def mean(xs):
 
 
 @pytest.fixture(scope="module")
-def default_job(tmp_path_factory) -> dict:
+def default_job(tmp_path_factory, quiet_machine) -> dict:
     """The job run once, then again (tests/support/e2e_runs.py: its folder of results, artifacts, reports and both
     runs' output is shared by the tests below, and rebuilt when a killed session left it half-written)."""
     root = e2e_runs.default_job(shared_root(tmp_path_factory.getbasetemp()))
@@ -75,8 +75,12 @@ def test_the_first_run_computes_every_cell_and_the_report_shows_them(default_job
             base = by_id[r["finetune"]["base_cell_id"]]
             assert (base["model"]["name"], base["task"]["name"], base["finetune"]["method"]) == (
                 r["model"]["name"], r["task"]["name"], "none")  # fmt: skip
-    artifacts = sorted(
-        p.name.split("-lora-")[0] for p in (default_job["root"] / "artifacts").iterdir() if p.is_dir()
+    artifacts = (
+        sorted(  # (the load stage keeps each adapter merged into its base beside it: <artifact>-merged)
+            p.name.split("-lora-")[0]
+            for p in (default_job["root"] / "artifacts").iterdir()
+            if p.is_dir() and not p.name.endswith("-merged")
+        )
     )
     assert artifacts == [
         "gemma3-270m",
@@ -95,7 +99,45 @@ def test_a_rerun_computes_nothing(default_job):
 
 
 def test_the_break_even_follows_from_the_records_by_hand(default_job):
-    check_break_even_by_hand(default_job["html"], default_job["local"], default_job["api"])
+    loads = Store(default_job["root"] / "results").loads()
+    check_break_even_by_hand(default_job["html"], default_job["local"], default_job["api"], loads)
+
+
+def test_the_load_stage_measured_each_tuned_model_and_the_stand_in(default_job):
+    """load.with_cells=tuned: after its cells each helpdesk_en job served its tuned model (levels 1 and 2, the cpu
+    target) and the stand-in API at one user; general_en (multiple choice) is not served. The machine was the
+    test's alone, so every level is trusted; the report's latency column is level 1's end-to-end p50 / p95."""
+    loads = Store(default_job["root"] / "results").loads()
+    by_endpoint = {(ld["identity"]["endpoint"].get("baseline") or ld["identity"]["endpoint"]["model_key"]): ld
+                   for ld in loads}  # fmt: skip
+    assert sorted(by_endpoint) == ["gemma3-270m", "local-smollm2", "smollm2-135m"]
+    for name, ld in by_endpoint.items():
+        assert ld["identity"]["task"]["name"] == "helpdesk_en" and ld["identity"]["slo"]["tpot_p95_s"] == 0.5
+        levels = [lv["level"] for lv in ld["levels"]]
+        assert levels == ([1.0] if name == "local-smollm2" else [1.0, 2.0]), name
+        assert all(lv["trusted"] for lv in ld["levels"]), (name, [lv["machine"] for lv in ld["levels"]])
+        assert (
+            not ld["identity"]["prompts"]["chat"]
+            if name == "gemma3-270m"
+            else ld["identity"]["prompts"]["chat"]
+        )
+    rows = json.loads((default_job["report"].parent / "leaderboard.json").read_text())["rows"]
+    api_row = next(r for r in rows if r["source"] == "api")
+    one = next(lv for lv in by_endpoint["local-smollm2"]["levels"] if lv["level"] == 1.0)["figures"]["e2e_s"]
+    assert (api_row["p50_s"], api_row["p95_s"]) == (one["p50"], one["p95"])
+    loaded = {
+        ("SmolLM2-135M-Instruct", "base")
+    }  # the stand-in's load is SmolLM2 served: it measured that row too
+    for r in rows:
+        if r["source"] != "api" and r["method"] == "none" and r["task"] == "helpdesk_en":
+            assert (r["p95_s"] is not None) == (
+                (r["model"], r["method"].replace("none", "base")) in loaded
+            ), r["label"]
+        elif r["source"] != "api" and not (r["method"] == "lora" and r["task"] == "helpdesk_en"):
+            # no load of this row: no per-request latency, no cost; the batch figures stand apart
+            assert r["p95_s"] is None and r["cost_per_1k"] is None and r["cost_missing"] == "not at a target"
+            assert r["batch_per_1k"] > 0  # a multiple-choice task times no answers: no batch time either
+            assert (r["batch_p95_s"] is not None) == (r["task"] == "helpdesk_en")
 
 
 def test_the_report_in_chinese_and_japanese(default_job, tmp_path):
@@ -108,11 +150,12 @@ def test_the_report_read_in_a_browser(default_job):
     read_the_default_report_in_a_browser(default_job["report"])
 
 
-def check_break_even_by_hand(html: str, records: list[dict], api: dict) -> None:
+def check_break_even_by_hand(html: str, records: list[dict], api: dict, loads: list[dict]) -> None:
     """The report names its deployment (dedicated: 1 replica always on, 730 h, peak 3x mean at 60 %) and each
-    break-even it prints follows from the stored records: a replica serves capacity x 0.6 x 730 / 3 queries a
-    month for price x 730; when the API's bill for that many queries is below one replica's, every further
-    replica adds more than the API does, so fine-tuning never pays back."""
+    break-even it prints follows from the stored records and the load records: a replica serves capacity at the
+    target x 0.6 x 730 / 3 queries a month for price x 730; when the API's bill for that many queries is below
+    one replica's, every further replica adds more than the API does, so fine-tuning never pays back. A tuned
+    model without a capacity at the target has no break-even."""
     from harness.compare.deployment import Deployment, break_even
 
     assert (
@@ -122,9 +165,15 @@ def check_break_even_by_hand(html: str, records: list[dict], api: dict) -> None:
     tuned = [r for r in records if r["finetune"]["method"] == "lora" and r["task"]["name"] == "helpdesk_en"]
     assert len(tuned) == 2
     for r in tuned:
-        qph, price = r["inference"]["queries_per_hour"], r["hardware"]["price_per_hour"]
+        [ld] = [
+            x for x in loads if x["identity"]["endpoint"].get("artifact_id") == r["finetune"]["artifact_id"]
+        ]
+        if ld["capacity"] is None:
+            assert "unknown (not measured at a latency target)" in html
+            continue
+        qph, price = ld["capacity"]["queries_per_hour"], ld["identity"]["device"]["price_per_hour"]
         assert price == PRICE
-        devices = int(r["hardware"].get("devices") or 1)
+        devices = int(ld["identity"]["device"].get("devices") or 1)
         expected = break_even(
             r["cost"]["training"], 12.0, qph, price, devices, api_per_1k, Deployment()
         ).text()
@@ -153,7 +202,10 @@ def read_the_default_report_in_chinese_and_japanese(root: Path, tmp_path: Path, 
             ["--results", str(root / "results"), "--out", str(out), "--lang", lang, "--title", "Default"]
         )
         html = (out / "index.html").read_text(encoding="utf-8")
-        assert english_words(html, names_of(records) | {"Default"}) == [], lang
+        # ids are shown as they are: the load records' (their sections name the measurement they come from)
+        ids = {x for ld in Store(root / "results").loads() for x in (ld["load_id"], ld["load_id"][:8],
+               *(lv["level_id"] for lv in ld["levels"]))}  # fmt: skip
+        assert english_words(html, names_of(records) | {"Default"} | ids) == [], lang
         assert deployment in html, (lang, deployment)
 
 
@@ -177,10 +229,17 @@ def read_the_default_report_in_a_browser(report: Path) -> None:
         for chart in ("chart-pareto", "chart-latency", "chart-forgetting", "chart-scaling", "chart-datasize",
                       "chart-heatmap"):  # fmt: skip
             assert chart_points(page, chart) > 0, chart
-        # sorting by cost puts the cheapest row first
+        # sorting by cost puts the cheapest row first; rows without a capacity at the target have no cost (the
+        # rows load-tested on helpdesk_en and the API have one; the others show their batch figure apart, labelled)
         page.locator("#leaderboard th", has_text="Cost / 1,000 queries").locator("button").click()
-        costs = [float(c.split()[0]) for c in column_texts(page, "leaderboard", 7) if c != "unpriced"]
-        assert costs == sorted(costs) and len(costs) == 9  # every row priced (the 2-vCPU profile)
+        texts = column_texts(page, "leaderboard", 7)
+        costs = [float(c.split()[0]) for c in texts if c[:1].isdigit()]
+        assert (
+            costs == sorted(costs) and 2 <= len(costs) <= 4
+        )  # the API, the tuned rows, SmolLM2 base (stand-in)
+        assert (
+            sum("not measured at a target" in c and "batch:" in c for c in texts) >= 5
+        )  # general_en, Gemma base
         # the drill-down of helpdesk_en: 4 items, some of which the 5 rows disagree on
         drill = page.locator('section.drill[data-task="helpdesk_en"]')
         assert drill.locator(".item").count() == 4

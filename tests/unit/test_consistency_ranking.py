@@ -40,6 +40,8 @@ UNTESTED_SECOND = {
     "reversed_with": [],
     "below_leader": False,
     "separated_in_tier": [],
+    "letters": None,  # not tested on the same items as any row: no letters
+    "not_separated_from": [],
 }
 
 
@@ -66,6 +68,8 @@ def test_rank_counts_only_significantly_better_rows_and_names_ties():
         "reversed_with": [],
         "below_leader": False,
         "separated_in_tier": [],
+        "letters": "a",
+        "not_separated_from": [],
     }
     assert ranks["B"] == {
         "rank": 1,
@@ -74,6 +78,8 @@ def test_rank_counts_only_significantly_better_rows_and_names_ties():
         "reversed_with": [],
         "below_leader": False,
         "separated_in_tier": [],
+        "letters": "a",
+        "not_separated_from": [],
     }
     assert ranks["C"] == {
         "rank": 3,
@@ -82,6 +88,8 @@ def test_rank_counts_only_significantly_better_rows_and_names_ties():
         "reversed_with": [],
         "below_leader": False,
         "separated_in_tier": [],
+        "letters": "b",
+        "not_separated_from": [],
     }
 
 
@@ -228,6 +236,8 @@ def test_non_binary_pair_significant_against_the_score_order_is_shown_not_hidden
         "reversed_with": ["Q"],
         "below_leader": False,
         "separated_in_tier": [],
+        "letters": "a",  # significant: no common letter
+        "not_separated_from": [],
     }
     assert ranks["Q"] == {
         "rank": 1,
@@ -236,6 +246,8 @@ def test_non_binary_pair_significant_against_the_score_order_is_shown_not_hidden
         "reversed_with": ["P"],
         "below_leader": False,
         "separated_in_tier": [],
+        "letters": "b",  # significant: no common letter
+        "not_separated_from": [],
     }
 
 

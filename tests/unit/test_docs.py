@@ -85,3 +85,110 @@ def test_the_readmes_ci_time_is_the_measured_one():
     assert f"for {run['tests'].split(',')[0]} tests, exit {run['exit_code']}" in row  # "618 passed"
     assert ("AVX-512" if run["cpu"]["avx512"] else "AVX2-only") in row
     assert run["exit_code"] == 0 and run["wall_s"] <= run["goal_s"]
+
+
+def test_the_readmes_default_job_time_is_the_measured_one():
+    """The README's `make run` row quotes bench/results/default_job_time.json (bench/default_job_time.py: a fresh
+    clone, an empty harness cache and results store, set-up included): its minutes, set-up seconds, date, machine
+    and exit code, within the issue's 15 minutes."""
+    import json
+
+    run = json.loads((REPO_ROOT / "bench" / "results" / "default_job_time.json").read_text())
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `make run` in a fresh clone"))
+    minutes, seconds = divmod(run["wall_s"], 60)
+    assert f"**{minutes} min {seconds} s**" in row and run["date"] in row, row
+    assert f"set-up {run['setup_s']} s" in row and f"exit {run['exit_code']}" in row
+    assert ("AVX-512" if run["cpu"]["avx512"] else "AVX2-only") in row
+    assert run["exit_code"] == 0 and run["wall_s"] <= run["goal_s"] == 15 * 60
+
+
+def _readme_results():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "readme_results", REPO_ROOT / "scripts" / "readme_results.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readmes_results_are_the_committed_examples(capsys):
+    """README.md's results block is what scripts/readme_results.py writes from docs/example/leaderboard.json,
+    and it states the example's own figures: each tuned row's base -> tuned score, the API row's cost."""
+    import json
+
+    rr = _readme_results()
+    assert rr.main(["--check"]) == 0, capsys.readouterr().out
+    doc = json.loads((REPO_ROOT / "docs" / "example" / "leaderboard.json").read_text(encoding="utf-8"))
+    block = rr.split((REPO_ROOT / "README.md").read_text(encoding="utf-8"))[1]
+    rows = doc["rows"]
+    tuned = [r for r in rows if r["method"] != "none"]
+    assert tuned
+    for r in tuned:
+        base = next(b for b in rows if b["model_key"] == r["model_key"] and b["task"] == r["task"]
+                    and b["method"] == "none" and b["source"] != "api")  # fmt: skip
+        assert f"{base['score']:.3f} → {r['score']:.3f}" in block
+    api = next(r for r in rows if r["source"] == "api")
+    assert f"scored {api['score']:.3f} on {api['task']}" in block
+    assert f"{api['cost_per_1k']:.4f} {api['currency']} per 1,000 queries" in block
+    assert f"p95 {api['p95_s']:.2f} s" in block
+
+
+def test_a_changed_example_fails_the_readme_check(tmp_path, capsys):
+    """One figure changed in a copy of the example: --check exits 1 and its diff shows the new figure; a missing
+    field stops the script naming the field."""
+    import json
+
+    rr = _readme_results()
+    doc = json.loads((REPO_ROOT / "docs" / "example" / "leaderboard.json").read_text(encoding="utf-8"))
+    api = next(r for r in doc["rows"] if r["source"] == "api")
+    api["cost_per_1k"] = 1.23456
+    (tmp_path / "changed.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert rr.main(["--check", "--example", str(tmp_path / "changed.json")]) == 1
+    out = capsys.readouterr().out
+    assert "+" in out and "1.2346 USD per 1,000 queries" in out and "differs from" in out
+    # without --check it rewrites the block of the README it is given, and the check then passes
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{rr.BEGIN}\nSTALE BLOCK\n{rr.END}\nrest\n", encoding="utf-8")
+    assert rr.main(["--example", str(tmp_path / "changed.json"), "--readme", str(readme)]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert (
+        text.startswith(f"intro\n{rr.BEGIN}\n")
+        and text.endswith(f"{rr.END}\nrest\n")
+        and "STALE BLOCK" not in text
+    )
+    assert rr.main(["--check", "--example", str(tmp_path / "changed.json"), "--readme", str(readme)]) == 0
+    del api["p95_s"]
+    (tmp_path / "missing.json").write_text(json.dumps(doc), encoding="utf-8")
+    capsys.readouterr()
+    assert rr.main(["--check", "--example", str(tmp_path / "missing.json")]) == 2
+    assert "has no field `p95_s`" in capsys.readouterr().err
+
+
+def test_the_readme_block_takes_the_exports_break_even_text(tmp_path):
+    """With the report's breakeven, api_rows and provenance sections in the export, the block quotes them as they
+    are: the break-even text, tokens per query, commit and machine."""
+    import json
+
+    rr = _readme_results()
+    doc = json.loads((REPO_ROOT / "docs" / "example" / "leaderboard.json").read_text(encoding="utf-8"))
+    api = next(r for r in doc["rows"] if r["source"] == "api")
+    tuned = [r for r in doc["rows"] if r["method"] != "none" and r["task"] == api["task"]]
+    doc["breakeven"] = [{"tuned": r["label"], "api": api["model"], "task": api["task"],
+                         "break_even": f"above {7 + i}", "deployment": "dedicated: test"}
+                        for i, r in enumerate(tuned)]  # fmt: skip
+    doc["api_rows"] = [{"model": api["model"], "task": api["task"], "prompt_per_sample": 165.75,
+                        "completion_per_sample": 45.0, "ttft_p50_s": 0.5123, "concurrency": 4}]  # fmt: skip
+    doc["provenance"] = {"commits": ["abc123def456"], "dirty": False, "hardware": {"cpu-2vcpu": {}}}
+    block = rr.render_block(doc)
+    assert "commit abc123def456; on cpu-2vcpu" in block
+    assert "166 prompt + 45 completion tokens" in block
+    # latency: per request at one user (the row's load level 1), never the evaluation's at its concurrency
+    assert "concurrency" not in block and "0.51 s" not in block
+    assert "(dedicated: test)" in block
+    assert len(tuned) == 2 and "**above 7**" in block and "**above 8**" in block
+    del doc["breakeven"][0]["break_even"]
+    with pytest.raises(rr.ExampleError, match="has no field `break_even`"):
+        rr.render_block(doc)

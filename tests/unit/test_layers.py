@@ -20,14 +20,16 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("spec", ["harness.cell"]),
     ("stages", ["harness.finetune", "harness.evaluate", "harness.load"]),
     ("execute", ["harness.execute", "harness.worker", "harness.plan"]),
-    ("run", ["harness.run", "harness.judge", "harness.load.run", "harness.dryrun", "harness.data.synth"]),
+    ("run", ["harness.run", "harness.judge", "harness.load.run", "harness.load.cells", "harness.dryrun",
+             "harness.data.synth"]),
     ("report", ["harness.report"]),
     ("app", ["harness.cli", "harness.__main__", "harness.config", "harness.report.callback", "harness.testing",
              "harness.history"]),
 ]  # fmt: skip
 # What a worker in another Python environment must not need.
 NOT_IN_WORKER = ("harness.report", "harness.cli", "harness.config.register", "harness.config.validate",
-                 "harness.run", "harness.judge", "harness.plan", "harness.load.run", "harness.dryrun",
+                 "harness.run", "harness.judge", "harness.plan", "harness.load.run", "harness.load.cells",
+                 "harness.dryrun",
                  "harness.history")  # fmt: skip
 # (jinja2 is allowed: harness.compat renders chat templates with it on transformers < 4.34, as 4.34+ itself does)
 NOT_IN_WORKER_PACKAGES = ("hydra", "plotly")

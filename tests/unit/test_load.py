@@ -54,12 +54,21 @@ def _level(level, ttft, wall=1.0, contended=False, behind=False):
 
 def test_capacity_is_the_highest_level_meeting_the_target_with_every_lower_one():
     """Levels 1, 2, 4, 8 with p95 TTFT 0.3, 0.5, 0.9, 1.6 s at a 1 s target: capacity = level 4, whose 10 answered
-    requests in 2.5 s are 4.0 requests/s = 14,400 queries an hour."""
+    requests in 2.5 s are 4.0 requests/s = 14,400 queries an hour. Every request of a level ends 0.9 s after its
+    first token, so the e2e sd is 0 and the 95 % interval is the rate itself; the lowest level (1 user) answered
+    10 in 1 s = 36,000 queries an hour."""
     slo = Slo(ttft_p95_s=1.0, tpot_p95_s=None)
     levels = [_level(1, 0.3), _level(2, 0.5), _level(4, 0.9, wall=2.5), _level(8, 1.6)]
     figs, cap = summarise(levels, slo)
     assert [f["figures"]["meets_target"] for f in figs] == [True, True, True, False]
-    assert cap == {"level": 4, "requests_per_s": 4.0, "queries_per_hour": 14_400.0}
+    assert (cap["level"], cap["requests_per_s"], cap["queries_per_hour"]) == (4, 4.0, 14_400.0)
+    assert cap["queries_per_hour_low"] == pytest.approx(14_400.0)
+    assert cap["queries_per_hour_high"] == pytest.approx(14_400.0)
+    assert cap["lowest"] == {"level": 1, "queries_per_hour": pytest.approx(36_000.0)}
+    assert set(cap) == {"level", "requests_per_s", "queries_per_hour", "queries_per_hour_low",
+                        "queries_per_hour_high", "lowest"}  # fmt: skip
+    assert figs[2]["figures"]["e2e_mean_s"] == pytest.approx(1.8)
+    assert figs[2]["figures"]["e2e_sd_s"] == pytest.approx(0.0, abs=1e-12)
     # a level that passes above a failing one does not count (it passed by chance)
     _, cap = summarise([_level(1, 0.3), _level(2, 1.5), _level(4, 0.9)], slo)
     assert cap["level"] == 1
@@ -237,7 +246,8 @@ def test_the_self_hosted_cost_per_1000_queries_comes_from_the_measured_capacity_
     from harness.testing import make_record
 
     cell = make_record(model="m-small", task="helpdesk", hardware={"price_per_hour": 3.0, "profile": "l4"},
-                       inference={"queries_per_hour": 99_999.0}).to_json()  # fmt: skip
+                       inference={"queries_per_hour": 99_999.0},
+                       cost={"per_1k_queries": 1000 * 3.0 / 99_999}).to_json()  # fmt: skip
     [row] = with_capacity([cell], [_load_record()])
     assert self_hosting(row) == (7200.0, 3.0, 1)
     c = cost_and_latency(row, Deployment(), 10_000_000)
@@ -246,11 +256,14 @@ def test_the_self_hosted_cost_per_1000_queries_comes_from_the_measured_capacity_
         "dedicated, 10 replica(s) at 10,000,000 queries a month; capacity 7,200"
     )
     assert "capacity at the target p95 TTFT <= 1 s" in c["cost_basis"]
-    # another task's load does not price this row: its batch throughput does (99,999 queries/h -> 1 replica)
+    # another task's load does not price this row, and neither does its batch throughput (99,999 queries/h would
+    # be 1 replica = 0.219 per 1,000): no cost, "not measured at a target", the batch figure beside it
     [other] = with_capacity([cell], [_load_record(task="ota_intent")])
-    assert cost_and_latency(other, Deployment(), 10_000_000)["cost_per_1k"] == pytest.approx(
-        1000 * 1 * 3.0 * 730 / 10_000_000
-    )
+    assert "capacity" not in other and self_hosting(other) is None
+    c = cost_and_latency(other, Deployment(), 10_000_000)
+    assert c["cost_per_1k"] is None and c["cost_low"] is None and c["cost_high"] is None
+    assert c["cost_missing"] == "not at a target" and c["cost_missing_label"] == "not measured at a target"
+    assert c["batch_per_1k"] == pytest.approx(1000 * 3.0 / 99_999) and c["capacity_qph"] is None
 
 
 def test_the_load_chart_rings_the_capacity_and_draws_each_target_against_its_records():
@@ -362,8 +375,10 @@ def test_a_paid_api_is_not_loaded_without_opting_in_and_is_capped(tmp_path, monk
     common = ["baseline=openai-gpt-4o-mini", "task=helpdesk_en", f"paths.results={tmp_path}"]
     with pytest.raises(HarnessError, match="is a paid API.*load.paid=true"):
         cmd_load(common)
-    with pytest.raises(HarnessError, match="exceed load.max_requests=10"):
-        cmd_load([*common, "load.paid=true", "load.max_requests=10"])  # 3 levels x 16 requests
+    # the levels are named: the sweep's own load preset (2 levels x 4 requests) is under the cap, and would send
+    with pytest.raises(HarnessError, match=r"^3 levels x 16 requests exceed load.max_requests=10;"):
+        cmd_load([*common, "load.paid=true", "load.max_requests=10", "load.levels=[1,2,4]",
+                  "load.requests_per_level=16"])  # fmt: skip
 
 
 @pytest.mark.parametrize("task, why", [("general_en", "is multiple_choice: a load test needs a generation task"),

@@ -51,14 +51,24 @@ def test_four_processes_total_throughput_and_four_devices_priced():
 
 
 def test_the_deployment_prices_a_replica_of_all_the_devices_a_row_used():
-    """The same 4-device row in the report, dedicated: one replica = 4 x 2.99 x 730 = 8,730.80 USD a month; at
-    100,000 queries a month that is 87.308 USD per 1,000."""
+    """The same 4-device row in the report, its capacity measured under load at the latency target on the 4
+    devices (36,000 queries/h), dedicated: one replica = 4 x 2.99 x 730 = 8,730.80 USD a month; at 100,000 queries
+    a month that is 87.308 USD per 1,000. A replica of 1 device (the same load on one) costs a quarter."""
     from harness.compare.deployment import Deployment
+    from harness.report.table import with_capacity
+    from tests.support.loads import load_record
 
     r = make_record(hardware={**H100, "devices": 4}, inference={"queries_per_hour": 36_000.0},
                     cost={"per_1k_queries": 0.3322})  # fmt: skip
-    got = cost_and_latency(r, Deployment(), 100_000)
+    load = load_record(model_key="m-small", capacity_qph=36_000.0, price_per_hour=2.99, profile="h100-sxm",
+                       devices=4)  # fmt: skip
+    [priced] = with_capacity([r], [load])
+    got = cost_and_latency(priced, Deployment(), 100_000)
     assert got["cost_per_1k"] == pytest.approx(1000 * 4 * 2.99 * 730 / 100_000) == pytest.approx(87.308)
+    assert got["capacity_qph"] == 36_000.0 and got["batch_per_1k"] == 0.3322
+    load["identity"]["device"]["devices"] = 1
+    [one] = with_capacity([r], [load])
+    assert cost_and_latency(one, Deployment(), 100_000)["cost_per_1k"] == pytest.approx(87.308 / 4)
 
 
 class _Artifact:
@@ -239,9 +249,16 @@ def test_newcombe_interval_of_a_difference_by_hand():
 
 # -- 5. "not measured" is not "unpriced" ------------------------------------------------------------------------------
 def test_zero_throughput_and_an_api_cell_that_never_answered_read_not_measured():
+    """A priced device with no capacity measured at a latency target (here not even a batch throughput) is "not
+    measured at a target", never "unpriced"; an unpriced device is "unpriced"; an API cell whose every request
+    failed is "not measured"."""
     priced_cpu = {"profile": "cpu-2", "price_per_hour": 0.1}
     r = make_record(hardware=priced_cpu, inference={"queries_per_hour": None})
-    assert cost_and_latency(r)["cost_missing"] == "not measured"
+    got = cost_and_latency(r)
+    assert (
+        got["cost_missing"] == "not at a target" and got["cost_missing_label"] == "not measured at a target"
+    )
+    assert got["cost_per_1k"] is None and got["batch_per_1k"] is None
     assert cost_and_latency(make_record())["cost_missing"] == "unpriced"
     api = make_record("a" * 20, source="api", model="gpt")
     api["api"]["cost"].update(per_1k_queries=None, priced=False)
@@ -298,11 +315,20 @@ def test_the_summary_never_calls_a_row_below_the_best_after_correction_tied_with
     for bits, count in pattern.items():
         for name, bit in zip("TXY", bits, strict=True):
             cols[name] += [int(bit)] * count
+    from harness.compare.deployment import Deployment
+    from harness.report.table import with_capacity
+    from tests.support.loads import load_record
+
+    # devices at 3.00, 1.00 and 2.00 USD/h, each measured at 3,600 queries/h within the target: one dedicated
+    # replica at 100,000 queries a month, 730 x price / 100 = 21.90, 7.30 and 14.60 USD per 1,000
     price = {"T": 3.0, "X": 1.0, "Y": 2.0}
     records = [make_record(name * 20, model=name, n=100, score=sum(v) / 100, stderr=_se(sum(v), 100),
                            cost={"per_1k_queries": price[name]}) for name, v in cols.items()]  # fmt: skip
+    loads = [load_record(model_key=name, capacity_qph=3600.0, price_per_hour=price[name], profile="l4")
+             for name in price]  # fmt: skip
     samples = {name * 20: make_samples(v) for name, v in cols.items()}
-    df = leaderboard(records, samples.get)
+    df = leaderboard(with_capacity(records, loads), samples.get, Deployment(), 100_000)
+    assert list(df["cost_per_1k"]) == pytest.approx([21.9, 7.3, 14.6])
     assert list(df["rank"]) == [1, 1, 1] and list(df["below_leader"]) == [False, True, False]
     [best] = summary.best_per_task(df)
     assert (
@@ -310,7 +336,8 @@ def test_the_summary_never_calls_a_row_below_the_best_after_correction_tied_with
         and "significantly below it after correction: X" in best.detail
     )
     [cheap] = summary.cheapest_meeting(pd.DataFrame(df), None)
-    assert cheap.headline.endswith(": Y · base")  # 2.0 per 1,000, not X's 1.0
+    assert cheap.headline.endswith(": Y · base")  # 14.60 per 1,000, not X's 7.30
+    assert cheap.detail.startswith("14.6000 USD per 1,000 queries, score 0.790")
 
 
 def test_a_missing_score_sorts_last_instead_of_breaking_the_ranking():

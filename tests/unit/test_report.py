@@ -127,35 +127,54 @@ def test_forgetting_gets_a_paired_interval_mcnemar_and_a_flag(tmp_path):
 
 
 def test_break_even_table_from_records_by_hand(tmp_path):
-    """Tuned: 0.10 per 1,000 queries self-hosted, training 6.00; API: 0.50 per 1,000. Over 3 months: 2.00 a month
-    / 0.0004 saved per query = 5,000 queries a month."""
+    """Tuned: measured under load at 3,600 queries/h within the latency target on a 0.10 USD/h device, training
+    6.00; API: 0.50 per 1,000. Dedicated, one replica always on: 730 h x 0.10 = 73.00 a month, 0.7300 per 1,000 at
+    100,000 queries a month (the record's batch figure, 0.10 / 1,000 queries/h = 0.10 per 1,000, is shown beside and
+    used nowhere). Over 3
+    months the training adds 2.00 a month: the API's 0.0005 a query pays 75.00 at 150,000 queries a month, which
+    one replica serves (3,600 x 0.6 x 730 / 3 = 525,600): fine-tuning is cheaper above 150,000. Latency per request
+    at one user from the load's level 1 (0.50 / 0.90 s), the batch wall time (1.50 / 2.50 s) a column of its own."""
     from harness.evaluate.api.meter import Meter
+    from harness.report.table import break_even, with_capacity
+    from tests.support.loads import load_record
 
     tuned = make_record(
         "tuned000000000000000", model="m", score=0.7,
         finetune={"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
                   "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
                   "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}},
-        hardware={"profile": "h100", "kind": "cuda"},
+        hardware={"profile": "h100", "kind": "cuda", "price_per_hour": 0.10},
         cost={"currency": "USD", "per_1k_queries": 0.10, "training": 6.0},
-        inference={"latency_s": {"p50": 0.5, "p95": 0.9}},
+        inference={"latency_s": {"p50": 1.5, "p95": 2.5}, "queries_per_hour": 1000.0},
     ).to_json()  # fmt: skip
+    load = load_record(model_key="m", artifact_id="a" * 20, capacity_qph=3600.0, price_per_hour=0.10,
+                       profile="h100", one_user=(0.5, 0.9))  # fmt: skip
     price = {"currency": "USD", "input_per_1m": 1.0, "cached_input_per_1m": None, "output_per_1m": 0.0}
     api = api_record(price, [Meter(prompt_tokens=500, cached_tokens=0, completion_tokens=0, latency_s=1.0,
                                    cost=500 / 1e6)])  # fmt: skip  # 0.0005 per query = 0.50 per 1,000
     api["task"]["n"] = tuned["task"]["n"]
-    df = __import__("harness.report.table", fromlist=["x"]).break_even([tuned, api], 100_000, 3)
+    df = break_even(with_capacity([tuned, api], [load]), 100_000, 3)
     [row] = df.to_dict("records")
-    assert row["break_even"] == "5,000" and row["api_per_1k"] == pytest.approx(0.5)
+    assert row["break_even"] == "above 150,000" and row["break_even_first"] == pytest.approx(150_000)
+    assert row["api_per_1k"] == pytest.approx(0.5) and row["tuned_per_1k"] == pytest.approx(0.73)
+    assert row["self_monthly"] == pytest.approx(73.0 + 2.0) and row["api_monthly"] == pytest.approx(50.0)
     assert row["amortised_per_1k"] == pytest.approx(1000 * 6.0 / 300_000)
+    # without the load record the tuned row has no cost at a target, so no break-even: batch prices nobody
+    [bare] = break_even([tuned, api], 100_000, 3).to_dict("records")
+    assert bare["break_even"] == "unknown (not measured at a latency target)"
+    assert bare["break_even_kind"] == "unknown" and bare["tuned_missing"] == "not at a target"
     html = write_report(
-        [tuned, api], tmp_path, "t", assumptions={"monthly_queries": 100_000, "amortise_months": 3}
+        [tuned, api],
+        tmp_path,
+        "t",
+        assumptions={"monthly_queries": 100_000, "amortise_months": 3},
+        loads=[load],
     ).read_text()
-    assert 'id="break-even"' in html and "<b>5,000</b>" in html
+    assert 'id="break-even"' in html and "<b>above 150,000</b>" in html
     lb = html.split('id="leaderboard"')[1].split("</table>")[0]
-    assert (
-        "0.1000 USD" in lb and "0.5000 USD" in lb and "0.50 / 0.90" in lb
-    )  # one cost scale, both kinds of row
+    # one cost scale, both kinds of row; the tuned row's batch figure labelled beside its cost
+    assert "0.7300 USD" in lb and "0.5000 USD" in lb and "batch: 0.1000 USD" in lb
+    assert "0.50 / 0.90" in lb and "1.50 / 2.50" in lb
 
 
 def test_format_validity_is_a_column_when_a_task_measures_it(tmp_path):

@@ -191,8 +191,9 @@ def test_a_cost_difference_below_the_tie_share_is_a_tie_decided_by_score_then_la
     [found] = summary.cheapest_meeting(df, None)
     assert found.headline.endswith(": gemma · base")
     assert (
-        "Tied on cost with smol · base (all within 2% of the cheapest, 0.965800 USD to 0.966050 USD"
-        in found.detail
+        "Tied on cost with smol · base (0.965800 USD to 0.966050 USD: within 2% of the cheapest or inside its "
+        "measured interval, a difference the measurement cannot tell from noise), so the higher score decides, "
+        "then the lower p95 latency." in found.detail
     )
     assert "far" not in found.detail  # 3 % dearer: not a tie
     df.loc[df["model"] == "smol", "score"] = 0.64  # equal scores: the lower p95 latency decides

@@ -172,12 +172,17 @@ def test_the_data_cost_is_shown_where_the_training_cost_is(tmp_path):
 
 
 def test_the_cheapest_finding_says_what_of_the_training_was_the_data():
+    from tests.support.loads import load_record
+
     settings = {"target_score": 0.7}
+    # each tuned row measured under load at the latency target (a row without a capacity there has no cost)
+    loads = [load_record(model_key="m-small", artifact_id=a, capacity_qph=3600.0, price_per_hour=0.0832,
+                         profile="cpu-2vcpu") for a in ("p", "u")]  # fmt: skip
     (f,) = [f for f in build_board([tuned("p", 0.8, training=0.0026, data=synthetic_data())], [],
-                                   settings=settings).findings if f.kind == "cheapest"]  # fmt: skip
+                                   settings=settings, loads=loads).findings if f.kind == "cheapest"]  # fmt: skip
     assert "Of that training, 0.0012 USD is the training data." in f.detail
     (g,) = [f for f in build_board([tuned("u", 0.8, training=0.0014, data=synthetic_data(cost=None))], [],
-                                   settings=settings).findings if f.kind == "cheapest"]  # fmt: skip
+                                   settings=settings, loads=loads).findings if f.kind == "cheapest"]  # fmt: skip
     assert "Note: its training data is unpriced: that cost is unknown and not included." in g.detail
 
 

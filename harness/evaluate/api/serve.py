@@ -35,8 +35,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _warm_up(url: str, model: str) -> None:
-    payload = {"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 2}
+def _warm_up(url: str, model: str, chat: bool = True) -> None:
+    payload: dict = {"model": model, "max_tokens": 2}
+    payload.update({"messages": [{"role": "user", "content": "Hello"}]} if chat else {"prompt": "Hello"})
     req = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=300) as r:
         r.read()
@@ -62,8 +63,10 @@ def _die_with(parent: int):
 @contextlib.contextmanager
 def served(model_dir: str, log_path: Path, device: str = "cpu", dtype: str = "auto",
            continuous_batching: bool = False, startup_timeout_s: float = 240.0,
-           cb_num_blocks: int | None = 64, cb_max_batch_tokens: int | None = 2048) -> Iterator[str]:  # fmt: skip
-    """Yields the server's OpenAI base URL (http://127.0.0.1:PORT/v1); stops the server on the way out."""
+           cb_num_blocks: int | None = 64, cb_max_batch_tokens: int | None = 2048,
+           chat: bool = True) -> Iterator[str]:  # fmt: skip
+    """Yields the server's OpenAI base URL (http://127.0.0.1:PORT/v1); stops the server on the way out. `chat`:
+    False for a model without a chat template (it is warmed up, and used, through /v1/completions)."""
     port = free_port()
     cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", model_dir, "--host", "127.0.0.1",
            "--port", str(port), "--device", device, "--dtype", dtype, "--log-level", "warning"]  # fmt: skip
@@ -97,7 +100,8 @@ def served(model_dir: str, log_path: Path, device: str = "cpu", dtype: str = "au
         # One throw-away request: the first generation pays one-off set-up (about 9 s with continuous batching on
         # a CPU), which would otherwise land in the first measured requests' latency.
         try:
-            _warm_up(f"http://127.0.0.1:{port}/v1/chat/completions", model_dir)
+            path = "chat/completions" if chat else "completions"
+            _warm_up(f"http://127.0.0.1:{port}/v1/{path}", model_dir, chat)
         except OSError as e:
             time.sleep(1)
             died = f"exited with code {proc.poll()}" if proc.poll() is not None else "did not answer"
