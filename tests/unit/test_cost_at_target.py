@@ -207,3 +207,18 @@ def test_the_default_volume_of_a_leaderboard_without_one_is_the_reports():
     from harness.report.table import _DEFAULT_MONTHLY
 
     assert _DEFAULT_MONTHLY == ReportConfig().monthly_queries
+
+
+def test_capacity_is_the_most_requests_per_second_among_the_levels_meeting_the_target():
+    """Levels 1, 2 and 4 users: 1.5, 1.25 and 2.0 requests/s, level 4 missing the target. Capacity is level 1's
+    1.5 per s (5,400 queries/h), not level 2's 1.25 although it is higher: two users got less done than one."""
+    from harness.load.summary import capacity
+
+    def lv(level: float, rps: float, meets: bool) -> dict:
+        return {"level": level, "figures": {"requests_per_s": rps, "meets_target": meets, "n": 4, "n_errors": 0,
+                                            "window": "wall", "e2e_mean_s": None, "e2e_sd_s": None}}  # fmt: skip
+
+    cap = capacity([lv(1, 1.5, True), lv(2, 1.25, True), lv(4, 2.0, False)])
+    assert (cap["level"], cap["queries_per_hour"]) == (1, 5400.0)
+    assert capacity([lv(1, 1.0, True), lv(2, 1.8, True)])["level"] == 2
+    assert capacity([lv(1, 1.0, False), lv(2, 1.8, True)]) is None  # a lower level failing: no capacity
