@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -255,9 +256,10 @@ def cost_and_latency(
             span = capacity_range(r, deployment)
             if span is not None:  # more capacity costs less: the interval's ends swap
                 high = 1000.0 * monthly_self_cost(monthly, span[0], *served[1:], deployment) / monthly
-                low = per_1k if span[1] is None else 1000.0 * monthly_self_cost(monthly, span[1], *served[1:],
-                                                                                 deployment) / monthly  # fmt: skip
-                low = min(low, per_1k)  # an unbounded capacity: the cost no lower than measured
+                # no upper end to the capacity: the cost's lower end is what unlimited capacity would cost (the
+                # minimum replicas always on; per second, the starts alone)
+                top = math.inf if span[1] is None else span[1]
+                low = min(per_1k, 1000.0 * monthly_self_cost(monthly, top, *served[1:], deployment) / monthly)
             n = replicas_needed(monthly, served[0], deployment) if deployment.kind == "dedicated" else None
             p = {"deployment": deployment.name, "n": integer(n), "monthly": integer(monthly),
                  "capacity": integer(served[0]), "basis": capacity_basis(r)}  # fmt: skip

@@ -222,3 +222,21 @@ def test_capacity_is_the_most_requests_per_second_among_the_levels_meeting_the_t
     assert (cap["level"], cap["queries_per_hour"]) == (1, 5400.0)
     assert capacity([lv(1, 1.0, True), lv(2, 1.8, True)])["level"] == 2
     assert capacity([lv(1, 1.0, False), lv(2, 1.8, True)]) is None  # a lower level failing: no capacity
+
+
+def test_an_unbounded_capacity_puts_the_cost_low_end_at_unlimited_capacity():
+    """Capacity 300 queries/h, interval [200, unbounded]; 100,000 queries a month under `dedicated` (peak
+    100,000 / 730 x 3 = 410.96 an hour, 60 % of a replica planned): 300 -> ceil(410.96 / 180) = 3 replicas,
+    200 -> ceil(410.96 / 120) = 4, unlimited -> the 1 replica always on. At 0.1 USD an hour x 730 h = 73 USD a
+    replica: 219, 292 and 73 USD a month, per 1,000 of 100,000 queries: 2.19, 2.92 and 0.73."""
+    from harness.compare.deployment import Deployment
+    from harness.report.table import cost_and_latency
+    from harness.testing import make_record
+
+    rec = make_record("u" * 20, hardware={"price_per_hour": 0.1, "profile": "cpu-2vcpu"}).to_json()
+    rec["capacity"] = {"queries_per_hour": 300.0, "queries_per_hour_low": 200.0, "queries_per_hour_high": None,
+                       "price_per_hour": 0.1, "devices": 1, "profile": "cpu-2vcpu", "mode": "closed",
+                       "target": "t", "slo": None, "load_id": "l" * 20}  # fmt: skip
+    got = cost_and_latency(rec, Deployment(), 100_000)
+    assert got["cost_per_1k"] == pytest.approx(2.19)
+    assert (got["cost_low"], got["cost_high"]) == (pytest.approx(0.73), pytest.approx(2.92))
