@@ -7,7 +7,8 @@ on log-likelihoods, which no deployed model streams):
   tuned   the job's tuned model (its artifact; a LoRA merged into its base), `load.levels`
   all     also its base model, `load.levels`
   and the job's API baseline at one user only (`[1]`: its latency, not its capacity: an API's cost is its
-  `usage`), when that is free (a locally served stand-in) or `load.paid` opts in.
+  `usage`), when that is free (a stand-in the job serves itself) or `load.paid` opts in (any other endpoint: a
+  provider, or a `baseline.base_url` whose bill is not known here).
 Each is `harness load` itself (harness.load.run.load): levels content-addressed and stored one by one, so the
 second job of a sweep that loads the same baseline sends nothing, and a rerun re-sends only missing levels. A
 failure is an outcome of the job (shown under "not measured"), never a loss of its stored cells.
@@ -59,7 +60,8 @@ def endpoints(cfg: Any) -> list[tuple[str, Any]]:
     if tuned:
         out.append((f"{cfg.model.name} + {cfg.finetune.method}", variant(cfg, "model")))
     b = cfg.baseline
-    if b.name and (b.serve is not None or not b.api_key_env or cfg.load.paid):
+    # a stand-in this job serves itself costs nothing; any other endpoint (a provider, a URL) only with load.paid
+    if b.name and (b.serve is not None or cfg.load.paid):
         out.append((f"{b.name} (one user)", variant(cfg, "baseline", [1.0])))
     return out
 

@@ -11,7 +11,8 @@ def test_the_history_chart_draws_in_a_browser(store, tmp_path):  # noqa: F811
 
     done = report_from_store(store, tmp_path / "rep", title="t", settings={})
     with opened(done.path) as (page, errors):
-        # m-small: 2 runs x 3 panels (score, cost, p95); m-other: 1 run, its score only (no cost, no latency)
-        assert chart_points(page, "chart-history") == 7
+        # m-small: 2 runs, its score only (no load record: no cost at a target, no one-user latency; the history
+        # with loads is tests/unit/test_history.py's); m-other: 1 run, its score
+        assert chart_points(page, "chart-history") == 3
         assert "History" in page.inner_text("nav")
         assert errors == []

@@ -9,13 +9,14 @@ from __future__ import annotations
 import pytest
 
 from harness.report.render import write_report
-from tests.support.boards import RECORDS, XSS, samples
+from tests.support.boards import LOADS, RECORDS, XSS, samples
 from tests.support.browser import chart_points, column_texts, opened, screenshot
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    return write_report(RECORDS, tmp_path_factory.mktemp("r"), "Browser test <i>report</i>", samples=samples)
+    return write_report(RECORDS, tmp_path_factory.mktemp("r"), "Browser test <i>report</i>", samples=samples,
+                        loads=LOADS)  # fmt: skip
 
 
 def test_renders_without_errors_and_charts_have_points(report):

@@ -8,7 +8,7 @@ import pytest
 
 from harness.report.render import write_report
 from tests.support.browser import chart_points, column_texts, opened, screenshot
-from tests.unit.test_i18n import rich_board_records
+from tests.unit.test_i18n import load_records, rich_board_records
 
 XSS = ['<script>window.__xss = 1</script>', '<img src=x onerror="window.__xss = 2">',
        '"><svg onload="window.__xss = 3">']  # fmt: skip
@@ -40,7 +40,8 @@ def report(request, tmp_path_factory):
         return rows
 
     path = write_report(records, tmp_path_factory.mktemp(request.param), "<i>报告</i> レポート",
-                        not_measured=failed, samples=with_payloads, assumptions={"lang": request.param})  # fmt: skip
+                        not_measured=failed, samples=with_payloads, assumptions={"lang": request.param},
+                        loads=load_records())  # fmt: skip
     return request.param, path
 
 

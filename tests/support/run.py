@@ -28,8 +28,16 @@ def harness_exe() -> Path:
 def run_harness(
     *args: str, env: dict[str, str] | None = None, timeout: int = 900
 ) -> subprocess.CompletedProcess:
-    """The `harness` console script as a user runs it, from the repository root."""
+    """The `harness` console script as a user runs it, from the repository root. A run of cells (not a
+    subcommand) gets `load.with_cells=none` unless it names that key: the default sweep load-tests its tuned
+    models after their cells, which only the tests of that stage want (tests/e2e/test_default_job.py,
+    tests/unit/test_load_cells.py); elsewhere it would add servers, requests and minutes to tests of other
+    things."""
+    from harness.cli import SUBCOMMANDS
+
     exe = harness_exe()
+    if args and args[0] not in SUBCOMMANDS and not any(a.startswith("load.with_cells") for a in args):
+        args = (*args, "load.with_cells=none")
     return subprocess.run(
         [str(exe), *args],
         cwd=REPO_ROOT,

@@ -81,3 +81,11 @@ def test_a_served_harness_model_is_named_by_its_key_in_the_report():
                                     "model_key": "smollm2-135m", "artifact_id": "0123456789abcdef"},
                        "task": {"name": "helpdesk_en"}, "mode": "closed"}}  # fmt: skip
     assert load_label(ld) == "smollm2-135m, fine-tuned on helpdesk_en (closed loop)"
+
+
+def test_a_baseline_at_a_url_is_not_loaded_without_the_opt_in():
+    """baseline.serve=null + baseline.base_url: somebody else's endpoint (its bill unknown here), keyless or not."""
+    plain = ["baseline.serve=null", "baseline.base_url=http://127.0.0.1:9/v1", "baseline.model=m"]
+    assert [n for n, _, _ in names_and_levels(plain)] == ["smollm2-135m + lora"]
+    opted = names_and_levels([*plain, "load.paid=true"])
+    assert [n for n, _, _ in opted] == ["smollm2-135m + lora", "local-smollm2 (one user)"]
