@@ -362,7 +362,7 @@ class LoadConfig:
     max_error_rate: float = 0.01
     # A cells job (not `harness load`) also measures what it evaluated under load, after its cells are stored, so
     # that self-hosted costs rest on a capacity at the target (harness/load/cells.py): none | tuned (the tuned
-    # model, served) | all (its base model too). Either way the job's API baseline is measured at one user when
+    # model, served; in a job without fine-tuning, its model) | all (its base model too). Either way the job's API baseline is measured at one user when
     # that costs nothing (a locally served stand-in) or load.paid is set: its per-request latency.
     with_cells: str = "none"
     # What answers: model (model=, + finetune='s artifact, served by the harness) | baseline (baseline=) | url.
