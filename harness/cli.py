@@ -537,6 +537,15 @@ def cmd_plan(argv: list[str]) -> None:
     plan_main(argv)
 
 
+def cmd_model(argv: list[str]) -> None:
+    if not argv or argv[0] != "check":
+        raise HarnessError("usage: harness model check PATH_OR_NAME [--steps ...] (`harness model=NAME` runs a "
+                           "sweep with a model; `harness model check` checks one before a sweep depends on it)")  # fmt: skip
+    from harness.modelcheck import main as check_main  # exit 0 / 1 (a step failed) / 2 (cannot check)
+
+    sys.exit(check_main(argv[1:]))
+
+
 def cmd_history(argv: list[str]) -> None:
     from harness.history import main as history_main
 
@@ -544,7 +553,8 @@ def cmd_history(argv: list[str]) -> None:
 
 
 SUBCOMMANDS = {"report": cmd_report, "prepare": cmd_prepare, "task": cmd_task, "runtime": cmd_runtime,
-               "load": cmd_load, "gate": cmd_gate, "data": cmd_data, "plan": cmd_plan, "history": cmd_history}  # fmt: skip
+               "load": cmd_load, "gate": cmd_gate, "data": cmd_data, "plan": cmd_plan, "history": cmd_history,
+               "model": cmd_model}  # fmt: skip
 
 
 def _exit_on_sigterm() -> None:

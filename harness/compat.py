@@ -123,6 +123,21 @@ def tokens_seen(trainer: Any, examples: list[Any], epochs: float) -> int:
     )
 
 
+def rng_state_loadable() -> None:
+    """transformers < 4.46 reads a checkpoint's rng_state.pth with a bare `torch.load`, which torch >= 2.6 makes
+    weights-only, and the state holds numpy's generator state: every resume in the legacy runtime failed with
+    `Unsupported global: numpy._core.multiarray._reconstruct`. These numpy types (the harness's own checkpoint,
+    no code) are allowed to that loader, as transformers 4.46+ allows them itself."""
+    if _tf_version() >= Version("4.46"):
+        return
+    import numpy as np
+    import torch
+
+    multiarray = getattr(np, "_core", None) or np.core
+    allowed = [multiarray.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    torch.serialization.add_safe_globals(allowed)
+
+
 def cache_class_for_peft() -> None:
     """peft 0.13 (the newest that imports on transformers 4.33) checks `isinstance(past, transformers.Cache)`
     while it generates with a prefix (P-tuning v2); `Cache` exists from transformers 4.36. Before that, no past

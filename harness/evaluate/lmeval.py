@@ -28,12 +28,19 @@ class EvalOutput:
     model_args: dict[str, Any]
     cli: str
     inference: dict[str, Any] | None = None  # measured model time: queries/hour, latency (TimedHFLM)
+    reload_check: dict[str, Any] | None = (
+        None  # a trained artifact, reloaded, against the model it was trained as
+    )
 
 
 def model_args(cell: Cell, pretrained: str, artifact: Any = None) -> dict[str, Any]:
     """lm-eval `hf` model_args: the base weights, plus a peft adapter, or a fully fine-tuned folder instead."""
     if artifact is not None and artifact.kind == "full":
         pretrained = str(artifact.path)
+    if artifact is not None and artifact.kind == "prefix":  # ChatGLM2's own prefix encoder on its base
+        from harness.finetune.prefix import view
+
+        pretrained = str(view(pretrained, artifact.path))
     args: dict[str, Any] = {"pretrained": pretrained, "dtype": cell.model.dtype}
     if artifact is not None and artifact.kind == "adapter":
         args["peft"] = str(artifact.path)
@@ -212,6 +219,7 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
     # lm-eval's hf backend itself (a subclass that only times its batches), built as simple_evaluate would.
     lm = TimedHFLM.create_from_arg_obj(margs, {"batch_size": cell.eval.batch_size, "device": device})
     use_format(lm.tokenizer, cell.model.prompt_format)  # a chat format from the model's remote code, if any
+    check = reload_check(lm.model, artifact, cell.model.dtype)
     results, seconds = run_lm_eval(cell, lm, None, device)
     per_process = lm.process_seconds()  # on every rank (a collective), before the non-zero ranks leave
     if results is None:
@@ -220,4 +228,43 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
     inference = lm.inference(
         n * cell.eval.samples, cell.eval.batch_size, per_process
     )  # k generations per item
-    return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device), inference)
+    return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device), inference, check)
+
+
+RELOAD_TOLERANCE = 1e-3  # absolute, on a sum of up to 64 log-probabilities; fp32 reloads agree to ~1e-5
+
+
+def reload_check(model: Any, artifact: Any, dtype: str) -> dict[str, Any] | None:
+    """The reloaded artifact's log-likelihood of its probe (the first training example) against the figure the
+    in-memory model gave right after training. A mismatch means the evaluation would score another model than
+    the one trained (a prefix not restored, an adapter on the wrong layers): refused, with both figures. With
+    another precision than training's the figures are stored, not compared. First installs a prefix artifact's
+    family fixes (harness/finetune/prefix.py), which generation needs as much as the check."""
+    if artifact is None:
+        return None
+    from harness.finetune.prefix import install, peft_prefix_path
+
+    path = peft_prefix_path(model)
+    if path is not None:
+        install(model, path)
+    probe = artifact.info.get("probe")
+    if not probe:
+        return None  # an artifact trained before the probe existed
+    from harness.errors import HarnessError
+    from harness.finetune.train import probe_loglik
+
+    got = probe_loglik(model, probe["input_ids"])
+    same_precision = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(
+        probe["precision"]
+    ) == dtype
+    diff = abs(got - probe["loglik"])
+    out = {"trained": probe["loglik"], "reloaded": round(got, 6), "abs_diff": round(diff, 6),
+           "tokens": len(probe["input_ids"]), "compared": same_precision, "tolerance": RELOAD_TOLERANCE}  # fmt: skip
+    if same_precision and not diff <= RELOAD_TOLERANCE:
+        raise HarnessError(
+            f"artifact {artifact.path.name} does not reload to the model that was trained: its probe "
+            f"log-likelihood was {probe['loglik']:.4f} after training and is {got:.4f} reloaded (tolerance "
+            f"{RELOAD_TOLERANCE}); the evaluation would score another model. Delete the artifact folder to retrain "
+            "it, and report this with the model's name."
+        )
+    return out

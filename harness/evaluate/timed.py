@@ -18,14 +18,38 @@ from harness.evaluate.api.meter import percentile
 from harness.evaluate.guards import ensure_eos, neutral_generation_config, nonempty_stops
 
 
+class _KeepVocabulary:
+    """lm-eval resizes the model's embeddings to the tokenizer's length before it loads a peft adapter ("for LoRAs
+    with added tokens"). The harness adds no tokens, and a model whose vocabulary is padded past its tokenizer
+    (Qwen: 151,936 rows for 151,851 tokens; ChatGLM2: 65,024 for 64,794) would lose its last output rows, so its
+    log-likelihoods would be normalised over another vocabulary than its base's and than the model trained
+    (measured on the tiny Qwen copy: -751.6266 instead of -751.6619 for a 64-token probe). The loaded model keeps
+    its own vocabulary: resize is a no-op while lm-eval builds it."""
+
+    def __init__(self, cls: Any):
+        self._cls = cls
+
+    def from_pretrained(self, *args: Any, **kwargs: Any) -> Any:
+        model = self._cls.from_pretrained(*args, **kwargs)
+        model.resize_token_embeddings = lambda *a, **k: model.get_input_embeddings()
+        return model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cls, name)
+
+
 class TimedHFLM(HFLM):
     def _create_model(self, *args: Any, **kwargs: Any) -> None:
         real = self.AUTO_MODEL_CLASS
-        self.AUTO_MODEL_CLASS = without_none_gguf(real)
+        self.AUTO_MODEL_CLASS = _KeepVocabulary(without_none_gguf(real))
         try:
             super()._create_model(*args, **kwargs)
         finally:
             self.AUTO_MODEL_CLASS = real
+        model = getattr(self, "_model", None)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        if base is not None:
+            base.__dict__.pop("resize_token_embeddings", None)  # the method again, outside lm-eval's set-up
 
     def __init__(self, *args: Any, **kwargs: Any):
         cache_class_for_peft()

@@ -14,7 +14,7 @@ from harness.store.record import build_record
 log = logging.getLogger(__name__)
 
 
-def finetune_section(cell: Cell, artifact: Any) -> dict[str, Any]:
+def finetune_section(cell: Cell, artifact: Any, reload_check: dict[str, Any] | None = None) -> dict[str, Any]:
     if artifact is None:
         return {"method": "none"}
     info = artifact.info
@@ -39,6 +39,10 @@ def finetune_section(cell: Cell, artifact: Any) -> dict[str, Any]:
         "optim": info["identity"]["optim"],
         "seed": cell.finetune.seed,
         "metering": info["metering"],
+        "prefix_path": info.get(
+            "prefix_path"
+        ),  # P-tuning v2's path for the family (harness/finetune/prefix.py)
+        "reload_check": reload_check,
     }
 
 
@@ -202,7 +206,7 @@ class LocalBackend:
         record = build_record(
             cell,
             model=model_section(cell, pretrained),
-            finetune=finetune_section(cell, artifact),
+            finetune=finetune_section(cell, artifact, out.reload_check),
             eval=eval_section(cell, out, device),
             metrics=out.metrics,
             n=out.n,

@@ -39,8 +39,19 @@ class TrainSpec:
                 **({"quant": "nf4", "double_quant": True} if f.method == "qlora" else {}),
             }
         if f.method == "ptuning_v2":
-            return {"prefix": asdict(f.prefix)}
+            path = self.prefix_path()
+            # the family's path (harness/finetune/prefix.py), named only when it is not peft's own, so the ids of
+            # artifacts trained before the other paths existed stay the same
+            return {"prefix": {**asdict(f.prefix), **({"path": path} if path != "peft" else {})}}
         return {}
+
+    def prefix_path(self) -> str | None:
+        """P-tuning v2's path for this model's family (None for other methods), as planned from its config."""
+        if self.finetune.method != "ptuning_v2":
+            return None
+        from harness.models.family import planned_path
+
+        return planned_path(self.model)
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes the trained weights: base model, method, data slice, hyperparameters, seed."""

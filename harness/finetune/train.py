@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.compat import dtype_kwarg, tokens_seen, training_args
+from harness.compat import dtype_kwarg, rng_state_loadable, tokens_seen, training_args
 from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
+from harness.finetune import prefix
 from harness.finetune.data import IGNORE, Example, build_domain, build_examples, mix_replay
 from harness.finetune.loss import answer_loss, answer_only_supported, collate
 from harness.finetune.spec import ADAPTER_METHODS, TrainSpec
@@ -135,14 +136,24 @@ def _load_model(spec: TrainSpec, base: str, precision: str, device_kind: str) ->
             bnb_4bit_compute_dtype=dtype,
         )
         kwargs["device_map"] = {"": torch.cuda.current_device()}
+    path = spec.prefix_path()
+    if path == prefix.CHATGLM2:
+        kwargs.update(prefix.native_load_kwargs(spec.finetune.prefix))  # its own encoder; the rest frozen
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    if path is not None:
+        prefix.check_path(path, model.config, spec.model.name)
     model.config.use_cache = False  # caching is for generation; during training it only costs memory
     return model
 
 
 def _wrap(model: Any, spec: TrainSpec) -> Any:
-    f = spec.finetune
-    if f.method == "full":
+    return wrap(model, spec.finetune, spec.prefix_path())
+
+
+def wrap(model: Any, f: Any, path: str | None) -> Any:
+    """The model as the method trains it: itself (full, ChatGLM2's own prefix encoder) or a peft model. `path`:
+    P-tuning v2's family path (harness/finetune/prefix.py), None for other methods."""
+    if f.method == "full" or path == prefix.CHATGLM2:
         return model
     from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
 
@@ -160,7 +171,54 @@ def _wrap(model: Any, spec: TrainSpec) -> Any:
             num_virtual_tokens=f.prefix.num_virtual_tokens,
             prefix_projection=f.prefix.prefix_projection,
         )
-    return get_peft_model(model, config)
+    wrapped = get_peft_model(model, config)
+    if path is not None:
+        prefix.install(wrapped, path)  # the family's layout and mask fixes (harness/finetune/prefix.py)
+    return wrapped
+
+
+def _trainer_class(spec: TrainSpec) -> Any:
+    """Trainer, or for ChatGLM2's own prefix encoder one whose checkpoints hold that encoder alone: the frozen
+    base (12 GB for ChatGLM2-6B) is the base folder's, never re-saved at every checkpoint."""
+    from transformers import Trainer
+
+    if spec.prefix_path() != prefix.CHATGLM2:
+        return Trainer
+    params = spec.finetune.prefix
+
+    class PrefixEncoderTrainer(Trainer):
+        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+            out = output_dir or self.args.output_dir
+            prefix.save_native(self.model, out, params)
+            import torch
+
+            torch.save(self.args, os.path.join(out, "training_args.bin"))
+
+        def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+            prefix.load_native(model or self.model, resume_from_checkpoint)
+
+    return PrefixEncoderTrainer
+
+
+PROBE_TOKENS = 64
+
+
+def probe_loglik(model: Any, input_ids: list[int]) -> float:
+    """Sum of log p(token | tokens before it) over `input_ids` (one row, no padding), in eval mode: the figure a
+    reloaded artifact must reproduce (harness/evaluate/lmeval.py checks it when the artifact is evaluated)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        ids = torch.tensor([input_ids], device=device)
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits.float()
+        logp = torch.log_softmax(logits[0, :-1], dim=-1)
+        return float(logp.gather(1, ids[0, 1:, None]).sum())
+    finally:
+        model.train(was_training)
 
 
 def _step(ckpt: Path) -> int:
@@ -313,7 +371,7 @@ def _train_locked(
     spec: TrainSpec, base: str, final: Path, device_kind: str, hardware: dict[str, Any] | None
 ) -> Artifact:
     import torch
-    from transformers import AutoTokenizer, Trainer
+    from transformers import AutoTokenizer
 
     from harness.models.prompts import use_format
 
@@ -383,7 +441,7 @@ def _train_locked(
             "%s: the loss reads logits of every position, not only the answer's: %s", final.name, why_not
         )
     loss_kw = {} if why_not else {"compute_loss_func": answer_loss}
-    trainer = Trainer(
+    trainer = _trainer_class(spec)(
         model=model, args=args, train_dataset=_as_rows(examples), eval_dataset=_as_rows(val) or None,
         data_collator=collate(pad_id, why_not is None), callbacks=[meter], **loss_kw,
     )  # fmt: skip
@@ -398,6 +456,8 @@ def _train_locked(
 
     with _PeakRSS() as rss, Busy(client=False) as busy:  # how busy the machine was while training was timed
         run_started = time.perf_counter()
+        if last:
+            rng_state_loadable()
         trainer.train(resume_from_checkpoint=str(last) if last else None)
         train_seconds = meter.seconds()
         this_run = time.perf_counter() - run_started
@@ -414,14 +474,30 @@ def _train_locked(
     staged = work / "weights"
     if staged.exists():
         shutil.rmtree(staged)
-    trainer.accelerator.unwrap_model(model).save_pretrained(str(staged))
+    unwrapped = trainer.accelerator.unwrap_model(model)
+    native = spec.prefix_path() == prefix.CHATGLM2
+    if native:
+        prefix.save_native(unwrapped, staged, f.prefix)
+    else:
+        unwrapped.save_pretrained(str(staged))
+    probe_ids = examples[0].input_ids[:PROBE_TOKENS]
+    probe = {
+        "input_ids": probe_ids,
+        "loglik": round(probe_loglik(unwrapped, probe_ids), 6),
+        "precision": precision,
+    }
     if f.method == "full":
         tokenizer.save_pretrained(str(staged))
     tokens = tokens_seen(trainer, examples, f.epochs)
     losses, mean_loss = loss_history(trainer.state.log_history, f.logging_steps)  # all runs, resumes included
     info = {
         "artifact_id": artifact_id(spec),
-        "kind": "adapter" if f.method in ADAPTER_METHODS else "full",
+        # adapter: a peft folder on top of the base; prefix: ChatGLM2's own encoder (prefix.view); full: weights
+        "kind": "prefix" if native else "adapter" if f.method in ADAPTER_METHODS else "full",
+        "prefix_path": spec.prefix_path(),
+        # the in-memory model's log-likelihood of its first training example after training: a reloaded
+        # artifact must give the same (checked where it is evaluated)
+        "probe": probe,
         "identity": spec.identity(),
         "data": {
             "train_task": spec.train_task.name,

@@ -46,6 +46,26 @@ def test_runtime_cli_creates_checks_and_lists(legacy):
     assert "chatglm2-6b" in listing and "qwen-14b-chat" in listing
 
 
+def test_bitsandbytes_imports_in_legacy_on_a_cpu(legacy):
+    """QLoRA's package is in the lock and imports with the stack it must fit (pip check passed at creation);
+    its 4-bit kernels need CUDA, which `harness model check` and the preflight say on a CPU."""
+    import subprocess
+
+    from harness.execute.runtime import cache_root, worker_place
+    from harness.execute.worker import worker_env
+
+    place = worker_place("legacy", cache_root(), create_missing=False)
+    code = ("import bitsandbytes, peft, transformers; from transformers import BitsAndBytesConfig; "
+            "from peft import prepare_model_for_kbit_training; import torch; "
+            "print(bitsandbytes.__version__, transformers.__version__, peft.__version__, torch.cuda.is_available())")  # fmt: skip
+    out = subprocess.run([place.python, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=worker_env(place.pythonpath))  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-4:] == ["0.45.5", "4.33.3", "0.13.2", "False"]
+    check = subprocess.run([place.python, "-m", "pip", "check"], capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0 and "No broken requirements" in check.stdout
+
+
 def _tiny_legacy(tmp_path: Path) -> Path:
     path = REPO_ROOT / "tests" / "assets" / "tiny_legacy" / "build.py"
     spec = importlib.util.spec_from_file_location("tiny_legacy_build", path)

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("stages", ["harness.finetune", "harness.evaluate", "harness.load"]),
     ("execute", ["harness.execute", "harness.worker", "harness.plan"]),
     ("run", ["harness.run", "harness.judge", "harness.load.run", "harness.load.cells", "harness.dryrun",
-             "harness.data.synth"]),
+             "harness.data.synth", "harness.modelcheck"]),
     ("report", ["harness.report"]),
     ("app", ["harness.cli", "harness.__main__", "harness.config", "harness.report.callback", "harness.testing",
              "harness.history"]),
