@@ -75,6 +75,8 @@ def fresh_clone(keep: str | None, prefix: str) -> tuple[Path, Path, dict[str, st
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    if (ROOT.parent / "shared").is_dir():  # beside the checkout, as CI has it (the seed models' remote code):
+        (work / "shared").symlink_to(ROOT.parent / "shared")  # without it their tests skip and go untimed
     env = {**os.environ, "HARNESS_CACHE": str(cache)}
     env.pop("VIRTUAL_ENV", None)
     return work, clone, env, head, os.getloadavg()

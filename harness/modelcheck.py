@@ -195,8 +195,15 @@ class Checker:
     def method_step(self, method: str) -> str:
         """One optimizer step on one example, the model loaded and wrapped as the harness trains it."""
         self._need("tokenizer")
+        import gc
+
         import torch
 
+        if self.model is not None:  # the checks of the loaded model are done: its memory goes to the methods
+            self.model = None
+            gc.collect()
+            if self.cuda:
+                torch.cuda.empty_cache()
         from harness.config.options import load_option
         from harness.config.schema import FinetuneConfig
         from harness.finetune import prefix
@@ -240,11 +247,15 @@ class Checker:
         loss.backward()
         optim.step()
         step_s = time.perf_counter() - t
-        if not math.isfinite(float(loss)):
-            raise AssertionError(f"loss is {float(loss)}")
-        del model, base, optim
+        value = float(loss)
+        if not math.isfinite(value):
+            raise AssertionError(f"loss is {value}")
+        del model, base, optim, loss
+        gc.collect()
+        if self.cuda:
+            torch.cuda.empty_cache()
         via = f", path {path}" if path else ""
-        return f"loss {float(loss):.4f}, {n:,} trainable parameters{via}; load {loaded:.1f} s, step {step_s:.2f} s"
+        return f"loss {value:.4f}, {n:,} trainable parameters{via}; load {loaded:.1f} s, step {step_s:.2f} s"
 
 
 def inside(spec: dict[str, Any]) -> None:

@@ -228,7 +228,11 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
     inference = lm.inference(
         n * cell.eval.samples, cell.eval.batch_size, per_process
     )  # k generations per item
-    return EvalOutput(metrics, samples, n, seconds, margs, cli_command(cell, margs, device), inference, check)
+    cli = cli_command(cell, margs, device)
+    path = (artifact.info.get("prefix_path") if artifact is not None else None) or "peft"
+    if path not in ("peft", "chatglm2-native"):  # the native one is a plain folder (prefix.view): no note
+        cli += f"  # with harness/finetune/prefix.py's {path} fixes installed: peft's prefix does not run on this family as it is"
+    return EvalOutput(metrics, samples, n, seconds, margs, cli, inference, check)
 
 
 RELOAD_TOLERANCE = 1e-3  # absolute, on a sum of up to 64 log-probabilities; fp32 reloads agree to ~1e-5

@@ -117,6 +117,14 @@ def test_every_method_runs_on_every_family(runs, family, method):
     if method == "ptuning_v2":
         assert ft["prefix_path"] == PATHS[family] == ft["params"]["prefix"]["path"]
         assert ft["artifact_kind"] == ("prefix" if family == "chatglm2-6b" else "adapter")
+        cli = record["eval"]["lm_eval_cli"]
+        if family == "chatglm2-6b":  # evaluated as a plain folder: base + encoder, what raw lm_eval loads too
+            assert (
+                record["eval"]["model_args"]["pretrained"].endswith("-view")
+                and "peft" not in record["eval"]["model_args"]
+            )
+        elif PATHS[family] != "peft":
+            assert f"with harness/finetune/prefix.py's {PATHS[family]} fixes installed" in cli
 
 
 CAUSAL = r"""
