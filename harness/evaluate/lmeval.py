@@ -28,9 +28,8 @@ class EvalOutput:
     model_args: dict[str, Any]
     cli: str
     inference: dict[str, Any] | None = None  # measured model time: queries/hour, latency (TimedHFLM)
-    reload_check: dict[str, Any] | None = (
-        None  # a trained artifact, reloaded, against the model it was trained as
-    )
+    # a trained artifact, reloaded, against the model it was trained as (reload_check below)
+    reload_check: dict[str, Any] | None = None
 
 
 def model_args(cell: Cell, pretrained: str, artifact: Any = None) -> dict[str, Any]:
@@ -40,7 +39,8 @@ def model_args(cell: Cell, pretrained: str, artifact: Any = None) -> dict[str, A
     if artifact is not None and artifact.kind == "prefix":  # ChatGLM2's own prefix encoder on its base
         from harness.finetune.prefix import view
 
-        pretrained = str(view(pretrained, artifact.path))
+        hub = cell.model.source == "hub" and not cell.model.local_path
+        pretrained = str(view(pretrained, artifact.path, cell.model.revision if hub else None))
     args: dict[str, Any] = {"pretrained": pretrained, "dtype": cell.model.dtype}
     if artifact is not None and artifact.kind == "adapter":
         args["peft"] = str(artifact.path)

@@ -116,7 +116,7 @@ def _weights(folder: Path) -> tuple[str, dict[str, str]]:
     raise HarnessError(f"{folder}: no model.safetensors or pytorch_model.bin (single or sharded) to build on")
 
 
-def view(base: str | Path, artifact: Path) -> Path:
+def view(base: str | Path, artifact: Path, revision: str | None = None) -> Path:
     """A model folder = the base folder + the artifact's prefix encoder, built once beside the artifact: every
     base file linked, config.json with pre_seq_len, and a weight index naming the base's files and the encoder's.
     lm-eval's hf backend (and `lm_eval` by hand) loads it as any folder: the tuned model, nothing re-saved."""
@@ -127,7 +127,7 @@ def view(base: str | Path, artifact: Path) -> Path:
     if not base.is_dir():
         from huggingface_hub import snapshot_download
 
-        base = Path(snapshot_download(str(base), local_files_only=True))
+        base = Path(snapshot_download(str(base), revision=revision, local_files_only=True))
     fmt, weight_map = _weights(base)
     staged = artifact.parent / f".{out.name}.partial-{os.getpid()}"
     staged.mkdir(parents=True, exist_ok=True)
