@@ -76,7 +76,9 @@ def main() -> int:
     path = write_report(records, out, f"Synthetic report: {a.rows} rows")
     seconds = time.perf_counter() - started
     size = path.stat().st_size / 1e6
-    result = {"rows": a.rows, "tasks": a.tasks, "seconds": round(seconds, 2), "html_mb": round(size, 2),
+    import datetime as dt
+
+    result = {"date": dt.date.today().isoformat(), "rows": a.rows, "tasks": a.tasks, "seconds": round(seconds, 2), "html_mb": round(size, 2),
               "csv_mb": round((out / "leaderboard.csv").stat().st_size / 1e6, 2), "goal_s": GOAL_S,
               "ratio_to_goal": round(seconds / GOAL_S, 3), "report": str(path)}  # fmt: skip
     print(json.dumps(result, indent=1))
