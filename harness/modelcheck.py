@@ -341,7 +341,8 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="harness model check", description=__doc__.split("\n\n")[0])
     p.add_argument("target", help="a model folder (weights of any size) or a model name from conf/model/")
     p.add_argument("--steps", default=",".join(STEPS),
-                   help=f"comma-separated, in this order: {','.join(STEPS)} (default: all)")  # fmt: skip
+                   help=f"comma-separated, in this order: {','.join(STEPS)} (default: all); "
+                        "the steps they need (tokenizer, load) run too")  # fmt: skip
     p.add_argument(
         "--runtime", default=None, help="run in this runtime (default: the one the model would use)"
     )
@@ -354,6 +355,10 @@ def main(argv: list[str]) -> int:
         raise HarnessError(f"--steps: unknown step(s) {unknown}; choose from {', '.join(STEPS)}")
     folder, trust, runtime, what = resolve(a.target, a.runtime)
     python, env = _interpreter(runtime)
+    if set(steps) & {"loglik", "batch", "generate"}:  # what a step needs runs before it
+        steps += ["tokenizer", "load"]
+    if set(steps) & set(METHODS):
+        steps.append("tokenizer")
     spec = {"folder": folder, "trust_remote_code": trust, "device": a.device,
             "steps": [s for s in STEPS if s in steps]}  # fmt: skip
     print(f"model check: {folder} ({what}), runtime {runtime}")

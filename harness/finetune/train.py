@@ -153,7 +153,12 @@ def _wrap(model: Any, spec: TrainSpec) -> Any:
 def wrap(model: Any, f: Any, path: str | None) -> Any:
     """The model as the method trains it: itself (full, ChatGLM2's own prefix encoder) or a peft model. `path`:
     P-tuning v2's family path (harness/finetune/prefix.py), None for other methods."""
-    if f.method == "full" or path == prefix.CHATGLM2:
+    if path == prefix.CHATGLM2:
+        # fp32 whatever the base's dtype, as its authors' code keeps it: an fp16 encoder cannot be unscaled by fp16
+        # training's GradScaler, and its output is cast to the input's dtype anyway (get_prompt)
+        model.transformer.prefix_encoder.float()
+        return model
+    if f.method == "full":
         return model
     from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
 
@@ -481,10 +486,14 @@ def _train_locked(
     else:
         unwrapped.save_pretrained(str(staged))
     probe_ids = examples[0].input_ids[:PROBE_TOKENS]
+    # the model's own forward, without the autocast wrapper mixed-precision training put around it (a reload
+    # has none); saved above already
+    plain = trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     probe = {
         "input_ids": probe_ids,
-        "loglik": round(probe_loglik(unwrapped, probe_ids), 6),
+        "loglik": round(probe_loglik(plain, probe_ids), 6),
         "precision": precision,
+        "method": f.method,
     }
     if f.method == "full":
         tokenizer.save_pretrained(str(staged))

@@ -55,6 +55,10 @@ def test_qlora_is_refused_before_any_model_loads_on_a_cpu(legacy, tmp_path):
 def test_model_check_exit_codes(tmp_path):
     missing = run_harness("model", "check", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "neither a folder nor a model name" in missing.stderr
+    alone = run_harness("model", "check", str(SEED / "qwen-14b"), "--steps", "lora", timeout=600)
+    assert (
+        alone.returncode == 0 and "2 ok, 0 refused, 0 failed" in alone.stdout
+    )  # its tokenizer step ran first
     bad = run_harness("model", "check", str(SEED / "qwen-14b"), "--steps", "tokenizer,fly")
     assert bad.returncode == 2 and "unknown step(s) ['fly']" in bad.stderr
 

@@ -144,6 +144,10 @@ def test_the_reload_check_compares_the_probe_and_refuses_another_model():
         reload_check(_Bigram(table), artifact(by_hand + 0.01), "float32")
     other = reload_check(_Bigram(table), artifact(by_hand + 0.01, "bf16"), "float32")  # stored, not compared
     assert other["compared"] is False and other["abs_diff"] == pytest.approx(0.01, abs=1e-6)
+    assert reload_check(_Bigram(table), artifact(by_hand + 0.01), "bfloat16")["compared"] is False
+    quantized = artifact(by_hand + 0.01)
+    quantized.info["probe"]["method"] = "qlora"  # trained on 4-bit weights evaluation does not load
+    assert reload_check(_Bigram(table), quantized, "float32")["compared"] is False
     assert reload_check(_Bigram(table), None, "float32") is None
     assert reload_check(_Bigram(table), SimpleNamespace(info={}, path=Path("/a/old")), "float32") is None
 
