@@ -11,11 +11,13 @@ cd "$(dirname "$0")/.."
 
 # The report tests drive Debian's chromium with Playwright (`executable_path`): Playwright's own browser download
 # needs a CDN this kind of machine cannot reach. fonts-wqy-microhei (1.6 MB) renders the zh tasks' text.
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
+# poppler-utils (pdftotext, pdfimages) reads back the PDF that `harness report --pdf` prints with chromium.
+if [ "${1:-}" = "--browser" ] && ! { command -v chromium && command -v pdftotext; } >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  echo "setup: installing Debian's chromium and a CJK font (apt)"
+  echo "setup: installing Debian's chromium, a CJK font and poppler-utils (apt)"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei \
+    poppler-utils >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3.11}

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from harness.config.schema import ReportConfig
-from harness.report import i18n, summary
+from harness.report import decision, i18n, summary
 from harness.report.capability import capabilities
 from harness.report.diff import compare_rows
 from harness.report.drill import drill_down
@@ -61,6 +61,8 @@ class Board:
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     # per task, each row's score on every capability the task measures (capability.capabilities): the radar
     capabilities: list[dict[str, Any]] = field(default_factory=list)
+    # per task, the recommendation, its runner-up and the fine-tune-or-API verdict (decision.panel): shown first
+    decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def records_of(df) -> list[dict[str, Any]]:
@@ -217,8 +219,10 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
     breakeven = break_even(records, a["monthly_queries"], a["amortise_months"], a["deployment"])
     broken = [o for o in not_measured if o["status"] != "not_applicable"]
     findings: list[summary.Finding] = []
+    decisions: list[dict[str, Any]] = []
     if len(df):
         params = {m: p for m, p in zip(df["model"], df["params_m"], strict=True) if p == p and p}
+        decisions = decision.panel(df, breakeven, ties_between(df, breakeven), a, broken)
         findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"]),
                     *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
                     *summary.in_house(df), *summary.forgetting(effects), *summary.scaling(effects, params),
@@ -253,4 +257,5 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
         loads=loads or [],
         history=history(runs, df) if runs is not None else pd.DataFrame(),
         capabilities=capabilities(rows, records, samples),
+        decisions=decisions,
     )

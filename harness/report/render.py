@@ -22,6 +22,7 @@ from harness.config.schema import ReportConfig
 from harness.report import i18n
 from harness.report.analysis import Board, Samples, build_board, filter_text, records_of
 from harness.report.charts import all_charts, load_label
+from harness.report.compact import table_data
 from harness.report.diff import EXPORT_SCHEMA
 from harness.report.history import changes as history_changes
 from harness.report.labels import data_text, noise_text
@@ -77,7 +78,12 @@ def _render(board: Board, title: str, out_dir: Path | None) -> str:
     env.filters["text"] = filter_text
     env.filters["data_text"] = data_text
     env.filters["noise"] = noise_text
+    table = table_data(board.rows, board.has_agreement, board.has_format)
     return env.get_template("leaderboard.html.j2").render(
+        table=table,
+        table_json=script_json({"columns": [c["key"] for c in table["columns"]], "rows": table["rows"],
+                                "filters": table["filters"]}),
+        decisions=board.decisions,
         lang=i18n.current(),
         html_lang=i18n.HTML_LANG[i18n.current()],
         title=title,
@@ -108,6 +114,13 @@ def _render(board: Board, title: str, out_dir: Path | None) -> str:
         tasks=board.tasks,
         history=history_changes(board.history),
     )
+
+
+def script_json(doc: Any) -> str:
+    """`doc` as JSON to put inside <script type="application/json">: <, > and & as \\u escapes, so no text in it
+    (a model's name, a task's) can close the script element or open a comment; JSON.parse reads them back."""
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def csv_safe(df: pd.DataFrame) -> pd.DataFrame:

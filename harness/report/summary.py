@@ -183,6 +183,46 @@ def cost_tie(ok: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
     return tied, order.iloc[0]
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One task's cheapest option that meets the target (cheapest_choice). `ok`: the priced rows meeting it, with
+    `total_per_1k` (cost plus the training spread over the assumed volume); `tied`: those tied on cost with the
+    cheapest; `row`: the one chosen (None when no priced row meets the target); `rule`: tied | untested | target."""
+
+    priced: pd.DataFrame
+    ok: pd.DataFrame
+    tied: pd.DataFrame
+    row: Any
+    rule: str
+
+
+def cheapest_choice(part: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
+                    months: float = DEFAULTS.amortise_months) -> Choice:  # fmt: skip
+    """The rule of cheapest_meeting for one task's rows, as data: the summary and the decision panel
+    (harness.report.decision) name the same row."""
+    priced = part[part["cost_per_1k"].notna()].copy()
+    if target is None:
+        top = part.sort_values(["rank", "score"], ascending=[True, False]).iloc[0]
+        if top["rank_paired"]:
+            best_tier = (priced["rank"] == 1) & priced["rank_paired"]
+            if "below_leader" in priced:  # in the top tier, yet significantly below the best: not "tied"
+                best_tier &= ~priced["below_leader"].fillna(False).astype(bool)
+            ok, rule = priced[best_tier], "tied"
+        else:
+            ok, rule = priced[priced["cell_id"] == top["cell_id"]], "untested"
+    else:
+        ok, rule = priced[priced["score"] >= target], "target"
+    if ok.empty:
+        return Choice(priced, ok, ok, None, rule)
+    training = ok["training_cost"].fillna(0) if "training_cost" in ok else 0
+    spread = 1000 * training / (monthly * months)
+    ok = ok.assign(total_per_1k=ok["cost_per_1k"] + spread)
+    if "cost_low" in ok:  # the cost's interval (the capacity's), with the same training spread added
+        ok = ok.assign(total_low=ok["cost_low"] + spread, total_high=ok["cost_high"] + spread)
+    tied, row = cost_tie(ok)
+    return Choice(priced, ok, tied, row, rule)
+
+
 def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
                      months: float = DEFAULTS.amortise_months) -> list[Finding]:  # fmt: skip
     """Per task, the cheapest row (cost per 1,000 queries, plus a fine-tuned row's training spread over the
@@ -190,29 +230,13 @@ def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DE
     same rule as the leaderboard's ranks: harness.compare.ranking), or the best row itself when untested."""
     out = []
     for task, part in df.groupby("task", sort=True):
-        priced = part[part["cost_per_1k"].notna()].copy()
-        if target is None:
-            top = part.sort_values(["rank", "score"], ascending=[True, False]).iloc[0]
-            if top["rank_paired"]:
-                best_tier = (priced["rank"] == 1) & priced["rank_paired"]
-                if "below_leader" in priced:  # in the top tier, yet significantly below the best: not "tied"
-                    best_tier &= ~priced["below_leader"].fillna(False).astype(bool)
-                ok, rule = priced[best_tier], "tied"
-            else:
-                ok, rule = priced[priced["cell_id"] == top["cell_id"]], "untested"
-        else:
-            ok, rule = priced[priced["score"] >= target], "target"
+        c = cheapest_choice(part, target, monthly, months)
         p = {"task": task, "target": dec(target, 2)}
-        if ok.empty:
-            why = _("%(task)s: no priced option", **p) if priced.empty else _(_RULES[rule][1], **p)
+        if c.row is None:
+            why = _("%(task)s: no priced option", **p) if c.priced.empty else _(_RULES[c.rule][1], **p)
             out.append(Finding("cheapest", why, "", warn=True))
             continue
-        training = ok["training_cost"].fillna(0) if "training_cost" in ok else 0
-        spread = 1000 * training / (monthly * months)
-        ok = ok.assign(total_per_1k=ok["cost_per_1k"] + spread)
-        if "cost_low" in ok:  # the cost's interval (the capacity's), with the same training spread added
-            ok = ok.assign(total_low=ok["cost_low"] + spread, total_high=ok["cost_high"] + spread)
-        tied, row = cost_tie(ok)
+        tied, row, rule = c.tied, c.row, c.rule
         sentences = [
             _("%(cost)s per 1,000 queries, score %(score)s, measured on %(where)s.",
               cost=_money(row["total_per_1k"], row["currency"]), score=dec(row["score"], 3),

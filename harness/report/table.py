@@ -219,6 +219,7 @@ def cost_and_latency(
 
     api = r.get("api")
     basis, low, high, batch_per_1k, batch = None, None, None, None, {}
+    flags = None  # why the timing is flagged as contended (None: it is not)
     why = None  # a reason the deployment gives for not pricing this row (per_second without a device price)
     if api:
         cost = api["cost"]
@@ -228,6 +229,7 @@ def cost_and_latency(
               concurrency=(r["eval"].get("transport") or {}).get("concurrency")),
             earlier_latency_note(api["latency_s"]),
         )  # fmt: skip
+        plain = where
     else:
         batch = (r.get("inference") or {}).get("latency_s") or {}
         cost = r.get("cost") or {}
@@ -238,13 +240,15 @@ def cost_and_latency(
         per_1k = None
         device = hw.get("profile") or hw.get("kind") or r["eval"]["device"]["kind"]
         busy = (r.get("inference") or {}).get("machine") or {}
+        plain = _("%(device)s, batch %(batch)s", device=device, batch=r["eval"].get("batch_size"))
         if contended(
             busy, runner=True
         ):  # a slowed measurement is not capacity: said where the figure is shown
+            flags = contention_text(busy, runner=True)
             where = _("%(device)s, batch %(batch)s (timed on a contended machine: %(flags)s)", device=device,
-                      batch=r["eval"].get("batch_size"), flags=contention_text(busy, runner=True))  # fmt: skip
+                      batch=r["eval"].get("batch_size"), flags=flags)  # fmt: skip
         else:
-            where = _("%(device)s, batch %(batch)s", device=device, batch=r["eval"].get("batch_size"))
+            where = plain
         deployment = deployment or Deployment()
         cap = r.get("capacity")
         if cap and cap.get("price_per_hour") is not None:
@@ -296,6 +300,9 @@ def cost_and_latency(
         "batch_p50_s": batch.get("p50"),
         "batch_p95_s": batch.get("p95"),
         "measured_on": where,
+        # the same without the contention clause, and that clause alone (the compact table's note)
+        "measured_device": plain,
+        "contention": flags,
         # capacity per replica measured under load at a latency target (None: not measured for this row)
         "capacity_qph": (r.get("capacity") or {}).get("queries_per_hour"),
         "capacity_low_qph": (r.get("capacity") or {}).get("queries_per_hour_low"),

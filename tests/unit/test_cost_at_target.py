@@ -11,6 +11,7 @@ from harness.load.summary import Slo, capacity, interval, level_figures
 from harness.report import summary
 from harness.report.table import break_even, cost_and_latency, leaderboard, with_capacity
 from harness.testing import make_record as _make_record
+from tests.support import page
 from tests.support.loads import load_record
 
 DEDICATED = Deployment()  # 1 replica always on, 730 h, peak 3x the mean, planned at 60 %
@@ -97,8 +98,11 @@ def test_a_row_not_measured_at_a_target_is_never_cheapest_nor_given_a_break_even
     assert row["break_even_kind"] == "unknown" and row["break_even_first"] is None and row["curve"] is None
     html = write_report([unmeasured, measured, api], tmp_path, "t", loads=loads,
                         assumptions={"monthly_queries": 100_000}).read_text()  # fmt: skip
-    lb = html.split('id="leaderboard"')[1].split("</table>")[0]
-    assert "not measured at a target" in lb and "batch: 0.0100 USD" in lb and "3.6500 USD" in lb
+    rows = page.leaderboard(html)
+    [u_row] = [r for r in rows if r["model"].startswith("m-u")]
+    assert u_row["cost"] == "not measured" and u_row["batch_cost"] == "0.0100 USD"
+    assert u_row["notes"]["cost"][0].startswith("Not measured at a target: no capacity was measured under load")
+    assert "3.6500 USD" in [r["cost"] for r in rows]
 
 
 def _rows(e2e: list[float]) -> list[dict]:

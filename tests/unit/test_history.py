@@ -12,6 +12,7 @@ from harness.report.from_store import report_from_store
 from harness.store import Store
 from harness.store.runs import computed_by, effective_status, find_run, manifests, write_manifest
 from harness.testing import make_record, make_samples
+from tests.support import page
 from tests.support.run import run_harness
 
 R1, R2, R3 = "20261201T030000Z-aaaaaa", "20261202T030000Z-bbbbbb", "20261203T030000Z-cccccc"
@@ -128,8 +129,7 @@ def test_the_history_shows_a_row_measured_under_load_as_the_leaderboard_does(sto
     store_load(store.root, load_record(model_key="m-small", capacity_qph=3600.0, price_per_hour=0.10,
                                        profile="cpu-2vcpu", one_user=(1.0, 2.0)))  # fmt: skip
     html = report_from_store(store, tmp_path / "rep", title="t", settings={}).path.read_text()
-    board = html[html.index('id="leaderboard"') :]
-    assert "0.7300 USD" in board[: board.index("</table>")]
+    assert {r["cost"] for r in page.leaderboard(html) if r["filters"]["model"] == "m-small"} == {"0.7300 USD"}
     section = html[html.index('id="history-section"') :]
     section = re.sub(r"<[^>]+>", " ", section[: section.index("</table>")])
     assert "0.800 [0.670, 0.888] 0.7300 → 0.7300 2.00 → 2.00" in " ".join(section.split())

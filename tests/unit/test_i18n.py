@@ -209,6 +209,27 @@ def load_records() -> list[dict]:
              "levels": levels, "capacity": capacity, "target": Slo().describe(), "price": None, "cost": None}]  # fmt: skip
 
 
+def drawn_cells(page_html: str) -> str:
+    """The leaderboard's cells and tooltips as the page's script draws them (text and title), as HTML text."""
+    import html as htmllib
+    import json
+    import re
+
+    data = json.loads(re.search(r'id="leaderboard-data">(.*?)</script>', page_html, re.S)[1])
+    parts = []
+    for row in data["rows"]:
+        for c, key in zip(row["c"], data["columns"], strict=True):
+            if key != "cell":  # a cell id is code
+                parts += [c] if isinstance(c, str) else [c["t"], c.get("h", "")]
+    return "<p>" + htmllib.escape(" | ".join(parts)) + "</p>"
+
+
+def english_page(tmp_path, records, samples) -> str:
+    from harness.report.render import write_report
+
+    return write_report(records, tmp_path / "en-cells", "Report", samples=samples).read_text()
+
+
 def names_of(records) -> set[str]:
     """Names a page shows as they are: models, tasks, providers, metrics, packages, devices, profiles, licences."""
     out = set()
@@ -222,6 +243,9 @@ def names_of(records) -> set[str]:
         out |= set(r["metrics"]) | set(r["environment"]["packages"])
         for section in (r.get("hardware") or {}, r["eval"]["device"], r["model"]):
             out |= {str(v) for v in section.values()}
+        # a provider's region, as its configuration states it (the leaderboard's data note names it)
+        policy = ((r.get("config") or {}).get("baseline") or {}).get("data_policy") or {}
+        out.add(str(policy.get("region")))
     return out
 
 
@@ -235,6 +259,9 @@ def test_no_english_is_left_in_a_chinese_or_japanese_report(lang, tmp_path):
     assert 'id="load-section"' in html and 'id="chart-capability"' in html
     assert f'<html lang="{i18n.HTML_LANG[lang]}">' in html
     assert english_words(html, names_of(records) | {"Report", "qwen"}) == []
+    # the leaderboard's cells and tooltips, which the page's script draws from data (not in the HTML's text)
+    assert english_words(drawn_cells(html), names_of(records)) == []
+    assert "disclosed" in english_words(drawn_cells(english_page(tmp_path, records, samples)), names_of(records))
     # the same board in English has English in every section (the detector sees what it should)
     english = write_report(
         records, tmp_path / "en", "Report", not_measured=failed, samples=samples

@@ -7,6 +7,7 @@ import pytest
 from harness.report.render import write_report
 from harness.report.table import leaderboard
 from harness.testing import make_record, make_samples
+from tests.support import page
 
 # A record in the stored shape (a test input, not a result shown to anyone): 38 of 50 right.
 RECORD = make_record(
@@ -54,7 +55,9 @@ def test_report_is_self_contained_and_escapes_text(tmp_path):
     assert html.count("plotly.js v") >= 1
     assert "Small &lt;b&gt;model&lt;/b&gt;" in html  # model names are text, not markup
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
-    assert "0.760 <small>[0.640, 0.880]</small>" in html
+    assert "0.760 [0.640, 0.880]" in [r["score"] for r in page.leaderboard(html)]
+    # the rows are data in a script element: no text in them can close it or open a comment
+    assert "</script>" not in html.split('id="leaderboard-data">')[1].split("</script>")[0]
     assert (tmp_path / "leaderboard.csv").read_text().count("\n") == 3
 
 
@@ -171,18 +174,19 @@ def test_break_even_table_from_records_by_hand(tmp_path):
         loads=[load],
     ).read_text()
     assert 'id="break-even"' in html and "<b>above 150,000</b>" in html
-    lb = html.split('id="leaderboard"')[1].split("</table>")[0]
-    # one cost scale, both kinds of row; the tuned row's batch figure labelled beside its cost
-    assert "0.7300 USD" in lb and "0.5000 USD" in lb and "batch: 0.1000 USD" in lb
-    assert "0.50 / 0.90" in lb and "1.50 / 2.50" in lb
+    rows = {r["model"]: r for r in page.leaderboard(html)}
+    tuned_row, api_row = rows[tuned["model"]["display_name"]], rows[api["model"]["display_name"]]
+    # one cost scale, both kinds of row; the tuned row's batch figure in its own column, labelled, never its cost
+    assert (tuned_row["cost"], api_row["cost"], tuned_row["batch_cost"]) == ("0.7300 USD", "0.5000 USD", "0.1000 USD")
+    # the tuned row at one user (its load record's level 1), and its evaluation's batch time apart
+    assert (tuned_row["p50"], tuned_row["p95"], tuned_row["batch"]) == ("0.50", "0.90", "1.50 / 2.50")
 
 
 def test_format_validity_is_a_column_when_a_task_measures_it(tmp_path):
     fmt = make_record("f" * 20, model="m-json", score=0.3,
                       metrics={"json_valid": {"value": 0.8, "stderr": 0.05}}).to_json()  # fmt: skip
     html = write_report([RECORD, fmt], tmp_path, "t").read_text()
-    lb = html.split('id="leaderboard"')[1].split("</table>")[0]
-    assert "Valid JSON / schema" in lb and "80% / -" in lb
+    assert "Valid JSON / schema</th>" in html and "80% / -" in [r["format"] for r in page.leaderboard(html)]
     assert (
         "Valid JSON / schema</th>" not in write_report([RECORD], tmp_path, "t").read_text()
     )  # no such task: no column

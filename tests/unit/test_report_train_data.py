@@ -12,6 +12,7 @@ from harness.report.charts import all_charts, data_size_chart
 from harness.report.render import write_report
 from harness.report.table import method_label
 from harness.testing import make_record, synthetic_data
+from tests.support import page
 
 Z = 1.959964  # the normal interval's factor: these scores are not 0/1 means, so ci = score +- Z x stderr
 HW = {"profile": "cpu-2vcpu", "kind": "cpu", "count": 1, "price_per_hour": 0.0832, "currency": "USD"}
@@ -82,8 +83,11 @@ def test_leaderboard_row_says_what_it_was_trained_on(tmp_path):
     assert (row["train_data"], row["label_noise"], row["n_corrupted"]) == ("synthetic 3f9a1c2e", 0.2, 13)
     html = write_report(records, tmp_path, "t").read_text()
     assert '<option value="synthetic 3f9a1c2e">synthetic 3f9a1c2e</option>' in html
-    assert '<option value="0.2">20%</option>' in html and 'data-label-noise="0.5"' in html
-    assert "<small>teacher: local-smollm2; 13 training answers corrupted on purpose</small>" in html
+    rows = page.leaderboard(html)
+    assert '<option value="0.2">20%</option>' in html and "0.5" in [r["filters"]["label-noise"] for r in rows]
+    assert ["teacher: local-smollm2; 13 training answers corrupted on purpose"] in [
+        r["notes"].get("variant") for r in rows
+    ]
 
 
 def test_data_size_chart_draws_a_synthetic_set_apart_from_the_tasks_own_data():
@@ -192,7 +196,7 @@ def test_older_records_without_train_data_still_render(tmp_path):
         assert "train_data" not in r["finetune"] and "training_data" not in (r.get("cost") or {})
     html = write_report(records, tmp_path, "t").read_text()
     assert 'id="chart-noise"' not in html and 'id="filter-train-data"' not in html  # nothing to tell apart
-    assert "<td>lora on helpdesk, 64 ex.</td>" in html
+    assert "lora on helpdesk, 64 ex." in [r["variant"] for r in page.leaderboard(html)]
     rows = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
     row = next(r for r in rows if r["cell_id"] == "oo" * 10)
     assert (row["variant"], row["train_data"], row["label_noise"], row["data_cost"]) == (

@@ -18,54 +18,142 @@
     return isNaN(n) ? null : n;  // missing numbers sort last either way
   }
 
-  function sortTable(table, col, numeric, th) {
+  function compare(x, y, asc) {
+    if (x === null && y === null) return 0;
+    if (x === null) return 1;
+    if (y === null) return -1;
+    return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
+  }
+
+  function sortButton(th, onClick) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "sort";
+    if (T.sort) button.title = T.sort;
+    while (th.firstChild) button.appendChild(th.firstChild);
+    th.appendChild(button);
+    button.addEventListener("click", onClick);
+  }
+
+  function setSorted(table, th) {
     var asc = th.getAttribute("aria-sort") !== "ascending";
     table.querySelectorAll("th[aria-sort]").forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function (a, b) {
-      var x = sortValue(a.cells[col], numeric), y = sortValue(b.cells[col], numeric);
-      if (x === null && y === null) return 0;
-      if (x === null) return 1;
-      if (y === null) return -1;
-      return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
+    return asc;
   }
 
+  // Side tables drawn by the server (break-even, forgetting, ...): sorted in place.
   document.querySelectorAll("table.sortable").forEach(function (table) {
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
       if (!th.hasAttribute("data-sort")) return;
-      var button = document.createElement("button");
-      button.type = "button";
-      button.className = "sort";
-      if (T.sort) button.title = T.sort;
-      while (th.firstChild) button.appendChild(th.firstChild);
-      th.appendChild(button);
-      button.addEventListener("click", function () {
-        sortTable(table, col, th.getAttribute("data-sort") === "num", th);
+      sortButton(th, function () {
+        var asc = setSorted(table, th), numeric = th.getAttribute("data-sort") === "num";
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          return compare(sortValue(a.cells[col], numeric), sortValue(b.cells[col], numeric), asc);
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
       });
     });
   });
 
-  // Leaderboard filters: every <select data-filter="x"> keeps the rows whose data-x matches.
-  var filters = document.querySelectorAll("select[data-filter]");
-  function applyFilters() {
-    var shown = 0;
-    document.querySelectorAll("#leaderboard tbody tr").forEach(function (tr) {
-      var keep = true;
-      filters.forEach(function (f) {
-        if (f.value && tr.getAttribute("data-" + f.getAttribute("data-filter")) !== f.value) keep = false;
-      });
-      tr.hidden = !keep;
-      if (keep) shown++;
-    });
+  // The leaderboard: its rows are data (harness/report/compact.py), drawn a page at a time, so a report of
+  // 10,000 rows opens as fast as one of ten. Sorting and filtering work on the data, not on the drawn rows.
+  var PAGE = 100, PRINT_MAX = 1000;
+  var printing = /[?&]print\b/.test(window.location.search);
+  var dataEl = document.getElementById("leaderboard-data");
+  var board = document.getElementById("leaderboard");
+  if (dataEl && board) {
+    var data = JSON.parse(dataEl.textContent);
+    var heads = board.tHead.rows[0].cells;
+    var more = Array.prototype.map.call(heads, function (th) { return th.classList.contains("more"); });
+    var numericCol = Array.prototype.map.call(heads, function (th) { return th.getAttribute("data-sort") === "num"; });
+    var order = data.rows.map(function (_, i) { return i; });
+    var shownMax = printing ? PRINT_MAX : PAGE;
+    var filters = document.querySelectorAll("select[data-filter]");
+    var pager = document.getElementById("leaderboard-pager");
     var count = document.getElementById("leaderboard-count");
-    if (count) count.textContent = counted(T.rows, shown);
+
+    var text = function (c) { return typeof c === "string" ? c : c.t; };
+    var value = function (c, numeric) {
+      if (typeof c !== "string" && c.v !== undefined) return numeric ? c.v : String(c.v).toLowerCase();
+      return numeric ? null : text(c).toLowerCase();
+    };
+
+    function drawCell(c, isMore, col) {
+      var td = document.createElement("td");
+      td.textContent = text(c);
+      var cls = isMore ? ["more"] : [];
+      if (numericCol[col]) cls.push("num");
+      if (typeof c !== "string") {
+        if (c.v !== undefined) td.setAttribute("data-v", c.v);
+        if (c.h) td.title = c.h;
+        if (c.c) cls.push(c.c);
+        (c.n || []).forEach(function (n) {
+          var sup = document.createElement("sup"), a = document.createElement("a");
+          a.href = "#note-" + n;
+          a.textContent = String(n);
+          sup.appendChild(a);
+          td.appendChild(sup);
+        });
+      }
+      if (cls.length) td.className = cls.join(" ");
+      return td;
+    }
+
+    function matching() {
+      var wanted = Array.prototype.map.call(filters, function (f) {
+        return [data.filters.indexOf(f.getAttribute("data-filter")), f.value];
+      }).filter(function (w) { return w[1] && w[0] >= 0; });
+      return order.filter(function (i) {
+        var f = data.rows[i].f;
+        return wanted.every(function (w) { return f[w[0]] === w[1]; });
+      });
+    }
+
+    function draw() {
+      var rows = matching(), body = board.tBodies[0], frag = document.createDocumentFragment();
+      rows.slice(0, shownMax).forEach(function (i) {
+        var r = data.rows[i], tr = document.createElement("tr");
+        tr.setAttribute("data-cell", r.id);
+        data.filters.forEach(function (k, j) { tr.setAttribute("data-" + k, r.f[j]); });
+        r.c.forEach(function (c, j) { tr.appendChild(drawCell(c, more[j], j)); });
+        frag.appendChild(tr);
+      });
+      body.textContent = "";
+      body.appendChild(frag);
+      var n = Math.min(rows.length, shownMax);
+      if (count) count.textContent = n < rows.length ? counted(T.page, n).replace("{total}", String(rows.length))
+                                                     : counted(T.rows, n);
+      if (pager) {
+        pager.textContent = "";
+        if (n < rows.length) {
+          var b = document.createElement("button");
+          b.type = "button";
+          b.textContent = counted(T.more, Math.min(PAGE, rows.length - n));
+          b.addEventListener("click", function () { shownMax += PAGE; draw(); });
+          pager.appendChild(b);
+        }
+      }
+    }
+
+    Array.prototype.forEach.call(heads, function (th, col) {
+      sortButton(th, function () {
+        var asc = setSorted(board, th), numeric = th.getAttribute("data-sort") === "num";
+        var keys = {};
+        order.forEach(function (i) { keys[i] = value(data.rows[i].c[col], numeric); });
+        order.sort(function (a, b) { return compare(keys[a], keys[b], asc) || a - b; });
+        draw();
+      });
+    });
+    filters.forEach(function (f) { f.addEventListener("change", draw); });
+    var switchMore = document.getElementById("more-columns");
+    if (switchMore) {
+      switchMore.addEventListener("change", function () { board.classList.toggle("show-more", switchMore.checked); });
+    }
+    draw();
   }
-  filters.forEach(function (f) { f.addEventListener("change", applyFilters); });
-  if (filters.length) applyFilters();
 
   // Drill-down: per task, "only items where the rows disagree" and a text search over the item.
   document.querySelectorAll(".drill").forEach(function (section) {
@@ -87,4 +175,19 @@
     if (search) search.addEventListener("input", apply);
     apply();
   });
+  // Print (`harness report --pdf` opens the page with ?print): every chart becomes a static image, so the PDF
+  // holds pictures rather than a live plot. A reader's own Ctrl+P prints the drawn charts as they are.
+  if (printing && window.Plotly) {
+    var charts = Array.prototype.slice.call(document.querySelectorAll(".js-plotly-plot"));
+    Promise.all(charts.map(function (el) {
+      return window.Plotly.toImage(el, {format: "png", width: 1000, height: 520}).then(function (url) {
+        var img = document.createElement("img");
+        img.src = url;
+        img.className = "chart-image";
+        img.alt = el.getAttribute("aria-label") || "";
+        el.parentNode.insertBefore(img, el);
+        el.style.display = "none";
+      });
+    })).then(function () { document.documentElement.setAttribute("data-printed", "1"); });
+  }
 })();
