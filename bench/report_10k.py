@@ -1,4 +1,5 @@
-"""Build a report from 10,000 synthetic result rows: time and file size (goal: <= 10 s).
+"""Build a report from 10,000 synthetic result rows and open it: build time (goal <= 5 s), size (<= 10 MB), and the
+seconds until its leaderboard is drawn and sorted once in headless chromium (<= 3 s).
 
     python bench/report_10k.py [--rows 10000] [--tasks 20] [--out /tmp/report-bench]
 
@@ -19,9 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness, and tests/support's browser
 
-GOAL_S = 10.0
+GOAL_S = 5.0  # build (issue 32)
+OPEN_GOAL_S = 3.0  # page interactive in headless chromium
+HTML_GOAL_MB = 10.0
 
 
 def synthetic(n_rows: int, n_tasks: int, seed: int = 0) -> list[dict]:
@@ -67,6 +70,7 @@ def main() -> int:
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--tasks", type=int, default=20)
     p.add_argument("--out", default=None)
+    p.add_argument("--no-browser", action="store_true", help="skip the time-to-interactive in chromium")
     a = p.parse_args()
     from harness.report.render import write_report
 
@@ -78,15 +82,36 @@ def main() -> int:
     size = path.stat().st_size / 1e6
     import datetime as dt
 
-    result = {"date": dt.date.today().isoformat(), "rows": a.rows, "tasks": a.tasks, "seconds": round(seconds, 2), "html_mb": round(size, 2),
-              "csv_mb": round((out / "leaderboard.csv").stat().st_size / 1e6, 2), "goal_s": GOAL_S,
-              "ratio_to_goal": round(seconds / GOAL_S, 3), "report": str(path)}  # fmt: skip
+    opened_s = interactive_seconds(path) if not a.no_browser else None
+    result = {"date": dt.date.today().isoformat(), "rows": a.rows, "tasks": a.tasks, "seconds": round(seconds, 2),
+              "html_mb": round(size, 2), "csv_mb": round((out / "leaderboard.csv").stat().st_size / 1e6, 2),
+              "goal_s": GOAL_S, "ratio_to_goal": round(seconds / GOAL_S, 3),
+              "interactive_s": opened_s, "interactive_goal_s": OPEN_GOAL_S, "html_goal_mb": HTML_GOAL_MB,
+              "report": str(path)}  # fmt: skip
     print(json.dumps(result, indent=1))
     results = Path(__file__).parent / "results"
     (results / "report_10k.json").write_text(
         json.dumps({k: v for k, v in result.items() if k != "report"}, indent=1) + "\n"
     )
-    return 0 if seconds <= GOAL_S else 1
+    met = seconds <= GOAL_S and size <= HTML_GOAL_MB and (opened_s is None or opened_s <= OPEN_GOAL_S)
+    return 0 if met else 1
+
+
+def interactive_seconds(page_path: Path) -> float:
+    """Seconds from the start of navigation until the leaderboard is drawn and sorted once by score, in headless
+    chromium (the tests' browser, tests/support/browser.py): what a reader waits before the table answers."""
+    from tests.support.browser import CHROMIUM, opened
+
+    try:
+        with opened(page_path) as (page, errors):
+            page.wait_for_selector("#leaderboard tbody tr")
+            page.locator('#leaderboard th[data-key="score"] button').click()
+            page.wait_for_selector('#leaderboard th[data-key="score"][aria-sort]')
+            ms = page.evaluate("performance.now()")
+            assert errors == [], errors
+            return round(ms / 1000, 2)
+    finally:
+        CHROMIUM.close()
 
 
 if __name__ == "__main__":

@@ -190,6 +190,8 @@ def cmd_report(argv: list[str]) -> None:
     p.add_argument("--lang", default=d.lang, help="the report's language: en, zh (简体中文) or ja (日本語)")
     p.add_argument("--deployment", default="dedicated", help="how self-hosted rows are served: conf/deployment/ "
                    "(dedicated: replicas always on; per_second: billed per busy second)")  # fmt: skip
+    p.add_argument("--pdf", action="store_true", help="also print the page to report.pdf with the system's chromium "
+                   "(scripts/setup.sh --browser installs it)")  # fmt: skip
     a = p.parse_args(argv)
     from dataclasses import asdict
 
@@ -220,8 +222,13 @@ def cmd_report(argv: list[str]) -> None:
     settings = {**asdict(ReportConfig(monthly_queries=a.monthly_queries, amortise_months=a.amortise_months,
                                       target_score=a.target_score, compare_to=a.compare_to, lang=a.lang)),
                 "deployment": asdict(deployment)}  # fmt: skip
-    print(report_from_store(Store(resolve(a.results)), resolve(a.out), title=a.title, settings=settings,
-                            sweep_dir=a.sweep_dir or None).path)  # fmt: skip
+    page = report_from_store(Store(resolve(a.results)), resolve(a.out), title=a.title, settings=settings,
+                             sweep_dir=a.sweep_dir or None).path  # fmt: skip
+    print(page)
+    if a.pdf:
+        from harness.report.pdf import write_pdf
+
+        print(write_pdf(page))
 
 
 def cmd_prepare(argv: list[str]) -> None:

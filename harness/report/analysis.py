@@ -76,7 +76,10 @@ def records_of(df) -> list[dict[str, Any]]:
     columns = []
     for name in df.columns:
         s = df[name]
-        values = s.tolist()  # Python scalars for numeric and bool columns
+        if isinstance(s.dtype, pd.StringDtype):  # pandas 3's str (arrow): one C conversion, not a Python iterator
+            values = s.to_numpy(dtype=object, na_value=None).tolist()
+        else:
+            values = s.tolist()  # Python scalars for numeric and bool columns
         if s.dtype == object:
             values = [v.item() if isinstance(v, np.generic) else v for v in values]
         missing = s.isna()
@@ -133,7 +136,8 @@ def with_forgetting(df: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
 
 def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str], bool | None]:
     """(tuned cell id, API cell id) -> tied on paired items? None when the ranking could not test them."""
-    rows = {r["cell_id"]: r for r in records_of(df)}
+    wanted = set(pairs.get("tuned_cell_id", [])) | set(pairs.get("api_cell_id", []))
+    rows = {r["cell_id"]: r for r in records_of(df[df["cell_id"].isin(wanted)])} if wanted else {}
     out: dict[tuple[str, str], bool | None] = {}
     for t_id, a_id in zip(pairs.get("tuned_cell_id", []), pairs.get("api_cell_id", []), strict=True):
         t, a = rows.get(t_id), rows.get(a_id)

@@ -12,6 +12,7 @@ Pure formatting of the board's rows (analysis.Board.rows): no jinja2, no browser
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from harness.report.analysis import FILTERS, filter_text
@@ -20,6 +21,9 @@ from harness.report.labels import noise_text
 
 SOURCES = {"api": N_("API baseline"), "embedded": N_("embedded (pip package)"), "hub": N_("Hugging Face hub"),
            "local": N_("local folder")}  # fmt: skip
+
+
+COLUMN_CLASS = {"model": "wrap", "variant": "wrap", "where": "wrap", "cell": "code"}  # set once per column
 
 
 class Notes:
@@ -42,17 +46,19 @@ def _ok(v: Any) -> bool:
     return v is not None and v == v
 
 
+_PLAIN = re.compile(r"[+-]?\d+(?:\.\d+)?M?")  # a number the page's script reads back from the text itself
+
+
 def cell(text: str, value: Any = None, notes: list[int] | None = None, cls: str = "", title: str = "") -> Any:
-    """A cell as data: its text alone, or {t: text, v: sort value, n: note numbers, c: CSS class, h: tooltip}."""
-    out: dict[str, Any] = {"t": text}
-    if _ok(value):  # a missing number (None, NaN) has no sort value: it sorts last
-        out["v"] = value
-    if notes:
-        out["n"] = notes
-    if cls:
-        out["c"] = cls
-    if title:
-        out["h"] = title
+    """A cell as data, positional to keep 10,000 rows small: its text alone, or [text, sort value, note numbers,
+    CSS class, tooltip] without the empty end. The sort value is left out where the text starts with it as a
+    plain number (the script parses it); a missing number (None, NaN) has none and sorts last."""
+    v = None
+    if _ok(value) and not (isinstance(value, str) or _PLAIN.fullmatch(text.split(" ", 1)[0])):
+        v = round(value, 6) if isinstance(value, float) else value
+    out = [text, v, notes or None, cls or None, title or None]
+    while out and out[-1] is None:
+        out.pop()
     return out if len(out) > 1 else text
 
 
@@ -92,7 +98,7 @@ def columns(has_agreement: bool, has_format: bool) -> list[dict[str, Any]]:
     if has_format:
         cols.append(("format", _("Valid JSON / schema"), "", True, False))
     cols.append(("cell", _("Cell"), "", False, False))
-    return [{"key": k, "label": label, "title": title, "num": num, "main": main}
+    return [{"key": k, "label": label, "title": title, "num": num, "main": main, "cls": COLUMN_CLASS.get(k, "")}
             for k, label, title, num, main in cols]  # fmt: skip
 
 
@@ -128,7 +134,7 @@ def _model(r: dict[str, Any], notes: Notes) -> Any:
         marks += notes.mark(_("Ran in the runtime %(runtime)s (transformers %(version)s): another Python "
                               "environment, the one this model's own code was written for.",
                               runtime=r["runtime"], version=r.get("transformers")))  # fmt: skip
-    return cell(r["model"], None, marks, cls="wrap", title=source)
+    return cell(r["model"], None, marks, title=source if r["source"] == "api" else "")
 
 
 def _cost(r: dict[str, Any], notes: Notes) -> Any:
@@ -174,17 +180,15 @@ def _forget(r: dict[str, Any], notes: Notes) -> Any:
 
 def _egress(r: dict[str, Any], notes: Notes) -> Any:
     shown = r.get("egress_label") or r.get("egress") or ""
-    if r.get("egress") != "third_party":
-        where = _("self-hosted on %(device)s", device=r["egress_device"]) if r.get("egress_device") else _(
-            "served on this machine")
-        return cell(shown, None, cls="egress-in_house", title=where)
+    if r.get("egress") != "third_party":  # where it is served: the "Measured on" column
+        return shown
     region = r.get("egress_region") or _("region unknown")
     text = _("%(provider)s: region %(region)s; %(training)s", provider=r.get("egress_provider"), region=region,
              training=r.get("egress_training_label") or "")  # fmt: skip
     if r.get("egress_checked"):
         text += " " + _("(as documented, read %(date)s)", date=r["egress_checked"])
     marks = notes.mark(text, r.get("egress_source"))
-    return cell(f"{shown} ({r.get('egress_provider')})", None, marks, cls="egress-third_party")
+    return cell(f"{shown} ({r.get('egress_provider')})", None, marks)
 
 
 def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> list[Any]:
@@ -208,7 +212,7 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
         "task": r["task"],
         "rank": _rank(r, notes),
         "model": _model(r, notes),
-        "variant": cell(r.get("variant_label") or r.get("variant") or "", None, variant_marks, cls="wrap"),
+        "variant": cell(r.get("variant_label") or r.get("variant") or "", None, variant_marks),
         "score": cell(score, r.get("score"), score_marks),
         "cost": _cost(r, notes),
         "p95": cell(dec(p95, 2) if _ok(p95) else "-", p95, title=lat_title),
@@ -229,19 +233,19 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
                            r.get("batch_per_1k")),
         "where": None,  # below: its note is numbered after the main columns' notes
         "format": cell(f"{percent(r.get('json_valid'))} / {percent(r.get('schema_valid'))}", r.get("json_valid")),
-        "cell": cell(r["cell_id"][:12], None, cls="code"),
+        "cell": r["cell_id"][:12],
     }  # fmt: skip
     where_marks = []
     if r.get("contention"):
         where_marks = notes.mark(_("Timed on a contended machine: other work ran while it was measured (hover for "
                                    "how much); its speed and cost may be understated."))  # fmt: skip
-    out["where"] = cell(r.get("measured_device") or r.get("measured_on") or "", None, where_marks, cls="wrap",
+    out["where"] = cell(r.get("measured_device") or r.get("measured_on") or "", None, where_marks,
                         title=r.get("contention") or "")
     return [out[c["key"]] for c in cols]
 
 
 def table_data(rows: list[dict[str, Any]], has_agreement: bool, has_format: bool) -> dict[str, Any]:
-    """{columns, rows: [{c: cells, f: filter values (FILTERS' order), id: cell id}], notes, filters: keys}."""
+    """{columns, rows: [{c: cells, f: filter values (FILTERS' order)}], notes, filters: keys}."""
     notes = Notes()
     cols = columns(has_agreement, has_format)
 
@@ -249,7 +253,7 @@ def table_data(rows: list[dict[str, Any]], has_agreement: bool, has_format: bool
         v = r.get(key)
         return "" if v is None else filter_text(v)
 
-    out = [{"c": row_cells(r, cols, notes), "f": [fval(r, k) for k in FILTERS], "id": r["cell_id"]} for r in rows]
+    out = [{"c": row_cells(r, cols, notes), "f": [fval(r, k) for k in FILTERS]} for r in rows]
     return {"columns": cols, "rows": out, "notes": notes.listed(), "filters": [k.replace("_", "-") for k in FILTERS]}
 
 

@@ -64,8 +64,9 @@ def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
 
 
 def _render(board: Board, title: str, out_dir: Path | None) -> str:
-    charts = [(cid, question, fig.to_html(full_html=False, include_plotlyjs=False, div_id=cid,
-                                          config={"displaylogo": False, "responsive": True}))
+    # each chart as its figure's JSON, drawn by the page's script when it scrolls into view (all at once to print):
+    # drawing every chart before the table could answer took most of a 10,000-row page's 15 s to open
+    charts = [(cid, question, fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
               for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads, board.history, board.capabilities)]  # fmt: skip
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
@@ -82,7 +83,7 @@ def _render(board: Board, title: str, out_dir: Path | None) -> str:
     return env.get_template("leaderboard.html.j2").render(
         table=table,
         table_json=script_json({"columns": [c["key"] for c in table["columns"]], "rows": table["rows"],
-                                "filters": table["filters"]}),
+                                "classes": [c["cls"] for c in table["columns"]], "filters": table["filters"]}),
         decisions=board.decisions,
         lang=i18n.current(),
         html_lang=i18n.HTML_LANG[i18n.current()],
@@ -142,7 +143,7 @@ def export_json(df: pd.DataFrame, title: str, board: Board | None = None) -> str
         "schema": EXPORT_SCHEMA,
         "title": title,
         "generated_at": now_iso(),
-        "rows": records_of(df),
+        "rows": board.rows if board is not None and board.table is df else records_of(df),  # built once
     }
     if board is not None:
         a = board.assumptions

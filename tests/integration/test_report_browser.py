@@ -10,7 +10,7 @@ import pytest
 
 from harness.report.render import write_report
 from tests.support.boards import LOADS, RECORDS, XSS, samples
-from tests.support.browser import chart_points, column_texts, opened, screenshot
+from tests.support.browser import chart_points, check_first_screen, column_texts, opened, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,17 @@ def test_renders_without_errors_and_charts_have_points(report):
         assert chart_points(page, "chart-pareto") >= 3  # one marker per row
         assert chart_points(page, "chart-heatmap") >= 1
         screenshot(page, "synthetic-report")
+        assert errors == []
+
+
+def test_the_first_screen_answers_and_the_table_is_compact(report):
+    """At 1400 x 900: the decision panel (recommendation and verdict of each task) is on the first screen, no
+    leaderboard row is taller than two lines, each note is written once; "more columns" shows the rest."""
+    with opened(report, width=1400) as (page, errors):
+        check_first_screen(page)
+        assert page.locator('#leaderboard th[data-key="capacity"]').is_hidden()
+        page.check("#more-columns")
+        assert page.locator('#leaderboard th[data-key="capacity"]').is_visible()
         assert errors == []
 
 
@@ -67,4 +78,31 @@ def test_drill_down_filters_to_disagreements_and_model_text_runs_nothing(report)
         # ... and nothing ran: no sentinel set, no injected element in the page
         assert page.evaluate("window.__xss") is None
         assert page.locator("img[src=x], svg[onload]").count() == 0
+        assert errors == []
+
+
+def test_a_long_table_is_drawn_a_page_at_a_time_and_sorted_as_a_whole(tmp_path):
+    """250 rows (bench/report_10k.py's synthetic records): 100 drawn, the rest one click away; sorting orders all
+    250, not the drawn page; a filter counts the rows it keeps."""
+    import sys
+
+    from harness.paths import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    from report_10k import synthetic
+
+    records = synthetic(250, 2)
+    best = max(r["primary"]["value"] for r in records)
+    path = write_report(records, tmp_path, "Long")
+    with opened(path) as (page, errors):
+        assert page.locator("#leaderboard tbody tr").count() == 100
+        assert page.inner_text("#leaderboard-count") == "100 of 250 rows shown"
+        score = page.locator('#leaderboard th[data-key="score"] button')
+        score.click()
+        score.click()  # descending
+        assert float(column_texts(page, "leaderboard", 4)[0].split()[0]) == round(best, 3)
+        page.locator("#leaderboard-pager button").click()
+        assert page.locator("#leaderboard tbody tr").count() == 200
+        page.select_option("#filter-task", "task_01")
+        assert page.inner_text("#leaderboard-count") == "125 row(s) shown"  # 200 may be drawn: all 125 are
         assert errors == []

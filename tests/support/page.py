@@ -24,9 +24,9 @@ def leaderboard(page: str) -> list[dict[str, Any]]:
     out = []
     for r in data["rows"]:
         row: dict[str, Any] = {"notes": {}, "filters": dict(zip(data["filters"], r["f"], strict=True))}
-        for key, c in zip(data["columns"], r["c"], strict=True):
-            row[key] = c if isinstance(c, str) else c["t"]
-            if not isinstance(c, str) and c.get("n"):
-                row["notes"][key] = [texts[n] for n in c["n"]]
+        for key, c in zip(data["columns"], r["c"], strict=True):  # text or [text, value, notes, class, title]
+            row[key] = c if isinstance(c, str) else c[0]
+            if not isinstance(c, str) and len(c) > 2 and c[2]:
+                row["notes"][key] = [texts[n] for n in c[2]]
         out.append(row)
     return out

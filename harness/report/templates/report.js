@@ -75,10 +75,16 @@
     var pager = document.getElementById("leaderboard-pager");
     var count = document.getElementById("leaderboard-count");
 
-    var text = function (c) { return typeof c === "string" ? c : c.t; };
+    // a cell is its text, or [text, sort value, note numbers, CSS class, tooltip] (compact.py: cell)
+    var text = function (c) { return typeof c === "string" ? c : c[0]; };
     var value = function (c, numeric) {
-      if (typeof c !== "string" && c.v !== undefined) return numeric ? c.v : String(c.v).toLowerCase();
-      return numeric ? null : text(c).toLowerCase();
+      var v = typeof c === "string" ? null : c[1];
+      if (v === null || v === undefined) {
+        if (!numeric) return text(c).toLowerCase();
+        var n = parseFloat(text(c));
+        return isNaN(n) ? null : n;
+      }
+      return numeric ? v : String(v).toLowerCase();
     };
 
     function drawCell(c, isMore, col) {
@@ -86,11 +92,12 @@
       td.textContent = text(c);
       var cls = isMore ? ["more"] : [];
       if (numericCol[col]) cls.push("num");
+      if (data.classes[col]) cls.push(data.classes[col]);
       if (typeof c !== "string") {
-        if (c.v !== undefined) td.setAttribute("data-v", c.v);
-        if (c.h) td.title = c.h;
-        if (c.c) cls.push(c.c);
-        (c.n || []).forEach(function (n) {
+        if (c[1] !== null && c[1] !== undefined) td.setAttribute("data-v", c[1]);
+        if (c[4]) td.title = c[4];
+        if (c[3]) cls.push(c[3]);
+        (c[2] || []).forEach(function (n) {
           var sup = document.createElement("sup"), a = document.createElement("a");
           a.href = "#note-" + n;
           a.textContent = String(n);
@@ -116,7 +123,6 @@
       var rows = matching(), body = board.tBodies[0], frag = document.createDocumentFragment();
       rows.slice(0, shownMax).forEach(function (i) {
         var r = data.rows[i], tr = document.createElement("tr");
-        tr.setAttribute("data-cell", r.id);
         data.filters.forEach(function (k, j) { tr.setAttribute("data-" + k, r.f[j]); });
         r.c.forEach(function (c, j) { tr.appendChild(drawCell(c, more[j], j)); });
         frag.appendChild(tr);
@@ -175,11 +181,49 @@
     if (search) search.addEventListener("input", apply);
     apply();
   });
-  // Print (`harness report --pdf` opens the page with ?print): every chart becomes a static image, so the PDF
-  // holds pictures rather than a live plot. A reader's own Ctrl+P prints the drawn charts as they are.
-  if (printing && window.Plotly) {
-    var charts = Array.prototype.slice.call(document.querySelectorAll(".js-plotly-plot"));
-    Promise.all(charts.map(function (el) {
+  // Charts: each is its figure's JSON beside an empty box, drawn once it nears the screen (plotly.js comes last in
+  // the page, which calls this once it is parsed). To print, every chart is drawn first; `harness report --pdf`
+  // opens the page with ?print, and there each chart becomes a static image, so the PDF holds pictures.
+  // plotly.js runs from its text when the first chart nears the screen (at once to print), then charts are drawn:
+  // a reader of the decision panel and the table never waits for 4.6 MB of chart library to compile
+  window.harnessLoadCharts = function () {
+    var source = document.getElementById("plotly-source");
+    var boxes = document.querySelectorAll("div.chart");
+    if (!source || !boxes.length) {
+      if (printing) document.documentElement.setAttribute("data-printed", "1");
+      return;
+    }
+    var done = false;
+    var run = function () {
+      if (done) return;
+      done = true;
+      var script = document.createElement("script");
+      script.textContent = source.textContent;
+      document.head.appendChild(script);
+      window.harnessCharts();
+    };
+    window.addEventListener("beforeprint", run);
+    if (printing || !("IntersectionObserver" in window)) { setTimeout(run, 0); return; }
+    var near = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { near.disconnect(); run(); }
+    }, {rootMargin: "600px"});
+    Array.prototype.forEach.call(boxes, function (el) { near.observe(el); });
+  };
+
+  var printingNow = false;  // plotly.js loaded by a reader's Ctrl+P: draw every chart at once
+  window.addEventListener("beforeprint", function () { printingNow = true; });
+
+  window.harnessCharts = function () {
+    var boxes = Array.prototype.slice.call(document.querySelectorAll("div.chart"));
+    var config = {displaylogo: false, responsive: true, staticPlot: printing};
+    function draw(el) {
+      if (el.getAttribute("data-drawn")) return Promise.resolve(el);
+      el.setAttribute("data-drawn", "1");
+      var source = document.querySelector('script.chart-data[data-for="' + el.id + '"]');
+      var fig = JSON.parse(source.textContent);
+      return Promise.resolve(window.Plotly.newPlot(el, fig.data, fig.layout, config)).then(function () { return el; });
+    }
+    function asImage(el) {
       return window.Plotly.toImage(el, {format: "png", width: 1000, height: 520}).then(function (url) {
         var img = document.createElement("img");
         img.src = url;
@@ -188,6 +232,21 @@
         el.parentNode.insertBefore(img, el);
         el.style.display = "none";
       });
-    })).then(function () { document.documentElement.setAttribute("data-printed", "1"); });
-  }
+    }
+    if (printing) {
+      Promise.all(boxes.map(function (el) { return draw(el).then(asImage); })).then(function () {
+        document.documentElement.setAttribute("data-printed", "1");
+      });
+      return;
+    }
+    window.addEventListener("beforeprint", function () { boxes.forEach(draw); });
+    if (printingNow) { boxes.forEach(draw); return; }
+    if (!("IntersectionObserver" in window)) { boxes.forEach(draw); return; }
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) {
+        if (e.isIntersecting) { seen.unobserve(e.target); draw(e.target); }
+      });
+    }, {rootMargin: "400px"});
+    boxes.forEach(function (el) { seen.observe(el); });
+  };
 })();
