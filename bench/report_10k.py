@@ -6,8 +6,8 @@ seconds until its leaderboard is drawn and sorted once in headless chromium (<= 
 The rows are synthetic (random scores, costs and latencies in records made by harness.testing.make_record;
 nothing here is a measurement of a model): they only load the report builder the way a long history of sweeps
 would. 10 % are fine-tuned models with base cells, 5 % API baselines. No per-sample files, so ranks are by score
-and there is no drill-down (per-sample data is bounded per task anyway: drill.MAX_ITEMS). Prints seconds and MB;
-exit 1 if over.
+and there is no drill-down (per-sample data is bounded per task anyway: drill.MAX_ITEMS). Prints the figures and
+writes them to bench/results/report_10k.json; exit 1 if a goal is missed.
 """
 
 from __future__ import annotations

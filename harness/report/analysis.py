@@ -76,7 +76,9 @@ def records_of(df) -> list[dict[str, Any]]:
     columns = []
     for name in df.columns:
         s = df[name]
-        if isinstance(s.dtype, pd.StringDtype):  # pandas 3's str (arrow): one C conversion, not a Python iterator
+        if isinstance(
+            s.dtype, pd.StringDtype
+        ):  # pandas 3's str (arrow): one C conversion, not a Python iterator
             values = s.to_numpy(dtype=object, na_value=None).tolist()
         else:
             values = s.tolist()  # Python scalars for numeric and bool columns
@@ -226,8 +228,9 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
     decisions: list[dict[str, Any]] = []
     if len(df):
         params = {m: p for m, p in zip(df["model"], df["params_m"], strict=True) if p == p and p}
-        decisions = decision.panel(df, breakeven, ties_between(df, breakeven), a, broken)
-        findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"]),
+        choices = summary.cheapest_choices(df, a["target_score"], a["monthly_queries"], a["amortise_months"])
+        decisions = decision.panel(df, breakeven, ties_between(df, breakeven), a, broken, choices)
+        findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"], choices),
                     *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
                     *summary.in_house(df), *summary.forgetting(effects), *summary.scaling(effects, params),
                     *summary.label_noise(noise_lines(df))]  # fmt: skip

@@ -182,7 +182,9 @@ def data_size_chart(df: pd.DataFrame) -> go.Figure | None:
     tuned = tuned.assign(**{c: tuned[c].fillna(v) if c in tuned else v
                             for c, v in (("train_data", ""), ("label_noise", 0.0), ("train_task", ""))})  # fmt: skip
     by = tuned.groupby(["model", "method", "task", "train_data", "label_noise"], sort=True)
-    sizes = by.size()  # counted first: splitting 1,000 groups into frames to keep 12 took 1 s (bench/report_10k.py)
+    sizes = (
+        by.size()
+    )  # counted first: splitting 1,000 groups into frames to keep 12 took 1 s (bench/report_10k.py)
     keep = sorted(sizes.sort_values(ascending=False, kind="stable").index[:MAX_LINES])  # the most data sizes
     fig = go.Figure()
     for (model, method, task, data, noise), part in ((k, by.get_group(k)) for k in keep):

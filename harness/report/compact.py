@@ -239,8 +239,12 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
     if r.get("contention"):
         where_marks = notes.mark(_("Timed on a contended machine: other work ran while it was measured (hover for "
                                    "how much); its speed and cost may be understated."))  # fmt: skip
-    out["where"] = cell(r.get("measured_device") or r.get("measured_on") or "", None, where_marks,
-                        title=r.get("contention") or "")
+    out["where"] = cell(
+        r.get("measured_device") or r.get("measured_on") or "",
+        None,
+        where_marks,
+        title=r.get("contention") or "",
+    )
     return [out[c["key"]] for c in cols]
 
 
@@ -254,7 +258,12 @@ def table_data(rows: list[dict[str, Any]], has_agreement: bool, has_format: bool
         return "" if v is None else filter_text(v)
 
     out = [{"c": row_cells(r, cols, notes), "f": [fval(r, k) for k in FILTERS]} for r in rows]
-    return {"columns": cols, "rows": out, "notes": notes.listed(), "filters": [k.replace("_", "-") for k in FILTERS]}
+    return {
+        "columns": cols,
+        "rows": out,
+        "notes": notes.listed(),
+        "filters": [k.replace("_", "-") for k in FILTERS],
+    }
 
 
 def noise_label(v: str) -> str:

@@ -105,7 +105,9 @@ def _confidence(rec: Any, runner: Any | None, choice: summary.Choice, priced: bo
         return _("Moderate on quality (it scores above the runner-up beyond noise on %(n)s items), open on cost: no "
                  "option has a cost at a latency target.", n=n)  # fmt: skip
     if not tied:
-        return _("High: it scores above the runner-up beyond noise (paired tests, Holm, 5 %%) on %(n)s items.", n=n)
+        return _(
+            "High: it scores above the runner-up beyond noise (paired tests, Holm, 5 %%) on %(n)s items.", n=n
+        )
     if runner["cell_id"] in set(choice.tied["cell_id"]):
         return _("Low: score and cost are both within noise of the runner-up's; either is defensible.")
     if not _ok(runner.get("cost_per_1k")):
@@ -176,16 +178,20 @@ def _missing(part: pd.DataFrame, broken: list[dict[str, Any]], task: str) -> lis
 
 
 def panel(df: pd.DataFrame, breakeven: pd.DataFrame, ties: dict[tuple[str, str], bool | None],
-          assumptions: dict[str, Any], broken: list[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
-    """Per task (in name order): {task, basis, options: [recommended, runner-up?], verdict, missing, confidence}."""
+          assumptions: dict[str, Any], broken: list[dict[str, Any]],
+          choices: dict[str, summary.Choice] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Per task (in name order): {task, basis, options: [recommended, runner-up?], verdict, missing, confidence}.
+    `choices`: summary.cheapest_choices of `df`, when the caller has them (the summary's)."""
     out = []
     target, monthly = assumptions["target_score"], assumptions["monthly_queries"]
+    if choices is None:
+        choices = summary.cheapest_choices(df, target, monthly, assumptions["amortise_months"])
     for task, part in df.groupby("task", sort=True):
         scored = part[part["score"].notna()]
         if scored.empty:
             continue
         by_rank = scored.sort_values(["rank", "score"], ascending=[True, False])
-        choice = summary.cheapest_choice(scored, target, monthly, assumptions["amortise_months"])
+        choice = choices[task]
         priced = choice.row is not None
         rec = choice.row if priced else by_rank.iloc[0]
         others = choice.ok[choice.ok["cell_id"] != rec["cell_id"]] if priced else choice.ok.iloc[0:0]

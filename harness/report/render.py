@@ -82,8 +82,14 @@ def _render(board: Board, title: str, out_dir: Path | None) -> str:
     table = table_data(board.rows, board.has_agreement, board.has_format)
     return env.get_template("leaderboard.html.j2").render(
         table=table,
-        table_json=script_json({"columns": [c["key"] for c in table["columns"]], "rows": table["rows"],
-                                "classes": [c["cls"] for c in table["columns"]], "filters": table["filters"]}),
+        table_json=script_json(
+            {
+                "columns": [c["key"] for c in table["columns"]],
+                "rows": table["rows"],
+                "classes": [c["cls"] for c in table["columns"]],
+                "filters": table["filters"],
+            }
+        ),
         decisions=board.decisions,
         lang=i18n.current(),
         html_lang=i18n.HTML_LANG[i18n.current()],

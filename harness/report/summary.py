@@ -223,14 +223,23 @@ def cheapest_choice(part: pd.DataFrame, target: float | None, monthly: float = D
     return Choice(priced, ok, tied, row, rule)
 
 
+def cheapest_choices(df: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
+                     months: float = DEFAULTS.amortise_months) -> dict[str, Choice]:  # fmt: skip
+    """cheapest_choice of every task, by name: made once, read by the summary and the decision panel."""
+    return {
+        task: cheapest_choice(part, target, monthly, months) for task, part in df.groupby("task", sort=True)
+    }
+
+
 def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
-                     months: float = DEFAULTS.amortise_months) -> list[Finding]:  # fmt: skip
+                     months: float = DEFAULTS.amortise_months,
+                     choices: dict[str, Choice] | None = None) -> list[Finding]:  # fmt: skip
     """Per task, the cheapest row (cost per 1,000 queries, plus a fine-tuned row's training spread over the
     assumed volume) that meets the target score; with no target, the cheapest row of the best tier (rank 1, the
     same rule as the leaderboard's ranks: harness.compare.ranking), or the best row itself when untested."""
     out = []
-    for task, part in df.groupby("task", sort=True):
-        c = cheapest_choice(part, target, monthly, months)
+    choices = choices if choices is not None else cheapest_choices(df, target, monthly, months)
+    for task, c in choices.items():
         p = {"task": task, "target": dec(target, 2)}
         if c.row is None:
             why = _("%(task)s: no priced option", **p) if c.priced.empty else _(_RULES[c.rule][1], **p)

@@ -622,7 +622,9 @@ def leaderboard(
         return items.get(row["cell_id"])
 
     df["label"] = unique_labels(df)
-    ranks = rank_rows(df.to_dict("records"), scores_of)
+    # the rows as built (None for a missing value, which ranking reads as NaN): DataFrame.to_dict took 0.7 s of a
+    # 10,000-row report (bench/report_10k.py)
+    ranks = rank_rows([{**r, "label": lb} for r, lb in zip(rows, df["label"], strict=True)], scores_of)
     label_of = dict(zip(df["cell_id"], df["label"], strict=True))
     df["rank"] = [ranks[c]["rank"] for c in df["cell_id"]]
     df["tied_ids"] = [ranks[c]["tied_with"] for c in df["cell_id"]]

@@ -169,6 +169,27 @@ def test_the_report_in_chinese_and_japanese(default_job, tmp_path):
     )
 
 
+def test_the_report_printed_to_pdf(default_job, tmp_path):
+    """`harness report --pdf`: report.pdf beside the page, printed by chromium; page 1 carries each task's
+    recommendation and its fine-tune-or-API line (pdftotext), and every chart is in it as an image (pdfimages)."""
+    import subprocess
+
+    from harness.cli import cmd_report
+
+    out = tmp_path / "pdf"
+    cmd_report(
+        ["--results", str(default_job["root"] / "results"), "--out", str(out), "--title", "Default", "--pdf"]
+    )
+    first = subprocess.run(["pdftotext", "-l", "1", "-layout", str(out / "report.pdf"), "-"], capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    assert first.count("Recommended:") == 2 and first.count("Fine-tune or API:") == 2, first
+    assert "helpdesk_en" in first and "general_en" in first
+    images = subprocess.run(["pdfimages", "-list", str(out / "report.pdf")], capture_output=True, text=True,
+                            check=True).stdout.splitlines()[2:]  # fmt: skip
+    charts = (out / "index.html").read_text().count('<div id="chart-')
+    assert charts >= 5 and len(images) == charts, (charts, images)
+
+
 def test_the_report_read_in_a_browser(default_job):
     read_the_default_report_in_a_browser(default_job["report"])
 
@@ -213,7 +234,8 @@ def read_the_default_report_in_chinese_and_japanese(root: Path, tmp_path: Path, 
     from harness.cli import cmd_report
     from harness.compare.deployment import Deployment
     from harness.report import i18n
-    from tests.unit.test_i18n import english_words, names_of
+    from tests.support.browser import check_first_screen, opened
+    from tests.unit.test_i18n import drawn_cells, english_words, names_of
 
     for lang in ("zh", "ja"):
         with i18n.use(lang):
@@ -229,19 +251,27 @@ def read_the_default_report_in_chinese_and_japanese(root: Path, tmp_path: Path, 
         ids = {x for ld in Store(root / "results").loads() for x in (ld["load_id"], ld["load_id"][:8],
                *(lv["level_id"] for lv in ld["levels"]))}  # fmt: skip
         assert english_words(html, names_of(records) | {"Default"} | ids) == [], lang
+        assert english_words(drawn_cells(html), names_of(records)) == [], lang  # the table the script draws
         assert deployment in html, (lang, deployment)
+        with opened(out / "index.html", width=1400) as (page, errors):
+            check_first_screen(page)
+            assert errors == [], (lang, errors)
 
 
 def read_the_default_report_in_a_browser(report: Path) -> None:
     """The real default report in headless chromium, as a manager and an engineer would use it."""
     import csv
 
-    from tests.support.browser import chart_points, column_texts, opened, screenshot
+    from tests.support.browser import chart_points, check_first_screen, column_texts, opened, screenshot
 
     assert {p.name for p in report.parent.iterdir()} >= {"index.html", "leaderboard.csv", "leaderboard.json"}
     rows = list(csv.DictReader((report.parent / "leaderboard.csv").open()))
     assert len(rows) == 9 and json.loads((report.parent / "leaderboard.json").read_text())["rows"][0]["task"]
-    with opened(report) as (page, errors):
+    with opened(report, width=1400) as (page, errors):
+        check_first_screen(
+            page
+        )  # each task's recommendation and verdict in the first 900 px; rows <= 2 lines
+        assert page.locator("#decision .decision").count() == 2  # helpdesk_en and general_en
         summary = page.inner_text("ul.findings")
         assert "Best on general_en:" in summary and "Best on helpdesk_en:" in summary
         assert (
@@ -256,9 +286,15 @@ def read_the_default_report_in_a_browser(report: Path) -> None:
         # sorting by cost: the one priced row (the API) first; the local rows (no load stage in this run) have no
         # cost at a target and show their batch figure apart, labelled
         page.locator("#leaderboard th", has_text="Cost / 1,000 queries").locator("button").click()
-        texts = column_texts(page, "leaderboard", 7)
+        texts = column_texts(page, "leaderboard", 5)
         assert texts[0][:1].isdigit() and sum(c[:1].isdigit() for c in texts) == 1
-        assert sum("not measured at a target" in c and "batch:" in c for c in texts) == 8
+        assert sum(c.startswith("not measured") for c in texts) == 8  # with a note mark after it
+        page.check("#more-columns")  # their batch figure is a column of its own, labelled
+        batch = page.evaluate("""() => { const i = [...document.querySelectorAll('#leaderboard th')]
+                                               .findIndex(th => th.dataset.key === 'batch_cost');
+                                         return [...document.querySelectorAll('#leaderboard tbody tr')]
+                                               .map(r => r.cells[i].textContent); }""")
+        assert sum(c.endswith("USD") for c in batch) == 8
         # the drill-down of helpdesk_en: 4 items, some of which the 5 rows disagree on
         drill = page.locator('section.drill[data-task="helpdesk_en"]')
         assert drill.locator(".item").count() == 4

@@ -164,7 +164,9 @@ def check_first_screen(page: Any) -> None:
              return {height: r.getBoundingClientRect().height, limit: 2 * line + pad + 2, row: r.innerText};
            })""",
     )
-    assert heights and all(h["height"] <= h["limit"] for h in heights), [h for h in heights if h["height"] > h["limit"]]
+    assert heights and all(h["height"] <= h["limit"] for h in heights), [
+        h for h in heights if h["height"] > h["limit"]
+    ]
     notes = page.locator("#leaderboard-notes li").all_inner_texts()
     assert len(notes) == len(set(notes)), notes
     marks = page.eval_on_selector_all("#leaderboard sup a", "as => as.map(a => a.getAttribute('href'))")

@@ -101,7 +101,9 @@ def test_a_row_not_measured_at_a_target_is_never_cheapest_nor_given_a_break_even
     rows = page.leaderboard(html)
     [u_row] = [r for r in rows if r["model"].startswith("m-u")]
     assert u_row["cost"] == "not measured" and u_row["batch_cost"] == "0.0100 USD"
-    assert u_row["notes"]["cost"][0].startswith("Not measured at a target: no capacity was measured under load")
+    assert u_row["notes"]["cost"][0].startswith(
+        "Not measured at a target: no capacity was measured under load"
+    )
     assert "3.6500 USD" in [r["cost"] for r in rows]
 
 

@@ -113,8 +113,9 @@ def test_the_report_draws_each_row_over_the_runs(store, tmp_path):
     # latency at one user), so neither has one; the batch figures (0.03 per 1,000, p95 2.0 then 3.0 s) are not them
     assert "0.800 [0.670, 0.888] - → - - → -" in " ".join(section.split())
     assert "m-other" not in section  # one run is no history
-    figure = re.search(r'Plotly.newPlot\(\s*"chart-history",\s*(\[.*?\]),\s*\{', html, re.S)
-    traces = json.loads(figure.group(1))
+    # the chart is its figure's JSON beside its box (drawn by the page's script)
+    figure = re.search(r'class="chart-data" data-for="chart-history">(.*?)</script>', html, re.S)
+    traces = json.loads(figure.group(1))["data"]
     score = [t for t in traces if t.get("yaxis", "y") in ("y", "y1") and t["name"] == "m-small · base"]
     assert score[0]["x"] == ["2026-12-01T03:00:00+00:00", "2026-12-02T03:00:00+00:00"]
     assert score[0]["text"] == [f"run {R1}", f"run {R2}"]

@@ -261,7 +261,9 @@ def test_no_english_is_left_in_a_chinese_or_japanese_report(lang, tmp_path):
     assert english_words(html, names_of(records) | {"Report", "qwen"}) == []
     # the leaderboard's cells and tooltips, which the page's script draws from data (not in the HTML's text)
     assert english_words(drawn_cells(html), names_of(records)) == []
-    assert "disclosed" in english_words(drawn_cells(english_page(tmp_path, records, samples)), names_of(records))
+    assert "disclosed" in english_words(
+        drawn_cells(english_page(tmp_path, records, samples)), names_of(records)
+    )
     # the same board in English has English in every section (the detector sees what it should)
     english = write_report(
         records, tmp_path / "en", "Report", not_measured=failed, samples=samples
@@ -278,11 +280,15 @@ def test_numbers_are_written_as_babel_writes_them(lang):
     from babel.numbers import format_decimal
 
     rng = random.Random(7)
-    values = [rng.uniform(-1e7, 1e7) for _ in range(2000)] + [round(rng.uniform(-2, 2), 4) for _ in range(2000)]
+    values = [rng.uniform(-1e7, 1e7) for _ in range(2000)] + [
+        round(rng.uniform(-2, 2), 4) for _ in range(2000)
+    ]
     values += [x / 16 for x in range(-40, 40)] + [0.0005, -0.0005, 0.1235, 2.5, 3.5, 123456789.125, 1e-9]
     with i18n.use(lang):
         for digits in (0, 2, 3, 4):
             pattern = "#,##0" + ("." + "0" * digits if digits else "")
             for v in values:
-                assert i18n.dec(v, digits) == format_decimal(v, format=pattern, locale=i18n.BABEL_LOCALE[lang]), v
+                assert i18n.dec(v, digits) == format_decimal(
+                    v, format=pattern, locale=i18n.BABEL_LOCALE[lang]
+                ), v
         assert i18n.integer(1234567.5) == "1,234,568" and i18n.dec(-0.0123, 3, sign=True) == "-0.012"

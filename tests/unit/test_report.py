@@ -70,6 +70,31 @@ def test_ci_of_an_all_wrong_or_all_right_score_is_not_a_point():
     assert ci95(0.5, None, 40) is None
 
 
+def break_even_case(score: float, n: int | None = None) -> tuple[dict, dict, dict]:
+    """(tuned record, API record, the tuned model's load record) of the break-even worked by hand below: the tuned
+    model on a 0.10 USD/h device, 3,600 queries/h at the target, one user p50/p95 0.50/0.90 s, training 6.00; the
+    API at 500 prompt tokens x 1.00 per 1M = 0.0005 a query. `n`: test items of both (the record's default: None)."""
+    from harness.evaluate.api.meter import Meter
+    from tests.support.loads import load_record
+
+    tuned = make_record(
+        "tuned000000000000000", model="m", score=score, **({"n": n} if n else {}),
+        finetune={"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
+                  "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
+                  "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}},
+        hardware={"profile": "h100", "kind": "cuda", "price_per_hour": 0.10},
+        cost={"currency": "USD", "per_1k_queries": 0.10, "training": 6.0},
+        inference={"latency_s": {"p50": 1.5, "p95": 2.5}, "queries_per_hour": 1000.0},
+    ).to_json()  # fmt: skip
+    load = load_record(model_key="m", artifact_id="a" * 20, capacity_qph=3600.0, price_per_hour=0.10,
+                       profile="h100", one_user=(0.5, 0.9))  # fmt: skip
+    price = {"currency": "USD", "input_per_1m": 1.0, "cached_input_per_1m": None, "output_per_1m": 0.0}
+    api = api_record(price, [Meter(prompt_tokens=500, cached_tokens=0, completion_tokens=0, latency_s=1.0,
+                                   cost=500 / 1e6)])  # fmt: skip  # 0.0005 per query = 0.50 per 1,000
+    api["task"]["n"] = tuned["task"]["n"]
+    return tuned, api, load
+
+
 def api_record(price: dict, meters: list) -> dict:
     """An API-baseline record whose `api` section is aggregated from hand-made meters, as the harness does."""
     from harness.evaluate.api.meter import aggregate
@@ -137,25 +162,9 @@ def test_break_even_table_from_records_by_hand(tmp_path):
     months the training adds 2.00 a month: the API's 0.0005 a query pays 75.00 at 150,000 queries a month, which
     one replica serves (3,600 x 0.6 x 730 / 3 = 525,600): fine-tuning is cheaper above 150,000. Latency per request
     at one user from the load's level 1 (0.50 / 0.90 s), the batch wall time (1.50 / 2.50 s) a column of its own."""
-    from harness.evaluate.api.meter import Meter
     from harness.report.table import break_even, with_capacity
-    from tests.support.loads import load_record
 
-    tuned = make_record(
-        "tuned000000000000000", model="m", score=0.7,
-        finetune={"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
-                  "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
-                  "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}},
-        hardware={"profile": "h100", "kind": "cuda", "price_per_hour": 0.10},
-        cost={"currency": "USD", "per_1k_queries": 0.10, "training": 6.0},
-        inference={"latency_s": {"p50": 1.5, "p95": 2.5}, "queries_per_hour": 1000.0},
-    ).to_json()  # fmt: skip
-    load = load_record(model_key="m", artifact_id="a" * 20, capacity_qph=3600.0, price_per_hour=0.10,
-                       profile="h100", one_user=(0.5, 0.9))  # fmt: skip
-    price = {"currency": "USD", "input_per_1m": 1.0, "cached_input_per_1m": None, "output_per_1m": 0.0}
-    api = api_record(price, [Meter(prompt_tokens=500, cached_tokens=0, completion_tokens=0, latency_s=1.0,
-                                   cost=500 / 1e6)])  # fmt: skip  # 0.0005 per query = 0.50 per 1,000
-    api["task"]["n"] = tuned["task"]["n"]
+    tuned, api, load = break_even_case(score=0.7)
     df = break_even(with_capacity([tuned, api], [load]), 100_000, 3)
     [row] = df.to_dict("records")
     assert row["break_even"] == "above 150,000" and row["break_even_first"] == pytest.approx(150_000)
@@ -177,7 +186,11 @@ def test_break_even_table_from_records_by_hand(tmp_path):
     rows = {r["model"]: r for r in page.leaderboard(html)}
     tuned_row, api_row = rows[tuned["model"]["display_name"]], rows[api["model"]["display_name"]]
     # one cost scale, both kinds of row; the tuned row's batch figure in its own column, labelled, never its cost
-    assert (tuned_row["cost"], api_row["cost"], tuned_row["batch_cost"]) == ("0.7300 USD", "0.5000 USD", "0.1000 USD")
+    assert (tuned_row["cost"], api_row["cost"], tuned_row["batch_cost"]) == (
+        "0.7300 USD",
+        "0.5000 USD",
+        "0.1000 USD",
+    )
     # the tuned row at one user (its load record's level 1), and its evaluation's batch time apart
     assert (tuned_row["p50"], tuned_row["p95"], tuned_row["batch"]) == ("0.50", "0.90", "1.50 / 2.50")
 
