@@ -12,6 +12,7 @@ Pure formatting of the board's rows (analysis.Board.rows): no jinja2, no browser
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -43,7 +44,8 @@ class Notes:
 
 
 def _ok(v: Any) -> bool:
-    return v is not None and v == v
+    """A value to show: not missing (None, NaN) and finite (JSON has no Infinity: the page's JSON.parse would fail)."""
+    return v is not None and v == v and v not in (math.inf, -math.inf)
 
 
 _PLAIN = re.compile(r"[+-]?\d+(?:\.\d+)?M?")  # a number the page's script reads back from the text itself
@@ -228,7 +230,7 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
         "capacity": cell(_("%(rps)s req/s", rps=dec(cap / 3600, 2)) if _ok(cap) else "-",
                          cap, title=r.get("capacity_basis") or ""),
         "batch": cell(f"{dec(r['batch_p50_s'], 2)} / {dec(r['batch_p95_s'], 2)}" if _ok(r.get("batch_p50_s")) else "-",
-                      r.get("batch_p95_s")),
+                      r.get("batch_p50_s")),  # sorts by its first figure, p50
         "batch_cost": cell(money(r["batch_per_1k"], cur, 4) if _ok(r.get("batch_per_1k")) else "-",
                            r.get("batch_per_1k")),
         "where": None,  # below: its note is numbered after the main columns' notes

@@ -10,6 +10,7 @@ catalogue, in the report's language.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -43,12 +44,12 @@ _COST = {
     "always": N_("fine-tuning is cheaper at any volume"),
     "above": N_("fine-tuning is cheaper above %(volume)s queries a month (assumed: %(monthly)s)"),
     "ranges": N_("fine-tuning is cheaper %(break_even)s queries a month (assumed: %(monthly)s)"),
-    "unknown": N_("the cost comparison is unknown: the fine-tuned model has no cost at a latency target"),
+    "unknown": N_("the cost comparison is %(break_even)s"),
 }
 
 
 def _ok(v: Any) -> bool:
-    return v is not None and v == v
+    return v is not None and v == v and v not in (math.inf, -math.inf)
 
 
 def _name(row: Any) -> str:
@@ -104,17 +105,24 @@ def _confidence(rec: Any, runner: Any | None, choice: summary.Choice, priced: bo
                      "%(n)s items.", n=n)  # fmt: skip
         return _("Moderate on quality (it scores above the runner-up beyond noise on %(n)s items), open on cost: no "
                  "option has a cost at a latency target.", n=n)  # fmt: skip
-    if not tied:
-        return _(
-            "High: it scores above the runner-up beyond noise (paired tests, Holm, 5 %%) on %(n)s items.", n=n
-        )
+    if not tied:  # separated: which way round decides the line (a cheaper row can be the lower-scoring one)
+        if (rec["score"] or 0) >= (runner["score"] or 0):
+            return _(
+                "High: it scores above the runner-up beyond noise (paired tests, Holm, 5 %%) on %(n)s items.",
+                n=n,
+            )
+        return _("Moderate: it is the cheaper choice, but the runner-up scores higher beyond noise on %(n)s items: "
+                 "choose the runner-up if that quality is worth its cost.", n=n)  # fmt: skip
     if runner["cell_id"] in set(choice.tied["cell_id"]):
         return _("Low: score and cost are both within noise of the runner-up's; either is defensible.")
     if not _ok(runner.get("cost_per_1k")):
         return _("Moderate: its score is not separated from the runner-up's on %(n)s items, and the runner-up has no "
                  "cost at a latency target (harness load measures it).", n=n)  # fmt: skip
-    return _("Moderate: its score is not separated from the runner-up's on %(n)s items; it costs less, beyond "
-             "noise.", n=n)  # fmt: skip
+    if runner["cell_id"] in set(choice.ok["cell_id"]):  # both meet the target; the runner-up is not cost-tied
+        return _("Moderate: its score is not separated from the runner-up's on %(n)s items; it costs less, beyond "
+                 "noise.", n=n)  # fmt: skip
+    return _("Moderate: its score is not separated from the runner-up's on %(n)s items; the runner-up is not among "
+             "the options that meet the target.", n=n)  # fmt: skip
 
 
 def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame, rec_id: str, monthly: float,
@@ -132,12 +140,17 @@ def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame, rec_id: str
     quality = ("tied" if tied else "tuned" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
                "api") if tied is not None else "untested"  # fmt: skip
     kind, volume = summary._break_even_kind(b)
+    # which side is cheaper at the assumed volume: "above" compares its threshold with it; "ranges" (several
+    # crossings) and "unknown" name no side
+    cheaper = {"always": "tuned", "never": "api"}.get(kind)
+    first = b.get("break_even_first")
+    if kind == "above" and _ok(first):
+        cheaper = "tuned" if monthly >= first else "api"
     head = {
-        ("tuned", "always"): "fine_tune", ("tuned", "above"): "fine_tune", ("tuned", "ranges"): "fine_tune",
-        ("tuned", "never"): "trade_off", ("tuned", "unknown"): "fine_tune",
-        ("api", "never"): "api", ("api", "unknown"): "api",
-        ("tied", "always"): "fine_tune", ("tied", "never"): "api",
-    }.get((quality, kind), "undecided" if quality in ("tied", "untested") else "trade_off")  # fmt: skip
+        ("tuned", "tuned"): "fine_tune", ("tuned", "api"): "trade_off",
+        ("api", "api"): "api", ("api", "tuned"): "trade_off", ("api", None): "api",
+        ("tied", "tuned"): "fine_tune", ("tied", "api"): "api",
+    }.get((quality, cheaper), "undecided")  # fmt: skip
     text = "; ".join([
         _(_QUALITY[quality], tuned=dec(b["tuned_score"], 3), api=dec(b["api_score"], 3)),
         _(_COST[kind], volume=volume, monthly=integer(monthly), break_even=b["break_even"]),
@@ -202,8 +215,12 @@ def panel(df: pd.DataFrame, breakeven: pd.DataFrame, ties: dict[tuple[str, str],
             rest = by_rank[by_rank["cell_id"] != rec["cell_id"]]
             runner = rest.iloc[0] if len(rest) else None
         options = [{**option(rec, rec.get("total_per_1k") if priced else None), "role": _("Recommended")}]
-        if runner is not None:
-            options.append({**option(runner, runner.get("total_per_1k")), "role": _("Runner-up")})
+        if runner is not None:  # its cost on the same basis as the recommendation's: training spread included
+            total = runner.get("total_per_1k")
+            if not _ok(total) and _ok(runner.get("cost_per_1k")):
+                training = runner.get("training_cost") if _ok(runner.get("training_cost")) else 0.0
+                total = runner["cost_per_1k"] + 1000 * training / (monthly * assumptions["amortise_months"])
+            options.append({**option(runner, total), "role": _("Runner-up")})
         out.append({
             "task": task,
             "basis": _(_BASIS[choice.rule if priced else NO_PRICE], target=dec(target, 2)),

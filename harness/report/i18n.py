@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gettext as _gettext
 import io
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -137,7 +138,7 @@ def _decimal(v: Any, digits: int) -> str:
     """format_decimal(v, "#,##0.000...") as babel writes it: the number's shortest repr rounded half to even
     (babel's rule, not the binary value's), grouped by thousands. tests/unit/test_i18n.py compares the two."""
     locale = _locale()
-    if not _western(locale):
+    if not _western(locale) or not math.isfinite(v):  # babel writes infinity as ∞
         from babel.numbers import format_decimal
 
         return format_decimal(v, format="#,##0" + ("." + "0" * digits if digits else ""), locale=locale)

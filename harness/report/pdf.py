@@ -7,7 +7,9 @@ that lets the page's timers and image encodes finish. Nothing is fetched; chromi
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -45,16 +47,25 @@ def write_pdf(page: Path, out: Path | None = None, budget_ms: int = 30_000, time
         )
     out = Path(out or Path(page).parent / "report.pdf")
     tmp = out.with_name(f".{out.name}.tmp")
-    with tempfile.TemporaryDirectory(prefix="harness-pdf-") as profile:
+    tmp.unlink(missing_ok=True)  # a failed run's leftover must never pass for this run's PDF
+    with tempfile.TemporaryDirectory(prefix="harness-pdf-", ignore_cleanup_errors=True) as profile:
         cmd = [chromium, *FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
                f"--virtual-time-budget={budget_ms}", Path(page).resolve().as_uri() + "?print"]  # fmt: skip
+        # its own process group: on a timeout chromium's renderer and GPU processes go with it
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                                start_new_session=True)  # fmt: skip
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+            stdout, stderr = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired as e:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            tmp.unlink(missing_ok=True)
             raise HarnessError(
                 f"chromium did not print {page} within {timeout_s:.0f} s; the HTML report is written."
             ) from e
+        done = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     if done.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise HarnessError(f"chromium could not print {page} (exit {done.returncode}): {' | '.join(tail)}; the HTML "
                            "report is written.")  # fmt: skip

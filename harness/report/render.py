@@ -126,7 +126,8 @@ def _render(board: Board, title: str, out_dir: Path | None) -> str:
 def script_json(doc: Any) -> str:
     """`doc` as JSON to put inside <script type="application/json">: <, > and & as \\u escapes, so no text in it
     (a model's name, a task's) can close the script element or open a comment; JSON.parse reads them back."""
-    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
+    # allow_nan=False: a NaN or infinity that slipped past compact._ok fails here, not as a blank table in a browser
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -81,14 +81,12 @@ def test_drill_down_filters_to_disagreements_and_model_text_runs_nothing(report)
         assert errors == []
 
 
-def test_a_long_table_is_drawn_a_page_at_a_time_and_sorted_as_a_whole(tmp_path):
+def test_a_long_table_is_drawn_a_page_at_a_time_and_sorted_as_a_whole(tmp_path, monkeypatch):
     """250 rows (bench/report_10k.py's synthetic records): 100 drawn, the rest one click away; sorting orders all
     250, not the drawn page; a filter counts the rows it keeps."""
-    import sys
-
     from harness.paths import REPO_ROOT
 
-    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))
     from report_10k import synthetic
 
     records = synthetic(250, 2)

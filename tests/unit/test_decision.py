@@ -50,9 +50,29 @@ def test_with_per_item_scores_a_separated_better_model_is_recommended_with_high_
     [d] = build_board(recs, [], settings=SETTINGS, loads=loads, samples=samples.__getitem__).decisions
     assert d["basis"] == "the cheapest option tied with the best score"  # the only priced row of the top tier
     assert [o["cost"] for o in d["options"]] == ["0.7500 USD", "0.5000 USD"]
-    assert d["verdict"]["head"] == "Fine-tune" and d["verdict"]["text"].startswith(
+    # better, but at the assumed 100,000 queries a month the API is cheaper (break-even 150,000): a trade-off
+    assert d["verdict"]["head"] == "Trade-off" and d["verdict"]["text"] == (
         "the fine-tuned model scores higher (0.900 vs 0.250, separated by the paired tests); fine-tuning is cheaper "
-        "above 150,000")  # fmt: skip
+        "above 150,000 queries a month (assumed: 100,000)")  # fmt: skip
     assert d["confidence"] == (
         "High: it scores above the runner-up beyond noise (paired tests, Holm, 5 %) on 40 items."
     )
+    # at 200,000 a month one replica still serves it (525,600): 73.00 / 200 = 0.3650 + 6.00 over 3 x 200,000
+    # = 0.0100 per 1,000 -> 0.3750; the API's 0.5000 is dearer, so fine-tune
+    [d] = build_board(recs, [], settings={**SETTINGS, "monthly_queries": 200_000}, loads=loads,
+                      samples=samples.__getitem__).decisions  # fmt: skip
+    assert d["verdict"]["head"] == "Fine-tune" and d["options"][0]["cost"] == "0.3750 USD"
+
+
+def test_a_cheaper_option_that_scores_lower_is_not_called_sure():
+    """target 0.20: both rows meet it, the API is the cheaper (0.5000 against 0.7500) and is recommended, yet the
+    runner-up scores higher beyond noise: the panel says so rather than "High"."""
+    recs, loads = records()
+    right = {"tuned000000000000000": set(range(36)), "a" * 20: set(range(10))}
+    samples = {cid: make_samples([i in ok for i in range(40)]) for cid, ok in right.items()}
+    [d] = build_board(recs, [], settings={**SETTINGS, "target_score": 0.2}, loads=loads,
+                      samples=samples.__getitem__).decisions  # fmt: skip
+    assert d["basis"] == "the cheapest option scoring at least 0.20"
+    assert [(o["label"].split(" ")[0], o["cost"]) for o in d["options"]] == [("GPT", "0.5000 USD"), ("m", "0.7500 USD")]
+    assert d["confidence"].startswith("Moderate: it is the cheaper choice, but the runner-up scores higher")
+    assert d["verdict"]["head"] == "Trade-off"

@@ -150,13 +150,17 @@
         var keys = {};
         order.forEach(function (i) { keys[i] = value(data.rows[i].c[col], numeric); });
         order.sort(function (a, b) { return compare(keys[a], keys[b], asc) || a - b; });
+        firstPage();
         draw();
       });
     });
-    filters.forEach(function (f) { f.addEventListener("change", draw); });
+    var firstPage = function () { shownMax = printing ? PRINT_MAX : PAGE; };
+    filters.forEach(function (f) { f.addEventListener("change", function () { firstPage(); draw(); }); });
     var switchMore = document.getElementById("more-columns");
     if (switchMore) {
-      switchMore.addEventListener("change", function () { board.classList.toggle("show-more", switchMore.checked); });
+      var showMore = function () { board.classList.toggle("show-more", switchMore.checked); };
+      switchMore.addEventListener("change", showMore);
+      showMore();  // a browser may restore the box ticked on reload
     }
     draw();
   }
@@ -234,9 +238,8 @@
       });
     }
     if (printing) {
-      Promise.all(boxes.map(function (el) { return draw(el).then(asImage); })).then(function () {
-        document.documentElement.setAttribute("data-printed", "1");
-      });
+      var printed = function () { document.documentElement.setAttribute("data-printed", "1"); };
+      Promise.all(boxes.map(function (el) { return draw(el).then(asImage); })).then(printed, printed);
       return;
     }
     window.addEventListener("beforeprint", function () { boxes.forEach(draw); });
