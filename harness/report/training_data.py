@@ -117,8 +117,9 @@ def noise_lines(df: pd.DataFrame) -> list[dict[str, Any]]:
     if df.empty or "label_noise" not in df:
         return []
     # the evaluation task's name (task_label writes `helpdesk [validation]` off the test split)
-    task = df["task"].str.split(" [", regex=False).str[0]
-    rows = df[df["label_noise"].notna() & df["score"].notna() & (task == df["train_task"])]
+    cand = df[df["label_noise"].notna() & df["score"].notna()]  # first: the split below is per row
+    task = cand["task"].str.split(" [", regex=False).str[0]
+    rows = cand[task == cand["train_task"]]
     groups: dict[tuple, dict[float, dict[str, Any]]] = {}
     names: dict[tuple, str] = {}
     for r in rows.to_dict("records"):
