@@ -73,6 +73,9 @@ def test_a_cheaper_option_that_scores_lower_is_not_called_sure():
     [d] = build_board(recs, [], settings={**SETTINGS, "target_score": 0.2}, loads=loads,
                       samples=samples.__getitem__).decisions  # fmt: skip
     assert d["basis"] == "the cheapest option scoring at least 0.20"
-    assert [(o["label"].split(" ")[0], o["cost"]) for o in d["options"]] == [("GPT", "0.5000 USD"), ("m", "0.7500 USD")]
+    assert [(o["label"].split(" ")[0], o["cost"]) for o in d["options"]] == [
+        ("GPT", "0.5000 USD"),
+        ("m", "0.7500 USD"),
+    ]
     assert d["confidence"].startswith("Moderate: it is the cheaper choice, but the runner-up scores higher")
     assert d["verdict"]["head"] == "Trade-off"
