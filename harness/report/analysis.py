@@ -63,6 +63,7 @@ class Board:
     capabilities: list[dict[str, Any]] = field(default_factory=list)
     # per task, the recommendation, its runner-up and the fine-tune-or-API verdict (decision.panel): shown first
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    noise: list[dict[str, Any]] = field(default_factory=list)  # label-noise lines (training_data.noise_lines)
 
 
 def records_of(df) -> list[dict[str, Any]]:
@@ -140,14 +141,16 @@ def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str],
     """(tuned cell id, API cell id) -> tied on paired items? None when the ranking could not test them."""
     wanted = set(pairs.get("tuned_cell_id", [])) | set(pairs.get("api_cell_id", []))
     rows = {r["cell_id"]: r for r in records_of(df[df["cell_id"].isin(wanted)])} if wanted else {}
-    out: dict[tuple[str, str], bool | None] = {}
-    for t_id, a_id in zip(pairs.get("tuned_cell_id", []), pairs.get("api_cell_id", []), strict=True):
-        t, a = rows.get(t_id), rows.get(a_id)
-        tested = bool(t and a and t["rank_paired"] and a["rank_paired"])
-        # tied: the same tier and not separated from each other (a significant pair in one tier is not a tie)
-        tied = a_id in (t["tied_ids"] or []) and a_id not in (t.get("separated_ids") or [])
-        out[(t_id, a_id)] = tied if tested else None
-    return out
+    return {(t_id, a_id): tie(rows.get(t_id), rows.get(a_id))
+            for t_id, a_id in zip(pairs.get("tuned_cell_id", []), pairs.get("api_cell_id", []), strict=True)}  # fmt: skip
+
+
+def tie(t: dict[str, Any] | None, a: dict[str, Any] | None) -> bool | None:
+    """Are two leaderboard rows (as dicts) tied on paired items? None when the ranking could not test them."""
+    if not (t and a and t["rank_paired"] and a["rank_paired"]):
+        return None
+    # tied: the same tier and not separated from each other (a significant pair in one tier is not a tie)
+    return a["cell_id"] in (t["tied_ids"] or []) and a["cell_id"] not in (t.get("separated_ids") or [])
 
 
 def headline_pairs(breakeven: pd.DataFrame) -> pd.DataFrame:
@@ -226,14 +229,18 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
     broken = [o for o in not_measured if o["status"] != "not_applicable"]
     findings: list[summary.Finding] = []
     decisions: list[dict[str, Any]] = []
+    noise: list[dict[str, Any]] = []
     if len(df):
         params = {m: p for m, p in zip(df["model"], df["params_m"], strict=True) if p == p and p}
         choices = summary.cheapest_choices(df, a["target_score"], a["monthly_queries"], a["amortise_months"])
-        decisions = decision.panel(df, breakeven, ties_between(df, breakeven), a, broken, choices)
+
+        by_id = {r["cell_id"]: r for r in rows}  # one pair per task is asked: not all 25,000 of a big board
+        decisions = decision.panel(df, breakeven, lambda t, api: tie(by_id.get(t), by_id.get(api)), a, broken,
+                                   choices)  # fmt: skip
         findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"], choices),
                     *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
                     *summary.in_house(df), *summary.forgetting(effects), *summary.scaling(effects, params),
-                    *summary.label_noise(noise_lines(df))]  # fmt: skip
+                    *summary.label_noise(noise := noise_lines(df))]  # fmt: skip
     findings += summary.not_measured(broken)
     return Board(
         table=df,
@@ -265,4 +272,5 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
         history=history(runs, df) if runs is not None else pd.DataFrame(),
         capabilities=capabilities(rows, records, samples),
         decisions=decisions,
+        noise=noise,
     )

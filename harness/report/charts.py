@@ -64,13 +64,21 @@ def _task_dropdown(fig: go.Figure, tasks: list[str], per_task: int) -> None:
 def tradeoff_chart(df: pd.DataFrame, x: str, x_title: str, title: str, frontier: bool) -> go.Figure | None:
     """Score against a cost (money or latency), per task, API and self-hosted rows apart; with `frontier`, the
     Pareto frontier (nothing both cheaper and better) drawn as a line."""
-    rows = df[df[x].notna() & df["score"].notna()]
+    keep = [
+        c
+        for c in dict.fromkeys(
+            [x, "score", "ci_low", "ci_high", "task", "source", "label", "model", "variant"]
+        )
+        if c in df
+    ]  # the columns drawn: each row filter below copies every column it keeps
+    rows = df.loc[df[x].notna() & df["score"].notna(), keep]
     if rows.empty:
         return None
     fig = go.Figure()
     tasks = sorted(rows["task"].unique())
+    by_task = dict(tuple(rows.groupby("task", sort=False)))
     for t_i, task in enumerate(tasks):
-        part = rows[rows["task"] == task]
+        part = by_task[task]
         for kind in (LOCAL, API):
             sel = part[(part["source"] == "api") == (kind == API)]
             fig.add_scatter(
@@ -174,7 +182,11 @@ def data_size_chart(df: pd.DataFrame) -> go.Figure | None:
     """Score against the number of domain training examples (0 = the base model), one line per model, method,
     task, training data (the task's own, a synthetic set, a mix) and label-noise share: a synthetic set is never
     drawn as more of the task's own data."""
-    local = df[(df["source"] != "api") & df["score"].notna()]
+    keep = [c for c in ("model", "method", "task", "train_data", "label_noise", "train_task", "n_train", "score",
+                        "ci_low", "ci_high") if c in df]  # fmt: skip
+    local = df.loc[
+        (df["source"] != "api") & df["score"].notna(), keep
+    ]  # the drawn columns: filtered per line
     tuned = local[local["method"] != "none"]
     if tuned.empty:
         return None
@@ -430,8 +442,10 @@ def all_charts(
     loads: list[dict[str, Any]] | None = None,
     hist: pd.DataFrame | None = None,
     capabilities: list[dict[str, Any]] | None = None,
+    noise: list[dict[str, Any]] | None = None,
 ) -> list[tuple[str, str, go.Figure]]:
-    """(element id, what it answers, figure) for each chart the data supports."""
+    """(element id, what it answers, figure) for each chart the data supports. `noise`: the board's label-noise
+    lines when it has them (else computed from `df`)."""
     load = (
         "chart-load",
         _("How much traffic does a replica take within the latency target?"),
@@ -448,7 +462,8 @@ def all_charts(
         ("chart-forgetting", _("What does fine-tuning cost in general ability?"), forgetting_chart(effects)),
         ("chart-scaling", _("Do bigger base models gain more from fine-tuning?"), scaling_chart(effects, params)),
         ("chart-datasize", _("How much training data is enough?"), data_size_chart(df)),
-        ("chart-noise", _("How much does label noise in the training data cost?"), noise_chart(noise_lines(df))),
+        ("chart-noise", _("How much does label noise in the training data cost?"),
+         noise_chart(noise if noise is not None else noise_lines(df))),
         ("chart-heatmap", _("How does each model do across tasks?"), heatmap_chart(df)),
         ("chart-capability", _("Where is each model strong or weak within a task?"),
          capability_chart(capabilities or [])),

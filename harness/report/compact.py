@@ -13,11 +13,10 @@ Pure formatting of the board's rows (analysis.Board.rows): no jinja2, no browser
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from harness.report.analysis import FILTERS, filter_text
-from harness.report.i18n import N_, _, dec, integer, label, money, percent
+from harness.report.i18n import N_, _, dec, integer, money, percent
 from harness.report.labels import noise_text
 
 SOURCES = {"api": N_("API baseline"), "embedded": N_("embedded (pip package)"), "hub": N_("Hugging Face hub"),
@@ -32,6 +31,19 @@ class Notes:
 
     def __init__(self) -> None:
         self.index: dict[tuple[str, str | None], int] = {}
+        self.said: dict[
+            str, str
+        ] = {}  # message -> its translation, made once per table (10,000 rows ask again)
+
+    def text(self, message: str) -> str:
+        """A parameterless message (marked N_ where it is written), translated once per table."""
+        if message not in self.said:
+            self.said[message] = _(message)
+        return self.said[message]
+
+    def say(self, message: str) -> list[int]:
+        """mark() for a parameterless message of the catalogue."""
+        return self.mark(self.text(message))
 
     def mark(self, text: str | None, href: str | None = None) -> list[int]:
         if not text:
@@ -48,7 +60,13 @@ def _ok(v: Any) -> bool:
     return v is not None and v == v and v not in (math.inf, -math.inf)
 
 
-_PLAIN = re.compile(r"[+-]?\d+(?:\.\d+)?M?")  # a number the page's script reads back from the text itself
+def _plain(text: str) -> bool:
+    """Does the text start with a plain number (12, -0.5, +0.012, 135M) that the page's script reads back itself
+    (parseFloat)? String methods, not a regex: 60,000 cells of a 10,000-row table ask."""
+    first = text.split(" ", 1)[0].removesuffix("M")
+    if first[:1] in ("+", "-"):
+        first = first[1:]
+    return first.replace(".", "", 1).isdigit() and first.isascii()
 
 
 def cell(text: str, value: Any = None, notes: list[int] | None = None, cls: str = "", title: str = "") -> Any:
@@ -56,7 +74,7 @@ def cell(text: str, value: Any = None, notes: list[int] | None = None, cls: str 
     CSS class, tooltip] without the empty end. The sort value is left out where the text starts with it as a
     plain number (the script parses it); a missing number (None, NaN) has none and sorts last."""
     v = None
-    if _ok(value) and not (isinstance(value, str) or _PLAIN.fullmatch(text.split(" ", 1)[0])):
+    if _ok(value) and not (isinstance(value, str) or _plain(text)):
         v = round(value, 6) if isinstance(value, float) else value
     out = [text, v, notes or None, cls or None, title or None]
     while out and out[-1] is None:
@@ -111,32 +129,31 @@ def _rank(r: dict[str, Any], notes: Notes) -> Any:
         text += f" {letters}"
     elif r.get("tied_with"):
         text += "="
-        marks += notes.mark(_("=: tied with another row of its task (the ranking does not separate them)."))
+        marks += notes.say(N_("=: tied with another row of its task (the ranking does not separate them)."))
     if r.get("tied_with"):
         title = _("tied with %(rows)s", rows=r["tied_with"])
     if not r.get("rank_paired"):
-        marks += notes.mark(_("Ranked by score alone: no per-item scores on the same items to test it."))
+        marks += notes.say(N_("Ranked by score alone: no per-item scores on the same items to test it."))
     if r.get("below_leader"):
-        marks += notes.mark(_("Below its tier's best row after correction: it shares the rank only because a "
+        marks += notes.say(N_("Below its tier's best row after correction: it shares the rank only because a "
                               "lower-scoring row is not separated."))  # fmt: skip
     if r.get("reversed_with"):
-        marks += notes.mark(_("Better item by item than a higher-scored row (significant after correction, against "
+        marks += notes.say(N_("Better item by item than a higher-scored row (significant after correction, against "
                               "the score order): hover the rank for the rows."))  # fmt: skip
         title = "; ".join(x for x in (title, r["reversed_with"]) if x)
     return cell(text, r["rank"], marks, title=title)
 
 
 def _model(r: dict[str, Any], notes: Notes) -> Any:
-    source = label(SOURCES, str(r["source"]))
     marks = []
     if r.get("stand_in"):
-        marks += notes.mark(_("A local stand-in for a closed API (the same protocol, a model served on this "
+        marks += notes.say(N_("A local stand-in for a closed API (the same protocol, a model served on this "
                               "machine), priced at a placeholder: its cost is not a real provider's."))  # fmt: skip
     if r.get("runtime") not in (None, "main"):
         marks += notes.mark(_("Ran in the runtime %(runtime)s (transformers %(version)s): another Python "
                               "environment, the one this model's own code was written for.",
                               runtime=r["runtime"], version=r.get("transformers")))  # fmt: skip
-    return cell(r["model"], None, marks, title=source if r["source"] == "api" else "")
+    return cell(r["model"], None, marks, title=notes.text(SOURCES["api"]) if r["source"] == "api" else "")
 
 
 def _cost(r: dict[str, Any], notes: Notes) -> Any:
@@ -147,8 +164,8 @@ def _cost(r: dict[str, Any], notes: Notes) -> Any:
     if not _ok(r.get("cost_per_1k")):
         shown = r.get("cost_missing_label") or r.get("cost_missing") or _("unpriced")
         if r.get("cost_missing") == "not at a target":
-            shown = _("not measured")
-            marks += notes.mark(_("Not measured at a target: no capacity was measured under load at the latency "
+            shown = notes.text(N_("not measured"))
+            marks += notes.say(N_("Not measured at a target: no capacity was measured under load at the latency "
                                   "target (harness load), so this row has no cost and takes no part in the "
                                   "cheapest-option and break-even verdicts; its batch figure is under more "
                                   "columns."))  # fmt: skip
@@ -172,7 +189,7 @@ def _forget(r: dict[str, Any], notes: Notes) -> Any:
     )  # fmt: skip
     marks = []
     if r.get("forgetting"):
-        marks = notes.mark(_("Significant forgetting: the paired 95 %% interval of the change is below 0 (ability "
+        marks = notes.say(N_("Significant forgetting: the paired 95 %% interval of the change is below 0 (ability "
                              "lost on that general task)."))  # fmt: skip
     for c in checks:
         if c.get("items_note"):
@@ -239,7 +256,7 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
     }  # fmt: skip
     where_marks = []
     if r.get("contention"):
-        where_marks = notes.mark(_("Timed on a contended machine: other work ran while it was measured (hover for "
+        where_marks = notes.say(N_("Timed on a contended machine: other work ran while it was measured (hover for "
                                    "how much); its speed and cost may be understated."))  # fmt: skip
     out["where"] = cell(
         r.get("measured_device") or r.get("measured_on") or "",

@@ -11,6 +11,7 @@ catalogue, in the report's language.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ import pandas as pd
 from harness.report import summary
 from harness.report.i18n import N_, _, dec, integer, money, ngettext
 
+TieOf = Callable[[str, str], "bool | None"]
 NO_PRICE = "score"  # _BASIS's key when no priced row meets the target: the choice rests on score alone
 # why the recommended row was chosen (summary.cheapest_choice's rule, or NO_PRICE)
 _BASIS = {
@@ -126,7 +128,7 @@ def _confidence(rec: Any, runner: Any | None, choice: summary.Choice, priced: bo
 
 
 def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame, rec_id: str, monthly: float,
-             ties: dict[tuple[str, str], bool | None]) -> dict[str, str] | None:  # fmt: skip
+             tie_of: TieOf) -> dict[str, str] | None:  # fmt: skip
     """Fine-tune or API on the task: the break-even row of the recommended fine-tuned model, or else of the best
     fine-tuned one (analysis.headline_pairs' choice), against the task's best API row."""
     if breakeven.empty or "task" not in breakeven:
@@ -136,7 +138,7 @@ def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame, rec_id: str
         return None
     own = mine[mine["tuned_cell_id"] == rec_id]
     b = (own if not own.empty else mine).sort_values(["tuned_score", "api_score"], ascending=False).iloc[0]
-    tied = ties.get((b["tuned_cell_id"], b["api_cell_id"]))
+    tied = tie_of(b["tuned_cell_id"], b["api_cell_id"])
     quality = ("tied" if tied else "tuned" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
                "api") if tied is not None else "untested"  # fmt: skip
     kind, volume = summary._break_even_kind(b)
@@ -190,11 +192,12 @@ def _missing(part: pd.DataFrame, broken: list[dict[str, Any]], task: str) -> lis
     return out
 
 
-def panel(df: pd.DataFrame, breakeven: pd.DataFrame, ties: dict[tuple[str, str], bool | None],
+def panel(df: pd.DataFrame, breakeven: pd.DataFrame, tie_of: TieOf,
           assumptions: dict[str, Any], broken: list[dict[str, Any]],
           choices: dict[str, summary.Choice] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Per task (in name order): {task, basis, options: [recommended, runner-up?], verdict, missing, confidence}.
-    `choices`: summary.cheapest_choices of `df`, when the caller has them (the summary's)."""
+    `tie_of(tuned cell id, API cell id)`: are the two tied on paired items (None: not tested; analysis.ties_between
+    for one pair). `choices`: summary.cheapest_choices of `df`, when the caller has them (the summary's)."""
     out = []
     target, monthly = assumptions["target_score"], assumptions["monthly_queries"]
     if choices is None:
@@ -225,7 +228,7 @@ def panel(df: pd.DataFrame, breakeven: pd.DataFrame, ties: dict[tuple[str, str],
             "task": task,
             "basis": _(_BASIS[choice.rule if priced else NO_PRICE], target=dec(target, 2)),
             "options": options,
-            "verdict": _verdict(task, part, breakeven, rec["cell_id"], monthly, ties),
+            "verdict": _verdict(task, part, breakeven, rec["cell_id"], monthly, tie_of),
             "missing": _missing(part, broken, task),
             "confidence": _confidence(rec, runner, choice, priced),
         })  # fmt: skip

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -142,8 +142,8 @@ def _decimal(v: Any, digits: int) -> str:
         from babel.numbers import format_decimal
 
         return format_decimal(v, format="#,##0" + ("." + "0" * digits if digits else ""), locale=locale)
-    d = Decimal(str(v)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
-    return f"{d:,.{digits}f}"
+    # Decimal's own format rounds half to even (the default context's rounding), as babel does
+    return f"{Decimal(str(v)):,.{digits}f}"
 
 
 def dec(v: Any, digits: int = 3, sign: bool = False, dash: str = "-") -> str:

@@ -67,7 +67,7 @@ def _render(board: Board, title: str, out_dir: Path | None) -> str:
     # each chart as its figure's JSON, drawn by the page's script when it scrolls into view (all at once to print):
     # drawing every chart before the table could answer took most of a 10,000-row page's 15 s to open
     charts = [(cid, question, fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
-              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads, board.history, board.capabilities)]  # fmt: skip
+              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads, board.history, board.capabilities, board.noise)]  # fmt: skip
     env = Environment(
         loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
     )
@@ -138,7 +138,17 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     def cell(v: Any) -> Any:
         return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
 
-    return df.apply(lambda col: col if pd.api.types.is_numeric_dtype(col) else col.map(cell))
+    def column(col: pd.Series) -> pd.Series:
+        if pd.api.types.is_numeric_dtype(col):
+            return col
+        if (
+            isinstance(col.dtype, pd.StringDtype)
+            and not col.str.startswith(FORMULA_START).fillna(False).any()
+        ):
+            return col  # a text column with no such cell (the common case), checked at once
+        return col.map(cell)
+
+    return df.apply(column)
 
 
 def export_json(df: pd.DataFrame, title: str, board: Board | None = None) -> str:
@@ -172,9 +182,8 @@ def _dump(doc: dict[str, Any]) -> str:
     readable, and written by json's C encoder. `indent` makes json use its pure-Python encoder, which took 6 s of
     a 10,000-row report's 16 (bench/report_10k.py)."""
 
-    def one(v: Any) -> str:
-        return json.dumps(v, ensure_ascii=False, default=str)
-
+    # one encoder for every element: json.dumps with options builds a new JSONEncoder on each of 35,000 calls
+    one = json.JSONEncoder(ensure_ascii=False, default=str).encode
     parts = []
     for k, v in doc.items():
         value = "[\n  " + ",\n  ".join(map(one, v)) + "\n ]" if isinstance(v, list) and v else one(v)
