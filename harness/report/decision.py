@@ -127,14 +127,12 @@ def _confidence(rec: Any, runner: Any | None, choice: summary.Choice, priced: bo
              "the options that meet the target.", n=n)  # fmt: skip
 
 
-def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame, rec_id: str, monthly: float,
+def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame | None, rec_id: str, monthly: float,
              tie_of: TieOf) -> dict[str, str] | None:  # fmt: skip
-    """Fine-tune or API on the task: the break-even row of the recommended fine-tuned model, or else of the best
-    fine-tuned one (analysis.headline_pairs' choice), against the task's best API row."""
-    if breakeven.empty or "task" not in breakeven:
-        return None
-    mine = breakeven[breakeven["task"] == task]
-    if mine.empty:
+    """Fine-tune or API on the task (`breakeven`: its break-even rows): the pair of the recommended fine-tuned model,
+    or else of the best fine-tuned one (analysis.headline_pairs' choice), against the task's best API row."""
+    mine = breakeven
+    if mine is None or mine.empty:
         return None
     own = mine[mine["tuned_cell_id"] == rec_id]
     b = (own if not own.empty else mine).sort_values(["tuned_score", "api_score"], ascending=False).iloc[0]
@@ -202,6 +200,8 @@ def panel(df: pd.DataFrame, breakeven: pd.DataFrame, tie_of: TieOf,
     target, monthly = assumptions["target_score"], assumptions["monthly_queries"]
     if choices is None:
         choices = summary.cheapest_choices(df, target, monthly, assumptions["amortise_months"])
+    # the break-even rows split by task once (a 10,000-row board has 25,000 of them)
+    pairs = dict(tuple(breakeven.groupby("task", sort=False))) if "task" in breakeven else {}
     for task, part in df.groupby("task", sort=True):
         scored = part[part["score"].notna()]
         if scored.empty:
@@ -228,7 +228,7 @@ def panel(df: pd.DataFrame, breakeven: pd.DataFrame, tie_of: TieOf,
             "task": task,
             "basis": _(_BASIS[choice.rule if priced else NO_PRICE], target=dec(target, 2)),
             "options": options,
-            "verdict": _verdict(task, part, breakeven, rec["cell_id"], monthly, tie_of),
+            "verdict": _verdict(task, part, pairs.get(task), rec["cell_id"], monthly, tie_of),
             "missing": _missing(part, broken, task),
             "confidence": _confidence(rec, runner, choice, priced),
         })  # fmt: skip

@@ -379,6 +379,13 @@ def monthly_curve(
 def break_even(
     records: list[dict[str, Any]], monthly_queries: float, months: float, deployment: Deployment | None = None
 ) -> pd.DataFrame:
+    """break_even_rows as a DataFrame."""
+    return pd.DataFrame(break_even_rows(records, monthly_queries, months, deployment))
+
+
+def break_even_rows(
+    records: list[dict[str, Any]], monthly_queries: float, months: float, deployment: Deployment | None = None
+) -> list[dict[str, Any]]:
     """Each fine-tuned model (on the task it was trained for) against each API baseline on the same task and
     items: the monthly volumes where fine-tuning is cheaper, training amortised over `months`, the self-hosted
     model served as `deployment` (harness.compare.deployment) on its capacity at the latency target. A record
@@ -470,7 +477,7 @@ def break_even(
                 "api_cell_id": a["cell_id"],
                 "api_stand_in": a["model"].get("stand_in"),
             })  # fmt: skip
-    return pd.DataFrame(rows)
+    return rows
 
 
 def unknown_text(missing: set[str]) -> str:
