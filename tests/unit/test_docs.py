@@ -192,3 +192,17 @@ def test_the_readme_block_takes_the_exports_break_even_text(tmp_path):
     del doc["breakeven"][0]["break_even"]
     with pytest.raises(rr.ExampleError, match="has no field `break_even`"):
         rr.render_block(doc)
+
+
+def test_the_docs_index_lists_every_page():
+    """docs/README.md is the index of docs/: every page under docs/ (but the index) is linked from it, and every
+    link in it points at a file that exists."""
+    import re
+
+    index = REPO_ROOT / "docs" / "README.md"
+    text = index.read_text(encoding="utf-8")
+    links = {m.split("#")[0] for m in re.findall(r"\]\(([^)]+)\)", text) if not m.startswith("http")}
+    for link in links:
+        assert (index.parent / link).resolve().exists(), link
+    pages = {p.relative_to(index.parent).as_posix() for p in index.parent.rglob("*.md") if p != index}
+    assert pages <= links, pages - links
