@@ -3,7 +3,7 @@ size (<= 10 MB), and the seconds until its leaderboard is drawn and sorted once 
 
     python bench/report_10k.py [--rows 10000] [--tasks 20] [--out /tmp/report-bench]
 
-The rows are synthetic (random scores, costs and latencies in records made by harness.testing.make_record;
+The rows are synthetic (random scores, costs and latencies in records made by tests.support.records.make_record;
 nothing here is a measurement of a model): they only load the report builder the way a long history of sweeps
 would. 10 % are fine-tuned models with base cells, 5 % API baselines. No per-sample files, so ranks are by score
 and there is no drill-down (per-sample data is bounded per task anyway: drill.MAX_ITEMS). Prints the figures and
@@ -28,7 +28,7 @@ HTML_GOAL_MB = 10.0
 
 
 def synthetic(n_rows: int, n_tasks: int, seed: int = 0) -> list[dict]:
-    from harness.testing import API_PRICE, make_record
+    from tests.support.records import API_PRICE, make_record
 
     rng = random.Random(seed)
     records = []

@@ -137,8 +137,8 @@ def test_open_loop_sends_on_a_poisson_schedule_and_reports_its_fidelity(
 def test_the_measured_capacity_prices_the_self_hosted_row_and_the_chart_draws(closed, tmp_path):
     from harness.report.analysis import build_board
     from harness.report.render import write_board
-    from harness.testing import make_record
     from tests.support.browser import chart_points, opened
+    from tests.support.records import make_record
 
     _, _, again = closed
     load = _record(again.stdout)

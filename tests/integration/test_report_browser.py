@@ -1,7 +1,7 @@
 """The report in a real browser (Debian's headless chromium via Playwright): it renders with no console error,
 its charts draw their points, sorting and filtering work, and model output cannot run script.
 
-These records are made-up test inputs from harness.testing (the real default job's report is opened in
+These records are made-up test inputs from tests.support.records (the real default job's report is opened in
 tests/e2e/test_default_job.py)."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """A small made-up board (three rows on a six-item task, model text carrying script payloads) for the report's
-unit and browser tests: hand-chosen scores, costs and per-item results, made with harness.testing."""
+unit and browser tests: hand-chosen scores, costs and per-item results, made with tests.support.records."""
 
 from __future__ import annotations
 
-from harness.testing import make_record, make_samples
 from tests.support.loads import load_record
+from tests.support.records import make_record, make_samples
 
 XSS = ['<script>window.__xss = 1</script>', '<img src=x onerror="window.__xss = 2">',
        '"><svg onload="window.__xss = 3">']  # fmt: skip

@@ -367,7 +367,7 @@ def test_a_stopped_cell_is_recorded_as_stopped_and_the_loop_goes_on(tmp_path, mo
 
 def test_the_report_lists_a_stopped_cell_as_stopped_by_the_budget(tmp_path):
     from harness.report.render import write_report
-    from harness.testing import make_record
+    from tests.support.records import make_record
 
     stop = {"model": "openai-gpt-4o-mini", "task": "helpdesk_en", "status": "stopped_by_budget",
             "message": "stopped by the budget (budget.max_usd = 0.0100 USD): 7 of 16 requests answered and kept"}  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.report.card import card_rows, scores_markdown, write_card
 from harness.store import Store
-from harness.testing import make_record
+from tests.support.records import make_record
 
 
 def record(model: str, created: str, value: float, task: str = "helpdesk") -> dict:

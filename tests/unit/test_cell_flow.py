@@ -68,7 +68,7 @@ def test_a_judge_uses_the_endpoint_the_plan_made_for_the_baseline_it_names(tmp_s
 
 
 def stored_record(**changes) -> dict:
-    from harness.testing import make_record
+    from tests.support.records import make_record
 
     return {**make_record("c1").to_json(), **changes}
 

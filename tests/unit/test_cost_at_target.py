@@ -10,9 +10,9 @@ from harness.compare.deployment import Deployment
 from harness.load.summary import Slo, capacity, interval, level_figures
 from harness.report import summary
 from harness.report.table import break_even, cost_and_latency, leaderboard, with_capacity
-from harness.testing import make_record as _make_record
 from tests.support import page
 from tests.support.loads import load_record
+from tests.support.records import make_record as _make_record
 
 DEDICATED = Deployment()  # 1 replica always on, 730 h, peak 3x the mean, planned at 60 %
 T_975_3 = 3.182446  # Student's t, 0.975 quantile, 3 degrees of freedom (a table's value)
@@ -237,7 +237,7 @@ def test_an_unbounded_capacity_puts_the_cost_low_end_at_unlimited_capacity():
     replica: 219, 292 and 73 USD a month, per 1,000 of 100,000 queries: 2.19, 2.92 and 0.73."""
     from harness.compare.deployment import Deployment
     from harness.report.table import cost_and_latency
-    from harness.testing import make_record
+    from tests.support.records import make_record
 
     rec = make_record("u" * 20, hardware={"price_per_hour": 0.1, "profile": "cpu-2vcpu"}).to_json()
     rec["capacity"] = {"queries_per_hour": 300.0, "queries_per_hour_low": 200.0, "queries_per_hour_high": None,

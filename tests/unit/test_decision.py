@@ -5,7 +5,7 @@ separated above the API)."""
 from __future__ import annotations
 
 from harness.report.analysis import build_board
-from harness.testing import make_samples
+from tests.support.records import make_samples
 from tests.unit.test_report import break_even_case
 
 SETTINGS = {"monthly_queries": 100_000, "amortise_months": 3}

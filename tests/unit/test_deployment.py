@@ -91,7 +91,7 @@ def _pair():
     """A LoRA row measured at 36,000 queries/h on an H100 priced 2.99 USD/h, 10 USD of training; an API row at
     3.25 USD per 1,000 queries (3,250 prompt tokens a query at 1 USD per 1M), on the same items."""
     from harness.evaluate.api.meter import Meter, aggregate
-    from harness.testing import make_record
+    from tests.support.records import make_record
 
     tuned = make_record(
         "tuned000000000000000", model="m", score=0.7,
@@ -184,8 +184,8 @@ def test_the_report_prices_self_hosting_as_the_deployment_and_names_it(tmp_path)
 
 def test_harness_report_reprices_a_store_under_another_deployment_without_running_anything(tmp_path):
     from harness.store import Store
-    from harness.testing import make_samples
     from tests.support.loads import store_load
+    from tests.support.records import make_samples
     from tests.support.run import run_harness
 
     store = Store(tmp_path / "results")

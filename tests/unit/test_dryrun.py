@@ -14,7 +14,7 @@ from harness import dryrun
 from harness.evaluate.api.cache import ResponseCache, request_key
 from harness.plan import plan
 from harness.store import Store
-from harness.testing import make_record, make_samples
+from tests.support.records import make_record, make_samples
 from tests.support.run import compose_cfg, run_harness
 
 OFFLINE_API = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",

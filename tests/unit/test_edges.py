@@ -338,7 +338,7 @@ def test_a_response_cache_that_is_not_a_file_is_named_not_opened(tmp_path):
 
 def test_a_foreign_record_with_infinity_is_skipped_with_a_warning(tmp_path, caplog):
     from harness.store import Store
-    from harness.testing import make_record
+    from tests.support.records import make_record
 
     store = Store(tmp_path)
     good = make_record(cell_id="a" * 20)
@@ -415,7 +415,7 @@ def test_a_report_folder_is_written_as_one_unit(tmp_path):
 
     from harness.report.analysis import build_board
     from harness.report.render import write_board
-    from harness.testing import make_record
+    from tests.support.records import make_record
 
     board = build_board([make_record(cell_id="e" * 20).to_json()], [])
     out = tmp_path / "report"

@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 
 from harness.cli import group_options
 from harness.report.egress import IN_HOUSE, THIRD_PARTY, describe, egress
-from harness.testing import make_record
 from tests.support import page
+from tests.support.records import make_record
 from tests.support.run import compose_cfg
 
 
@@ -67,7 +67,7 @@ def test_the_report_has_an_egress_column_a_filter_and_the_best_in_house_sentence
     house is the better local one, and the summary says so beside the API's rank."""
     from harness.report.analysis import build_board
     from harness.report.render import write_board
-    from harness.testing import make_samples
+    from tests.support.records import make_samples
 
     local_a = make_record("a" * 20, model="alpha", task="helpdesk", n=4, score=0.5).to_json()
     local_b = make_record("b" * 20, model="beta", task="helpdesk", n=4, score=0.25).to_json()

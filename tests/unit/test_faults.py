@@ -23,7 +23,7 @@ import pytest
 from harness.report.render import write_report
 from harness.store import Store
 from harness.store.store import DamagedRecord, atomic_write_text
-from harness.testing import make_record, make_samples
+from tests.support.records import make_record, make_samples
 from tests.support.run import run_harness
 
 SENTINEL = "sk-harness-SENTINEL-faults-91c2e7"

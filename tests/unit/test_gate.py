@@ -14,7 +14,7 @@ from scipy.stats import norm
 from harness.errors import HarnessError
 from harness.report.gate import check_gate_settings, gate_run, holm_adjusted
 from harness.store import Store
-from harness.testing import make_record, make_samples
+from tests.support.records import make_record, make_samples
 
 N = 40
 BEFORE = [1] * 30 + [0] * 10  # 30 of 40 right

@@ -10,7 +10,7 @@ import pytest
 
 from harness.report.gate import gate_run
 from harness.store import Store
-from harness.testing import make_record, make_samples
+from tests.support.records import make_record, make_samples
 
 A, B = "20261201T000000Z-aaaaaa", "20261202T000000Z-bbbbbb"
 SCORES = [1] * 30 + [0] * 10

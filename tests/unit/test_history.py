@@ -11,8 +11,8 @@ import pytest
 from harness.report.from_store import report_from_store
 from harness.store import Store
 from harness.store.runs import computed_by, effective_status, find_run, manifests, write_manifest
-from harness.testing import make_record, make_samples
 from tests.support import page
+from tests.support.records import make_record, make_samples
 from tests.support.run import run_harness
 
 R1, R2, R3 = "20261201T030000Z-aaaaaa", "20261202T030000Z-bbbbbb", "20261203T030000Z-cccccc"

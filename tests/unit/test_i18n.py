@@ -129,7 +129,7 @@ def rich_board_records():
     """A report with every section a default job has: a base and a LoRA model on helpdesk and on the general suite
     (forgetting, categories for the radar), an API baseline with a data policy (break-even), a format task
     (JSON validity), k-sample consistency, and a cell that failed."""
-    from harness.testing import make_record, make_samples
+    from tests.support.records import make_record, make_samples
 
     ft = {"method": "lora", "train_task": "helpdesk_en", "artifact_id": "art" * 6,
           "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0, "device": {"kind": "cpu"},

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("run", ["harness.run", "harness.judge", "harness.load.run", "harness.load.cells", "harness.dryrun",
              "harness.data.synth", "harness.modelcheck"]),
     ("report", ["harness.report"]),
-    ("app", ["harness.cli", "harness.__main__", "harness.config", "harness.report.callback", "harness.testing",
+    ("app", ["harness.cli", "harness.__main__", "harness.config", "harness.report.callback",
              "harness.history"]),
 ]  # fmt: skip
 # What a worker in another Python environment must not need.

@@ -244,7 +244,7 @@ def test_the_self_hosted_cost_per_1000_queries_comes_from_the_measured_capacity_
     2.19 per 1,000 queries (not the record's own batch throughput of 99,999 queries/h)."""
     from harness.compare.deployment import Deployment
     from harness.report.table import cost_and_latency, self_hosting, with_capacity
-    from harness.testing import make_record
+    from tests.support.records import make_record
 
     cell = make_record(model="m-small", task="helpdesk", hardware={"price_per_hour": 3.0, "profile": "l4"},
                        inference={"queries_per_hour": 99_999.0},
@@ -289,7 +289,7 @@ def test_the_load_chart_rings_the_capacity_and_draws_each_target_against_its_rec
 
 def test_an_evaluation_timed_on_a_contended_machine_says_so_where_its_cost_is_shown():
     from harness.report.table import cost_and_latency
-    from harness.testing import make_record
+    from tests.support.records import make_record
 
     busy = {"contended": True, "flags": ["other work used 60% of the machine's CPU while this was timed"]}
     r = make_record(inference={"machine": busy}).to_json()

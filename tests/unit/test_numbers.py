@@ -16,8 +16,8 @@ from harness.evaluate.timed import measured
 from harness.execute.local import cost_section
 from harness.report.diff import compare_rows, newcombe
 from harness.report.table import cost_and_latency, leaderboard, tuning_effect
-from harness.testing import make_record as _make_record
-from harness.testing import make_samples
+from tests.support.records import make_record as _make_record
+from tests.support.records import make_samples
 
 
 def make_record(*args, **kwargs) -> dict:

@@ -6,8 +6,8 @@ import pytest
 
 from harness.report.render import write_report
 from harness.report.table import leaderboard
-from harness.testing import make_record, make_samples
 from tests.support import page
+from tests.support.records import make_record, make_samples
 
 # A record in the stored shape (a test input, not a result shown to anyone): 38 of 50 right.
 RECORD = make_record(

@@ -1,5 +1,5 @@
 """The report on what a fine-tuned row was trained on (finetune.train_data): the task's own data, a synthetic set
-from a teacher model, label noise. Every record here is a made-up test input (harness.testing)."""
+from a teacher model, label noise. Every record here is a made-up test input (tests.support.records)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from harness.report.analysis import build_board
 from harness.report.charts import all_charts, data_size_chart
 from harness.report.render import write_report
 from harness.report.table import method_label
-from harness.testing import make_record, synthetic_data
 from tests.support import page
+from tests.support.records import make_record, synthetic_data
 
 Z = 1.959964  # the normal interval's factor: these scores are not 0/1 means, so ci = score +- Z x stderr
 HW = {"profile": "cpu-2vcpu", "kind": "cpu", "count": 1, "price_per_hour": 0.0832, "currency": "USD"}

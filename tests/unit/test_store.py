@@ -8,7 +8,7 @@ import pytest
 
 from harness.store import Store
 from harness.store.store import atomic_write_text
-from harness.testing import make_record, make_samples
+from tests.support.records import make_record, make_samples
 
 
 def test_write_then_load_round_trip(tmp_path):
