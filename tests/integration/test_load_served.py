@@ -93,7 +93,9 @@ def test_figures_and_capacity_recompute_by_hand_from_the_stored_rows(closed):
         meets = np.percentile(ttft, 95) <= 2.0 and np.percentile(tpot, 95) <= 0.15 and lv["trusted"]
         assert f["meets_target"] == meets
         met_all = met_all and meets
-        if met_all:
+        # capacity: of the levels meeting it with every lower one meeting it too, the one that answered the most
+        # requests per second (2 users can answer fewer than 1 on 2 cores: then level 1 is the capacity)
+        if met_all and (capacity is None or 3 / stored["wall_s"] >= capacity["requests_per_s"]):
             capacity = {"level": lv["level"], "requests_per_s": 3 / stored["wall_s"],
                         "queries_per_hour": 3600 * 3 / stored["wall_s"]}  # fmt: skip
     got = record["capacity"] and {
