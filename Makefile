@@ -19,7 +19,7 @@ test-fast: setup
 	.venv/bin/pytest
 
 lint: setup
-	.venv/bin/ruff check harness tests tasks && .venv/bin/ruff format --check harness tests tasks
+	.venv/bin/ruff check harness hydra_plugins tests tasks bench scripts && .venv/bin/ruff format --check harness hydra_plugins tests tasks bench scripts
 
 # Rewrite runtimes/main.lock (the exact versions setup installs) from pyproject.toml's ranges, newest allowed.
 lock:

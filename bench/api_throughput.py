@@ -43,11 +43,7 @@ def serve(port: int, delay: float) -> None:
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await resp.prepare(request)
             chunks = [
-                {
-                    "choices": [
-                        {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}
-                    ]
-                },
+                {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
                 {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                 {"choices": [], "usage": usage},
             ]
@@ -57,9 +53,16 @@ def serve(port: int, delay: float) -> None:
                 )
             await resp.write(b"data: [DONE]\n\n")
             return resp
-        return web.json_response({"id": "b", "object": "chat.completion", "created": 0, "model": "m", "usage": usage,
-                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                               "finish_reason": "stop"}]})  # fmt: skip
+        return web.json_response(
+            {
+                "id": "b",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "usage": usage,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            }
+        )
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -71,16 +74,23 @@ def serve(port: int, delay: float) -> None:
 
 
 def harness_rate(url: str, concurrency: int, n: int, stream: bool) -> float:
-    from harness.evaluate.api.cache import ResponseCache
-    from harness.evaluate.api.client import ApiCaller, Settings
+    from harness.api.cache import ResponseCache
+    from harness.api.client import ApiCaller, Settings
 
     with tempfile.TemporaryDirectory() as d:
         cache = ResponseCache(Path(d) / "cache.sqlite")
-        caller = ApiCaller(base_url=url, api_key="EMPTY", model="m", endpoint_id="bench", settings=Settings(
-            concurrency=concurrency, stream=stream), cache=cache, price={"currency": "USD", "input_per_1m": 0.15,
-            "cached_input_per_1m": 0.075, "output_per_1m": 0.6})  # fmt: skip
-        bodies = [{"messages": [{"role": "user", "content": f"q{time.time_ns()}-{i}"}], "max_tokens": 8}
-                  for i in range(n)]  # fmt: skip
+        caller = ApiCaller(
+            base_url=url,
+            api_key="EMPTY",
+            model="m",
+            endpoint_id="bench",
+            settings=Settings(concurrency=concurrency, stream=stream),
+            cache=cache,
+            price={"currency": "USD", "input_per_1m": 0.15, "cached_input_per_1m": 0.075, "output_per_1m": 0.6},
+        )
+        bodies = [
+            {"messages": [{"role": "user", "content": f"q{time.time_ns()}-{i}"}], "max_tokens": 8} for i in range(n)
+        ]
         t = time.perf_counter()
         answers = caller.run(bodies)
         seconds = time.perf_counter() - t
@@ -93,14 +103,22 @@ def openai_sdk_rate(url: str, concurrency: int, n: int) -> float:
     import openai
 
     async def go() -> float:
-        client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0,
-                                    http_client=openai.DefaultAioHttpClient())  # fmt: skip
+        client = openai.AsyncOpenAI(
+            base_url=url, api_key="EMPTY", max_retries=0, http_client=openai.DefaultAioHttpClient()
+        )
         sem = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> None:
             async with sem:
-                await client.post("/chat/completions", cast_to=dict, body={"model": "m", "max_tokens": 8,
-                                  "messages": [{"role": "user", "content": f"q{time.time_ns()}-{i}"}]})  # fmt: skip
+                await client.post(
+                    "/chat/completions",
+                    cast_to=dict,
+                    body={
+                        "model": "m",
+                        "max_tokens": 8,
+                        "messages": [{"role": "user", "content": f"q{time.time_ns()}-{i}"}],
+                    },
+                )
 
         t = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
@@ -116,8 +134,14 @@ def lm_eval_rate(url: str, concurrency: int, n: int) -> float:
     from lm_eval.models.api_models import JsonChatStr
     from lm_eval.models.openai_completions import LocalChatCompletion
 
-    lm = LocalChatCompletion(base_url=f"{url}/chat/completions", model="m", num_concurrent=concurrency,
-                             max_retries=1, tokenizer_backend=None, tokenized_requests=False)  # fmt: skip
+    lm = LocalChatCompletion(
+        base_url=f"{url}/chat/completions",
+        model="m",
+        num_concurrent=concurrency,
+        max_retries=1,
+        tokenizer_backend=None,
+        tokenized_requests=False,
+    )
     reqs = [
         Instance(
             "generate_until",
@@ -128,7 +152,7 @@ def lm_eval_rate(url: str, concurrency: int, n: int) -> float:
             ),
             i,
             ("bench", i, 1),
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
     t = time.perf_counter()
@@ -177,19 +201,30 @@ def main() -> int:
     print(f"  lm-eval local-chat-completions, concurrency 16: {theirs16:7.2f}")
     print(f"  bare openai SDK calls, concurrency 16: {sdk16:7.2f}  (reference: the SDK's own floor)")
     print(f"scaling: c16 / (16 x c1) = {scaling:.3f}  (goal >= 0.8)")
-    print(
-        f"harness / lm-eval at c16 = {vs_lm_eval:.3f} streaming, {vs_lm_eval_plain:.3f} not streaming  (goal >= 1.0)"
-    )
+    print(f"harness / lm-eval at c16 = {vs_lm_eval:.3f} streaming, {vs_lm_eval_plain:.3f} not streaming  (goal >= 1.0)")
     print(
         f"bare openai SDK / lm-eval at c16 = {sdk16 / theirs16:.3f}; harness / bare SDK = {vs_lm_eval * theirs16 / sdk16:.3f}"
     )
     out = Path(__file__).parent / "results" / "api_throughput.json"
-    out.write_text(json.dumps({"delay_s": a.delay, "requests": sizes, "harness_streaming_rps": ours,
-                               "harness_plain_rps_c16": ours_plain16, "lm_eval_rps_c16": theirs16,
-                               "scaling_c16_over_16xc1": scaling, "harness_over_lm_eval_c16": vs_lm_eval,
-                               "harness_plain_over_lm_eval_c16": vs_lm_eval_plain, "openai_sdk_rps_c16": sdk16,
-                               "openai_sdk_over_lm_eval_c16": sdk16 / theirs16,
-                               "machine": "2-core CPU, loopback"}, indent=2) + "\n")  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {
+                "delay_s": a.delay,
+                "requests": sizes,
+                "harness_streaming_rps": ours,
+                "harness_plain_rps_c16": ours_plain16,
+                "lm_eval_rps_c16": theirs16,
+                "scaling_c16_over_16xc1": scaling,
+                "harness_over_lm_eval_c16": vs_lm_eval,
+                "harness_plain_over_lm_eval_c16": vs_lm_eval_plain,
+                "openai_sdk_rps_c16": sdk16,
+                "openai_sdk_over_lm_eval_c16": sdk16 / theirs16,
+                "machine": "2-core CPU, loopback",
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return 0 if scaling >= 0.8 and vs_lm_eval >= 1.0 else 1
 
 

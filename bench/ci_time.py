@@ -31,12 +31,8 @@ GOAL_S = 30 * 60
 
 
 def cpu() -> dict:
-    flags = next(
-        (line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), ""
-    )
-    model = next(
-        (line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line), ""
-    )
+    flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    model = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line), "")
     return {
         "model": model.split(":", 1)[-1].strip(),
         "cpus": os.cpu_count(),
@@ -48,8 +44,10 @@ def cpu() -> dict:
 def slowest(log: str, n: int = 25) -> list[dict]:
     """The slowest tests of every --durations table in the log (one per lane of scripts/test.sh):
     [{seconds, phase, test}], slowest first."""
-    rows = [{"seconds": float(m[1]), "phase": m[2], "test": m[3]}
-            for m in re.finditer(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)$", log, flags=re.M)]  # fmt: skip
+    rows = [
+        {"seconds": float(m[1]), "phase": m[2], "test": m[3]}
+        for m in re.finditer(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)$", log, flags=re.M)
+    ]
     return sorted(rows, key=lambda r: -r["seconds"])[:n]
 
 
@@ -71,9 +69,7 @@ def fresh_clone(keep: str | None, prefix: str) -> tuple[Path, Path, dict[str, st
         sys.exit(f"--keep {work}: not empty; name a new folder")
     clone, cache = work / "clone", work / "cache"
     work.mkdir(parents=True, exist_ok=True)
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     if (ROOT.parent / "shared").is_dir():  # beside the checkout, as CI has it (the seed models' remote code):
         (work / "shared").symlink_to(ROOT.parent / "shared")  # without it their tests skip and go untimed
@@ -106,9 +102,7 @@ def main() -> int:
         "goal_s": GOAL_S,
     }
     OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"CI in a fresh clone: {wall / 60:.1f} min ({result['tests']}), exit {p.returncode}; log: {work / 'ci.log'}"
-    )
+    print(f"CI in a fresh clone: {wall / 60:.1f} min ({result['tests']}), exit {p.returncode}; log: {work / 'ci.log'}")
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if p.returncode == 0 and wall <= GOAL_S else 1

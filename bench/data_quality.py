@@ -20,8 +20,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = str(Path(sys.executable).with_name("harness"))
-TRAIN = ["model=smollm2-135m", "finetune=lora", "task=helpdesk_en", "baseline=none", "finetune.epochs=1",
-         "finetune.learning_rate=3e-3", "finetune.val_examples=16", "finetune.precision=auto"]  # fmt: skip
+TRAIN = [
+    "model=smollm2-135m",
+    "finetune=lora",
+    "task=helpdesk_en",
+    "baseline=none",
+    "finetune.epochs=1",
+    "finetune.learning_rate=3e-3",
+    "finetune.val_examples=16",
+    "finetune.precision=auto",
+]
 
 
 def run(*args: str) -> str:
@@ -45,11 +53,22 @@ def main() -> None:
     p.add_argument("--store", default="/tmp/harness-bench-data-quality")
     a = p.parse_args()
     store = Path(a.store)
-    paths = [f"paths.results={store / 'results'}", f"paths.artifacts={store / 'artifacts'}",
-             f"paths.reports={store / 'reports'}"]  # fmt: skip
+    paths = [
+        f"paths.results={store / 'results'}",
+        f"paths.artifacts={store / 'artifacts'}",
+        f"paths.reports={store / 'reports'}",
+    ]
     run("sweep=data-quality", f"task.limit={a.limit}", *paths)
-    run("data", "synth", "task=helpdesk_en", "teacher=local-smollm2", f"data.n={a.n}", "data.mode=rewrite",
-        "data.max_tokens=64", *paths)  # fmt: skip
+    run(
+        "data",
+        "synth",
+        "task=helpdesk_en",
+        "teacher=local-smollm2",
+        f"data.n={a.n}",
+        "data.mode=rewrite",
+        "data.max_tokens=64",
+        *paths,
+    )
     sets = [json.loads(f.read_text()) for f in (store / "results" / "datasets").glob("*/dataset.json")]
     (ds,) = [d for d in sets if d["identity"]["n"] == a.n]
     kept = ds["counts"]["kept"]
@@ -65,25 +84,50 @@ def main() -> None:
         td = ft.get("train_data") or {}
         score = r["primary"]["value"]
         lo, hi = wilson(score * a.limit, a.limit)
-        rows.append({"variant": "base" if ft["method"] == "none" else td["label"], "n_train": (ft.get("data") or {}).get("n_domain", 0),
-                     "label_noise": td.get("label_noise"), "n_corrupted": td.get("n_corrupted"), "score": score,
-                     "ci95": [round(lo, 4), round(hi, 4)], "training_data_cost": (r.get("cost") or {}).get("training_data"),
-                     "cell_id": r["cell_id"]})  # fmt: skip
+        rows.append(
+            {
+                "variant": "base" if ft["method"] == "none" else td["label"],
+                "n_train": (ft.get("data") or {}).get("n_domain", 0),
+                "label_noise": td.get("label_noise"),
+                "n_corrupted": td.get("n_corrupted"),
+                "score": score,
+                "ci95": [round(lo, 4), round(hi, 4)],
+                "training_data_cost": (r.get("cost") or {}).get("training_data"),
+                "cell_id": r["cell_id"],
+            }
+        )
     clean = next(r["score"] for r in rows if r["label_noise"] == 0 and r["n_train"] == 64)
     for r in rows:
         r["ratio_to_clean_64"] = round(r["score"] / clean, 3) if clean else None
     rows.sort(key=lambda r: (r["variant"] != "base", r["variant"], r["n_train"], r["label_noise"] or 0))
-    out = {"task": "helpdesk_en", "metric": "contains", "items": a.limit, "model": "smollm2-135m", "method": "lora",
-           "dataset": {"id": ds["dataset_id"], "counts": ds["counts"], "cost": ds["cost"]["total"],
-                       "currency": ds["cost"]["currency"], "teacher": ds["teacher"]["name"]}, "rows": rows}  # fmt: skip
-    lines = [f"helpdesk_en, first {a.limit} test items, contains; SmolLM2-135M LoRA 1 epoch",
-             f"synthetic set {ds['dataset_id'][:8]}: {kept} of {a.n} kept, {ds['cost']['total']:.6f} "
-             f"{ds['cost']['currency']} (stand-in price)", "",
-             f"{'training data':32s} {'n':>4s} {'noise':>6s} {'score':>6s} {'95% interval':>16s} {'/clean64':>9s}"]  # fmt: skip
+    out = {
+        "task": "helpdesk_en",
+        "metric": "contains",
+        "items": a.limit,
+        "model": "smollm2-135m",
+        "method": "lora",
+        "dataset": {
+            "id": ds["dataset_id"],
+            "counts": ds["counts"],
+            "cost": ds["cost"]["total"],
+            "currency": ds["cost"]["currency"],
+            "teacher": ds["teacher"]["name"],
+        },
+        "rows": rows,
+    }
+    lines = [
+        f"helpdesk_en, first {a.limit} test items, contains; SmolLM2-135M LoRA 1 epoch",
+        f"synthetic set {ds['dataset_id'][:8]}: {kept} of {a.n} kept, {ds['cost']['total']:.6f} "
+        f"{ds['cost']['currency']} (stand-in price)",
+        "",
+        f"{'training data':32s} {'n':>4s} {'noise':>6s} {'score':>6s} {'95% interval':>16s} {'/clean64':>9s}",
+    ]
     for r in rows:
         noise = "-" if r["label_noise"] is None else f"{r['label_noise']:.0%}"
-        lines.append(f"{r['variant']:32s} {r['n_train']:>4d} {noise:>6s} {r['score']:>6.3f} "
-                     f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] {r['ratio_to_clean_64']:>9}")  # fmt: skip
+        lines.append(
+            f"{r['variant']:32s} {r['n_train']:>4d} {noise:>6s} {r['score']:>6.3f} "
+            f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] {r['ratio_to_clean_64']:>9}"
+        )
     text = "\n".join(lines)
     print(text)
     res = ROOT / "bench" / "results"

@@ -15,12 +15,12 @@ pinned to core 1 and the generator to core 0 (one core each; --no-pin leaves pla
 The generator drives it, as `harness load` does, with `open_loop` (Poisson arrivals at each requested rate,
 `--seconds` worth of requests and at least `--min-requests`; the schedule's rate is exactly the requested one,
 harness.load.generator.schedule) and `closed_loop` (each number of users). Per level:
-  achieved / requested rate   harness.load.run.fidelity: (requests - 1) over the span of their send times,
+  achieved / requested rate   harness.jobs.load_job.fidelity: (requests - 1) over the span of their send times,
                               against the rate asked for                                goal >= 0.98 (open loop)
-  p50 TTFT / programmed       harness.load.summary.level_figures                       goal within 5 %
+  p50 TTFT / programmed       harness.load.figures.level_figures                       goal within 5 %
   p50 ITL / programmed        (every gap between two content chunks)                   goal within 5 %
   complete                    no errors, 16 content chunks and usage seen in every answer
-  generator CPU               this process's CPU seconds per wall second (harness.load.busy.Busy; 1.0 = the
+  generator CPU               this process's CPU seconds per wall second (harness.busy.Busy; 1.0 = the
                               generator saturated its core), and the server's, for reference
 Open loop also prints answered requests/s over the arrival window (summary.window: what `harness load` reports);
 closed loop requests/s against the ideal users / (TTFT + 15 x ITL) (both for reference, no goal).
@@ -66,11 +66,10 @@ def serve(port: int, ttft: float, itl: float, tokens: int, cpu: int | None) -> N
         base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": "bench"}
         return f"data: {json.dumps({**base, **obj})}\n\n".encode()
 
-    role = event(
-        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
-    )
-    token = [event({"choices": [{"index": 0, "delta": {"content": f" t{k}"}, "finish_reason": None}]})
-             for k in range(tokens)]  # fmt: skip
+    role = event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+    token = [
+        event({"choices": [{"index": 0, "delta": {"content": f" t{k}"}, "finish_reason": None}]}) for k in range(tokens)
+    ]
     finish = event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
     stats: dict[str, list[float]] = {"ttft": [], "itl": []}
     connections: set[Any] = set()  # TCP connections seen since the last /stats (keep-alive reuse or not)
@@ -140,23 +139,25 @@ def wait_until_up(url: str, tries: int = 100) -> None:
 
 def complete(rows: list[dict[str, Any]]) -> bool:
     """Every answer without error, with every content chunk and the usage seen."""
-    return all(
-        not r["error"] and r["completion_tokens"] == TOKENS and len(r["itl_s"]) == TOKENS - 1 for r in rows
-    )
+    return all(not r["error"] and r["completion_tokens"] == TOKENS and len(r["itl_s"]) == TOKENS - 1 for r in rows)
 
 
-def measure(target: Any, prompts: list, mode: str, level: float, n: int, server_pid: int, base: str,
-            profile: bool = False) -> dict[str, Any]:  # fmt: skip
+def measure(
+    target: Any, prompts: list, mode: str, level: float, n: int, server_pid: int, base: str, profile: bool = False
+) -> dict[str, Any]:
     import psutil
 
-    from harness.load.busy import Busy
+    from harness.busy import Busy
+    from harness.jobs.load_job import fidelity
+    from harness.load.figures import Slo, level_figures
     from harness.load.generator import closed_loop, open_loop
-    from harness.load.run import fidelity
-    from harness.load.summary import Slo, level_figures
 
     server = psutil.Process(server_pid)
-    run = (lambda: open_loop(target, prompts, TOKENS, level, n, seed=0)) if mode == "open" else \
-        (lambda: closed_loop(target, prompts, TOKENS, int(level), n))  # fmt: skip
+    run = (
+        (lambda: open_loop(target, prompts, TOKENS, level, n, seed=0))
+        if mode == "open"
+        else (lambda: closed_loop(target, prompts, TOKENS, int(level), n))
+    )
     get_json(f"{base}/stats")  # reset the server's own record
     s0 = server.cpu_times()
     prof = None
@@ -234,12 +235,8 @@ def main() -> int:
     p.add_argument("--users", default="1,8,32", help="closed-loop concurrencies")
     p.add_argument("--seconds", type=float, default=5.0, help="requests per level: this many seconds' worth")
     p.add_argument("--min-requests", type=int, default=200)
-    p.add_argument(
-        "--no-pin", action="store_true", help="do not pin the server and the generator to a core each"
-    )
-    p.add_argument(
-        "--profile", type=float, default=None, metavar="RATE", help="profile one open level instead"
-    )
+    p.add_argument("--no-pin", action="store_true", help="do not pin the server and the generator to a core each")
+    p.add_argument("--profile", type=float, default=None, metavar="RATE", help="profile one open level instead")
     a = p.parse_args()
     from harness.load.generator import Target, closed_loop
 
@@ -249,18 +246,16 @@ def main() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = mp.get_context("spawn").Process(target=serve, args=(port, TTFT_S, ITL_S, TOKENS, 1 if pin else None),
-                                             daemon=True)  # fmt: skip
+    server = mp.get_context("spawn").Process(
+        target=serve, args=(port, TTFT_S, ITL_S, TOKENS, 1 if pin else None), daemon=True
+    )
     server.start()
     if pin:
         os.sched_setaffinity(0, {0})
     base = f"http://127.0.0.1:{port}"
     wait_until_up(f"{base}/health")
     target = Target(f"{base}/v1", "bench")
-    prompts = [
-        [{"role": "user", "content": f"Question {i}: where is my parcel number {1000 + i}?"}]
-        for i in range(8)
-    ]
+    prompts = [[{"role": "user", "content": f"Question {i}: where is my parcel number {1000 + i}?"}] for i in range(8)]
     lines: list[str] = []
 
     def say(line: str = "") -> None:
@@ -290,18 +285,26 @@ def main() -> int:
     load_after = os.getloadavg()
     most_other = max(lv["machine"]["other_share"] for lv in levels)
     quiet = load_before[0] <= QUIET_LOAD and most_other <= 0.25
-    say(f"# bench/load_generator.py, {datetime.date.today()}, {os.cpu_count()} CPU cores, "
-        f"{'server on core 1, generator on core 0' if pin else 'not pinned'}")  # fmt: skip
-    say(f"machine {'quiet' if quiet else 'NOT quiet'}: load average (1/5/15 min) "
+    say(
+        f"# bench/load_generator.py, {datetime.date.today()}, {os.cpu_count()} CPU cores, "
+        f"{'server on core 1, generator on core 0' if pin else 'not pinned'}"
+    )
+    say(
+        f"machine {'quiet' if quiet else 'NOT quiet'}: load average (1/5/15 min) "
         f"{' / '.join(f'{x:.2f}' for x in load_before)} before the run, {' / '.join(f'{x:.2f}' for x in load_after)} "
-        f"at its end (the run itself adds about 1); other work at most {most_other:.1%} of the CPU during a level")  # fmt: skip
-    say(f"programmed server: first content chunk after {TTFT_S * 1000:g} ms, then one every {ITL_S * 1000:g} ms, "
-        f"{TOKENS} in all (each answer {(TTFT_S + (TOKENS - 1) * ITL_S) * 1000:g} ms)")  # fmt: skip
+        f"at its end (the run itself adds about 1); other work at most {most_other:.1%} of the CPU during a level"
+    )
+    say(
+        f"programmed server: first content chunk after {TTFT_S * 1000:g} ms, then one every {ITL_S * 1000:g} ms, "
+        f"{TOKENS} in all (each answer {(TTFT_S + (TOKENS - 1) * ITL_S) * 1000:g} ms)"
+    )
     say()
     say("open loop (Poisson arrivals)")
-    say(f"{'requested':>9} {'n':>5} {'scheduled':>9} {'achieved':>9} {'ach/req':>7} {'req/s':>7} {'lag p99':>8} "
+    say(
+        f"{'requested':>9} {'n':>5} {'scheduled':>9} {'achieved':>9} {'ach/req':>7} {'req/s':>7} {'lag p99':>8} "
         f"{'TTFT p50':>9} {'/prog':>6} {'ITL p50':>8} {'/prog':>6} {'srv TTFT':>8} {'srv ITL':>8} {'conns':>5} "
-        f"{'gen CPU':>7} {'srv CPU':>7} {'other':>6} {'err':>4}  verdict")  # fmt: skip
+        f"{'gen CPU':>7} {'srv CPU':>7} {'other':>6} {'err':>4}  verdict"
+    )
     ok_all = True
     sustained = None
     still = True
@@ -315,63 +318,84 @@ def main() -> int:
         if still:
             sustained = lv["level"]
         lv["verdicts"] = v
-        say(f"{lv['level']:9g} {lv['requests']:5d} {fmt(g['scheduled_rate'], '9.1f')} {fmt(g['achieved_rate'], '9.1f')} "
+        say(
+            f"{lv['level']:9g} {lv['requests']:5d} {fmt(g['scheduled_rate'], '9.1f')} {fmt(g['achieved_rate'], '9.1f')} "
             f"{fmt(g['achieved_over_requested'], '7.4f')} {fmt(lv['requests_per_s'], '7.1f')} {ms(g['lag_p99_s'], 8)} "
             f"{ms(lv['ttft_p50_s'], 9)} {fmt(lv['ttft_ratio'], '6.3f')} "
             f"{ms(lv['itl_p50_s'], 8)} {fmt(lv['itl_ratio'], '6.3f')} "
             f"{ms(srv['ttft']['p50'], 8)} {ms(srv['itl']['p50'], 8)} {srv['connections']:5d} "
             f"{lv['generator_cpu']:7.1%} {lv['server_cpu']:7.1%} {lv['machine']['other_share']:6.1%} "
-            f"{lv['errors']:4d}  " + " ".join(f"{k}:{'PASS' if x else 'FAIL'}" for k, x in v.items()))  # fmt: skip
+            f"{lv['errors']:4d}  " + " ".join(f"{k}:{'PASS' if x else 'FAIL'}" for k, x in v.items())
+        )
     say()
     say("closed loop (N users)")
-    say(f"{'users':>5} {'n':>5} {'req/s':>7} {'ideal':>7} {'/ideal':>6} {'TTFT p50':>9} {'/prog':>6} "
+    say(
+        f"{'users':>5} {'n':>5} {'req/s':>7} {'ideal':>7} {'/ideal':>6} {'TTFT p50':>9} {'/prog':>6} "
         f"{'ITL p50':>8} {'/prog':>6} {'srv TTFT':>8} {'srv ITL':>8} {'conns':>5} {'gen CPU':>7} {'srv CPU':>7} "
-        f"{'other':>6} {'err':>4}  verdict")  # fmt: skip
+        f"{'other':>6} {'err':>4}  verdict"
+    )
     for lv in levels:
         if lv["mode"] != "closed":
             continue
         v, srv = verdicts(lv), lv["server_side"]
         lv["verdicts"] = v
         ok_all &= all(v.values())
-        say(f"{lv['level']:5g} {lv['requests']:5d} {lv['requests_per_s']:7.1f} {lv['ideal_requests_per_s']:7.1f} "
+        say(
+            f"{lv['level']:5g} {lv['requests']:5d} {lv['requests_per_s']:7.1f} {lv['ideal_requests_per_s']:7.1f} "
             f"{lv['throughput_over_ideal']:6.3f} {ms(lv['ttft_p50_s'], 9)} {fmt(lv['ttft_ratio'], '6.3f')} "
             f"{ms(lv['itl_p50_s'], 8)} {fmt(lv['itl_ratio'], '6.3f')} {ms(srv['ttft']['p50'], 8)} "
             f"{ms(srv['itl']['p50'], 8)} {srv['connections']:5d} {lv['generator_cpu']:7.1%} {lv['server_cpu']:7.1%} {lv['machine']['other_share']:6.1%} {lv['errors']:4d}  "
-            + " ".join(f"{k}:{'PASS' if x else 'FAIL'}" for k, x in v.items()))  # fmt: skip
+            + " ".join(f"{k}:{'PASS' if x else 'FAIL'}" for k, x in v.items())
+        )
     say()
-    say(f"goals: achieved/requested >= {GOAL_FIDELITY} (open loop); p50 TTFT and p50 ITL within "
-        f"{GOAL_TIMING:.0%} of the programmed {TTFT_S * 1000:g} ms / {ITL_S * 1000:g} ms; every answer complete")  # fmt: skip
+    say(
+        f"goals: achieved/requested >= {GOAL_FIDELITY} (open loop); p50 TTFT and p50 ITL within "
+        f"{GOAL_TIMING:.0%} of the programmed {TTFT_S * 1000:g} ms / {ITL_S * 1000:g} ms; every answer complete"
+    )
     top = max((lv["level"] for lv in levels if lv["mode"] == "open"), default=None)
     if sustained is None:
         say("the generator sustains none of the requested rates here")
     elif sustained == top:
         say(f"the generator sustains every requested rate up to {sustained:g} requests/s: PASS")
     else:
-        say(
-            f"the generator sustains {sustained:g} requests/s here, not {top:g}: FAIL (see the failing goals above)"
-        )
-    gaps = [(lv["ttft_p50_s"] - lv["server_side"]["ttft"]["p50"], lv["itl_p50_s"] - lv["server_side"]["itl"]["p50"])
-            for lv in levels if lv["ttft_p50_s"] and lv["itl_p50_s"] and lv["server_side"]["ttft"]["p50"]
-            and lv["server_side"]["itl"]["p50"]]  # fmt: skip
+        say(f"the generator sustains {sustained:g} requests/s here, not {top:g}: FAIL (see the failing goals above)")
+    gaps = [
+        (lv["ttft_p50_s"] - lv["server_side"]["ttft"]["p50"], lv["itl_p50_s"] - lv["server_side"]["itl"]["p50"])
+        for lv in levels
+        if lv["ttft_p50_s"] and lv["itl_p50_s"] and lv["server_side"]["ttft"]["p50"] and lv["server_side"]["itl"]["p50"]
+    ]
     if gaps:
-        say(f"measured minus what the server did (its handler start -> first write, gaps between writes), p50, over "
+        say(
+            f"measured minus what the server did (its handler start -> first write, gaps between writes), p50, over "
             f"all levels: TTFT {min(g[0] for g in gaps) * 1000:+.2f} to {max(g[0] for g in gaps) * 1000:+.2f} ms "
             f"(request write, HTTP parsing, loopback, reading the chunk), ITL {min(g[1] for g in gaps) * 1000:+.2f} "
-            f"to {max(g[1] for g in gaps) * 1000:+.2f} ms")  # fmt: skip
+            f"to {max(g[1] for g in gaps) * 1000:+.2f} ms"
+        )
     contended = [lv["level"] for lv in levels if lv["machine"]["other_share"] > 0.25]
     if contended:
-        say(
-            f"WARNING: other work used over 25 % of the machine at levels {contended}: rerun on a quiet machine"
-        )
+        say(f"WARNING: other work used over 25 % of the machine at levels {contended}: rerun on a quiet machine")
     say(f"overall: {'PASS' if ok_all else 'FAIL'}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "load_generator.json").write_text(json.dumps({
-        "date": str(datetime.date.today()), "machine": f"{os.cpu_count()} CPU cores", "pinned": pin,
-        "programmed": {"ttft_s": TTFT_S, "itl_s": ITL_S, "tokens": TOKENS},
-        "goals": {"achieved_over_requested_min": GOAL_FIDELITY, "timing_tolerance": GOAL_TIMING},
-        "load_average_before": load_before, "load_average_after": load_after, "quiet": quiet,
-        "levels": levels, "sustained_rate": sustained, "all_goals_met": ok_all}, indent=1) + "\n")  # fmt: skip
+    (out / "load_generator.json").write_text(
+        json.dumps(
+            {
+                "date": str(datetime.date.today()),
+                "machine": f"{os.cpu_count()} CPU cores",
+                "pinned": pin,
+                "programmed": {"ttft_s": TTFT_S, "itl_s": ITL_S, "tokens": TOKENS},
+                "goals": {"achieved_over_requested_min": GOAL_FIDELITY, "timing_tolerance": GOAL_TIMING},
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "quiet": quiet,
+                "levels": levels,
+                "sustained_rate": sustained,
+                "all_goals_met": ok_all,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     (out / "load_generator.txt").write_text("\n".join(lines) + "\n")
     return 0 if ok_all else 1
 

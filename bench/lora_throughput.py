@@ -22,18 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def compose(model: str, n: int, precision: str, root: Path):
-    from hydra import compose as hcompose
-    from hydra import initialize_config_dir
+    from harness.app.compose import compose_jobs
 
-    from harness.config.register import register_configs
-    from harness.paths import CONF_DIR
-
-    register_configs()
-    overrides = [f"model={model}", "task=helpdesk_en", "finetune=lora", f"finetune.n_train={n}", "finetune.epochs=1",
-                 f"finetune.precision={precision}", "finetune.val_examples=0", "finetune.save_steps=100000",
-                 f"paths.artifacts={root}"]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hcompose("config", overrides=overrides)
+    overrides = [
+        f"model={model}",
+        "task=helpdesk_en",
+        "finetune=lora",
+        f"finetune.n_train={n}",
+        "finetune.epochs=1",
+        f"finetune.precision={precision}",
+        "finetune.val_examples=0",
+        "finetune.save_steps=100000",
+        f"paths.artifacts={root}",
+    ]
+    return compose_jobs(overrides, sweep=False, check=False)[0]
 
 
 def harness_side(cell, base: str, root: Path) -> tuple[float, int, float]:
@@ -60,15 +62,21 @@ def plain_side(cell, base: str) -> tuple[float, int, float]:
     torch.manual_seed(f.seed)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model.config.use_cache = False
-    model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, r=f.lora.r, lora_alpha=f.lora.alpha,
-                                             lora_dropout=f.lora.dropout, target_modules="all-linear"))  # fmt: skip
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=f.lora.r,
+            lora_alpha=f.lora.alpha,
+            lora_dropout=f.lora.dropout,
+            target_modules="all-linear",
+        ),
+    )
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=f.learning_rate)
     collate = _collate(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(f.seed)).tolist()
-    batches = [
-        collate([rows[i] for i in order[k : k + f.batch_size]]) for k in range(0, len(order), f.batch_size)
-    ]
+    batches = [collate([rows[i] for i in order[k : k + f.batch_size]]) for k in range(0, len(order), f.batch_size)]
     tokens = sum(int(b["attention_mask"].sum()) for b in batches)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=f.precision == "bf16")
     started = time.perf_counter()
@@ -88,15 +96,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "lora_throughput.json"
-    )
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "lora_throughput.json")
     a = ap.parse_args()
 
     import torch
 
     from harness.models import weights_location
-    from harness.plan import plan_cell
+    from harness.plan.cells import plan_cell
 
     h_runs, p_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,12 +119,18 @@ def main() -> None:
     h, p = max(h_runs), max(p_runs)
     ratio = h[0] / p[0]
     result = {
-        "model": a.model, "n_examples": a.n, "batch_size": 8, "precision": a.precision, "repeats": a.repeats,
-        "device": "cpu", "threads": torch.get_num_threads(),
+        "model": a.model,
+        "n_examples": a.n,
+        "batch_size": 8,
+        "precision": a.precision,
+        "repeats": a.repeats,
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
         "harness": {"tokens_per_s": round(h[0], 2), "tokens": h[1], "seconds": round(h[2], 2)},
         "plain_loop": {"tokens_per_s": round(p[0], 2), "tokens": p[1], "seconds": round(p[2], 2)},
-        "ratio": round(ratio, 3), "goal": 0.95,
-    }  # fmt: skip
+        "ratio": round(ratio, 3),
+        "goal": 0.95,
+    }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"harness LoRA: {h[0]:.1f} tokens/s ({h[1]} tokens in {h[2]:.1f} s)")

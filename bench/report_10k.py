@@ -37,8 +37,14 @@ def synthetic(n_rows: int, n_tasks: int, seed: int = 0) -> list[dict]:
         model = f"model-{(i // n_tasks) % 500:03d}"
         kind = rng.random()
         score = rng.random()
-        common = {"task": task, "metric": "acc", "n": 200, "score": score,
-                  "stderr": (score * (1 - score) / 200) ** 0.5, "created_at": "2026-11-23T00:00:00+00:00"}  # fmt: skip
+        common = {
+            "task": task,
+            "metric": "acc",
+            "n": 200,
+            "score": score,
+            "stderr": (score * (1 - score) / 200) ** 0.5,
+            "created_at": "2026-11-23T00:00:00+00:00",
+        }
         tuned = kind < 0.10 and bool(records)
         if not tuned and kind < 0.15:
             name = f"api-{i % 5}"  # a handful of API baselines, measured again and again
@@ -48,18 +54,29 @@ def synthetic(n_rows: int, n_tasks: int, seed: int = 0) -> list[dict]:
             records.append(rec.to_json())
             continue
         local = {
-            "model": model, "n_params": rng.choice([135, 270, 3000, 7000]) * 10**6,
+            "model": model,
+            "n_params": rng.choice([135, 270, 3000, 7000]) * 10**6,
             "cost": {"per_1k_queries": rng.uniform(0.001, 2.0), "currency": "USD", "training": None},
             "inference": {"latency_s": {"p50": rng.uniform(0.05, 2), "p95": rng.uniform(2, 5)}},
             "hardware": {"profile": "cpu-2vcpu", "price_per_hour": 0.1323, "currency": "USD", "as_of": "2025-08-01"},
-        }  # fmt: skip
+        }
         if tuned:  # fine-tuned, on its own base (the previous row of the same task if any)
             base = records[-n_tasks] if len(records) >= n_tasks else records[-1]
-            local["finetune"] = {"method": "lora", "train_task": task, "base_cell_id": base["cell_id"],
-                                 "data": {"n_domain": rng.choice([100, 300, 1000])},
-                                 "artifact_id": f"{i:064x}", "seed": 1234,
-                                 "metering": {"train_seconds": 60.0, "train_tokens": 50_000, "device": {"kind": "cpu"},
-                                              "final_train_loss": 1.0, "validation_loss": 1.1}}  # fmt: skip
+            local["finetune"] = {
+                "method": "lora",
+                "train_task": task,
+                "base_cell_id": base["cell_id"],
+                "data": {"n_domain": rng.choice([100, 300, 1000])},
+                "artifact_id": f"{i:064x}",
+                "seed": 1234,
+                "metering": {
+                    "train_seconds": 60.0,
+                    "train_tokens": 50_000,
+                    "device": {"kind": "cpu"},
+                    "final_train_loss": 1.0,
+                    "validation_loss": 1.1,
+                },
+            }
             local["cost"]["training"] = rng.uniform(0.01, 5)
         records.append(make_record(f"{i:040x}", **local, **common).to_json())
     return records
@@ -71,12 +88,8 @@ def main() -> int:
     p.add_argument("--tasks", type=int, default=20)
     p.add_argument("--out", default=None)
     p.add_argument("--no-browser", action="store_true", help="skip the time-to-interactive in chromium")
-    p.add_argument(
-        "--repeat", type=int, default=5, help="builds, each in a fresh process (the median is the figure)"
-    )
-    p.add_argument(
-        "--build-only", action="store_true", help=argparse.SUPPRESS
-    )  # one build: print its seconds
+    p.add_argument("--repeat", type=int, default=5, help="builds, each in a fresh process (the median is the figure)")
+    p.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)  # one build: print its seconds
     a = p.parse_args()
     from harness.report.render import write_report
 
@@ -94,21 +107,46 @@ def main() -> int:
     import subprocess
 
     runs = [seconds] + [
-        float(subprocess.run([sys.executable, __file__, "--build-only", "--rows", str(a.rows), "--tasks", str(a.tasks),
-                              "--out", str(out)], capture_output=True, text=True, check=True).stdout.split()[-1])
+        float(
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--build-only",
+                    "--rows",
+                    str(a.rows),
+                    "--tasks",
+                    str(a.tasks),
+                    "--out",
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[-1]
+        )
         for _ in range(a.repeat - 1)
-    ]  # fmt: skip
+    ]
     seconds = statistics.median(runs)
     size = path.stat().st_size / 1e6
     import datetime as dt
 
     opened_s = interactive_seconds(path) if not a.no_browser else None
-    result = {"date": dt.date.today().isoformat(), "rows": a.rows, "tasks": a.tasks, "seconds": round(seconds, 2),
-              "builds_s": [round(x, 2) for x in runs],
-              "html_mb": round(size, 2), "csv_mb": round((out / "leaderboard.csv").stat().st_size / 1e6, 2),
-              "goal_s": GOAL_S, "ratio_to_goal": round(seconds / GOAL_S, 3),
-              "interactive_s": opened_s, "interactive_goal_s": OPEN_GOAL_S, "html_goal_mb": HTML_GOAL_MB,
-              "report": str(path)}  # fmt: skip
+    result = {
+        "date": dt.date.today().isoformat(),
+        "rows": a.rows,
+        "tasks": a.tasks,
+        "seconds": round(seconds, 2),
+        "builds_s": [round(x, 2) for x in runs],
+        "html_mb": round(size, 2),
+        "csv_mb": round((out / "leaderboard.csv").stat().st_size / 1e6, 2),
+        "goal_s": GOAL_S,
+        "ratio_to_goal": round(seconds / GOAL_S, 3),
+        "interactive_s": opened_s,
+        "interactive_goal_s": OPEN_GOAL_S,
+        "html_goal_mb": HTML_GOAL_MB,
+        "report": str(path),
+    }
     print(json.dumps(result, indent=1))
     results = Path(__file__).parent / "results"
     (results / "report_10k.json").write_text(

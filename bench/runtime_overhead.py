@@ -4,7 +4,7 @@
 
 Measured, on one cell (SmolLM2-135M, untuned, helpdesk_en, the first `--limit` items):
   - in process: the cell in this process, whose imports are already warm (as in a sweep's second cell);
-  - worker/main: the same cell through a `python -m harness.worker --serve` process with this environment's
+  - worker/main: the same cell through a `python -m harness.execute.entry --serve` process with this environment's
     interpreter (started for the run: interpreter, imports, the cell's preflight, model load, evaluation);
   - worker/legacy: the same cell in the `legacy` runtime (transformers 4.33.3); created first if needed.
 Each run writes a new store, so nothing is reused; runs are interleaved and the best of `--repeats` is kept.
@@ -29,19 +29,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hydra import compose, initialize_config_dir  # noqa: E402
 
-from harness.config.register import register_configs  # noqa: E402
-from harness.paths import CONF_DIR  # noqa: E402
-from harness.run import run_cell  # noqa: E402
+from harness.app.compose import compose_jobs  # noqa: E402
+from harness.jobs.run_cell import run_cell  # noqa: E402
 from harness.store import Store  # noqa: E402
 
 
 def cell_seconds(limit: int, python: str | None, runtime: str, root: Path) -> tuple[float, dict]:
-    overrides = ["model=smollm2-135m", "finetune=none", "task=helpdesk_en", f"task.limit={limit}",
-                 "eval.batch_size=8", f"model.runtime={runtime}", f"paths.results={root}"]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    overrides = [
+        "model=smollm2-135m",
+        "finetune=none",
+        "task=helpdesk_en",
+        f"task.limit={limit}",
+        "eval.batch_size=8",
+        f"model.runtime={runtime}",
+        f"paths.results={root}",
+    ]
+    (cfg,) = compose_jobs(overrides, sweep=False, check=False)
     started = time.perf_counter()
     outcome = run_cell(cfg, python)[-1]
     seconds = time.perf_counter() - started
@@ -58,7 +62,6 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
-    register_configs()
     out: dict = {"limit": a.limit, "repeats": a.repeats, "machine": f"{os.cpu_count()} CPU cores"}
 
     if a.create:
@@ -71,9 +74,7 @@ def main() -> int:
             out["create_legacy_s"] = round(time.perf_counter() - started, 1)
             size = sum(f.stat().st_size for f in where.rglob("*") if f.is_file() and not f.is_symlink())
             out["legacy_size_gb"] = round(size / 1e9, 2)
-        print(
-            f"create legacy runtime (pip cache warm): {out['create_legacy_s']:.1f} s, {out['legacy_size_gb']} GB"
-        )
+        print(f"create legacy runtime (pip cache warm): {out['create_legacy_s']:.1f} s, {out['legacy_size_gb']} GB")
 
     runs = {
         "in_process": (None, "main"),
@@ -92,30 +93,32 @@ def main() -> int:
                     best[name] = (seconds, t)
     for name, (seconds, t) in best.items():
         out[name] = {"seconds": round(seconds, 2), "evaluate_s": round(t["evaluate_s"], 2)}
-        print(
-            f"{name:14s} {seconds:6.1f} s per cell (lm-eval evaluate, model load included: {t['evaluate_s']:.1f} s)"
-        )
+        print(f"{name:14s} {seconds:6.1f} s per cell (lm-eval evaluate, model load included: {t['evaluate_s']:.1f} s)")
     base = out["in_process"]["seconds"]
     # legacy's own speed (transformers 4.33's Llama and generate), apart from the worker: its evaluation time
     # against main's, both in a worker (same cold start inside the evaluation)
     stack = out["worker_legacy"]["evaluate_s"] / out["worker_main"]["evaluate_s"]
     out["legacy_stack_speed_ratio"] = round(stack, 3)
-    print(
-        f"legacy stack: lm-eval evaluation takes {stack:.2f} x main's (a different transformers, not the worker)"
-    )
+    print(f"legacy stack: lm-eval evaluation takes {stack:.2f} x main's (a different transformers, not the worker)")
     ok = True
     for name, runtime_name, scale in (("worker_main", "main", 1.0), ("worker_legacy", "legacy", stack)):
         load = cold_load_seconds(runtime_name)
         ref = base * scale
         extra = out[name]["seconds"] - ref
-        out[name].update(reference_s=round(ref, 2), overhead_ratio=round(extra / ref, 3), cold_load_s=round(load, 2),
-                         overhead_beyond_load_ratio=round((extra - load) / ref, 3),
-                         goal_met=out[name]["seconds"] <= 1.10 * ref + load)  # fmt: skip
+        out[name].update(
+            reference_s=round(ref, 2),
+            overhead_ratio=round(extra / ref, 3),
+            cold_load_s=round(load, 2),
+            overhead_beyond_load_ratio=round((extra - load) / ref, 3),
+            goal_met=out[name]["seconds"] <= 1.10 * ref + load,
+        )
         ok &= out[name]["goal_met"]
-        print(f"{name}: +{extra:.1f} s over the in-process cell{'' if scale == 1 else ' on that stack'} "
-              f"({ref:.1f} s, {extra / ref:.1%}); a fresh process's imports + model load: {load:.1f} s; beyond "
-              f"that: {(extra - load) / ref:+.1%}; goal {out[name]['seconds']:.1f} <= 1.10 x {ref:.1f} + {load:.1f}: "
-              f"{'met' if out[name]['goal_met'] else 'MISSED'}")  # fmt: skip
+        print(
+            f"{name}: +{extra:.1f} s over the in-process cell{'' if scale == 1 else ' on that stack'} "
+            f"({ref:.1f} s, {extra / ref:.1%}); a fresh process's imports + model load: {load:.1f} s; beyond "
+            f"that: {(extra - load) / ref:+.1%}; goal {out[name]['seconds']:.1f} <= 1.10 x {ref:.1f} + {load:.1f}: "
+            f"{'met' if out[name]['goal_met'] else 'MISSED'}"
+        )
     out["goal"] = "worker cell <= 1.10 x in-process cell + a fresh process's imports and model load"
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "runtime_overhead.json").write_text(json.dumps(out, indent=2) + "\n")
@@ -142,8 +145,7 @@ def cold_load_seconds(runtime_name: str) -> float:
     from harness.compat import LEGACY_FOLDER_SUFFIX
     from harness.models import weights_location
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=["model=smollm2-135m"])
+    (cfg,) = compose_jobs(["model=smollm2-135m"], sweep=False, check=False)
     folder = weights_location(OmegaConf.to_object(cfg.model), Path(cfg.paths.cache).expanduser())
     python = sys.executable
     if runtime_name != "main":
@@ -151,10 +153,7 @@ def cold_load_seconds(runtime_name: str) -> float:
 
         python = worker_place(runtime_name, Path(cfg.paths.cache).expanduser()).python
         folder += LEGACY_FOLDER_SUFFIX
-    runs = [
-        subprocess.run([python, "-c", LOAD, folder], capture_output=True, text=True, check=True)
-        for _ in range(3)
-    ]
+    runs = [subprocess.run([python, "-c", LOAD, folder], capture_output=True, text=True, check=True) for _ in range(3)]
     return min(float(r.stdout.strip().splitlines()[-1]) for r in runs)
 
 

@@ -30,11 +30,9 @@ def _compile(template: str) -> Any:
 
         return datetime.datetime.now().strftime(fmt)
 
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
-    )
-    env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: (
-        json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: json.dumps(
+        x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
     )
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
@@ -118,9 +116,7 @@ def tokens_seen(trainer: Any, examples: list[Any], epochs: float) -> int:
 
     per_epoch = sum(len(e.input_ids) for e in examples)
     whole = math.floor(epochs)
-    return int(
-        per_epoch * whole + sum(len(e.input_ids) for e in examples[: round((epochs - whole) * len(examples))])
-    )
+    return int(per_epoch * whole + sum(len(e.input_ids) for e in examples[: round((epochs - whole) * len(examples))]))
 
 
 def rng_state_loadable() -> None:
@@ -197,9 +193,7 @@ def readable_folder(folder: Path) -> Path:
             except OSError:
                 shutil.copyfile(p, staged / p.name)
     _legacy_json(staged)
-    shutil.copyfile(
-        folder / "harness_prepared.json", staged / "harness_prepared.json"
-    )  # last: marks it whole
+    shutil.copyfile(folder / "harness_prepared.json", staged / "harness_prepared.json")  # last: marks it whole
     try:
         staged.rename(out)
     except OSError:  # another process converted it first
@@ -225,9 +219,7 @@ def _legacy_json(d: Path) -> None:
 
     def tokenizer_config(tc: dict[str, Any]) -> None:
         tc["tokenizer_class"] = "PreTrainedTokenizerFast"
-        tc.setdefault(
-            "clean_up_tokenization_spaces", False
-        )  # transformers 5's behaviour; 4.x defaults to True
+        tc.setdefault("clean_up_tokenization_spaces", False)  # transformers 5's behaviour; 4.x defaults to True
         for k in ("backend", "is_local", "local_files_only"):
             tc.pop(k, None)
         if (d / "chat_template.jinja").exists():

@@ -44,8 +44,7 @@ def _age(since: float) -> str:
 
 def describe(owner: dict[str, Any]) -> str:
     since = time.strftime("%H:%M:%S", time.localtime(owner.get("since", 0)))
-    return (f"pid {owner.get('pid')} on host {owner.get('host')} since {since} ({_age(owner.get('since', 0))} "
-            f"ago)")  # fmt: skip
+    return f"pid {owner.get('pid')} on host {owner.get('host')} since {since} ({_age(owner.get('since', 0))} ago)"
 
 
 class HarnessLock:
@@ -88,8 +87,13 @@ class HarnessLock:
                 why = self._stale(owner)
                 if why and not _flock_holds(self.path):
                     # a lock *file* left by a dead holder (no flock here): remove it and try again
-                    log.warning("taking over the lock of %s (%s): held by %s, but %s", self.what, self.path,
-                                describe(owner or {}), why)  # fmt: skip
+                    log.warning(
+                        "taking over the lock of %s (%s): held by %s, but %s",
+                        self.what,
+                        self.path,
+                        describe(owner or {}),
+                        why,
+                    )
                     self.path.unlink(missing_ok=True)
                     self.owner_path.unlink(missing_ok=True)
                     continue
@@ -102,8 +106,13 @@ class HarnessLock:
         left = self._read_owner()
         if left is not None and left.get("pid") != os.getpid():
             # We hold the OS lock, yet an owner file remains: its process ended without releasing (killed).
-            log.warning("took over the lock of %s (%s) left by %s: %s", self.what, self.path, describe(left),
-                        self._stale(left) or "it ended without releasing it")  # fmt: skip
+            log.warning(
+                "took over the lock of %s (%s) left by %s: %s",
+                self.what,
+                self.path,
+                describe(left),
+                self._stale(left) or "it ended without releasing it",
+            )
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "what": self.what}
         tmp = self.owner_path.with_name(f".{self.owner_path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(owner), encoding="utf-8")

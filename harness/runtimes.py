@@ -132,21 +132,22 @@ def load(name: str) -> Runtime:
     if name == MAIN or not path.is_file():
         choices = [n for n in names() if n != MAIN]
         if name == MAIN:
-            raise HarnessError(
-                "the runtime `main` is the harness's own environment: there is nothing to create."
-            )
-        raise HarnessError(
-            did_you_mean(name, choices, "runtime") + f" (runtimes are defined in {RUNTIMES_DIR})"
-        )
+            raise HarnessError("the runtime `main` is the harness's own environment: there is nothing to create.")
+        raise HarnessError(did_you_mean(name, choices, "runtime") + f" (runtimes are defined in {RUNTIMES_DIR})")
     doc = load_yaml(path) or {}
     unknown = sorted(set(doc) - KEYS)
     missing = sorted({"description", "python", "torch", "lock"} - set(doc))
     if unknown or missing:
-        raise HarnessError(f"{path}: " + "; ".join(
-            ([f"unknown keys {unknown} (allowed: {sorted(KEYS)})"] if unknown else [])
-            + ([f"missing keys {missing}"] if missing else [])))  # fmt: skip
+        raise HarnessError(
+            f"{path}: "
+            + "; ".join(
+                ([f"unknown keys {unknown} (allowed: {sorted(KEYS)})"] if unknown else [])
+                + ([f"missing keys {missing}"] if missing else [])
+            )
+        )
     lock = RUNTIMES_DIR / str(doc["lock"])
     if not lock.is_file():
         raise HarnessError(f"{path}: lock: {doc['lock']} does not exist in {RUNTIMES_DIR}.")
-    return Runtime(name, str(doc["description"]), str(doc["python"]), str(doc["torch"]), lock,
-                   str(doc.get("notes") or ""))  # fmt: skip
+    return Runtime(
+        name, str(doc["description"]), str(doc["python"]), str(doc["torch"]), lock, str(doc.get("notes") or "")
+    )

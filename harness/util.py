@@ -47,9 +47,7 @@ def not_utf8(path: Path, data: bytes, e: UnicodeDecodeError, first_line: int = 1
     return f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {offset + e.start}). Save it as UTF-8."
 
 
-MAX_YAML_BYTES = (
-    4 << 20
-)  # a task or config YAML is a few KB; a bigger "file" is a device, a FIFO or a mistake
+MAX_YAML_BYTES = 4 << 20  # a task or config YAML is a few KB; a bigger "file" is a device, a FIFO or a mistake
 
 
 def readable(path: Path) -> bool:
@@ -62,9 +60,7 @@ def readable(path: Path) -> bool:
 
 def load_yaml(path: Path) -> dict:
     if not readable(path):
-        raise HarnessError(
-            f"{path}: not a regular YAML file under {MAX_YAML_BYTES >> 20} MiB; remove or replace it."
-        )
+        raise HarnessError(f"{path}: not a regular YAML file under {MAX_YAML_BYTES >> 20} MiB; remove or replace it.")
     try:
         data = path.read_bytes()
     except OSError as e:

@@ -59,19 +59,27 @@ def run(out: Path, src: Path | None, work: Path) -> None:
     shutil.move(str(work), str(out / "store"))
 
 
-LOOPBACK = re.compile(
-    r"http://127\.0\.0\.1:\d+"
-)  # a local stand-in server listens on a free port, new each run
+LOOPBACK = re.compile(r"http://127\.0\.0\.1:\d+")  # a local stand-in server listens on a free port, new each run
+
+
+# Module paths a record quotes (an API cell's reproducing command, `python -m <module>`), renamed by a refactor:
+# (old, new), applied to both runs' text and printed, so a moved module is the only difference they hide.
+RENAMED = [("python -m harness.evaluate.api ", "python -m harness.api ")]  # issue 33: evaluate/api/ -> api/
+
+
+def normalised(text: str) -> str:
+    text = LOOPBACK.sub("http://127.0.0.1:PORT", text)
+    for old, new in RENAMED:
+        text = text.replace(old, new)
+    return text
 
 
 def load_cells(root: Path) -> dict[str, tuple[dict, list[dict]]]:
     store = root / "store" / "results"
     cells = {}
     for path in sorted((store / "records").glob("*.json")):
-        record = json.loads(LOOPBACK.sub("http://127.0.0.1:PORT", path.read_text()))
-        lines = LOOPBACK.sub(
-            "http://127.0.0.1:PORT", (store / "samples" / f"{path.stem}.jsonl").read_text()
-        ).splitlines()
+        record = json.loads(normalised(path.read_text()))
+        lines = normalised((store / "samples" / f"{path.stem}.jsonl").read_text()).splitlines()
         cells[path.stem] = (record, [json.loads(line) for line in lines])
     return cells
 
@@ -93,14 +101,17 @@ def report_rows(root: Path) -> list[dict]:
     (export,) = (root / "store" / "reports").glob("*/leaderboard.json")
     rows = json.loads(export.read_text())["rows"]
     # a self-hosted row's money is a measured time x a price; an API row's is tokens x price, compared
-    return [{k: v for k, v in r.items() if k not in TIMED_COLUMNS and not (k == "cost_per_1k" and r["source"] != "api")}
-            for r in rows]  # fmt: skip
+    return [
+        {k: v for k, v in r.items() if k not in TIMED_COLUMNS and not (k == "cost_per_1k" and r["source"] != "api")}
+        for r in rows
+    ]
 
 
 def report_with(src: Path | None, results: Path, out: Path) -> bytes:
     cmd, env = harness_cmd(src)
-    subprocess.run([*cmd, "report", "--results", str(results), "--out", str(out)], env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*cmd, "report", "--results", str(results), "--out", str(out)], env=env, check=True, capture_output=True
+    )
     return (out / "leaderboard.csv").read_bytes()
 
 
@@ -108,14 +119,15 @@ def compare(before: Path, after: Path, src_before: Path | None) -> int:
     problems: list[str] = []
     a, b = load_cells(before), load_cells(after)
     if set(a) != set(b):
-        problems.append(
-            f"cell ids differ: only before {sorted(set(a) - set(b))}, only after {sorted(set(b) - set(a))}"
-        )
+        problems.append(f"cell ids differ: only before {sorted(set(a) - set(b))}, only after {sorted(set(b) - set(a))}")
     for cid in sorted(set(a) & set(b)):
         problems += diff(without_timings(a[cid][0]), without_timings(b[cid][0]), f"record {cid}")
         problems += diff(without_timings(a[cid][1]), without_timings(b[cid][1]), f"samples {cid}")
     problems += diff(report_rows(before), report_rows(after), "leaderboard rows")
-    print(f"1. {len(set(a) & set(b))} cells in both runs; records and samples compared apart from timings")
+    print(
+        f"1. {len(set(a) & set(b))} cells in both runs; records and samples compared apart from timings"
+        + "".join(f"; {old.strip()!r} read as {new.strip()!r}" for old, new in RENAMED)
+    )
     print("2. report tables compared apart from timing columns")
     if src_before is not None:
         results = before / "store" / "results"
@@ -126,9 +138,7 @@ def compare(before: Path, after: Path, src_before: Path | None) -> int:
             f"3. the before records reported by the old and the new code: leaderboard.csv {'identical' if same else 'DIFFERENT'}"
         )
         if not same:
-            problems.append(
-                f"leaderboard.csv differs: {before / 'report-old-code'} vs {before / 'report-new-code'}"
-            )
+            problems.append(f"leaderboard.csv differs: {before / 'report-old-code'} vs {before / 'report-new-code'}")
     for p in problems[:50]:
         print("  DIFF", p)
     print("golden check:", "IDENTICAL" if not problems else f"{len(problems)} difference(s)")
@@ -140,9 +150,7 @@ def main() -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("out", type=Path)
-    r.add_argument(
-        "--src", type=Path, help="a source tree (git worktree) whose code runs instead of this one"
-    )
+    r.add_argument("--src", type=Path, help="a source tree (git worktree) whose code runs instead of this one")
     r.add_argument(
         "--work",
         type=Path,

@@ -66,9 +66,27 @@ def _rows(doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
     rows = need(doc, "rows", path)
     if not rows:
         raise ExampleError(f"{path}: field `rows` is empty")
-    fields = ("task", "model", "model_key", "source", "params_m", "method", "variant", "metric", "score", "n",
-              "cost_per_1k", "cost_basis", "currency", "training_cost", "train_s", "p50_s", "p95_s",
-              "forget_all", "label")  # fmt: skip
+    fields = (
+        "task",
+        "model",
+        "model_key",
+        "source",
+        "params_m",
+        "method",
+        "variant",
+        "metric",
+        "score",
+        "n",
+        "cost_per_1k",
+        "cost_basis",
+        "currency",
+        "training_cost",
+        "train_s",
+        "p50_s",
+        "p95_s",
+        "forget_all",
+        "label",
+    )
     for i, row in enumerate(rows):
         for name in fields:
             need(row, name, _row_where(path, i, row))
@@ -103,9 +121,10 @@ def run_line(doc: dict[str, Any], rows: list[dict[str, Any]], path: str) -> str:
         items.setdefault(r["task"], set()).add(r["n"])
     sizes = {n for ns in items.values() for n in ns}
     items_text = (
-        f"{sizes.pop()} test items per task" if len(sizes) == 1
+        f"{sizes.pop()} test items per task"
+        if len(sizes) == 1
         else "; ".join(f"{t}: {', '.join(str(n) for n in sorted(ns))} items" for t, ns in sorted(items.items()))
-    )  # fmt: skip
+    )
     where = [f"report written {date}"]
     prov = _section(doc, "provenance")
     if prov is not None:
@@ -162,9 +181,7 @@ def api_paragraph(doc: dict[str, Any], rows: list[dict[str, Any]], path: str) ->
         if usage is not None:
             u = next((u for u in usage if u.get("model") == r["model"] and u.get("task") == r["task"]), None)
             if u is None:
-                raise ExampleError(
-                    f"{path} api_rows has no row of model {r['model']!r} on task {r['task']!r}"
-                )
+                raise ExampleError(f"{path} api_rows has no row of model {r['model']!r} on task {r['task']!r}")
         if u is not None:
             where = f"{path} api_rows ({r['model']}, {r['task']})"
             text += (
@@ -173,8 +190,10 @@ def api_paragraph(doc: dict[str, Any], rows: list[dict[str, Any]], path: str) ->
             )
         text += f", {money(r['cost_per_1k'], r['currency'])} per 1,000 queries"
         if r["p50_s"] is not None:  # per request at one user (a load record's level 1), as every row's
-            text += (f"; latency per request at one user p50 {seconds(r['p50_s'])} / p95 {seconds(r['p95_s'])}, "
-                     f"time to first token p95 {seconds(r.get('ttft_p95_s'))}")  # fmt: skip
+            text += (
+                f"; latency per request at one user p50 {seconds(r['p50_s'])} / p95 {seconds(r['p95_s'])}, "
+                f"time to first token p95 {seconds(r.get('ttft_p95_s'))}"
+            )
         out.append(text + ".")
     return out
 
@@ -213,8 +232,9 @@ def cost_paragraph(doc: dict[str, Any], rows: list[dict[str, Any]], path: str) -
                 text += f"; cheaper than {need(b, 'api', where)} at monthly volumes: **{need(b, 'break_even', where)}**"
                 months = b.get("by_months") or {}
                 if all(m in months for m in ("1", "6", "12")):
-                    text += (f" (training amortised over 1 / 6 / 12 months: {months['1']} / {months['6']} / "
-                             f"{months['12']})")  # fmt: skip
+                    text += (
+                        f" (training amortised over 1 / 6 / 12 months: {months['1']} / {months['6']} / {months['12']})"
+                    )
         parts.append(text)
     lead = "Self-hosted as the export priced it"
     if breakeven:
@@ -237,13 +257,13 @@ def forgetting_paragraph(rows: list[dict[str, Any]]) -> list[str]:
             ci = f" [{dec(low, 3, sign=True)}, {dec(high, 3, sign=True)}]" if low is not None else ""
             verdict = "significant forgetting" if need(f, "forgetting", where) else "not significant"
             parts.append(
-                f"{r['model']} {dec(need(f, 'delta', where), 3, sign=True)}{ci} on {need(f, 'task', where)} "
-                f"({verdict})"
+                f"{r['model']} {dec(need(f, 'delta', where), 3, sign=True)}{ci} on {need(f, 'task', where)} ({verdict})"
             )
     if not parts:
         return []
-    return ["Forgetting, the tuned model's general score minus its base model's (95 % interval): "
-            + "; ".join(parts) + "."]  # fmt: skip
+    return [
+        "Forgetting, the tuned model's general score minus its base model's (95 % interval): " + "; ".join(parts) + "."
+    ]
 
 
 def render_block(doc: dict[str, Any], path: str = "docs/example/leaderboard.json") -> str:
@@ -281,8 +301,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if current == block:
             return 0
-        diff = list(difflib.unified_diff(current.splitlines(), block.splitlines(), f"{args.readme} (block)",
-                                         f"from {args.example}", n=0, lineterm=""))  # fmt: skip
+        diff = list(
+            difflib.unified_diff(
+                current.splitlines(),
+                block.splitlines(),
+                f"{args.readme} (block)",
+                f"from {args.example}",
+                n=0,
+                lineterm="",
+            )
+        )
         print("\n".join(diff[:40] + ([f"... {len(diff) - 40} more lines"] if len(diff) > 40 else [])))
         print(f"{args.readme}'s results block differs from {args.example}: run scripts/readme_results.py")
         return 1

@@ -36,9 +36,20 @@ def main() -> int:
     out = Path(a.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="harness-shot-") as profile:
-        subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1400,900",
-                        f"--screenshot={out}", report.resolve().as_uri()], check=True, capture_output=True,
-                       timeout=120)  # fmt: skip
+        subprocess.run(
+            [
+                chromium,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--hide-scrollbars",
+                "--window-size=1400,900",
+                f"--screenshot={out}",
+                report.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     print(out)
     return 0
 

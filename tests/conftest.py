@@ -32,9 +32,7 @@ def pytest_collection_modifyitems(config, items):
         parts = Path(str(item.fspath)).parts
         tier = next((t for t in TIERS if t in parts), None)
         if tier is None:
-            raise pytest.UsageError(
-                f"{item.nodeid}: every test lives in tests/unit, tests/integration or tests/e2e"
-            )
+            raise pytest.UsageError(f"{item.nodeid}: every test lives in tests/unit, tests/integration or tests/e2e")
         item.add_marker(getattr(pytest.mark, tier))
         if "quiet_machine" in getattr(item, "fixturenames", ()):  # alone on the machine in scripts/test.sh
             item.add_marker(pytest.mark.quiet)

@@ -22,9 +22,7 @@ def canonical(answer: Any) -> str:
     fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", stripped, flags=re.S)
     body = fenced.group(1) if fenced else stripped
     try:
-        return "json:" + json.dumps(
-            json.loads(body), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
+        return "json:" + json.dumps(json.loads(body), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     except (ValueError, TypeError):
         return "text:" + re.sub(r"\s+", " ", stripped).casefold()
 

@@ -3,8 +3,6 @@ breaks even with an API. Formulas in words: docs/metrics.md."""
 
 from __future__ import annotations
 
-import math
-
 
 def per_1k_from_rate(price_per_hour: float, queries_per_hour: float) -> float:
     """Self-hosted inference: a device billed by the hour, answering `queries_per_hour` (measured, at the batch
@@ -22,9 +20,7 @@ def amortised_per_1k(training: float, monthly_queries: float, months: float) -> 
     return 1000.0 * training / (monthly_queries * months)
 
 
-def break_even_monthly_queries(
-    training: float, months: float, self_per_1k: float, api_per_1k: float
-) -> float | str:
+def break_even_monthly_queries(training: float, months: float, self_per_1k: float, api_per_1k: float) -> float | str:
     """Monthly volume above which the fine-tuned model (training amortised over `months` + its per-query cost)
     is cheaper than the API: V* = (training / months) / (api - self) per query. "never" when the API is not
     dearer per query; "always" when the fine-tuned model is cheaper per query and training cost nothing."""
@@ -34,16 +30,3 @@ def break_even_monthly_queries(
     if training <= 0:
         return "always"
     return (training / months) / margin
-
-
-def fmt_volume(v: float | str) -> str:
-    """A break-even volume (or "never" / "always") as the report shows it, in its language."""
-    from harness.compare.deployment import _, integer
-
-    if v == "never":
-        return _("never")
-    if v == "always":
-        return _("always")
-    if isinstance(v, str):
-        return v
-    return integer(math.ceil(v))

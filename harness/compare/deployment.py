@@ -25,38 +25,6 @@ from typing import Any
 MAX_STEPS = 1_000_000  # replicas (dedicated) or billed levels (per_second) examined for break-even points
 
 
-def _english(message: str, **params: Any) -> str:
-    return message % params
-
-
-# The report's language. This layer may not import harness.report, so the report installs its gettext and number
-# formatting here (harness.report.table does, on import: use_report_language); until then, English.
-_translate: Any = _english
-_integer: Any = lambda v: f"{round(v):,}"  # noqa: E731
-_percent: Any = lambda v: f"{v:.0%}"  # noqa: E731
-
-
-def use_report_language(gettext: Any, integer: Any, percent: Any) -> None:
-    """Write describe(), BreakEven.text() and cost.fmt_volume with `gettext` (harness.report.i18n.gettext: the
-    message in the current report language, its %(name)s parameters filled), `integer` (12,345) and `percent`
-    (a share as 60%), the report language's."""
-    global _translate, _integer, _percent
-    _translate, _integer, _percent = gettext, integer, percent
-
-
-def _(message: str, **params: Any) -> str:
-    """A message of the report (harness.report.i18n's rules: one message per phrase, named parameters)."""
-    return _translate(message, **params)
-
-
-def integer(v: float) -> str:
-    return _integer(v)
-
-
-def percent(v: float) -> str:
-    return _percent(v)
-
-
 @dataclass(frozen=True)
 class Deployment:
     name: str = "dedicated"
@@ -93,44 +61,21 @@ class Deployment:
         (None: it has none)."""
         return dict(self.prices).get(profile) if profile is not None else None
 
-    def describe(self) -> str:
-        """The deployment and its billing rules in a phrase, in the report's language (use_report_language)."""
-        if self.kind == "per_second":
-            if self.cold_starts_per_month:
-                rules = _("%(name)s: billed per second: busy time plus %(starts)s starts a month of %(start)s s "
-                          "cold start + %(idle)s s idle each", name=self.name,
-                          starts=f"{self.cold_starts_per_month:g}", start=f"{self.cold_start_s:g}",
-                          idle=f"{self.idle_timeout_s:g}")  # fmt: skip
-            else:
-                rules = _("%(name)s: billed per busy second, no cold starts", name=self.name)
-            if self.min_billed_s > 0:
-                return _("%(billing)s; each period rounded up to %(step)s s", billing=rules,
-                         step=f"{self.min_billed_s:g}")  # fmt: skip
-            return rules
-        return _("%(name)s: at least %(n)s replica(s) always on, %(hours)s h a month, sized for a peak of %(peak)sx "
-                 "the mean traffic at %(utilisation)s utilisation", name=self.name, n=integer(self.min_replicas),
-                 hours=f"{self.hours_per_month:g}", peak=f"{self.peak_to_mean:g}",
-                 utilisation=percent(self.target_utilisation))  # fmt: skip
-
 
 def device_price(
     d: Deployment, profile_name: str | None, hourly_price: float | None
 ) -> tuple[float | None, str | None]:
     """(price of one device-hour as `d` bills it, why there is none): `dedicated` bills the hardware profile's
     on-demand `hourly_price` (None stays None: the row is unpriced as before); `per_second` bills its own price
-    for that profile x 3,600, and a device it has no price for is unpriced, with the reason; the on-demand hourly
-    rate is never reused as a per-second price."""
+    for that profile x 3,600, and a device it has no price for is unpriced, with the reason ("no_profile": no
+    hardware profile fits the device; "no_price": the deployment has no price for it; harness.report.words says
+    it in words); the on-demand hourly rate is never reused as a per-second price."""
     if d.kind != "per_second":
         return hourly_price, None
     per_second = d.price_per_second(profile_name)
     if per_second is not None:
         return per_second * 3600.0, None
-    if profile_name is None:
-        return None, _("%(deployment)s prices devices by hardware profile, and no profile fits this device",
-                       deployment=d.name)  # fmt: skip
-    return None, _(
-        "%(deployment)s has no per-second price for %(device)s", deployment=d.name, device=profile_name
-    )
+    return None, "no_profile" if profile_name is None else "no_price"
 
 
 def replicas_needed(monthly_queries: float, capacity_qph: float, d: Deployment) -> int:
@@ -190,25 +135,6 @@ class BreakEven:
         last = self.cheaper[-1] if self.cheaper else None
         return last[0] if last is not None and last[1] is None else None
 
-    def text(self) -> str:
-        """The volumes in words, in the report's language (use_report_language)."""
-        if not self.cheaper:
-            return _("never")
-        if self.cheaper == ((0.0, None),):
-            return _("always")
-        out = ""
-        for a, b in self.cheaper:
-            part = (
-                _("above %(volume)s", volume=_q(a)) if b is None
-                else _("from %(start)s to %(end)s", start=_q(a), end=_q(b))
-            )  # fmt: skip
-            out = _("%(earlier)s, and %(later)s", earlier=out, later=part) if out else part
-        return out
-
-
-def _q(v: float) -> str:
-    return integer(math.ceil(v))
-
 
 def break_even(
     training: float,
@@ -251,9 +177,7 @@ def _break_even(regions: list[list[float | None]]) -> BreakEven:
     return BreakEven(tuple((float(s), None if e is None else float(e)) for s, e in regions))  # type: ignore[arg-type]
 
 
-def _per_second_break_even(
-    a: float, fixed: float, capacity_qph: float, per_second: float, d: Deployment
-) -> BreakEven:
+def _per_second_break_even(a: float, fixed: float, capacity_qph: float, per_second: float, d: Deployment) -> BreakEven:
     """per_second's crossings, exact with the rounding. With n periods of `extra` seconds besides busy time,
     k = 3,600 / capacity busy seconds a query and p the price of a replica-second, self(V) = fixed + p x n x
     up(k V / n + extra) lies between L(V) = fixed + p (k V + n extra) and L(V) + p n min_billed_s. So the API

@@ -14,9 +14,7 @@ from harness.errors import PreflightError
 def profiles() -> list[HardwareConfig]:
     from harness.config.options import load_option, option_files
 
-    return [
-        load_option("hardware", name, HardwareConfig) for name in option_files("hardware") if name != "auto"
-    ]
+    return [load_option("hardware", name, HardwareConfig) for name in option_files("hardware") if name != "auto"]
 
 
 def fits(p: HardwareConfig, kind: str, name: str, cpus: int | None) -> bool:
@@ -72,8 +70,10 @@ def training_priced(metering: dict[str, Any], evaluated_on: dict[str, Any]) -> t
         )
         hw = evaluated_on if same else None
         if hw is None:
-            return None, (f"unpriced: trained on {device.get('name') or device.get('kind')} (no price stored with "
-                          f"the artifact), evaluated on {evaluated_on.get('device_name')}")  # fmt: skip
+            return None, (
+                f"unpriced: trained on {device.get('name') or device.get('kind')} (no price stored with "
+                f"the artifact), evaluated on {evaluated_on.get('device_name')}"
+            )
     price = hw.get("price_per_hour")
     if price is None:
         return (

@@ -226,9 +226,7 @@ def _pair_tests(
             n_perm = min(N_PERM, max(N_PERM_MIN, PERM_MAX_WORK // work))
             diffs = np.array([d for _, _, d in perm])
             pairs_total = len(items) * (len(items) - 1) // 2
-            if (
-                1 + n_perm
-            ) * ALPHA / pairs_total < 1:  # the capped resamples could not reach Holm's first step
+            if (1 + n_perm) * ALPHA / pairs_total < 1:  # the capped resamples could not reach Holm's first step
                 pvalues = sign_flip_normal(diffs)  # many items (the cap bites above ~1,000): the CLT limit
             else:
                 pvalues = sign_flip_pvalues(diffs, n_perm)
@@ -237,9 +235,7 @@ def _pair_tests(
     return tests, untested
 
 
-def _rank_group(
-    group: list[dict[str, Any]], items: list[dict[str, float] | None]
-) -> dict[str, dict[str, Any]]:
+def _rank_group(group: list[dict[str, Any]], items: list[dict[str, float] | None]) -> dict[str, dict[str, Any]]:
     """One (task, metric) group, sorted by score (highest first): tiers as in the module docstring."""
     n = len(group)
     scores = [_score(r) for r in group]
@@ -275,9 +271,7 @@ def _rank_group(
     letters = _group_letters(n, untested, different)
     out = {}
     for k, r in enumerate(group):
-        same = [
-            j for j in range(n) if j != k and tier[j] == tier[k] and (min(j, k), max(j, k)) not in untested
-        ]
+        same = [j for j in range(n) if j != k and tier[j] == tier[k] and (min(j, k), max(j, k)) not in untested]
         out[r["cell_id"]] = {
             "rank": 1 + tier[k],  # tier[k] = position of its leader = rows in earlier tiers
             "tied_with": [group[j]["cell_id"] for j in same],
@@ -293,17 +287,13 @@ def _rank_group(
             "not_separated_from": [
                 group[j]["cell_id"]
                 for j in range(n)
-                if tier[j] != tier[k]
-                and (pair := (min(j, k), max(j, k))) not in untested
-                and pair not in different
+                if tier[j] != tier[k] and (pair := (min(j, k), max(j, k))) not in untested and pair not in different
             ],
         }
     return out
 
 
-def _group_letters(
-    n: int, untested: set[tuple[int, int]], different: set[tuple[int, int]]
-) -> list[str | None]:
+def _group_letters(n: int, untested: set[tuple[int, int]], different: set[tuple[int, int]]) -> list[str | None]:
     """Letters of the rows of one group (positions in score order; see the module docstring): those of the
     largest set of rows all tested against each other, None for every other row."""
     member: list[list[int]] = []  # rows tested against each other: one list per item set, in score order
@@ -347,9 +337,7 @@ def letter_columns(n: int, different: set[tuple[int, int]]) -> list[list[int]] |
         split = {c & ~m for c in columns if c & both == both for m in (1 << i, 1 << j)}
         # absorb: a new letter whose rows all hold another letter says nothing more. Only new letters can be:
         # the kept ones held no subsets of each other before, and a kept one inside c - {i} was inside c.
-        columns = kept + [
-            c for c in split if not any(c & d == c for d in kept + [e for e in split if e != c])
-        ]
+        columns = kept + [c for c in split if not any(c & d == c for d in kept + [e for e in split if e != c])]
         if len(columns) > MAX_LETTERS:
             return None
 

@@ -45,9 +45,7 @@ def is_binary(value: float, stderr: float, n: int) -> bool:
     return math.isclose(stderr, math.sqrt(value * (1 - value) / (n - 1)), rel_tol=1e-4, abs_tol=1e-12)
 
 
-def ci95(
-    value: float, stderr: float | None, n: int, binary: bool | None = None
-) -> tuple[float, float] | None:
+def ci95(value: float, stderr: float | None, n: int, binary: bool | None = None) -> tuple[float, float] | None:
     """95 % interval of a mean score in [0, 1]. 0/1 item scores (accuracy, exact match): the Wilson score
     interval of k = value x n right out of n. Other scores (F1, field accuracy): value +- 1.96 x lm-eval's
     standard error, clipped to [0, 1]; where every item scored the same extreme (SE 0) that would claim
@@ -98,9 +96,7 @@ class Paired:
         return not self.tied
 
 
-def paired_bootstrap(
-    a: np.ndarray, b: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED
-) -> tuple[float, float]:
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float]:
     """95 % percentile interval of mean(b - a), resampling items with replacement (the same items for both)."""
     d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     if len(d) == 0:
@@ -108,10 +104,12 @@ def paired_bootstrap(
     rng = np.random.default_rng(seed)
     # in chunks: 10,000 x n indices at once would be 1 GB for n = 14,000 (mmlu)
     chunk = max(1, min(n_boot, 2_000_000 // len(d)))
-    means = np.concatenate([
-        d[rng.integers(0, len(d), size=(min(chunk, n_boot - start), len(d)))].mean(axis=1)
-        for start in range(0, n_boot, chunk)
-    ])  # fmt: skip
+    means = np.concatenate(
+        [
+            d[rng.integers(0, len(d), size=(min(chunk, n_boot - start), len(d)))].mean(axis=1)
+            for start in range(0, n_boot, chunk)
+        ]
+    )
     lo, hi = np.percentile(means, [2.5, 97.5])
     return float(lo), float(hi)
 

@@ -1,1 +1,2 @@
-"""Configuration: the typed schema (schema.py), its validation (validate.py) and Hydra registration (register.py)."""
+"""Configuration: the typed schema (schema.py) and the loader of one option outside Hydra (options.py). Composing
+and validating jobs is the app's (harness/app/compose.py, validate.py, register.py)."""

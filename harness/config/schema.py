@@ -62,15 +62,11 @@ class TaskConfig:
     tasks that ship with lm-eval itself."""
 
     name: str = MISSING  # lm-eval task name
-    dir: str | None = (
-        MISSING  # task folder (lm-eval include_path), relative to the repository; null = lm-eval's own
-    )
+    dir: str | None = MISSING  # task folder (lm-eval include_path), relative to the repository; null = lm-eval's own
     primary_metric: str = MISSING  # the metric leaderboards rank by
     description: str = ""
     language: str | None = None  # en | zh | null (mixed or not applicable)
-    hub_datasets: list[str] = field(
-        default_factory=list
-    )  # lm-eval's own tasks: data sets the preflight looks for
+    hub_datasets: list[str] = field(default_factory=list)  # lm-eval's own tasks: data sets the preflight looks for
     limit: int | None = None  # evaluate only the first N test items (smoke runs, CPU-sized sweeps)
     split: str = "test"  # test (leaderboards) | validation (model selection during fine-tuning)
     num_fewshot: int = 0
@@ -194,13 +190,11 @@ class BaselineConfig:
     name: str | None = None  # registry name stored in results; null = no baseline (baseline=none)
     display_name: str = ""
     provider: str = ""  # openai | deepseek | dashscope | zhipu | moonshot | local
-    # How the provider's `usage` is read (harness/evaluate/api/usage.py): openai | deepseek | dashscope | zhipu |
+    # How the provider's `usage` is read (harness/api/usage.py): openai | deepseek | dashscope | zhipu |
     # moonshot. They differ in where cache hits are reported: the wrong one bills cache hits at the input price.
     usage: str = "openai"
     model: str | None = None  # the provider's model id sent in every request
-    base_url: str | None = (
-        None  # OpenAI-compatible endpoint; null = OpenAI's own (or the managed local server)
-    )
+    base_url: str | None = None  # OpenAI-compatible endpoint; null = OpenAI's own (or the managed local server)
     api_key_env: str | None = None  # e.g. OPENAI_API_KEY; null = the endpoint needs no key
     stand_in: str | None = None  # what the row really is when it stands in for an API (shown in reports)
     serve: ServeConfig | None = None  # start this local server for the cell (base_url is then filled in)
@@ -226,9 +220,7 @@ class BaselineConfig:
     # Money cap for this baseline's requests in one run (a sweep): the client stops sending before what the run
     # has paid for it would pass this; finished answers are kept. null = no cap. See also budget.max_usd.
     budget_usd: float | None = None
-    tokenizer: str | None = (
-        None  # embedded model name whose tokenizer estimates tokens if a server sends no usage
-    )
+    tokenizer: str | None = None  # embedded model name whose tokenizer estimates tokens if a server sends no usage
     # Where the prompts and answers go: region and training use as the provider documents them (report: data
     # egress). A served stand-in (`serve`) stays on this machine whatever this says.
     data_policy: DataPolicyConfig = field(default_factory=DataPolicyConfig)
@@ -236,12 +228,12 @@ class BaselineConfig:
 
 @dataclass
 class JudgeConfig:
-    """LLM-as-judge (harness/judge/): a model that grades each free-form answer against its reference, with a
+    """LLM-as-judge (harness/jobs/judge/): a model that grades each free-form answer against its reference, with a
     versioned prompt. Its endpoint is any conf/baseline/ entry (a provider, or the locally served stand-in)."""
 
     name: str | None = None  # null = no judge (judge=none)
     endpoint: BaselineConfig = field(default_factory=BaselineConfig)
-    prompt: str = "v1"  # harness/judge/prompts/<prompt>.txt; its text's hash is part of the judgement id
+    prompt: str = "v1"  # harness/jobs/judge/prompts/<prompt>.txt; its text's hash is part of the judgement id
     max_tokens: int = 8  # the verdict is one word
 
 
@@ -328,9 +320,7 @@ class ReportConfig:
 class SweepConfig:
     name: str = MISSING  # report folder: reports/<name>/index.html
     description: str = ""
-    stage: str = (
-        "cells"  # what each job does: cells (evaluate, fine-tune) | load (measure under load: load.*)
-    )
+    stage: str = "cells"  # what each job does: cells (evaluate, fine-tune) | load (measure under load: load.*)
 
 
 @dataclass
@@ -348,9 +338,7 @@ class LoadConfig:
     `baseline=` (an API, or the locally served stand-in) or `load.url` + `load.model` (any OpenAI-compatible
     server: vLLM, SGLang...); the prompts are `task=`'s test split."""
 
-    preset: str = (
-        "interactive"  # conf/load/: the latency target's name (interactive: GPU chat; cpu: this machine)
-    )
+    preset: str = "interactive"  # conf/load/: the latency target's name (interactive: GPU chat; cpu: this machine)
     mode: str = "closed"  # closed: N concurrent users | open: Poisson arrivals at a rate (requests/s)
     levels: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0])  # users (closed) or rates (open)
     requests_per_level: int = 16
@@ -361,7 +349,7 @@ class LoadConfig:
     tpot_p95_s: float | None = 0.1
     max_error_rate: float = 0.01
     # A cells job (not `harness load`) also measures what it evaluated under load, after its cells are stored, so
-    # that self-hosted costs rest on a capacity at the target (harness/load/cells.py): none | tuned (the tuned
+    # that self-hosted costs rest on a capacity at the target (harness/jobs/load_cells.py): none | tuned (the tuned
     # model, served; in a job without fine-tuning, its model) | all (its base model too). Either way the job's API baseline is measured at one user when
     # that costs nothing (a locally served stand-in) or load.paid is set: its per-request latency.
     with_cells: str = "none"
@@ -376,9 +364,7 @@ class LoadConfig:
     # measured there prices that model's rows (a vLLM server of the same weights on a GPU runner, say)
     model_key: str | None = None
     artifact_id: str | None = None
-    serve_device: str = (
-        "auto"  # a harness model served for the test: auto (cuda if there is one) | cpu | cuda
-    )
+    serve_device: str = "auto"  # a harness model served for the test: auto (cuda if there is one) | cpu | cuda
     paid: bool = False  # a paid API is loaded only with this opt-in
     max_requests: int = 200  # all levels of one run together
     # A paid API: a level is sent only if this run's spend plus the level's worst case (prompts at the input
@@ -418,21 +404,19 @@ class DataConfig:
     shots: int = 3  # seed examples shown in each request (a different draw per request)
     temperature: float = 0.8
     max_tokens: int = 256  # per teacher reply
-    prompt: str | None = (
-        None  # harness/data/prompts/<prompt>.txt (hashed into the id); null: v1 or rewrite_v1
-    )
+    prompt: str | None = None  # harness/jobs/synth_prompts/<prompt>.txt (hashed into the id); null: v1 or rewrite_v1
     seed: int = 1234
     # Applied in this order after the leakage filter (always on: no exact or near-duplicate of a validation or
     # test item is ever kept): format | dedup | length | judge (judge= grades each example; put it last: it is
     # paid per example).
     filters: list[str] = field(default_factory=lambda: ["format", "dedup", "length"])
     length: LengthFilterConfig = field(default_factory=LengthFilterConfig)
-    judge_prompt: str = "judge_v1"  # harness/data/prompts/<judge_prompt>.txt, for the judge filter
+    judge_prompt: str = "judge_v1"  # harness/jobs/synth_prompts/<judge_prompt>.txt, for the judge filter
 
 
 @dataclass
 class BudgetConfig:
-    """Money caps on API requests (README "Scheduled sweeps"): before each request the client checks that what
+    """Money caps on API requests (docs/guide-ml-engineer.md, "API baselines"): before each request the client checks that what
     this run has paid, plus that request at its most expensive, stays within the cap; past it, the cell stops and
     is recorded as stopped by the budget. Answers already paid for are kept (and cost nothing again)."""
 

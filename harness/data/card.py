@@ -43,24 +43,36 @@ def card_text(rec: dict[str, Any], reasons: Counter[tuple[str, str]] | None = No
     ]
     if t.get("stand_in"):
         lines += [f"Teacher note: {t['stand_in']}", ""]
-    lines += ["## Where the requested examples went", "", "| Step | Removed | Params |", "|---|---:|---|",
-              f"| request failed | {c['failed']} | |", f"| reply not a usable JSON row | {c['unparsed']} | |"]  # fmt: skip
+    lines += [
+        "## Where the requested examples went",
+        "",
+        "| Step | Removed | Params |",
+        "|---|---:|---|",
+        f"| request failed | {c['failed']} | |",
+        f"| reply not a usable JSON row | {c['unparsed']} | |",
+    ]
     for f in rec["filters"]:
         params = ", ".join(f"{k}: {v}" for k, v in f["params"].items())
         lines.append(f"| filter `{f['name']}` | {f['removed']} | {params} |")
     total = c["failed"] + c["unparsed"] + sum(c["removed"].values()) + c["kept"]
-    lines += [f"| **kept** | **{c['kept']}** | |", "",
-              f"{c['failed']} + {c['unparsed']} + {sum(c['removed'].values())} + {c['kept']} = {total} "
-              f"of {c['requested']} requested.", ""]  # fmt: skip
+    lines += [
+        f"| **kept** | **{c['kept']}** | |",
+        "",
+        f"{c['failed']} + {c['unparsed']} + {sum(c['removed'].values())} + {c['kept']} = {total} "
+        f"of {c['requested']} requested.",
+        "",
+    ]
     if reasons:
         lines += ["Most common reasons:", ""]
         lines += [f"- {step}: {why} ({n})" for (step, why), n in reasons.most_common(8)]
         lines.append("")
     check = rec["task_check"]
     lines += ["## `harness task check` of this set", "", "```", check["text"], "```", ""]
-    lines += ["Leakage filter: always on. No kept example repeats a validation or test item exactly or nearly "
-              "(character 3-gram Jaccard below the threshold above); the check above confirms it independently.",
-              ""]  # fmt: skip
+    lines += [
+        "Leakage filter: always on. No kept example repeats a validation or test item exactly or nearly "
+        "(character 3-gram Jaccard below the threshold above); the check above confirms it independently.",
+        "",
+    ]
     return "\n".join(lines)
 
 

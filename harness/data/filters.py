@@ -119,8 +119,11 @@ def length(cands: list[Candidate], ctx: Context) -> list[tuple[Candidate, str]]:
     out = []
     for c in cands:
         sizes = {"input": len(ctx.text(c.row)), "answer": len(str(c.row.get(ctx.target, "")))}
-        bad = [f"{k} has {v} characters, outside [{ctx.length[k][0]}, {ctx.length[k][1]}]"
-               for k, v in sizes.items() if not ctx.length[k][0] <= v <= ctx.length[k][1]]  # fmt: skip
+        bad = [
+            f"{k} has {v} characters, outside [{ctx.length[k][0]}, {ctx.length[k][1]}]"
+            for k, v in sizes.items()
+            if not ctx.length[k][0] <= v <= ctx.length[k][1]
+        ]
         if bad:
             out.append((c, "; ".join(bad)))
     return out
@@ -138,8 +141,12 @@ def judge(cands: list[Candidate], ctx: Context) -> list[tuple[Candidate, str]]:
 
 
 FILTERS: dict[str, Callable[[list[Candidate], Context], list[tuple[Candidate, str]]]] = {
-    "leakage": leakage, "format": format_check, "dedup": dedup, "length": length, "judge": judge,
-}  # fmt: skip
+    "leakage": leakage,
+    "format": format_check,
+    "dedup": dedup,
+    "length": length,
+    "judge": judge,
+}
 
 
 def length_bounds(ctx: Context, lo: int | None, hi: int | None) -> dict[str, tuple[int, int]]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.store.store import folder
 
 DATASET_SCHEMA_VERSION = 1
 RECORD = "dataset.json"
@@ -29,16 +30,14 @@ MIN_PREFIX = 6  # shorter prefixes of an id are refused: they match too easily
 
 
 def datasets_root(results: Path) -> Path:
-    return Path(results) / "datasets"
+    return folder(results, "datasets")
 
 
 def all_sets(root: Path) -> list[Path]:
     """Finished data sets (a folder with its record), oldest first."""
     if not root.is_dir():
         return []
-    found = [
-        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / RECORD).is_file()
-    ]
+    found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / RECORD).is_file()]
     return sorted(found, key=lambda p: (p / RECORD).stat().st_mtime)
 
 
@@ -149,7 +148,18 @@ def resolve_sources(value: str, task: str, root: Path) -> tuple[DataSource, ...]
                 "generate more (data.n=...) or relax its filters."
             )
         t = rec["teacher"]
-        out.append(DataSource("synthetic", share, folder.name, str(folder / TRAIN), file_sha256(folder / TRAIN),
-                              t["name"], t.get("display_name"), t.get("stand_in"), rec["cost"]["currency"],
-                              rec["cost"]["total"]))  # fmt: skip
+        out.append(
+            DataSource(
+                "synthetic",
+                share,
+                folder.name,
+                str(folder / TRAIN),
+                file_sha256(folder / TRAIN),
+                t["name"],
+                t.get("display_name"),
+                t.get("stand_in"),
+                rec["cost"]["currency"],
+                rec["cost"]["total"],
+            )
+        )
     return tuple(out)

@@ -41,8 +41,13 @@ def ensure_eos(tokenizer: Any, model: Any, name: str = "the model") -> None:
         eos = first_id(getattr(source, "eos_token_id", None))
         if eos is not None:
             tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos)
-            log.warning("%s: its tokenizer has no eos token; using %r (id %d) from its %s", name,
-                        tokenizer.eos_token, eos, type(source).__name__)  # fmt: skip
+            log.warning(
+                "%s: its tokenizer has no eos token; using %r (id %d) from its %s",
+                name,
+                tokenizer.eos_token,
+                eos,
+                type(source).__name__,
+            )
             return
     raise HarnessError(
         f"{name}: its tokenizer has no eos token and neither its config nor its generation config names one, so "

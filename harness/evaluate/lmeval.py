@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.cell import Cell
 from harness.paths import REPO_ROOT
+from harness.spec.cell import Cell
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,26 @@ def include_args(spec: Any) -> list[str]:
 def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
     """The raw lm-eval command (run from the repository root) that reproduces this cell's scores."""
     spec = cell.task_spec
-    parts = ["lm_eval", "--model", "hf", "--model_args", ",".join(f"{k}={v}" for k, v in margs.items()),
-             "--tasks", spec.name]  # fmt: skip
+    parts = [
+        "lm_eval",
+        "--model",
+        "hf",
+        "--model_args",
+        ",".join(f"{k}={v}" for k, v in margs.items()),
+        "--tasks",
+        spec.name,
+    ]
     parts += include_args(spec)
-    parts += ["--batch_size", str(cell.eval.batch_size), "--num_fewshot", str(cell.task.num_fewshot),
-              "--seed", str(cell.eval.seed), "--device", device]  # fmt: skip
+    parts += [
+        "--batch_size",
+        str(cell.eval.batch_size),
+        "--num_fewshot",
+        str(cell.task.num_fewshot),
+        "--seed",
+        str(cell.eval.seed),
+        "--device",
+        device,
+    ]
     if cell.apply_chat_template:
         parts.append("--apply_chat_template")
     if cell.task.limit is not None:
@@ -78,8 +93,10 @@ def cli_command(cell: Cell, margs: dict[str, Any], device: str) -> str:
     if cell.apply_chat_template and cell.model.prompt_format not in ("plain", "chat_template"):
         cmd += f"  # with the tokenizer's chat_template set to the {cell.model.prompt_format} format of harness/models/prompts.py"
     if cell.eval.samples > 1:  # the CLI has no flag for lm-eval's `repeats` either
-        cmd += (f"  # with repeats: {cell.eval.samples} and generation_kwargs: {{do_sample: true, temperature: "
-                f"{cell.eval.sample_temperature}}} in the task YAML")  # fmt: skip
+        cmd += (
+            f"  # with repeats: {cell.eval.samples} and generation_kwargs: {{do_sample: true, temperature: "
+            f"{cell.eval.sample_temperature}}} in the task YAML"
+        )
     return cmd
 
 
@@ -145,9 +162,7 @@ def run_lm_eval(cell: Any, model: Any, margs: dict[str, Any] | None, device: str
     with contextlib.chdir(REPO_ROOT):
         spec = cell.task_spec
         # A project task: index only its folder (fast). lm-eval's own task: index lm-eval's task library.
-        manager = TaskManager(
-            include_path=str(spec.dir) if spec.dir else None, include_defaults=spec.dir is None
-        )
+        manager = TaskManager(include_path=str(spec.dir) if spec.dir else None, include_defaults=spec.dir is None)
         tasks: list[Any] = [spec.name]
         k = cell.eval.samples
         if cell.task.split != "test" or k > 1:
@@ -225,9 +240,7 @@ def evaluate(cell: Cell, pretrained: str, device: str, artifact: Any = None) -> 
     if results is None:
         return None
     metrics, samples, n = collect(results, cell.task_spec.name, cell.task.primary_metric)
-    inference = lm.inference(
-        n * cell.eval.samples, cell.eval.batch_size, per_process
-    )  # k generations per item
+    inference = lm.inference(n * cell.eval.samples, cell.eval.batch_size, per_process)  # k generations per item
     cli = cli_command(cell, margs, device)
     path = (artifact.info.get("prefix_path") if artifact is not None else None) or "peft"
     if path not in ("peft", "chatglm2-native"):  # the native one is a plain folder (prefix.view): no note
@@ -264,8 +277,14 @@ def reload_check(model: Any, artifact: Any, dtype: str) -> dict[str, Any] | None
     # evaluation does not load.
     compared = probe["precision"] == "fp32" and dtype == "float32" and probe.get("method") != "qlora"
     diff = abs(got - probe["loglik"])
-    out = {"trained": probe["loglik"], "reloaded": round(got, 6), "abs_diff": round(diff, 6),
-           "tokens": len(probe["input_ids"]), "compared": compared, "tolerance": RELOAD_TOLERANCE}  # fmt: skip
+    out = {
+        "trained": probe["loglik"],
+        "reloaded": round(got, 6),
+        "abs_diff": round(diff, 6),
+        "tokens": len(probe["input_ids"]),
+        "compared": compared,
+        "tolerance": RELOAD_TOLERANCE,
+    }
     if compared and not diff <= RELOAD_TOLERANCE:
         raise HarnessError(
             f"artifact {artifact.path.name} does not reload to the model that was trained: its probe "

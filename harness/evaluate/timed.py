@@ -13,8 +13,8 @@ from typing import Any
 
 from lm_eval.models.huggingface import HFLM
 
+from harness.api.meter import percentile
 from harness.compat import cache_class_for_peft, ensure_chat_template, without_none_gguf
-from harness.evaluate.api.meter import percentile
 from harness.evaluate.guards import ensure_eos, neutral_generation_config, nonempty_stops
 
 
@@ -96,9 +96,7 @@ class TimedHFLM(HFLM):
         td.all_gather_object(out, mine)
         return [float(x) for x in out]
 
-    def inference(
-        self, n_queries: int, batch_size: int, per_process: list[float] | None = None
-    ) -> dict[str, Any]:
+    def inference(self, n_queries: int, batch_size: int, per_process: list[float] | None = None) -> dict[str, Any]:
         """`n_queries`: answered by all processes together; `per_process`: each process's inference seconds
         (process_seconds()). The processes work at once, so the run answered n_queries in the slowest one's time:
         queries_per_hour is the throughput of all of them (of all the devices the cell is priced for)."""
@@ -112,9 +110,7 @@ def measured(
     """The record's `inference` section from the timings (a pure function: tested by hand)."""
     seconds = max(per_process)
     gen = [(s, b) for kind, s, b in batches if kind == "generate"]
-    per_query = [
-        s for s, b in gen for _ in range(b)
-    ]  # each query waited for its whole batch (this process's)
+    per_query = [s for s, b in gen for _ in range(b)]  # each query waited for its whole batch (this process's)
     return {
         "seconds": seconds,
         "processes": len(per_process),
@@ -128,6 +124,6 @@ def measured(
             "p95": percentile(per_query, 95),
             "p99": percentile(per_query, 99),
             "n": len(per_query),
-        },  # fmt: skip
+        },
         "latency_basis": "wall time of the batch each query was answered in" if per_query else None,
     }

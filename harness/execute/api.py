@@ -10,10 +10,10 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
-from harness.cell import BaselineCell
 from harness.errors import HarnessError
 from harness.execute.base import Execution
 from harness.execute.local import consistency_section, seeds
+from harness.spec.cell import BaselineCell, Endpoint
 from harness.store import Store
 from harness.store.record import build_record, now_iso
 
@@ -60,13 +60,14 @@ def eval_section(cell: BaselineCell, out: Any) -> dict[str, Any]:
             "max_retries": b.max_retries,
             "timeout_s": b.timeout_s,
             "deadline_s": b.deadline_s,
-        },  # fmt: skip
+        },
         "lm_eval_cli": out.cli,
     }
 
 
-def refuse_if_mostly_failed(cell: BaselineCell, store: Store, samples: list[dict[str, Any]],
-                            api: dict[str, Any]) -> None:  # fmt: skip
+def refuse_if_mostly_failed(
+    cell: BaselineCell, store: Store, samples: list[dict[str, Any]], api: dict[str, Any]
+) -> None:
     """A cell whose failed share exceeds `baseline.max_failed_share` is not scored: its empty answers would enter
     the leaderboard as a real score (a closed port scored 0.000 and exited 0). The failure is kept in
     failures/<cell_id>.json with its causes; answered requests stay in the response cache, so a re-run after
@@ -76,15 +77,21 @@ def refuse_if_mostly_failed(cell: BaselineCell, store: Store, samples: list[dict
     n, failed = api["n_requests"], api["n_failed"]
     if not n or failed / n <= cell.baseline.max_failed_share:
         return
-    errors = Counter(
-        m["error"] for row in samples for m in [row["api"], *row.get("api_repeats", [])] if m.get("error")
-    )
+    errors = Counter(m["error"] for row in samples for m in [row["api"], *row.get("api_repeats", [])] if m.get("error"))
     causes = "; ".join(f"{e} ({k} request{'s' if k > 1 else ''})" for e, k in errors.most_common(3))
     where = cell.baseline.base_url or ("a local transformers serve" if cell.served_model else "OpenAI's API")
-    failure = {"cell_id": cell.id, "created_at": now_iso(), "baseline": cell.baseline.name,
-               "task": cell.task.name, "endpoint": where, "n_requests": n, "n_failed": failed,
-               "max_failed_share": cell.baseline.max_failed_share, "causes": dict(errors.most_common(10))}  # fmt: skip
-    path = store.root / "failures" / f"{cell.id}.json"
+    failure = {
+        "cell_id": cell.id,
+        "created_at": now_iso(),
+        "baseline": cell.baseline.name,
+        "task": cell.task.name,
+        "endpoint": where,
+        "n_requests": n,
+        "n_failed": failed,
+        "max_failed_share": cell.baseline.max_failed_share,
+        "causes": dict(errors.most_common(10)),
+    }
+    path = store.folder("failures") / f"{cell.id}.json"
     atomic_write_text(path, json.dumps(failure, indent=2, ensure_ascii=False) + "\n")
     raise HarnessError(
         f"baseline {cell.baseline.name} on {cell.task.name}: {failed} of {n} requests to {where} failed, more "
@@ -98,31 +105,27 @@ class ApiBackend:
     name = "api"
 
     def execute(self, cell: BaselineCell, device: Any = None) -> Execution:
-        from harness.evaluate.api.budget import active, budget_for
+        from harness.api.budget import active
+        from harness.api.open import open_endpoint
         from harness.evaluate.baseline import evaluate_baseline
-        from harness.evaluate.endpoint import endpoint_for
         from harness.models import model_config, weights_location
 
         b = cell.baseline
         store = Store(cell.results_dir)
         t0 = time.perf_counter()
-        log_path = store.root / "logs" / f"serve-{cell.id}.log"
-        with endpoint_for(b, cell.served_model, cell.cache_dir, log_path) as (url, model):
+        log_path = store.folder("logs") / f"serve-{cell.id}.log"
+        endpoint = Endpoint(identity=None, id=cell.endpoint_id, served_model=cell.served_model)
+        with open_endpoint(b, endpoint, log_path, cell.cache_dir, config=cell.config_snapshot) as session:
+            url, model = session.url, session.model
             t1 = time.perf_counter()
             if cell.served_model is not None:
                 log.info("baseline %s: transformers serve is up at %s after %.1f s", b.name, url, t1 - t0)
-                tokenizer: str | None = (
-                    model  # the served folder: its own tokenizer counts if usage is missing
-                )
+                tokenizer: str | None = model  # the served folder: its own tokenizer counts if usage is missing
             else:
-                tokenizer = (
-                    weights_location(model_config(b.tokenizer), cell.cache_dir) if b.tokenizer else None
-                )
-                log.info(
-                    "baseline %s: sending %s requests to %s", b.name, cell.task.name, b.base_url or "OpenAI"
-                )
+                tokenizer = weights_location(model_config(b.tokenizer), cell.cache_dir) if b.tokenizer else None
+                log.info("baseline %s: sending %s requests to %s", b.name, cell.task.name, b.base_url or "OpenAI")
             # the run's and this baseline's money caps; past one, BudgetStop: no record, answers kept
-            with active(budget_for(cell.config_snapshot, b)):
+            with active(session.budget):
                 out = evaluate_baseline(cell, url, model, tokenizer)
         refuse_if_mostly_failed(cell, store, out.samples, out.api)
         timings = {"serve_start_s": t1 - t0, "evaluate_s": out.seconds, "total_s": time.perf_counter() - t0}
@@ -156,8 +159,8 @@ def complete(store: Store, cell_id: str) -> bool:
 def reprice(store: Store, cell: BaselineCell) -> bool:
     """A stored API cell whose price differs from the configured one gets its money recomputed from its stored
     usage (no request is sent): the record and the samples are rewritten with the new price. True if it was."""
-    from harness.evaluate.api.meter import Meter, aggregate
-    from harness.evaluate.api.pricing import cost
+    from harness.api.meter import Meter, aggregate
+    from harness.api.pricing import cost
 
     record = store.load(cell.id)
     price = asdict(cell.baseline.price)
@@ -178,9 +181,7 @@ def reprice(store: Store, cell: BaselineCell) -> bool:
         if row.get("api_repeats"):  # the other k - 1 sampled answers' requests
             row["api_repeats"] = [repriced(r).as_dict() for r in row["api_repeats"]]
     record["api"] = {**aggregate(meters, price), "repriced_at": now_iso()}
-    record["eval"]["model_args"].update(
-        {f"price_{k}": price[k] for k in PRICE_KEYS[1:]}, currency=price["currency"]
-    )
+    record["eval"]["model_args"].update({f"price_{k}": price[k] for k in PRICE_KEYS[1:]}, currency=price["currency"])
     store.write(record, samples)
     log.info("baseline cell %s re-priced from stored usage: %s", cell.id, {k: price[k] for k in PRICE_KEYS})
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.cell import CellSpec
+from harness.spec.cell import CellSpec
 from harness.store.record import Record
 
 

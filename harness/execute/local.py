@@ -6,9 +6,9 @@ import logging
 import time
 from typing import Any
 
-from harness.cell import Cell
 from harness.dist import devices_used
 from harness.execute.base import Execution
+from harness.spec.cell import Cell
 from harness.store.record import build_record
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def finetune_section(cell: Cell, artifact: Any, reload_check: dict[str, Any] | N
             "task": info["data"]["replay_task"],
             "ratio": cell.finetune.replay.ratio,
             "n_examples": info["data"]["n_replay"],
-        },  # fmt: skip
+        },
         "data": info["data"],
         "train_data": train_data_section(cell, info["data"]),
         "trainable_params": info["trainable_params"],
@@ -39,9 +39,7 @@ def finetune_section(cell: Cell, artifact: Any, reload_check: dict[str, Any] | N
         "optim": info["identity"]["optim"],
         "seed": cell.finetune.seed,
         "metering": info["metering"],
-        "prefix_path": info.get(
-            "prefix_path"
-        ),  # P-tuning v2's path for the family (harness/finetune/prefix.py)
+        "prefix_path": info.get("prefix_path"),  # P-tuning v2's path for the family (harness/finetune/prefix.py)
         "reload_check": reload_check,
     }
 
@@ -55,9 +53,17 @@ def train_data_section(cell: Cell, data: dict[str, Any]) -> dict[str, Any]:
     sources = []
     for t in data.get("sources") or [{"source": "task", "task": task, "share": 1.0, "n": data["n_domain"]}]:
         s = given.get(t.get("dataset_id"))
-        sources.append(t if s is None else {**t, "teacher": s.teacher, "teacher_display": s.teacher_display,
-                                            "stand_in": s.stand_in,
-                                            "cost": {"currency": s.currency, "total": s.cost}})  # fmt: skip
+        sources.append(
+            t
+            if s is None
+            else {
+                **t,
+                "teacher": s.teacher,
+                "teacher_display": s.teacher_display,
+                "stand_in": s.stand_in,
+                "cost": {"currency": s.currency, "total": s.cost},
+            }
+        )
     label = " + ".join(
         (task if t["source"] == "task" else f"synthetic {t['dataset_id'][:8]}")
         + (f" {round(100 * t['share'])}%" if len(sources) > 1 else "")
@@ -90,8 +96,10 @@ def model_section(cell: Cell, pretrained: str) -> dict[str, Any]:
         "weights": pretrained,
     }
     if m.source == "hub" and not m.revision and not m.local_path:  # whatever the hub had when it was fetched
-        section["warning"] = (f"revision not pinned: {m.hub_id} was evaluated at whatever commit the local cache "
-                              "holds; pin `revision` in its YAML to make the row reproducible")  # fmt: skip
+        section["warning"] = (
+            f"revision not pinned: {m.hub_id} was evaluated at whatever commit the local cache "
+            "holds; pin `revision` in its YAML to make the row reproducible"
+        )
     return section
 
 
@@ -140,21 +148,21 @@ def cost_section(
     price, qph = hardware.get("price_per_hour"), (inference or {}).get("queries_per_hour")
     devices = int(hardware.get("devices") or 1)
     metering = artifact.info["metering"] if artifact is not None else None
-    device_cost, training_basis = (
-        training_priced(metering, hardware) if metering is not None else (None, None)
-    )
+    device_cost, training_basis = training_priced(metering, hardware) if metering is not None else (None, None)
     training = None if device_cost is None or data_cost is None else device_cost + data_cost
     return {
         "currency": hardware.get("currency", "USD"),
         "priced": price is not None,
         "per_1k_queries": per_1k_from_rate(price * devices, qph) if price is not None and qph else None,
         "basis": f"{hardware.get('profile')} at {price}/h x {devices} device(s) / queries per hour of all of them at "
-        f"batch size {(inference or {}).get('batch_size')}" if price is not None else "unpriced: no hardware profile fits this device",
+        f"batch size {(inference or {}).get('batch_size')}"
+        if price is not None
+        else "unpriced: no hardware profile fits this device",
         "training": training,  # device + data
         "training_device": device_cost,
         "training_data": data_cost if metering is not None else None,
         "training_basis": training_basis,
-    }  # fmt: skip
+    }
 
 
 def finetune_data_cost(cell: Cell, artifact: Any) -> float | None:
@@ -190,9 +198,15 @@ class LocalBackend:
 
             artifact = train(cell.train, pretrained, cell.artifacts_dir, device.kind, hardware)
         t2 = time.perf_counter()
-        log.info("evaluating %s%s on %s (cell %s) on %s", cell.model.name,
-                 f" + {cell.finetune.method}" if artifact else "", cell.task.name, cell.id, device.kind)  # fmt: skip
-        from harness.load.busy import Busy
+        log.info(
+            "evaluating %s%s on %s (cell %s) on %s",
+            cell.model.name,
+            f" + {cell.finetune.method}" if artifact else "",
+            cell.task.name,
+            cell.id,
+            device.kind,
+        )
+        from harness.busy import Busy
 
         # a timing is only as good as the machine was quiet: recorded with it (this process runs the model)
         with Busy(client=False) as busy:
@@ -201,8 +215,12 @@ class LocalBackend:
             return None
         if out.inference is not None:
             out.inference["machine"] = busy.section()
-        timings = {"prepare_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": out.seconds,
-                   "total_s": time.perf_counter() - t0}  # fmt: skip
+        timings = {
+            "prepare_s": t1 - t0,
+            "train_s": t2 - t1,
+            "evaluate_s": out.seconds,
+            "total_s": time.perf_counter() - t0,
+        }
         record = build_record(
             cell,
             model=model_section(cell, pretrained),

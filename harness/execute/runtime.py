@@ -103,11 +103,17 @@ def create(rt: Runtime, cache: Path) -> Path:
         _pip(python, "--no-deps", "-r", str(rt.lock_file), what=f"the lock {rt.lock_file.name}", rt=rt)
         check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
         if check.returncode != 0:
-            raise PreflightError(f"runtime {rt.name}: the lock {rt.lock_file} is inconsistent (`pip check`):\n"
-                                 + check.stdout.strip())  # fmt: skip
-        facts = {"name": rt.name, "lock_sha256": rt.lock_sha256, "python": rt.python, "torch": rt.torch,
-                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "create_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+            raise PreflightError(
+                f"runtime {rt.name}: the lock {rt.lock_file} is inconsistent (`pip check`):\n" + check.stdout.strip()
+            )
+        facts = {
+            "name": rt.name,
+            "lock_sha256": rt.lock_sha256,
+            "python": rt.python,
+            "torch": rt.torch,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "create_seconds": round(time.perf_counter() - started, 1),
+        }
         (staged / STAMP).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
         # a venv's interpreter finds its prefix from its own path: renaming the folder is safe

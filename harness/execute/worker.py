@@ -1,4 +1,4 @@
-"""The worker backend: a cell runs in a subprocess, `<python> -m harness.worker <spec.json>`, with any Python
+"""The worker backend: a cell runs in a subprocess, `<python> -m harness.execute.entry <spec.json>`, with any Python
 interpreter that has the harness's stage code installed (another virtual environment, with the transformers a
 model's remote code was written for; a cluster node's Python). The spec goes in as a file; the subprocess writes
 the record and samples to the store (the spec's results_dir); this side reads them back. The caller holds the
@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harness.cell import CellSpec, write_spec
 from harness.errors import HarnessError, PreflightError
 from harness.execute.base import Execution
+from harness.spec.cell import CellSpec, write_spec
 from harness.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,16 @@ _PROBED: dict[tuple[str, str | None], str] = {}  # (interpreter, code path) -> i
 
 
 def probe_interpreter(python: str, pythonpath: str | None = None) -> dict[str, Any]:
-    """What a worker interpreter reports about itself (harness.worker.probe), or a PreflightError saying why it
+    """What a worker interpreter reports about itself (harness.execute.entry.probe), or a PreflightError saying why it
     cannot run a worker."""
-    cmd = [python, "-c", "import json, harness.worker as w; print(json.dumps(w.probe()))"]
+    cmd = [python, "-c", "import json, harness.execute.entry as w; print(json.dumps(w.probe()))"]
     probe = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=worker_env(pythonpath))
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise PreflightError(f"worker interpreter {python} cannot import harness.worker: {last}\n"
-                             f"  install the harness in that environment: {python} -m pip install <harness wheel>")  # fmt: skip
+        raise PreflightError(
+            f"worker interpreter {python} cannot import harness.execute.entry: {last}\n"
+            f"  install the harness in that environment: {python} -m pip install <harness wheel>"
+        )
     return json.loads(probe.stdout.strip().splitlines()[-1])
 
 
@@ -61,13 +63,15 @@ def check_interpreter(python: str, pythonpath: str | None = None) -> str:
     message before any cell starts, instead of a traceback in the middle of a sweep). Probed once per process."""
     if (python, pythonpath) in _PROBED:
         return _PROBED[(python, pythonpath)]
-    from harness.cell import SPEC_VERSION
+    from harness.spec.cell import SPEC_VERSION
     from harness.store.record import SCHEMA_VERSION
 
     found = shutil.which(python)
     if found is None:
-        raise PreflightError(f"worker interpreter {python!r} is not an executable file; give the path of a python "
-                             "whose environment has the harness installed (HARNESS_WORKER_PYTHON).")  # fmt: skip
+        raise PreflightError(
+            f"worker interpreter {python!r} is not an executable file; give the path of a python "
+            "whose environment has the harness installed (HARNESS_WORKER_PYTHON)."
+        )
     facts = probe_interpreter(found, pythonpath)
     install = f"  install the harness in that environment: {found} -m pip install <harness wheel>"
     if (facts["spec_version"], facts["schema_version"]) != (SPEC_VERSION, SCHEMA_VERSION):
@@ -77,10 +81,17 @@ def check_interpreter(python: str, pythonpath: str | None = None) -> str:
             f"{SCHEMA_VERSION}.\n{install}"
         )
     if facts["missing"]:
-        raise PreflightError(f"worker interpreter {found} lacks {', '.join(facts['missing'])}, which a cell needs.\n"
-                             f"  {found} -m pip install {' '.join(facts['missing'])}")  # fmt: skip
-    log.info("worker interpreter %s: Python %s, runtime %s, transformers %s", found, facts["python"],
-             facts["runtime"]["name"], facts["packages"].get("transformers"))  # fmt: skip
+        raise PreflightError(
+            f"worker interpreter {found} lacks {', '.join(facts['missing'])}, which a cell needs.\n"
+            f"  {found} -m pip install {' '.join(facts['missing'])}"
+        )
+    log.info(
+        "worker interpreter %s: Python %s, runtime %s, transformers %s",
+        found,
+        facts["python"],
+        facts["runtime"]["name"],
+        facts["packages"].get("transformers"),
+    )
     _PROBED[(python, pythonpath)] = found
     return found
 
@@ -118,11 +129,16 @@ class WorkerBackend:
 
             weights_location(spec.model, Path(spec.cache_dir))
         store = Store(Path(spec.results_dir))
-        spec_path = write_spec(spec, store.root / "specs" / f"{spec.id}.json")  # kept: the cell's exact input
+        spec_path = write_spec(spec, store.folder("specs") / f"{spec.id}.json")  # kept: the cell's exact input
         error_file = spec_path.with_name(f"{spec.id}.error.json")
         error_file.unlink(missing_ok=True)
-        log.info("cell %s: %s in a worker%s (%s)", spec.id, "checking" if check_only else "running",
-                 f" in runtime {self.runtime}" if self.runtime else "", python)  # fmt: skip
+        log.info(
+            "cell %s: %s in a worker%s (%s)",
+            spec.id,
+            "checking" if check_only else "running",
+            f" in runtime {self.runtime}" if self.runtime else "",
+            python,
+        )
         rc = session(python, pythonpath).ask(spec_path, error_file, check_only)  # its log lines stream here
         if rc != 0:
             raise _worker_error(error_file, rc, python)
@@ -140,9 +156,7 @@ class WorkerBackend:
             return None
         store = Store(Path(spec.results_dir))
         if not store.has(spec.id):
-            raise HarnessError(
-                f"the worker for cell {spec.id} exited 0 but stored no record in {store.root}."
-            )
+            raise HarnessError(f"the worker for cell {spec.id} exited 0 but stored no record in {store.root}.")
         return Execution(store.load_record(spec.id), store.load_samples(spec.id), stored=True)
 
 
@@ -151,8 +165,9 @@ def _worker_error(error_file: Path, rc: int, python: str | None) -> Exception:
     try:
         err = json.loads(error_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return HarnessError(f"the worker ({python}) exited with status {rc} without saying why (killed?); "
-                            "its log lines are above.")  # fmt: skip
+        return HarnessError(
+            f"the worker ({python}) exited with status {rc} without saying why (killed?); its log lines are above."
+        )
     kinds = {"preflight": PreflightError, "harness": HarnessError}
     if err.get("kind") in kinds:
         return kinds[err["kind"]](err.get("message", ""))
@@ -160,14 +175,15 @@ def _worker_error(error_file: Path, rc: int, python: str | None) -> Exception:
 
 
 class Session:
-    """One `python -m harness.worker --serve` process: requests on its stdin, replies on a pipe of their own.
+    """One `python -m harness.execute.entry --serve` process: requests on its stdin, replies on a pipe of their own.
     Its log lines and the cells' output go straight to this terminal, as a subprocess's would."""
 
     def __init__(self, python: str, pythonpath: str | None):
         read_end, write_end = os.pipe()
-        cmd = [python, "-m", "harness.worker", "--serve", "--reply-fd", str(write_end)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=worker_env(pythonpath), text=True,
-                                     pass_fds=(write_end,))  # fmt: skip
+        cmd = [python, "-m", "harness.execute.entry", "--serve", "--reply-fd", str(write_end)]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, env=worker_env(pythonpath), text=True, pass_fds=(write_end,)
+        )
         os.close(write_end)  # the worker's copy stays open: end of file here means the worker is gone
         self.replies = os.fdopen(read_end, encoding="utf-8")
 
@@ -231,9 +247,7 @@ def close_sessions(stop: bool = False) -> None:
     """End every worker this process started (the run loop's end; atexit for anything else)."""
     while _SESSIONS:
         _SESSIONS.popitem()[1].close(stop)
-    _EXITING[:] = [
-        p for p in _EXITING if p.poll() is None
-    ]  # reap those that have exited (no zombies pile up)
+    _EXITING[:] = [p for p in _EXITING if p.poll() is None]  # reap those that have exited (no zombies pile up)
 
 
 atexit.register(_reap)
@@ -248,12 +262,13 @@ def check_runtime(name: str, cache: Path) -> dict[str, Any]:
     rt = load(name)
     facts = stamp(rt, cache)
     if facts is None:
-        raise HarnessError(
-            f"runtime {name} is not created ({location(rt, cache)}); run `{create_command(name)}`."
-        )
+        raise HarnessError(f"runtime {name} is not created ({location(rt, cache)}); run `{create_command(name)}`.")
     place = worker_place(name, cache, create_missing=False)
     probe = probe_interpreter(place.python, place.pythonpath)
     pins = rt.pins()
-    drift = {k: (pins[norm(k)], v) for k, v in probe["packages"].items()
-             if v is not None and norm(k) in pins and not v.startswith(pins[norm(k)])}  # fmt: skip
+    drift = {
+        k: (pins[norm(k)], v)
+        for k, v in probe["packages"].items()
+        if v is not None and norm(k) in pins and not v.startswith(pins[norm(k)])
+    }
     return {**facts, "location": str(location(rt, cache)), "probe": probe, "drift": drift}

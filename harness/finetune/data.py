@@ -53,20 +53,18 @@ def render(task: Any, doc: Any, tokenizer: Any, chat: bool) -> tuple[str, str]:
     def chat_fn(history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         # Same call as lm-eval's HFLM.apply_chat_template.
         return tokenizer.apply_chat_template(
-            history, tokenize=False, add_generation_prompt=add_generation_prompt,
+            history,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
             continue_final_message=not add_generation_prompt,
-        )  # fmt: skip
+        )
 
-    prompt = task.fewshot_context(
-        doc, num_fewshot=0, apply_chat_template=chat, chat_template=chat_fn if chat else None
-    )
+    prompt = task.fewshot_context(doc, num_fewshot=0, apply_chat_template=chat, chat_template=chat_fn if chat else None)
     target = _target_text(task, doc)
     if chat:
         end = tokenizer.eos_token or ""
         return prompt, target + end
-    return prompt, task.config.target_delimiter + target + (
-        _stop(task) if task.OUTPUT_TYPE == "generate_until" else ""
-    )
+    return prompt, task.config.target_delimiter + target + (_stop(task) if task.OUTPUT_TYPE == "generate_until" else "")
 
 
 def tokenize(prompt: str, answer: str, tokenizer: Any, chat: bool, max_length: int, source: str) -> Example:
@@ -88,9 +86,7 @@ def load_task_object(spec: TaskSpec) -> Any:
     from harness.paths import REPO_ROOT
 
     if spec.dir is None:
-        raise HarnessError(
-            f"task {spec.name} ships with lm-eval; fine-tune on a project task with a train split."
-        )
+        raise HarnessError(f"task {spec.name} ships with lm-eval; fine-tune on a project task with a train split.")
     with contextlib.chdir(REPO_ROOT):
         loaded = TaskManager(include_path=str(spec.dir), include_defaults=False).load([spec.name])
     return loaded["tasks"][spec.name]
@@ -126,11 +122,7 @@ def _rows_of(source: Any, task: Any) -> list[Any]:
     import json
     from pathlib import Path
 
-    rows = [
-        json.loads(line)
-        for line in Path(source.path).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    rows = [json.loads(line) for line in Path(source.path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if getattr(task.config, "process_docs", None) is not None:
         from datasets import Dataset
 
@@ -154,9 +146,7 @@ def domain_docs(spec: Any, task: Any, n: int | None, seed: int) -> tuple[list[An
         docs = seeded_slice(split_docs(task, "train"), n, seed)
         return docs, [{"source": "task", "task": spec.train_task.name, "share": 1.0, "n": len(docs)}]
     pools = [split_docs(task, "train") if s.kind == "task" else _rows_of(s, task) for s in spec.sources]
-    total = (
-        n if n is not None else min(int(len(p) / s.share) for p, s in zip(pools, spec.sources, strict=True))
-    )
+    total = n if n is not None else min(int(len(p) / s.share) for p, s in zip(pools, spec.sources, strict=True))
     counts = shares_to_counts(total, [s.share for s in spec.sources])
     docs: list[Any] = []
     taken = []
@@ -168,8 +158,15 @@ def domain_docs(spec: Any, task: Any, n: int | None, seed: int) -> tuple[list[An
                 f"{len(pool)}. Use finetune.n_train=null (all of it), lower it, change the shares, or generate a bigger set."
             )
         docs += seeded_slice(pool, k, seed)
-        taken.append({"source": s.kind, "task": spec.train_task.name, "share": s.share, "n": k,
-                      **({"dataset_id": s.dataset_id} if s.dataset_id else {})})  # fmt: skip
+        taken.append(
+            {
+                "source": s.kind,
+                "task": spec.train_task.name,
+                "share": s.share,
+                "n": k,
+                **({"dataset_id": s.dataset_id} if s.dataset_id else {}),
+            }
+        )
     random.Random(f"{seed}:mix").shuffle(docs)
     return docs, taken
 
@@ -185,16 +182,19 @@ def build_domain(spec: Any, tokenizer: Any) -> tuple[list[Example], dict[str, An
         from harness.finetune.noise import corrupt
         from harness.tasks import load_task_doc
 
-        target = target_field(
-            load_task_doc(spec.train_task.yaml_file), spec.train_task.name, "finetune.label_noise"
-        )
+        target = target_field(load_task_doc(spec.train_task.yaml_file), spec.train_task.name, "finetune.label_noise")
         docs, counted = corrupt([dict(d) for d in docs], target, f.label_noise, f.seed)
         kinds = dict(sorted(counted.items()))
     examples = [
-        tokenize(*render(task, d, tokenizer, spec.chat_template), tokenizer, spec.chat_template, f.max_length,
-                 spec.train_task.name)
+        tokenize(
+            *render(task, d, tokenizer, spec.chat_template),
+            tokenizer,
+            spec.chat_template,
+            f.max_length,
+            spec.train_task.name,
+        )
         for d in docs
-    ]  # fmt: skip
+    ]
     info = {
         "sources": taken,
         "label_noise": f.label_noise,

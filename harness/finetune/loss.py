@@ -70,9 +70,7 @@ def collate(pad_id: int, answer_only: bool):
         # the first labelled position; the logit before it predicts it, so keep from there to the end
         first = min((i for row in labels for i, x in enumerate(row) if x != IGNORE), default=width - 1)
         out = {
-            "input_ids": torch.tensor(
-                [[pad_id] * p + b["input_ids"] for b, p in zip(batch, pads, strict=True)]
-            ),
+            "input_ids": torch.tensor([[pad_id] * p + b["input_ids"] for b, p in zip(batch, pads, strict=True)]),
             "labels": torch.tensor(labels),
             "attention_mask": torch.tensor([[0] * p + [1] * (width - p) for p in pads]),
             "logits_to_keep": width - max(first - 1, 0),

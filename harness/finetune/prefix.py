@@ -67,9 +67,7 @@ def native_state(model: Any) -> dict[str, Any]:
     """The prefix encoder's tensors under their names in the full model (`transformer.prefix_encoder.*`)."""
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if _NATIVE_KEY in k}
     if not state:
-        raise HarnessError(
-            "the model has no prefix encoder: it was not loaded with pre_seq_len (ChatGLM2 only)"
-        )
+        raise HarnessError("the model has no prefix encoder: it was not loaded with pre_seq_len (ChatGLM2 only)")
     return state
 
 
@@ -79,9 +77,7 @@ def save_native(model: Any, folder: str | Path, prefix: Any) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # transformers reads a safetensors shard only with its format in the metadata
-    save_file(
-        {k: v.cpu() for k, v in native_state(model).items()}, str(folder / NATIVE_FILE), {"format": "pt"}
-    )
+    save_file({k: v.cpu() for k, v in native_state(model).items()}, str(folder / NATIVE_FILE), {"format": "pt"})
     (folder / NATIVE_CONFIG).write_text(json.dumps(native_load_kwargs(prefix), indent=2))
 
 
@@ -98,8 +94,10 @@ def load_native(model: Any, folder: str | Path) -> None:
 
 def _weights(folder: Path) -> tuple[str, dict[str, str]]:
     """(format, {tensor name: file}) of a model folder's weights: safetensors or torch .bin, one file or shards."""
-    for fmt, single, index in (("safetensors", "model.safetensors", "model.safetensors.index.json"),
-                               ("bin", "pytorch_model.bin", "pytorch_model.bin.index.json")):  # fmt: skip
+    for fmt, single, index in (
+        ("safetensors", "model.safetensors", "model.safetensors.index.json"),
+        ("bin", "pytorch_model.bin", "pytorch_model.bin.index.json"),
+    ):
         if (folder / index).is_file():
             return fmt, dict(json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"])
         if (folder / single).is_file():
@@ -110,9 +108,7 @@ def _weights(folder: Path) -> tuple[str, dict[str, str]]:
                     return fmt, {k: single for k in f.keys()}
             import torch
 
-            return fmt, {
-                k: single for k in torch.load(folder / single, map_location="meta", weights_only=True)
-            }
+            return fmt, {k: single for k in torch.load(folder / single, map_location="meta", weights_only=True)}
     raise HarnessError(f"{folder}: no model.safetensors or pytorch_model.bin (single or sharded) to build on")
 
 
@@ -200,9 +196,7 @@ def _qwen_causal(module: Any, args: tuple, kwargs: dict[str, Any]) -> tuple[tupl
     causal = torch.zeros(q, p + q, dtype=hidden.dtype, device=hidden.device)
     causal = causal.masked_fill(~allowed, torch.finfo(hidden.dtype).min)[None, None]
     mask = kwargs.get("attention_mask")
-    kwargs["attention_mask"] = (
-        causal if mask is None else (mask + causal).clamp(min=torch.finfo(hidden.dtype).min)
-    )
+    kwargs["attention_mask"] = causal if mask is None else (mask + causal).clamp(min=torch.finfo(hidden.dtype).min)
     return args, kwargs
 
 

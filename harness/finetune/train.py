@@ -25,7 +25,7 @@ from harness.errors import HarnessError
 from harness.finetune import prefix
 from harness.finetune.data import IGNORE, Example, build_domain, build_examples, mix_replay
 from harness.finetune.loss import answer_loss, answer_only_supported, collate
-from harness.finetune.spec import ADAPTER_METHODS, TrainSpec
+from harness.spec.finetune import ADAPTER_METHODS, TrainSpec
 from harness.util import content_id
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,10 @@ def _precision(spec: TrainSpec, device_kind: str) -> str:
     others). The resolved precision is stored in the metering."""
     p = spec.finetune.precision
     if p == "bf16" and device_kind == "cpu" and not cpu_has_native_bf16():
-        log.warning("finetune.precision=bf16 on a CPU without native bf16 is emulated and runs many times slower "
-                    "than fp32; finetune.precision=auto picks fp32 here")  # fmt: skip
+        log.warning(
+            "finetune.precision=bf16 on a CPU without native bf16 is emulated and runs many times slower "
+            "than fp32; finetune.precision=auto picks fp32 here"
+        )
     if p != "auto":
         return p
     if device_kind == "cuda":
@@ -167,9 +169,12 @@ def wrap(model: Any, f: Any, path: str | None) -> Any:
     if f.method in ("lora", "qlora"):
         targets = f.lora.target_modules
         config = LoraConfig(
-            task_type=TaskType.CAUSAL_LM, r=f.lora.r, lora_alpha=f.lora.alpha, lora_dropout=f.lora.dropout,
+            task_type=TaskType.CAUSAL_LM,
+            r=f.lora.r,
+            lora_alpha=f.lora.alpha,
+            lora_dropout=f.lora.dropout,
             target_modules=targets[0] if targets == ["all-linear"] else list(targets),
-        )  # fmt: skip
+        )
     else:
         config = PrefixTuningConfig(
             task_type=TaskType.CAUSAL_LM,
@@ -254,9 +259,7 @@ def resume_point(checkpoints: Path, prune: bool = True) -> Path | None:
     return newest
 
 
-def loss_history(
-    log_history: list[dict[str, Any]], logging_steps: int
-) -> tuple[list[dict[str, Any]], float | None]:
+def loss_history(log_history: list[dict[str, Any]], logging_steps: int) -> tuple[list[dict[str, Any]], float | None]:
     """The loss curve (every `logging_steps` and at the last step) and the mean loss over every step of every run.
 
     Trainer logs the mean loss since its previous log, and its own `training_loss` covers only the steps of the
@@ -348,14 +351,16 @@ def _device_info(device_kind: str) -> dict[str, Any]:
         import torch
 
         # count: the devices training used (one per process), not every visible one; it multiplies the price
-        return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": world_size(),
-                "visible": torch.cuda.device_count()}  # fmt: skip
+        return {
+            "kind": "cuda",
+            "name": torch.cuda.get_device_name(0),
+            "count": world_size(),
+            "visible": torch.cuda.device_count(),
+        }
     return {"kind": "cpu", "name": "cpu", "count": 1, "threads": __import__("torch").get_num_threads()}
 
 
-def train(
-    spec: TrainSpec, base: str, root: Path, device_kind: str, hardware: dict[str, Any] | None = None
-) -> Artifact:
+def train(spec: TrainSpec, base: str, root: Path, device_kind: str, hardware: dict[str, Any] | None = None) -> Artifact:
     """Return the finished artifact for `spec`, training it (or resuming it) only if it is not there yet.
     `hardware`: the price profile of the device it trains on (harness.compare.hardware.priced_as), stored with
     the artifact so training is priced as that device wherever the artifact is later evaluated."""
@@ -384,9 +389,7 @@ def _train_locked(
     work = final.parent / f".{final.name}.partial"
     (work / "checkpoints").mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=spec.model.trust_remote_code)
-    use_format(
-        tokenizer, spec.model.prompt_format
-    )  # the prompts evaluation will use (harness/models/prompts.py)
+    use_format(tokenizer, spec.model.prompt_format)  # the prompts evaluation will use (harness/models/prompts.py)
     from harness.evaluate.guards import ensure_eos, folder_configs
 
     hub_revision = spec.model.revision if spec.model.source == "hub" and not spec.model.local_path else None
@@ -442,22 +445,31 @@ def _train_locked(
     )
     why_not = answer_only_supported(model)  # logits only where the loss is (harness/finetune/loss.py)
     if why_not:
-        log.info(
-            "%s: the loss reads logits of every position, not only the answer's: %s", final.name, why_not
-        )
+        log.info("%s: the loss reads logits of every position, not only the answer's: %s", final.name, why_not)
     loss_kw = {} if why_not else {"compute_loss_func": answer_loss}
     trainer = _trainer_class(spec)(
-        model=model, args=args, train_dataset=_as_rows(examples), eval_dataset=_as_rows(val) or None,
-        data_collator=collate(pad_id, why_not is None), callbacks=[meter], **loss_kw,
-    )  # fmt: skip
+        model=model,
+        args=args,
+        train_dataset=_as_rows(examples),
+        eval_dataset=_as_rows(val) or None,
+        data_collator=collate(pad_id, why_not is None),
+        callbacks=[meter],
+        **loss_kw,
+    )
     if last:
         log.info("resuming %s from %s", final.name, last.name)
     else:
-        log.info("training %s: %s on %d examples (%d replay), %d trainable parameters",
-                 final.name, f.method, len(examples), n_replay, trainable)  # fmt: skip
+        log.info(
+            "training %s: %s on %d examples (%d replay), %d trainable parameters",
+            final.name,
+            f.method,
+            len(examples),
+            n_replay,
+            trainable,
+        )
     if device_kind == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    from harness.load.busy import Busy
+    from harness.busy import Busy
 
     with _PeakRSS() as rss, Busy(client=False) as busy:  # how busy the machine was while training was timed
         run_started = time.perf_counter()
@@ -469,9 +481,7 @@ def _train_locked(
     peak = torch.cuda.max_memory_allocated() if device_kind == "cuda" else rss.peak
     val_loss = trainer.evaluate()["eval_loss"] if val else None
 
-    if (
-        not is_main()
-    ):  # under `accelerate launch`, rank 0 saves; the others wait for it, then use its artifact
+    if not is_main():  # under `accelerate launch`, rank 0 saves; the others wait for it, then use its artifact
         trainer.accelerator.wait_for_everyone()
         found = find_artifact(spec, final.parent)
         assert found is not None, "rank 0 finished training without writing the artifact"
@@ -527,13 +537,11 @@ def _train_locked(
             "steps": trainer.state.global_step,
             "epochs": f.epochs,
             "peak_memory_bytes": int(peak),
-            "peak_memory_kind": "cuda max_memory_allocated"
-            if device_kind == "cuda"
-            else "process RSS (sampled)",
+            "peak_memory_kind": "cuda max_memory_allocated" if device_kind == "cuda" else "process RSS (sampled)",
             "precision": precision,
             "device": _device_info(device_kind),
             "hardware": hardware,  # price profile of the training device (null: unknown, e.g. an older caller)
-            "machine": busy.section(),  # this run's: other work on the machine slows training (harness.load.busy)
+            "machine": busy.section(),  # this run's: other work on the machine slows training (harness.busy)
             "loss_curve": losses,
             "final_train_loss": losses[-1]["loss"] if losses else None,
             "mean_train_loss": round(mean_loss, 4) if mean_loss is not None else None,
@@ -546,6 +554,12 @@ def _train_locked(
     os.replace(staged, final)  # the artifact appears whole or not at all
     shutil.rmtree(work, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
-    log.info("artifact %s: %d tokens in %.0f s (%.0f tokens/s), validation loss %s",
-             final.name, tokens, train_seconds, tokens / max(train_seconds, 1e-9), info["metering"]["validation_loss"])  # fmt: skip
+    log.info(
+        "artifact %s: %d tokens in %.0f s (%.0f tokens/s), validation loss %s",
+        final.name,
+        tokens,
+        train_seconds,
+        tokens / max(train_seconds, 1e-9),
+        info["metering"]["validation_loss"],
+    )
     return Artifact(info["artifact_id"], final, info["kind"], info, reused=False)

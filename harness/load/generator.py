@@ -70,39 +70,61 @@ def schedule(rate: float, n: int, seed: int) -> list[float]:
     return times
 
 
-async def _one(session: Any, t: Target, messages: list[dict[str, str]] | str, max_tokens: int, t0: float,
-               scheduled: float | None, index: int) -> dict[str, Any]:  # fmt: skip
+async def _one(
+    session: Any,
+    t: Target,
+    messages: list[dict[str, str]] | str,
+    max_tokens: int,
+    t0: float,
+    scheduled: float | None,
+    index: int,
+) -> dict[str, Any]:
     import aiohttp
     from aiohttp.http_exceptions import HttpProcessingError
 
     # a chat prompt (messages) goes to /chat/completions; a plain model's prompt (text, no chat template: what
     # lm-eval sends it) to /completions
     text = isinstance(messages, str)
-    body = {"model": t.model, "prompt" if text else "messages": messages, "max_tokens": max_tokens,
-            "temperature": 0.0, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+    body = {
+        "model": t.model,
+        "prompt" if text else "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     if t.stop:
         body["stop"] = list(t.stop)
     headers = {"Authorization": f"Bearer {t.api_key}"}
-    row: dict[str, Any] = {"i": index, "scheduled_s": scheduled, "sent_s": None, "ttft_s": None, "e2e_s": None,
-                           "itl_s": [], "prompt_tokens": None, "completion_tokens": None, "error": None}  # fmt: skip
+    row: dict[str, Any] = {
+        "i": index,
+        "scheduled_s": scheduled,
+        "sent_s": None,
+        "ttft_s": None,
+        "e2e_s": None,
+        "itl_s": [],
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "error": None,
+    }
     sent = time.perf_counter()
     row["sent_s"] = sent - t0
     try:
         # the deadline bounds the whole answer; timeout_s the wait between data events (a server that sends only
         # SSE keep-alive comments resets a socket read timeout forever)
         async with asyncio.timeout(t.deadline_s):
-            await _exchange(
-                session, t, body, headers, row, sent, "completions" if text else "chat/completions"
-            )
+            await _exchange(session, t, body, headers, row, sent, "completions" if text else "chat/completions")
     except TimeoutError:
         waited = time.perf_counter() - sent
         # the answer was whole (its finish_reason came) and the stream never ended: answered, at its last piece
         if row.get("_done_s") is not None and row["ttft_s"] is not None:
             row["e2e_s"] = row.pop("_done_s")
             return row
-        row["error"] = (f"deadline: no complete answer within load.deadline_s={t.deadline_s:g} s"
-                        if waited >= t.deadline_s - 0.05 else
-                        f"timeout: nothing of the answer for load.timeout_s={t.timeout_s:g} s")  # fmt: skip
+        row["error"] = (
+            f"deadline: no complete answer within load.deadline_s={t.deadline_s:g} s"
+            if waited >= t.deadline_s - 0.05
+            else f"timeout: nothing of the answer for load.timeout_s={t.timeout_s:g} s"
+        )
         row["error_kind"] = "timeout"
     except (OSError, aiohttp.ClientConnectionError) as e:  # refused, reset, the server went away mid-answer
         row["error"] = f"{type(e).__name__}: {e}"[:200]
@@ -115,8 +137,15 @@ async def _one(session: Any, t: Target, messages: list[dict[str, str]] | str, ma
     return row
 
 
-async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict[str, str], row: dict[str, Any],
-                    sent: float, path: str = "chat/completions") -> None:  # fmt: skip
+async def _exchange(
+    session: Any,
+    t: Target,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    row: dict[str, Any],
+    sent: float,
+    path: str = "chat/completions",
+) -> None:
     last = None
     heard = sent  # the last data event (or the request): keep-alive comments do not count
     async with session.post(f"{t.base_url.rstrip('/')}/{path}", json=body, headers=headers) as resp:
@@ -131,9 +160,7 @@ async def _exchange(session: Any, t: Target, body: dict[str, Any], headers: dict
                 err = doc.get("error") if isinstance(doc, dict) else None
             except ValueError:
                 err = None
-            said = (
-                err.get("message") if isinstance(err, dict) else err
-            ) or f"not an event stream: {text[:80]!r}"
+            said = (err.get("message") if isinstance(err, dict) else err) or f"not an event stream: {text[:80]!r}"
             row["error"], row["error_kind"] = f"the server answered with an error: {str(said)[:160]}", "http"
             return
         finished = False
@@ -203,14 +230,13 @@ def _session(t: Target, connections: int) -> Any:
 
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=connections, force_close=False),
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=t.timeout_s, sock_read=t.timeout_s
-        ),  # + _one's
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=t.timeout_s, sock_read=t.timeout_s),  # + _one's
     )
 
 
-async def closed_loop(t: Target, prompts: list[Any], max_tokens: int, users: int,
-                      n_requests: int) -> tuple[list[dict[str, Any]], float]:  # fmt: skip
+async def closed_loop(
+    t: Target, prompts: list[Any], max_tokens: int, users: int, n_requests: int
+) -> tuple[list[dict[str, Any]], float]:
     """`users` concurrent users, `n_requests` in all (prompt i % len(prompts)). Returns (rows, wall seconds)."""
     rows: list[dict[str, Any]] = []
     nxt = iter(range(n_requests))
@@ -226,8 +252,9 @@ async def closed_loop(t: Target, prompts: list[Any], max_tokens: int, users: int
     return sorted(rows, key=lambda r: r["i"]), wall
 
 
-async def open_loop(t: Target, prompts: list[Any], max_tokens: int, rate: float,
-                    n_requests: int, seed: int, max_in_flight: int = 1024) -> tuple[list[dict[str, Any]], float]:  # fmt: skip
+async def open_loop(
+    t: Target, prompts: list[Any], max_tokens: int, rate: float, n_requests: int, seed: int, max_in_flight: int = 1024
+) -> tuple[list[dict[str, Any]], float]:
     """Poisson arrivals at `rate` requests/s. Each request is sent at its scheduled time (its lag behind the
     schedule is recorded: sent_s - scheduled_s). Returns (rows, wall seconds)."""
     times = schedule(rate, n_requests, seed)
@@ -238,9 +265,7 @@ async def open_loop(t: Target, prompts: list[Any], max_tokens: int, rate: float,
             delay = t0 + at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(
-                asyncio.create_task(_one(session, t, prompts[i % len(prompts)], max_tokens, t0, at, i))
-            )
+            tasks.append(asyncio.create_task(_one(session, t, prompts[i % len(prompts)], max_tokens, t0, at, i)))
         rows = list(await asyncio.gather(*tasks))
         wall = time.perf_counter() - t0
     return rows, wall

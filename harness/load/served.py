@@ -22,14 +22,18 @@ def servable_folder(cell: Any) -> tuple[str, str | None]:
         return base, None
     artifact = find_artifact(cell.train, cell.artifacts_dir)
     if artifact is None:
-        raise HarnessError(f"{cell.model.name} + {cell.finetune.method} is not trained yet: the load stage measures "
-                           "a trained model and does not train one. Run the same model=/finetune=/task settings "
-                           "with `harness` first (it stores the artifact), then `harness load` again.")  # fmt: skip
+        raise HarnessError(
+            f"{cell.model.name} + {cell.finetune.method} is not trained yet: the load stage measures "
+            "a trained model and does not train one. Run the same model=/finetune=/task settings "
+            "with `harness` first (it stores the artifact), then `harness load` again."
+        )
     if artifact.kind == "full":
         return str(artifact.path), artifact.id
     if cell.finetune.method == "ptuning_v2":
-        raise HarnessError("a p-tuning v2 artifact adds learned prefixes at every layer and cannot be merged into "
-                           "the weights a server loads: load-test a LoRA, QLoRA or full fine-tune instead.")  # fmt: skip
+        raise HarnessError(
+            "a p-tuning v2 artifact adds learned prefixes at every layer and cannot be merged into "
+            "the weights a server loads: load-test a LoRA, QLoRA or full fine-tune instead."
+        )
     return str(merged(base, artifact.path, cell)), artifact.id
 
 
@@ -47,14 +51,10 @@ def merged(base: str, adapter: Path, cell: Any) -> Path:
     from harness.models.prompts import use_format
 
     trust = cell.model.trust_remote_code
-    model = AutoModelForCausalLM.from_pretrained(
-        base, **{dtype_kwarg(): torch.float32}, trust_remote_code=trust
-    )
+    model = AutoModelForCausalLM.from_pretrained(base, **{dtype_kwarg(): torch.float32}, trust_remote_code=trust)
     model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust)
-    use_format(
-        tokenizer, cell.model.prompt_format
-    )  # the prompts evaluation renders (harness/models/prompts.py)
+    use_format(tokenizer, cell.model.prompt_format)  # the prompts evaluation renders (harness/models/prompts.py)
     staged = adapter.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staged, ignore_errors=True)
     model.save_pretrained(str(staged))

@@ -64,9 +64,7 @@ def _gguf_path(src: EmbeddedSource, workdir: Path) -> Path:
     else:
         path = package_dir(src) / src.gguf_file
     if not path.exists():
-        raise HarnessError(
-            f"{src.pip_package} is installed but has no {src.gguf_file}. Reinstall: {src.install_hint}"
-        )
+        raise HarnessError(f"{src.pip_package} is installed but has no {src.gguf_file}. Reinstall: {src.install_hint}")
     digest = sha256_file(path)
     if digest != src.sha256:
         raise HarnessError(
@@ -106,9 +104,7 @@ def _convert(gguf: Path, out: Path) -> None:
 
     with _one_reader():
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        quantized = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-        )
+        quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config_dict = quantized.config.to_dict()
     config_dict.pop("quantization_config", None)  # what makes save_pretrained refuse the model
     config = type(quantized.config).from_dict(config_dict)

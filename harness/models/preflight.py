@@ -111,15 +111,13 @@ def check_transformers(model: ModelConfig, installed: str | None = None) -> str 
     from harness.store.record import current_runtime
 
     here = current_runtime()["name"]
-    fits = [
-        n for n, v in runtime_transformers().items() if v is not None and Version(v) in spec and n != here
-    ]
+    fits = [n for n, v in runtime_transformers().items() if v is not None and Version(v) in spec and n != here]
     fix = (
         f"Run it in the runtime {fits[0]} (transformers {runtime_transformers()[fits[0]]}): set `runtime: {fits[0]}` "
         f"in its YAML, or add model.runtime={fits[0]}; `harness runtime create {fits[0]}` creates it ahead of time."
         if fits
-        else f"No runtime in runtimes/ has one: add a runtime whose lock pins transformers{spec} (README, "
-        '"Runtimes").'
+        else f"No runtime in runtimes/ has one: add a runtime whose lock pins transformers{spec} (docs/guide-sweep-operator.md, "
+        '"Adding a runtime").'
     )
     return (
         f"{model.name}'s remote code needs transformers{spec}, but the runtime {here} has {installed} "
@@ -147,35 +145,36 @@ def in_runtime_hint(modules: list[str]) -> str | None:
     name = current_runtime()["name"]
     if name == "main":
         return None
-    return (f"This cell runs in the runtime {name}: add {', '.join(modules)} with exact versions to "
-            f"runtimes/{name}.lock (a new lock creates a new runtime on the next run).")  # fmt: skip
+    return (
+        f"This cell runs in the runtime {name}: add {', '.join(modules)} with exact versions to "
+        f"runtimes/{name}.lock (a new lock creates a new runtime on the next run)."
+    )
 
 
 def check_modules(model: ModelConfig) -> str | None:
     missing = [m for m in model.constraints.python_modules if importlib.util.find_spec(m) is None]
     if not missing:
         return None
-    extra = (
-        f" Install them with `pip install -e '.[{model.constraints.extra}]'`."
-        if model.constraints.extra
-        else ""
-    )
+    extra = f" Install them with `pip install -e '.[{model.constraints.extra}]'`." if model.constraints.extra else ""
     extra = f" {in_runtime_hint(missing)}" if in_runtime_hint(missing) else extra
     return f"{model.name} needs the Python modules {', '.join(missing)}, which are not installed.{extra}"
 
 
 def _fits(model: ModelConfig, method: str, device: Device) -> bool:
-    return (method != "qlora" or device.kind == "cuda") and estimate_memory_bytes(
-        model, method
-    ) <= device.memory_bytes
+    return (method != "qlora" or device.kind == "cuda") and estimate_memory_bytes(model, method) <= device.memory_bytes
 
 
 def nearest_option(model: ModelConfig, method: str, device: Device) -> str:
     """What would run here instead: the cheapest-to-change method that fits, else say a bigger device."""
     gib = 1024**3
     # Closest in spirit first: an adapter method stays an adapter method; full fine-tuning falls back to LoRA.
-    order = {"full": ["lora", "ptuning_v2"], "lora": ["ptuning_v2", "qlora"], "qlora": ["lora", "ptuning_v2"],
-             "ptuning_v2": ["lora", "qlora"], "none": []}.get(method, [])  # fmt: skip
+    order = {
+        "full": ["lora", "ptuning_v2"],
+        "lora": ["ptuning_v2", "qlora"],
+        "qlora": ["lora", "ptuning_v2"],
+        "ptuning_v2": ["lora", "qlora"],
+        "none": [],
+    }.get(method, [])
     for alt in order:
         if _fits(model, alt, device):
             need = estimate_memory_bytes(model, alt) / gib
@@ -211,11 +210,7 @@ def check_memory(model: ModelConfig, method: str, device: Device) -> str | None:
         return None
     gib = 1024**3
     n, where = params_of(model)
-    hint = (
-        nearest_option(model, method, device)
-        if method != "none"
-        else "Use a larger device or a smaller model."
-    )
+    hint = nearest_option(model, method, device) if method != "none" else "Use a larger device or a smaller model."
     return (
         f"{model.name} with finetune={method} needs about {need / gib:.1f} GiB (estimate: {n / 1e9:.2f}B "
         f"params, {where}, x {BYTES_PER_PARAM[model.dtype]} bytes ({model.dtype}) x {METHOD_FACTOR[method]} for {method}), "

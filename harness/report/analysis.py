@@ -18,7 +18,6 @@ from harness.report import decision, i18n, summary
 from harness.report.capability import capabilities
 from harness.report.diff import compare_rows
 from harness.report.drill import drill_down
-from harness.report.history import history
 from harness.report.table import (
     api_usage,
     break_even_rows,
@@ -28,6 +27,7 @@ from harness.report.table import (
     with_capacity,
 )
 from harness.report.training_data import noise_lines
+from harness.report.trend import history
 
 MAX_PROVENANCE = 200  # cells listed one by one under "Methodology"; the exports and records hold all of them
 # the page's filter drop-downs
@@ -64,7 +64,7 @@ class Board:
     tasks: dict[str, str]  # task name -> its description
     assumptions: dict[str, Any]  # monthly_queries, amortise_months, target_score as used
     loads: list[dict[str, Any]] = field(default_factory=list)  # load records (harness load), newest last
-    # this board's rows in every recorded run (harness.report.history), for the History section
+    # this board's rows in every recorded run (harness.report.trend), for the History section
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     # per task, each row's score on every capability the task measures (capability.capabilities): the radar
     capabilities: list[dict[str, Any]] = field(default_factory=list)
@@ -84,9 +84,7 @@ def records_of(df) -> list[dict[str, Any]]:
     columns = []
     for name in df.columns:
         s = df[name]
-        if isinstance(
-            s.dtype, pd.StringDtype
-        ):  # pandas 3's str (arrow): one C conversion, not a Python iterator
+        if isinstance(s.dtype, pd.StringDtype):  # pandas 3's str (arrow): one C conversion, not a Python iterator
             values = s.to_numpy(dtype=object, na_value=None).tolist()
         else:
             values = s.tolist()  # Python scalars for numeric and bool columns
@@ -132,14 +130,25 @@ def with_forgetting(df: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
             return None if v is None or pd.isna(v) else float(v)
 
         checks = [
-            {"task": e["task"], "delta": num(e["delta"]), "ci_low": num(e["ci_low"]), "ci_high": num(e["ci_high"]),
-             "forgetting": bool(e["forgetting"]), "items_note": e.get("items_note") if isinstance(e.get("items_note"), str) else None}
+            {
+                "task": e["task"],
+                "delta": num(e["delta"]),
+                "ci_low": num(e["ci_low"]),
+                "ci_high": num(e["ci_high"]),
+                "forgetting": bool(e["forgetting"]),
+                "items_note": e.get("items_note") if isinstance(e.get("items_note"), str) else None,
+            }
             for _, e in part.sort_values("task").iterrows()
-        ]  # fmt: skip
+        ]
         known = [c for c in checks if c["delta"] is not None]
         worst = min(known, key=lambda c: c["delta"]) if known else checks[0]
-        df.loc[hit, cols] = [worst["delta"], worst["ci_low"], worst["ci_high"], worst["task"],
-                             any(c["forgetting"] for c in checks)]  # fmt: skip
+        df.loc[hit, cols] = [
+            worst["delta"],
+            worst["ci_low"],
+            worst["ci_high"],
+            worst["task"],
+            any(c["forgetting"] for c in checks),
+        ]
         df.loc[hit, "forget_all"] = pd.Series([checks] * int(hit.sum()), index=df.index[hit])
     return df
 
@@ -148,8 +157,10 @@ def ties_between(df: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple[str, str],
     """(tuned cell id, API cell id) -> tied on paired items? None when the ranking could not test them."""
     wanted = set(pairs.get("tuned_cell_id", [])) | set(pairs.get("api_cell_id", []))
     rows = {r["cell_id"]: r for r in records_of(df[df["cell_id"].isin(wanted)])} if wanted else {}
-    return {(t_id, a_id): tie(rows.get(t_id), rows.get(a_id))
-            for t_id, a_id in zip(pairs.get("tuned_cell_id", []), pairs.get("api_cell_id", []), strict=True)}  # fmt: skip
+    return {
+        (t_id, a_id): tie(rows.get(t_id), rows.get(a_id))
+        for t_id, a_id in zip(pairs.get("tuned_cell_id", []), pairs.get("api_cell_id", []), strict=True)
+    }
 
 
 def tie(t: dict[str, Any] | None, a: dict[str, Any] | None) -> bool | None:
@@ -219,15 +230,20 @@ def build_board(
     per-sample rows (Store.load_samples), for paired comparisons and drill-down. `settings`: the cost assumptions
     (conf: report.*). `earlier`: an earlier report's leaderboard.json (harness.report.diff.load_export)."""
     a = assumptions_of(settings)
-    with i18n.use(
-        a["lang"]
-    ):  # the summary's sentences and the tables' notes are written in the report's language
+    with i18n.use(a["lang"]):  # the summary's sentences and the tables' notes are written in the report's language
         return _build(records, not_measured, a, samples, judgements, earlier, loads, runs)
 
 
-def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a: dict[str, Any],
-           samples: Samples | None, judgements: list[dict[str, Any]] | None, earlier: dict[str, Any] | None,
-           loads: list[dict[str, Any]] | None, runs: pd.DataFrame | None) -> Board:  # fmt: skip
+def _build(
+    records: list[dict[str, Any]],
+    not_measured: list[dict[str, Any]],
+    a: dict[str, Any],
+    samples: Samples | None,
+    judgements: list[dict[str, Any]] | None,
+    earlier: dict[str, Any] | None,
+    loads: list[dict[str, Any]] | None,
+    runs: pd.DataFrame | None,
+) -> Board:
     records = with_capacity(records, loads or [])  # capacity under load, where measured, prices self-hosting
     effects = tuning_effect(records, samples)
     df = with_forgetting(leaderboard(records, samples, a["deployment"], a["monthly_queries"]), effects)
@@ -245,12 +261,16 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
         choices = summary.cheapest_choices(df, a["target_score"], a["monthly_queries"], a["amortise_months"])
 
         by_id = {r["cell_id"]: r for r in rows}  # one pair per task is asked: not all 25,000 of a big board
-        decisions = decision.panel(df, breakeven, lambda t, api: tie(by_id.get(t), by_id.get(api)), a, broken,
-                                   choices)  # fmt: skip
-        findings = [*summary.best_per_task(df), *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"], choices),
-                    *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
-                    *summary.in_house(df), *summary.forgetting(effects), *summary.scaling(effects, params),
-                    *summary.label_noise(noise := noise_lines(df))]  # fmt: skip
+        decisions = decision.panel(df, breakeven, lambda t, api: tie(by_id.get(t), by_id.get(api)), a, broken, choices)
+        findings = [
+            *summary.best_per_task(df),
+            *summary.cheapest_meeting(df, a["target_score"], a["monthly_queries"], a["amortise_months"], choices),
+            *summary.verdicts(heads := headline_pairs(breakeven), ties_between(df, heads), a["monthly_queries"]),
+            *summary.in_house(df),
+            *summary.forgetting(effects),
+            *summary.scaling(effects, params),
+            *summary.label_noise(noise := noise_lines(df)),
+        ]
     findings += summary.not_measured(broken)
     return Board(
         table=df,
@@ -261,9 +281,7 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
         judge_rows=records_of(judge_table(records, judgements or [])),
         breakeven=breakeven_rows,
         findings=findings,
-        filters={
-            c: sorted({filter_text(r[c]) for r in rows if r[c] is not None}, key=_natural) for c in FILTERS
-        },
+        filters={c: sorted({filter_text(r[c]) for r in rows if r[c] is not None}, key=_natural) for c in FILTERS},
         has_format=bool(len(df)) and bool(df[["json_valid", "schema_valid"]].notna().any().any()),
         has_agreement=bool(len(df)) and bool(df["agree_all"].notna().any()),
         drill=drill_down(rows, samples),
@@ -274,9 +292,7 @@ def _build(records: list[dict[str, Any]], not_measured: list[dict[str, Any]], a:
         cells=records[:MAX_PROVENANCE],
         n_records=len(records),
         provenance=provenance(records),
-        tasks={
-            r["task"]["name"]: r.get("config", {}).get("task", {}).get("description", "") for r in records
-        },
+        tasks={r["task"]["name"]: r.get("config", {}).get("task", {}).get("description", "") for r in records},
         assumptions=a,
         loads=loads or [],
         history=history(runs, df) if runs is not None else pd.DataFrame(),

@@ -53,8 +53,10 @@ def capabilities(
             tasks[row["task"]].append(row)
     out = []
     for task in sorted(tasks):
-        scored = [(-(x["score"] if x["score"] is not None and x["score"] == x["score"] else -1.0), i, x)
-                  for i, x in enumerate(tasks[task])]  # fmt: skip
+        scored = [
+            (-(x["score"] if x["score"] is not None and x["score"] == x["score"] else -1.0), i, x)
+            for i, x in enumerate(tasks[task])
+        ]
         part = [x for _, _, x in sorted(scored)][:MAX_ROWS]
         per_row: dict[str, dict[str, float]] = {}
         basis = "categories"
@@ -76,9 +78,14 @@ def capabilities(
         if len(axes) < MIN_AXES:
             continue
         series = [
-            {"label": row.get("label") or row_label(row["model"], row["variant"]), "cell_id": row["cell_id"],
-             "tuned": row["method"] != "none", "values": [per_row[row["cell_id"]].get(a) for a in axes]}
-            for row in part if row["cell_id"] in per_row
-        ]  # fmt: skip
+            {
+                "label": row.get("label") or row_label(row["model"], row["variant"]),
+                "cell_id": row["cell_id"],
+                "tuned": row["method"] != "none",
+                "values": [per_row[row["cell_id"]].get(a) for a in axes],
+            }
+            for row in part
+            if row["cell_id"] in per_row
+        ]
         out.append({"task": task, "basis": basis, "axes": axes, "series": series})
     return out

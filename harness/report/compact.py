@@ -19,8 +19,12 @@ from harness.report.analysis import FILTERS, filter_text
 from harness.report.i18n import N_, _, dec, integer, money, percent
 from harness.report.labels import noise_text
 
-SOURCES = {"api": N_("API baseline"), "embedded": N_("embedded (pip package)"), "hub": N_("Hugging Face hub"),
-           "local": N_("local folder")}  # fmt: skip
+SOURCES = {
+    "api": N_("API baseline"),
+    "embedded": N_("embedded (pip package)"),
+    "hub": N_("Hugging Face hub"),
+    "local": N_("local folder"),
+}
 
 
 COLUMN_CLASS = {"model": "wrap", "variant": "wrap", "where": "wrap", "cell": "code"}  # set once per column
@@ -31,9 +35,7 @@ class Notes:
 
     def __init__(self) -> None:
         self.index: dict[tuple[str, str | None], int] = {}
-        self.said: dict[
-            str, str
-        ] = {}  # message -> its translation, made once per table (10,000 rows ask again)
+        self.said: dict[str, str] = {}  # message -> its translation, made once per table (10,000 rows ask again)
 
     def text(self, message: str) -> str:
         """A parameterless message (marked N_ where it is written), translated once per table."""
@@ -86,40 +88,96 @@ def columns(has_agreement: bool, has_format: bool) -> list[dict[str, Any]]:
     """(key, heading, tooltip, numeric, shown by default) of each column, in order."""
     cols = [
         ("task", _("Task"), "", False, True),
-        ("rank", _("Rank"), _("1 + the rows in higher tiers (Holm-corrected paired tests; rows of a tier are not "
-                              "separated); letters: rows sharing one are not significantly different"), True, True),
+        (
+            "rank",
+            _("Rank"),
+            _(
+                "1 + the rows in higher tiers (Holm-corrected paired tests; rows of a tier are not "
+                "separated); letters: rows sharing one are not significantly different"
+            ),
+            True,
+            True,
+        ),
         ("model", _("Model"), "", False, True),
         ("variant", _("Fine-tuning"), "", False, True),
         ("score", _("Score [95%% CI]"), _("the task's main metric, with its 95 %% confidence interval"), True, True),
-        ("cost", _("Cost / 1,000 queries"), _("the deployment's monthly cost at the assumed volume, per 1,000 of those "
-                                              "queries (API: metered tokens x the dated price)"), True, True),
-        ("p95", _("p95 latency, one user (s)"), _("end-to-end seconds of one request with no other request in flight, "
-                                                  "95th percentile; hover for p50 and time to first token"), True, True),
-        ("forget", _("Forgetting Δ"), _("a fine-tuned model's change on general-ability tasks against its base "
-                                              "(the lowest shown; hover for each)"), True, True),
+        (
+            "cost",
+            _("Cost / 1,000 queries"),
+            _(
+                "the deployment's monthly cost at the assumed volume, per 1,000 of those "
+                "queries (API: metered tokens x the dated price)"
+            ),
+            True,
+            True,
+        ),
+        (
+            "p95",
+            _("p95 latency, one user (s)"),
+            _(
+                "end-to-end seconds of one request with no other request in flight, "
+                "95th percentile; hover for p50 and time to first token"
+            ),
+            True,
+            True,
+        ),
+        (
+            "forget",
+            _("Forgetting Δ"),
+            _(
+                "a fine-tuned model's change on general-ability tasks against its base "
+                "(the lowest shown; hover for each)"
+            ),
+            True,
+            True,
+        ),
         ("egress", _("Data goes to"), _("where this row's prompts and answers go"), False, True),
         ("params", _("Params"), "", True, False),
         ("n", "n", _("test items"), True, False),
-    ]  # fmt: skip
+    ]
     if has_agreement:
-        cols.append(("agree", _("Consistency (k answers agree)"), _("consistency: the share of questions whose k "
-                                                                     "sampled answers all agree"), True, False))  # fmt: skip
+        cols.append(
+            (
+                "agree",
+                _("Consistency (k answers agree)"),
+                _("consistency: the share of questions whose k sampled answers all agree"),
+                True,
+                False,
+            )
+        )
     cols += [
         ("training", _("Training cost"), "", True, False),
         ("p50", _("p50 latency, one user (s)"), "", True, False),
-        ("capacity", _("Capacity at target"), _("requests per second one replica took within the latency target, "
-                                                "measured under load (harness load)"), True, False),
-        ("batch", _("Batch time p50 / p95 (s)"), _("a local evaluation's wall time of the batch each query was "
-                                                    "answered in: not a per-request latency"), True, False),
-        ("batch_cost", _("Batch cost / 1,000"), _("the device's price over the evaluation's batch throughput: no "
-                                                  "latency target, never used in a verdict"), True, False),
+        (
+            "capacity",
+            _("Capacity at target"),
+            _("requests per second one replica took within the latency target, measured under load (harness load)"),
+            True,
+            False,
+        ),
+        (
+            "batch",
+            _("Batch time p50 / p95 (s)"),
+            _("a local evaluation's wall time of the batch each query was answered in: not a per-request latency"),
+            True,
+            False,
+        ),
+        (
+            "batch_cost",
+            _("Batch cost / 1,000"),
+            _("the device's price over the evaluation's batch throughput: no latency target, never used in a verdict"),
+            True,
+            False,
+        ),
         ("where", _("Measured on"), "", False, False),
-    ]  # fmt: skip
+    ]
     if has_format:
         cols.append(("format", _("Valid JSON / schema"), "", True, False))
     cols.append(("cell", _("Cell"), "", False, False))
-    return [{"key": k, "label": label, "title": title, "num": num, "main": main, "cls": COLUMN_CLASS.get(k, "")}
-            for k, label, title, num, main in cols]  # fmt: skip
+    return [
+        {"key": k, "label": label, "title": title, "num": num, "main": main, "cls": COLUMN_CLASS.get(k, "")}
+        for k, label, title, num, main in cols
+    ]
 
 
 def _rank(r: dict[str, Any], notes: Notes) -> Any:
@@ -135,11 +193,19 @@ def _rank(r: dict[str, Any], notes: Notes) -> Any:
     if not r.get("rank_paired"):
         marks += notes.say(N_("Ranked by score alone: no per-item scores on the same items to test it."))
     if r.get("below_leader"):
-        marks += notes.say(N_("Below its tier's best row after correction: it shares the rank only because a "
-                              "lower-scoring row is not separated."))  # fmt: skip
+        marks += notes.say(
+            N_(
+                "Below its tier's best row after correction: it shares the rank only because a "
+                "lower-scoring row is not separated."
+            )
+        )
     if r.get("reversed_with"):
-        marks += notes.say(N_("Better item by item than a higher-scored row (significant after correction, against "
-                              "the score order): hover the rank for the rows."))  # fmt: skip
+        marks += notes.say(
+            N_(
+                "Better item by item than a higher-scored row (significant after correction, against "
+                "the score order): hover the rank for the rows."
+            )
+        )
         title = "; ".join(x for x in (title, r["reversed_with"]) if x)
     return cell(text, r["rank"], marks, title=title)
 
@@ -147,12 +213,21 @@ def _rank(r: dict[str, Any], notes: Notes) -> Any:
 def _model(r: dict[str, Any], notes: Notes) -> Any:
     marks = []
     if r.get("stand_in"):
-        marks += notes.say(N_("A local stand-in for a closed API (the same protocol, a model served on this "
-                              "machine), priced at a placeholder: its cost is not a real provider's."))  # fmt: skip
+        marks += notes.say(
+            N_(
+                "A local stand-in for a closed API (the same protocol, a model served on this "
+                "machine), priced at a placeholder: its cost is not a real provider's."
+            )
+        )
     if r.get("runtime") not in (None, "main"):
-        marks += notes.mark(_("Ran in the runtime %(runtime)s (transformers %(version)s): another Python "
-                              "environment, the one this model's own code was written for.",
-                              runtime=r["runtime"], version=r.get("transformers")))  # fmt: skip
+        marks += notes.mark(
+            _(
+                "Ran in the runtime %(runtime)s (transformers %(version)s): another Python "
+                "environment, the one this model's own code was written for.",
+                runtime=r["runtime"],
+                version=r.get("transformers"),
+            )
+        )
     return cell(r["model"], None, marks, title=notes.text(SOURCES["api"]) if r["source"] == "api" else "")
 
 
@@ -165,15 +240,29 @@ def _cost(r: dict[str, Any], notes: Notes) -> Any:
         shown = r.get("cost_missing_label") or r.get("cost_missing") or _("unpriced")
         if r.get("cost_missing") == "not at a target":
             shown = notes.text(N_("not measured"))
-            marks += notes.say(N_("Not measured at a target: no capacity was measured under load at the latency "
-                                  "target (harness load), so this row has no cost and takes no part in the "
-                                  "cheapest-option and break-even verdicts; its batch figure is under more "
-                                  "columns."))  # fmt: skip
+            marks += notes.say(
+                N_(
+                    "Not measured at a target: no capacity was measured under load at the latency "
+                    "target (harness load), so this row has no cost and takes no part in the "
+                    "cheapest-option and break-even verdicts; its batch figure is under more "
+                    "columns."
+                )
+            )
         return cell(shown, None, marks, cls="muted")
     title = r.get("cost_basis") or ""
     if _ok(r.get("cost_low")) and _ok(r.get("cost_high")) and r["cost_high"] > r["cost_low"]:
-        title = "; ".join(x for x in (title, _("95 %% interval %(low)s to %(high)s", low=money(r["cost_low"], cur, 4),
-                                                high=money(r["cost_high"], cur, 4))) if x)  # fmt: skip
+        title = "; ".join(
+            x
+            for x in (
+                title,
+                _(
+                    "95 %% interval %(low)s to %(high)s",
+                    low=money(r["cost_low"], cur, 4),
+                    high=money(r["cost_high"], cur, 4),
+                ),
+            )
+            if x
+        )
     return cell(money(r["cost_per_1k"], cur, 4), r["cost_per_1k"], marks, title=title)
 
 
@@ -186,11 +275,15 @@ def _forget(r: dict[str, Any], notes: Notes) -> Any:
         f"{c['task']}: {dec(c['delta'], 3, sign=True)}"
         + (f" [{dec(c['ci_low'], 3, sign=True)}, {dec(c['ci_high'], 3, sign=True)}]" if _ok(c.get("ci_low")) else "")
         for c in checks
-    )  # fmt: skip
+    )
     marks = []
     if r.get("forgetting"):
-        marks = notes.say(N_("Significant forgetting: the paired 95 %% interval of the change is below 0 (ability "
-                             "lost on that general task)."))  # fmt: skip
+        marks = notes.say(
+            N_(
+                "Significant forgetting: the paired 95 %% interval of the change is below 0 (ability "
+                "lost on that general task)."
+            )
+        )
     for c in checks:
         if c.get("items_note"):
             marks += notes.mark(c["items_note"])
@@ -202,8 +295,12 @@ def _egress(r: dict[str, Any], notes: Notes) -> Any:
     if r.get("egress") != "third_party":  # where it is served: the "Measured on" column
         return shown
     region = r.get("egress_region") or _("region unknown")
-    text = _("%(provider)s: region %(region)s; %(training)s", provider=r.get("egress_provider"), region=region,
-             training=r.get("egress_training_label") or "")  # fmt: skip
+    text = _(
+        "%(provider)s: region %(region)s; %(training)s",
+        provider=r.get("egress_provider"),
+        region=region,
+        training=r.get("egress_training_label") or "",
+    )
     if r.get("egress_checked"):
         text += " " + _("(as documented, read %(date)s)", date=r["egress_checked"])
     marks = notes.mark(text, r.get("egress_source"))
@@ -217,8 +314,13 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
         score += f" [{dec(r['ci_low'], 3)}, {dec(r['ci_high'], 3)}]"
     score_marks = []
     if r.get("n_failed"):
-        score_marks = notes.mark(_("%(failed)s of %(n)s requests failed: scored as wrong; run again to resend them.",
-                                   failed=integer(r["n_failed"]), n=integer(r["n"])))  # fmt: skip
+        score_marks = notes.mark(
+            _(
+                "%(failed)s of %(n)s requests failed: scored as wrong; run again to resend them.",
+                failed=integer(r["n_failed"]),
+                n=integer(r["n"]),
+            )
+        )
     variant_marks = notes.mark(r.get("train_data_note")) if r.get("train_data_note") else []
     p95 = r.get("p95_s")
     lat_title = ""
@@ -239,25 +341,38 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
         "egress": _egress(r, notes),
         "params": cell(f"{r['params_m']:.0f}M" if _ok(r.get("params_m")) else _("not disclosed"), r.get("params_m")),
         "n": cell(integer(r["n"]), r["n"]),
-        "agree": cell(f"{percent(r['agree_all'])} (k={integer(r['agree_k'])})" if _ok(r.get("agree_all")) else "-",
-                      r.get("agree_all")),
-        "training": cell(money(r["training_cost"], cur, 4) if _ok(r.get("training_cost")) else "-",
-                         r.get("training_cost"), notes.mark(r["data_cost_note"]) if r.get("data_cost_note") else None),
+        "agree": cell(
+            f"{percent(r['agree_all'])} (k={integer(r['agree_k'])})" if _ok(r.get("agree_all")) else "-",
+            r.get("agree_all"),
+        ),
+        "training": cell(
+            money(r["training_cost"], cur, 4) if _ok(r.get("training_cost")) else "-",
+            r.get("training_cost"),
+            notes.mark(r["data_cost_note"]) if r.get("data_cost_note") else None,
+        ),
         "p50": cell(dec(r["p50_s"], 2) if _ok(r.get("p50_s")) else "-", r.get("p50_s")),
-        "capacity": cell(_("%(rps)s req/s", rps=dec(cap / 3600, 2)) if _ok(cap) else "-",
-                         cap, title=r.get("capacity_basis") or ""),
-        "batch": cell(f"{dec(r['batch_p50_s'], 2)} / {dec(r['batch_p95_s'], 2)}" if _ok(r.get("batch_p50_s")) else "-",
-                      r.get("batch_p50_s")),  # sorts by its first figure, p50
-        "batch_cost": cell(money(r["batch_per_1k"], cur, 4) if _ok(r.get("batch_per_1k")) else "-",
-                           r.get("batch_per_1k")),
+        "capacity": cell(
+            _("%(rps)s req/s", rps=dec(cap / 3600, 2)) if _ok(cap) else "-", cap, title=r.get("capacity_basis") or ""
+        ),
+        "batch": cell(
+            f"{dec(r['batch_p50_s'], 2)} / {dec(r['batch_p95_s'], 2)}" if _ok(r.get("batch_p50_s")) else "-",
+            r.get("batch_p50_s"),
+        ),  # sorts by its first figure, p50
+        "batch_cost": cell(
+            money(r["batch_per_1k"], cur, 4) if _ok(r.get("batch_per_1k")) else "-", r.get("batch_per_1k")
+        ),
         "where": None,  # below: its note is numbered after the main columns' notes
         "format": cell(f"{percent(r.get('json_valid'))} / {percent(r.get('schema_valid'))}", r.get("json_valid")),
         "cell": r["cell_id"][:12],
-    }  # fmt: skip
+    }
     where_marks = []
     if r.get("contention"):
-        where_marks = notes.say(N_("Timed on a contended machine: other work ran while it was measured (hover for "
-                                   "how much); its speed and cost may be understated."))  # fmt: skip
+        where_marks = notes.say(
+            N_(
+                "Timed on a contended machine: other work ran while it was measured (hover for "
+                "how much); its speed and cost may be understated."
+            )
+        )
     out["where"] = cell(
         r.get("measured_device") or r.get("measured_on") or "",
         None,

@@ -103,32 +103,49 @@ def _confidence(rec: Any, runner: Any | None, choice: summary.Choice, priced: bo
         return _("Low: the options were not tested against each other on the same items (%(n)s items).", n=n)
     if not priced:
         if tied:
-            return _("Low: no cost at a latency target, and its score is not separated from the runner-up's on "
-                     "%(n)s items.", n=n)  # fmt: skip
-        return _("Moderate on quality (it scores above the runner-up beyond noise on %(n)s items), open on cost: no "
-                 "option has a cost at a latency target.", n=n)  # fmt: skip
+            return _(
+                "Low: no cost at a latency target, and its score is not separated from the runner-up's on %(n)s items.",
+                n=n,
+            )
+        return _(
+            "Moderate on quality (it scores above the runner-up beyond noise on %(n)s items), open on cost: no "
+            "option has a cost at a latency target.",
+            n=n,
+        )
     if not tied:  # separated: which way round decides the line (a cheaper row can be the lower-scoring one)
         if (rec["score"] or 0) >= (runner["score"] or 0):
             return _(
                 "High: it scores above the runner-up beyond noise (paired tests, Holm, 5 %%) on %(n)s items.",
                 n=n,
             )
-        return _("Moderate: it is the cheaper choice, but the runner-up scores higher beyond noise on %(n)s items: "
-                 "choose the runner-up if that quality is worth its cost.", n=n)  # fmt: skip
+        return _(
+            "Moderate: it is the cheaper choice, but the runner-up scores higher beyond noise on %(n)s items: "
+            "choose the runner-up if that quality is worth its cost.",
+            n=n,
+        )
     if runner["cell_id"] in set(choice.tied["cell_id"]):
         return _("Low: score and cost are both within noise of the runner-up's; either is defensible.")
     if not _ok(runner.get("cost_per_1k")):
-        return _("Moderate: its score is not separated from the runner-up's on %(n)s items, and the runner-up has no "
-                 "cost at a latency target (harness load measures it).", n=n)  # fmt: skip
+        return _(
+            "Moderate: its score is not separated from the runner-up's on %(n)s items, and the runner-up has no "
+            "cost at a latency target (harness load measures it).",
+            n=n,
+        )
     if runner["cell_id"] in set(choice.ok["cell_id"]):  # both meet the target; the runner-up is not cost-tied
-        return _("Moderate: its score is not separated from the runner-up's on %(n)s items; it costs less, beyond "
-                 "noise.", n=n)  # fmt: skip
-    return _("Moderate: its score is not separated from the runner-up's on %(n)s items; the runner-up is not among "
-             "the options that meet the target.", n=n)  # fmt: skip
+        return _(
+            "Moderate: its score is not separated from the runner-up's on %(n)s items; it costs less, beyond noise.",
+            n=n,
+        )
+    return _(
+        "Moderate: its score is not separated from the runner-up's on %(n)s items; the runner-up is not among "
+        "the options that meet the target.",
+        n=n,
+    )
 
 
-def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame | None, rec_id: str, monthly: float,
-             tie_of: TieOf) -> dict[str, str] | None:  # fmt: skip
+def _verdict(
+    task: str, part: pd.DataFrame, breakeven: pd.DataFrame | None, rec_id: str, monthly: float, tie_of: TieOf
+) -> dict[str, str] | None:
     """Fine-tune or API on the task (`breakeven`: its break-even rows): the pair of the recommended fine-tuned model,
     or else of the best fine-tuned one (analysis.headline_pairs' choice), against the task's best API row."""
     mine = breakeven
@@ -137,8 +154,11 @@ def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame | None, rec_
     own = mine[mine["tuned_cell_id"] == rec_id]
     b = (own if not own.empty else mine).sort_values(["tuned_score", "api_score"], ascending=False).iloc[0]
     tied = tie_of(b["tuned_cell_id"], b["api_cell_id"])
-    quality = ("tied" if tied else "tuned" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
-               "api") if tied is not None else "untested"  # fmt: skip
+    quality = (
+        ("tied" if tied else "tuned" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else "api")
+        if tied is not None
+        else "untested"
+    )
     kind, volume = summary._break_even_kind(b)
     # which side is cheaper at the assumed volume: "above" compares its threshold with it; "ranges" (several
     # crossings) and "unknown" name no side
@@ -147,14 +167,20 @@ def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame | None, rec_
     if kind == "above" and _ok(first):
         cheaper = "tuned" if monthly >= first else "api"
     head = {
-        ("tuned", "tuned"): "fine_tune", ("tuned", "api"): "trade_off",
-        ("api", "api"): "api", ("api", "tuned"): "trade_off", ("api", None): "api",
-        ("tied", "tuned"): "fine_tune", ("tied", "api"): "api",
-    }.get((quality, cheaper), "undecided")  # fmt: skip
-    text = "; ".join([
-        _(_QUALITY[quality], tuned=dec(b["tuned_score"], 3), api=dec(b["api_score"], 3)),
-        _(_COST[kind], volume=volume, monthly=integer(monthly), break_even=b["break_even"]),
-    ])  # fmt: skip
+        ("tuned", "tuned"): "fine_tune",
+        ("tuned", "api"): "trade_off",
+        ("api", "api"): "api",
+        ("api", "tuned"): "trade_off",
+        ("api", None): "api",
+        ("tied", "tuned"): "fine_tune",
+        ("tied", "api"): "api",
+    }.get((quality, cheaper), "undecided")
+    text = "; ".join(
+        [
+            _(_QUALITY[quality], tuned=dec(b["tuned_score"], 3), api=dec(b["api_score"], 3)),
+            _(_COST[kind], volume=volume, monthly=integer(monthly), break_even=b["break_even"]),
+        ]
+    )
     stand_in = b.get("api_stand_in")
     return {
         "head": _(_HEAD[head]),
@@ -162,9 +188,12 @@ def _verdict(task: str, part: pd.DataFrame, breakeven: pd.DataFrame | None, rec_
         "pair": _("%(tuned)s vs %(api)s", tuned=b["tuned"], api=b["api"]),
         "text": text,
         "break_even": b["break_even"],
-        "stand_in": _("The API here is a local stand-in priced at a placeholder: rerun with a real API for a real "
-                      "verdict.") if isinstance(stand_in, str) and stand_in else "",
-    }  # fmt: skip
+        "stand_in": _(
+            "The API here is a local stand-in priced at a placeholder: rerun with a real API for a real verdict."
+        )
+        if isinstance(stand_in, str) and stand_in
+        else "",
+    }
 
 
 def _missing(part: pd.DataFrame, broken: list[dict[str, Any]], task: str) -> list[str]:
@@ -174,25 +203,49 @@ def _missing(part: pd.DataFrame, broken: list[dict[str, Any]], task: str) -> lis
     local = part[part["source"] != "api"]
     no_cost = int(local["cost_per_1k"].isna().sum())
     if no_cost:
-        out.append(ngettext("cost at a latency target: %(k)s of %(count)s self-hosted row",
-                            "cost at a latency target: %(k)s of %(count)s self-hosted rows", len(local),
-                            k=integer(no_cost), count=integer(len(local))))  # fmt: skip
+        out.append(
+            ngettext(
+                "cost at a latency target: %(k)s of %(count)s self-hosted row",
+                "cost at a latency target: %(k)s of %(count)s self-hosted rows",
+                len(local),
+                k=integer(no_cost),
+                count=integer(len(local)),
+            )
+        )
     no_latency = int(part["p95_s"].isna().sum())
     if no_latency:
-        out.append(ngettext("latency at one user: %(k)s of %(count)s row", "latency at one user: %(k)s of %(count)s rows",
-                            n, k=integer(no_latency), count=integer(n)))  # fmt: skip
+        out.append(
+            ngettext(
+                "latency at one user: %(k)s of %(count)s row",
+                "latency at one user: %(k)s of %(count)s rows",
+                n,
+                k=integer(no_latency),
+                count=integer(n),
+            )
+        )
     if not (part["source"] == "api").any():
         out.append(_("no API baseline on this task"))
     failed = [o for o in broken if o.get("task") == task]
     if failed:
-        out.append(ngettext("%(k)s cell failed (see Not measured)", "%(k)s cells failed (see Not measured)",
-                            len(failed), k=integer(len(failed))))  # fmt: skip
+        out.append(
+            ngettext(
+                "%(k)s cell failed (see Not measured)",
+                "%(k)s cells failed (see Not measured)",
+                len(failed),
+                k=integer(len(failed)),
+            )
+        )
     return out
 
 
-def panel(df: pd.DataFrame, breakeven: pd.DataFrame, tie_of: TieOf,
-          assumptions: dict[str, Any], broken: list[dict[str, Any]],
-          choices: dict[str, summary.Choice] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def panel(
+    df: pd.DataFrame,
+    breakeven: pd.DataFrame,
+    tie_of: TieOf,
+    assumptions: dict[str, Any],
+    broken: list[dict[str, Any]],
+    choices: dict[str, summary.Choice] | None = None,
+) -> list[dict[str, Any]]:
     """Per task (in name order): {task, basis, options: [recommended, runner-up?], verdict, missing, confidence}.
     `tie_of(tuned cell id, API cell id)`: are the two tied on paired items (None: not tested; analysis.ties_between
     for one pair). `choices`: summary.cheapest_choices of `df`, when the caller has them (the summary's)."""
@@ -224,12 +277,14 @@ def panel(df: pd.DataFrame, breakeven: pd.DataFrame, tie_of: TieOf,
                 training = runner.get("training_cost") if _ok(runner.get("training_cost")) else 0.0
                 total = runner["cost_per_1k"] + 1000 * training / (monthly * assumptions["amortise_months"])
             options.append({**option(runner, total), "role": _("Runner-up")})
-        out.append({
-            "task": task,
-            "basis": _(_BASIS[choice.rule if priced else NO_PRICE], target=dec(target, 2)),
-            "options": options,
-            "verdict": _verdict(task, part, pairs.get(task), rec["cell_id"], monthly, tie_of),
-            "missing": _missing(part, broken, task),
-            "confidence": _confidence(rec, runner, choice, priced),
-        })  # fmt: skip
+        out.append(
+            {
+                "task": task,
+                "basis": _(_BASIS[choice.rule if priced else NO_PRICE], target=dec(target, 2)),
+                "options": options,
+                "verdict": _verdict(task, part, pairs.get(task), rec["cell_id"], monthly, tie_of),
+                "missing": _missing(part, broken, task),
+                "confidence": _confidence(rec, runner, choice, priced),
+            }
+        )
     return out

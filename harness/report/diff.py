@@ -31,9 +31,7 @@ def load_export(path: Path) -> dict[str, Any]:
     """An earlier report's leaderboard.json (the file, or the report folder holding it)."""
     file = path / "leaderboard.json" if path.is_dir() else path
     if not file.is_file():
-        raise HarnessError(
-            f"--compare-to {path}: no leaderboard.json there (a report folder written by harness)."
-        )
+        raise HarnessError(f"--compare-to {path}: no leaderboard.json there (a report folder written by harness).")
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))
     except RecursionError:
@@ -48,9 +46,7 @@ def load_export(path: Path) -> dict[str, Any]:
     for i, row in enumerate(rows):
         problem = _row_problem(row)
         if problem:
-            raise HarnessError(
-                f"--compare-to {file}: rows[{i}] {problem}; is it an export written by harness?"
-            )
+            raise HarnessError(f"--compare-to {file}: rows[{i}] {problem}; is it an export written by harness?")
     return doc
 
 
@@ -67,9 +63,7 @@ def _row_problem(row: Any) -> str | None:
         return "has no `score`, or an `n` that is not a count"
     for key in ("score", "ci_low", "ci_high"):
         v = row.get(key)
-        if v is not None and not (
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        ):
+        if v is not None and not (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)):
             return f"has a `{key}` that is not a number"
     return None
 
@@ -107,14 +101,22 @@ def change(now: dict[str, Any], before: dict[str, Any], samples: Samples | None)
             status = None if not p.significant else ("improved" if p.delta > 0 else "regressed")
             basis = (
                 _("paired on %(n)s items, McNemar p = %(p)s", n=integer(p.n), p=f"{p.p_mcnemar:.3g}")
-                if p.p_mcnemar is not None else _("paired on %(n)s items", n=integer(p.n))
-            )  # fmt: skip
+                if p.p_mcnemar is not None
+                else _("paired on %(n)s items", n=integer(p.n))
+            )
             return {"delta": p.delta, "ci": [p.ci_low, p.ci_high], "status": status, "basis": basis}
-    if None in (now.get("score"), before.get("score"), now.get("ci_low"), now.get("ci_high"), before.get("ci_low"),
-                before.get("ci_high")):  # fmt: skip
+    if None in (
+        now.get("score"),
+        before.get("score"),
+        now.get("ci_low"),
+        now.get("ci_high"),
+        before.get("ci_low"),
+        before.get("ci_high"),
+    ):
         return None
-    lo, hi = newcombe(now["score"], (now["ci_low"], now["ci_high"]), before["score"],
-                      (before["ci_low"], before["ci_high"]))  # fmt: skip
+    lo, hi = newcombe(
+        now["score"], (now["ci_low"], now["ci_high"]), before["score"], (before["ci_low"], before["ci_high"])
+    )
     status = "improved" if lo > 0 else "regressed" if hi < 0 else None
     return {
         "delta": now["score"] - before["score"],
@@ -139,11 +141,28 @@ def compare_rows(
             continue
         moved = change(r, e, samples)
         if moved and moved["status"]:
-            out.append({**base, "before": e["score"], "before_ci": [e.get("ci_low"), e.get("ci_high")],
-                        "delta": moved["delta"], "delta_ci": moved["ci"], "basis": moved["basis"],
-                        "status": moved["status"]})  # fmt: skip
-    out += [{"task": e["task"], "model": e["model"], "variant": e["variant"], "now": None, "before": e["score"],
-             "status": "gone"} for e in before.values()]  # fmt: skip
+            out.append(
+                {
+                    **base,
+                    "before": e["score"],
+                    "before_ci": [e.get("ci_low"), e.get("ci_high")],
+                    "delta": moved["delta"],
+                    "delta_ci": moved["ci"],
+                    "basis": moved["basis"],
+                    "status": moved["status"],
+                }
+            )
+    out += [
+        {
+            "task": e["task"],
+            "model": e["model"],
+            "variant": e["variant"],
+            "now": None,
+            "before": e["score"],
+            "status": "gone",
+        }
+        for e in before.values()
+    ]
     for d in out:  # shown: the variant and the status in the report's language (the codes stay as they are)
         d.update(variant_label=variant_text(d["variant"]), status_label=label(STATUS, d["status"]))
     order = {"regressed": 0, "improved": 1, "new": 2, "gone": 3}

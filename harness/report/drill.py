@@ -22,9 +22,7 @@ def _text(v: Any) -> str:
     return s[:MAX_CHARS] + " " + _("[... %(n)s more characters]", n=integer(len(s) - MAX_CHARS))
 
 
-def drill_down(
-    rows: list[dict[str, Any]], samples: Callable[[str], list[dict]] | None
-) -> list[dict[str, Any]]:
+def drill_down(rows: list[dict[str, Any]], samples: Callable[[str], list[dict]] | None) -> list[dict[str, Any]]:
     """rows: leaderboard rows (task, model, variant, metric, cell_id). Returns one entry per task:
     {task, metric, columns: [row labels], entries: [{key, input, reference, answers: [{output, correct}],
     disagree}], n_items, cut}."""
@@ -54,19 +52,31 @@ def drill_down(
             for p in per_row:
                 s = p.get(key)
                 score = None if s is None else (s.get("scores") or {}).get(metric)
-                answers.append({
-                    "output": None if s is None else _text(s.get("output")),
-                    "correct": None if score is None else bool(score >= 0.5),
-                    "score": score,
-                })  # fmt: skip
+                answers.append(
+                    {
+                        "output": None if s is None else _text(s.get("output")),
+                        "correct": None if score is None else bool(score >= 0.5),
+                        "score": score,
+                    }
+                )
             verdicts = {a["correct"] for a in answers if a["correct"] is not None}
-            items.append({
-                "key": key,
-                "input": _text(first.get("input")),
-                "reference": _text(first.get("reference")),
-                "answers": answers,
-                "disagree": len(verdicts) > 1,
-            })  # fmt: skip
-        out.append({"task": task, "metric": metric, "columns": columns, "entries": items, "n_items": len(keys),
-                    "cut": len(keys) > MAX_ITEMS})  # fmt: skip
+            items.append(
+                {
+                    "key": key,
+                    "input": _text(first.get("input")),
+                    "reference": _text(first.get("reference")),
+                    "answers": answers,
+                    "disagree": len(verdicts) > 1,
+                }
+            )
+        out.append(
+            {
+                "task": task,
+                "metric": metric,
+                "columns": columns,
+                "entries": items,
+                "n_items": len(keys),
+                "cut": len(keys) > MAX_ITEMS,
+            }
+        )
     return out

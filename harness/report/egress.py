@@ -32,8 +32,17 @@ def egress(r: dict[str, Any]) -> dict[str, Any]:
     """{kind, provider, region, trains_on_inputs, retention, source, region_source, checked} of one record."""
     if not r.get("api"):
         device = (r.get("eval") or {}).get("device") or {}
-        return {"kind": IN_HOUSE, "provider": None, "region": None, "device": device.get("name") or device.get("kind"),
-                "trains_on_inputs": "no", "retention": None, "source": None, "region_source": None, "checked": None}  # fmt: skip
+        return {
+            "kind": IN_HOUSE,
+            "provider": None,
+            "region": None,
+            "device": device.get("name") or device.get("kind"),
+            "trains_on_inputs": "no",
+            "retention": None,
+            "source": None,
+            "region_source": None,
+            "checked": None,
+        }
     b = (r.get("config") or {}).get("baseline") or {}
     p = b.get("data_policy") or {}
     served = bool(b.get("serve")) or (r.get("model") or {}).get("provider") == "local"
@@ -61,11 +70,18 @@ def describe(e: dict[str, Any]) -> str:
             return _("in house: self-hosted on %(device)s", device=e["device"])
         return _("in house: served on this machine")
     region = e.get("region") or _("region unknown")
-    training = label(
-        TRAINING_LABELS, e["trains_on_inputs"] if e["trains_on_inputs"] in TRAINING_LABELS else "unknown"
-    )
+    training = label(TRAINING_LABELS, e["trains_on_inputs"] if e["trains_on_inputs"] in TRAINING_LABELS else "unknown")
     if e.get("checked"):
-        return _("third-party API (%(provider)s), %(region)s; %(training)s (as documented, read %(date)s)",
-                 provider=e.get("provider") or "?", region=region, training=training, date=e["checked"])  # fmt: skip
-    return _("third-party API (%(provider)s), %(region)s; %(training)s",
-             provider=e.get("provider") or "?", region=region, training=training)  # fmt: skip
+        return _(
+            "third-party API (%(provider)s), %(region)s; %(training)s (as documented, read %(date)s)",
+            provider=e.get("provider") or "?",
+            region=region,
+            training=training,
+            date=e["checked"],
+        )
+    return _(
+        "third-party API (%(provider)s), %(region)s; %(training)s",
+        provider=e.get("provider") or "?",
+        region=region,
+        training=training,
+    )

@@ -57,10 +57,15 @@ def split_outcomes(outcomes: list[dict[str, Any]], store: Store) -> tuple[list[d
     """(records of the stored cells, outcomes of the cells that produced no record)."""
     records = [store.load(o["cell_id"]) for o in outcomes if o["cell_id"] and store.has(o["cell_id"])]
     # An API baseline is shared by every job of its task: failed in one job and computed by another, it is measured.
-    measured = {(o["model"], o["task"]) for o in outcomes
-                if o["status"] in ("done", "skipped") and o.get("step") == "baseline"}  # fmt: skip
-    failed = [o for o in outcomes if o["status"] not in ("done", "skipped")
-              and not (o.get("step") == "baseline" and (o["model"], o["task"]) in measured)]  # fmt: skip
+    measured = {
+        (o["model"], o["task"]) for o in outcomes if o["status"] in ("done", "skipped") and o.get("step") == "baseline"
+    }
+    failed = [
+        o
+        for o in outcomes
+        if o["status"] not in ("done", "skipped")
+        and not (o.get("step") == "baseline" and (o["model"], o["task"]) in measured)
+    ]
     return records, failed
 
 
@@ -90,17 +95,27 @@ def report_from_store(
         outcomes, records, failed = [], store.all_records(), []
     if not records and not failed and not empty_ok:
         if sweep_dir is not None:
-            raise HarnessError(f"no cell outcomes (*/cell.json) under --sweep-dir {sweep_dir}, or none stored in "
-                               f"{store.root}; is it a sweep folder (outputs/<sweep>/<time>) of this store?")  # fmt: skip
+            raise HarnessError(
+                f"no cell outcomes (*/cell.json) under --sweep-dir {sweep_dir}, or none stored in "
+                f"{store.root}; is it a sweep folder (outputs/<sweep>/<time>) of this store?"
+            )
         raise HarnessError(f"no records in {store.root}/records; run a sweep first (e.g. `harness`).")
     judged = store.judgements(r["cell_id"] for r in records)
     compare_to = settings.get("compare_to") if isinstance(settings, Mapping) else settings.compare_to
     earlier = load_export(resolve(compare_to)) if compare_to else None
     from harness.report.analysis import assumptions_of
-    from harness.report.history import run_points
+    from harness.report.trend import run_points
 
     a = assumptions_of(settings)
     runs = run_points(store, a["deployment"], a["monthly_queries"])  # every recorded run: the history view
-    board = build_board(records, failed, samples=store.samples_or_none, settings=settings, judgements=judged,
-                        earlier=earlier, loads=store.loads(), runs=runs)  # fmt: skip
+    board = build_board(
+        records,
+        failed,
+        samples=store.samples_or_none,
+        settings=settings,
+        judgements=judged,
+        earlier=earlier,
+        loads=store.loads(),
+        runs=runs,
+    )
     return ReportResult(write_board(board, out_dir, title), outcomes, records, failed)

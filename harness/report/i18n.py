@@ -47,9 +47,7 @@ _lang: ContextVar[str] = ContextVar("harness_report_lang", default="en")
 
 def check(lang: str) -> str:
     if lang not in LANGS:
-        raise HarnessError(
-            f"report.lang={lang}: the report is written in {', '.join(LANGS)}; pick one of them"
-        )
+        raise HarnessError(f"report.lang={lang}: the report is written in {', '.join(LANGS)}; pick one of them")
     return lang
 
 
@@ -131,7 +129,8 @@ def _western(locale: str) -> bool:
     from babel.numbers import format_decimal, get_decimal_symbol, get_group_symbol
 
     return (get_decimal_symbol(locale), get_group_symbol(locale)) == (".", ",") and format_decimal(
-        -1234567.891, format="#,##0.00", locale=locale) == "-1,234,567.89"  # fmt: skip
+        -1234567.891, format="#,##0.00", locale=locale
+    ) == "-1,234,567.89"
 
 
 def _decimal(v: Any, digits: int) -> str:

@@ -23,9 +23,18 @@ CANDIDATES = (
     "google-chrome",
     "google-chrome-stable",
 )
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-pdf-header-footer", "--run-all-compositor-stages-before-draw"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-pdf-header-footer",
+    "--run-all-compositor-stages-before-draw",
+]
 
 
 def find_chromium() -> str | None:
@@ -49,11 +58,18 @@ def write_pdf(page: Path, out: Path | None = None, budget_ms: int = 30_000, time
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.unlink(missing_ok=True)  # a failed run's leftover must never pass for this run's PDF
     with tempfile.TemporaryDirectory(prefix="harness-pdf-", ignore_cleanup_errors=True) as profile:
-        cmd = [chromium, *FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
-               f"--virtual-time-budget={budget_ms}", Path(page).resolve().as_uri() + "?print"]  # fmt: skip
+        cmd = [
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={tmp}",
+            f"--virtual-time-budget={budget_ms}",
+            Path(page).resolve().as_uri() + "?print",
+        ]
         # its own process group: on a timeout chromium's renderer and GPU processes go with it
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True
+        )
         try:
             stdout, stderr = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired as e:
@@ -67,7 +83,8 @@ def write_pdf(page: Path, out: Path | None = None, budget_ms: int = 30_000, time
     if done.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
         tmp.unlink(missing_ok=True)
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise HarnessError(f"chromium could not print {page} (exit {done.returncode}): {' | '.join(tail)}; the HTML "
-                           "report is written.")  # fmt: skip
+        raise HarnessError(
+            f"chromium could not print {page} (exit {done.returncode}): {' | '.join(tail)}; the HTML report is written."
+        )
     tmp.replace(out)  # whole or not at all: a reader never opens half a PDF
     return out

@@ -24,9 +24,10 @@ from harness.report.analysis import Board, Samples, build_board, filter_text, re
 from harness.report.charts import all_charts, load_label
 from harness.report.compact import table_data
 from harness.report.diff import EXPORT_SCHEMA
-from harness.report.history import changes as history_changes
 from harness.report.labels import data_text, noise_text
 from harness.report.table import contention_text, slo_text
+from harness.report.trend import changes as history_changes
+from harness.report.words import deployment_text
 from harness.store.record import now_iso
 from harness.store.store import atomic_write_text
 
@@ -66,15 +67,25 @@ def render_html(board: Board, title: str, out_dir: Path | None = None) -> str:
 def _render(board: Board, title: str, out_dir: Path | None) -> str:
     # each chart as its figure's JSON, drawn by the page's script when it scrolls into view (all at once to print):
     # drawing every chart before the table could answer took most of a 10,000-row page's 15 s to open
-    charts = [(cid, question, fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
-              for cid, question, fig in all_charts(board.table, board.effects_table, board.breakeven, board.assumptions['deployment'].describe(), board.loads, board.history, board.capabilities, board.noise)]  # fmt: skip
-    env = Environment(
-        loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"])
-    )
+    charts = [
+        (cid, question, fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+        for cid, question, fig in all_charts(
+            board.table,
+            board.effects_table,
+            board.breakeven,
+            deployment_text(board.assumptions["deployment"]),
+            board.loads,
+            board.history,
+            board.capabilities,
+            board.noise,
+        )
+    ]
+    env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["j2"]))
     i18n.jinja(env)  # _() and the locale's number, money and date filters
     env.filters["num"] = fmt_num
     env.filters["contention"] = contention_text
     env.filters["slo"] = slo_text
+    env.filters["deployment_text"] = deployment_text
     env.filters["http_only"] = http_only
     env.filters["text"] = filter_text
     env.filters["data_text"] = data_text
@@ -141,10 +152,7 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     def column(col: pd.Series) -> pd.Series:
         if pd.api.types.is_numeric_dtype(col):
             return col
-        if (
-            isinstance(col.dtype, pd.StringDtype)
-            and not col.str.startswith(FORMULA_START).fillna(False).any()
-        ):
+        if isinstance(col.dtype, pd.StringDtype) and not col.str.startswith(FORMULA_START).fillna(False).any():
             return col  # a text column with no such cell (the common case), checked at once
         return col.map(cell)
 
@@ -165,15 +173,20 @@ def export_json(df: pd.DataFrame, title: str, board: Board | None = None) -> str
     if board is not None:
         a = board.assumptions
         doc.update(
-            findings=[{"kind": f.kind, "headline": f.headline, "detail": f.detail, "warn": f.warn}
-                      for f in board.findings],
+            findings=[
+                {"kind": f.kind, "headline": f.headline, "detail": f.detail, "warn": f.warn} for f in board.findings
+            ],
             breakeven=[{k: v for k, v in b.items() if k != "curve"} for b in board.breakeven],
             api_rows=board.api_rows,
-            assumptions={"monthly_queries": a["monthly_queries"], "amortise_months": a["amortise_months"],
-                         "target_score": a["target_score"], "deployment": a["deployment"].name,
-                         "deployment_text": a["deployment"].describe()},
+            assumptions={
+                "monthly_queries": a["monthly_queries"],
+                "amortise_months": a["amortise_months"],
+                "target_score": a["target_score"],
+                "deployment": a["deployment"].name,
+                "deployment_text": deployment_text(a["deployment"]),
+            },
             provenance={k: board.provenance.get(k) for k in ("commits", "dirty", "devices", "hardware", "seeds")},
-        )  # fmt: skip
+        )
     return _dump(doc)
 
 
@@ -230,6 +243,13 @@ def write_report(
     """build_board + write_board, for callers that hold records rather than a store (tests, benchmarks).
     `assumptions`: monthly_queries, amortise_months, target_score (a ReportConfig or a dict of some of them).
     `loads`: load records (harness load) to show and to take capacity from."""
-    board = build_board(records, not_measured or [], samples=samples, settings=assumptions,
-                        judgements=judgements, earlier=earlier, loads=loads)  # fmt: skip
+    board = build_board(
+        records,
+        not_measured or [],
+        samples=samples,
+        settings=assumptions,
+        judgements=judgements,
+        earlier=earlier,
+        loads=loads,
+    )
     return write_board(board, out_dir, title)

@@ -63,25 +63,23 @@ _BEST = {
         "or per-item scores are missing), so a lead this small may be noise."
     ),
     ("tied", True): N_(
-        "score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s); not separated from (tied "
-        "with): %(tied)s."
-    ),  # fmt: skip
+        "score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s); not separated from (tied with): %(tied)s."
+    ),
     ("tied", False): N_("score %(score)s on %(n)s items; not separated from (tied with): %(tied)s."),
     ("below", True): N_(
         "score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s); In its tier but "
         "significantly below it after correction: %(below)s."
-    ),  # fmt: skip
+    ),
     ("below", False): N_(
         "score %(score)s on %(n)s items; In its tier but significantly below it after correction: %(below)s."
-    ),  # fmt: skip
+    ),
     ("above", True): N_(
         "score %(score)s on %(n)s items (95 %% CI %(low)s to %(high)s); ranked above every other "
         "row on the same items (Holm-corrected paired tests)."
-    ),  # fmt: skip
+    ),
     ("above", False): N_(
-        "score %(score)s on %(n)s items; ranked above every other row on the same items "
-        "(Holm-corrected paired tests)."
-    ),  # fmt: skip
+        "score %(score)s on %(n)s items; ranked above every other row on the same items (Holm-corrected paired tests)."
+    ),
 }
 
 
@@ -107,9 +105,7 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
             p.update(tied="; ".join(tied).rstrip("."), below="; ".join(below).rstrip("."))
             stand = "tied" if tied else "below" if below else "alone"
             if tied and below:  # a second sentence
-                more = _(
-                    "In its tier but significantly below it after correction: %(below)s.", below=p["below"]
-                )
+                more = _("In its tier but significantly below it after correction: %(below)s.", below=p["below"])
         elif len(part) > 1:
             stand = "above"
         detail = _(_BEST[(stand, _ok(top["ci_low"]))], **p)
@@ -125,14 +121,11 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
             apart = set(top.get("separated_ids") or [])
             for who in [top["cell_id"]] + [c for c in tied_ids if c not in apart]:
                 lower = apart_of.get(who)
-                lower = (
-                    [c for c in lower if rank_of.get(c, 0) > top["rank"]] if isinstance(lower, list) else []
-                )
+                lower = [c for c in lower if rank_of.get(c, 0) > top["rank"]] if isinstance(lower, list) else []
                 if not lower:
                     continue
                 names = "; ".join(
-                    _("%(row)s (rank %(rank)s)", row=name_of.get(c, c), rank=integer(rank_of[c]))
-                    for c in lower
+                    _("%(row)s (rank %(rank)s)", row=name_of.get(c, c), rank=integer(rank_of[c])) for c in lower
                 )
                 if who == top["cell_id"]:
                     sentence = _("Ranked lower, yet not separated from it: %(rows)s.", rows=names)
@@ -143,25 +136,36 @@ def best_per_task(df: pd.DataFrame) -> list[Finding]:
                         rows=names,
                     )
                 more = f"{more} {sentence}" if more else sentence
-        out.append(Finding("best", _("Best on %(task)s: %(row)s", task=task, row=_name(top)),
-                           f"{detail} {more}" if more else detail))  # fmt: skip
+        out.append(
+            Finding(
+                "best",
+                _("Best on %(task)s: %(row)s", task=task, row=_name(top)),
+                f"{detail} {more}" if more else detail,
+            )
+        )
     return out
 
 
 # cheapest_meeting's rule for the options it compares -> (headline, headline when no priced option meets it)
 _RULES = {
-    "tied": (N_("Cheapest option on %(task)s tied with the best (the ranking does not separate them): %(row)s"),
-             N_("%(task)s: no priced option tied with the best (the ranking does not separate them)")),
-    "untested": (N_("Cheapest option on %(task)s among the best (ties not tested): %(row)s"),
-                 N_("%(task)s: no priced option among the best (ties not tested)")),
-    "target": (N_("Cheapest option on %(task)s scoring at least %(target)s: %(row)s"),
-               N_("%(task)s: no priced option scoring at least %(target)s")),
-}  # fmt: skip
+    "tied": (
+        N_("Cheapest option on %(task)s tied with the best (the ranking does not separate them): %(row)s"),
+        N_("%(task)s: no priced option tied with the best (the ranking does not separate them)"),
+    ),
+    "untested": (
+        N_("Cheapest option on %(task)s among the best (ties not tested): %(row)s"),
+        N_("%(task)s: no priced option among the best (ties not tested)"),
+    ),
+    "target": (
+        N_("Cheapest option on %(task)s scoring at least %(target)s: %(row)s"),
+        N_("%(task)s: no priced option scoring at least %(target)s"),
+    ),
+}
 
 
 # Costs within this share of the cheapest are a tie even where no interval says so. A self-hosted cost is a device
 # price over a capacity measured on a machine whose speed moves by more than this from run to run (the default
-# job's two LoRA trainings took 63 s and 97 s in one run, 76 s and 110 s in another: README); the 2.5e-7 USD of
+# job's two LoRA trainings took 63 s and 97 s in one run, 76 s and 110 s in another: bench/README.md); the 2.5e-7 USD of
 # amortised training that once named one of two 0.9658 USD rows "cheapest" is 0.00003 % of it.
 COST_TIE = 0.02
 
@@ -177,9 +181,7 @@ def cost_tie(ok: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
     top = cheapest["total_per_1k"] if top is None or top != top else top
     tied = ok[(ok["total_per_1k"] <= cheapest["total_per_1k"] * (1 + COST_TIE)) | (low <= top)]
     p95 = tied["p95_s"].fillna(math.inf) if "p95_s" in tied else 0
-    order = tied.assign(_p95=p95).sort_values(
-        ["score", "_p95", "total_per_1k"], ascending=[False, True, True]
-    )
+    order = tied.assign(_p95=p95).sort_values(["score", "_p95", "total_per_1k"], ascending=[False, True, True])
     return tied, order.iloc[0]
 
 
@@ -196,8 +198,12 @@ class Choice:
     rule: str
 
 
-def cheapest_choice(part: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
-                    months: float = DEFAULTS.amortise_months) -> Choice:  # fmt: skip
+def cheapest_choice(
+    part: pd.DataFrame,
+    target: float | None,
+    monthly: float = DEFAULTS.monthly_queries,
+    months: float = DEFAULTS.amortise_months,
+) -> Choice:
     """The rule of cheapest_meeting for one task's rows, as data: the summary and the decision panel
     (harness.report.decision) name the same row."""
     priced = part[part["cost_per_1k"].notna()].copy()
@@ -223,17 +229,23 @@ def cheapest_choice(part: pd.DataFrame, target: float | None, monthly: float = D
     return Choice(priced, ok, tied, row, rule)
 
 
-def cheapest_choices(df: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
-                     months: float = DEFAULTS.amortise_months) -> dict[str, Choice]:  # fmt: skip
+def cheapest_choices(
+    df: pd.DataFrame,
+    target: float | None,
+    monthly: float = DEFAULTS.monthly_queries,
+    months: float = DEFAULTS.amortise_months,
+) -> dict[str, Choice]:
     """cheapest_choice of every task, by name: made once, read by the summary and the decision panel."""
-    return {
-        task: cheapest_choice(part, target, monthly, months) for task, part in df.groupby("task", sort=True)
-    }
+    return {task: cheapest_choice(part, target, monthly, months) for task, part in df.groupby("task", sort=True)}
 
 
-def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DEFAULTS.monthly_queries,
-                     months: float = DEFAULTS.amortise_months,
-                     choices: dict[str, Choice] | None = None) -> list[Finding]:  # fmt: skip
+def cheapest_meeting(
+    df: pd.DataFrame,
+    target: float | None,
+    monthly: float = DEFAULTS.monthly_queries,
+    months: float = DEFAULTS.amortise_months,
+    choices: dict[str, Choice] | None = None,
+) -> list[Finding]:
     """Per task, the cheapest row (cost per 1,000 queries, plus a fine-tuned row's training spread over the
     assumed volume) that meets the target score; with no target, the cheapest row of the best tier (rank 1, the
     same rule as the leaderboard's ranks: harness.compare.ranking), or the best row itself when untested."""
@@ -247,37 +259,61 @@ def cheapest_meeting(df: pd.DataFrame, target: float | None, monthly: float = DE
             continue
         tied, row, rule = c.tied, c.row, c.rule
         sentences = [
-            _("%(cost)s per 1,000 queries, score %(score)s, measured on %(where)s.",
-              cost=_money(row["total_per_1k"], row["currency"]), score=dec(row["score"], 3),
-              where=row["cost_basis"] if _ok(row.get("cost_basis")) and row["cost_basis"] else row["measured_on"])
-        ]  # fmt: skip
+            _(
+                "%(cost)s per 1,000 queries, score %(score)s, measured on %(where)s.",
+                cost=_money(row["total_per_1k"], row["currency"]),
+                score=dec(row["score"], 3),
+                where=row["cost_basis"] if _ok(row.get("cost_basis")) and row["cost_basis"] else row["measured_on"],
+            )
+        ]
         if _ok(row.get("total_low")) and _ok(row.get("total_high")) and row["total_high"] > row["total_low"]:
-            sentences.append(_("Its 95 %% interval, from the capacity's: %(low)s to %(high)s.",
-                               low=money(row["total_low"], row["currency"], 4),
-                               high=money(row["total_high"], row["currency"], 4)))  # fmt: skip
+            sentences.append(
+                _(
+                    "Its 95 %% interval, from the capacity's: %(low)s to %(high)s.",
+                    low=money(row["total_low"], row["currency"], 4),
+                    high=money(row["total_high"], row["currency"], 4),
+                )
+            )
         if len(tied) > 1:
             others = [_name(r) for _, r in tied.iterrows() if r["cell_id"] != row["cell_id"]]
-            sentences.append(_("Tied on cost with %(others)s (%(low)s to %(high)s: within %(share)s of the cheapest or "
-                               "inside its measured interval, a difference the measurement cannot tell from noise), "
-                               "so the higher score decides, then the lower p95 latency.", others="; ".join(others),
-                               share=f"{COST_TIE:.0%}", low=money(tied["total_per_1k"].min(), row["currency"], 6),
-                               high=money(tied["total_per_1k"].max(), row["currency"], 6)))  # fmt: skip
+            sentences.append(
+                _(
+                    "Tied on cost with %(others)s (%(low)s to %(high)s: within %(share)s of the cheapest or "
+                    "inside its measured interval, a difference the measurement cannot tell from noise), "
+                    "so the higher score decides, then the lower p95 latency.",
+                    others="; ".join(others),
+                    share=f"{COST_TIE:.0%}",
+                    low=money(tied["total_per_1k"].min(), row["currency"], 6),
+                    high=money(tied["total_per_1k"].max(), row["currency"], 6),
+                )
+            )
         if row.get("training_cost") == row.get("training_cost") and row.get("training_cost"):
-            sentences.append(_("Note: its one-off training (%(training)s) spread over %(monthly)s queries a month for "
-                               "%(months)s months is included.", training=money(row["training_cost"], row["currency"], 4),
-                               monthly=integer(monthly), months=f"{months:g}"))  # fmt: skip
+            sentences.append(
+                _(
+                    "Note: its one-off training (%(training)s) spread over %(monthly)s queries a month for "
+                    "%(months)s months is included.",
+                    training=money(row["training_cost"], row["currency"], 4),
+                    monthly=integer(monthly),
+                    months=f"{months:g}",
+                )
+            )
         if _ok(row.get("data_cost_unknown")) and bool(row["data_cost_unknown"]):  # a numpy bool in a frame
             sentences.append(_("Note: its training data is unpriced: that cost is unknown and not included."))
         elif _ok(row.get("data_cost")) and row["data_cost"] and _ok(row.get("training_cost")):
-            sentences.append(_("Of that training, %(cost)s is the training data.",
-                               cost=money(row["data_cost"], row["currency"], 4)))  # fmt: skip
+            sentences.append(
+                _("Of that training, %(cost)s is the training data.", cost=money(row["data_cost"], row["currency"], 4))
+            )
         if isinstance(row.get("stand_in"), str) and row["stand_in"]:
             sentences.append(_("Note: it is a local stand-in for an API, priced at a placeholder."))
         if target is not None and _ok(row["ci_low"]):
             sentences.append(
-                _("Note: its whole 95 %% interval is above the target.") if row["ci_low"] >= target else
-                _("Note: its 95 %% interval reaches down to %(low)s: the target is not assured.", low=dec(row["ci_low"], 3))
-            )  # fmt: skip
+                _("Note: its whole 95 %% interval is above the target.")
+                if row["ci_low"] >= target
+                else _(
+                    "Note: its 95 %% interval reaches down to %(low)s: the target is not assured.",
+                    low=dec(row["ci_low"], 3),
+                )
+            )
         out.append(Finding("cheapest", _(_RULES[rule][0], **p, row=_name(row)), " ".join(sentences)))
     return out
 
@@ -289,24 +325,38 @@ _QUALITY = {  # verdicts: how the two scores compare -> the first sentence
     "untested": N_("Score %(tuned)s vs %(api)s: scores not compared on paired items."),
 }
 _MONEY = {  # verdicts: (the break-even's kind, self-hosted as a deployment) -> the second sentence
-    ("never", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; the API is cheaper at every volume, so "
-                         "fine-tuning never pays back."),
-    ("never", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; the API is cheaper at every volume "
-                        "(self-hosted as %(deployment)s), so fine-tuning never pays back."),
+    ("never", False): N_(
+        "Cost per 1,000 queries %(tuned)s vs %(api)s; the API is cheaper at every volume, so "
+        "fine-tuning never pays back."
+    ),
+    ("never", True): N_(
+        "Cost per 1,000 queries %(tuned)s vs %(api)s; the API is cheaper at every volume "
+        "(self-hosted as %(deployment)s), so fine-tuning never pays back."
+    ),
     ("always", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper at any volume."),
-    ("always", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper at any volume "
-                         "(self-hosted as %(deployment)s)."),
+    ("always", True): N_(
+        "Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper at any volume "
+        "(self-hosted as %(deployment)s)."
+    ),
     ("unknown", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; the cost comparison is %(break_even)s."),
     ("unknown", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; the cost comparison is %(break_even)s."),
-    ("above", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper above %(volume)s "
-                         "queries a month (your assumption: %(monthly)s)."),
-    ("above", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper above %(volume)s "
-                        "queries a month (self-hosted as %(deployment)s) (your assumption: %(monthly)s)."),
-    ("ranges", False): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper %(break_even)s "
-                          "queries a month (your assumption: %(monthly)s)."),
-    ("ranges", True): N_("Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper %(break_even)s "
-                         "queries a month (self-hosted as %(deployment)s) (your assumption: %(monthly)s)."),
-}  # fmt: skip
+    ("above", False): N_(
+        "Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper above %(volume)s "
+        "queries a month (your assumption: %(monthly)s)."
+    ),
+    ("above", True): N_(
+        "Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper above %(volume)s "
+        "queries a month (self-hosted as %(deployment)s) (your assumption: %(monthly)s)."
+    ),
+    ("ranges", False): N_(
+        "Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper %(break_even)s "
+        "queries a month (your assumption: %(monthly)s)."
+    ),
+    ("ranges", True): N_(
+        "Cost per 1,000 queries %(tuned)s vs %(api)s; fine-tuning is cheaper %(break_even)s "
+        "queries a month (self-hosted as %(deployment)s) (your assumption: %(monthly)s)."
+    ),
+}
 
 
 def _break_even_kind(b: Any) -> tuple[str, str]:
@@ -315,38 +365,58 @@ def _break_even_kind(b: Any) -> tuple[str, str]:
     be, first = b["break_even"], b.get("break_even_first")
     kind = b.get("break_even_kind")
     if not isinstance(kind, str):
-        kind = ("never" if be == "never" else "always" if be == "always" else "unknown" if be.startswith("unknown")
-                else "above" if be[0].isdigit() else "ranges")  # fmt: skip
+        kind = (
+            "never"
+            if be == "never"
+            else "always"
+            if be == "always"
+            else "unknown"
+            if be.startswith("unknown")
+            else "above"
+            if be[0].isdigit()
+            else "ranges"
+        )
         if kind == "above":
             return kind, be
     return kind, integer(math.ceil(first)) if kind == "above" and _ok(first) else be
 
 
-def verdicts(
-    breakeven: pd.DataFrame, ties: dict[tuple[str, str], bool | None], monthly: float
-) -> list[Finding]:
+def verdicts(breakeven: pd.DataFrame, ties: dict[tuple[str, str], bool | None], monthly: float) -> list[Finding]:
     """Fine-tune or API, per fine-tuned model and API baseline on the same items."""
     out = []
     for _i, b in breakeven.iterrows():
         tied = ties.get((b["tuned_cell_id"], b["api_cell_id"]))
-        quality = ("tied" if tied else "tuned" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else
-                   "api") if tied is not None else "untested"  # fmt: skip
+        quality = (
+            ("tied" if tied else "tuned" if (b["tuned_score"] or 0) > (b["api_score"] or 0) else "api")
+            if tied is not None
+            else "untested"
+        )
         kind, volume = _break_even_kind(b)
         served = isinstance(b.get("deployment"), str)
         sentences = [
             _(_QUALITY[quality], tuned=_score(b["tuned_score"]), api=_score(b["api_score"])),
-            _(_MONEY[(kind, served)], tuned=_money(b["tuned_per_1k"], b["currency"], b.get("tuned_missing")),
-              api=_money(b["api_per_1k"], b["currency"], b.get("api_missing")), break_even=b["break_even"],
-              volume=volume, deployment=b.get("deployment"), monthly=integer(monthly)),
-        ]  # fmt: skip
+            _(
+                _MONEY[(kind, served)],
+                tuned=_money(b["tuned_per_1k"], b["currency"], b.get("tuned_missing")),
+                api=_money(b["api_per_1k"], b["currency"], b.get("api_missing")),
+                break_even=b["break_even"],
+                volume=volume,
+                deployment=b.get("deployment"),
+                monthly=integer(monthly),
+            ),
+        ]
         stand_in = b.get("api_stand_in")
         if isinstance(stand_in, str) and stand_in:
-            sentences.append(_("The API row is a local stand-in priced at a placeholder: rerun with a real API for a "
-                               "real verdict."))  # fmt: skip
-        out.append(Finding(
-            "verdict", _("%(tuned)s vs %(api)s on %(task)s", tuned=b["tuned"], api=b["api"], task=b["task"]),
-            " ".join(sentences),
-        ))  # fmt: skip
+            sentences.append(
+                _("The API row is a local stand-in priced at a placeholder: rerun with a real API for a real verdict.")
+            )
+        out.append(
+            Finding(
+                "verdict",
+                _("%(tuned)s vs %(api)s on %(task)s", tuned=b["tuned"], api=b["api"], task=b["task"]),
+                " ".join(sentences),
+            )
+        )
     return out
 
 
@@ -355,17 +425,38 @@ def forgetting(effects: pd.DataFrame) -> list[Finding]:
         return []
     other = effects[~effects["role"].str.startswith("domain")]
     lost = other[other["forgetting"].fillna(False).astype(bool)]
-    out = [Finding("forgetting",
-                   _("Forgetting: %(row)s lost ability on %(task)s",
-                     row=row_label(r["model"], variant_text(r["variant"])), task=r["task"]),
-                   _("%(delta)s (paired 95 %% CI %(low)s to %(high)s, n = %(n)s).", delta=dec(r["delta"], 3, sign=True),
-                     low=dec(r["ci_low"], 3, sign=True), high=dec(r["ci_high"], 3, sign=True), n=integer(r["n"])),
-                   warn=True) for _i, r in lost.iterrows()]  # fmt: skip
+    out = [
+        Finding(
+            "forgetting",
+            _(
+                "Forgetting: %(row)s lost ability on %(task)s",
+                row=row_label(r["model"], variant_text(r["variant"])),
+                task=r["task"],
+            ),
+            _(
+                "%(delta)s (paired 95 %% CI %(low)s to %(high)s, n = %(n)s).",
+                delta=dec(r["delta"], 3, sign=True),
+                low=dec(r["ci_low"], 3, sign=True),
+                high=dec(r["ci_high"], 3, sign=True),
+                n=integer(r["n"]),
+            ),
+            warn=True,
+        )
+        for _i, r in lost.iterrows()
+    ]
     if out or other.empty:
         return out
-    return [Finding("forgetting", _("No significant forgetting measured"),
-                    _("%(n)s general-ability check(s) of fine-tuned models; each change is within noise or positive at "
-                      "these sample sizes (see the fine-tuning table for the intervals).", n=integer(len(other))))]  # fmt: skip
+    return [
+        Finding(
+            "forgetting",
+            _("No significant forgetting measured"),
+            _(
+                "%(n)s general-ability check(s) of fine-tuned models; each change is within noise or positive at "
+                "these sample sizes (see the fine-tuning table for the intervals).",
+                n=integer(len(other)),
+            ),
+        )
+    ]
 
 
 def scaling(effects: pd.DataFrame, params: dict[str, float]) -> list[Finding]:
@@ -389,25 +480,44 @@ def scaling(effects: pd.DataFrame, params: dict[str, float]) -> list[Finding]:
         listing = "; ".join(f"{m} ({p:.0f}M) {dec(d, 3, sign=True)}" for p, d, m in pts)
         where = {"method": method, "task": task, "gains": listing, "n": integer(len(sizes))}
         if len(sizes) < 4:
-            out.append(Finding("scaling", _("Bigger base, bigger gain (%(method)s on %(task)s)? Too few sizes to say", **where),
-                               " ".join([_("Gains: %(gains)s.", **where),
-                                         _("%(n)s sizes cannot show a trend (4 or more are needed).", **where)])))  # fmt: skip
+            out.append(
+                Finding(
+                    "scaling",
+                    _("Bigger base, bigger gain (%(method)s on %(task)s)? Too few sizes to say", **where),
+                    " ".join(
+                        [
+                            _("Gains: %(gains)s.", **where),
+                            _("%(n)s sizes cannot show a trend (4 or more are needed).", **where),
+                        ]
+                    ),
+                )
+            )
             continue
         res = spearmanr([p for p, _d, _m in pts], [d for _p, d, _m in pts])
         rho, p = float(res.statistic), float(res.pvalue)
         if rho != rho or p >= 0.05:
             headline = _("Bigger base, bigger gain (%(method)s on %(task)s)? no clear trend", **where)
         elif rho > 0:
-            headline = _(
-                "Bigger base, bigger gain (%(method)s on %(task)s)? bigger bases gained more", **where
-            )
+            headline = _("Bigger base, bigger gain (%(method)s on %(task)s)? bigger bases gained more", **where)
         else:
-            headline = _(
-                "Bigger base, bigger gain (%(method)s on %(task)s)? bigger bases gained less", **where
+            headline = _("Bigger base, bigger gain (%(method)s on %(task)s)? bigger bases gained less", **where)
+        out.append(
+            Finding(
+                "scaling",
+                headline,
+                " ".join(
+                    [
+                        _(
+                            "Spearman %(rho)s (p = %(p)s) over %(n)s sizes.",
+                            rho=dec(rho, 2, sign=True),
+                            p=f"{p:.2g}",
+                            n=where["n"],
+                        ),
+                        _("Gains: %(gains)s.", **where),
+                    ]
+                ),
             )
-        out.append(Finding("scaling", headline, " ".join([
-            _("Spearman %(rho)s (p = %(p)s) over %(n)s sizes.", rho=dec(rho, 2, sign=True), p=f"{p:.2g}", n=where["n"]),
-            _("Gains: %(gains)s.", **where)])))  # fmt: skip
+        )
     return out
 
 
@@ -416,13 +526,11 @@ _NOISE = {  # training_data.trend -> the headline of a label-noise line (warn: w
     "explained": (N_("Label noise on %(task)s (%(row)s): not monotone, within sampling noise"), False),
     "flagged": (N_("Label noise on %(task)s (%(row)s): more noise scored higher, beyond the 95 %% intervals"), True),
     "untested": (N_("Label noise on %(task)s (%(row)s): not monotone, and a rise cannot be tested"), True),
-}  # fmt: skip
+}
 
 
 def _steps(spans: list[tuple[float, float]]) -> str:
-    return ", ".join(
-        _("%(from)s to %(to)s", **{"from": noise_text(a), "to": noise_text(b)}) for a, b in spans
-    )
+    return ", ".join(_("%(from)s to %(to)s", **{"from": noise_text(a), "to": noise_text(b)}) for a, b in spans)
 
 
 def label_noise(lines: list[dict[str, Any]]) -> list[Finding]:
@@ -436,37 +544,61 @@ def label_noise(lines: list[dict[str, Any]]) -> list[Finding]:
             f"{noise_text(p['noise'])}: {dec(p['score'], 3)}"
             + (f" [{dec(p['ci_low'], 3)}, {dec(p['ci_high'], 3)}]" if _ok(p["ci_low"]) and _ok(p["ci_high"]) else "")
             for p in line["points"]
-        )  # fmt: skip
+        )
         sentences = [_("Scores by label-noise share (95 %% intervals): %(scores)s.", scores=scores)]
         if line["trend"] == "explained":
-            sentences.append(_("Each rise (%(steps)s) is between overlapping 95 %% intervals: sampling noise can "
-                               "explain it.", steps=_steps(line["rises"])))  # fmt: skip
+            sentences.append(
+                _(
+                    "Each rise (%(steps)s) is between overlapping 95 %% intervals: sampling noise can explain it.",
+                    steps=_steps(line["rises"]),
+                )
+            )
         elif line["trend"] == "flagged":
-            sentences.append(_("The rise from %(steps)s is between 95 %% intervals that do not overlap: check the "
-                               "training data, its corruption and the runs.", steps=_steps(line["apart"])))  # fmt: skip
+            sentences.append(
+                _(
+                    "The rise from %(steps)s is between 95 %% intervals that do not overlap: check the "
+                    "training data, its corruption and the runs.",
+                    steps=_steps(line["apart"]),
+                )
+            )
         elif line["trend"] == "untested":
-            sentences.append(_("A rise (%(steps)s) has no 95 %% interval on one side to test it against.",
-                               steps=_steps(line["rises"])))  # fmt: skip
+            sentences.append(
+                _(
+                    "A rise (%(steps)s) has no 95 %% interval on one side to test it against.",
+                    steps=_steps(line["rises"]),
+                )
+            )
         headline, warn = _NOISE[line["trend"]]
-        out.append(
-            Finding("noise", _(headline, row=line["name"], task=line["task"]), " ".join(sentences), warn)
-        )
+        out.append(Finding("noise", _(headline, row=line["name"], task=line["task"]), " ".join(sentences), warn))
     return out
 
 
 # an outcome's status code -> how the report says it (the same messages as the template's "Not measured" list)
-STATUS = {"failed": N_("failed"), "preflight_failed": N_("preflight_failed"), "error": N_("error"),
-          "stopped_by_budget": N_("stopped by the budget: its answers so far are kept")}  # fmt: skip
+STATUS = {
+    "failed": N_("failed"),
+    "preflight_failed": N_("preflight_failed"),
+    "error": N_("error"),
+    "stopped_by_budget": N_("stopped by the budget: its answers so far are kept"),
+}
 
 
 def not_measured(outcomes: list[dict[str, Any]]) -> list[Finding]:
     """Cells without a record; the status is the outcome's code (failed, preflight_failed, stopped_by_budget) and
     the detail the first line of its error message, as they are."""
-    return [Finding("not_measured",
-                    _("Not measured: %(model)s on %(task)s (%(status)s)", model=o["model"], task=o["task"],
-                      status=label(STATUS, o["status"])),
-                    str(o.get("message") or "").strip().splitlines()[0] if o.get("message") else "", warn=True)
-            for o in outcomes]  # fmt: skip
+    return [
+        Finding(
+            "not_measured",
+            _(
+                "Not measured: %(model)s on %(task)s (%(status)s)",
+                model=o["model"],
+                task=o["task"],
+                status=label(STATUS, o["status"]),
+            ),
+            str(o.get("message") or "").strip().splitlines()[0] if o.get("message") else "",
+            warn=True,
+        )
+        for o in outcomes
+    ]
 
 
 def in_house(df: pd.DataFrame) -> list[Finding]:
@@ -482,11 +614,22 @@ def in_house(df: pd.DataFrame) -> list[Finding]:
             continue  # no choice to make on this task
         row, api = inside.iloc[0], outside.iloc[0]
         if _ok(row["score"]) and _ok(api["score"]):
-            detail = _("Rank %(rank)s, score %(score)s; the best third-party API row (%(api)s) ranks %(api_rank)s with "
-                       "%(api_score)s.", rank=integer(row["rank"]), score=dec(row["score"], 3), api=_name(api),
-                       api_rank=integer(api["rank"]), api_score=dec(api["score"], 3))  # fmt: skip
+            detail = _(
+                "Rank %(rank)s, score %(score)s; the best third-party API row (%(api)s) ranks %(api_rank)s with "
+                "%(api_score)s.",
+                rank=integer(row["rank"]),
+                score=dec(row["score"], 3),
+                api=_name(api),
+                api_rank=integer(api["rank"]),
+                api_score=dec(api["score"], 3),
+            )
         else:
             detail = ""
-        out.append(Finding("in_house", _("Best option on %(task)s that keeps data in house: %(row)s", task=task,
-                                         row=_name(row)), detail))  # fmt: skip
+        out.append(
+            Finding(
+                "in_house",
+                _("Best option on %(task)s that keeps data in house: %(row)s", task=task, row=_name(row)),
+                detail,
+            )
+        )
     return out

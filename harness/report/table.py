@@ -8,16 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from harness.compare.deployment import Deployment, use_report_language
+from harness.busy import contended
+from harness.compare.deployment import Deployment
 from harness.compare.stats import Z95, ci95  # noqa: F401 - re-exported
-from harness.load.busy import contended
 from harness.report.i18n import N_, _, integer, label, percent
 from harness.report.labels import row_label, variant_text
 from harness.report.training_data import columns as train_data_columns
 from harness.report.training_data import key_suffix
-
-# the deployment's description and the break-even volumes (harness.compare, a lower layer) in the report's language
-use_report_language(_, integer, percent)
+from harness.report.words import break_even_text, deployment_text, unpriced_text
 
 
 def task_label(record: dict[str, Any]) -> str:
@@ -74,7 +72,7 @@ def clauses(*parts: str | None) -> str:
 
 
 def slo_text(slo: dict[str, Any]) -> str:
-    """A load record's latency target (identity.slo) in the report's language: harness.load.summary.Slo.describe,
+    """A load record's latency target (identity.slo) in the report's language: harness.load.figures.Slo.describe,
     which wrote the record's English `target`."""
     ttft, tpot = slo.get("ttft_p95_s"), slo.get("tpot_p95_s")
     p = {
@@ -127,10 +125,12 @@ def capacity_basis(r: dict[str, Any]) -> str:
     if cap and cap.get("price_per_hour") is not None:
         target = slo_text(cap["slo"]) if isinstance(cap.get("slo"), dict) else cap["target"]
         if cap["mode"] == "open":
-            return _("capacity at the target %(target)s, open loop (load %(load)s)", target=target,
-                     load=cap["load_id"][:8])  # fmt: skip
-        return _("capacity at the target %(target)s, closed loop (load %(load)s)", target=target,
-                 load=cap["load_id"][:8])  # fmt: skip
+            return _(
+                "capacity at the target %(target)s, open loop (load %(load)s)", target=target, load=cap["load_id"][:8]
+            )
+        return _(
+            "capacity at the target %(target)s, closed loop (load %(load)s)", target=target, load=cap["load_id"][:8]
+        )
     return _(NOT_AT_TARGET)
 
 
@@ -139,9 +139,7 @@ def _endpoint_keys(identity: dict[str, Any]) -> list[tuple[str, str | None, str]
     baseline's row as ("baseline:<name>", None, task). A locally served stand-in is both: its API row, and the
     harness model it serves (the same weights, prompts and server as `harness load model=...` would measure)."""
     e, task = identity["endpoint"], identity["task"]["name"]
-    keys: list[tuple[str, str | None, str]] = (
-        [(f"baseline:{e['baseline']}", None, task)] if e.get("baseline") else []
-    )
+    keys: list[tuple[str, str | None, str]] = [(f"baseline:{e['baseline']}", None, task)] if e.get("baseline") else []
     if e.get("model_key"):
         keys.append((e["model_key"], e.get("artifact_id"), task))
     return keys
@@ -162,8 +160,14 @@ def one_user(ld: dict[str, Any]) -> dict[str, Any] | None:
     if lv is None or not lv["figures"].get("n") or lv["figures"]["n"] == lv["figures"]["n_errors"]:
         return None
     f = lv["figures"]
-    return {"p50_s": f["e2e_s"]["p50"], "p95_s": f["e2e_s"]["p95"], "ttft_p50_s": f["ttft_s"]["p50"],
-            "ttft_p95_s": f["ttft_s"]["p95"], "n": f["n"] - f["n_errors"], "load_id": ld["load_id"]}  # fmt: skip
+    return {
+        "p50_s": f["e2e_s"]["p50"],
+        "p95_s": f["e2e_s"]["p95"],
+        "ttft_p50_s": f["ttft_s"]["p50"],
+        "ttft_p95_s": f["ttft_s"]["p95"],
+        "n": f["n"] - f["n_errors"],
+        "load_id": ld["load_id"],
+    }
 
 
 def loads_as_of(loads: list[dict[str, Any]], until: str | None) -> list[dict[str, Any]]:
@@ -186,15 +190,17 @@ def with_capacity(records: list[dict[str, Any]], loads: list[dict[str, Any]]) ->
         for key in _endpoint_keys(ld["identity"]):
             if latency is not None:
                 single[key] = latency
-            if (
-                not key[0].startswith("baseline:")
-                and ld.get("capacity")
-                and device.get("price_per_hour") is not None
-            ):
-                best[key] = {**ld["capacity"], "price_per_hour": device["price_per_hour"],
-                             "devices": device.get("devices") or 1, "profile": device.get("profile"),
-                             "target": ld["target"], "slo": ld["identity"].get("slo"),
-                             "mode": ld["identity"]["mode"], "load_id": ld["load_id"]}  # fmt: skip
+            if not key[0].startswith("baseline:") and ld.get("capacity") and device.get("price_per_hour") is not None:
+                best[key] = {
+                    **ld["capacity"],
+                    "price_per_hour": device["price_per_hour"],
+                    "devices": device.get("devices") or 1,
+                    "profile": device.get("profile"),
+                    "target": ld["target"],
+                    "slo": ld["identity"].get("slo"),
+                    "mode": ld["identity"]["mode"],
+                    "load_id": ld["load_id"],
+                }
     out = []
     for r in records:
         key = _row_key(r)
@@ -225,34 +231,38 @@ def cost_and_latency(
         cost = api["cost"]
         per_1k = cost.get("per_1k_queries")
         where = clauses(
-            _("API (%(provider)s), concurrency %(concurrency)s", provider=r["model"].get("provider"),
-              concurrency=(r["eval"].get("transport") or {}).get("concurrency")),
+            _(
+                "API (%(provider)s), concurrency %(concurrency)s",
+                provider=r["model"].get("provider"),
+                concurrency=(r["eval"].get("transport") or {}).get("concurrency"),
+            ),
             earlier_latency_note(api["latency_s"]),
-        )  # fmt: skip
+        )
         plain = where
     else:
         batch = (r.get("inference") or {}).get("latency_s") or {}
         cost = r.get("cost") or {}
         hw = r.get("hardware") or {}
-        batch_per_1k = cost.get(
-            "per_1k_queries"
-        )  # the device's price over batch throughput (busy seconds only)
+        batch_per_1k = cost.get("per_1k_queries")  # the device's price over batch throughput (busy seconds only)
         per_1k = None
         device = hw.get("profile") or hw.get("kind") or r["eval"]["device"]["kind"]
         busy = (r.get("inference") or {}).get("machine") or {}
         plain = _("%(device)s, batch %(batch)s", device=device, batch=r["eval"].get("batch_size"))
-        if contended(
-            busy, runner=True
-        ):  # a slowed measurement is not capacity: said where the figure is shown
+        if contended(busy, runner=True):  # a slowed measurement is not capacity: said where the figure is shown
             flags = contention_text(busy, runner=True)
-            where = _("%(device)s, batch %(batch)s (timed on a contended machine: %(flags)s)", device=device,
-                      batch=r["eval"].get("batch_size"), flags=flags)  # fmt: skip
+            where = _(
+                "%(device)s, batch %(batch)s (timed on a contended machine: %(flags)s)",
+                device=device,
+                batch=r["eval"].get("batch_size"),
+                flags=flags,
+            )
         else:
             where = plain
         deployment = deployment or Deployment()
         cap = r.get("capacity")
         if cap and cap.get("price_per_hour") is not None:
-            why = device_price(deployment, cap.get("profile"), float(cap["price_per_hour"]))[1]
+            if device_price(deployment, cap.get("profile"), float(cap["price_per_hour"]))[1]:
+                why = unpriced_text(deployment, cap.get("profile"))
         served = self_hosting(r, deployment)
         monthly = monthly or _DEFAULT_MONTHLY  # no volume given: the report's default assumption
         if served is not None:
@@ -265,14 +275,27 @@ def cost_and_latency(
                 top = math.inf if span[1] is None else span[1]
                 low = min(per_1k, 1000.0 * monthly_self_cost(monthly, top, *served[1:], deployment) / monthly)
             n = replicas_needed(monthly, served[0], deployment) if deployment.kind == "dedicated" else None
-            p = {"deployment": deployment.name, "n": integer(n), "monthly": integer(monthly),
-                 "capacity": integer(served[0]), "basis": capacity_basis(r)}  # fmt: skip
+            p = {
+                "deployment": deployment.name,
+                "n": integer(n),
+                "monthly": integer(monthly),
+                "capacity": integer(served[0]),
+                "basis": capacity_basis(r),
+            }
             basis = (
-                _("%(deployment)s, %(n)s replica(s) at %(monthly)s queries a month; capacity %(capacity)s "
-                  "queries/h (%(basis)s)", **p) if n else
-                _("%(deployment)s at %(monthly)s queries a month; busy seconds at the lowest level's rate, %(capacity)s "
-                  "queries/h (load %(load)s; its %(basis)s)", **p, load=(r.get("capacity") or {}).get("load_id", "")[:8])
-            )  # fmt: skip
+                _(
+                    "%(deployment)s, %(n)s replica(s) at %(monthly)s queries a month; capacity %(capacity)s "
+                    "queries/h (%(basis)s)",
+                    **p,
+                )
+                if n
+                else _(
+                    "%(deployment)s at %(monthly)s queries a month; busy seconds at the lowest level's rate, %(capacity)s "
+                    "queries/h (load %(load)s; its %(basis)s)",
+                    **p,
+                    load=(r.get("capacity") or {}).get("load_id", "")[:8],
+                )
+            )
     lat = r.get("one_user") or {}
     missing = None if per_1k is not None else ("no deployment price" if why else cost_missing(r))
     return {
@@ -329,10 +352,17 @@ def earlier_latency_note(lat: dict[str, Any]) -> str:
         return ""
     at = lat.get("earlier_concurrency") or []
     if at:
-        return _("%(k)s of %(n)s latencies measured in an earlier run at concurrency %(at)s (answers from the "
-                 "cache)", k=integer(k), n=integer(lat.get("n")), at=", ".join(map(str, at)))  # fmt: skip
-    return _("%(k)s of %(n)s latencies measured in an earlier run at a concurrency not recorded (answers from "
-             "the cache)", k=integer(k), n=integer(lat.get("n")))  # fmt: skip
+        return _(
+            "%(k)s of %(n)s latencies measured in an earlier run at concurrency %(at)s (answers from the cache)",
+            k=integer(k),
+            n=integer(lat.get("n")),
+            at=", ".join(map(str, at)),
+        )
+    return _(
+        "%(k)s of %(n)s latencies measured in an earlier run at a concurrency not recorded (answers from the cache)",
+        k=integer(k),
+        n=integer(lat.get("n")),
+    )
 
 
 def cost_missing(r: dict[str, Any]) -> str:
@@ -341,12 +371,10 @@ def cost_missing(r: dict[str, Any]) -> str:
     within the latency target)."""
     api = r.get("api")
     if api:
-        from harness.evaluate.api.pricing import is_priced
+        from harness.api.pricing import is_priced
 
         return "unpriced" if not is_priced(api["cost"].get("price") or {}) else "not measured"
-    if (r.get("hardware") or {}).get("price_per_hour") is None and not (r.get("capacity") or {}).get(
-        "price_per_hour"
-    ):
+    if (r.get("hardware") or {}).get("price_per_hour") is None and not (r.get("capacity") or {}).get("price_per_hour"):
         return "unpriced"
     return "not at a target"  # a price, but no capacity measured under load within the latency target
 
@@ -371,8 +399,7 @@ def monthly_curve(
                 break
             volumes |= {edge, edge * (1 + 1e-9)}
     return [
-        [v, monthly_self_cost(v, *served, d) + training_per_month, api_per_1k * v / 1000.0]
-        for v in sorted(volumes)
+        [v, monthly_self_cost(v, *served, d) + training_per_month, api_per_1k * v / 1000.0] for v in sorted(volumes)
     ]
 
 
@@ -397,86 +424,101 @@ def break_even_rows(
 
     deployment = deployment or Deployment()
     tuned = [
-        r
-        for r in records
-        if r["finetune"]["method"] != "none" and r["task"]["name"] == r["finetune"].get("train_task")
+        r for r in records if r["finetune"]["method"] != "none" and r["task"]["name"] == r["finetune"].get("train_task")
     ]
     apis: dict[tuple[str, int], list[tuple[dict, dict]]] = {}  # (task, n) -> [(record, its cost and latency)]
     for r in records:
         if r.get("api"):
             apis.setdefault((task_label(r), r["task"]["n"]), []).append((r, cost_and_latency(r)))
     rows = []
-    described = (
-        deployment.describe()
-    )  # one phrase for every row (24,000 calls took 1.5 s of a 10,000-row report)
+    described = deployment_text(deployment)  # one phrase for every row (24,000 calls took 1.5 s of a 10,000-row report)
     unknown: dict[frozenset[str], str] = {}
     for t in tuned:
         tc = cost_and_latency(t, deployment, monthly_queries)
         served = self_hosting(t, deployment)
         # the tuned row's own figures, once for all its API pairs (a 10,000-row board has 25,000 pairs)
-        mine = {"tuned": row_label(t["model"]["display_name"], variant_text(method_label(t))), "task": task_label(t),
-                **{k: v for k, v in train_data_columns(t).items() if k.startswith("data_cost")},
-                "tuned_measured_on": clauses(tc["measured_on"], tc["cost_basis"]),
-                "capacity_basis": capacity_basis(t) if served is not None else None}  # fmt: skip
+        mine = {
+            "tuned": row_label(t["model"]["display_name"], variant_text(method_label(t))),
+            "task": task_label(t),
+            **{k: v for k, v in train_data_columns(t).items() if k.startswith("data_cost")},
+            "tuned_measured_on": clauses(tc["measured_on"], tc["cost_basis"]),
+            "capacity_basis": capacity_basis(t) if served is not None else None,
+        }
         for a, ac in apis.get((mine["task"], t["task"]["n"]), []):
             known = None not in (tc["cost_per_1k"], tc["training_cost"], ac["cost_per_1k"])
             first, self_monthly, how, curve, marks = None, None, described, None, []
             by_months: dict[str, str] = {}
             if known and served is not None:
-                by_months = {f"{m:g}": b.text() for m, b in break_even_by_months(
-                    tc["training_cost"], *served, ac["cost_per_1k"], deployment).items()}  # fmt: skip
-                be = deployment_break_even(
-                    tc["training_cost"], months, *served, ac["cost_per_1k"], deployment
-                )
-                text, first = be.text(), be.first
+                by_months = {
+                    f"{m:g}": break_even_text(b)
+                    for m, b in break_even_by_months(
+                        tc["training_cost"], *served, ac["cost_per_1k"], deployment
+                    ).items()
+                }
+                be = deployment_break_even(tc["training_cost"], months, *served, ac["cost_per_1k"], deployment)
+                text, first = break_even_text(be), be.first
                 kind = (
-                    "never" if not be.cheaper else "always" if be.cheaper == ((0.0, None),)
-                    else "above" if len(be.cheaper) == 1 and be.cheaper[0][1] is None else "ranges"
-                )  # fmt: skip
+                    "never"
+                    if not be.cheaper
+                    else "always"
+                    if be.cheaper == ((0.0, None),)
+                    else "above"
+                    if len(be.cheaper) == 1 and be.cheaper[0][1] is None
+                    else "ranges"
+                )
                 # every crossing is marked on the chart: each interval's start and (finite) end
                 marks = sorted({v for span in be.cheaper for v in span if v is not None and v > 0})
-                self_monthly = (
-                    monthly_self_cost(monthly_queries, *served, deployment) + tc["training_cost"] / months
+                self_monthly = monthly_self_cost(monthly_queries, *served, deployment) + tc["training_cost"] / months
+                curve = monthly_curve(
+                    served,
+                    tc["training_cost"] / months,
+                    ac["cost_per_1k"],
+                    deployment,
+                    max(monthly_queries, *marks, 0.0),
                 )
-                curve = monthly_curve(served, tc["training_cost"] / months, ac["cost_per_1k"], deployment,
-                                      max(monthly_queries, *marks, 0.0))  # fmt: skip
             else:
                 why = frozenset({tc["cost_missing"], ac["cost_missing"]} - {None})
                 if why not in unknown:  # a handful of reasons across 25,000 pairs: each written once
                     unknown[why] = unknown_text(set(why))
                 text, kind = unknown[why], "unknown"
-            rows.append({
-                "tuned": mine["tuned"],
-                "api": a["model"]["display_name"],
-                "task": mine["task"],
-                "tuned_score": (t.get("primary") or {}).get("value"),
-                "api_score": (a.get("primary") or {}).get("value"),
-                "tuned_per_1k": tc["cost_per_1k"],
-                "tuned_missing": tc["cost_missing"],  # codes; shown: the *_label fields
-                "tuned_missing_label": tc["cost_missing_label"],
-                "api_per_1k": ac["cost_per_1k"],
-                "api_missing": ac["cost_missing"],
-                "api_missing_label": ac["cost_missing_label"],
-                "training_cost": tc["training_cost"],
-                # of which the training data (None, and data_cost_unknown, when a synthetic set is unpriced)
-                **{k: v for k, v in mine.items() if k.startswith("data_cost")},
-                "amortised_per_1k": amortised_per_1k(tc["training_cost"], monthly_queries, months) if known else None,
-                "break_even": text,  # in the report's language
-                "break_even_kind": kind,  # never | always | above (break_even_first) | ranges | unknown
-                "break_even_first": first,
-                "break_even_marks": marks,  # volumes where the cheaper side changes (the chart marks each)
-                "by_months": by_months,  # "1" / "6" / "12" months of amortisation -> the break-even in words
-                "capacity_basis": mine["capacity_basis"],
-                "deployment": how,
-                "self_monthly": self_monthly,
-                "api_monthly": ac["cost_per_1k"] * monthly_queries / 1000 if ac["cost_per_1k"] is not None else None,
-                "curve": curve,  # [[monthly volume, self-hosted monthly cost incl. training, API monthly cost], ...]
-                "currency": ac["currency"],
-                "tuned_measured_on": mine["tuned_measured_on"],
-                "tuned_cell_id": t["cell_id"],
-                "api_cell_id": a["cell_id"],
-                "api_stand_in": a["model"].get("stand_in"),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "tuned": mine["tuned"],
+                    "api": a["model"]["display_name"],
+                    "task": mine["task"],
+                    "tuned_score": (t.get("primary") or {}).get("value"),
+                    "api_score": (a.get("primary") or {}).get("value"),
+                    "tuned_per_1k": tc["cost_per_1k"],
+                    "tuned_missing": tc["cost_missing"],  # codes; shown: the *_label fields
+                    "tuned_missing_label": tc["cost_missing_label"],
+                    "api_per_1k": ac["cost_per_1k"],
+                    "api_missing": ac["cost_missing"],
+                    "api_missing_label": ac["cost_missing_label"],
+                    "training_cost": tc["training_cost"],
+                    # of which the training data (None, and data_cost_unknown, when a synthetic set is unpriced)
+                    **{k: v for k, v in mine.items() if k.startswith("data_cost")},
+                    "amortised_per_1k": amortised_per_1k(tc["training_cost"], monthly_queries, months)
+                    if known
+                    else None,
+                    "break_even": text,  # in the report's language
+                    "break_even_kind": kind,  # never | always | above (break_even_first) | ranges | unknown
+                    "break_even_first": first,
+                    "break_even_marks": marks,  # volumes where the cheaper side changes (the chart marks each)
+                    "by_months": by_months,  # "1" / "6" / "12" months of amortisation -> the break-even in words
+                    "capacity_basis": mine["capacity_basis"],
+                    "deployment": how,
+                    "self_monthly": self_monthly,
+                    "api_monthly": ac["cost_per_1k"] * monthly_queries / 1000
+                    if ac["cost_per_1k"] is not None
+                    else None,
+                    "curve": curve,  # [[monthly volume, self-hosted monthly cost incl. training, API monthly cost], ...]
+                    "currency": ac["currency"],
+                    "tuned_measured_on": mine["tuned_measured_on"],
+                    "tuned_cell_id": t["cell_id"],
+                    "api_cell_id": a["cell_id"],
+                    "api_stand_in": a["model"].get("stand_in"),
+                }
+            )
     return rows
 
 
@@ -502,9 +544,7 @@ def unique_labels(df: pd.DataFrame) -> list[str]:
     shown = df["variant_label"] if "variant_label" in df else df["variant"]
     labels = [row_label(m, v) for m, v in zip(df["model"], shown, strict=True)]
     seen = pd.Series(list(zip(df["task"], labels, strict=True))).duplicated(keep=False)
-    return [
-        f"{lab} #{cid[:6]}" if dup else lab for lab, cid, dup in zip(labels, df["cell_id"], seen, strict=True)
-    ]
+    return [f"{lab} #{cid[:6]}" if dup else lab for lab, cid, dup in zip(labels, df["cell_id"], seen, strict=True)]
 
 
 def usage_source_text(source: str) -> str:
@@ -516,8 +556,10 @@ def usage_source_text(source: str) -> str:
     if source.startswith("estimated: characters"):
         return _("estimated from characters / 4 (the server sent no usage)")
     if source.startswith("estimated: ") and source.endswith(" tokenizer"):
-        return _("estimated with the %(tokenizer)s tokenizer (the server sent no usage)",
-                 tokenizer=source[len("estimated: "):-len(" tokenizer")])  # fmt: skip
+        return _(
+            "estimated with the %(tokenizer)s tokenizer (the server sent no usage)",
+            tokenizer=source[len("estimated: ") : -len(" tokenizer")],
+        )
     return source
 
 
@@ -525,27 +567,29 @@ def contention_text(machine: dict[str, Any], runner: bool = False) -> str:
     """Why a timing is flagged as contended, in the report's language, rebuilt from the stored shares (the
     record's `flags` are the English sentences of the moment, kept for a record that lacks the shares). `runner`:
     the section is a local evaluation's or training's, where the process is the measurement (busy.py: role)."""
-    from harness.load.busy import OTHER_MAX, OWN_CPU_MAX, STEAL_MAX
+    from harness.busy import OTHER_MAX, OWN_CPU_MAX, STEAL_MAX
 
     parts = []
     if (machine.get("other_share") or 0) > OTHER_MAX:
-        parts.append(_("other work used %(share)s of the machine's CPU while this was timed",
-                       share=percent(machine["other_share"])))  # fmt: skip
-    if (machine.get("steal_share") or 0) > STEAL_MAX:
         parts.append(
-            _("the hypervisor took %(share)s of the CPU time (steal)", share=percent(machine["steal_share"]))
+            _(
+                "other work used %(share)s of the machine's CPU while this was timed",
+                share=percent(machine["other_share"]),
+            )
         )
+    if (machine.get("steal_share") or 0) > STEAL_MAX:
+        parts.append(_("the hypervisor took %(share)s of the CPU time (steal)", share=percent(machine["steal_share"])))
     client = machine.get("role", "runner" if runner else "client") == "client"
     if client and (machine.get("own_cpu") or 0) > OWN_CPU_MAX:
-        parts.append(_("the measuring process used %(share)s of a core: it may have been the bottleneck",
-                       share=percent(machine["own_cpu"])))  # fmt: skip
+        parts.append(
+            _(
+                "the measuring process used %(share)s of a core: it may have been the bottleneck",
+                share=percent(machine["own_cpu"]),
+            )
+        )
     if not parts and "other_share" not in machine:
         parts = [str(f) for f in machine.get("flags") or []]
-    return (
-        _("%(first)s; %(then)s", first=parts[0], then="; ".join(parts[1:]))
-        if len(parts) > 1
-        else "".join(parts)
-    )
+    return _("%(first)s; %(then)s", first=parts[0], then="; ".join(parts[1:])) if len(parts) > 1 else "".join(parts)
 
 
 def egress_columns(r: dict[str, Any]) -> dict[str, Any]:
@@ -554,10 +598,19 @@ def egress_columns(r: dict[str, Any]) -> dict[str, Any]:
     from harness.report.egress import TRAINING_LABELS, describe, egress, kind_label
 
     e = egress(r)
-    return {"egress": e["kind"], "egress_text": describe(e), "egress_label": kind_label(e["kind"]),
-            "egress_provider": e["provider"], "egress_region": e["region"], "egress_device": e.get("device"),
-            "egress_training": e["trains_on_inputs"], "egress_training_label": label(TRAINING_LABELS, e["trains_on_inputs"]),
-            "egress_source": e["source"], "egress_region_source": e["region_source"], "egress_checked": e["checked"]}  # fmt: skip
+    return {
+        "egress": e["kind"],
+        "egress_text": describe(e),
+        "egress_label": kind_label(e["kind"]),
+        "egress_provider": e["provider"],
+        "egress_region": e["region"],
+        "egress_device": e.get("device"),
+        "egress_training": e["trains_on_inputs"],
+        "egress_training_label": label(TRAINING_LABELS, e["trains_on_inputs"]),
+        "egress_source": e["source"],
+        "egress_region_source": e["region_source"],
+        "egress_checked": e["checked"],
+    }
 
 
 def leaderboard(
@@ -608,8 +661,7 @@ def leaderboard(
                 "stand_in": r["model"].get("stand_in"),
                 **cost_and_latency(r, deployment, monthly),
                 # Format consistency, first-class where a task measures it (fixed-format JSON tasks)
-                "n_failed": (r.get("api") or {}).get("n_failed")
-                or 0,  # API requests that never got an answer
+                "n_failed": (r.get("api") or {}).get("n_failed") or 0,  # API requests that never got an answer
                 "json_valid": (r["metrics"].get("json_valid") or {}).get("value"),
                 "schema_valid": (r["metrics"].get("schema_valid") or {}).get("value"),
                 # k sampled answers per item (eval.samples): share of items whose k answers all agree
@@ -618,9 +670,7 @@ def leaderboard(
                 **egress_columns(r),
                 # what it was trained on (task data, synthetic, a mix), its label noise, the data's cost
                 **train_data_columns(r),
-                "artifact_id": r["finetune"].get(
-                    "artifact_id"
-                ),  # the trained model, shared by its task cells
+                "artifact_id": r["finetune"].get("artifact_id"),  # the trained model, shared by its task cells
                 "cell_id": r["cell_id"],
             }
         )
@@ -651,9 +701,9 @@ def leaderboard(
     df["not_separated_ids"] = [ranks[c].get("not_separated_from", []) for c in ids]
     # a pair significant against the score order: shown, never hidden as a tie (harness.compare.ranking)
     df["reversed_with"] = ["; ".join(label_of[t] for t in ranks[c].get("reversed_with", [])) for c in ids]
-    return df.sort_values(
-        ["task", "rank", "score"], ascending=[True, True, False], kind="stable"
-    ).reset_index(drop=True)
+    return df.sort_values(["task", "rank", "score"], ascending=[True, True, False], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -675,9 +725,7 @@ def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "prompt_per_sample": tok["prompt_per_sample"],
                 "cached_per_sample": tok["cached"] / api["n_answered"] if api["n_answered"] else None,
                 "completion_per_sample": tok["completion_per_sample"],
-                "reasoning_per_sample": tok.get(
-                    "reasoning_per_sample"
-                ),  # of completion; absent in older records
+                "reasoning_per_sample": tok.get("reasoning_per_sample"),  # of completion; absent in older records
                 "usage_source": ", ".join(api["usage_source"]),
                 "usage_source_label": ", ".join(usage_source_text(u) for u in api["usage_source"]),
                 "usage_warnings": api.get("usage_warnings") or [],
@@ -702,16 +750,10 @@ def api_usage(records: list[dict[str, Any]]) -> pd.DataFrame:
 def item_scores(samples: list[dict[str, Any]], metric: str) -> dict[str, float]:
     """{item key: score} for one metric; the key is lm-eval's doc_id (within its subtask for groups)."""
     name = metric.split("[")[0]
-    return {
-        f"{s.get('subtask', '')}/{s['doc_id']}": float(s["scores"][name])
-        for s in samples
-        if name in s["scores"]
-    }
+    return {f"{s.get('subtask', '')}/{s['doc_id']}": float(s["scores"][name]) for s in samples if name in s["scores"]}
 
 
-def tuning_effect(
-    records: list[dict[str, Any]], samples: Callable[[str], list[dict]] | None = None
-) -> pd.DataFrame:
+def tuning_effect(records: list[dict[str, Any]], samples: Callable[[str], list[dict]] | None = None) -> pd.DataFrame:
     """One row per fine-tuned cell beside its base model on the same items: the gain on the domain task, and
     on the general suite the change that shows forgetting (negative = ability lost). With `samples` (cell id ->
     per-sample rows) each change gets a paired bootstrap 95 % interval and McNemar's p-value over the items."""
@@ -733,8 +775,12 @@ def tuning_effect(
             b = item_scores(samples(r["cell_id"]), metric)
             paired = compare(a, b)
             if paired.n and set(a) != set(b):
-                items_note = _("items differ: base on %(base)s, tuned on %(tuned)s; the change is on the %(n)s "
-                               "both answered", base=integer(len(a)), tuned=integer(len(b)), n=integer(paired.n))  # fmt: skip
+                items_note = _(
+                    "items differ: base on %(base)s, tuned on %(tuned)s; the change is on the %(n)s both answered",
+                    base=integer(len(a)),
+                    tuned=integer(len(b)),
+                    n=integer(paired.n),
+                )
             if not paired.n:  # no per-item scores on both sides: untested, not "tied"
                 paired = None
         if paired is not None:  # the change and its interval on the same items, with n = the paired count
@@ -744,8 +790,11 @@ def tuning_effect(
             same = base["task"]["n"] == n
             delta = tuned_v - base_v if tuned_v is not None and base_v is not None and same else None
             if not same:
-                items_note = _("items differ: base on %(base)s, tuned on %(tuned)s; no per-item scores to pair",
-                               base=integer(base["task"]["n"]), tuned=integer(n))  # fmt: skip
+                items_note = _(
+                    "items differ: base on %(base)s, tuned on %(tuned)s; no per-item scores to pair",
+                    base=integer(base["task"]["n"]),
+                    tuned=integer(n),
+                )
         domain = r["task"]["name"] == f.get("train_task")
         tested = paired is not None and paired.testable
         rows.append(
@@ -783,11 +832,7 @@ def tuning_effect(
             }
         )
     df = pd.DataFrame(rows)
-    return (
-        df.sort_values(["model", "variant", "role", "task"], kind="stable").reset_index(drop=True)
-        if len(df)
-        else df
-    )
+    return df.sort_values(["model", "variant", "role", "task"], kind="stable").reset_index(drop=True) if len(df) else df
 
 
 def judge_table(records: list[dict[str, Any]], judgements: list[dict[str, Any]]) -> pd.DataFrame:
@@ -800,28 +845,30 @@ def judge_table(records: list[dict[str, Any]], judgements: list[dict[str, Any]])
         if r is None:
             continue
         cost = j["api"]["cost"]
-        rows.append({
-            "model": r["model"]["display_name"],
-            "variant": method_label(r),  # in English, a key; shown: variant_label
-            "variant_label": variant_text(method_label(r)),
-            "task": task_label(r),
-            "metric": (r.get("primary") or {}).get("metric"),
-            "metric_score": (r.get("primary") or {}).get("value"),
-            "judge": j["judge"]["display_name"],
-            "judge_stand_in": j["judge"].get("stand_in"),
-            "prompt": j["judge"]["prompt"]["version"],
-            "prompt_sha": j["judge"]["prompt"]["sha256"][:12],
-            "judge_score": j["score"]["value"],
-            "ci_low": j["score"]["ci_low"],
-            "ci_high": j["score"]["ci_high"],
-            "n_judged": j["n_judged"],
-            "n_unparsed": j["n_unparsed"],
-            "n_failed": j["n_failed"],
-            "agreement": j["agreement_with_metric"]["rate"],
-            "judge_cost_total": cost["total"],
-            "judge_cost_per_1k": cost["per_1k_queries"],
-            "currency": cost["currency"],
-            "cell_id": r["cell_id"],
-            "judgement_id": j["judgement_id"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": r["model"]["display_name"],
+                "variant": method_label(r),  # in English, a key; shown: variant_label
+                "variant_label": variant_text(method_label(r)),
+                "task": task_label(r),
+                "metric": (r.get("primary") or {}).get("metric"),
+                "metric_score": (r.get("primary") or {}).get("value"),
+                "judge": j["judge"]["display_name"],
+                "judge_stand_in": j["judge"].get("stand_in"),
+                "prompt": j["judge"]["prompt"]["version"],
+                "prompt_sha": j["judge"]["prompt"]["sha256"][:12],
+                "judge_score": j["score"]["value"],
+                "ci_low": j["score"]["ci_low"],
+                "ci_high": j["score"]["ci_high"],
+                "n_judged": j["n_judged"],
+                "n_unparsed": j["n_unparsed"],
+                "n_failed": j["n_failed"],
+                "agreement": j["agreement_with_metric"]["rate"],
+                "judge_cost_total": cost["total"],
+                "judge_cost_per_1k": cost["per_1k_queries"],
+                "currency": cost["currency"],
+                "cell_id": r["cell_id"],
+                "judgement_id": j["judgement_id"],
+            }
+        )
     return pd.DataFrame(rows)

@@ -88,9 +88,17 @@ def columns(r: dict[str, Any]) -> dict[str, Any]:
     f = r["finetune"]
     cost, unknown = data_cost(r)
     if f["method"] == "none" or r.get("api"):
-        return {"train_task": None, "train_data": None, "train_data_label": None, "label_noise": None,
-                "n_corrupted": None, "train_data_note": None, "data_cost": None, "data_cost_unknown": False,
-                "data_cost_note": None}  # fmt: skip
+        return {
+            "train_task": None,
+            "train_data": None,
+            "train_data_label": None,
+            "label_noise": None,
+            "n_corrupted": None,
+            "train_data_note": None,
+            "data_cost": None,
+            "data_cost_unknown": False,
+            "data_cost_note": None,
+        }
     td = train_data(f)
     c = r.get("cost") or {}
     notes = [_teacher(s) for s in td["sources"] if s.get("source") == "synthetic"]
@@ -132,10 +140,15 @@ def noise_lines(df: pd.DataFrame) -> list[dict[str, Any]]:
         if len(by_noise) < 2:
             continue
         points = [
-            {"noise": n, "score": float(p["score"]), "ci_low": _num(p.get("ci_low")),
-             "ci_high": _num(p.get("ci_high")), "cell_id": p["cell_id"]}
+            {
+                "noise": n,
+                "score": float(p["score"]),
+                "ci_low": _num(p.get("ci_low")),
+                "ci_high": _num(p.get("ci_high")),
+                "cell_id": p["cell_id"],
+            }
             for n, p in sorted(by_noise.items())
-        ]  # fmt: skip
+        ]
         out.append({"task": key[0], "name": names[key], "points": points, **trend(points)})
     return out
 

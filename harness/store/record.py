@@ -86,8 +86,12 @@ def current_runtime() -> dict[str, object]:
         if sha is None:  # no lock to compare with
             return {"name": "main", "lock_sha256": None, "lock_matches": None}
         drift = main_lock_drift()
-        return {"name": "main", "lock_sha256": sha, "lock_matches": not drift,
-                **({"lock_drift": {k: list(v) for k, v in drift.items()}} if drift else {})}  # fmt: skip
+        return {
+            "name": "main",
+            "lock_sha256": sha,
+            "lock_matches": not drift,
+            **({"lock_drift": {k: list(v) for k, v in drift.items()}} if drift else {}),
+        }
 
 
 RUN_ID_ENV = "HARNESS_RUN_ID"  # set by the process that starts a run, inherited by its jobs (store/runs.py)
@@ -135,7 +139,7 @@ class Record:
     eval: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
     primary: dict[str, Any] | None  # {"metric": name, **metrics[name]}; None when the task did not report it
-    api: dict[str, Any] | None = None  # API cells: tokens, latency, money (harness.evaluate.api.meter)
+    api: dict[str, Any] | None = None  # API cells: tokens, latency, money (harness.api.meter)
     timings: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -173,7 +177,7 @@ class Record:
                     ": it was written by a newer harness, upgrade this one."
                     if newer
                     else ". It is not a record this harness wrote; move it out of records/."
-                )  # fmt: skip
+                )
             )
         names = {f.name for f in fields(cls)}
         unknown = set(doc) - names
@@ -182,10 +186,19 @@ class Record:
         return cls(**doc)
 
 
-def build_record(spec: Any, *, model: dict[str, Any], finetune: dict[str, Any], eval: dict[str, Any],
-                 metrics: dict[str, dict[str, Any]], n: int, timings: dict[str, float], eval_seconds: float,
-                 **sections: Any) -> Record:  # fmt: skip
-    """The one builder of a record, for every backend: `spec` is the cell spec (harness.cell) it measured;
+def build_record(
+    spec: Any,
+    *,
+    model: dict[str, Any],
+    finetune: dict[str, Any],
+    eval: dict[str, Any],
+    metrics: dict[str, dict[str, Any]],
+    n: int,
+    timings: dict[str, float],
+    eval_seconds: float,
+    **sections: Any,
+) -> Record:
+    """The one builder of a record, for every backend: `spec` is the cell spec (harness.spec.cell) it measured;
     `model`, `finetune` and `eval` are the backend's own sections; `sections` the optional ones (api, hardware,
     inference, cost, consistency)."""
     primary = spec.task.primary_metric
@@ -221,13 +234,31 @@ def build_record(spec: Any, *, model: dict[str, Any], finetune: dict[str, Any], 
 # What a re-run of the same cell may change: measured times and memory, the money derived from times, when and from which
 # commit it ran, and the digests that cover all of these. Everything else in a record and its samples is a
 # function of the cell spec; scripts/golden.py and the worker test compare records with these left out.
-TIMING_KEYS = frozenset({
-    "created_at", "repriced_at", "timings", "environment", "record_sha256", "samples_sha256",
-    "seconds", "seconds_per_process", "latency_s", "ttft_s", "output_tokens_per_s", "waited_s", "queries_per_hour",
-    "machine", "training_basis",  # how busy the machine was; training's basis names its measured seconds
-    "train_seconds", "tokens_per_s", "this_run_seconds", "train_runtime", "train_tokens_per_second",
-    "peak_memory_bytes",  # measured too: what the process had allocated before counts
-})  # fmt: skip
+TIMING_KEYS = frozenset(
+    {
+        "created_at",
+        "repriced_at",
+        "timings",
+        "environment",
+        "record_sha256",
+        "samples_sha256",
+        "seconds",
+        "seconds_per_process",
+        "latency_s",
+        "ttft_s",
+        "output_tokens_per_s",
+        "waited_s",
+        "queries_per_hour",
+        "machine",
+        "training_basis",  # how busy the machine was; training's basis names its measured seconds
+        "train_seconds",
+        "tokens_per_s",
+        "this_run_seconds",
+        "train_runtime",
+        "train_tokens_per_second",
+        "peak_memory_bytes",  # measured too: what the process had allocated before counts
+    }
+)
 TIMED_COST_KEYS = frozenset(
     {"per_1k_queries", "training", "training_device"}
 )  # a local cell's money: device price x measured time

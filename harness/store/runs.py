@@ -1,4 +1,4 @@
-"""Run manifests: one JSON file per sweep run under <results>/runs/<run_id>.json (README "Scheduled sweeps").
+"""Run manifests: one JSON file per sweep run under <results>/runs/<run_id>.json (docs/guide-sweep-operator.md).
 
 The process that starts a run (`harness ...`) picks its id and exports it as HARNESS_RUN_ID, so every job of
 the run, in this process or another (joblib, submitit, Slurm: they inherit the environment), knows which run
@@ -13,11 +13,13 @@ import os
 import secrets
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.store.record import RUN_ID_ENV, current_run_id  # noqa: F401 - re-exported: the run's id lives here
+from harness.store.store import folder
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,33 @@ STALE_AFTER_S = 7 * 24 * 3600
 CELL_STATUS = {"done": "computed", "skipped": "reused"}
 
 
+@dataclass
+class CellOutcome:
+    cell_id: str
+    # done | skipped (already stored) | preflight_failed | failed | error | not_applicable | stopped_by_budget (an
+    # API cell a money cap stopped: its answers are kept, no record is stored; harness.api.budget)
+    status: str
+    model: str
+    task: str
+    message: str = ""
+    seconds: float = 0.0
+    step: str = "cell"  # cell (a local model) | baseline (an API baseline, shared by the jobs of its task)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def manifest_entry(self, computed_here: bool) -> dict[str, Any]:
+        """The same outcome as the run's manifest lists it: the status in the manifest's words (a cell found
+        stored that this very run computed, e.g. before its job was requeued, counts as computed)."""
+        return {
+            **self.as_dict(),
+            "status": "computed" if computed_here else CELL_STATUS.get(self.status, self.status),
+            "seconds": round(float(self.seconds or 0.0), 3),
+        }
+
+
 def runs_dir(results: Path) -> Path:
-    return Path(results) / "runs"
+    return folder(results, "runs")
 
 
 def manifest_path(results: Path, run_id: str) -> Path:

@@ -69,9 +69,7 @@ def remove_orphans(path: Path) -> None:
         parts = tmp.name[len(path.name) + 2 : -len(".tmp")].split(".")
         mine = len(parts) >= 3 and parts[-3] == host and parts[-2].isdigit()
         try:
-            orphan = (
-                not _pid_alive(int(parts[-2])) if mine else time.time() - tmp.stat().st_mtime > ORPHAN_AGE_S
-            )
+            orphan = not _pid_alive(int(parts[-2])) if mine else time.time() - tmp.stat().st_mtime > ORPHAN_AGE_S
             if orphan:
                 tmp.unlink()
                 log.info("removed %s, left by an interrupted write", tmp)
@@ -147,8 +145,11 @@ def _number(v: Any) -> bool:
 def shape_problems(record: dict[str, Any]) -> list[str]:
     """The fields every reader (the report above all) relies on, checked so that one odd record is skipped with
     its path named instead of stopping the report. Absent optional parts are fine; wrong types are not."""
-    out = [f"{k} is not an object" for k in ("model", "task", "metrics", "finetune", "eval", "environment")
-           if not isinstance(record.get(k), dict)]  # fmt: skip
+    out = [
+        f"{k} is not an object"
+        for k in ("model", "task", "metrics", "finetune", "eval", "environment")
+        if not isinstance(record.get(k), dict)
+    ]
     if out:
         return out
     model, task, ev = record["model"], record["task"], record["eval"]
@@ -164,21 +165,48 @@ def shape_problems(record: dict[str, Any]) -> list[str]:
         if not isinstance(m, dict) or not (m.get("value") is None or _number(m["value"])):
             out.append(f"metrics.{name} has no numeric value")
     primary = record.get("primary")
-    if primary is not None and (not isinstance(primary, dict) or not _number(primary.get("value"))
-                                or not isinstance(primary.get("metric"), str)):  # fmt: skip
+    if primary is not None and (
+        not isinstance(primary, dict) or not _number(primary.get("value")) or not isinstance(primary.get("metric"), str)
+    ):
         out.append("primary has no metric name and numeric value")
     return out
+
+
+# Every folder of a results store, owned here: other modules ask the store for theirs by name.
+FOLDERS = {
+    "records": "one JSON record per cell, named by its cell id",
+    "samples": "each cell's per-item answers and scores (JSON lines)",
+    "judgements": "LLM-judge verdicts on a stored cell",
+    "load": "load-test records and their per-level request files",
+    "datasets": "synthesized training sets, one folder each",
+    "runs": "one manifest per sweep run",
+    "failures": "why an API cell with too many failed requests was not scored",
+    "logs": "local servers' and teachers' logs",
+    "locks": "a cell's lock while one process computes it",
+    "specs": "the exact input of each cell a worker process ran",
+    "damaged": "records and samples that failed their check, moved aside",
+}
+
+
+def folder(results: Path, name: str) -> Path:
+    """A folder of the store at `results` (created by whoever writes into it)."""
+    if name not in FOLDERS:
+        raise KeyError(f"{name!r} is not a folder of the results store (harness.store.store.FOLDERS)")
+    return Path(results) / name
 
 
 class Store:
     def __init__(self, root: Path):
         self.root = Path(root)
 
+    def folder(self, name: str) -> Path:
+        return folder(self.root, name)
+
     def record_path(self, cell_id: str) -> Path:
-        return self.root / "records" / f"{cell_id}.json"
+        return self.folder("records") / f"{cell_id}.json"
 
     def samples_path(self, cell_id: str) -> Path:
-        return self.root / "samples" / f"{cell_id}.jsonl"
+        return self.folder("samples") / f"{cell_id}.jsonl"
 
     # -- validation ----------------------------------------------------------------------------------------------
     def _read_record(self, cell_id: str) -> dict[str, Any]:
@@ -204,14 +232,17 @@ class Store:
         if type(version) is not int or version < 1:
             raise DamagedRecord(f"{path}: no valid schema_version: not a cell record")
         if version > SCHEMA_VERSION:
-            raise DamagedRecord(f"{path}: schema_version {version} is newer than this harness reads "
-                                f"(<= {SCHEMA_VERSION}); update the harness")  # fmt: skip
+            raise DamagedRecord(
+                f"{path}: schema_version {version} is newer than this harness reads "
+                f"(<= {SCHEMA_VERSION}); update the harness"
+            )
         want = record.get("record_sha256")
         if want is not None and _record_digest(record) != want:
             raise DamagedRecord(f"{path}: edited after it was stored (record_sha256 differs)")
         if want is None and odd:  # a record from elsewhere: its figures feed sums and charts unchecked
-            raise DamagedRecord(f"{path}: holds {odd[0]} where a number belongs, and no record_sha256 (not "
-                                "written by this harness)")  # fmt: skip
+            raise DamagedRecord(
+                f"{path}: holds {odd[0]} where a number belongs, and no record_sha256 (not written by this harness)"
+            )
         wrong = shape_problems(record)
         if wrong:
             raise DamagedRecord(f"{path}: not a well-formed cell record ({'; '.join(wrong[:3])})")
@@ -259,11 +290,10 @@ class Store:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         for src in (self.record_path(cell_id), self.samples_path(cell_id)):
             if src.exists():
-                dest = self.root / "damaged" / f"{src.stem}.{stamp}{src.suffix}"
+                dest = self.folder("damaged") / f"{src.stem}.{stamp}{src.suffix}"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src, dest)
-        log.warning("damaged cell %s: %s. Moved to %s/ and computing it again.", cell_id, why,
-                    self.root / "damaged")  # fmt: skip
+        log.warning("damaged cell %s: %s. Moved to %s/ and computing it again.", cell_id, why, self.folder("damaged"))
 
     def has(self, cell_id: str, heal: bool = False) -> bool:
         """Stored and sound. With heal=True a damaged cell is quarantined (so the caller recomputes it)."""
@@ -288,8 +318,9 @@ class Store:
         lines = redact("".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples))
         record["samples_sha256"] = _sha256(lines)  # lets a reader tell a truncated samples file
         record.pop("record_sha256", None)
-        record["record_sha256"] = _record_digest(json.loads(redact(json.dumps(record, ensure_ascii=False,
-                                                                              default=str))))  # fmt: skip
+        record["record_sha256"] = _record_digest(
+            json.loads(redact(json.dumps(record, ensure_ascii=False, default=str)))
+        )
         atomic_write_text(self.samples_path(cell_id), lines)
         path = self.record_path(cell_id)
         atomic_write_text(path, json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -307,7 +338,7 @@ class Store:
 
     # LLM-judge verdicts on a cell's answers: apart from the cell record, which never changes once written.
     def judgement_path(self, judgement_id: str) -> Path:
-        return self.root / "judgements" / f"{judgement_id}.json"
+        return self.folder("judgements") / f"{judgement_id}.json"
 
     def has_judgement(self, judgement_id: str) -> bool:
         path = self.judgement_path(judgement_id)
@@ -316,7 +347,7 @@ class Store:
     def write_judgement(self, judgement: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Path:
         jid = judgement["judgement_id"]
         lines = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
-        atomic_write_text(self.root / "judgements" / f"{jid}.jsonl", lines)
+        atomic_write_text(self.folder("judgements") / f"{jid}.jsonl", lines)
         path = self.judgement_path(jid)
         atomic_write_text(path, json.dumps(judgement, indent=2, ensure_ascii=False, default=str) + "\n")
         return path
@@ -333,7 +364,7 @@ class Store:
     def judgements(self, cell_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Stored judgements, of the given cells only when `cell_ids` is set."""
         wanted = None if cell_ids is None else set(cell_ids)
-        found = [self._judgement(p) for p in sorted((self.root / "judgements").glob("*.json"))]
+        found = [self._judgement(p) for p in sorted(self.folder("judgements").glob("*.json"))]
         return [j for j in found if j is not None and (wanted is None or j["cell_id"] in wanted)]
 
     def samples_or_none(self, cell_id: str) -> list[dict[str, Any]]:
@@ -347,7 +378,7 @@ class Store:
         """Every load record (`harness load`: load/<load_id>.json), oldest first; an unreadable one is skipped with
         a warning naming its file."""
         out = []
-        for p in sorted((self.root / "load").glob("*.json")):
+        for p in sorted(self.folder("load").glob("*.json")):
             try:
                 doc = json.loads(p.read_text(encoding="utf-8"))
             except (OSError, ValueError) as e:
@@ -360,7 +391,7 @@ class Store:
     def all_records(self) -> list[dict[str, Any]]:
         """Every sound record; a damaged one is skipped with a warning naming its file."""
         out = []
-        for p in sorted((self.root / "records").glob("*.json")):
+        for p in sorted(self.folder("records").glob("*.json")):
             try:
                 record = self._read_record(p.stem)
                 self._read_samples(p.stem, record)

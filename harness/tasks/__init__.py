@@ -72,11 +72,7 @@ def harness_meta(doc: dict[str, Any]) -> dict[str, Any]:
 
 def task_roots() -> list[Path]:
     """tasks/ of this repository, then any folders listed in HARNESS_TASKS_PATH (os.pathsep-separated)."""
-    extra = [
-        Path(p).expanduser().resolve()
-        for p in os.environ.get("HARNESS_TASKS_PATH", "").split(os.pathsep)
-        if p
-    ]
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get("HARNESS_TASKS_PATH", "").split(os.pathsep) if p]
     return [TASKS_DIR, *extra]
 
 
@@ -109,9 +105,7 @@ def scan(paths: list[Path]) -> tuple[dict[str, tuple[Path, dict[str, Any]]], lis
         name = doc["task"]
         if name in found:
             first = found[name][0]
-            msg = (
-                f"{locate(path, ('task',))}: task {name!r} is already defined by {first}; rename one of them."
-            )
+            msg = f"{locate(path, ('task',))}: task {name!r} is already defined by {first}; rename one of them."
             problems.append(TaskProblem(path, msg, name))
             continue
         found[name] = (path, doc)
@@ -176,9 +170,7 @@ def task_node(name: str, path: Path, doc: dict[str, Any]) -> TaskConfig:
     `${oc.env:OPENAI_API_KEY}` must reach records as that text, never as the key (nor fail as `${price}`)."""
     cfg = task_config(name, path, doc)
     texts = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    return dataclasses.replace(
-        cfg, **{k: escape_interpolation(v) for k, v in texts.items() if isinstance(v, str)}
-    )
+    return dataclasses.replace(cfg, **{k: escape_interpolation(v) for k, v in texts.items() if isinstance(v, str)})
 
 
 # What lm-eval reads from a task folder: YAML, data, schemas, and the Python modules named by `!function` tags.
@@ -197,11 +189,7 @@ def _hashed_files(folder: Path) -> list[Path]:
         for line in p.read_bytes().decode("utf-8", errors="replace").splitlines()
         if "!function" in line
     }
-    files += [
-        folder / f"{m.replace('.', '/')}.py"
-        for m in modules
-        if (folder / f"{m.replace('.', '/')}.py").is_file()
-    ]
+    files += [folder / f"{m.replace('.', '/')}.py" for m in modules if (folder / f"{m.replace('.', '/')}.py").is_file()]
     return sorted(set(files))
 
 
@@ -250,9 +238,10 @@ def check_hub_datasets(cfg: TaskConfig) -> str | None:
     hub = Path(constants.HF_HUB_CACHE)
     processed = Path(os.environ.get("HF_DATASETS_CACHE", Path(constants.HF_HOME) / "datasets"))
     missing = [
-        d for d in cfg.hub_datasets
+        d
+        for d in cfg.hub_datasets
         if not (hub / f"datasets--{d.replace('/', '--')}").exists() and not (processed / d.replace("/", "___")).exists()
-    ]  # fmt: skip
+    ]
     if not missing:
         return None
     return (

@@ -103,8 +103,10 @@ def read_rows(path: Path, problems: list[str], limit: int | None = None) -> list
                     offset += len(raw)
                 used += 1
                 size = offset - start - raw.endswith(b"\n")
-                bad.append(f"{path}:{lineno}: line is {size:,} bytes, over the {MAX_LINE_BYTES:,}-byte "
-                           "limit for one row (not read). Split or shorten it.")  # fmt: skip
+                bad.append(
+                    f"{path}:{lineno}: line is {size:,} bytes, over the {MAX_LINE_BYTES:,}-byte "
+                    "limit for one row (not read). Split or shorten it."
+                )
                 continue
             if not raw.strip():
                 continue
@@ -115,9 +117,7 @@ def read_rows(path: Path, problems: list[str], limit: int | None = None) -> list
                 bad.append(not_utf8(path, raw, e, lineno, start))
                 continue
             except json.JSONDecodeError as e:
-                bad.append(
-                    f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}). Fix or regenerate the row."
-                )
+                bad.append(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}). Fix or regenerate the row.")
                 continue
             except (ValueError, RecursionError) as e:  # a number too long for int(), nesting too deep
                 bad.append(f"{path}:{lineno}: not valid JSON ({str(e)[:80] or 'nested too deep'}).")
@@ -143,9 +143,7 @@ def check_rows(
     template field present and not null (lm-eval would render a missing or null one as "None" and score it)."""
     rows = read_rows(path, problems, limit)
     if not rows and limit != 0:
-        problems.append(
-            f"{path}: split {split!r} has no rows; lm-eval would have nothing to score. Add rows."
-        )
+        problems.append(f"{path}: split {split!r} has no rows; lm-eval would have nothing to score. Add rows.")
     missing, null = [], []
     for n, r in rows:
         if absent := sorted(needed - set(r)):
@@ -204,7 +202,7 @@ def check_all() -> list[Report]:
 
 
 def check_task(name: str, replace: dict[str, str] | None = None) -> Report:
-    """`replace`: {split: file} read instead of the task's own (a generated train split: harness/data/check.py)."""
+    """`replace`: {split: file} read instead of the task's own (a generated train split: harness/data/recheck.py)."""
     tasks = discover()
     if name not in tasks:
         broken = [p for p in discovery_problems() if p.about(name)]
@@ -216,9 +214,7 @@ def check_task(name: str, replace: dict[str, str] | None = None) -> Report:
     meta = harness_meta(doc)
     files = {**_data_files(doc), **(replace or {})}
     if doc.get("dataset_path") != "json" or not files:
-        report.problems.append(
-            f"{yaml_file}: expected `dataset_path: json` with dataset_kwargs.data_files per split."
-        )
+        report.problems.append(f"{yaml_file}: expected `dataset_path: json` with dataset_kwargs.data_files per split.")
         return report
     required = ["doc_to_text", "doc_to_target"] + (
         ["doc_to_choice"] if doc.get("output_type") == "multiple_choice" else []
@@ -328,16 +324,12 @@ def _check_leakage(files: dict, splits: dict, field_name: str | None, report: Re
     for (split, n, text), row in zip(held, sims, strict=True):
         i = int(row.argmax())
         if text in train_exact:
-            leaks.append(
-                f"{files[split]}:{n}: `{field_name}` repeats {files['train']}:{train_exact[text]} exactly"
-            )
+            leaks.append(f"{files[split]}:{n}: `{field_name}` repeats {files['train']}:{train_exact[text]} exactly")
         elif row[i] >= NEAR_DUPLICATE:
             leaks.append(
                 f"{files[split]}:{n}: `{field_name}` is a near-duplicate ({row[i]:.2f}) of "
                 f"{files['train']}:{train[i][0]}"
             )
     exact = [t in train_exact for _, _, t in held]
-    report.max_similarity = float(
-        max((row.max() for row, e in zip(sims, exact, strict=True) if not e), default=0.0)
-    )
+    report.max_similarity = float(max((row.max() for row, e in zip(sims, exact, strict=True) if not e), default=0.0))
     _capped(leaks, report.problems)

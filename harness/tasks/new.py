@@ -131,9 +131,7 @@ def new_task(name: str, kind: str = "generate", where: Path | None = None) -> Pa
     """Write the skeleton of task `name` into `where`/name (default: default_parent()). Data paths in its YAML are
     relative to REPO_ROOT inside the checkout, absolute elsewhere (lm-eval reads them from REPO_ROOT)."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise HarnessError(
-            f"task name {name!r}: use lower-case letters, digits and _ (it becomes `task={name}`)."
-        )
+        raise HarnessError(f"task name {name!r}: use lower-case letters, digits and _ (it becomes `task={name}`).")
     if kind not in KINDS:
         raise HarnessError(f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}.")
     from harness.paths import CONF_DIR

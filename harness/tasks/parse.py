@@ -88,12 +88,21 @@ def _kind(value: Any) -> str:
 
 
 # The shape discovery, `task check` and the run path rely on (None = key absent or empty).
-_MAPPINGS = ("metadata", "metadata.harness", "dataset_kwargs", "dataset_kwargs.data_files", "generation_kwargs")  # fmt: skip
+_MAPPINGS = ("metadata", "metadata.harness", "dataset_kwargs", "dataset_kwargs.data_files", "generation_kwargs")
 _TEXTS = (
-    "dataset_path", "output_type", "training_split", "validation_split", "test_split", "fewshot_split",
-    "metadata.harness.description", "metadata.harness.language", "metadata.harness.primary_metric",
-    "metadata.harness.leakage_field", "metadata.harness.reference_json", "metadata.harness.schema",
-)  # fmt: skip
+    "dataset_path",
+    "output_type",
+    "training_split",
+    "validation_split",
+    "test_split",
+    "fewshot_split",
+    "metadata.harness.description",
+    "metadata.harness.language",
+    "metadata.harness.primary_metric",
+    "metadata.harness.leakage_field",
+    "metadata.harness.reference_json",
+    "metadata.harness.schema",
+)
 
 
 def _get(doc: dict[str, Any], dotted: str) -> Any:
@@ -107,8 +116,10 @@ def check_shape(path: Path, doc: dict[str, Any]) -> None:
     """Raise HarnessError (file:line) if a field has a type nothing downstream can use."""
 
     def bad(dotted: str, want: str, value: Any) -> HarnessError:
-        return HarnessError(f"{locate(path, tuple(dotted.split('.')))}: `{dotted}` must be {want}, not "
-                            f"{_kind(value)} ({str(value)[:60]!r}). Fix the YAML.")  # fmt: skip
+        return HarnessError(
+            f"{locate(path, tuple(dotted.split('.')))}: `{dotted}` must be {want}, not "
+            f"{_kind(value)} ({str(value)[:60]!r}). Fix the YAML."
+        )
 
     if "task" not in doc:
         raise HarnessError(f"{path}: defines no `task: NAME` (shared bases go in files starting with `_`).")
@@ -116,9 +127,11 @@ def check_shape(path: Path, doc: dict[str, Any]) -> None:
     if not isinstance(name, str):
         raise bad("task", "a task name", name)
     if not TASK_NAME.fullmatch(name) or ".." in name:
-        raise HarnessError(f"{locate(path, ('task',))}: task name {name!r} may use only letters, digits, `_`, `.` "
-                           "and `-`, starting with a letter, digit or `_` (it becomes a file name and a command-line "
-                           "option). Rename it.")  # fmt: skip
+        raise HarnessError(
+            f"{locate(path, ('task',))}: task name {name!r} may use only letters, digits, `_`, `.` "
+            "and `-`, starting with a letter, digit or `_` (it becomes a file name and a command-line "
+            "option). Rename it."
+        )
     for dotted in _MAPPINGS:
         if (value := _get(doc, dotted)) is not None and not isinstance(value, dict):
             raise bad(dotted, "a mapping", value)

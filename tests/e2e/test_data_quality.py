@@ -19,8 +19,10 @@ def test_a_label_noise_sweep_gives_a_monotone_or_explained_curve_with_intervals(
     root = e2e_runs.data_quality(shared_root(tmp_path_factory.getbasetemp()))
     assert json.loads((root / "first.out").read_text())["rc"] == 0
     records = [json.loads(p.read_text()) for p in (root / "results" / "records").glob("*.json")]
-    tuned = sorted((r for r in records if r["finetune"]["method"] == "lora"),
-                   key=lambda r: r["finetune"]["train_data"]["label_noise"])  # fmt: skip
+    tuned = sorted(
+        (r for r in records if r["finetune"]["method"] == "lora"),
+        key=lambda r: r["finetune"]["train_data"]["label_noise"],
+    )
     assert [r["finetune"]["train_data"]["label_noise"] for r in tuned] == [0.0, 0.2, 0.5]
     assert [r["finetune"]["train_data"]["n_corrupted"] for r in tuned] == [0, 2, 4]  # round(p x 8)
     assert {r["finetune"]["data"]["n_domain"] for r in tuned} == {8}
@@ -36,9 +38,7 @@ def test_a_label_noise_sweep_gives_a_monotone_or_explained_curve_with_intervals(
         centre = (k / n + z * z / (2 * n)) / (1 + z * z / n)
         half = z * math.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n)) / (1 + z * z / n)
         assert r["score"] == pytest.approx(k / n) and r["n"] == n
-        assert (r["ci_low"], r["ci_high"]) == pytest.approx(
-            (max(0.0, centre - half), min(1.0, centre + half))
-        )
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx((max(0.0, centre - half), min(1.0, centre + half)))
         assert r["ci_low"] <= r["score"] <= r["ci_high"] and r["ci_high"] - r["ci_low"] > 0.2
     html = (folder / "index.html").read_text()
     assert "chart-noise" in html

@@ -1,7 +1,7 @@
 """The default job as the `harness` command runs it (`make run`, smaller): the embedded SmolLM2 and Gemma, base and
 LoRA-tuned, on helpdesk_en and general_en, beside the API stand-in served by `transformers serve`; then a re-run
 that computes nothing. The job runs once (the `default_job` fixture); each test reads what it left. Also: a new
-user's task, from `harness task new` to its record, as the README says.
+user's task, from `harness task new` to its record, as docs/guide-task-author.md says.
 
 The job (tests/support/e2e_runs.py: 4 items per task, 8 training examples) is priced as the 2-vCPU profile on
 whatever CPU runs the tests (`hardware=cpu-2vcpu hardware.cpus=null`), so every cost below is checked on every
@@ -37,18 +37,20 @@ def default_job(tmp_path_factory) -> dict:
     reports = list((root / "reports").rglob("index.html"))
     assert len(reports) == 1
     report = reports[0]
-    return {"root": root, "api": api, "local": [r for r in records if r is not api], "report": report,
-            "html": report.read_text(), **{run: json.loads((root / f"{run}.out").read_text())
-                                           for run in ("first", "second")}}  # fmt: skip
+    return {
+        "root": root,
+        "api": api,
+        "local": [r for r in records if r is not api],
+        "report": report,
+        "html": report.read_text(),
+        **{run: json.loads((root / f"{run}.out").read_text()) for run in ("first", "second")},
+    }
 
 
 def test_the_first_run_computes_every_cell_and_the_report_shows_them(default_job):
     """2 models x {helpdesk_en, general_en} x {base, LoRA} = 8 cells, and the API stand-in on helpdesk_en (not
     applicable to multiple-choice general_en)."""
-    assert (
-        "9 cell(s) computed, 0 already stored, 0 not measured, 1 not applicable."
-        in default_job["first"]["out"]
-    )
+    assert "9 cell(s) computed, 0 already stored, 0 not measured, 1 not applicable." in default_job["first"]["out"]
     html = default_job["html"]
     assert "SmolLM2-135M-Instruct" in html and "Gemma-3-270M (base)" in html
     assert "What fine-tuning changed" in html and "lora on helpdesk_en, 8 ex." in html
@@ -67,20 +69,25 @@ def test_the_first_run_computes_every_cell_and_the_report_shows_them(default_job
         assert r["cost"]["per_1k_queries"] == pytest.approx(1000 * PRICE / r["inference"]["queries_per_hour"])
     assert "Fine-tune or call the API? Break-even volume" in html  # 2 tuned models x the API stand-in
     cells = sorted((r["model"]["name"], r["finetune"]["method"], r["task"]["name"]) for r in records)
-    assert cells == [(m, f, t) for m in ("gemma3-270m", "smollm2-135m") for f in ("lora", "none")
-                     for t in ("general_en", "helpdesk_en")]  # fmt: skip
+    assert cells == [
+        (m, f, t)
+        for m in ("gemma3-270m", "smollm2-135m")
+        for f in ("lora", "none")
+        for t in ("general_en", "helpdesk_en")
+    ]
     by_id = {r["cell_id"]: r for r in records}
     for r in records:
         if r["finetune"]["method"] == "lora":  # every tuned cell points at its base on the same items
             base = by_id[r["finetune"]["base_cell_id"]]
             assert (base["model"]["name"], base["task"]["name"], base["finetune"]["method"]) == (
-                r["model"]["name"], r["task"]["name"], "none")  # fmt: skip
-    artifacts = (
-        sorted(  # (the load stage keeps each adapter merged into its base beside it: <artifact>-merged)
-            p.name.split("-lora-")[0]
-            for p in (default_job["root"] / "artifacts").iterdir()
-            if p.is_dir() and not p.name.endswith("-merged")
-        )
+                r["model"]["name"],
+                r["task"]["name"],
+                "none",
+            )
+    artifacts = sorted(  # (the load stage keeps each adapter merged into its base beside it: <artifact>-merged)
+        p.name.split("-lora-")[0]
+        for p in (default_job["root"] / "artifacts").iterdir()
+        if p.is_dir() and not p.name.endswith("-merged")
     )
     assert artifacts == [
         "gemma3-270m",
@@ -92,10 +99,7 @@ def test_the_first_run_computes_every_cell_and_the_report_shows_them(default_job
 
 def test_a_rerun_computes_nothing(default_job):
     assert default_job["second"]["rc"] == 0
-    assert (
-        "0 cell(s) computed, 9 already stored, 0 not measured, 1 not applicable."
-        in default_job["second"]["out"]
-    )
+    assert "0 cell(s) computed, 9 already stored, 0 not measured, 1 not applicable." in default_job["second"]["out"]
 
 
 def test_without_a_load_stage_no_self_hosted_row_has_a_cost(default_job):
@@ -105,9 +109,7 @@ def test_without_a_load_stage_no_self_hosted_row_has_a_cost(default_job):
     for r in (r for r in rows if r["source"] != "api"):
         assert r["cost_per_1k"] is None and r["cost_missing"] == "not at a target" and r["batch_per_1k"] > 0
         assert r["p95_s"] is None  # no per-request latency at one user without a load record
-        assert (r["batch_p95_s"] is not None) == (
-            r["task"] == "helpdesk_en"
-        )  # multiple choice times no answer
+        assert (r["batch_p95_s"] is not None) == (r["task"] == "helpdesk_en")  # multiple choice times no answer
     assert default_job["html"].count("<b>unknown (not measured at a latency target)</b>") == 2
 
 
@@ -125,13 +127,22 @@ def loaded_job(default_job, tmp_path_factory, quiet_machine) -> dict:
         *(a for a in e2e_runs.DEFAULT_JOB if not a.startswith("load.with_cells")),
         "load.with_cells=tuned",
     ]
-    p = run_harness(*args, f"paths.results={root / 'results'}", f"paths.reports={root / 'reports'}",
-                    f"paths.artifacts={root / 'artifacts'}", f"hydra.sweep.dir={root / 'hydra'}", timeout=1800)  # fmt: skip
+    p = run_harness(
+        *args,
+        f"paths.results={root / 'results'}",
+        f"paths.reports={root / 'reports'}",
+        f"paths.artifacts={root / 'artifacts'}",
+        f"hydra.sweep.dir={root / 'hydra'}",
+        timeout=1800,
+    )
     assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
     assert "0 cell(s) computed, 9 already stored" in p.stdout + p.stderr
     [report] = list((root / "reports").rglob("leaderboard.json"))
-    return {"rows": json.loads(report.read_text())["rows"], "html": (report.parent / "index.html").read_text(),
-            "loads": Store(root / "results").loads()}  # fmt: skip
+    return {
+        "rows": json.loads(report.read_text())["rows"],
+        "html": (report.parent / "index.html").read_text(),
+        "loads": Store(root / "results").loads(),
+    }
 
 
 def test_the_load_stage_measured_each_tuned_model_and_the_stand_in(default_job, loaded_job):
@@ -140,8 +151,9 @@ def test_the_load_stage_measured_each_tuned_model_and_the_stand_in(default_job, 
     test's alone, so every level is trusted; the report's latency column is level 1's end-to-end p50 / p95, and
     each break-even follows from the records and load records by hand."""
     loads = loaded_job["loads"]
-    by_endpoint = {(ld["identity"]["endpoint"].get("baseline") or ld["identity"]["endpoint"]["model_key"]): ld
-                   for ld in loads}  # fmt: skip
+    by_endpoint = {
+        (ld["identity"]["endpoint"].get("baseline") or ld["identity"]["endpoint"]["model_key"]): ld for ld in loads
+    }
     assert sorted(by_endpoint) == ["gemma3-270m", "local-smollm2", "smollm2-135m"]
     for name, ld in by_endpoint.items():
         assert ld["identity"]["task"]["name"] == "helpdesk_en" and ld["identity"]["slo"]["tpot_p95_s"] == 0.5
@@ -174,18 +186,18 @@ def test_the_report_printed_to_pdf(default_job, tmp_path):
     recommendation and its fine-tune-or-API line (pdftotext), and every chart is in it as an image (pdfimages)."""
     import subprocess
 
-    from harness.cli import cmd_report
+    from harness.app.commands.report import cmd_report
 
     out = tmp_path / "pdf"
-    cmd_report(
-        ["--results", str(default_job["root"] / "results"), "--out", str(out), "--title", "Default", "--pdf"]
-    )
-    first = subprocess.run(["pdftotext", "-l", "1", "-layout", str(out / "report.pdf"), "-"], capture_output=True,
-                           text=True, check=True).stdout  # fmt: skip
+    cmd_report(["--results", str(default_job["root"] / "results"), "--out", str(out), "--title", "Default", "--pdf"])
+    first = subprocess.run(
+        ["pdftotext", "-l", "1", "-layout", str(out / "report.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
     assert first.count("Recommended:") == 2 and first.count("Fine-tune or API:") == 2, first
     assert "helpdesk_en" in first and "general_en" in first
-    images = subprocess.run(["pdfimages", "-list", str(out / "report.pdf")], capture_output=True, text=True,
-                            check=True).stdout.splitlines()[2:]  # fmt: skip
+    images = subprocess.run(
+        ["pdfimages", "-list", str(out / "report.pdf")], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
     charts = (out / "index.html").read_text().count('<div id="chart-')
     assert charts >= 5 and len(images) == charts, (charts, images)
 
@@ -201,26 +213,23 @@ def check_break_even_by_hand(html: str, records: list[dict], api: dict, loads: l
     one replica's, every further replica adds more than the API does, so fine-tuning never pays back. A tuned
     model without a capacity at the target has no break-even."""
     from harness.compare.deployment import Deployment, break_even
+    from harness.report.words import break_even_text
 
-    assert (
-        "Self-hosted costs assume the deployment <b>dedicated: at least 1 replica(s) always on, 730 h" in html
-    )
+    assert "Self-hosted costs assume the deployment <b>dedicated: at least 1 replica(s) always on, 730 h" in html
     api_per_1k = api["api"]["cost"]["per_1k_queries"]
     tuned = [r for r in records if r["finetune"]["method"] == "lora" and r["task"]["name"] == "helpdesk_en"]
     assert len(tuned) == 2
     for r in tuned:
-        [ld] = [
-            x for x in loads if x["identity"]["endpoint"].get("artifact_id") == r["finetune"]["artifact_id"]
-        ]
+        [ld] = [x for x in loads if x["identity"]["endpoint"].get("artifact_id") == r["finetune"]["artifact_id"]]
         if ld["capacity"] is None:
             assert "unknown (not measured at a latency target)" in html
             continue
         qph, price = ld["capacity"]["queries_per_hour"], ld["identity"]["device"]["price_per_hour"]
         assert price == PRICE
         devices = int(ld["identity"]["device"].get("devices") or 1)
-        expected = break_even(
-            r["cost"]["training"], 12.0, qph, price, devices, api_per_1k, Deployment()
-        ).text()
+        expected = break_even_text(
+            break_even(r["cost"]["training"], 12.0, qph, price, devices, api_per_1k, Deployment())
+        )
         if api_per_1k / 1000 * (qph * 0.6 * 730 / 3) < price * 730:
             assert expected == "never"
         assert f"<b>{expected}</b>" in html
@@ -230,26 +239,27 @@ def check_break_even_by_hand(html: str, records: list[dict], api: dict, loads: l
 def read_the_default_report_in_chinese_and_japanese(root: Path, tmp_path: Path, records: list[dict]) -> None:
     """The default job's store reported in zh and ja (harness report --lang): the page is in the language, with
     no English left outside names, units and code, and says which deployment it assumes."""
-    import harness.report.table  # noqa: F401  (plugs the report's catalogue into harness.compare)
-    from harness.cli import cmd_report
+    from harness.app.commands.report import cmd_report
     from harness.compare.deployment import Deployment
     from harness.report import i18n
+    from harness.report.words import deployment_text
     from tests.support.browser import check_first_screen, opened
     from tests.unit.test_i18n import drawn_cells, english_words, names_of
 
     for lang in ("zh", "ja"):
         with i18n.use(lang):
-            deployment = Deployment().describe()  # the default deployment, as the report's language says it
+            deployment = deployment_text(Deployment())  # the default deployment, as the report's language says it
         assert "replica" not in deployment
         out = tmp_path / f"report-{lang}"
         # `harness report`'s own entry point, in this process: the page's language is the subject, not the process
-        cmd_report(
-            ["--results", str(root / "results"), "--out", str(out), "--lang", lang, "--title", "Default"]
-        )
+        cmd_report(["--results", str(root / "results"), "--out", str(out), "--lang", lang, "--title", "Default"])
         html = (out / "index.html").read_text(encoding="utf-8")
         # ids are shown as they are: the load records' (their sections name the measurement they come from)
-        ids = {x for ld in Store(root / "results").loads() for x in (ld["load_id"], ld["load_id"][:8],
-               *(lv["level_id"] for lv in ld["levels"]))}  # fmt: skip
+        ids = {
+            x
+            for ld in Store(root / "results").loads()
+            for x in (ld["load_id"], ld["load_id"][:8], *(lv["level_id"] for lv in ld["levels"]))
+        }
         assert english_words(html, names_of(records) | {"Default"} | ids) == [], lang
         assert english_words(drawn_cells(html), names_of(records)) == [], lang  # the table the script draws
         assert deployment in html, (lang, deployment)
@@ -268,20 +278,16 @@ def read_the_default_report_in_a_browser(report: Path) -> None:
     rows = list(csv.DictReader((report.parent / "leaderboard.csv").open()))
     assert len(rows) == 9 and json.loads((report.parent / "leaderboard.json").read_text())["rows"][0]["task"]
     with opened(report, width=1400) as (page, errors):
-        check_first_screen(
-            page
-        )  # each task's recommendation and verdict in the first 900 px; rows <= 2 lines
+        check_first_screen(page)  # each task's recommendation and verdict in the first 900 px; rows <= 2 lines
         assert page.locator("#decision .decision").count() == 2  # helpdesk_en and general_en
         summary = page.inner_text("ul.findings")
         assert "Best on general_en:" in summary and "Best on helpdesk_en:" in summary
         assert (
-            "Cheapest option on helpdesk_en" in summary
-            and "vs SmolLM2-135M-Instruct via transformers serve" in summary
+            "Cheapest option on helpdesk_en" in summary and "vs SmolLM2-135M-Instruct via transformers serve" in summary
         )
         assert "forgetting" in summary.lower()
         # (no latency chart: without a load stage no row has a per-request latency at one user)
-        for chart in ("chart-pareto", "chart-forgetting", "chart-scaling", "chart-datasize",
-                      "chart-heatmap"):  # fmt: skip
+        for chart in ("chart-pareto", "chart-forgetting", "chart-scaling", "chart-datasize", "chart-heatmap"):
             assert chart_points(page, chart) > 0, chart
         # sorting by cost: the one priced row (the API) first; the local rows (no load stage in this run) have no
         # cost at a target and show their batch figure apart, labelled
@@ -305,7 +311,7 @@ def read_the_default_report_in_a_browser(report: Path) -> None:
 
 
 def test_a_new_users_task_runs_end_to_end_as_the_readme_says(tmp_path, tmp_store):
-    """README "Add a task": `harness task new`, edit the rows, `harness task check`, run it. Here in a folder
+    """docs/guide-task-author.md "Adding a task": `harness task new`, edit the rows, `harness task check`, run it. Here in a folder
     outside the repository (HARNESS_TASKS_PATH), as a user keeping private tasks would."""
     env = {"HARNESS_TASKS_PATH": str(tmp_path / "mytasks")}
     (tmp_path / "mytasks").mkdir()

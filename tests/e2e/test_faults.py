@@ -57,12 +57,20 @@ def test_an_endpoint_where_every_request_fails_is_not_scored_and_exits_non_zero(
         cause = "the server answered with something that is not JSON: '<html><body><h1>502 Bad Gateway"
     try:
         p = run_harness(
-            "model=none", "finetune=none", "baseline=openai-gpt-4o-mini", f"baseline.base_url={url}",
-            "baseline.api_key_env=null", "baseline.stream=false", "baseline.max_retries=1",
-            "baseline.backoff_base_s=0.01", "task=helpdesk_en", "task.limit=4",
-            f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}",
+            "model=none",
+            "finetune=none",
+            "baseline=openai-gpt-4o-mini",
+            f"baseline.base_url={url}",
+            "baseline.api_key_env=null",
+            "baseline.stream=false",
+            "baseline.max_retries=1",
+            "baseline.backoff_base_s=0.01",
+            "task=helpdesk_en",
+            "task.limit=4",
+            f"paths.results={tmp_path / 'results'}",
+            f"paths.reports={tmp_path / 'reports'}",
             f"hydra.sweep.dir={tmp_path / 'hydra'}",
-        )  # fmt: skip
+        )
     finally:
         if server:
             server.shutdown()
@@ -84,9 +92,17 @@ def test_the_local_api_server_dies_with_the_harness(tmp_path, sig):
     import psutil
 
     exe = Path(sys.executable).with_name("harness")
-    args = [str(exe), "model=none", "finetune=none", "baseline=local-smollm2", "task=helpdesk_en",
-            "task.limit=40", f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}",
-            f"hydra.sweep.dir={tmp_path / 'hydra'}"]  # fmt: skip
+    args = [
+        str(exe),
+        "model=none",
+        "finetune=none",
+        "baseline=local-smollm2",
+        "task=helpdesk_en",
+        "task.limit=40",
+        f"paths.results={tmp_path / 'results'}",
+        f"paths.reports={tmp_path / 'reports'}",
+        f"hydra.sweep.dir={tmp_path / 'hydra'}",
+    ]
     err = (tmp_path / "stderr.txt").open("w")
     harness = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
@@ -99,9 +115,7 @@ def test_the_local_api_server_dies_with_the_harness(tmp_path, sig):
             time.sleep(0.5)
         assert serve is not None, "transformers serve did not start"
         # wait until it listens, so the kill lands while requests are being answered
-        while (
-            not [c for c in serve.net_connections() if c.status == "LISTEN"] and time.monotonic() < deadline
-        ):
+        while not [c for c in serve.net_connections() if c.status == "LISTEN"] and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(2)
         harness.send_signal(sig)
@@ -112,9 +126,7 @@ def test_the_local_api_server_dies_with_the_harness(tmp_path, sig):
             assert harness.returncode == 128 + signal.SIGTERM  # an orderly exit, with the finally blocks run
             err.close()
             said = (tmp_path / "stderr.txt").read_text()
-            assert (
-                "harness: stopped by SIGTERM. Finished cells are stored" in said and "Traceback" not in said
-            )
+            assert "harness: stopped by SIGTERM. Finished cells are stored" in said and "Traceback" not in said
     finally:
         if harness.poll() is None:
             harness.kill()

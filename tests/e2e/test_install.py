@@ -55,9 +55,7 @@ def _venv(root: Path, wheel: Path) -> Path:
         [sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-deps", "--no-index", wheel],
         cwd=root,
     )
-    site = Path(
-        _sh([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=root).stdout.strip()
-    )
+    site = Path(_sh([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=root).stdout.strip())
     deps = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
     (site / "_harness_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
     return root
@@ -82,8 +80,10 @@ def src(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(src, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    _sh([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w", out, src],
-        cwd=src)  # fmt: skip
+    _sh(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w", out, src],
+        cwd=src,
+    )
     (whl,) = out.glob("harness-*.whl")
     return whl
 
@@ -104,24 +104,40 @@ def _data_files() -> set[str]:
     """conf/, tasks/ and runtimes/ files of the checkout that git tracks or would track, as the wheel carries them."""
     out = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "conf", "tasks", "runtimes"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {f"harness/_data/{rel}" for rel in out.splitlines() if (REPO_ROOT / rel).is_file()}
 
 
 def test_wheel_carries_every_subpackage_conf_and_tasks_and_no_junk(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     # pyproject lists packages by hand: a subpackage missing there would be missing from every install
-    packages = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "harness").rglob("__init__.py")}
+    packages = {
+        p.relative_to(REPO_ROOT).as_posix()
+        for top in ("harness", "hydra_plugins")
+        for p in (REPO_ROOT / top).rglob("__init__.py")
+    }
     assert packages - names == set()
-    assert {"harness/report/templates/leaderboard.html.j2", "harness/judge/prompts/v1.txt"} <= names
+    assert {
+        "harness/report/templates/leaderboard.html.j2",
+        "harness/jobs/judge/prompts/v1.txt",
+        "harness/jobs/synth_prompts/v1.txt",
+    } <= names
     data = _data_files()
     assert data - names == set()  # every YAML, data file, schema, metric module and card
-    assert {"harness/_data/conf/config.yaml", "harness/_data/tasks/helpdesk/data/en/test.jsonl",
-            "harness/_data/tasks/helpdesk/utils.py", "harness/_data/tasks/extract_format/schema.json",
-            "harness/_data/runtimes/legacy.yaml", "harness/_data/runtimes/legacy.lock"} <= data  # fmt: skip
+    assert {
+        "harness/_data/conf/config.yaml",
+        "harness/_data/tasks/helpdesk/data/en/test.jsonl",
+        "harness/_data/tasks/helpdesk/utils.py",
+        "harness/_data/tasks/extract_format/schema.json",
+        "harness/_data/runtimes/legacy.yaml",
+        "harness/_data/runtimes/legacy.lock",
+    } <= data
     assert [n for n in names if "__pycache__" in n or n.endswith(".pyc")] == []
-    assert {n.split("/")[0] for n in names} == {"harness", wheel.name.split("-py3")[0] + ".dist-info"}
+    assert {n.split("/")[0] for n in names} == {"harness", "hydra_plugins", wheel.name.split("-py3")[0] + ".dist-info"}
     assert {n for n in names if n.startswith("harness/_data/")} == data  # nothing else under _data
 
 
@@ -134,9 +150,7 @@ def test_sdist_carries_conf_and_tasks_and_no_junk(src, tmp_path):
     assert {d.removeprefix("harness/_data/") for d in _data_files()} - names == set()
     assert {"pyproject.toml", "README.md", "harness/paths.py"} <= names
     assert [n for n in names if "__pycache__" in n or n.endswith(".pyc")] == []
-    assert [
-        n for n in names if n.split("/")[0] in ("results", "reports", "artifacts", "outputs", "tests")
-    ] == []
+    assert [n for n in names if n.split("/")[0] in ("results", "reports", "artifacts", "outputs", "tests")] == []
 
 
 def test_installed_package_reads_its_packaged_data_not_the_checkout(venv, work):
@@ -150,15 +164,22 @@ def test_installed_package_reads_its_packaged_data_not_the_checkout(venv, work):
     site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     assert Path(got["file"]) == site / "harness" / "__init__.py"
     assert Path(got["dist"]).parent == site
-    assert (Path(got["root"]), Path(got["conf"]), got["checkout"]) == (site / "harness/_data", site / "harness/_data/conf", False)  # fmt: skip
+    assert (Path(got["root"]), Path(got["conf"]), got["checkout"]) == (
+        site / "harness/_data",
+        site / "harness/_data/conf",
+        False,
+    )
     assert got["editable"] == []
 
 
 def test_installed_task_list_and_new_task_outside_site_packages(venv, work):
     listed = _sh([venv / "bin/harness", "task", "list"], cwd=work).stdout.splitlines()
     dirs = {line.split()[0]: line.split()[1] for line in listed}
-    checkout = {n: tasks.task_config(n, path, doc).dir for n, (path, doc) in tasks.discover().items()
-                if path.is_relative_to(TASKS_DIR)}  # fmt: skip
+    checkout = {
+        n: tasks.task_config(n, path, doc).dir
+        for n, (path, doc) in tasks.discover().items()
+        if path.is_relative_to(TASKS_DIR)
+    }
     assert BUILT_IN <= set(dirs)
     assert dirs == checkout  # same tasks, same folders (relative to the data root) as in the checkout
     assert dirs["helpdesk_en"] == "tasks/helpdesk"
@@ -215,8 +236,17 @@ def test_installed_smoke_cell_stores_a_record_and_writes_the_report(venv, work):
     (data,) = list(data)
     before = sorted(p for p in data.rglob("*") if "__pycache__" not in p.parts)
     store = {k: work / k for k in ("results", "reports", "artifacts")}
-    cmd = [venv / "bin/harness", "-m", "sweep=smoke", "model=smollm2-135m", "task=general_en", "task.limit=4",
-           "finetune=none", "baseline=none", *(f"paths.{k}={v}" for k, v in store.items())]  # fmt: skip
+    cmd = [
+        venv / "bin/harness",
+        "-m",
+        "sweep=smoke",
+        "model=smollm2-135m",
+        "task=general_en",
+        "task.limit=4",
+        "finetune=none",
+        "baseline=none",
+        *(f"paths.{k}={v}" for k, v in store.items()),
+    ]
     p = _sh(cmd, cwd=work, timeout=600)
     (record_file,) = (store["results"] / "records").glob("*.json")
     record = json.loads(record_file.read_text())
@@ -228,16 +258,11 @@ def test_installed_smoke_cell_stores_a_record_and_writes_the_report(venv, work):
     # the packaged task folder hashes like the checkout's, so a wheel's cells are the checkout's cells
     path, doc = tasks.discover()["general_en"]
     assert (
-        record["task"]["content_sha256"]
-        == tasks.load_task(tasks.task_config("general_en", path, doc)).content_sha256
+        record["task"]["content_sha256"] == tasks.load_task(tasks.task_config("general_en", path, doc)).content_sha256
     )
     # the score is a real mean over the stored items, each scored as the option with the highest log-likelihood
-    samples = [
-        json.loads(line) for line in (store["results"] / "samples" / f"{record['cell_id']}.jsonl").open()
-    ]
-    by_hand = [
-        float(s["loglikelihoods"].index(max(s["loglikelihoods"])) == s["doc"]["label"]) for s in samples
-    ]
+    samples = [json.loads(line) for line in (store["results"] / "samples" / f"{record['cell_id']}.jsonl").open()]
+    by_hand = [float(s["loglikelihoods"].index(max(s["loglikelihoods"])) == s["doc"]["label"]) for s in samples]
     assert [s["scores"]["acc"] for s in samples] == by_hand and len(by_hand) == 4
     acc = record["metrics"]["acc"]["value"]
     assert isinstance(acc, float) and acc == pytest.approx(sum(by_hand) / 4)

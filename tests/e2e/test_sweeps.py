@@ -26,14 +26,24 @@ SMALL = ["model=smollm2-135m", "baseline=none", "sweep=smoke", "task.limit=3"]
 
 
 def _store_args(root: Path) -> list[str]:
-    return [f"paths.results={root / 'results'}", f"paths.reports={root / 'reports'}",
-            f"paths.artifacts={root / 'artifacts'}", f"hydra.sweep.dir={root / 'out'}"]  # fmt: skip
+    return [
+        f"paths.results={root / 'results'}",
+        f"paths.reports={root / 'reports'}",
+        f"paths.artifacts={root / 'artifacts'}",
+        f"hydra.sweep.dir={root / 'out'}",
+    ]
 
 
 def _start(args: list[str]) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("harness")
-    return subprocess.Popen([str(exe), *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [str(exe), *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_for(what, timeout: float, proc: subprocess.Popen):
@@ -67,9 +77,20 @@ def test_a_submitit_job_preempted_mid_training_is_requeued_and_resumes_its_check
     """SIGUSR2 (what Slurm sends on preemption) to a submitit-local job while it trains: submitit checkpoints the
     Hydra job and requeues it; the requeued job finds its base cell stored (not recomputed) and resumes the
     training from its last completed checkpoint."""
-    args = ["-m", "hydra/launcher=submitit_local", *SMALL, "task=helpdesk_en", "finetune=lora",
-            "finetune.n_train=16", "finetune.batch_size=2", "finetune.epochs=1", "finetune.max_length=64",
-            "finetune.save_every_s=0", "finetune.val_examples=0", *_store_args(tmp_path)]  # fmt: skip
+    args = [
+        "-m",
+        "hydra/launcher=submitit_local",
+        *SMALL,
+        "task=helpdesk_en",
+        "finetune=lora",
+        "finetune.n_train=16",
+        "finetune.batch_size=2",
+        "finetune.epochs=1",
+        "finetune.max_length=64",
+        "finetune.save_every_s=0",
+        "finetune.val_examples=0",
+        *_store_args(tmp_path),
+    ]
     launcher = _start(args)
     records = tmp_path / "results" / "records"
 
@@ -112,8 +133,9 @@ def test_a_killed_submitit_sweep_resumed_with_joblib_computes_every_cell_once(tm
     stored_first = {p.stem for p in records.glob("*.json")}
     assert 1 <= len(stored_first) < 3
 
-    second = run_harness("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *sweep,
-                         f"hydra.sweep.dir={tmp_path / 'out2'}")  # fmt: skip
+    second = run_harness(
+        "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *sweep, f"hydra.sweep.dir={tmp_path / 'out2'}"
+    )
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
 
     store = Store(tmp_path / "results")
@@ -129,7 +151,9 @@ def test_a_killed_submitit_sweep_resumed_with_joblib_computes_every_cell_once(tm
     assert by_first == stored_first and not by_first & by_second  # nothing computed twice
     assert by_first | by_second == {r["cell_id"] for r in all_records}
     assert {c["cell_id"]: c["status"] for c in resumed["cells"]} == {
-        **{c: "reused" for c in by_first}, **{c: "computed" for c in by_second}}  # fmt: skip
+        **{c: "reused" for c in by_first},
+        **{c: "computed" for c in by_second},
+    }
 
     listing = run_harness("history", "--results", str(tmp_path / "results"))
     assert listing.returncode == 0, listing.stderr

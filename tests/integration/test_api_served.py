@@ -11,19 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.evaluate.api.cache import ResponseCache
-from harness.evaluate.api.client import ApiCaller, Settings
-from harness.evaluate.api.pricing import cost
+from harness.api.cache import ResponseCache
+from harness.api.client import ApiCaller, Settings
+from harness.api.pricing import cost
+from harness.jobs.run_cell import run_baseline
 from harness.paths import REPO_ROOT
-from harness.run import run_baseline
 from harness.store import Store
 from tests.support.fault_proxy import FaultProxy
 from tests.support.run import compose_cfg, run_harness
 
 PRICE = {"currency": "USD", "input_per_1m": 0.15, "cached_input_per_1m": 0.075, "output_per_1m": 0.60}
-SENTINEL = (
-    "sk-harness-SENTINEL-key-7f3a9c"  # a recognisable fake key: must reach the server, and nothing else
-)
+SENTINEL = "sk-harness-SENTINEL-key-7f3a9c"  # a recognisable fake key: must reach the server, and nothing else
 
 
 @pytest.fixture
@@ -33,10 +31,26 @@ def server(standin_url) -> str:
 
 
 def caller(url: str, cache: ResponseCache, smol_dir: Path, **settings) -> ApiCaller:
-    s = Settings(**{"concurrency": 4, "max_retries": 4, "backoff_base_s": 0.05, "backoff_max_s": 0.2,
-                    "timeout_s": 20.0, **settings})  # fmt: skip
-    return ApiCaller(base_url=url, api_key="EMPTY", model=str(smol_dir), endpoint_id="test-endpoint", price=PRICE,
-                     settings=s, cache=cache, cell_id="test")  # fmt: skip
+    s = Settings(
+        **{
+            "concurrency": 4,
+            "max_retries": 4,
+            "backoff_base_s": 0.05,
+            "backoff_max_s": 0.2,
+            "timeout_s": 20.0,
+            **settings,
+        }
+    )
+    return ApiCaller(
+        base_url=url,
+        api_key="EMPTY",
+        model=str(smol_dir),
+        endpoint_id="test-endpoint",
+        price=PRICE,
+        settings=s,
+        cache=cache,
+        cell_id="test",
+    )
 
 
 def body(q: str) -> dict:
@@ -86,7 +100,7 @@ def test_faults_end_answered_or_failed_and_nothing_is_counted_twice(server, smol
 
 
 def test_a_refused_key_stops_at_once_and_keeps_what_was_answered(server, smol_dir, tmp_path):
-    from harness.evaluate.api.client import FatalApiError
+    from harness.api.client import FatalApiError
 
     questions = [f"k{i}: name a fruit." for i in range(4)]
     cache = ResponseCache(tmp_path / "cache.sqlite")
@@ -108,9 +122,9 @@ def test_a_refused_key_stops_at_once_and_keeps_what_was_answered(server, smol_di
 def test_streaming_and_plain_requests_are_metered_from_usage(server, smol_dir, tmp_path):
     cache = ResponseCache(tmp_path / "cache.sqlite")
     [(text_s, m_s)] = caller(server + "/v1", cache, smol_dir, stream=True).run([body("Say hello.")])
-    [(text_p, m_p)] = caller(
-        server + "/v1", ResponseCache(tmp_path / "other.sqlite"), smol_dir, stream=False
-    ).run([body("Say hello.")])
+    [(text_p, m_p)] = caller(server + "/v1", ResponseCache(tmp_path / "other.sqlite"), smol_dir, stream=False).run(
+        [body("Say hello.")]
+    )
     assert text_s == text_p  # greedy: the same answer either way
     for m in (m_s, m_p):
         assert m.usage_source == "server" and m.prompt_tokens > 5 and 0 < m.completion_tokens <= 6
@@ -137,12 +151,23 @@ def test_baseline_cell_from_the_cli_adds_up_and_never_leaks_the_key(server, smol
     )
     (leaky / "helpdesk_leak.yaml").write_text(yaml_text)
     with FaultProxy(server) as proxy:
-        args = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
-                f"baseline.base_url={proxy.url}", f"baseline.model={smol_dir}", "baseline.api_key_env=HARNESS_TEST_KEY",
-                "baseline.display_name=stand-in-${oc.env:HARNESS_TEST_KEY}",
-                "baseline.max_tokens=12", "task=helpdesk_leak", "task.limit=6", "hydra.mode=RUN",
-                f"hydra.run.dir={root / 'hydra'}", f"paths.results={root / 'results'}",
-                f"paths.reports={root / 'reports'}"]  # fmt: skip
+        args = [
+            "model=none",
+            "finetune=none",
+            "baseline=local-smollm2",
+            "baseline.serve=null",
+            f"baseline.base_url={proxy.url}",
+            f"baseline.model={smol_dir}",
+            "baseline.api_key_env=HARNESS_TEST_KEY",
+            "baseline.display_name=stand-in-${oc.env:HARNESS_TEST_KEY}",
+            "baseline.max_tokens=12",
+            "task=helpdesk_leak",
+            "task.limit=6",
+            "hydra.mode=RUN",
+            f"hydra.run.dir={root / 'hydra'}",
+            f"paths.results={root / 'results'}",
+            f"paths.reports={root / 'reports'}",
+        ]
         env = {"HARNESS_TEST_KEY": SENTINEL, "HARNESS_TASKS_PATH": str(tmp_path / "tasks")}
         p = run_harness(*args, env=env)
         assert p.returncode == 0, p.stdout + p.stderr
@@ -181,10 +206,7 @@ def test_baseline_cell_from_the_cli_adds_up_and_never_leaks_the_key(server, smol
     assert record["api"]["latency_s"]["p50"] == pytest.approx(np.percentile(lat, 50))
     assert record["api"]["latency_s"]["p95"] == pytest.approx(np.percentile(lat, 95))
     assert all(s["api"]["usage_source"] == "server" and s["api"]["ttft_s"] > 0 for s in samples)
-    assert (
-        record["model"]["source"] == "api"
-        and record["eval"]["model_args"]["api_key_env"] == "HARNESS_TEST_KEY"
-    )
+    assert record["model"]["source"] == "api" and record["eval"]["model_args"]["api_key_env"] == "HARNESS_TEST_KEY"
     # the key appears in no file: records, samples, cache, Hydra's saved config and logs, the report
     files = [f for f in root.rglob("*") if f.is_file()]
     assert any(f.name == "config.yaml" for f in files) and any(f.name == "index.html" for f in files)
@@ -198,9 +220,7 @@ def test_baseline_cell_from_the_cli_adds_up_and_never_leaks_the_key(server, smol
 
     # the few-shot variant is its own cell, and its longer prompts are metered as such
     with FaultProxy(server) as proxy:
-        args = [
-            a.replace("task.limit=6", "task.limit=3") for a in args if not a.startswith("baseline.base_url")
-        ]
+        args = [a.replace("task.limit=6", "task.limit=3") for a in args if not a.startswith("baseline.base_url")]
         fewshot = run_harness(*args, f"baseline.base_url={proxy.url}", "task.num_fewshot=2", env=env)
         assert fewshot.returncode == 0, fewshot.stdout + fewshot.stderr
     [shot] = [r for r in store.all_records() if r["task"]["n"] == 3]
@@ -222,10 +242,21 @@ def baseline_cell(cell_proxy, smol_dir, tmp_path_factory) -> dict:
     """The stand-in as a baseline on 4 helpdesk_en items (max_tokens 12), computed once for the tests that read it
     (the lm-eval command it records, a judge of its answers)."""
     root = tmp_path_factory.mktemp("baseline")
-    args = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
-            f"baseline.base_url={cell_proxy.url}", f"baseline.model={smol_dir}", "baseline.max_tokens=12",
-            "task=helpdesk_en", "task.limit=4", "hydra.mode=RUN", f"hydra.run.dir={root / 'h'}",
-            f"paths.results={root / 'results'}", f"paths.reports={root / 'reports'}"]  # fmt: skip
+    args = [
+        "model=none",
+        "finetune=none",
+        "baseline=local-smollm2",
+        "baseline.serve=null",
+        f"baseline.base_url={cell_proxy.url}",
+        f"baseline.model={smol_dir}",
+        "baseline.max_tokens=12",
+        "task=helpdesk_en",
+        "task.limit=4",
+        "hydra.mode=RUN",
+        f"hydra.run.dir={root / 'h'}",
+        f"paths.results={root / 'results'}",
+        f"paths.reports={root / 'reports'}",
+    ]
     p = run_harness(*args)
     assert p.returncode == 0, p.stdout + p.stderr
     assert len(cell_proxy.log) == 4  # one request per item
@@ -246,8 +277,15 @@ def test_lm_eval_cli_with_the_registered_backend_gives_the_same_score(baseline_c
     assert cell_proxy.url in cmd  # the command points at the endpoint the cell was computed on
     cmd += f" --output_path {tmp_path / 'lm'}"
     before = len(cell_proxy.log)
-    p = subprocess.run(cmd, shell=True, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    p = subprocess.run(
+        cmd,
+        shell=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert len(cell_proxy.log) == before  # every answer came from the cache
     [out] = list((tmp_path / "lm").rglob("results_*.json"))
@@ -261,10 +299,21 @@ def test_k_sampled_answers_are_k_paid_requests_and_their_agreement_is_reported(s
     from harness.compare.consistency import canonical
 
     with FaultProxy(server) as proxy:
-        args = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
-                f"baseline.base_url={proxy.url}", f"baseline.model={smol_dir}", "baseline.max_tokens=8",
-                "task=helpdesk_en", "task.limit=4", "eval.samples=3", "eval.sample_temperature=1.0",
-                f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}"]  # fmt: skip
+        args = [
+            "model=none",
+            "finetune=none",
+            "baseline=local-smollm2",
+            "baseline.serve=null",
+            f"baseline.base_url={proxy.url}",
+            f"baseline.model={smol_dir}",
+            "baseline.max_tokens=8",
+            "task=helpdesk_en",
+            "task.limit=4",
+            "eval.samples=3",
+            "eval.sample_temperature=1.0",
+            f"paths.results={tmp_path / 'results'}",
+            f"paths.reports={tmp_path / 'reports'}",
+        ]
         # in this process: the repeats and their metering are the subject, not the command
         [first] = run_baseline(compose_cfg(args))
         assert first.status == "done", first.message
@@ -288,9 +337,7 @@ def test_k_sampled_answers_are_k_paid_requests_and_their_agreement_is_reported(s
     assert record["identity"]["eval"]["samples"] == 3
 
 
-def test_llm_judge_against_the_served_model_is_stored_apart_and_costed_apart(
-    baseline_cell, standin_url, smol_dir
-):
+def test_llm_judge_against_the_served_model_is_stored_apart_and_costed_apart(baseline_cell, standin_url, smol_dir):
     """judge=local-smollm2 pointed at the real server (through a proxy) on the stored baseline cell: every answer
     of the cell gets a judge request (the cell itself is not asked again); the judgement is stored beside the
     untouched cell record; its cost recomputes from its own rows; a re-run sends nothing; the report shows the
@@ -299,10 +346,15 @@ def test_llm_judge_against_the_served_model_is_stored_apart_and_costed_apart(
     cell_file = root / "results" / "records" / f"{baseline_cell['record']['cell_id']}.json"
     before = cell_file.read_bytes()
     with FaultProxy(standin_url.removesuffix("/v1")) as proxy:
-        args = [*[a for a in baseline_cell["args"] if not a.startswith(("hydra.run.dir", "paths.reports"))],
-                "judge=local-smollm2", "judge.endpoint.serve=null", f"judge.endpoint.base_url={proxy.url}",
-                f"judge.endpoint.model={smol_dir}", f"hydra.run.dir={root / 'judged'}",
-                f"paths.reports={root / 'judged-reports'}"]  # fmt: skip
+        args = [
+            *[a for a in baseline_cell["args"] if not a.startswith(("hydra.run.dir", "paths.reports"))],
+            "judge=local-smollm2",
+            "judge.endpoint.serve=null",
+            f"judge.endpoint.base_url={proxy.url}",
+            f"judge.endpoint.model={smol_dir}",
+            f"hydra.run.dir={root / 'judged'}",
+            f"paths.reports={root / 'judged-reports'}",
+        ]
         p = run_harness(*args)
         assert p.returncode == 0, p.stdout + p.stderr
         judge_requests = [e for e in proxy.log if "ANSWER TO GRADE" in str(e["marker"])]
@@ -319,8 +371,9 @@ def test_llm_judge_against_the_served_model_is_stored_apart_and_costed_apart(
     assert j["score"]["value"] == (pytest.approx(sum(verdicts) / len(verdicts)) if verdicts else None)
     # the judge's cost is usage x price of its own requests, apart from the candidate's
     price = j["api"]["cost"]["price"]
-    recount = sum(cost(r["api"]["prompt_tokens"], r["api"]["cached_tokens"], r["api"]["completion_tokens"], price)
-                  for r in rows)  # fmt: skip
+    recount = sum(
+        cost(r["api"]["prompt_tokens"], r["api"]["cached_tokens"], r["api"]["completion_tokens"], price) for r in rows
+    )
     assert j["api"]["cost"]["total"] == pytest.approx(recount) and recount > 0
     assert record["api"]["n_requests"] == 4  # the candidate's record counts its own 4 requests only
     [page] = list((root / "judged-reports").rglob("index.html"))  # the judged run's report

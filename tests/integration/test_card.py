@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from harness.jobs.run_cell import run_cell
 from harness.paths import TASKS_DIR
-from harness.run import run_cell
 from harness.store import Store
 from tests.support.run import compose_cfg
 

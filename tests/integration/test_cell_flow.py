@@ -1,11 +1,11 @@
-"""A real cell (SmolLM2 on 4 items) in a `python -m harness.worker` subprocess gives the in-process record."""
+"""A real cell (SmolLM2 on 4 items) in a `python -m harness.execute.entry` subprocess gives the in-process record."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 
-from harness.plan import plan
+from harness.plan.cells import plan
 from harness.store import Store
 from harness.store.record import without_timings
 from tests.support.run import compose_cfg
@@ -14,14 +14,15 @@ TUNED_JOB = ["finetune=lora", "finetune.n_train=16", "baseline=local-smollm2", "
 
 
 def test_a_real_cell_through_the_worker_subprocess_gives_the_in_process_record(tmp_path):
-    """SmolLM2 on 4 helpdesk_en items, once in this process and once in `python -m harness.worker`: the same
+    """SmolLM2 on 4 helpdesk_en items, once in this process and once in `python -m harness.execute.entry`: the same
     record and samples apart from timings. Both run in the same results folder (the record names it), moved
     aside between the runs."""
-    from harness.run import run
+    from harness.jobs.run_cell import run
 
     work = tmp_path / "results"
-    cfg = compose_cfg(["model=smollm2-135m", "finetune=none", "task=helpdesk_en", "task.limit=4",
-                       f"paths.results={work}"])  # fmt: skip
+    cfg = compose_cfg(
+        ["model=smollm2-135m", "finetune=none", "task=helpdesk_en", "task.limit=4", f"paths.results={work}"]
+    )
     (spec,) = plan(cfg)[:1]
     (inproc,) = run([spec])
     shutil.move(work, tmp_path / "in-process")

@@ -13,11 +13,20 @@ def test_dry_run_api_cost_is_within_20_percent_of_what_the_real_run_meters(tmp_p
     cell, and 6 answers in the response cache), then the dry run estimates the 20-item cell, then that cell really
     runs. The 14 new requests are what it pays (`billed_this_run`; the 6 cached ones cost 0 this run) and what the
     dry run's `billed` estimates."""
-    common = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
-              f"baseline.base_url={standin_url}", f"baseline.model={smol_dir}", "baseline.tokenizer=smollm2-135m",
-              "task=helpdesk_en", "hydra.mode=RUN",
-              f"hydra.run.dir={tmp_path / 'hydra'}", f"paths.results={tmp_path / 'results'}",
-              f"paths.reports={tmp_path / 'reports'}"]  # fmt: skip
+    common = [
+        "model=none",
+        "finetune=none",
+        "baseline=local-smollm2",
+        "baseline.serve=null",
+        f"baseline.base_url={standin_url}",
+        f"baseline.model={smol_dir}",
+        "baseline.tokenizer=smollm2-135m",
+        "task=helpdesk_en",
+        "hydra.mode=RUN",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        f"paths.results={tmp_path / 'results'}",
+        f"paths.reports={tmp_path / 'reports'}",
+    ]
     first = run_harness(*common, "task.limit=6", timeout=300)
     assert first.returncode == 0, first.stderr[-3000:]
     est = tmp_path / "plan.json"
@@ -30,11 +39,7 @@ def test_dry_run_api_cost_is_within_20_percent_of_what_the_real_run_meters(tmp_p
     real = run_harness(*common, "task.limit=20", timeout=300)
     assert real.returncode == 0, real.stderr[-3000:]
     api = Store(tmp_path / "results").load(row["id"])["api"]
-    new = [
-        m
-        for m in (s["api"] for s in Store(tmp_path / "results").load_samples(row["id"]))
-        if not m["from_cache"]
-    ]
+    new = [m for m in (s["api"] for s in Store(tmp_path / "results").load_samples(row["id"])) if not m["from_cache"]]
     # prompt tokens are counted exactly as the server counts them
     assert e["prompt_tokens"]["value"] == sum(m["prompt_tokens"] for m in new)
     metered = api["cost"]["billed_this_run"]

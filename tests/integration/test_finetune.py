@@ -26,9 +26,9 @@ from harness.finetune.train import (
     METER_FILE,
     artifact_id,
 )
+from harness.jobs.run_cell import run_cell
 from harness.models import weights_location
-from harness.plan import plan_cell
-from harness.run import run_cell
+from harness.plan.cells import plan_cell
 from harness.store import Store
 from tests.support.run import compose_cfg
 
@@ -48,9 +48,19 @@ def lora_run(tmp_path_factory, shared_artifacts):
     """LoRA on 64 helpdesk_en training examples, scored on the first 30 validation questions (model selection
     data, never the leaderboard's test split), beside the base model on the same 30 questions."""
     tmp = tmp_path_factory.mktemp("lora")
-    overrides = [SMOL, "task=helpdesk_en", "task.split=validation", "task.limit=30", "finetune=lora",
-                 "finetune.n_train=64", "finetune.epochs=1", "finetune.learning_rate=3e-3",
-                 "finetune.precision=auto", "finetune.val_examples=16", *paths(tmp, shared_artifacts)]  # fmt: skip
+    overrides = [
+        SMOL,
+        "task=helpdesk_en",
+        "task.split=validation",
+        "task.limit=30",
+        "finetune=lora",
+        "finetune.n_train=64",
+        "finetune.epochs=1",
+        "finetune.learning_rate=3e-3",
+        "finetune.precision=auto",
+        "finetune.val_examples=16",
+        *paths(tmp, shared_artifacts),
+    ]
     outcomes = run_cell(compose_cfg(overrides))
     store = Store(tmp / "results")
     return tmp, overrides, outcomes, store.load(outcomes[0].cell_id), store.load(outcomes[1].cell_id)
@@ -79,15 +89,13 @@ def test_training_is_metered_and_counted_by_hand(lora_run):
     from transformers import AutoTokenizer
 
     cfg = compose_cfg(overrides)
-    from harness.plan import plan_cell
+    from harness.plan.cells import plan_cell
 
     cell = plan_cell(cfg)
     tok = AutoTokenizer.from_pretrained(tuned["model"]["weights"])
     examples = build_examples(cell.train.train_task, tok, True, 64, 1234, 512)
     assert m["train_tokens"] == sum(len(e.input_ids) for e in examples)
-    assert f["data"]["supervised_tokens_per_epoch"] == sum(
-        sum(x != IGNORE for x in e.labels) for e in examples
-    )
+    assert f["data"]["supervised_tokens_per_epoch"] == sum(sum(x != IGNORE for x in e.labels) for e in examples)
     assert m["tokens_per_s"] == pytest.approx(m["train_tokens"] / m["train_seconds"], rel=1e-3)
     assert m["peak_memory_bytes"] > 300 * 2**20 and m["device"]["kind"] == "cpu" and m["precision"] == "fp32"
     assert [p["step"] for p in m["loss_curve"]] == [5, 8]  # logging_steps=5 within 8 steps, and the last step
@@ -104,9 +112,7 @@ def test_rerun_trains_nothing_and_another_task_reuses_the_artifact(lora_run):
     assert [o.status for o in again] == ["skipped", "skipped"]
     # The same training run evaluated on the general suite: the artifact is reused, not retrained.
     other = [o for o in overrides if not o.startswith(("task=", "task.split", "task.limit"))]
-    outcomes = run_cell(
-        compose_cfg([*other, "task=general_en", "task.limit=8", "finetune.train_task=helpdesk_en"])
-    )
+    outcomes = run_cell(compose_cfg([*other, "task=general_en", "task.limit=8", "finetune.train_task=helpdesk_en"]))
     record = Store(tmp / "results").load(outcomes[-1].cell_id)
     assert record["finetune"]["artifact_id"] == tuned["finetune"]["artifact_id"]
     assert record["finetune"]["artifact_reused"] is True and record["timings"]["train_s"] < 5
@@ -116,19 +122,24 @@ def test_rerun_trains_nothing_and_another_task_reuses_the_artifact(lora_run):
 @pytest.mark.parametrize("method", ["ptuning_v2", "full"])
 def test_other_methods_train_and_lm_eval_scores_the_artifact(method, tmp_path, shared_artifacts):
     """P-tuning v2 (with replay mixed in) and full fine-tuning, end to end: artifact on disk, scored by lm-eval."""
-    overrides = [SMOL, "task=general_en", "task.limit=4", f"finetune={method}", "finetune.train_task=helpdesk_en",
-                 "finetune.n_train=8", "finetune.epochs=1", "finetune.val_examples=4",
-                 "finetune.replay.task=general_replay_en", "finetune.replay.ratio=0.25",
-                 *paths(tmp_path, shared_artifacts)]  # fmt: skip
+    overrides = [
+        SMOL,
+        "task=general_en",
+        "task.limit=4",
+        f"finetune={method}",
+        "finetune.train_task=helpdesk_en",
+        "finetune.n_train=8",
+        "finetune.epochs=1",
+        "finetune.val_examples=4",
+        "finetune.replay.task=general_replay_en",
+        "finetune.replay.ratio=0.25",
+        *paths(tmp_path, shared_artifacts),
+    ]
     outcomes = run_cell(compose_cfg(overrides))
     assert [o.status for o in outcomes] == ["done", "done"]
     record = Store(tmp_path / "results").load(outcomes[-1].cell_id)
     f = record["finetune"]
-    assert (
-        f["data"]["n_domain"] == 8
-        and f["data"]["n_replay"] == 2
-        and f["replay"]["task"] == "general_replay_en"
-    )
+    assert f["data"]["n_domain"] == 8 and f["data"]["n_replay"] == 2 and f["replay"]["task"] == "general_replay_en"
     assert f["metering"]["steps"] == math.ceil(10 / 8)  # 8 domain + 8 x 0.25 replay examples, batches of 8
     artifact = Path(f["artifact_path"])
     if method == "ptuning_v2":
@@ -138,8 +149,7 @@ def test_other_methods_train_and_lm_eval_scores_the_artifact(method, tmp_path, s
     else:
         assert (artifact / "model.safetensors").exists() and (artifact / "tokenizer.json").exists()
         assert (
-            record["eval"]["model_args"]["pretrained"] == str(artifact)
-            and "peft" not in record["eval"]["model_args"]
+            record["eval"]["model_args"]["pretrained"] == str(artifact) and "peft" not in record["eval"]["model_args"]
         )
     assert record["task"]["n"] == 4 and 0 <= record["primary"]["value"] <= 1
 
@@ -195,9 +205,18 @@ def test_training_killed_ten_times_ends_with_the_weights_of_an_uninterrupted_run
     """Kill a LoRA training 10 times, re-running it after each: 4 kills mid-save, 5 at random points, the last
     one after the last checkpoint (the re-run then trains no step). The artifact is bitwise the one an
     uninterrupted run writes, and its metering covers every step of every run."""
-    overrides = [SMOL, "task=general_en", "finetune=lora", "finetune.train_task=helpdesk_en", "finetune.n_train=16",
-                 "finetune.batch_size=2", "finetune.epochs=2", "finetune.max_length=64", "finetune.precision=fp32",
-                 "finetune.val_examples=0"]  # fmt: skip
+    overrides = [
+        SMOL,
+        "task=general_en",
+        "finetune=lora",
+        "finetune.train_task=helpdesk_en",
+        "finetune.n_train=16",
+        "finetune.batch_size=2",
+        "finetune.epochs=2",
+        "finetune.max_length=64",
+        "finetune.precision=fp32",
+        "finetune.val_examples=0",
+    ]
     # The uninterrupted run checkpoints at the epoch end and the last step only (save_steps=20 > 16 steps; 60 s);
     # the killed one after every step, by the time rule. Bookkeeping: the same artifact either way.
     cell = plan_cell(compose_cfg(overrides))
@@ -266,8 +285,10 @@ def test_training_killed_ten_times_ends_with_the_weights_of_an_uninterrupted_run
     assert got["mean_train_loss"] == pytest.approx(ref["mean_train_loss"], abs=1e-4)
     assert got["train_tokens"] == ref["train_tokens"]
     assert got["train_seconds"] > got["this_run_seconds"]  # time before the kills is kept
-    print(f"10 kills and the reference run in {seconds:.0f} s; mean loss {got['mean_train_loss']} "
-          f"(uninterrupted {ref['mean_train_loss']})")  # fmt: skip
+    print(
+        f"10 kills and the reference run in {seconds:.0f} s; mean loss {got['mean_train_loss']} "
+        f"(uninterrupted {ref['mean_train_loss']})"
+    )
 
 
 def test_a_trained_lora_is_served_merged_for_a_load_test_and_prices_its_row(lora_run, quiet_machine):
@@ -281,18 +302,27 @@ def test_a_trained_lora_is_served_merged_for_a_load_test_and_prices_its_row(lora
     from tests.support.run import run_harness
 
     tmp, overrides, _, base, tuned = lora_run
-    out = run_harness("load", *overrides, "load.levels=[1]", "load.requests_per_level=2", "load.n_prompts=2",
-                      "load.ttft_p95_s=30", "load.tpot_p95_s=5", "hardware=cpu-2vcpu", "hardware.cpus=null",
-                      timeout=600)  # fmt: skip
+    out = run_harness(
+        "load",
+        *overrides,
+        "load.levels=[1]",
+        "load.requests_per_level=2",
+        "load.n_prompts=2",
+        "load.ttft_p95_s=30",
+        "load.tpot_p95_s=5",
+        "hardware=cpu-2vcpu",
+        "hardware.cpus=null",
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     record = json.loads(next((tmp / "results" / "load").glob("*.json")).read_text())
     endpoint = record["identity"]["endpoint"]
+    assert endpoint["artifact_id"] == tuned["finetune"]["artifact_id"] and endpoint["model_key"] == "smollm2-135m"
     assert (
-        endpoint["artifact_id"] == tuned["finetune"]["artifact_id"]
-        and endpoint["model_key"] == "smollm2-135m"
-    )
-    assert (Path(tuned["finetune"]["artifact_path"]).parent / f"{Path(tuned['finetune']['artifact_path']).name}-merged"
-            / "config.json").is_file()  # fmt: skip
+        Path(tuned["finetune"]["artifact_path"]).parent
+        / f"{Path(tuned['finetune']['artifact_path']).name}-merged"
+        / "config.json"
+    ).is_file()
     [level] = record["levels"]
     assert level["figures"]["n_errors"] == 0 and level["figures"]["n"] == 2
     # the load was measured on helpdesk_en's test prompts: it prices a helpdesk_en row of that artifact

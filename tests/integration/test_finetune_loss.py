@@ -12,14 +12,12 @@ import torch
 from harness.finetune.data import IGNORE
 from harness.finetune.loss import answer_loss, answer_only_supported, collate
 from harness.finetune.train import _as_rows, _load_model, _wrap
-from harness.plan import plan_cell
+from harness.plan.cells import plan_cell
 from tests.support.run import compose_cfg
 
 
 def _batch_and_model(model: str, method: str, folder):
-    cell = plan_cell(
-        compose_cfg([f"model={model}", f"finetune={method}", "task=helpdesk_en", "finetune.n_train=3"])
-    )
+    cell = plan_cell(compose_cfg([f"model={model}", f"finetune={method}", "task=helpdesk_en", "finetune.n_train=3"]))
     spec = cell.train
     from transformers import AutoTokenizer
 
@@ -74,7 +72,4 @@ def test_the_answer_only_loss_and_gradients_equal_the_whole_sequence_ones(model,
 
 def test_p_tuning_keeps_the_whole_sequence_loss_and_says_why(smol_dir):
     _, wrapped, _ = _batch_and_model("smollm2-135m", "ptuning_v2", smol_dir)
-    assert (
-        answer_only_supported(wrapped)
-        == "a prefix (P-tuning v2) would meet left-padded tokens at other positions"
-    )
+    assert answer_only_supported(wrapped) == "a prefix (P-tuning v2) would meet left-padded tokens at other positions"

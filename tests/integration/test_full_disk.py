@@ -14,18 +14,28 @@ def test_a_full_disk_loses_no_paid_answer_and_the_console_says_what_is_stored(tm
     the console says so, with the cause. Once space is freed, the re-run stores the cell from the cache:
     4 requests in all, never 8."""
     mnt = tmp_path / "mnt"
-    run = (f"{harness_exe()} model=none finetune=none baseline=openai-gpt-4o-mini baseline.base_url={{url}} "
-           f"baseline.api_key_env=null task=helpdesk_en task.limit=4 paths.results={mnt}/results "
-           f"paths.reports={tmp_path}/reports hydra.sweep.dir={tmp_path}/hydra")  # fmt: skip
+    run = (
+        f"{harness_exe()} model=none finetune=none baseline=openai-gpt-4o-mini baseline.base_url={{url}} "
+        f"baseline.api_key_env=null task=helpdesk_en task.limit=4 paths.results={mnt}/results "
+        f"paths.reports={tmp_path}/reports hydra.sweep.dir={tmp_path}/hydra"
+    )
     with FakeProvider() as p:
-        script = "\n".join([
-            "set -u", f"mkdir -p {mnt}", f"mount -t tmpfs -o size=256k tmpfs {mnt}",
-            f"dd if=/dev/zero of={mnt}/filler bs=1k count=150 2>/dev/null",
-            run.format(url=p.url), 'echo "FIRST EXIT $?"', f"rm {mnt}/filler",
-            run.format(url=p.url), 'echo "SECOND EXIT $?"',
-        ])  # fmt: skip
-        out = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c", script], capture_output=True,
-                             text=True, timeout=600)  # fmt: skip
+        script = "\n".join(
+            [
+                "set -u",
+                f"mkdir -p {mnt}",
+                f"mount -t tmpfs -o size=256k tmpfs {mnt}",
+                f"dd if=/dev/zero of={mnt}/filler bs=1k count=150 2>/dev/null",
+                run.format(url=p.url),
+                'echo "FIRST EXIT $?"',
+                f"rm {mnt}/filler",
+                run.format(url=p.url),
+                'echo "SECOND EXIT $?"',
+            ]
+        )
+        out = subprocess.run(
+            ["unshare", "--map-root-user", "--mount", "sh", "-c", script], capture_output=True, text=True, timeout=600
+        )
         sent = len(p.bodies)
     log = out.stdout + out.stderr
     first, second = log.split("FIRST EXIT")

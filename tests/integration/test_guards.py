@@ -56,9 +56,7 @@ def test_a_tokenizer_without_an_eos_token_gets_the_models_or_the_cell_stops(lm):
             generation_config = None
             config = None
 
-        with pytest.raises(
-            HarnessError, match="smollm2: its tokenizer has no eos token and neither its config"
-        ):
+        with pytest.raises(HarnessError, match="smollm2: its tokenizer has no eos token and neither its config"):
             ensure_eos(tok, Nameless(), "smollm2")
         # before fine-tuning, with no model loaded yet: the same answer from the folder's own configs
         tok.eos_token = None

@@ -23,8 +23,15 @@ import pytest
 from harness.paths import REPO_ROOT
 from tests.support.run import run_harness
 
-ARGS = ["task=helpdesk_en", "load.requests_per_level=3", "load.n_prompts=6", "load.ttft_p95_s=2.0",
-        "load.tpot_p95_s=0.15", "hardware=cpu-2vcpu", "hardware.cpus=null"]  # fmt: skip
+ARGS = [
+    "task=helpdesk_en",
+    "load.requests_per_level=3",
+    "load.n_prompts=6",
+    "load.ttft_p95_s=2.0",
+    "load.tpot_p95_s=0.15",
+    "hardware=cpu-2vcpu",
+    "hardware.cpus=null",
+]
 
 
 def on_standin(url: str, model: Path) -> list[str]:
@@ -49,8 +56,14 @@ def closed(tmp_path_factory, quiet_machine):
     root = tmp_path_factory.mktemp("load")
     args = [*ARGS, "baseline=local-smollm2", "load.levels=[1,2]", f"paths.results={root}"]
     exe = Path(sys.executable).with_name("harness")
-    first = subprocess.Popen([str(exe), "load", *args], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=os.environ.copy())  # fmt: skip
+    first = subprocess.Popen(
+        [str(exe), "load", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
     deadline = time.monotonic() + 600
     while not _levels(root) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -96,19 +109,24 @@ def test_figures_and_capacity_recompute_by_hand_from_the_stored_rows(closed):
         # capacity: of the levels meeting it with every lower one meeting it too, the one that answered the most
         # requests per second (2 users can answer fewer than 1 on 2 cores: then level 1 is the capacity)
         if met_all and (capacity is None or 3 / stored["wall_s"] >= capacity["requests_per_s"]):
-            capacity = {"level": lv["level"], "requests_per_s": 3 / stored["wall_s"],
-                        "queries_per_hour": 3600 * 3 / stored["wall_s"]}  # fmt: skip
-    got = record["capacity"] and {
-        k: record["capacity"][k] for k in ("level", "requests_per_s", "queries_per_hour")
-    }
+            capacity = {
+                "level": lv["level"],
+                "requests_per_s": 3 / stored["wall_s"],
+                "queries_per_hour": 3600 * 3 / stored["wall_s"],
+            }
+    got = record["capacity"] and {k: record["capacity"][k] for k in ("level", "requests_per_s", "queries_per_hour")}
     assert got == (None if capacity is None else pytest.approx(capacity))
 
 
-def test_open_loop_sends_on_a_poisson_schedule_and_reports_its_fidelity(
-    tmp_path, standin_url, smol_dir, quiet_machine
-):
-    out = run_harness("load", *on_standin(standin_url, smol_dir), "load.mode=open", "load.levels=[0.5]", f"paths.results={tmp_path}",
-                      timeout=600)  # fmt: skip
+def test_open_loop_sends_on_a_poisson_schedule_and_reports_its_fidelity(tmp_path, standin_url, smol_dir, quiet_machine):
+    out = run_harness(
+        "load",
+        *on_standin(standin_url, smol_dir),
+        "load.mode=open",
+        "load.levels=[0.5]",
+        f"paths.results={tmp_path}",
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     record = _record(out.stdout)
     [lv] = record["levels"]
@@ -122,17 +140,13 @@ def test_open_loop_sends_on_a_poisson_schedule_and_reports_its_fidelity(
     # over the arrival window (last sent - first sent) x 3 / 2, not the wall time (it adds the last answer)
     sent = sorted(r["sent_s"] for r in rows)
     achieved = 2 / (sent[-1] - sent[0])
-    assert (
-        lv["generator"]["achieved_over_requested"] == pytest.approx(achieved / 0.5) and achieved / 0.5 > 0.9
-    )
+    assert lv["generator"]["achieved_over_requested"] == pytest.approx(achieved / 0.5) and achieved / 0.5 > 0.9
     ttft = [r["ttft_s"] for r in rows if r["error"] is None]
     assert len(ttft) == 3
     f = lv["figures"]
     assert f["ttft_s"]["p50"] == pytest.approx(float(np.percentile(ttft, 50)))
     assert f["ttft_s"]["p95"] == pytest.approx(float(np.percentile(ttft, 95)))
-    assert f["window"] == "arrivals" and f["requests_per_s"] == pytest.approx(
-        3 / ((sent[-1] - sent[0]) * 3 / 2)
-    )
+    assert f["window"] == "arrivals" and f["requests_per_s"] == pytest.approx(3 / ((sent[-1] - sent[0]) * 3 / 2))
     assert f["wall_s"] == stored["wall_s"] > sent[-1] - sent[0]  # kept as measured: it adds the last answer
 
 
@@ -148,9 +162,16 @@ def test_the_measured_capacity_prices_the_self_hosted_row_and_the_chart_draws(cl
         pytest.fail(f"no capacity at the target on this machine: {load['levels']}")
     price = load["identity"]["device"]["price_per_hour"]
     assert price == 0.1323  # hardware=cpu-2vcpu
-    base = make_record("s" * 20, model="smollm2-135m", task="helpdesk_en", n=50, score=0.1, stderr=0.0429,
-                       hardware={"price_per_hour": price, "profile": "cpu"},
-                       inference={"queries_per_hour": 99_999.0}).to_json()  # fmt: skip
+    base = make_record(
+        "s" * 20,
+        model="smollm2-135m",
+        task="helpdesk_en",
+        n=50,
+        score=0.1,
+        stderr=0.0429,
+        hardware={"price_per_hour": price, "profile": "cpu"},
+        inference={"queries_per_hour": 99_999.0},
+    ).to_json()
     board = build_board([base], [], settings={"monthly_queries": 100_000}, loads=[load])
     [row] = board.rows
     assert row["capacity_qph"] == pytest.approx(load["capacity"]["queries_per_hour"])
@@ -164,9 +185,15 @@ def test_the_measured_capacity_prices_the_self_hosted_row_and_the_chart_draws(cl
 
 
 def test_sweep_load_measures_each_job_and_its_report_shows_the_load(tmp_path, quiet_machine):
-    out = run_harness("sweep=load", "load.levels=[1]", "load.requests_per_level=2", "load.n_prompts=2",
-                      f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}",
-                      timeout=600)  # fmt: skip
+    out = run_harness(
+        "sweep=load",
+        "load.levels=[1]",
+        "load.requests_per_level=2",
+        "load.n_prompts=2",
+        f"paths.results={tmp_path / 'results'}",
+        f"paths.reports={tmp_path / 'reports'}",
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     [record] = list((tmp_path / "results" / "load").glob("*.json"))
     assert json.loads(record.read_text())["identity"]["endpoint"]["model_key"] == "smollm2-135m"

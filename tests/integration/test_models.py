@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.jobs.run_cell import run_cell
 from harness.models.embedded import MARKER
 from harness.paths import REPO_ROOT
-from harness.run import run_cell
 from harness.store import Store
 from tests.support.run import compose_cfg
 
@@ -33,8 +33,13 @@ def mean(xs):
 def smol_cell(request, tmp_path_factory, smol_dir):
     root = tmp_path_factory.mktemp("store")
     task = request.param
-    overrides = ["model=smollm2-135m", "finetune=none", f"task={task}", f"task.limit={CELLS[task]}",
-                 f"paths.results={root}"]  # fmt: skip
+    overrides = [
+        "model=smollm2-135m",
+        "finetune=none",
+        f"task={task}",
+        f"task.limit={CELLS[task]}",
+        f"paths.results={root}",
+    ]
     outcome = run_cell(compose_cfg(overrides))[-1]
     store = Store(root)
     return overrides, outcome, store.load(outcome.cell_id), store.load_samples(outcome.cell_id)
@@ -77,9 +82,7 @@ def test_record_score_is_the_mean_of_its_samples(smol_cell):
     assert record["task"]["n"] == CELLS[task] == len(samples)
     assert set(record["metrics"]) == set(samples[0]["scores"]) and record["metrics"]
     for metric in record["metrics"]:
-        assert record["metrics"][metric]["value"] == pytest.approx(
-            mean([s["scores"][metric] for s in samples])
-        )
+        assert record["metrics"][metric]["value"] == pytest.approx(mean([s["scores"][metric] for s in samples]))
     assert record["eval"]["apply_chat_template"] is True
     assert all("<|im_start|>assistant" in s["input"] for s in samples)
     if task == "general_en":
@@ -115,13 +118,9 @@ def test_harness_score_equals_raw_lm_eval_cli(smol_cell, tmp_path):
         assert raw[f"{metric},none"] == m["value"], metric
     raw_samples = [json.loads(line) for line in next(tmp_path.rglob(f"samples_{task}_*.jsonl")).open()]
     for metric in record["metrics"]:  # item by item, not only on average
-        assert {s["doc_id"]: s[metric] for s in raw_samples} == {
-            s["doc_id"]: s["scores"][metric] for s in samples
-        }
+        assert {s["doc_id"]: s[metric] for s in raw_samples} == {s["doc_id"]: s["scores"][metric] for s in samples}
     if record["task"]["name"] == "helpdesk_en":  # generation: the very same text
-        assert {s["doc_id"]: s["filtered_resps"][0] for s in raw_samples} == {
-            s["doc_id"]: s["output"] for s in samples
-        }
+        assert {s["doc_id"]: s["filtered_resps"][0] for s in raw_samples} == {s["doc_id"]: s["output"] for s in samples}
     else:  # multiple choice: the chosen option is the one with the highest log-likelihood
         for s in samples:
             assert s["output"] == s["options"][s["loglikelihoods"].index(max(s["loglikelihoods"]))]
@@ -154,9 +153,7 @@ def test_trust_remote_code_model_folder_loads_and_evaluates(tmp_path, smol_dir):
     assert record["eval"]["model_args"]["trust_remote_code"] is True
     assert record["model"]["weights"] == str(folder)
     assert record["task"]["n"] == 4 == len(samples)
-    assert record["metrics"]["contains"]["value"] == pytest.approx(
-        mean([s["scores"]["contains"] for s in samples])
-    )
+    assert record["metrics"]["contains"]["value"] == pytest.approx(mean([s["scores"]["contains"] for s in samples]))
     assert all(isinstance(s["output"], str) for s in samples)  # it generated through the remote class
     # The class lm-eval loaded is the folder's own code, not a built-in architecture.
     from transformers import AutoModelForCausalLM
@@ -175,8 +172,16 @@ def test_k_sampled_answers_on_a_local_model_are_logged_and_their_agreement_recou
     from harness.compare.consistency import canonical
     from harness.store import Store
 
-    args = ["model=smollm2-135m", "finetune=none", "baseline=none", "task=helpdesk_en", "task.limit=4",
-            "eval.samples=3", "eval.sample_temperature=1.0", *tmp_store]  # fmt: skip
+    args = [
+        "model=smollm2-135m",
+        "finetune=none",
+        "baseline=none",
+        "task=helpdesk_en",
+        "task.limit=4",
+        "eval.samples=3",
+        "eval.sample_temperature=1.0",
+        *tmp_store,
+    ]
     [outcome] = run_cell(compose_cfg(args))  # in this process: the repeats are the subject, not the command
     assert outcome.status == "done", outcome.message
     store = Store(tmp_store[0].split("=", 1)[1])

@@ -18,6 +18,4 @@ def test_transformers_renders_the_same_string_as_a_tokenizers_chat_template(fmt,
 
     tok = AutoTokenizer.from_pretrained(smol_dir)
     use_format(tok, fmt)
-    assert tok.apply_chat_template(messages(), tokenize=False, add_generation_prompt=True) == render(
-        fmt, messages()
-    )
+    assert tok.apply_chat_template(messages(), tokenize=False, add_generation_prompt=True) == render(fmt, messages())

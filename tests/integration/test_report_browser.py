@@ -15,8 +15,9 @@ from tests.support.browser import chart_points, check_first_screen, column_texts
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    return write_report(RECORDS, tmp_path_factory.mktemp("r"), "Browser test <i>report</i>", samples=samples,
-                        loads=LOADS)  # fmt: skip
+    return write_report(
+        RECORDS, tmp_path_factory.mktemp("r"), "Browser test <i>report</i>", samples=samples, loads=LOADS
+    )
 
 
 def test_renders_without_errors_and_charts_have_points(report):
@@ -45,9 +46,7 @@ def test_sorting_by_cost_reorders_rows_and_filters_hide_rows(report):
     with opened(report) as (page, errors):
 
         def models() -> list[str]:  # the model column's first line, in the order shown
-            return [
-                t.split("\n")[0].split("embedded")[0].strip() for t in column_texts(page, "leaderboard", 2)
-            ]
+            return [t.split("\n")[0].split("embedded")[0].strip() for t in column_texts(page, "leaderboard", 2)]
 
         assert models() == ["beta", "alpha", "gamma"]  # by rank, then score
         cost_header = page.locator("#leaderboard th", has_text="Cost / 1,000 queries").locator("button")

@@ -10,8 +10,11 @@ from harness.report.render import write_report
 from tests.support.browser import chart_points, column_texts, opened, screenshot
 from tests.unit.test_i18n import load_records, rich_board_records
 
-XSS = ['<script>window.__xss = 1</script>', '<img src=x onerror="window.__xss = 2">',
-       '"><svg onload="window.__xss = 3">']  # fmt: skip
+XSS = [
+    "<script>window.__xss = 1</script>",
+    '<img src=x onerror="window.__xss = 2">',
+    '"><svg onload="window.__xss = 3">',
+]
 
 # Each character drawn alone on a canvas in the page's own font stack; a character no installed font has is
 # drawn as the same "tofu" box as a private-use code point, so real glyphs differ from it and from each other.
@@ -39,9 +42,15 @@ def report(request, tmp_path_factory):
             row["output"] = XSS[i % 3] + f" answer {i}"
         return rows
 
-    path = write_report(records, tmp_path_factory.mktemp(request.param), "<i>报告</i> レポート",
-                        not_measured=failed, samples=with_payloads, assumptions={"lang": request.param},
-                        loads=load_records())  # fmt: skip
+    path = write_report(
+        records,
+        tmp_path_factory.mktemp(request.param),
+        "<i>报告</i> レポート",
+        not_measured=failed,
+        samples=with_payloads,
+        assumptions={"lang": request.param},
+        loads=load_records(),
+    )
     return request.param, path
 
 
@@ -63,14 +72,17 @@ def test_sorting_and_filters_work_and_the_counts_are_in_the_language(report):
     lang, path = report
     with opened(path) as (page, errors):
         headers = page.locator("#leaderboard thead th")
-        costs_col = [headers.nth(i).get_attribute("data-sort") for i in range(headers.count())].index(
-            "num", 7
-        )
+        costs_col = [headers.nth(i).get_attribute("data-sort") for i in range(headers.count())].index("num", 7)
         header = headers.nth(costs_col)
         header.locator("button").click()  # the score-or-cost column after rank, params and score: sorts
         assert header.get_attribute("aria-sort") == "ascending"
-        values = [v for v in page.eval_on_selector_all(
-            "#leaderboard tbody tr", f"rows => rows.map(r => r.cells[{costs_col}].getAttribute('data-v'))") if v]  # fmt: skip
+        values = [
+            v
+            for v in page.eval_on_selector_all(
+                "#leaderboard tbody tr", f"rows => rows.map(r => r.cells[{costs_col}].getAttribute('data-v'))"
+            )
+            if v
+        ]
         assert [float(v) for v in values] == sorted(float(v) for v in values)
         assert header.locator("button").get_attribute("title") not in ("", None, "sort by this column")
         page.select_option("#filter-egress", "third_party")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import PreflightError
+from harness.jobs.run_cell import run_cell
 from harness.paths import REPO_ROOT
-from harness.run import run_cell
 from harness.runtimes import main_lock_sha256
 from harness.store import Store
 from tests.support import background
@@ -35,9 +35,7 @@ def test_runtime_cli_creates_checks_and_lists(legacy):
     check = run_harness("runtime", "check", "legacy", timeout=300)
     assert check.returncode == 0, check.stderr
     assert (
-        "transformers 4.33.3" in check.stdout
-        and "peft 0.13.2" in check.stdout
-        and "tokenizers 0.13.3" in check.stdout
+        "transformers 4.33.3" in check.stdout and "peft 0.13.2" in check.stdout and "tokenizers 0.13.3" in check.stdout
     )
     assert "ok (worker imports; packages match the lock)" in check.stdout
     listing = run_harness("runtime", "list", timeout=300).stdout
@@ -55,11 +53,14 @@ def test_bitsandbytes_imports_in_legacy_on_a_cpu(legacy):
     from harness.execute.worker import worker_env
 
     place = worker_place("legacy", cache_root(), create_missing=False)
-    code = ("import bitsandbytes, peft, transformers; from transformers import BitsAndBytesConfig; "
-            "from peft import prepare_model_for_kbit_training; import torch; "
-            "print(bitsandbytes.__version__, transformers.__version__, peft.__version__, torch.cuda.is_available())")  # fmt: skip
-    out = subprocess.run([place.python, "-c", code], capture_output=True, text=True, timeout=300,
-                         env=worker_env(place.pythonpath))  # fmt: skip
+    code = (
+        "import bitsandbytes, peft, transformers; from transformers import BitsAndBytesConfig; "
+        "from peft import prepare_model_for_kbit_training; import torch; "
+        "print(bitsandbytes.__version__, transformers.__version__, peft.__version__, torch.cuda.is_available())"
+    )
+    out = subprocess.run(
+        [place.python, "-c", code], capture_output=True, text=True, timeout=300, env=worker_env(place.pythonpath)
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-4:] == ["0.45.5", "4.33.3", "0.13.2", "False"]
     check = subprocess.run([place.python, "-m", "pip", "check"], capture_output=True, text=True, timeout=300)
@@ -74,20 +75,30 @@ def _tiny_legacy(tmp_path: Path) -> Path:
     return module.build(tmp_path / "tiny-legacy")
 
 
-def test_a_model_that_loads_only_on_old_transformers_is_routed_to_legacy_and_refused_in_main(
-    legacy, tmp_path
-):
+def test_a_model_that_loads_only_on_old_transformers_is_routed_to_legacy_and_refused_in_main(legacy, tmp_path):
     folder = _tiny_legacy(tmp_path)
     # as it fails in any transformers >= 4.34: the pre-4.34 tokenizer API (Baichuan2's pattern)
     from transformers import AutoTokenizer
 
     with pytest.raises(AttributeError, match="encoder"):
         AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
-    base = ["model=llama2-7b", "finetune=none", "model.name=tiny-legacy", "model.display_name=Tiny legacy",
-            "model.source=local", f"model.local_path={folder}", "model.dtype=float32", "model.n_params=20000",
-            "model.trust_remote_code=true", "model.constraints.transformers='<4.34'",
-            "model.constraints.notes='its tokenizer uses the pre-4.34 API'", "model.runtime=legacy",
-            "task.limit=3", "eval.batch_size=3", f"paths.results={tmp_path / 'r'}"]  # fmt: skip
+    base = [
+        "model=llama2-7b",
+        "finetune=none",
+        "model.name=tiny-legacy",
+        "model.display_name=Tiny legacy",
+        "model.source=local",
+        f"model.local_path={folder}",
+        "model.dtype=float32",
+        "model.n_params=20000",
+        "model.trust_remote_code=true",
+        "model.constraints.transformers='<4.34'",
+        "model.constraints.notes='its tokenizer uses the pre-4.34 API'",
+        "model.runtime=legacy",
+        "task.limit=3",
+        "eval.batch_size=3",
+        f"paths.results={tmp_path / 'r'}",
+    ]
     store = Store(tmp_path / "r")
     for task in ("helpdesk_en", "helpdesk_zh"):
         outcome = run_cell(compose_cfg([*base, f"task={task}"]))[-1]
@@ -114,9 +125,7 @@ def test_a_model_that_loads_only_on_old_transformers_is_routed_to_legacy_and_ref
     assert "Run it in the runtime legacy (transformers 4.33.3)" in message
 
 
-def test_smollm2_scores_the_same_items_the_same_way_in_both_runtimes_and_the_report_says_which(
-    legacy, tmp_path
-):
+def test_smollm2_scores_the_same_items_the_same_way_in_both_runtimes_and_the_report_says_which(legacy, tmp_path):
     """Same task YAMLs, prompts and metric code on both stacks: equal per-item outputs and scores (greedy, fp32;
     the legacy side reads its own converted copy of the prepared folder)."""
     results = tmp_path / "r"
@@ -125,8 +134,15 @@ def test_smollm2_scores_the_same_items_the_same_way_in_both_runtimes_and_the_rep
     for task, limit in (("helpdesk_en", 4), ("general_zh", 6)):
         cells = {}
         for rt in ("main", "legacy"):
-            ov = ["model=smollm2-135m", "finetune=none", f"task={task}", f"task.limit={limit}",
-                  "eval.batch_size=8", f"model.runtime={rt}", f"paths.results={results}"]  # fmt: skip
+            ov = [
+                "model=smollm2-135m",
+                "finetune=none",
+                f"task={task}",
+                f"task.limit={limit}",
+                "eval.batch_size=8",
+                f"model.runtime={rt}",
+                f"paths.results={results}",
+            ]
             cells[rt] = run_cell(compose_cfg(ov))[-1].cell_id
         pairs[task] = cells
         main, old = (store.load_samples(cells[rt]) for rt in ("main", "legacy"))
@@ -154,9 +170,19 @@ def test_smollm2_scores_the_same_items_the_same_way_in_both_runtimes_and_the_rep
 def test_lora_and_ptuning_v2_train_inside_legacy(legacy, tmp_path):
     results = tmp_path / "r"
     store = Store(results)
-    common = ["model=smollm2-135m", "task=helpdesk_en", "task.limit=2", "eval.batch_size=2",
-              "finetune.n_train=4", "finetune.epochs=1", "finetune.batch_size=2", "finetune.precision=fp32",
-              "finetune.val_examples=2", f"paths.results={results}", f"paths.artifacts={tmp_path / 'a'}"]  # fmt: skip
+    common = [
+        "model=smollm2-135m",
+        "task=helpdesk_en",
+        "task.limit=2",
+        "eval.batch_size=2",
+        "finetune.n_train=4",
+        "finetune.epochs=1",
+        "finetune.batch_size=2",
+        "finetune.precision=fp32",
+        "finetune.val_examples=2",
+        f"paths.results={results}",
+        f"paths.artifacts={tmp_path / 'a'}",
+    ]
     tokens = {}
     for rt in ("main", "legacy"):
         outcome = run_cell(compose_cfg([*common, "finetune=lora", f"model.runtime={rt}"]))[-1]
@@ -169,8 +195,6 @@ def test_lora_and_ptuning_v2_train_inside_legacy(legacy, tmp_path):
     assert tokens["legacy"] == tokens["main"] > 0
     outcome = run_cell(compose_cfg([*common, "finetune=ptuning_v2", "model.runtime=legacy"]))[-1]
     record, samples = store.load(outcome.cell_id), store.load_samples(outcome.cell_id)
-    assert (
-        record["finetune"]["method"] == "ptuning_v2" and record["environment"]["runtime"]["name"] == "legacy"
-    )
+    assert record["finetune"]["method"] == "ptuning_v2" and record["environment"]["runtime"]["name"] == "legacy"
     assert record["finetune"]["metering"]["steps"] == 2
     assert len(samples) == 2 and all(s["output"] for s in samples)  # generated through peft's prefix

@@ -26,9 +26,7 @@ legacy = seed.legacy  # the fixture
 
 @pytest.mark.parametrize("family", sorted(REFERENCE))
 def test_model_check_passes_every_step_with_the_reference_loglik(legacy, family, tmp_path):
-    out = run_harness(
-        "model", "check", str(SEED / family), "--json", str(tmp_path / "check.json"), timeout=600
-    )
+    out = run_harness("model", "check", str(SEED / family), "--json", str(tmp_path / "check.json"), timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
     steps = {s["step"]: s for s in json.loads((tmp_path / "check.json").read_text())["steps"]}
     assert [s for s in steps if steps[s]["status"] != "ok"] == ["qlora"]  # CPU: QLoRA refused with its reason
@@ -41,9 +39,18 @@ def test_model_check_passes_every_step_with_the_reference_loglik(legacy, family,
 
 
 def test_qlora_is_refused_before_any_model_loads_on_a_cpu(legacy, tmp_path):
-    out = run_harness("model=qwen-14b", "model.source=local", f"model.local_path={SEED / 'qwen-14b'}",
-                      "finetune=qlora", "task=helpdesk_zh", "task.limit=1", "baseline=none",
-                      f"paths.results={tmp_path / 'r'}", f"paths.artifacts={tmp_path / 'a'}", timeout=600)  # fmt: skip
+    out = run_harness(
+        "model=qwen-14b",
+        "model.source=local",
+        f"model.local_path={SEED / 'qwen-14b'}",
+        "finetune=qlora",
+        "task=helpdesk_zh",
+        "task.limit=1",
+        "baseline=none",
+        f"paths.results={tmp_path / 'r'}",
+        f"paths.artifacts={tmp_path / 'a'}",
+        timeout=600,
+    )
     assert out.returncode != 0
     said = out.stdout + out.stderr
     assert "preflight failed for model=qwen-14b, finetune=qlora" in said
@@ -56,9 +63,7 @@ def test_model_check_exit_codes(tmp_path):
     missing = run_harness("model", "check", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "neither a folder nor a model name" in missing.stderr
     alone = run_harness("model", "check", str(SEED / "qwen-14b"), "--steps", "lora", timeout=600)
-    assert (
-        alone.returncode == 0 and "2 ok, 0 refused, 0 failed" in alone.stdout
-    )  # its tokenizer step ran first
+    assert alone.returncode == 0 and "2 ok, 0 refused, 0 failed" in alone.stdout  # its tokenizer step ran first
     bad = run_harness("model", "check", str(SEED / "qwen-14b"), "--steps", "tokenizer,fly")
     assert bad.returncode == 2 and "unknown step(s) ['fly']" in bad.stderr
 
@@ -69,21 +74,42 @@ def test_chatglm2_prefix_encoder_resumes_after_a_kill(legacy, tmp_path):
     from safetensors.torch import load_file
 
     def command(results: Path, artifacts: Path) -> list[str]:
-        return [str(harness_exe()), "model=chatglm2-6b", "model.source=local", f"model.local_path={SEED / 'chatglm2-6b'}",
-                "model.dtype=float32", "finetune=ptuning_v2", "finetune.n_train=4", "finetune.epochs=10",
-                "finetune.batch_size=1", "finetune.save_steps=4", "finetune.val_examples=1",
-                "finetune.train_task=helpdesk_zh", "task=helpdesk_zh", "task.limit=1", "baseline=none",
-                "load.with_cells=none", f"paths.results={results}", f"paths.artifacts={artifacts}"]  # fmt: skip
+        return [
+            str(harness_exe()),
+            "model=chatglm2-6b",
+            "model.source=local",
+            f"model.local_path={SEED / 'chatglm2-6b'}",
+            "model.dtype=float32",
+            "finetune=ptuning_v2",
+            "finetune.n_train=4",
+            "finetune.epochs=10",
+            "finetune.batch_size=1",
+            "finetune.save_steps=4",
+            "finetune.val_examples=1",
+            "finetune.train_task=helpdesk_zh",
+            "task=helpdesk_zh",
+            "task.limit=1",
+            "baseline=none",
+            "load.with_cells=none",
+            f"paths.results={results}",
+            f"paths.artifacts={artifacts}",
+        ]
 
     def encoder(artifacts: Path) -> tuple[dict, dict]:
         [marker] = artifacts.glob("*/harness_artifact.json")
         return load_file(str(marker.parent / "prefix_encoder.safetensors")), json.loads(marker.read_text())
 
-    ref = subprocess.run(command(tmp_path / "r0", tmp_path / "a0"), cwd=REPO_ROOT, capture_output=True, text=True,
-                         timeout=600)  # fmt: skip
+    ref = subprocess.run(
+        command(tmp_path / "r0", tmp_path / "a0"), cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     assert ref.returncode == 0, ref.stderr[-3000:]
-    proc = subprocess.Popen(command(tmp_path / "r1", tmp_path / "a1"), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        command(tmp_path / "r1", tmp_path / "a1"),
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if list((tmp_path / "a1").glob(".*.partial/checkpoints/checkpoint-*/harness_meter.json")):
@@ -97,12 +123,10 @@ def test_chatglm2_prefix_encoder_resumes_after_a_kill(legacy, tmp_path):
         "prefix_config.json",
         "prefix_encoder.safetensors",
     ]  # the encoder alone, never the frozen base
-    again = subprocess.run(command(tmp_path / "r1", tmp_path / "a1"), cwd=REPO_ROOT, capture_output=True,
-                           text=True, timeout=600)  # fmt: skip
+    again = subprocess.run(
+        command(tmp_path / "r1", tmp_path / "a1"), cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     (want, ref_info), (got, info) = encoder(tmp_path / "a0"), encoder(tmp_path / "a1")
-    assert (
-        info["metering"]["resumed_from_step"] > 0
-        and info["metering"]["steps"] == ref_info["metering"]["steps"]
-    )
+    assert info["metering"]["resumed_from_step"] > 0 and info["metering"]["steps"] == ref_info["metering"]["steps"]
     assert list(got) == list(want) and all(bool((got[k] == want[k]).all()) for k in want)

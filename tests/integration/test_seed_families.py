@@ -40,13 +40,27 @@ def runs(legacy, tmp_path_factory):
         if family not in done:
             results, artifacts = root / family / "r", root / family / "a"
             out = run_harness(
-                "-m", f"model={family}", "model.source=local", f"model.local_path={SEED / family}",
-                "model.dtype=float32", "finetune=lora,ptuning_v2,full", "finetune.n_train=1", "finetune.epochs=4",
-                "finetune.batch_size=1", "finetune.logging_steps=1", "finetune.val_examples=1",
-                f"finetune.learning_rate={LEARNING_RATE.get(family, 0.01)}", "finetune.train_task=helpdesk_zh",
-                "task=helpdesk_zh", "task.limit=2", "eval.batch_size=2", "baseline=none",
-                f"paths.results={results}", f"paths.artifacts={artifacts}", timeout=900,
-            )  # fmt: skip
+                "-m",
+                f"model={family}",
+                "model.source=local",
+                f"model.local_path={SEED / family}",
+                "model.dtype=float32",
+                "finetune=lora,ptuning_v2,full",
+                "finetune.n_train=1",
+                "finetune.epochs=4",
+                "finetune.batch_size=1",
+                "finetune.logging_steps=1",
+                "finetune.val_examples=1",
+                f"finetune.learning_rate={LEARNING_RATE.get(family, 0.01)}",
+                "finetune.train_task=helpdesk_zh",
+                "task=helpdesk_zh",
+                "task.limit=2",
+                "eval.batch_size=2",
+                "baseline=none",
+                f"paths.results={results}",
+                f"paths.artifacts={artifacts}",
+                timeout=900,
+            )
             assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
             by_method = {}
             for f in (results / "records").glob("*.json"):
@@ -166,8 +180,13 @@ def test_a_prefix_never_lets_a_token_see_the_ones_after_it(legacy):
     from harness.execute.worker import worker_env
 
     place = worker_place("legacy", cache_root(), create_missing=False)
-    out = subprocess.run([place.python, "-c", CAUSAL, json.dumps(PATHS), str(SEED)], capture_output=True,
-                         text=True, timeout=300, env=worker_env(place.pythonpath))  # fmt: skip
+    out = subprocess.run(
+        [place.python, "-c", CAUSAL, json.dumps(PATHS), str(SEED)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=worker_env(place.pythonpath),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     for family, r in got.items():

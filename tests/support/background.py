@@ -37,8 +37,9 @@ def run_harness(*args: str, timeout: int) -> subprocess.CompletedProcess:
     if _stopping.is_set():
         raise RuntimeError("the test session ended before this background job started")
     exe = os.path.join(os.path.dirname(sys.executable), "harness")
-    proc = subprocess.Popen([exe, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [exe, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     _running.add(proc)
     try:
         out, err = proc.communicate(timeout=timeout)

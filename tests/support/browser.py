@@ -20,8 +20,15 @@ from typing import Any
 from harness.paths import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"  # screenshots kept by CI (git-ignored)
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str:
@@ -64,10 +71,17 @@ class _Chromium:
     def _launch(self) -> None:
         profile = Path(tempfile.mkdtemp(prefix="harness-chromium-"))
         self.proc = subprocess.Popen(
-            [chromium_path(), "--headless", *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}",
-             "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                chromium_path(),
+                "--headless",
+                *FLAGS,
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.profile = profile
         port_file = profile / "DevToolsActivePort"  # chromium writes the port it chose here
         deadline = time.monotonic() + 60
@@ -116,8 +130,9 @@ def opened(html_file: Path, width: int = 1300) -> Iterator[tuple[Any, list[str]]
 def chart_points(page: Any, chart_id: str) -> int:
     """Data points plotly drew in a chart (markers and heatmap cells), counted in the rendered SVG. A chart is drawn
     when it nears the screen (templates/report.js): it is scrolled to first, as a reader would."""
-    if page.evaluate("id => { const el = document.getElementById(id); if (el) el.scrollIntoView(); return !!el; }",
-                     chart_id):  # fmt: skip
+    if page.evaluate(
+        "id => { const el = document.getElementById(id); if (el) el.scrollIntoView(); return !!el; }", chart_id
+    ):
         page.wait_for_function("id => !!document.getElementById(id).data", arg=chart_id, timeout=20_000)
     return page.evaluate(
         """id => { const el = document.getElementById(id);
@@ -164,9 +179,7 @@ def check_first_screen(page: Any) -> None:
              return {height: r.getBoundingClientRect().height, limit: 2 * line + pad + 2, row: r.innerText};
            })""",
     )
-    assert heights and all(h["height"] <= h["limit"] for h in heights), [
-        h for h in heights if h["height"] > h["limit"]
-    ]
+    assert heights and all(h["height"] <= h["limit"] for h in heights), [h for h in heights if h["height"] > h["limit"]]
     notes = page.locator("#leaderboard-notes li").all_inner_texts()
     assert len(notes) == len(set(notes)), notes
     marks = page.eval_on_selector_all("#leaderboard sup a", "as => as.map(a => a.getAttribute('href'))")

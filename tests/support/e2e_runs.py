@@ -15,8 +15,16 @@ from tests.support.shared import shared_folder
 # every cost is checked on every machine (which profile hardware=auto picks is tested in tests/unit). Its load
 # stage is off here: a capacity is measured on a machine of its own, so tests/e2e/test_default_job.py runs it on a
 # copy of this store in a `quiet` test (2 requests per level).
-DEFAULT_JOB = ["task.limit=4", "finetune.n_train=8", "finetune.val_examples=4", "hardware=cpu-2vcpu",
-               "hardware.cpus=null", "load.requests_per_level=2", "load.n_prompts=2", "load.with_cells=none"]  # fmt: skip
+DEFAULT_JOB = [
+    "task.limit=4",
+    "finetune.n_train=8",
+    "finetune.val_examples=4",
+    "hardware=cpu-2vcpu",
+    "hardware.cpus=null",
+    "load.requests_per_level=2",
+    "load.n_prompts=2",
+    "load.with_cells=none",
+]
 # sweep=data-quality on 8 training examples and 16 test items instead of 64 and 100
 DATA_QUALITY = ["sweep=data-quality", "task.limit=16", "finetune.n_train=8"]
 
@@ -26,8 +34,12 @@ def _runs(args: list[str], runs: tuple[str, ...]) -> Callable[[Path], None]:
     code and output kept beside the results (an assertion below keeps a failed build from being reused)."""
 
     def build(root: Path) -> None:
-        store = [f"paths.results={root / 'results'}", f"paths.reports={root / 'reports'}",
-                 f"paths.artifacts={root / 'artifacts'}", f"hydra.sweep.dir={root / 'hydra'}"]  # fmt: skip
+        store = [
+            f"paths.results={root / 'results'}",
+            f"paths.reports={root / 'reports'}",
+            f"paths.artifacts={root / 'artifacts'}",
+            f"hydra.sweep.dir={root / 'hydra'}",
+        ]
         for run in runs:
             p = run_harness(*args, *store, timeout=3600)
             (root / f"{run}.out").write_text(json.dumps({"rc": p.returncode, "out": p.stdout + p.stderr}))

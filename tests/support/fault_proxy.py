@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, plan: dict[str, list[str]] | None = None, retry_after: float = 1.0,
-                 slow_s: float = 4.0):  # fmt: skip
+    def __init__(
+        self, upstream: str, plan: dict[str, list[str]] | None = None, retry_after: float = 1.0, slow_s: float = 4.0
+    ):
         self.upstream = urlsplit(upstream)  # http://127.0.0.1:PORT (no /v1)
         self.plan = {k: list(v) for k, v in (plan or {}).items()}
         self.retry_after, self.slow_s = retry_after, slow_s
@@ -86,24 +87,39 @@ class FaultProxy:
                 temperature = json.loads(text).get("temperature")
             except (ValueError, AttributeError):
                 temperature = None
-            self.log.append({"t": time.monotonic(), "marker": marker, "fault": fault,
-                             "auth": h.headers.get("authorization"), "path": h.path,
-                             "temperature": temperature})  # fmt: skip
+            self.log.append(
+                {
+                    "t": time.monotonic(),
+                    "marker": marker,
+                    "fault": fault,
+                    "auth": h.headers.get("authorization"),
+                    "path": h.path,
+                    "temperature": temperature,
+                }
+            )
         try:
             if fault == "429":
-                self._reply(h, 429, b'{"error": {"message": "rate limited", "type": "requests", "code": "rate_limit_exceeded"}}',
-                            {"Retry-After": f"{self.retry_after:g}"})  # fmt: skip
-            elif fault == "401":
                 self._reply(
-                    h, 401, b'{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}'
+                    h,
+                    429,
+                    b'{"error": {"message": "rate limited", "type": "requests", "code": "rate_limit_exceeded"}}',
+                    {"Retry-After": f"{self.retry_after:g}"},
                 )
+            elif fault == "401":
+                self._reply(h, 401, b'{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}')
             elif fault == "500":
                 self._reply(h, 500, b'{"error": {"message": "internal error"}}')
             elif fault == "malformed":
                 stream = b'"stream": true' in body or b'"stream":true' in body
                 ctype = "text/event-stream" if stream else "application/json"
-                self._reply(h, 200, b'data: {"id": "x", "choices": [{"delta": {"content": "Hel\n\n' if stream
-                            else b'{"id": "x", "choices": [', {"Content-Type": ctype})  # fmt: skip
+                self._reply(
+                    h,
+                    200,
+                    b'data: {"id": "x", "choices": [{"delta": {"content": "Hel\n\n'
+                    if stream
+                    else b'{"id": "x", "choices": [',
+                    {"Content-Type": ctype},
+                )
             elif fault == "drop":
                 h.close_connection = True
                 h.connection.close()
@@ -127,13 +143,9 @@ class FaultProxy:
 
     def _forward(self, h: BaseHTTPRequestHandler, body: bytes | None) -> None:
         conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=300)
-        headers = {
-            k: v for k, v in h.headers.items() if k.lower() not in ("host", "content-length", "authorization")
-        }
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in ("host", "content-length", "authorization")}
         conn.request(h.command, h.path, body=body, headers=headers)
         resp = conn.getresponse()
         payload = resp.read()
         conn.close()
-        self._reply(
-            h, resp.status, payload, {"Content-Type": resp.getheader("content-type", "application/json")}
-        )
+        self._reply(h, resp.status, payload, {"Content-Type": resp.getheader("content-type", "application/json")})

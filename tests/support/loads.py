@@ -24,13 +24,29 @@ def level(
 ) -> dict[str, Any]:
     """One measured level: `answered` requests, none failed, at `qph` queries an hour; e2e and ttft (p50, p95)."""
     rps = qph / 3600
-    fig = {"n": answered, "n_errors": 0, "error_rate": 0.0, "window": "wall", "requests_per_s": rps,
-           "output_tokens_per_s": 10 * rps, "goodput_per_s": rps if meets else 0.0,
-           "ttft_s": {"p50": ttft[0], "p95": ttft[1], "p99": ttft[1]}, "tpot_s": {"p50": 0.05, "p95": 0.07},
-           "e2e_s": {"p50": e2e[0], "p95": e2e[1]}, "e2e_mean_s": None, "e2e_sd_s": None,
-           "meets_target": meets}  # fmt: skip
-    return {"level": float(n), "level_id": f"l{n:g}", "trusted": True, "figures": fig, "generator": None,
-            "machine": {"contended": False, "flags": [], "other_share": 0.0}}  # fmt: skip
+    fig = {
+        "n": answered,
+        "n_errors": 0,
+        "error_rate": 0.0,
+        "window": "wall",
+        "requests_per_s": rps,
+        "output_tokens_per_s": 10 * rps,
+        "goodput_per_s": rps if meets else 0.0,
+        "ttft_s": {"p50": ttft[0], "p95": ttft[1], "p99": ttft[1]},
+        "tpot_s": {"p50": 0.05, "p95": 0.07},
+        "e2e_s": {"p50": e2e[0], "p95": e2e[1]},
+        "e2e_mean_s": None,
+        "e2e_sd_s": None,
+        "meets_target": meets,
+    }
+    return {
+        "level": float(n),
+        "level_id": f"l{n:g}",
+        "trusted": True,
+        "figures": fig,
+        "generator": None,
+        "machine": {"contended": False, "flags": [], "other_share": 0.0},
+    }
 
 
 def load_record(
@@ -64,18 +80,45 @@ def load_record(
         if capacity_qph != first:
             at = 2.0
             levels.append(level(2, capacity_qph, e2e=(one_user[0] * 1.5, one_user[1] * 1.5)))
-        cap = {"level": at, "requests_per_s": capacity_qph / 3600, "queries_per_hour": capacity_qph,
-               "queries_per_hour_low": low_qph, "queries_per_hour_high": high_qph,
-               "lowest": {"level": 1.0, "queries_per_hour": first}}  # fmt: skip
-    device = {"kind": "cuda" if profile and profile != "cpu-2vcpu" else "cpu", "profile": profile,
-              "price_per_hour": price_per_hour, "devices": devices}  # fmt: skip
-    identity = {"schema": 1, "endpoint": endpoint, "device": device, "task": {"name": task},
-                "prompts": {"n": 4, "seed": 1, "max_tokens": 48, "stop": [], "chat": True}, "mode": "closed",
-                "levels": [lv["level"] for lv in levels], "requests_per_level": 8, "slo": dict(SLO)}  # fmt: skip
+        cap = {
+            "level": at,
+            "requests_per_s": capacity_qph / 3600,
+            "queries_per_hour": capacity_qph,
+            "queries_per_hour_low": low_qph,
+            "queries_per_hour_high": high_qph,
+            "lowest": {"level": 1.0, "queries_per_hour": first},
+        }
+    device = {
+        "kind": "cuda" if profile and profile != "cpu-2vcpu" else "cpu",
+        "profile": profile,
+        "price_per_hour": price_per_hour,
+        "devices": devices,
+    }
+    identity = {
+        "schema": 1,
+        "endpoint": endpoint,
+        "device": device,
+        "task": {"name": task},
+        "prompts": {"n": 4, "seed": 1, "max_tokens": 48, "stop": [], "chat": True},
+        "mode": "closed",
+        "levels": [lv["level"] for lv in levels],
+        "requests_per_level": 8,
+        "slo": dict(SLO),
+    }
     load_id = hashlib.sha256(json.dumps([identity, created_at], sort_keys=True).encode()).hexdigest()[:20]
-    return {"kind": "load", "schema_version": 1, "load_id": load_id, "created_at": created_at,
-            "identity": identity, "levels": levels, "capacity": cap, "target": TARGET, "price": None,
-            "cost": None, "stopped_by_budget": None}  # fmt: skip
+    return {
+        "kind": "load",
+        "schema_version": 1,
+        "load_id": load_id,
+        "created_at": created_at,
+        "identity": identity,
+        "levels": levels,
+        "capacity": cap,
+        "target": TARGET,
+        "price": None,
+        "cost": None,
+        "stopped_by_budget": None,
+    }
 
 
 def store_load(results: Path, record: dict[str, Any]) -> Path:

@@ -38,9 +38,7 @@ class LoopbackServer:
         self.server.server_close()
 
 
-def send_body(
-    handler: BaseHTTPRequestHandler, payload: bytes, content_type: str = "application/json"
-) -> None:
+def send_body(handler: BaseHTTPRequestHandler, payload: bytes, content_type: str = "application/json") -> None:
     handler.send_response(200)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(payload)))
@@ -68,12 +66,19 @@ class FakeProvider(LoopbackServer):
       echo400    every second request: HTTP 400 whose body echoes the request's Authorization header
     """
 
-    def __init__(self, behaviour: str = "ok", *, text: str = "Hello there", usage: Any = None,
-                 n: int = 1, max_requests: int = 100, max_seconds: float = 20.0, port: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        behaviour: str = "ok",
+        *,
+        text: str = "Hello there",
+        usage: Any = None,
+        n: int = 1,
+        max_requests: int = 100,
+        max_seconds: float = 20.0,
+        port: int = 0,
+    ):
         self.behaviour, self.text, self.n = behaviour, text, n
-        self.usage = (
-            {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23} if usage is None else usage
-        )
+        self.usage = {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23} if usage is None else usage
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.bodies: list[dict[str, Any]] = []
         self._lock, self._closing, self._port_closed = threading.Lock(), threading.Lock(), False
@@ -104,13 +109,25 @@ class FakeProvider(LoopbackServer):
             return
         if b in ("plain_json", "json_sse"):
             kind = "text/plain" if b == "plain_json" else "text/event-stream"
-            _send(h, json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": self.text},
-                                              "finish_reason": "stop"}], "usage": self.usage}).encode(), kind)  # fmt: skip
+            _send(
+                h,
+                json.dumps(
+                    {
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": self.text},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": self.usage,
+                    }
+                ).encode(),
+                kind,
+            )
             return
         if b == "echo400" and count % 2 == 0:
-            said = json.dumps(
-                {"error": {"message": f"bad request from {h.headers.get('Authorization')}"}}
-            ).encode()
+            said = json.dumps({"error": {"message": f"bad request from {h.headers.get('Authorization')}"}}).encode()
             h.send_response(400)
             h.send_header("Content-Type", "application/json")
             h.send_header("Content-Length", str(len(said)))
@@ -122,12 +139,16 @@ class FakeProvider(LoopbackServer):
             h.send_header("Content-Type", "text/event-stream")
             h.end_headers()
             content = "x" * 600_000 if b == "hugeline" else self.text
-            events = {"cut": [{"choices": [{"index": 0, "delta": {"content": self.text}}]}],
-                      "odd": [{"choices": [None]}],
-                      "hugeline": [{"choices": [{"index": 0, "delta": {"content": content}}]}],
-                      "open_end": [{"choices": [{"index": 0, "delta": {"content": self.text}}]},
-                                   {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                                   {"choices": [], "usage": self.usage}]}[b]  # fmt: skip
+            events = {
+                "cut": [{"choices": [{"index": 0, "delta": {"content": self.text}}]}],
+                "odd": [{"choices": [None]}],
+                "hugeline": [{"choices": [{"index": 0, "delta": {"content": content}}]}],
+                "open_end": [
+                    {"choices": [{"index": 0, "delta": {"content": self.text}}]},
+                    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                    {"choices": [], "usage": self.usage},
+                ],
+            }[b]
             try:
                 h.wfile.write(b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events))
                 if b == "odd":
@@ -145,20 +166,38 @@ class FakeProvider(LoopbackServer):
             h.end_headers()
             try:
                 while time.monotonic() < until and not self.closed:
-                    h.wfile.write(b": keep-alive\n\n" if b == "keepalive" else
-                                  b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n')  # fmt: skip
+                    h.wfile.write(
+                        b": keep-alive\n\n"
+                        if b == "keepalive"
+                        else b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n'
+                    )
                     h.wfile.flush()
                     time.sleep(0.2)
             except OSError:  # the client gave up: what this misbehaviour is for
                 pass
             return
         if not body.get("stream"):
-            _send(h, json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": self.text},
-                                              "finish_reason": "stop"}], "usage": self.usage}).encode())  # fmt: skip
+            _send(
+                h,
+                json.dumps(
+                    {
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": self.text},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": self.usage,
+                    }
+                ).encode(),
+            )
             return
-        events = [{"choices": [{"index": 0, "delta": {"content": self.text}}]},
-                  {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                  {"choices": [], "usage": self.usage}]  # fmt: skip
+        events = [
+            {"choices": [{"index": 0, "delta": {"content": self.text}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {"choices": [], "usage": self.usage},
+        ]
         payload = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
         _send(h, payload, "text/event-stream")
 

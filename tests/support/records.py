@@ -20,15 +20,30 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from harness.evaluate.api.meter import Meter, aggregate
-from harness.evaluate.api.pricing import cost as request_cost
+from harness.api.meter import Meter, aggregate
+from harness.api.pricing import cost as request_cost
 from harness.store.record import SCHEMA_VERSION, TRACKED_PACKAGES, Record
 
 # gpt-4o-mini's list price as in conf/baseline/price/gpt-4o-mini.yaml: the default API baseline's price.
-API_PRICE = {"currency": "USD", "input_per_1m": 0.15, "cached_input_per_1m": 0.075, "output_per_1m": 0.60,
-             "as_of": "2025-08-07", "source": "https://openai.com/api/pricing/", "note": ""}  # fmt: skip
-VERSIONS = {"harness": "0.1.0", "lm_eval": "0.4.13", "transformers": "4.56.2", "torch": "2.8.0",
-            "accelerate": "1.10.1", "peft": "0.17.1", "tokenizers": "0.22.1", "datasets": "4.1.1"}  # fmt: skip
+API_PRICE = {
+    "currency": "USD",
+    "input_per_1m": 0.15,
+    "cached_input_per_1m": 0.075,
+    "output_per_1m": 0.60,
+    "as_of": "2025-08-07",
+    "source": "https://openai.com/api/pricing/",
+    "note": "",
+}
+VERSIONS = {
+    "harness": "0.1.0",
+    "lm_eval": "0.4.13",
+    "transformers": "4.56.2",
+    "torch": "2.8.0",
+    "accelerate": "1.10.1",
+    "peft": "0.17.1",
+    "tokenizers": "0.22.1",
+    "datasets": "4.1.1",
+}
 EVALUATE_S = 30.0  # lm-eval's wall time in every fixture record (so items_per_s = n / 30)
 
 
@@ -98,17 +113,35 @@ def make_record(
     if consistency:
         eval_id.update(samples=consistency["k"], sample_temperature=consistency["temperature"])
     given = {metric: {"value": score, "stderr": stderr}} if score is not None else {}
-    scores = {name: {"value": m["value"], "stderr": m.get("stderr"), "n": n, "filter": "none",
-                     "higher_is_better": True} for name, m in {**given, **(metrics or {})}.items()}  # fmt: skip
+    scores = {
+        name: {"value": m["value"], "stderr": m.get("stderr"), "n": n, "filter": "none", "higher_is_better": True}
+        for name, m in {**given, **(metrics or {})}.items()
+    }
     shown = model if display_name is None else display_name
-    common = {"model": model, "shown": shown, "n": n, "task": task, "task_id": task_id, "eval_id": eval_id,
-              "limit": limit, "seed": seed}  # fmt: skip
+    common = {
+        "model": model,
+        "shown": shown,
+        "n": n,
+        "task": task,
+        "task_id": task_id,
+        "eval_id": eval_id,
+        "limit": limit,
+        "seed": seed,
+    }
     if source == "api":
         parts = _api_parts(**common, n_params=n_params, api=api, price=price)
     else:
-        parts = _local_parts(**common, source=source, n_params=135_000_000 if n_params is None else n_params,
-                             finetune=finetune, device=device, batch_size=batch_size, hardware=hardware,
-                             inference=inference, cost=cost)  # fmt: skip
+        parts = _local_parts(
+            **common,
+            source=source,
+            n_params=135_000_000 if n_params is None else n_params,
+            finetune=finetune,
+            device=device,
+            batch_size=batch_size,
+            hardware=hardware,
+            inference=inference,
+            cost=cost,
+        )
     parts["timings"]["items_per_s"] = round(n / EVALUATE_S, 3)
     return Record(
         schema_version=SCHEMA_VERSION,
@@ -134,13 +167,33 @@ def _seeds(seed: int) -> dict[str, int]:
     return {"python": seed, "numpy": seed, "torch": seed, "fewshot": seed}
 
 
-def _api_parts(*, model: str, shown: str, n: int, task: str, task_id: dict, eval_id: dict, limit: int | None,
-               seed: int, n_params: int | None, api: dict | None, price: dict | None) -> dict[str, Any]:  # fmt: skip
+def _api_parts(
+    *,
+    model: str,
+    shown: str,
+    n: int,
+    task: str,
+    task_id: dict,
+    eval_id: dict,
+    limit: int | None,
+    seed: int,
+    n_params: int | None,
+    api: dict | None,
+    price: dict | None,
+) -> dict[str, Any]:
     """The sections of an API-baseline record that differ from a local one's (harness/execute/api.py)."""
     if api is None:
         price = dict(price or API_PRICE)
-        meter = Meter(prompt_tokens=150, cached_tokens=0, completion_tokens=20, latency_s=0.8, ttft_s=0.3,
-                      output_tokens_per_s=60.0, cost=request_cost(150, 0, 20, price), attempts=1)  # fmt: skip
+        meter = Meter(
+            prompt_tokens=150,
+            cached_tokens=0,
+            completion_tokens=20,
+            latency_s=0.8,
+            ttft_s=0.3,
+            output_tokens_per_s=60.0,
+            cost=request_cost(150, 0, 20, price),
+            attempts=1,
+        )
         meter.billed = meter.cost
         api = aggregate([meter] * n, price)
     price = (api.get("cost") or {}).get("price") or API_PRICE
@@ -153,38 +206,86 @@ def _api_parts(*, model: str, shown: str, n: int, task: str, task_id: dict, eval
             "task": task_id,
             "eval": {"backend": backend, **eval_id, "temperature": 0.0, "max_tokens": None},
         },
-        "model": {"name": model, "display_name": shown, "source": "api", "provider": "openai", "api_model": model,
-                  "base_url": None, "stand_in": None, "served_model": None, "n_params": n_params, "license": None},
+        "model": {
+            "name": model,
+            "display_name": shown,
+            "source": "api",
+            "provider": "openai",
+            "api_model": model,
+            "base_url": None,
+            "stand_in": None,
+            "served_model": None,
+            "n_params": n_params,
+            "license": None,
+        },
         "finetune": {"method": "none"},
         "eval": {
             "backend": backend,
-            "model_args": {"model": model, "base_url": None, "api_key_env": "OPENAI_API_KEY", **prices,
-                           "currency": price.get("currency", "USD")},
-            "apply_chat_template": True, "num_fewshot": 0, "limit": limit, "temperature": 0.0, "max_tokens": None,
+            "model_args": {
+                "model": model,
+                "base_url": None,
+                "api_key_env": "OPENAI_API_KEY",
+                **prices,
+                "currency": price.get("currency", "USD"),
+            },
+            "apply_chat_template": True,
+            "num_fewshot": 0,
+            "limit": limit,
+            "temperature": 0.0,
+            "max_tokens": None,
             "seeds": _seeds(seed),
             "device": {"kind": "api", "name": "openai", "count": None},
-            "transport": {"stream": True, "concurrency": 4, "requests_per_minute": None,
-                          "tokens_per_minute": None, "max_retries": 6, "timeout_s": 120.0},
-            "lm_eval_cli": f"python -m harness.evaluate.api --model harness-chat-api --model_args model={model} "
-                           f"--tasks {task} --num_fewshot 0 --seed {seed} --apply_chat_template",
+            "transport": {
+                "stream": True,
+                "concurrency": 4,
+                "requests_per_minute": None,
+                "tokens_per_minute": None,
+                "max_retries": 6,
+                "timeout_s": 120.0,
+            },
+            "lm_eval_cli": f"python -m harness.api --model harness-chat-api --model_args model={model} "
+            f"--tasks {task} --num_fewshot 0 --seed {seed} --apply_chat_template",
         },
         "timings": {"serve_start_s": 0.0, "evaluate_s": EVALUATE_S, "total_s": EVALUATE_S},
         "api": api,
-    }  # fmt: skip
+    }
 
 
-def _local_parts(*, model: str, shown: str, n: int, task: str, task_id: dict, eval_id: dict, limit: int | None,
-                 seed: int, source: str, n_params: int, finetune: dict | None, device: str, batch_size: int,
-                 hardware: dict | None, inference: dict | None, cost: dict | None) -> dict[str, Any]:  # fmt: skip
+def _local_parts(
+    *,
+    model: str,
+    shown: str,
+    n: int,
+    task: str,
+    task_id: dict,
+    eval_id: dict,
+    limit: int | None,
+    seed: int,
+    source: str,
+    n_params: int,
+    finetune: dict | None,
+    device: str,
+    batch_size: int,
+    hardware: dict | None,
+    inference: dict | None,
+    cost: dict | None,
+) -> dict[str, Any]:
     """The sections of a local model's record that differ from an API baseline's (harness/execute/local.py)."""
     embedded = source == "embedded"
     weights = f"/models/{model}"
     model_section = {
-        "name": model, "display_name": shown, "source": source, "hub_id": None if embedded else f"org/{model}",
-        "revision": None if embedded else "main", "gguf_sha256": "ee" * 32 if embedded else None,
-        "n_params": n_params, "dtype": "float32", "prompt_format": "chatml", "license": "Apache-2.0",
+        "name": model,
+        "display_name": shown,
+        "source": source,
+        "hub_id": None if embedded else f"org/{model}",
+        "revision": None if embedded else "main",
+        "gguf_sha256": "ee" * 32 if embedded else None,
+        "n_params": n_params,
+        "dtype": "float32",
+        "prompt_format": "chatml",
+        "license": "Apache-2.0",
         "weights": weights,
-    }  # fmt: skip
+    }
     ft = _finetune(finetune, model, task, seed)
     ft_id = {"method": ft["method"]} | ({"artifact": ft["artifact_id"]} if ft["method"] != "none" else {})
     train_s = (ft.get("metering") or {}).get("train_seconds") or 0.0  # trained in this cell, not reused
@@ -193,7 +294,7 @@ def _local_parts(*, model: str, shown: str, n: int, task: str, task_id: dict, ev
         "identity": {
             "schema_version": SCHEMA_VERSION,
             "model": {k: model_section[k] for k in ("name", "source", "hub_id", "revision", "gguf_sha256", "dtype")}
-                     | {"local_path": None, "trust_remote_code": False},
+            | {"local_path": None, "trust_remote_code": False},
             "finetune": ft_id,
             "task": task_id,
             "eval": {"backend": "lm-eval/hf", **eval_id, "batch_size": batch_size, "apply_chat_template": True},
@@ -201,22 +302,42 @@ def _local_parts(*, model: str, shown: str, n: int, task: str, task_id: dict, ev
         "model": model_section,
         "finetune": ft,
         "eval": {
-            "backend": "lm-eval/hf", "model_args": {"pretrained": weights, "dtype": "float32"},
-            "batch_size": batch_size, "apply_chat_template": True, "num_fewshot": 0, "limit": limit,
-            "seeds": _seeds(seed), "device": {"kind": device, "name": device, "count": 1},
+            "backend": "lm-eval/hf",
+            "model_args": {"pretrained": weights, "dtype": "float32"},
+            "batch_size": batch_size,
+            "apply_chat_template": True,
+            "num_fewshot": 0,
+            "limit": limit,
+            "seeds": _seeds(seed),
+            "device": {"kind": device, "name": device, "count": 1},
             "lm_eval_cli": f"lm_eval --model hf --model_args pretrained={weights},dtype=float32 --tasks {task} "
-                           f"--batch_size {batch_size} --seed {seed} --apply_chat_template",
+            f"--batch_size {batch_size} --seed {seed} --apply_chat_template",
         },
-        "timings": {"prepare_s": 0.0, "train_s": train_s, "evaluate_s": EVALUATE_S,
-                    "total_s": EVALUATE_S + train_s},
-        "hardware": {"profile": None, "kind": device, "device_name": device, "count": 1, "cpus": 4,
-                     "price_per_hour": None, "currency": "USD", "as_of": None, "source": None, **(hardware or {})},
-        "inference": {"seconds": model_s, "n_batches": math.ceil(n / batch_size), "batch_size": batch_size,
-                      "queries": n, "queries_per_hour": 3600 * n / model_s,
-                      "latency_s": {"p50": None, "p95": None, "p99": None, "n": 0}, "latency_basis": None,
-                      **(inference or {})},
+        "timings": {"prepare_s": 0.0, "train_s": train_s, "evaluate_s": EVALUATE_S, "total_s": EVALUATE_S + train_s},
+        "hardware": {
+            "profile": None,
+            "kind": device,
+            "device_name": device,
+            "count": 1,
+            "cpus": 4,
+            "price_per_hour": None,
+            "currency": "USD",
+            "as_of": None,
+            "source": None,
+            **(hardware or {}),
+        },
+        "inference": {
+            "seconds": model_s,
+            "n_batches": math.ceil(n / batch_size),
+            "batch_size": batch_size,
+            "queries": n,
+            "queries_per_hour": 3600 * n / model_s,
+            "latency_s": {"p50": None, "p95": None, "p99": None, "n": 0},
+            "latency_basis": None,
+            **(inference or {}),
+        },
         "cost": _cost(cost or {}),
-    }  # fmt: skip
+    }
 
 
 def _finetune(given: dict[str, Any] | None, model: str, task: str, seed: int) -> dict[str, Any]:
@@ -227,32 +348,60 @@ def _finetune(given: dict[str, Any] | None, model: str, task: str, seed: int) ->
         return dict(given)
     artifact = given.get("artifact_id", "a1" * 10)
     metering = {
-        "train_tokens": 6000, "train_seconds": 60.0, "this_run_seconds": 60.0, "tokens_per_s": 100.0, "steps": 8,
-        "resumed_from_step": 0, "epochs": 1, "precision": "fp32", "peak_memory_bytes": 2**30,
-        "peak_memory_kind": "process resident (sampled)", "device": {"kind": "cpu", "name": "cpu", "count": 1},
-        "loss_curve": [[4, 1.2], [8, 0.9]], "final_train_loss": 0.9, "mean_train_loss": 1.05,
+        "train_tokens": 6000,
+        "train_seconds": 60.0,
+        "this_run_seconds": 60.0,
+        "tokens_per_s": 100.0,
+        "steps": 8,
+        "resumed_from_step": 0,
+        "epochs": 1,
+        "precision": "fp32",
+        "peak_memory_bytes": 2**30,
+        "peak_memory_kind": "process resident (sampled)",
+        "device": {"kind": "cpu", "name": "cpu", "count": 1},
+        "loss_curve": [[4, 1.2], [8, 0.9]],
+        "final_train_loss": 0.9,
+        "mean_train_loss": 1.05,
         "validation_loss": 1.0,
-    }  # fmt: skip
+    }
     return {
-        "method": method, "artifact_id": artifact, "artifact_path": f"artifacts/{model}-{method}-{artifact}",
-        "artifact_kind": "full" if method == "full" else "adapter", "artifact_reused": False,
-        "base_cell_id": None, "train_task": task, "n_train": 64,
+        "method": method,
+        "artifact_id": artifact,
+        "artifact_path": f"artifacts/{model}-{method}-{artifact}",
+        "artifact_kind": "full" if method == "full" else "adapter",
+        "artifact_reused": False,
+        "base_cell_id": None,
+        "train_task": task,
+        "n_train": 64,
         "replay": {"task": None, "ratio": 0.0, "n_examples": 0},
         "data": {"n_domain": 64, "n_replay": 0, "supervised_tokens_per_epoch": 1280, "n_validation": 16},
         "trainable_params": 460_800,
         "params": {"r": 8, "alpha": 16, "dropout": 0.05} if method in ("lora", "qlora") else {},
-        "optim": {"epochs": 1, "learning_rate": 2e-4, "batch_size": 8, "grad_accum": 1, "weight_decay": 0.0,
-                  "warmup_ratio": 0.0, "precision": "fp32"},
-        "seed": seed, "metering": metering, **given,
-    }  # fmt: skip
+        "optim": {
+            "epochs": 1,
+            "learning_rate": 2e-4,
+            "batch_size": 8,
+            "grad_accum": 1,
+            "weight_decay": 0.0,
+            "warmup_ratio": 0.0,
+            "precision": "fp32",
+        },
+        "seed": seed,
+        "metering": metering,
+        **given,
+    }
 
 
 def _cost(given: dict[str, Any]) -> dict[str, Any]:
     priced = given.get("per_1k_queries") is not None
     return {
-        "currency": "USD", "priced": priced, "per_1k_queries": None, "training": None,
-        "basis": "a fixture's price" if priced else "unpriced: no hardware profile fits this device", **given,
-    }  # fmt: skip
+        "currency": "USD",
+        "priced": priced,
+        "per_1k_queries": None,
+        "training": None,
+        "basis": "a fixture's price" if priced else "unpriced: no hardware profile fits this device",
+        **given,
+    }
 
 
 def synthetic_data(
@@ -276,23 +425,43 @@ def synthetic_data(
         sources.append({"source": "task", "task": task, "share": task_share, "n": n_task})
         label = f"{task} {task_share:.0%} + {label} {1 - task_share:.0%}"
     total = {"currency": "USD", "total": cost}
-    sources.append({"source": "synthetic", "dataset_id": dataset_id, "task": task, "teacher": teacher,
-                    "teacher_display": f"{teacher} (display)", "stand_in": stand_in, "share": 1 - task_share,
-                    "n": n - sum(x["n"] for x in sources), "cost": total})  # fmt: skip
-    return {"label": label, "sources": sources, "label_noise": noise, "n_corrupted": round(noise * n),
-            "cost": total}  # fmt: skip
+    sources.append(
+        {
+            "source": "synthetic",
+            "dataset_id": dataset_id,
+            "task": task,
+            "teacher": teacher,
+            "teacher_display": f"{teacher} (display)",
+            "stand_in": stand_in,
+            "share": 1 - task_share,
+            "n": n - sum(x["n"] for x in sources),
+            "cost": total,
+        }
+    )
+    return {"label": label, "sources": sources, "label_noise": noise, "n_corrupted": round(noise * n), "cost": total}
 
 
-def make_samples(scores: Sequence[float], metric: str = "contains", *, inputs: Sequence[str] | None = None,
-                 outputs: Sequence[str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def make_samples(
+    scores: Sequence[float],
+    metric: str = "contains",
+    *,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """Per-sample rows, one per score (doc_id 0, 1, ...): input `question <i>`, reference `ref <i>` and output
     `answer <i>` unless `inputs` / `outputs` are given; `scores` = {metric: score}."""
     rows = []
     for i, score in enumerate(scores):
         question = inputs[i] if inputs is not None else f"question {i}"
-        rows.append({
-            "doc_id": i, "item_id": f"item-{i}", "input": question, "reference": f"ref {i}",
-            "output": outputs[i] if outputs is not None else f"answer {i}", "scores": {metric: float(score)},
-            "doc": {"id": f"item-{i}", "question": question, "answer": f"ref {i}"},
-        })  # fmt: skip
+        rows.append(
+            {
+                "doc_id": i,
+                "item_id": f"item-{i}",
+                "input": question,
+                "reference": f"ref {i}",
+                "output": outputs[i] if outputs is not None else f"answer {i}",
+                "scores": {metric: float(score)},
+                "doc": {"id": f"item-{i}", "question": question, "answer": f"ref {i}"},
+            }
+        )
     return rows

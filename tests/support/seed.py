@@ -9,9 +9,7 @@ from harness.paths import REPO_ROOT
 from tests.support import background
 
 SEED = REPO_ROOT.parent / "shared" / "seed_arch"
-absent = pytest.mark.skipif(
-    not SEED.is_dir(), reason=f"{SEED} is absent (seed-model remote code, beside the checkout)"
-)
+absent = pytest.mark.skipif(not SEED.is_dir(), reason=f"{SEED} is absent (seed-model remote code, beside the checkout)")
 
 # ../shared/seed_arch/README.md: log p(" Paris" | "Question: what is the capital of France?\nAnswer:"), fp32
 REFERENCE = {
@@ -21,8 +19,12 @@ REFERENCE = {
     "qwen-14b": -11.9305,
 }
 # P-tuning v2's path per family (harness/finetune/prefix.py)
-PATHS = {"chatglm2-6b": "chatglm2-native", "baichuan2-7b": "peft+baichuan", "baichuan2-13b": "peft+baichuan",
-         "qwen-14b": "peft+qwen"}  # fmt: skip
+PATHS = {
+    "chatglm2-6b": "chatglm2-native",
+    "baichuan2-7b": "peft+baichuan",
+    "baichuan2-13b": "peft+baichuan",
+    "qwen-14b": "peft+qwen",
+}
 
 
 @pytest.fixture(scope="module")

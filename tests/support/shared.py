@@ -111,9 +111,7 @@ class SharedService:
 
     def url(self) -> str:
         if self._url is not None and not self._alive(self._url):
-            log.warning(
-                "the shared %s at %s no longer answers as itself: starting it again", self.what, self._url
-            )
+            log.warning("the shared %s at %s no longer answers as itself: starting it again", self.what, self._url)
             self.close()
         if self._url is None:
             cm = self._start()

@@ -7,7 +7,7 @@ import json
 import urllib.request
 from pathlib import Path
 
-from harness.evaluate.api.serve import served
+from harness.api.serve import served
 from tests.support.shared import SharedService
 
 

@@ -9,13 +9,13 @@ from email.utils import formatdate
 
 import pytest
 
+from harness.api.cache import ResponseCache, request_key
+from harness.api.limits import RateLimiter, backoff_delay, retry_after_seconds
+from harness.api.meter import Meter, aggregate, percentile
+from harness.api.pricing import cost
 from harness.errors import PreflightError
-from harness.evaluate.api.cache import ResponseCache, request_key
-from harness.evaluate.api.limits import RateLimiter, backoff_delay, retry_after_seconds
-from harness.evaluate.api.meter import Meter, aggregate, percentile
-from harness.evaluate.api.pricing import cost
 from harness.paths import CONF_DIR
-from harness.plan import plan_baseline
+from harness.plan.cells import plan_baseline
 from tests.support.run import compose_cfg
 
 PRICE = {"currency": "USD", "input_per_1m": 0.15, "cached_input_per_1m": 0.075, "output_per_1m": 0.60}
@@ -39,16 +39,37 @@ def test_percentiles_by_hand():
 
 def test_aggregate_by_hand():
     meters = [
-        Meter(prompt_tokens=100, cached_tokens=0, completion_tokens=10, latency_s=1.0, ttft_s=0.2,
-              cost=cost(100, 0, 10, PRICE), billed=cost(100, 0, 10, PRICE), attempts=1),
-        Meter(prompt_tokens=300, cached_tokens=100, completion_tokens=30, latency_s=3.0, ttft_s=0.4,
-              cost=cost(300, 100, 30, PRICE), billed=0.0, from_cache=True),
+        Meter(
+            prompt_tokens=100,
+            cached_tokens=0,
+            completion_tokens=10,
+            latency_s=1.0,
+            ttft_s=0.2,
+            cost=cost(100, 0, 10, PRICE),
+            billed=cost(100, 0, 10, PRICE),
+            attempts=1,
+        ),
+        Meter(
+            prompt_tokens=300,
+            cached_tokens=100,
+            completion_tokens=30,
+            latency_s=3.0,
+            ttft_s=0.4,
+            cost=cost(300, 100, 30, PRICE),
+            billed=0.0,
+            from_cache=True,
+        ),
         Meter(error="HTTP 500", attempts=7, usage_source="none"),
-    ]  # fmt: skip
+    ]
     a = aggregate(meters, PRICE)
     assert (a["n_requests"], a["n_answered"], a["n_failed"], a["n_from_cache"]) == (3, 2, 1, 1)
-    assert a["tokens"] == {"prompt": 400, "cached": 100, "completion": 40, "prompt_per_sample": 200.0,
-                           "completion_per_sample": 20.0}  # fmt: skip
+    assert a["tokens"] == {
+        "prompt": 400,
+        "cached": 100,
+        "completion": 40,
+        "prompt_per_sample": 200.0,
+        "completion_per_sample": 20.0,
+    }
     # (100 x .15 + 10 x .6) + (200 x .15 + 100 x .075 + 30 x .6) = 21 + 55.5 = 76.5 per 1M
     assert a["cost"]["total"] == pytest.approx(76.5e-6)
     assert a["cost"]["per_1k_queries"] == pytest.approx(1000 * 76.5e-6 / 2)
@@ -97,9 +118,7 @@ def test_tokens_per_minute_limit(monkeypatch):
 def test_retry_after_parsing():
     assert retry_after_seconds({"retry-after": "2"}) == 2.0
     assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
-    in_about_30s = retry_after_seconds(
-        {"retry-after": formatdate(__import__("time").time() + 30, usegmt=True)}
-    )
+    in_about_30s = retry_after_seconds({"retry-after": formatdate(__import__("time").time() + 30, usegmt=True)})
     assert 28 <= in_about_30s <= 31
     assert retry_after_seconds({"retry-after": "soon"}) is None and retry_after_seconds({}) is None
 
@@ -147,19 +166,17 @@ def test_price_is_overridable_from_the_command_line():
 
 
 def test_missing_key_stops_in_preflight_naming_the_variable(monkeypatch, tmp_path):
-    from harness.run import run_baseline
+    from harness.jobs.run_cell import run_baseline
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    cfg = compose_cfg(
-        ["model=none", "baseline=openai-gpt-4o-mini", "task=helpdesk_en", f"paths.results={tmp_path}"]
-    )
+    cfg = compose_cfg(["model=none", "baseline=openai-gpt-4o-mini", "task=helpdesk_en", f"paths.results={tmp_path}"])
     with pytest.raises(PreflightError, match=r"environment variable OPENAI_API_KEY"):
         run_baseline(cfg)
     assert not (tmp_path / "records").exists()
 
 
 def test_multiple_choice_task_is_not_applicable_to_a_chat_api(tmp_path):
-    from harness.run import run_baseline
+    from harness.jobs.run_cell import run_baseline
 
     cfg = compose_cfg(["baseline=openai-gpt-4o-mini", "task=general_en", f"paths.results={tmp_path}"])
     [o] = run_baseline(cfg)
@@ -180,7 +197,7 @@ def test_baseline_cell_id_changes_with_answers_not_with_transport_or_price():
 
 def test_a_generative_lm_eval_task_is_not_refused_as_multiple_choice(monkeypatch, tmp_path):
     """lm-eval's own tasks (here gsm8k, generative) go on to the key check instead of "not applicable"."""
-    from harness.run import run_baseline
+    from harness.jobs.run_cell import run_baseline
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     cfg = compose_cfg(["baseline=openai-gpt-4o-mini", "task=gsm8k", f"paths.results={tmp_path}"])

@@ -1,4 +1,4 @@
-"""Money caps on API requests (harness/evaluate/api/budget.py): budget.max_usd for a run, baseline.budget_usd for
+"""Money caps on API requests (harness/api/budget.py): budget.max_usd for a run, baseline.budget_usd for
 one baseline. Before each request the client reserves its worst-case cost and sends it only while paid + reserved
 + it stays within the cap; past it the cell stops, keeps every paid answer and stores no record.
 
@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.evaluate.api.budget import (
+from harness.api.budget import (
     Budget,
     BudgetStop,
     Cap,
@@ -27,8 +26,9 @@ from harness.evaluate.api.budget import (
     is_budget_stop,
     worst_case,
 )
-from harness.evaluate.api.cache import ResponseCache, request_key
-from harness.evaluate.api.client import ApiCaller, Settings
+from harness.api.cache import ResponseCache, request_key
+from harness.api.client import ApiCaller, Settings
+from harness.errors import HarnessError
 from tests.support.provider import LoopbackServer, send_body
 from tests.support.run import compose_cfg
 
@@ -42,8 +42,19 @@ def run_cap(usd: float, run: str = "run-a", baseline: str | None = "b1") -> Budg
 
 def pay(cache: ResponseCache, name: str, budget: Budget, cost: float, reservation: int | None = None) -> None:
     body = {"messages": [{"role": "user", "content": name}]}
-    cache.put(request_key("e", "m", body), "e", "m", body, RESP, "cell", cost, "USD", run_id=budget.run_id,
-              baseline=budget.baseline, reservation=reservation)  # fmt: skip
+    cache.put(
+        request_key("e", "m", body),
+        "e",
+        "m",
+        body,
+        RESP,
+        "cell",
+        cost,
+        "USD",
+        run_id=budget.run_id,
+        baseline=budget.baseline,
+        reservation=reservation,
+    )
 
 
 # -- the arithmetic ----------------------------------------------------------------------------------------------
@@ -174,9 +185,7 @@ def test_an_old_cache_gains_the_run_and_baseline_columns_and_keeps_its_rows(tmp_
     cache = ResponseCache(path)
     cols = [r[1] for r in cache.db.execute("PRAGMA table_info(ledger)")]
     assert cols[-2:] == ["run_id", "baseline"]
-    assert cache.db.execute("SELECT key, run_id, baseline, cost FROM ledger").fetchall() == [
-        ("k0", None, None, 1.1)
-    ]
+    assert cache.db.execute("SELECT key, run_id, baseline, cost FROM ledger").fetchall() == [("k0", None, None, 1.1)]
     assert cache.get("k0") == {"text": "old"} and cache.ledger()["cost"] == pytest.approx(1.1)
     pay(cache, "new", run_cap(5.0), 1.1)
     assert cache.spent("run-a") == pytest.approx(1.1)  # the old row counts against no run
@@ -196,18 +205,22 @@ def test_a_cap_that_is_not_a_positive_finite_number_is_refused_naming_its_key(va
 
 @pytest.mark.parametrize(
     "override, key",
-    [("budget.max_usd=0", "budget.max_usd=0"), ("budget.max_usd=nan", "budget.max_usd=nan"),
-     ("baseline.budget_usd=-2", "baseline.budget_usd=-2"), ("baseline.budget_usd=inf", "baseline.budget_usd=inf")],
-)  # fmt: skip
+    [
+        ("budget.max_usd=0", "budget.max_usd=0"),
+        ("budget.max_usd=nan", "budget.max_usd=nan"),
+        ("baseline.budget_usd=-2", "baseline.budget_usd=-2"),
+        ("baseline.budget_usd=inf", "baseline.budget_usd=inf"),
+    ],
+)
 def test_validation_refuses_a_bad_cap_naming_the_key(override, key):
-    from harness.config.validate import value_problems
+    from harness.app.validate import value_problems
 
     problems = value_problems(compose_cfg(["baseline=openai-gpt-4o-mini", override]))
     assert any(p.startswith(key) and "must be greater than 0" in p for p in problems), problems
 
 
 def test_validation_refuses_a_cap_on_an_unpriced_baseline():
-    from harness.config.validate import value_problems
+    from harness.app.validate import value_problems
 
     cfg = compose_cfg(["baseline=openai-gpt-4o-mini", "baseline/price=none", "budget.max_usd=1"])
     [p] = [p for p in value_problems(cfg) if "unpriced" in p]
@@ -215,16 +228,27 @@ def test_validation_refuses_a_cap_on_an_unpriced_baseline():
     assert value_problems(compose_cfg(["baseline=openai-gpt-4o-mini", "budget.max_usd=1"])) == []
     # and the client refuses too, should a cap reach an unpriced endpoint another way
     with pytest.raises(HarnessError, match="cannot be checked without a price"):
-        ApiCaller(base_url=None, api_key="x", model="m", endpoint_id="e", price={**PRICE, "input_per_1m": None},
-                  settings=Settings(), cache=None, budget=run_cap(1.0))  # type: ignore[arg-type]  # fmt: skip
+        ApiCaller(
+            base_url=None,
+            api_key="x",
+            model="m",
+            endpoint_id="e",
+            price={**PRICE, "input_per_1m": None},
+            settings=Settings(),
+            cache=None,
+            budget=run_cap(1.0),
+        )  # type: ignore[arg-type]
 
 
 def test_budget_for_reads_both_caps_from_the_cells_config(monkeypatch):
     monkeypatch.setenv("HARNESS_RUN_ID", "20260101T000000Z-abcdef")
     cfg = compose_cfg(["baseline=openai-gpt-4o-mini", "budget.max_usd=2.5", "baseline.budget_usd=1"])
     b = budget_for(cfg, cfg.baseline)
-    assert b == Budget("20260101T000000Z-abcdef", "openai-gpt-4o-mini",
-                       (Cap("budget.max_usd", 2.5, None), Cap("baseline.budget_usd", 1.0, "openai-gpt-4o-mini")))  # fmt: skip
+    assert b == Budget(
+        "20260101T000000Z-abcdef",
+        "openai-gpt-4o-mini",
+        (Cap("budget.max_usd", 2.5, None), Cap("baseline.budget_usd", 1.0, "openai-gpt-4o-mini")),
+    )
     assert budget_for({}, cfg.baseline).caps[0].key == "baseline.budget_usd"  # a snapshot without `budget`
     monkeypatch.delenv("HARNESS_RUN_ID")
     assert budget_for({}, cfg.baseline).run_id.startswith("process-")  # outside a run: this process alone
@@ -242,11 +266,16 @@ class Server(LoopbackServer):
         def answer(body: dict[str, Any], handler: Any) -> None:
             self.received.append(body["messages"][-1]["content"][:3])
             time.sleep(delay_s)
-            payload = json.dumps({
-                "choices": [{"message": {"content": "answer"}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens},
-            }).encode()  # fmt: skip
+            payload = json.dumps(
+                {
+                    "choices": [{"message": {"content": "answer"}, "finish_reason": "stop"}],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens,
+                    },
+                }
+            ).encode()
             send_body(handler, payload)
             handler.wfile.write(payload)
 
@@ -255,14 +284,24 @@ class Server(LoopbackServer):
 
 def bodies(n: int = 10) -> list[dict[str, Any]]:
     # 400 characters: estimated 100 prompt tokens (characters / 4), as the server counts them
-    return [{"messages": [{"role": "user", "content": f"q{i:02d}".ljust(400, ".")}], "max_tokens": 20}
-            for i in range(n)]  # fmt: skip
+    return [
+        {"messages": [{"role": "user", "content": f"q{i:02d}".ljust(400, ".")}], "max_tokens": 20} for i in range(n)
+    ]
 
 
 def caller(url: str, cache: ResponseCache, budget: Budget | None, concurrency: int = 3) -> ApiCaller:
     s = Settings(concurrency=concurrency, max_retries=0, timeout_s=10.0, stream=False)
-    return ApiCaller(base_url=url, api_key="EMPTY", model="m", endpoint_id="scripted", price=PRICE, settings=s,
-                     cache=cache, cell_id="cell", budget=budget)  # fmt: skip
+    return ApiCaller(
+        base_url=url,
+        api_key="EMPTY",
+        model="m",
+        endpoint_id="scripted",
+        price=PRICE,
+        settings=s,
+        cache=cache,
+        cell_id="cell",
+        budget=budget,
+    )
 
 
 def test_a_cap_stops_the_client_mid_way_and_a_higher_one_sends_only_the_rest(tmp_path):
@@ -308,8 +347,10 @@ def test_a_baseline_cap_names_its_key_and_baseline(tmp_path):
     b = Budget("run-a", "b1", (Cap("baseline.budget_usd", 2.5, "b1"),))
     with Server() as server, pytest.raises(BudgetStop) as stop:
         caller(server.url, cache, b, concurrency=2).run(bodies(5))
-    assert str(stop.value).startswith("stopped by the budget (baseline.budget_usd = 2.5000 USD): 2 of 5 requests "
-                                      "answered and kept, 2.2000 USD paid in this run for baseline b1")  # fmt: skip
+    assert str(stop.value).startswith(
+        "stopped by the budget (baseline.budget_usd = 2.5000 USD): 2 of 5 requests "
+        "answered and kept, 2.2000 USD paid in this run for baseline b1"
+    )
     assert len(server.received) == 2 and is_budget_stop(HarnessError(str(stop.value)))
 
 
@@ -338,8 +379,8 @@ def test_without_a_cap_the_ledger_still_notes_the_run(tmp_path, monkeypatch):
 
 def test_a_stopped_cell_is_recorded_as_stopped_and_the_loop_goes_on(tmp_path, monkeypatch):
     import harness.execute
-    import harness.run
-    from harness.plan import plan_baseline
+    import harness.jobs.run_cell
+    from harness.plan.cells import plan_baseline
 
     base = ["model=none", "baseline=openai-gpt-4o-mini", "task=helpdesk_en", f"paths.results={tmp_path}"]
     specs = [plan_baseline(compose_cfg([*base, f"task.limit={n}"])) for n in (3, 4, 5)]
@@ -353,9 +394,9 @@ def test_a_stopped_cell_is_recorded_as_stopped_and_the_loop_goes_on(tmp_path, mo
                 raise e
             return None  # as a non-zero rank does: nothing to store
 
-    monkeypatch.setattr(harness.run, "preflight", lambda *a: None)
+    monkeypatch.setattr(harness.jobs.run_cell, "preflight", lambda *a: None)
     monkeypatch.setattr(harness.execute, "backend_for", lambda spec, python=None: Backend())
-    outcomes = harness.run.run(specs)
+    outcomes = harness.jobs.run_cell.run(specs)
     assert [o.status for o in outcomes] == ["stopped_by_budget", "stopped_by_budget", "done"]
     assert outcomes[0].message == (
         "stopped by the budget (budget.max_usd = 0.0100 USD): 7 of 16 requests answered and kept, 0.0098 USD paid "
@@ -369,8 +410,12 @@ def test_the_report_lists_a_stopped_cell_as_stopped_by_the_budget(tmp_path):
     from harness.report.render import write_report
     from tests.support.records import make_record
 
-    stop = {"model": "openai-gpt-4o-mini", "task": "helpdesk_en", "status": "stopped_by_budget",
-            "message": "stopped by the budget (budget.max_usd = 0.0100 USD): 7 of 16 requests answered and kept"}  # fmt: skip
+    stop = {
+        "model": "openai-gpt-4o-mini",
+        "task": "helpdesk_en",
+        "status": "stopped_by_budget",
+        "message": "stopped by the budget (budget.max_usd = 0.0100 USD): 7 of 16 requests answered and kept",
+    }
     record = make_record("c" * 20, model="m", task="helpdesk", metric="contains", n=50, score=0.7)
     html = write_report([record.to_json()], tmp_path, "T", not_measured=[stop]).read_text()
     section = html.split('id="not-measured"')[1].split("</div>")[0]

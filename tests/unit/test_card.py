@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from harness.report.card import card_rows, scores_markdown, write_card
+from harness.app.task_card import card_rows, scores_markdown, write_card
 from harness.store import Store
 from tests.support.records import make_record
 
 
 def record(model: str, created: str, value: float, task: str = "helpdesk") -> dict:
-    return make_record(f"{model}-{created}", model=model, display_name=model.upper(), task=task,
-                       created_at=created, metric="contains", n=50, limit=50, score=value, stderr=0.061,
-                       metrics={"exact_match": {"value": 0.0, "stderr": 0.0}}).to_json()  # fmt: skip
+    return make_record(
+        f"{model}-{created}",
+        model=model,
+        display_name=model.upper(),
+        task=task,
+        created_at=created,
+        metric="contains",
+        n=50,
+        limit=50,
+        score=value,
+        stderr=0.061,
+        metrics={"exact_match": {"value": 0.0, "stderr": 0.0}},
+    ).to_json()
 
 
 def test_card_keeps_the_latest_untuned_embedded_record_per_model():
@@ -29,27 +39,21 @@ def test_card_table_numbers():
 
 
 def test_chance_column_for_multiple_choice():
-    from harness.report.card import above_chance, chance_level
+    from harness.app.task_card import above_chance, chance_level
     from harness.tasks import discover
 
     assert chance_level(discover()["general_en"][1]) == 0.25
     assert chance_level(discover()["helpdesk_en"][1]) is None
-    assert (
-        above_chance({"value": 0.53, "stderr": 0.05, "n": 100}, 0.25) == "yes"
-    )  # 0.53 - 0.098 = 0.432 > 0.25
-    assert (
-        above_chance({"value": 0.27, "stderr": 0.0446, "n": 100}, 0.25) == "no (interval reaches 0.25)"
-    )  # 0.183
+    assert above_chance({"value": 0.53, "stderr": 0.05, "n": 100}, 0.25) == "yes"  # 0.53 - 0.098 = 0.432 > 0.25
+    assert above_chance({"value": 0.27, "stderr": 0.0446, "n": 100}, 0.25) == "no (interval reaches 0.25)"  # 0.183
 
 
 def test_write_card_replaces_only_its_block(tmp_path, monkeypatch):
-    import harness.report.card as card
+    import harness.app.task_card as card
 
     folder = tmp_path / "t"
     folder.mkdir()
-    (folder / "README.md").write_text(
-        "# t\nintro\n<!-- scores:helpdesk -->\nold\n<!-- /scores:helpdesk -->\nafter\n"
-    )
+    (folder / "README.md").write_text("# t\nintro\n<!-- scores:helpdesk -->\nold\n<!-- /scores:helpdesk -->\nafter\n")
     monkeypatch.setattr(card, "discover", lambda: {"helpdesk": (folder / "t.yaml", {})})
     store = Store(tmp_path / "store")
     store.write(record("a", "2026-02-01", 0.76), [])
@@ -63,7 +67,7 @@ def test_write_card_replaces_only_its_block(tmp_path, monkeypatch):
 def test_a_chinese_task_card_is_written_in_chinese(tmp_path, monkeypatch):
     """A task whose metadata says `language: zh` gets its card's headings and note in Chinese (the report's zh
     catalogue); the numbers, metric names and cell ids stay as they are. `lang` overrides the task's language."""
-    import harness.report.card as card
+    import harness.app.task_card as card
     from harness.tasks import discover
 
     doc = discover()["helpdesk_zh"][1]

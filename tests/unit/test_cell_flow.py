@@ -1,5 +1,5 @@
 """How a cell flows: plan -> spec (JSON round trip) -> backend -> typed record -> store. The worker test runs a
-real cell in a `python -m harness.worker` subprocess and checks its record equals the in-process one."""
+real cell in a `python -m harness.execute.entry` subprocess and checks its record equals the in-process one."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from harness.cell import BaselineCell, Cell, read_spec, spec_from_json, spec_to_json, write_spec
 from harness.errors import HarnessError, PreflightError
-from harness.plan import plan, plan_baseline, plan_cell, plan_endpoint
+from harness.plan.cells import plan, plan_baseline, plan_cell, plan_endpoint
+from harness.spec.cell import BaselineCell, Cell, read_spec, spec_from_json, spec_to_json, write_spec
 from harness.store import Store
 from harness.store.record import SCHEMA_VERSION, Record, without_timings
 from tests.support.run import compose_cfg
@@ -53,18 +53,19 @@ def test_an_edited_or_foreign_spec_is_refused_with_a_message(tmp_store):
 
 
 def test_a_judge_uses_the_endpoint_the_plan_made_for_the_baseline_it_names(tmp_store):
-    from harness.judge import judge_identity
+    from harness.jobs.judge import judge_identity
 
     cfg = compose_cfg(["baseline=local-smollm2", "judge=local-smollm2", *tmp_store])
     baseline = plan_baseline(cfg)
     endpoint = plan_endpoint(cfg.judge.endpoint)
     assert endpoint.id == baseline.endpoint_id == "transformers-serve:smollm2-135m:b179c9523d0e6a0f"
-    assert (
-        judge_identity(cfg.judge, endpoint.identity)["endpoint"] == baseline.identity["baseline"]["endpoint"]
-    )
+    assert judge_identity(cfg.judge, endpoint.identity)["endpoint"] == baseline.identity["baseline"]["endpoint"]
     openai = plan_endpoint(compose_cfg(["baseline=openai-gpt-4o-mini"]).baseline)
     assert (openai.identity, openai.id, openai.served_model) == (
-        "https://api.openai.com/v1", "https://api.openai.com/v1", None)  # fmt: skip
+        "https://api.openai.com/v1",
+        "https://api.openai.com/v1",
+        None,
+    )
 
 
 def stored_record(**changes) -> dict:
@@ -77,9 +78,7 @@ def test_a_record_reads_back_typed_and_a_version_it_cannot_read_is_named():
     doc = stored_record()
     record = Record.from_json(doc)
     assert record.cell_id == "c1" and record.to_json() == doc
-    with pytest.raises(
-        HarnessError, match="schema_version 2; this harness reads version 1: it was written by a newer"
-    ):
+    with pytest.raises(HarnessError, match="schema_version 2; this harness reads version 1: it was written by a newer"):
         Record.from_json(stored_record(schema_version=SCHEMA_VERSION + 1))
     with pytest.raises(HarnessError, match="schema_version 0; .* not a record this harness wrote"):
         Record.from_json(stored_record(schema_version=0))
@@ -107,18 +106,16 @@ def test_a_worker_interpreter_that_cannot_run_the_harness_is_refused_before_any_
     if bare is None:
         pytest.fail("this machine has no /usr/bin/python3 to stand for an environment without the harness")
     # run from the checkout: the working directory must not stand in for an installed harness (PYTHONSAFEPATH)
-    with pytest.raises(PreflightError, match="cannot import harness.worker: ModuleNotFoundError"):
+    with pytest.raises(PreflightError, match="cannot import harness.execute.entry: ModuleNotFoundError"):
         check_interpreter(bare)
     assert check_interpreter(sys.executable) == shutil.which(sys.executable)  # this environment can
     assert _PROBED[(sys.executable, None)] == shutil.which(sys.executable)  # probed once per process
 
 
-def test_a_worker_refuses_a_spec_planned_with_other_task_files_and_says_so_in_its_error_file(
-    tmp_store, tmp_path
-):
+def test_a_worker_refuses_a_spec_planned_with_other_task_files_and_says_so_in_its_error_file(tmp_store, tmp_path):
     import dataclasses
 
-    from harness.worker import main
+    from harness.execute.entry import main
 
     spec = plan_cell(compose_cfg(tmp_store))
     other = dataclasses.replace(spec, task_spec=dataclasses.replace(spec.task_spec, content_sha256="0" * 64))
@@ -126,13 +123,15 @@ def test_a_worker_refuses_a_spec_planned_with_other_task_files_and_says_so_in_it
     assert main([str(path), "--error-file", str(err)]) == 2
     error = json.loads(err.read_text())
     assert error["kind"] == "harness"
-    assert error["message"].startswith(f"task helpdesk_en: this worker's environment has version {spec.task_spec.version} "
-                                       f"(content {spec.task_spec.content_sha256[:12]}), the cell was planned with")  # fmt: skip
+    assert error["message"].startswith(
+        f"task helpdesk_en: this worker's environment has version {spec.task_spec.version} "
+        f"(content {spec.task_spec.content_sha256[:12]}), the cell was planned with"
+    )
     assert not Store(spec.results_dir).has(spec.id)  # nothing ran, nothing stored
 
 
 def test_a_worker_in_the_same_environment_reads_the_same_task_and_training_files(tmp_store):
-    from harness.worker import localize
+    from harness.execute.entry import localize
 
     for spec in plan(compose_cfg([*TUNED_JOB, *tmp_store])):
         assert localize(spec) == spec  # the tuned cell's training and replay tasks included

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import harness.cli as cli
+import harness.app.compose as cli
 from harness.errors import HarnessError
 from tests.support.run import run_harness
 
@@ -75,12 +75,10 @@ def test_cli_lm_eval_standard_task_without_cached_data_stops_in_preflight(tmp_st
 def test_report_name_follows_the_preset_and_command_line_changes():
     from omegaconf import OmegaConf
 
-    from harness.report.callback import report_name
+    from harness.app.callback import report_name
 
     def cfg(*overrides):
-        return OmegaConf.create(
-            {"sweep": {"name": "cards"}, "hydra": {"overrides": {"task": list(overrides)}}}
-        )
+        return OmegaConf.create({"sweep": {"name": "cards"}, "hydra": {"overrides": {"task": list(overrides)}}})
 
     assert report_name(cfg("sweep=cards", "paths.results=/tmp/x")) == "cards"
     assert report_name(cfg("sweep=smoke", "task=my_task")) == "cards__task=my_task"

@@ -126,8 +126,7 @@ def _old_ranks(scores: dict[str, list[float]]) -> dict[str, int]:
     bootstrap interval excluding 0 and McNemar p < 0.05), no correction for the number of pairs."""
     items = {k: {str(i): float(x) for i, x in enumerate(v)} for k, v in scores.items()}
     return {
-        k: 1
-        + sum(1 for o in items if o != k and (p := compare(items[k], items[o])).significant and p.delta > 0)
+        k: 1 + sum(1 for o in items if o != k and (p := compare(items[k], items[o])).significant and p.delta > 0)
         for k in items
     }
 

@@ -7,10 +7,10 @@ import pytest
 from harness.compare.cost import (
     amortised_per_1k,
     break_even_monthly_queries,
-    fmt_volume,
     per_1k_from_rate,
     training_cost,
 )
+from harness.report.words import volume_text
 
 
 def test_self_hosted_cost_per_1000_queries():
@@ -29,6 +29,6 @@ def test_break_even_volume():
     # training 6.00 over 3 months = 2.00/month; API 0.50 vs self 0.10 per 1,000: margin 0.0004/query
     # -> 2.00 / 0.0004 = 5,000 queries a month
     assert break_even_monthly_queries(6.0, 3, 0.10, 0.50) == pytest.approx(5000)
-    assert fmt_volume(break_even_monthly_queries(6.0, 3, 0.10, 0.50)) == "5,000"
+    assert volume_text(break_even_monthly_queries(6.0, 3, 0.10, 0.50)) == "5,000"
     assert break_even_monthly_queries(6.0, 3, 0.60, 0.50) == "never"  # the API is cheaper per query
     assert break_even_monthly_queries(0.0, 3, 0.10, 0.50) == "always"

@@ -24,8 +24,12 @@ def test_without_per_item_scores_the_panel_recommends_the_best_and_says_nothing_
     recs, loads = records()
     [d] = build_board(recs, [], settings=SETTINGS, loads=loads).decisions
     rec, runner = d["options"]
-    assert (d["task"], rec["label"], rec["cost"], rec["p95"]) == ("helpdesk", "m · lora on helpdesk, 64 ex.",
-                                                                  "0.7500 USD", "0.90 s")  # fmt: skip
+    assert (d["task"], rec["label"], rec["cost"], rec["p95"]) == (
+        "helpdesk",
+        "m · lora on helpdesk, 64 ex.",
+        "0.7500 USD",
+        "0.90 s",
+    )
     assert rec["score"].startswith("0.900") and (runner["cost"], runner["p95"]) == (
         "0.5000 USD",
         "not measured",
@@ -34,10 +38,9 @@ def test_without_per_item_scores_the_panel_recommends_the_best_and_says_nothing_
     # break-even: 0.0005 x V = 73 + 2 -> V = 150,000 (one replica serves 525,600 a month)
     assert d["verdict"]["head"] == "Undecided" and d["verdict"]["text"] == (
         "scores 0.900 vs 0.250, not compared on the same items; fine-tuning is cheaper above 150,000 queries a "
-        "month (assumed: 100,000)")  # fmt: skip
-    assert (
-        d["confidence"] == "Low: the options were not tested against each other on the same items (40 items)."
+        "month (assumed: 100,000)"
     )
+    assert d["confidence"] == "Low: the options were not tested against each other on the same items (40 items)."
     assert d["missing"] == ["latency at one user: 1 of 2 rows"]  # the API was not load-tested
 
 
@@ -53,14 +56,16 @@ def test_with_per_item_scores_a_separated_better_model_is_recommended_with_high_
     # better, but at the assumed 100,000 queries a month the API is cheaper (break-even 150,000): a trade-off
     assert d["verdict"]["head"] == "Trade-off" and d["verdict"]["text"] == (
         "the fine-tuned model scores higher (0.900 vs 0.250, separated by the paired tests); fine-tuning is cheaper "
-        "above 150,000 queries a month (assumed: 100,000)")  # fmt: skip
+        "above 150,000 queries a month (assumed: 100,000)"
+    )
     assert d["confidence"] == (
         "High: it scores above the runner-up beyond noise (paired tests, Holm, 5 %) on 40 items."
     )
     # at 200,000 a month one replica still serves it (525,600): 73.00 / 200 = 0.3650 + 6.00 over 3 x 200,000
     # = 0.0100 per 1,000 -> 0.3750; the API's 0.5000 is dearer, so fine-tune
-    [d] = build_board(recs, [], settings={**SETTINGS, "monthly_queries": 200_000}, loads=loads,
-                      samples=samples.__getitem__).decisions  # fmt: skip
+    [d] = build_board(
+        recs, [], settings={**SETTINGS, "monthly_queries": 200_000}, loads=loads, samples=samples.__getitem__
+    ).decisions
     assert d["verdict"]["head"] == "Fine-tune" and d["options"][0]["cost"] == "0.3750 USD"
 
 
@@ -70,8 +75,9 @@ def test_a_cheaper_option_that_scores_lower_is_not_called_sure():
     recs, loads = records()
     right = {"tuned000000000000000": set(range(36)), "a" * 20: set(range(10))}
     samples = {cid: make_samples([i in ok for i in range(40)]) for cid, ok in right.items()}
-    [d] = build_board(recs, [], settings={**SETTINGS, "target_score": 0.2}, loads=loads,
-                      samples=samples.__getitem__).decisions  # fmt: skip
+    [d] = build_board(
+        recs, [], settings={**SETTINGS, "target_score": 0.2}, loads=loads, samples=samples.__getitem__
+    ).decisions
     assert d["basis"] == "the cheapest option scoring at least 0.20"
     assert [(o["label"].split(" ")[0], o["cost"]) for o in d["options"]] == [
         ("GPT", "0.5000 USD"),

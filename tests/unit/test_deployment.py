@@ -16,6 +16,7 @@ from harness.compare.deployment import (
     replica_volume,
     replicas_needed,
 )
+from harness.report.words import break_even_text, deployment_text, unpriced_text
 
 DEDICATED = Deployment()  # 1 replica always on, 730 h, peak 3x mean, planned at 60 %
 PER_SECOND = Deployment(name="per_second", kind="per_second")
@@ -28,12 +29,12 @@ def test_h100_against_gpt_4o_breaks_even_near_672k_queries_a_month_not_264():
     assert monthly_self_cost(1, 36_000, 2.99, 1, DEDICATED) == pytest.approx(2182.70)
     be = break_even(10.0, 12.0, 36_000, 2.99, 1, 3.25, DEDICATED)
     assert be.first == pytest.approx(2183.5333333 / 0.00325)
-    assert be.text() == "above 671,857"
+    assert break_even_text(be) == "above 671,857"
     # the busy-seconds formula (today's) says 264 a month: per_second, no cold starts
     busy = break_even(10.0, 12.0, 36_000, 2.99, 1, 3.25, PER_SECOND)
     old = break_even_monthly_queries(10.0, 12.0, per_1k_from_rate(2.99, 36_000), 3.25)
     assert busy.first == pytest.approx(old) == pytest.approx(0.833333 / (0.00325 - 2.99 / 36_000), rel=1e-6)
-    assert busy.text() == "above 264"
+    assert break_even_text(busy) == "above 264"
 
 
 def test_replicas_follow_the_peak_and_cost_is_a_step_function():
@@ -51,27 +52,23 @@ def test_replicas_follow_the_peak_and_cost_is_a_step_function():
 
 def test_per_second_without_cold_starts_is_the_busy_seconds_price_and_starts_are_billed():
     v = 1_000_000
-    assert 1000 * monthly_self_cost(v, 36_000, 2.99, 1, PER_SECOND) / v == pytest.approx(
-        per_1k_from_rate(2.99, 36_000)
-    )
+    assert 1000 * monthly_self_cost(v, 36_000, 2.99, 1, PER_SECOND) / v == pytest.approx(per_1k_from_rate(2.99, 36_000))
     cold = Deployment(kind="per_second", cold_start_s=30, idle_timeout_s=270, cold_starts_per_month=100)
     # 100 starts x 300 s = 8.333 h billed on top of 1e6 / 36,000 = 27.78 busy hours
-    assert monthly_self_cost(v, 36_000, 2.99, 1, cold) == pytest.approx(
-        2.99 * (v / 36_000 + 100 * 300 / 3600)
-    )
+    assert monthly_self_cost(v, 36_000, 2.99, 1, cold) == pytest.approx(2.99 * (v / 36_000 + 100 * 300 / 3600))
 
 
 def test_never_always_and_several_crossings():
     # the API is cheaper per query than a busy device: never, on either kind
-    assert break_even(10, 12, 36_000, 2.99, 1, 0.05, PER_SECOND).text() == "never"
+    assert break_even_text(break_even(10, 12, 36_000, 2.99, 1, 0.05, PER_SECOND)) == "never"
     assert break_even(10, 12, 36_000, 2.99, 1, 0.05, DEDICATED) == BreakEven(())
     # nothing to amortise, no idle cost, dearer API: always
-    assert break_even(0, 12, 36_000, 2.99, 1, 3.25, PER_SECOND).text() == "always"
+    assert break_even_text(break_even(0, 12, 36_000, 2.99, 1, 3.25, PER_SECOND)) == "always"
     # a slow replica (100 q/h, 5 USD/h) against an API at 0.12 USD a query: each replica serves 14,600 queries
     # a month for 3,650 USD. Step 1: cheaper from 3,650 / 0.12 = 30,417 to 14,600? No: 30,417 > 14,600 -> none.
     # Step 2 (14,600, 29,200]: cost 7,300 -> from 60,834: none. Each step adds 3,650 while the API adds 1,752:
     # never.
-    assert break_even(0, 12, 100, 5.0, 1, 120.0, DEDICATED).text() == "never"
+    assert break_even_text(break_even(0, 12, 100, 5.0, 1, 120.0, DEDICATED)) == "never"
     # an API at 0.30 a query: a step of 14,600 adds 4,380 to the API and 3,650 to self-hosting.
     # Step 1: cheaper from 3,650 / 0.3 = 12,166.7 to 14,600; at the edge the API costs 4,380 < 7,300: dearer
     # again. Step 2: from 7,300 / 0.3 = 24,333.3 to 29,200; edge: 8,760 < 10,950. ... step k: from
@@ -83,29 +80,43 @@ def test_never_always_and_several_crossings():
     # step 5's crossing (18,250 / 0.3 = 60,833.3): step 6 starts exactly on the API line (21,900 = 0.3 x 73,000)
     assert be.cheaper[-1] == pytest.approx((18_250 / 0.3, None))
     assert len(be.cheaper) == 5 and be.first == pytest.approx(60_833.333)
-    assert be.text().startswith("from 12,167 to 14,600, and from 24,334 to 29,200")
-    assert be.text().endswith("and above 60,834")
+    assert break_even_text(be).startswith("from 12,167 to 14,600, and from 24,334 to 29,200")
+    assert break_even_text(be).endswith("and above 60,834")
 
 
 def _pair():
     """A LoRA row measured at 36,000 queries/h on an H100 priced 2.99 USD/h, 10 USD of training; an API row at
     3.25 USD per 1,000 queries (3,250 prompt tokens a query at 1 USD per 1M), on the same items."""
-    from harness.evaluate.api.meter import Meter, aggregate
+    from harness.api.meter import Meter, aggregate
     from tests.support.records import make_record
 
     tuned = make_record(
-        "tuned000000000000000", model="m", score=0.7,
-        finetune={"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
-                  "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
-                  "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}},
+        "tuned000000000000000",
+        model="m",
+        score=0.7,
+        finetune={
+            "method": "lora",
+            "train_task": "helpdesk",
+            "artifact_id": "a" * 20,
+            "seed": 1,
+            "data": {"n_domain": 64, "n_replay": 0},
+            "metering": {
+                "train_seconds": 60.0,
+                "device": {"kind": "cuda"},
+                "train_tokens": 1,
+                "final_train_loss": 1,
+                "validation_loss": 1,
+            },
+        },
         hardware={"profile": "h100", "kind": "cuda", "count": 1, "price_per_hour": 2.99, "currency": "USD"},
         cost={"currency": "USD", "per_1k_queries": 1000 * 2.99 / 36_000, "training": 10.0},
         inference={"latency_s": {"p50": 0.5, "p95": 0.9}, "queries_per_hour": 36_000.0},
-    ).to_json()  # fmt: skip
+    ).to_json()
     price = {"currency": "USD", "input_per_1m": 1.0, "cached_input_per_1m": None, "output_per_1m": 0.0}
     meter = Meter(prompt_tokens=3250, cached_tokens=0, completion_tokens=0, latency_s=1.0, cost=3250 / 1e6)
-    api = make_record("a" * 20, source="api", model="gpt-x", display_name="GPT x", score=0.7,
-                      api=aggregate([meter], price)).to_json()  # fmt: skip
+    api = make_record(
+        "a" * 20, source="api", model="gpt-x", display_name="GPT x", score=0.7, api=aggregate([meter], price)
+    ).to_json()
     api["task"]["n"] = tuned["task"]["n"]
     return tuned, api
 
@@ -115,8 +126,9 @@ def _load(qph: float = 36_000.0, price: float = 2.99) -> dict:
     the capacity and the lowest level alike) on the h100 profile priced `price` USD/h."""
     from tests.support.loads import load_record
 
-    return load_record(model_key="m", artifact_id="a" * 20, capacity_qph=qph, price_per_hour=price,
-                       profile="h100", one_user=(0.4, 0.7))  # fmt: skip
+    return load_record(
+        model_key="m", artifact_id="a" * 20, capacity_qph=qph, price_per_hour=price, profile="h100", one_user=(0.4, 0.7)
+    )
 
 
 def _measured() -> tuple[dict, dict]:
@@ -134,13 +146,9 @@ def test_the_report_prices_self_hosting_as_the_deployment_and_names_it(tmp_path)
 
     tuned, api = _measured()
     [row] = table_break_even([tuned, api], 100_000, 12, DEDICATED).to_dict("records")
-    assert row["break_even"] == "above 671,857" and row["break_even_first"] == pytest.approx(
-        671_856.41, abs=0.01
-    )
+    assert row["break_even"] == "above 671,857" and row["break_even_first"] == pytest.approx(671_856.41, abs=0.01)
     # at 100,000 queries a month: one replica, 2,182.70 + 10 / 12 against 325.00
-    assert row["self_monthly"] == pytest.approx(2182.70 + 10 / 12) and row["api_monthly"] == pytest.approx(
-        325.0
-    )
+    assert row["self_monthly"] == pytest.approx(2182.70 + 10 / 12) and row["api_monthly"] == pytest.approx(325.0)
     lb = leaderboard([tuned, api], None, DEDICATED, 100_000)
     self_row = lb[lb["cell_id"] == tuned["cell_id"]].iloc[0]
     assert self_row["cost_per_1k"] == pytest.approx(1000 * 2182.70 / 100_000)  # 21.827, not 0.083
@@ -158,9 +166,7 @@ def test_the_report_prices_self_hosting_as_the_deployment_and_names_it(tmp_path)
     assert bare["tuned_missing_label"] == "per_second has no per-second price for h100"
     # the batch figure alone (no load record) prices nothing
     [batch] = table_break_even(list(_pair()), 100_000, 12, DEDICATED).to_dict("records")
-    assert (
-        batch["break_even"] == "unknown (not measured at a latency target)" and batch["tuned_per_1k"] is None
-    )
+    assert batch["break_even"] == "unknown (not measured at a latency target)" and batch["tuned_per_1k"] is None
     html = write_report(
         list(_pair()),
         tmp_path,
@@ -170,8 +176,7 @@ def test_the_report_prices_self_hosting_as_the_deployment_and_names_it(tmp_path)
     ).read_text()
     assert "<b>above 671,857</b>" in html
     assert (
-        "fine-tuning is cheaper above 671,857 queries a month (self-hosted as dedicated: at least 1 replica(s)"
-        in html
+        "fine-tuning is cheaper above 671,857 queries a month (self-hosted as dedicated: at least 1 replica(s)" in html
     )
     assert "21.8270 USD" in html  # the leaderboard's cost for the self-hosted row
     assert 'id="chart-monthly"' in html and "Monthly cost against monthly volume" in html
@@ -194,8 +199,18 @@ def test_harness_report_reprices_a_store_under_another_deployment_without_runnin
     store_load(store.root, _load())
     out = {}
     for name in ("dedicated", "per_second"):
-        p = run_harness("report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / name),
-                        "--monthly-queries", "100000", "--deployment", name, timeout=300)  # fmt: skip
+        p = run_harness(
+            "report",
+            "--results",
+            str(tmp_path / "results"),
+            "--out",
+            str(tmp_path / name),
+            "--monthly-queries",
+            "100000",
+            "--deployment",
+            name,
+            timeout=300,
+        )
         assert p.returncode == 0, p.stderr
         out[name] = (tmp_path / name / "index.html").read_text(encoding="utf-8")
     assert "<b>above 671,857</b>" in out["dedicated"]
@@ -211,9 +226,7 @@ def test_harness_report_reprices_a_store_under_another_deployment_without_runnin
     assert "<b>above 3,884</b>" in out["per_second"] and "<b>above 264</b>" not in out["per_second"]
     # its cost at 100,000 a month: 10,000 busy s / 30 + 330 = 663.3 -> 664 s x 30 x 0.00114562 = 22.82075 USD
     assert "0.2282 USD" in out["per_second"] and "21.8270 USD" in out["dedicated"]
-    bad = run_harness(
-        "report", "--results", str(tmp_path / "results"), "--deployment", "per_secnd", timeout=120
-    )
+    bad = run_harness("report", "--results", str(tmp_path / "results"), "--deployment", "per_secnd", timeout=120)
     assert bad.returncode == 2 and "Did you mean 'per_second'" in bad.stderr
 
 
@@ -247,7 +260,7 @@ def test_every_crossing_is_marked_on_the_monthly_chart_and_the_row_names_its_cap
         f"capacity at the target p95 TTFT <= 1 s, p95 TPOT <= 100 ms, errors <= 1%, closed loop (load "
         f"{load['load_id'][:8]})"
     )
-    fig = monthly_cost_chart([row], DEDICATED.describe())
+    fig = monthly_cost_chart([row], deployment_text(DEDICATED))
     [marks] = [t for t in fig.data if t.mode == "markers"]
     assert list(marks.x) == pytest.approx(sorted(expected))
     assert list(marks.y) == pytest.approx([0.3 * v for v in sorted(expected)])  # on the API's line
@@ -281,7 +294,7 @@ def test_every_crossing_is_marked_on_the_monthly_chart_and_the_row_names_its_cap
     ],
 )
 def test_a_deployment_out_of_range_is_refused_with_its_key(override, says):
-    from harness.config.validate import value_problems
+    from harness.app.validate import value_problems
     from tests.support.run import compose_cfg
 
     assert value_problems(compose_cfg(["deployment=dedicated"])) == []
@@ -294,8 +307,15 @@ def test_a_deployment_out_of_range_is_refused_with_its_key(override, says):
 # over 12 months, 8,949.3 queries/h of capacity, billed at 0.1323 USD per busy hour, against an API at
 # 0.000048267 USD a query; a serverless bill of 30 starts a month, each 30 s cold start + 300 s idle, periods
 # rounded up to 1 s.
-AUDIT = Deployment(name="serverless", kind="per_second", cold_start_s=30, idle_timeout_s=300,
-                   cold_starts_per_month=30, min_billed_s=1, prices={"cpu-2vcpu": 0.1323 / 3600})  # fmt: skip
+AUDIT = Deployment(
+    name="serverless",
+    kind="per_second",
+    cold_start_s=30,
+    idle_timeout_s=300,
+    cold_starts_per_month=30,
+    min_billed_s=1,
+    prices={"cpu-2vcpu": 0.1323 / 3600},
+)
 
 
 def test_the_audit_case_breaks_even_near_10_9_thousand_queries_a_month_not_6():
@@ -316,12 +336,10 @@ def test_the_audit_case_breaks_even_near_10_9_thousand_queries_a_month_not_6():
         (pytest.approx(10_899.4534, abs=1e-3), None),
     )
     assert be.first == pytest.approx(10_899.4534, abs=1e-3)
-    assert be.text() == "from 10,877 to 10,889, and above 10,900"
+    assert break_even_text(be) == "from 10,877 to 10,889, and above 10,900"
     exact = Deployment(kind="per_second", cold_start_s=30, idle_timeout_s=300, cold_starts_per_month=30)
-    assert break_even(0.002297, 12, 8949.3, 0.1323, 1, 0.048267, exact).first == pytest.approx(
-        10_871.4446, abs=1e-3
-    )
-    assert break_even(0.002297, 12, 8949.3, 0.1323, 1, 0.048267, PER_SECOND).text() == "above 6"
+    assert break_even(0.002297, 12, 8949.3, 0.1323, 1, 0.048267, exact).first == pytest.approx(10_871.4446, abs=1e-3)
+    assert break_even_text(break_even(0.002297, 12, 8949.3, 0.1323, 1, 0.048267, PER_SECOND)) == "above 6"
     # the bill at the first crossing: 476 s a start
     assert billed_seconds(10_876.6117, 8949.3, AUDIT) == pytest.approx(30 * 476)
     assert monthly_self_cost(10_876.6117, 8949.3, 0.1323, 1, AUDIT) == pytest.approx(0.524790)
@@ -346,8 +364,9 @@ def test_each_billed_period_is_rounded_up_to_the_minimum_increment():
     10 s + 20 s idle: each period 1,000 / 3 + 30 = 363.33 s; in 60 s increments 420 s, 3 x 420 = 1,260 s =
     1.26 USD, against 1,090 s = 1.09 USD billed exactly. With no starts, one period: 1,000 s -> 1,020 s."""
     starts = Deployment(kind="per_second", cold_start_s=10, idle_timeout_s=20, cold_starts_per_month=3)
-    rounded = Deployment(kind="per_second", cold_start_s=10, idle_timeout_s=20, cold_starts_per_month=3,
-                         min_billed_s=60)  # fmt: skip
+    rounded = Deployment(
+        kind="per_second", cold_start_s=10, idle_timeout_s=20, cold_starts_per_month=3, min_billed_s=60
+    )
     assert billed_seconds(1000, 3600, starts) == pytest.approx(1090)
     assert billed_seconds(1000, 3600, rounded) == pytest.approx(1260)
     assert monthly_self_cost(1000, 3600, 3.6, 1, starts) == pytest.approx(1.09)
@@ -368,11 +387,14 @@ def test_a_per_second_deployment_prices_only_the_devices_it_has_a_price_for():
     # per_second: its own per-second price x 3,600, whatever the on-demand rate
     assert device_price(AUDIT, "cpu-2vcpu", 99.0) == (pytest.approx(0.1323), None)
     # a device it has no price for is unpriced, with the reason: never the on-demand rate billed per second
-    assert device_price(AUDIT, "h100", 2.99) == (None, "serverless has no per-second price for h100")
+    assert device_price(AUDIT, "h100", 2.99) == (None, "no_price")
+    assert unpriced_text(AUDIT, "h100") == "serverless has no per-second price for h100"
     price, why = device_price(AUDIT, None, None)
     assert (
         price is None
-        and why == "serverless prices devices by hardware profile, and no profile fits this device"
+        and why == "no_profile"
+        and unpriced_text(AUDIT, None)
+        == "serverless prices devices by hardware profile, and no profile fits this device"
     )
 
 
@@ -405,12 +427,7 @@ def test_every_deployment_profile_composes_and_a_serverless_one_prices_the_defau
         d = Deployment.of(load_option("deployment", name, DeploymentConfig))
         if d.kind == "per_second":
             assert d.prices and {p for p, _ in d.prices} <= hardware, name
-            assert (
-                d.as_of
-                and d.source
-                and d.source.startswith("https://")
-                and "not re-checked" in (d.note or "")
-            )
+            assert d.as_of and d.source and d.source.startswith("https://") and "not re-checked" in (d.note or "")
             assert d.cold_starts_per_month > 0 and d.min_billed_s > 0, name
             priced_cpu += [name] if d.price_per_second("cpu-2vcpu") else []
     assert "cloud_run" in priced_cpu and "per_second" in priced_cpu
@@ -424,8 +441,8 @@ def test_every_deployment_profile_composes_and_a_serverless_one_prices_the_defau
 
 
 def test_describe_states_the_billing_rules():
-    assert AUDIT.describe() == (
+    assert deployment_text(AUDIT) == (
         "serverless: billed per second: busy time plus 30 starts a month of 30 s cold start + 300 s idle each; "
         "each period rounded up to 1 s"
     )
-    assert PER_SECOND.describe() == "per_second: billed per busy second, no cold starts"
+    assert deployment_text(PER_SECOND) == "per_second: billed per busy second, no cold starts"

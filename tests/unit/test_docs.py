@@ -62,7 +62,7 @@ def test_the_stated_constants_are_the_codes():
 def test_the_decode_rate_is_the_stated_formula():
     """(completion tokens - reasoning tokens - 1) / (last byte - first content token): 101 tokens of which 20
     reasoning, first content token at 0.5 s, last byte at 2.5 s -> 80 / 2.0 = 40 tokens/s."""
-    from harness.evaluate.api.meter import decode_rate
+    from harness.api.meter import decode_rate
 
     assert "(completion tokens − reasoning tokens − 1) / (last byte − first" in METRICS
     assert decode_rate(101, 20, 0.5, 2.5) == pytest.approx(40.0)
@@ -77,9 +77,7 @@ def test_the_readmes_ci_time_is_the_measured_one():
 
     run = json.loads((REPO_ROOT / "bench" / "results" / "ci_time.json").read_text())
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    row = next(
-        line for line in readme.splitlines() if line.startswith("| `make test` / `.ci/run` in a fresh clone")
-    )
+    row = next(line for line in readme.splitlines() if line.startswith("| `make test` / `.ci/run` in a fresh clone"))
     minutes, seconds = divmod(run["wall_s"], 60)
     assert f"**{minutes} min {seconds} s**" in row and run["date"] in row, row
     assert f"for {run['tests'].split(',')[0]} tests, exit {run['exit_code']}" in row  # "618 passed"
@@ -106,9 +104,7 @@ def test_the_readmes_default_job_time_is_the_measured_one():
 def _readme_results():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "readme_results", REPO_ROOT / "scripts" / "readme_results.py"
-    )
+    spec = importlib.util.spec_from_file_location("readme_results", REPO_ROOT / "scripts" / "readme_results.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -127,8 +123,14 @@ def test_the_readmes_results_are_the_committed_examples(capsys):
     tuned = [r for r in rows if r["method"] != "none"]
     assert tuned
     for r in tuned:
-        base = next(b for b in rows if b["model_key"] == r["model_key"] and b["task"] == r["task"]
-                    and b["method"] == "none" and b["source"] != "api")  # fmt: skip
+        base = next(
+            b
+            for b in rows
+            if b["model_key"] == r["model_key"]
+            and b["task"] == r["task"]
+            and b["method"] == "none"
+            and b["source"] != "api"
+        )
         assert f"{base['score']:.3f} → {r['score']:.3f}" in block
     api = next(r for r in rows if r["source"] == "api")
     assert f"scored {api['score']:.3f} on {api['task']}" in block
@@ -154,11 +156,7 @@ def test_a_changed_example_fails_the_readme_check(tmp_path, capsys):
     readme.write_text(f"intro\n{rr.BEGIN}\nSTALE BLOCK\n{rr.END}\nrest\n", encoding="utf-8")
     assert rr.main(["--example", str(tmp_path / "changed.json"), "--readme", str(readme)]) == 0
     text = readme.read_text(encoding="utf-8")
-    assert (
-        text.startswith(f"intro\n{rr.BEGIN}\n")
-        and text.endswith(f"{rr.END}\nrest\n")
-        and "STALE BLOCK" not in text
-    )
+    assert text.startswith(f"intro\n{rr.BEGIN}\n") and text.endswith(f"{rr.END}\nrest\n") and "STALE BLOCK" not in text
     assert rr.main(["--check", "--example", str(tmp_path / "changed.json"), "--readme", str(readme)]) == 0
     del api["p95_s"]
     (tmp_path / "missing.json").write_text(json.dumps(doc), encoding="utf-8")
@@ -176,11 +174,26 @@ def test_the_readme_block_takes_the_exports_break_even_text(tmp_path):
     doc = json.loads((REPO_ROOT / "docs" / "example" / "leaderboard.json").read_text(encoding="utf-8"))
     api = next(r for r in doc["rows"] if r["source"] == "api")
     tuned = [r for r in doc["rows"] if r["method"] != "none" and r["task"] == api["task"]]
-    doc["breakeven"] = [{"tuned": r["label"], "api": api["model"], "task": api["task"],
-                         "break_even": f"above {7 + i}", "deployment": "dedicated: test"}
-                        for i, r in enumerate(tuned)]  # fmt: skip
-    doc["api_rows"] = [{"model": api["model"], "task": api["task"], "prompt_per_sample": 165.75,
-                        "completion_per_sample": 45.0, "ttft_p50_s": 0.5123, "concurrency": 4}]  # fmt: skip
+    doc["breakeven"] = [
+        {
+            "tuned": r["label"],
+            "api": api["model"],
+            "task": api["task"],
+            "break_even": f"above {7 + i}",
+            "deployment": "dedicated: test",
+        }
+        for i, r in enumerate(tuned)
+    ]
+    doc["api_rows"] = [
+        {
+            "model": api["model"],
+            "task": api["task"],
+            "prompt_per_sample": 165.75,
+            "completion_per_sample": 45.0,
+            "ttft_p50_s": 0.5123,
+            "concurrency": 4,
+        }
+    ]
     doc["provenance"] = {"commits": ["abc123def456"], "dirty": False, "hardware": {"cpu-2vcpu": {}}}
     block = rr.render_block(doc)
     assert "commit abc123def456; on cpu-2vcpu" in block
@@ -206,3 +219,80 @@ def test_the_docs_index_lists_every_page():
         assert (index.parent / link).resolve().exists(), link
     pages = {p.relative_to(index.parent).as_posix() for p in index.parent.rglob("*.md") if p != index}
     assert pages <= links, pages - links
+
+
+# Every command line of the README's ```bash blocks, and the test that runs it (the test adds its own store paths
+# and runs the rest as written). `make run` and `make test` are run whole, in a fresh clone, by
+# bench/default_job_time.py and bench/ci_time.py; the tests named for them check that the README quotes those
+# recorded runs (exit 0, within their goals). A line no test runs says why: `# needs a GPU` or
+# `# needs <NAME>_API_KEY` at its end.
+COMMANDS_RUN_BY = {
+    "make run": "tests/unit/test_docs.py::test_the_readmes_default_job_time_is_the_measured_one",
+    "make test": "tests/unit/test_docs.py::test_the_readmes_ci_time_is_the_measured_one",
+    "harness -m sweep=smoke model=smollm2-135m task=general_en task.limit=4 finetune=none baseline=none": (
+        "tests/e2e/test_install.py::test_installed_smoke_cell_stores_a_record_and_writes_the_report"
+    ),
+    "harness plan model=smollm2-135m finetune=none baseline=none task=helpdesk_en task.limit=5": (
+        "tests/unit/test_dryrun.py::test_dry_run_flag_and_plan_print_the_same"
+    ),
+    "harness report --results results --out reports/all": (
+        "tests/unit/test_faults.py::test_harness_report_skips_a_damaged_cell_with_a_warning_naming_its_file"
+    ),
+}
+NEEDS = re.compile(r"#.*\bneeds (a GPU|[A-Z][A-Z0-9_]*_API_KEY)\s*$")
+
+
+def _readme_bash_lines() -> list[str]:
+    """The command lines of README.md's ```bash blocks (comment-only lines left out), as written."""
+    lines, inside = [], False
+    for line in (REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            inside = not inside and line.strip() == "```bash"
+        elif inside and line.strip() and not line.lstrip().startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def _command(line: str) -> str:
+    return re.split(r"\s+#", line, maxsplit=1)[0].strip()
+
+
+def _test_source(test: str) -> str:
+    """The source of the test function `path::name`, which must exist."""
+    import ast
+
+    path, name = test.split("::")
+    source = (REPO_ROOT / path).read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return ast.get_source_segment(source, node)
+    pytest.fail(f"COMMANDS_RUN_BY names {test}, but {path} has no `def {name}`")
+
+
+def test_every_readme_command_is_run_by_a_test_or_marked():
+    """Each README command line is a key of COMMANDS_RUN_BY or ends with a needs-marker; each key is still in the
+    README; each named test exists, and passes the command's subcommand, options and overrides as written (a
+    value after a `--flag` is a path the test replaces with its own)."""
+    import shlex
+
+    lines = _readme_bash_lines()
+    assert len(lines) >= 5
+    for line in lines:
+        if not NEEDS.search(line):
+            assert _command(line) in COMMANDS_RUN_BY, (
+                f"README.md runs `{_command(line)}`: name the test that runs it in COMMANDS_RUN_BY, or end the "
+                "line with `# needs a GPU` / `# needs NAME_API_KEY`"
+            )
+    assert set(COMMANDS_RUN_BY) <= {_command(line) for line in lines}, (
+        "COMMANDS_RUN_BY names a command the README dropped"
+    )
+    for command, test in COMMANDS_RUN_BY.items():
+        body = _test_source(test)
+        words = shlex.split(command)
+        if words[0] != "harness":
+            continue
+        after_flag = False
+        for word in words[1:]:
+            if not after_flag:
+                assert f'"{word}"' in body, f"{test} does not pass {word!r} of `{command}`"
+            after_flag = word.startswith("--")

@@ -1,4 +1,4 @@
-"""`harness plan` / `harness --dry-run` (harness/dryrun.py): which cells a sweep would run, which are stored, and
+"""`harness plan` / `harness --dry-run` (harness/plan/estimate.py): which cells a sweep would run, which are stored, and
 the estimate of the rest, checked against figures computed by hand from hand-made records. Nothing may be
 loaded, sent or written to the store."""
 
@@ -9,18 +9,27 @@ from pathlib import Path
 
 import pytest
 
-import harness.cli  # noqa: F401 - registers the configs the dry run composes
-from harness import dryrun
-from harness.evaluate.api.cache import ResponseCache, request_key
-from harness.plan import plan
+from harness.api.cache import ResponseCache, request_key
+from harness.app.commands.plan import cmd_plan
+from harness.plan import estimate as dryrun
+from harness.plan.cells import plan
 from harness.store import Store
 from tests.support.records import make_record, make_samples
 from tests.support.run import compose_cfg, run_harness
 
-OFFLINE_API = ["model=none", "finetune=none", "baseline=local-smollm2", "baseline.serve=null",
-               "baseline.base_url=http://127.0.0.1:9/v1", "baseline.model=stand-in", "baseline.max_tokens=50",
-               "baseline.price.input_per_1m=2", "baseline.price.output_per_1m=8", "task=helpdesk_en",
-               "task.limit=3"]  # fmt: skip
+OFFLINE_API = [
+    "model=none",
+    "finetune=none",
+    "baseline=local-smollm2",
+    "baseline.serve=null",
+    "baseline.base_url=http://127.0.0.1:9/v1",
+    "baseline.model=stand-in",
+    "baseline.max_tokens=50",
+    "baseline.price.input_per_1m=2",
+    "baseline.price.output_per_1m=8",
+    "task=helpdesk_en",
+    "task.limit=3",
+]
 
 
 def listing(root: Path) -> dict[str, int]:
@@ -29,20 +38,16 @@ def listing(root: Path) -> dict[str, int]:
 
 def store_api_record(results: Path, cell_id: str, task: str = "helpdesk_en") -> None:
     # the fixture's API cell: 50 answered requests of 150 prompt + 20 completion tokens
-    Store(results).write(
-        make_record(cell_id, model="local-smollm2", source="api", task=task), make_samples([1] * 50)
-    )
+    Store(results).write(make_record(cell_id, model="local-smollm2", source="api", task=task), make_samples([1] * 50))
 
 
 def plan_of(args: list[str], tmp_path: Path, capsys) -> tuple[str, dict]:
     out = tmp_path / "plan.json"
-    dryrun.main([*args, "--json", str(out)])
+    cmd_plan([*args, "--json", str(out)])
     return capsys.readouterr().out, json.loads(out.read_text())
 
 
-def test_api_estimate_is_prompt_tokens_times_price_plus_output_tokens_times_price(
-    tmp_path, tmp_store, capsys
-):
+def test_api_estimate_is_prompt_tokens_times_price_plus_output_tokens_times_price(tmp_path, tmp_store, capsys):
     args = [*OFFLINE_API, *tmp_store, f"paths.cache={tmp_path / 'cache'}"]
     results = tmp_path / "results"
     store_api_record(results, "b" * 20)  # another cell of the same baseline: 20 completion tokens per query
@@ -52,8 +57,16 @@ def test_api_estimate_is_prompt_tokens_times_price_plus_output_tokens_times_pric
     # one of the three requests is already answered in the response cache: 100 prompt + 10 completion tokens
     key = request_key(spec.endpoint_id, "stand-in", requests[0][0])
     cache = ResponseCache(results / "api_cache.sqlite")
-    cache.put(key, spec.endpoint_id, "stand-in", requests[0][0], {"text": "x", "prompt_tokens": 100,
-              "cached_tokens": 0, "completion_tokens": 10}, "c", None, "USD")  # fmt: skip
+    cache.put(
+        key,
+        spec.endpoint_id,
+        "stand-in",
+        requests[0][0],
+        {"text": "x", "prompt_tokens": 100, "cached_tokens": 0, "completion_tokens": 10},
+        "c",
+        None,
+        "USD",
+    )
     cache.close()
     before = listing(results)
 
@@ -90,17 +103,28 @@ def test_output_tokens_fall_back_to_other_tasks_then_to_unknown(tmp_path, tmp_st
 
 
 def test_stored_cells_to_run_trainings_and_device_hours(tmp_path, tmp_store, capsys):
-    args = ["model=smollm2-135m", "finetune=lora", "finetune.n_train=8", "finetune.epochs=2", "task=helpdesk_en",
-            "task.limit=5", "eval.device=cpu", "baseline=none", *tmp_store,
-            f"paths.cache={tmp_path / 'cache'}"]  # fmt: skip  # an empty cache: no tokenizer on disk
+    args = [
+        "model=smollm2-135m",
+        "finetune=lora",
+        "finetune.n_train=8",
+        "finetune.epochs=2",
+        "task=helpdesk_en",
+        "task.limit=5",
+        "eval.device=cpu",
+        "baseline=none",
+        *tmp_store,
+        f"paths.cache={tmp_path / 'cache'}",
+    ]  # an empty cache: no tokenizer on disk
     base, tuned = plan(compose_cfg(args))
     results = tmp_path / "results"
     store = Store(results)
     store.write(make_record(base.id, model="smollm2-135m", task="helpdesk_en", n=5), make_samples([1] * 5))
     # a stored training of the same model and method: 6,000 tokens in 60 s (100 tokens/s) on 64 examples x 1
     # epoch. Each fixture record's model time is 24 s: 5 + 50 queries in 48 s = 4,125 queries/h
-    store.write(make_record("d" * 20, model="smollm2-135m", task="helpdesk_en", finetune={"method": "lora"}),
-                make_samples([1] * 50))  # fmt: skip
+    store.write(
+        make_record("d" * 20, model="smollm2-135m", task="helpdesk_en", finetune={"method": "lora"}),
+        make_samples([1] * 50),
+    )
     before = listing(results)
 
     text, doc = plan_of(args, tmp_path, capsys)
@@ -124,8 +148,17 @@ def test_stored_cells_to_run_trainings_and_device_hours(tmp_path, tmp_store, cap
 
 
 def test_unknown_speed_is_said_not_guessed(tmp_path, tmp_store, capsys):
-    args = ["model=smollm2-135m", "finetune=full", "finetune.n_train=8", "task=helpdesk_en", "task.limit=5",
-            "eval.device=cpu", "baseline=none", *tmp_store, f"paths.cache={tmp_path / 'cache'}"]  # fmt: skip
+    args = [
+        "model=smollm2-135m",
+        "finetune=full",
+        "finetune.n_train=8",
+        "task=helpdesk_en",
+        "task.limit=5",
+        "eval.device=cpu",
+        "baseline=none",
+        *tmp_store,
+        f"paths.cache={tmp_path / 'cache'}",
+    ]
     _, doc = plan_of(args, tmp_path, capsys)
     train = doc["rows"][1]["estimate"]
     assert train["tokens_per_s"]["basis"] == "unknown: no stored training of smollm2-135m full on cpu"
@@ -137,8 +170,7 @@ def test_unknown_speed_is_said_not_guessed(tmp_path, tmp_store, capsys):
 
 
 def test_dry_run_flag_and_plan_print_the_same(tmp_path, tmp_store):
-    args = ["model=smollm2-135m", "finetune=none", "baseline=none", "task=helpdesk_en", "task.limit=5",
-            *tmp_store]  # fmt: skip
+    args = ["model=smollm2-135m", "finetune=none", "baseline=none", "task=helpdesk_en", "task.limit=5", *tmp_store]
     (base,) = plan(compose_cfg(args))
     Store(tmp_path / "results").write(make_record(base.id, model="smollm2-135m", n=5), make_samples([1] * 5))
     a = run_harness("plan", *args, timeout=120)
@@ -156,8 +188,16 @@ def test_a_bad_override_is_one_line_and_exit_2(bad, tmp_store):
 
 
 def test_sweeps_expand_as_a_real_sweep_does(tmp_path, tmp_store, capsys):
-    args = ["-m", "model=smollm2-135m,gemma3-270m", "finetune=none", "baseline=none", "task=helpdesk_en",
-            "task.limit=2", "eval.device=cpu", *tmp_store]  # fmt: skip
+    args = [
+        "-m",
+        "model=smollm2-135m,gemma3-270m",
+        "finetune=none",
+        "baseline=none",
+        "task=helpdesk_en",
+        "task.limit=2",
+        "eval.device=cpu",
+        *tmp_store,
+    ]
     _, doc = plan_of(args, tmp_path, capsys)
     assert doc["jobs"] == 2
     assert [(r["name"], r["state"]) for r in doc["rows"]] == [

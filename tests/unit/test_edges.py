@@ -1,4 +1,4 @@
-"""Money, hangs and secrets at the API and load edges (README "Reliability"): each case a provider, a server or a
+"""Money, hangs and secrets at the API and load edges (docs/reliability.md): each case a provider, a server or a
 store misbehaving one way, against the fake provider (tests/support/provider.py) on a loopback port. No model."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.api.cache import ResponseCache
+from harness.api.client import ApiCaller, Settings
+from harness.api.meter import aggregate
 from harness.errors import HarnessError
-from harness.evaluate.api.cache import ResponseCache
-from harness.evaluate.api.client import ApiCaller, Settings
-from harness.evaluate.api.meter import aggregate
 from tests.support.provider import FakeProvider
 from tests.support.run import compose_cfg
 
@@ -24,23 +24,46 @@ QUESTION = "How do I reset my password?"  # 27 characters: about round(27 / 4) =
 BODY = {"messages": [{"role": "user", "content": QUESTION}], "max_tokens": 48}
 
 
-def caller(url: str, cache: ResponseCache, *, stream: bool = True, timeout_s: float = 5.0,
-           deadline_s: float = 10.0, max_retries: int = 0) -> ApiCaller:  # fmt: skip
-    settings = Settings(concurrency=1, max_retries=max_retries, backoff_base_s=0.01, timeout_s=timeout_s,
-                        stream=stream, deadline_s=deadline_s)  # fmt: skip
-    return ApiCaller(base_url=url, api_key="EMPTY", model="m", endpoint_id="fake", price=PRICE,
-                     settings=settings, cache=cache)  # fmt: skip
+def caller(
+    url: str,
+    cache: ResponseCache,
+    *,
+    stream: bool = True,
+    timeout_s: float = 5.0,
+    deadline_s: float = 10.0,
+    max_retries: int = 0,
+) -> ApiCaller:
+    settings = Settings(
+        concurrency=1,
+        max_retries=max_retries,
+        backoff_base_s=0.01,
+        timeout_s=timeout_s,
+        stream=stream,
+        deadline_s=deadline_s,
+    )
+    return ApiCaller(
+        base_url=url, api_key="EMPTY", model="m", endpoint_id="fake", price=PRICE, settings=settings, cache=cache
+    )
 
 
 # -- 1, 2: usage that cannot be true is paid once, flagged and estimated ---------------------------------------------
 
 
-@pytest.mark.parametrize("usage, why", [
-    ({"prompt_tokens": 10**20, "completion_tokens": 3}, "prompt_tokens 100,000,000,000,000,000,000 for a prompt of about 7 tokens"),
-    ({"prompt_tokens": 10**12, "completion_tokens": 10**12}, "completion_tokens 1,000,000,000,000 with max_tokens 48"),
-    ({"prompt_tokens": 20, "completion_tokens": -7}, "usage.completion_tokens = -7 is not a token count"),
-    ({"prompt_tokens": "20", "completion_tokens": 3}, "usage.prompt_tokens = '20' is not a token count"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "usage, why",
+    [
+        (
+            {"prompt_tokens": 10**20, "completion_tokens": 3},
+            "prompt_tokens 100,000,000,000,000,000,000 for a prompt of about 7 tokens",
+        ),
+        (
+            {"prompt_tokens": 10**12, "completion_tokens": 10**12},
+            "completion_tokens 1,000,000,000,000 with max_tokens 48",
+        ),
+        ({"prompt_tokens": 20, "completion_tokens": -7}, "usage.completion_tokens = -7 is not a token count"),
+        ({"prompt_tokens": "20", "completion_tokens": 3}, "usage.prompt_tokens = '20' is not a token count"),
+    ],
+)
 def test_implausible_usage_is_paid_once_flagged_and_estimated(usage, why, tmp_path):
     """Estimated instead: 7 prompt tokens (27 characters / 4, rounded) and 3 for "Hello there" (11 / 4), so the
     answer costs 7 x 1 + 3 x 2 = 13 micro-dollars, not what the usage claims. Cached and in the ledger once: a
@@ -66,10 +89,7 @@ def test_an_answer_far_longer_than_max_tokens_is_flagged(tmp_path):
     with FakeProvider(text="word " * 400_000) as p:
         [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite")).run([BODY])
     assert len(text) == 2_000_000 and m.error is None
-    assert (
-        "answer: about 500,000 tokens for max_tokens 48 (the server did not stop at max_tokens)"
-        in m.usage_warnings
-    )
+    assert "answer: about 500,000 tokens for max_tokens 48 (the server did not stop at max_tokens)" in m.usage_warnings
 
 
 def test_a_paid_answer_the_cache_cannot_take_is_kept_and_never_paid_again(tmp_path, caplog, monkeypatch):
@@ -97,7 +117,7 @@ def test_a_paid_answer_the_cache_cannot_take_is_kept_and_never_paid_again(tmp_pa
 
 
 def test_when_neither_the_cache_nor_the_spill_folder_can_be_written_sending_stops(tmp_path, monkeypatch):
-    from harness.evaluate.api.client import FatalApiError
+    from harness.api.client import FatalApiError
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "user-cache"))
     cache = ResponseCache(tmp_path / "cache.sqlite")
@@ -108,9 +128,7 @@ def test_when_neither_the_cache_nor_the_spill_folder_can_be_written_sending_stop
     monkeypatch.setattr(cache, "put", full)
     monkeypatch.setattr(cache, "spill", full)
     with FakeProvider() as p:
-        with pytest.raises(
-            FatalApiError, match="stopped sending, so that no further answer is paid for and lost"
-        ):
+        with pytest.raises(FatalApiError, match="stopped sending, so that no further answer is paid for and lost"):
             caller(p.url, cache).run([BODY, {**BODY, "max_tokens": 47}, {**BODY, "max_tokens": 46}])
         assert len(p.bodies) == 1  # concurrency 1: the first answer could not be kept, nothing more was sent
 
@@ -118,19 +136,20 @@ def test_when_neither_the_cache_nor_the_spill_folder_can_be_written_sending_stop
 # -- 3, 4: every attempt is bounded, and the provider's own words are shown -----------------------------------------
 
 
-@pytest.mark.parametrize("behaviour, cause", [
-    ("keepalive", "nothing of the answer for timeout_s=1 s"),
-    ("hang", "nothing of the answer for timeout_s=1 s"),
-    ("trickle", "no complete answer within deadline_s=2 s"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "behaviour, cause",
+    [
+        ("keepalive", "nothing of the answer for timeout_s=1 s"),
+        ("hang", "nothing of the answer for timeout_s=1 s"),
+        ("trickle", "no complete answer within deadline_s=2 s"),
+    ],
+)
 def test_an_attempt_ends_at_its_timeout_or_deadline_with_its_cause(behaviour, cause, tmp_path):
     """Keep-alive comments every 0.2 s used to hold a 3 s timeout for a minute (the client's timeout is per
     socket read); a token every 0.2 s, forever, is bounded by the whole answer's deadline."""
     started = time.monotonic()
     with FakeProvider(behaviour, max_seconds=15) as p:
-        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), timeout_s=1, deadline_s=2).run(
-            [BODY]
-        )
+        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), timeout_s=1, deadline_s=2).run([BODY])
     took = time.monotonic() - started
     assert text == "" and cause in m.error and took < 4.5, (m.error, took)
 
@@ -138,22 +157,21 @@ def test_an_attempt_ends_at_its_timeout_or_deadline_with_its_cause(behaviour, ca
 @pytest.mark.parametrize("stream", [True, False])
 def test_an_error_object_with_status_200_is_shown_in_the_providers_words(stream, tmp_path):
     with FakeProvider("error200") as p:
-        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), stream=stream, max_retries=1).run(
-            [BODY]
-        )
+        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), stream=stream, max_retries=1).run([BODY])
         assert len(p.bodies) == 2  # retried once: an overloaded model may answer the next time
     assert text == "" and m.error == "the server answered with an error: model overloaded"
 
 
-@pytest.mark.parametrize("behaviour, note", [  # kept, with a note on how it came
-    ("open_end", "the stream stayed open after its answer ended"),  # complete, then never closed
-    ("plain_json", "the server answered with one JSON body"),  # for a stream request, labelled text/plain
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "behaviour, note",
+    [  # kept, with a note on how it came
+        ("open_end", "the stream stayed open after its answer ended"),  # complete, then never closed
+        ("plain_json", "the server answered with one JSON body"),  # for a stream request, labelled text/plain
+    ],
+)
 def test_a_complete_answer_delivered_oddly_is_kept_not_bought_again(behaviour, note, tmp_path):
     with FakeProvider(behaviour, max_seconds=10) as p:
-        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), timeout_s=1, max_retries=2).run(
-            [BODY]
-        )
+        [(text, m)] = caller(p.url, ResponseCache(tmp_path / "c.sqlite"), timeout_s=1, max_retries=2).run([BODY])
         assert len(p.bodies) == 1  # paid once, kept: not retried
     assert text == "Hello there" and m.error is None and (m.prompt_tokens, m.completion_tokens) == (20, 3)
     assert note in m.usage_warnings[-1]
@@ -163,10 +181,21 @@ def test_a_complete_answer_delivered_oddly_is_kept_not_bought_again(behaviour, n
 
 
 def _load(url: str, tmp_path: Path, *extra: str) -> dict:
-    from harness.cli import cmd_load
+    from harness.app.commands.load import cmd_load
 
-    cmd_load(["task=helpdesk_en", f"load.url={url}", "load.model=m", "load.n_prompts=2", "load.requests_per_level=2",
-              "load.timeout_s=1", "load.deadline_s=3", f"paths.results={tmp_path}", *extra])  # fmt: skip
+    cmd_load(
+        [
+            "task=helpdesk_en",
+            f"load.url={url}",
+            "load.model=m",
+            "load.n_prompts=2",
+            "load.requests_per_level=2",
+            "load.timeout_s=1",
+            "load.deadline_s=3",
+            f"paths.results={tmp_path}",
+            *extra,
+        ]
+    )
     [path] = (tmp_path / "load").glob("*.json")
     return json.loads(path.read_text())
 
@@ -178,21 +207,28 @@ def test_load_rows_keep_only_counts_that_are_counts(tmp_path):
         record = _load(p.url, tmp_path, "load.levels=[1]")
     [level] = list((tmp_path / "load" / "levels").glob("*.json"))
     rows = json.loads(level.read_text())["rows"]
-    assert [(r["prompt_tokens"], r["completion_tokens"], r["error"]) for r in rows] == [
-        (None, None, None)
-    ] * 2
-    assert rows[0]["usage_warnings"] == ["usage.prompt_tokens = '50' is not a token count",
-                                         "usage.completion_tokens = '7' is not a token count"]  # fmt: skip
+    assert [(r["prompt_tokens"], r["completion_tokens"], r["error"]) for r in rows] == [(None, None, None)] * 2
+    assert rows[0]["usage_warnings"] == [
+        "usage.prompt_tokens = '50' is not a token count",
+        "usage.completion_tokens = '7' is not a token count",
+    ]
     assert record["levels"][0]["figures"]["error_rate"] == 0.0
 
 
-@pytest.mark.parametrize("levels, mode, said", [
-    ("[1000000]", "closed", "1e+06 users: closed-loop levels are whole numbers of users, at most load.requests_per_level=2"),
-    ("[1.5]", "closed", "load.levels: 1.5 users is not a whole number"),  # refused by the config check
-    ("[10000000.0]", "open", "1e+07 requests/s: above 1000/s"),
-    ("[0]", "open", "load.levels: 0.0 is not a positive number"),
-    ("[0.00001]", "open", "1e-05 requests/s: 2 requests at that rate take 100,000 s, over 3600 s for one level"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "levels, mode, said",
+    [
+        (
+            "[1000000]",
+            "closed",
+            "1e+06 users: closed-loop levels are whole numbers of users, at most load.requests_per_level=2",
+        ),
+        ("[1.5]", "closed", "load.levels: 1.5 users is not a whole number"),  # refused by the config check
+        ("[10000000.0]", "open", "1e+07 requests/s: above 1000/s"),
+        ("[0]", "open", "load.levels: 0.0 is not a positive number"),
+        ("[0.00001]", "open", "1e-05 requests/s: 2 requests at that rate take 100,000 s, over 3600 s for one level"),
+    ],
+)
 def test_a_level_that_cannot_be_offered_is_refused_before_anything_is_sent(levels, mode, said, tmp_path):
     with FakeProvider() as p:
         with pytest.raises(HarnessError, match="load.levels cannot be offered|invalid configuration") as e:
@@ -228,14 +264,15 @@ def test_a_server_that_dies_mid_run_is_not_stored_as_a_measurement(tmp_path):
     assert [lv["level"] for lv in record["levels"]] == [1.0, 2.0]
 
 
-@pytest.mark.parametrize("behaviour, cause", [
-    ("cut", "the stream ended before the answer did (no finish_reason)"),  # a server that died mid-answer
-    ("odd", "malformed stream (AttributeError"),  # choices: [null]
-    ("hugeline", "malformed stream (LineTooLong"),  # one event line over aiohttp's limit
-])  # fmt: skip
-def test_a_broken_stream_is_an_error_of_its_row_never_a_measurement_or_a_traceback(
-    behaviour, cause, tmp_path
-):
+@pytest.mark.parametrize(
+    "behaviour, cause",
+    [
+        ("cut", "the stream ended before the answer did (no finish_reason)"),  # a server that died mid-answer
+        ("odd", "malformed stream (AttributeError"),  # choices: [null]
+        ("hugeline", "malformed stream (LineTooLong"),  # one event line over aiohttp's limit
+    ],
+)
+def test_a_broken_stream_is_an_error_of_its_row_never_a_measurement_or_a_traceback(behaviour, cause, tmp_path):
     with FakeProvider(behaviour) as p:
         with pytest.raises(HarnessError, match="every request of closed-loop level 1 failed") as e:
             _load(p.url, tmp_path, "load.levels=[1]")
@@ -261,10 +298,13 @@ def test_a_key_a_server_echoes_is_in_no_load_file(tmp_path, monkeypatch):
 def test_a_stored_level_with_connection_failures_is_measured_again(tmp_path):
     """A level stored by an older harness while its server was gone ("ClientConnectorError" rows, no error kind)
     is not reused: the next run sends it again."""
-    from harness.load.run import connection_failures
+    from harness.jobs.load_job import connection_failures
 
-    old = [{"error": "ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default [Connection refused]"},
-           {"error": None}, {"error": "HTTP 500: overloaded", "error_kind": "http"}]  # fmt: skip
+    old = [
+        {"error": "ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default [Connection refused]"},
+        {"error": None},
+        {"error": "HTTP 500: overloaded", "error_kind": "http"},
+    ]
     assert connection_failures(old) == [old[0]]
     with FakeProvider() as p:
         _load(p.url, tmp_path, "load.levels=[1]")
@@ -291,11 +331,16 @@ def test_a_question_hidden_behind_zero_width_characters_is_still_a_leak():
     for mark in ("\u034f", "\ufe0f", "\ufe00", "\u180b", "\u3164", "\u17b4", "\u00ad", "\U000e0041"):
         assert comparable(mark.join(held)) == held.lower(), hex(ord(mark[0]))  # between every character
     ctx = Context("question", ["question", "answer"], "answer", train=[], held_out=[{"question": held}])
-    cands = [Candidate(0, {"question": hidden, "answer": "x"}), Candidate(1, {"question": wide, "answer": "x"}),
-             Candidate(2, {"question": "What are your opening hours?", "answer": "x"})]  # fmt: skip
+    cands = [
+        Candidate(0, {"question": hidden, "answer": "x"}),
+        Candidate(1, {"question": wide, "answer": "x"}),
+        Candidate(2, {"question": "What are your opening hours?", "answer": "x"}),
+    ]
     removed = leakage(cands, ctx)
-    assert [(c.index, why) for c, why in removed] == [(0, "repeats a validation/test item exactly"),
-                                                       (1, "repeats a validation/test item exactly")]  # fmt: skip
+    assert [(c.index, why) for c, why in removed] == [
+        (0, "repeats a validation/test item exactly"),
+        (1, "repeats a validation/test item exactly"),
+    ]
 
 
 # -- 9, 12, 13: files that are not what they claim -------------------------------------------------------------------
@@ -348,9 +393,7 @@ def test_a_foreign_record_with_infinity_is_skipped_with_a_warning(tmp_path, capl
     foreign.pop("record_sha256")
     foreign.pop("samples_sha256")
     foreign["api"] = {"latency_s": {"p95": float("inf")}}
-    store.record_path("b" * 20).write_text(
-        json.dumps(foreign)
-    )  # Python writes Infinity; JSON has no such number
+    store.record_path("b" * 20).write_text(json.dumps(foreign))  # Python writes Infinity; JSON has no such number
     store.samples_path("b" * 20).write_text('{"doc_id": 0}\n')
     assert "Infinity" in store.record_path("b" * 20).read_text()
     with caplog.at_level(logging.WARNING):
@@ -359,17 +402,20 @@ def test_a_foreign_record_with_infinity_is_skipped_with_a_warning(tmp_path, capl
 
 
 def test_history_lists_the_runs_of_a_damaged_runs_folder(tmp_path, caplog):
-    from harness.history import list_runs, show_run
+    from harness.app.history import list_runs, show_run
 
     runs = tmp_path / "runs"
     runs.mkdir()
-    good = {"kind": "run", "run_id": "20261206-good", "status": "finished", "started_at": "2026-12-06T08:00:00",
-            "ended_at": "2026-12-06T08:01:00", "cells": [{"status": "computed", "model": "m", "task": "t",
-                                                         "cell_id": "c" * 20, "seconds": 3}]}  # fmt: skip
+    good = {
+        "kind": "run",
+        "run_id": "20261206-good",
+        "status": "finished",
+        "started_at": "2026-12-06T08:00:00",
+        "ended_at": "2026-12-06T08:01:00",
+        "cells": [{"status": "computed", "model": "m", "task": "t", "cell_id": "c" * 20, "seconds": 3}],
+    }
     (runs / "20261206-good.json").write_text(json.dumps(good))
-    (runs / "20261206-bad.json").write_text(
-        json.dumps({**good, "run_id": "20261206-bad", "cells": "not a list"})
-    )
+    (runs / "20261206-bad.json").write_text(json.dumps({**good, "run_id": "20261206-bad", "cells": "not a list"}))
     os.mkfifo(runs / "20261206-fifo.json")
     with caplog.at_level(logging.WARNING):
         listing = _returns_within(lambda: list_runs(tmp_path, 20), 5)
@@ -379,14 +425,18 @@ def test_history_lists_the_runs_of_a_damaged_runs_folder(tmp_path, caplog):
     odd = {**good, "run_id": "20261206-odd", "cells": [{"status": 7, "cell_id": 12, "seconds": float("inf")}]}
     (runs / "20261206-odd.json").write_text(json.dumps(odd))
     assert "7                 ? x ?                12" in show_run(tmp_path, "20261206-odd")
-    odder = {**good, "run_id": "20261206-odder", "argv": [1, 2], "git": "abc", "packages": ["torch"],
-             "cells": [{"status": "computed", "seconds": 10**400}]}  # fmt: skip
+    odder = {
+        **good,
+        "run_id": "20261206-odder",
+        "argv": [1, 2],
+        "git": "abc",
+        "packages": ["torch"],
+        "cells": [{"status": "computed", "seconds": 10**400}],
+    }
     (runs / "20261206-odder.json").write_text(json.dumps(odder))
     shown = show_run(tmp_path, "20261206-odder")
     assert "command    harness 1 2" in shown and "commit     -" in shown
-    (runs / "20261206-status.json").write_text(
-        json.dumps({**good, "run_id": "20261206-status", "status": [1]})
-    )
+    (runs / "20261206-status.json").write_text(json.dumps({**good, "run_id": "20261206-status", "status": [1]}))
     assert "20261206-status" not in list_runs(tmp_path, 20)  # skipped with a warning, not a traceback
 
 
@@ -396,13 +446,23 @@ def test_history_lists_the_runs_of_a_damaged_runs_folder(tmp_path, caplog):
 def test_when_nothing_was_stored_the_console_says_so_and_why(tmp_path):
     """A full disk under paths.results: the cell's record could not be written. The message counts what is
     stored (nothing) and names the disk, instead of "The cells are stored"."""
-    from harness.report.callback import what_is_stored
+    from harness.app.callback import what_is_stored
 
     job = tmp_path / "sweep" / "0"
     job.mkdir(parents=True)
-    (job / "cell.json").write_text(json.dumps([{"cell_id": "d" * 20, "status": "failed", "model": "m",
-                                                "task": "helpdesk_en", "message": "OSError: [Errno 28] No space "
-                                                "left on device: 'results/records/x.json'"}]))  # fmt: skip
+    (job / "cell.json").write_text(
+        json.dumps(
+            [
+                {
+                    "cell_id": "d" * 20,
+                    "status": "failed",
+                    "model": "m",
+                    "task": "helpdesk_en",
+                    "message": "OSError: [Errno 28] No space left on device: 'results/records/x.json'",
+                }
+            ]
+        )
+    )
     said = what_is_stored(compose_cfg([f"paths.results={tmp_path / 'results'}"]), tmp_path / "sweep")
     assert said.startswith("0 of 1 cell(s) of this run are stored.")
     assert "NOT STORED: m x helpdesk_en: the disk is full. OSError: [Errno 28] No space left" in said
@@ -425,9 +485,7 @@ def test_a_report_folder_is_written_as_one_unit(tmp_path):
     writer = threading.Thread(target=write_board, args=(board, out, "t"), daemon=True)
     writer.start()
     time.sleep(1.0)
-    assert writer.is_alive() and not list(
-        out.iterdir()
-    )  # waits: nothing of its report mixed into the other's
+    assert writer.is_alive() and not list(out.iterdir())  # waits: nothing of its report mixed into the other's
     os.close(fd)
     writer.join(30)
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "leaderboard.csv", "leaderboard.json"]
@@ -436,30 +494,40 @@ def test_a_report_folder_is_written_as_one_unit(tmp_path):
 # -- 14: a credential inside a URL is refused before anything is written ---------------------------------------------
 
 
-@pytest.mark.parametrize("override, said", [
-    ('baseline.base_url="http://127.0.0.1:9/v1?api_key=sk-SECRET123"', "baseline.base_url carries a credential (its parameter api_key=)"),
-    ("baseline.base_url=http://me:sk-SECRET123@127.0.0.1:9/v1", "baseline.base_url carries a credential (its user name and password"),
-    ('load.url="http://127.0.0.1:9/v1?token=sk-SECRET123"', "load.url carries a credential (its parameter token=)"),
-    ('judge.endpoint.base_url="http://127.0.0.1:9/v1?X-Amz-Signature=sk-SECRET123"', "judge.endpoint.base_url carries a credential"),
-    ('baseline.base_url="http://127.0.0.1:9/v1?pwd=sk-SECRET123"', "(its parameter pwd=)"),
-    ('baseline.base_url="http://127.0.0.1:9/v1?a=1;api_key=sk-SECRET123"', "(its parameter api_key=)"),
-    ('baseline.base_url="http://127.0.0.1:9/v1#access_token=sk-SECRET123"', "carries a fragment"),
-    ('baseline.base_url="me:sk-SECRET123@127.0.0.1:9/v1"', "must be an http:// or https:// URL with a host"),
-    ('baseline.base_url="http://[127.0.0.1/v1?api_key=sk-SECRET123"', "is not a URL that can be read"),
-    ("baseline.base_url=${oc.env:PROBE_URL}", "baseline.base_url carries a credential (its user name"),
-    ("baseline.api_key_env=sk-proj-SECRET123", "baseline.api_key_env must be the NAME of an environment variable"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "override, said",
+    [
+        (
+            'baseline.base_url="http://127.0.0.1:9/v1?api_key=sk-SECRET123"',
+            "baseline.base_url carries a credential (its parameter api_key=)",
+        ),
+        (
+            "baseline.base_url=http://me:sk-SECRET123@127.0.0.1:9/v1",
+            "baseline.base_url carries a credential (its user name and password",
+        ),
+        ('load.url="http://127.0.0.1:9/v1?token=sk-SECRET123"', "load.url carries a credential (its parameter token=)"),
+        (
+            'judge.endpoint.base_url="http://127.0.0.1:9/v1?X-Amz-Signature=sk-SECRET123"',
+            "judge.endpoint.base_url carries a credential",
+        ),
+        ('baseline.base_url="http://127.0.0.1:9/v1?pwd=sk-SECRET123"', "(its parameter pwd=)"),
+        ('baseline.base_url="http://127.0.0.1:9/v1?a=1;api_key=sk-SECRET123"', "(its parameter api_key=)"),
+        ('baseline.base_url="http://127.0.0.1:9/v1#access_token=sk-SECRET123"', "carries a fragment"),
+        ('baseline.base_url="me:sk-SECRET123@127.0.0.1:9/v1"', "must be an http:// or https:// URL with a host"),
+        ('baseline.base_url="http://[127.0.0.1/v1?api_key=sk-SECRET123"', "is not a URL that can be read"),
+        ("baseline.base_url=${oc.env:PROBE_URL}", "baseline.base_url carries a credential (its user name"),
+        ("baseline.api_key_env=sk-proj-SECRET123", "baseline.api_key_env must be the NAME of an environment variable"),
+    ],
+)
 def test_a_credential_in_a_url_is_refused_without_being_echoed(override, said, monkeypatch):
-    from harness.config.validate import validate
+    from harness.app.validate import validate
 
     monkeypatch.setenv("PROBE_URL", "http://me:sk-SECRET123@127.0.0.1:9/v1")  # read through an interpolation
     with pytest.raises(HarnessError) as e:
         validate(compose_cfg(["baseline=openai-gpt-4o-mini", override]))
     assert said in str(e.value) and "SECRET123" not in str(e.value)
     assert "MY_KEY_VAR" in str(e.value)
-    validate(
-        compose_cfg(["baseline=openai-gpt-4o-mini", 'baseline.base_url="http://h/v1?api-version=2024-06-01"'])
-    )
+    validate(compose_cfg(["baseline=openai-gpt-4o-mini", 'baseline.base_url="http://h/v1?api-version=2024-06-01"']))
 
 
 def test_the_command_with_a_key_in_its_url_writes_nothing(tmp_path):
@@ -467,10 +535,19 @@ def test_the_command_with_a_key_in_its_url_writes_nothing(tmp_path):
     record, a cache or a report: no file anywhere holds the key."""
     from tests.support.run import run_harness
 
-    out = run_harness("model=none", "finetune=none", "baseline=openai-gpt-4o-mini", "baseline.api_key_env=null",
-                      'baseline.base_url="http://127.0.0.1:9/v1?api_key=sk-SECRET123"', "task=helpdesk_en",
-                      f"paths.results={tmp_path / 'results'}", f"paths.reports={tmp_path / 'reports'}",
-                      f"hydra.sweep.dir={tmp_path / 'hydra'}", f"hydra.run.dir={tmp_path / 'hydra'}", timeout=120)  # fmt: skip
+    out = run_harness(
+        "model=none",
+        "finetune=none",
+        "baseline=openai-gpt-4o-mini",
+        "baseline.api_key_env=null",
+        'baseline.base_url="http://127.0.0.1:9/v1?api_key=sk-SECRET123"',
+        "task=helpdesk_en",
+        f"paths.results={tmp_path / 'results'}",
+        f"paths.reports={tmp_path / 'reports'}",
+        f"hydra.sweep.dir={tmp_path / 'hydra'}",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        timeout=120,
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     assert "baseline.base_url carries a credential" in out.stdout + out.stderr
     assert "SECRET123" not in out.stdout + out.stderr
@@ -481,7 +558,7 @@ def test_the_command_with_a_key_in_its_url_writes_nothing(tmp_path):
 def test_a_whole_answer_in_a_stream_left_open_keeps_its_own_latency(tmp_path):
     """finish_reason and usage came, then nothing: the client waits DONE_GRACE_S (1 s), not timeout_s (5 s), and
     the latency is the answer's; the load generator counts the request as answered, timed at its last piece."""
-    from harness.evaluate.api.client import DONE_GRACE_S
+    from harness.api.client import DONE_GRACE_S
 
     started = time.monotonic()
     with FakeProvider("open_end", max_seconds=10) as p:
@@ -493,31 +570,36 @@ def test_a_whole_answer_in_a_stream_left_open_keeps_its_own_latency(tmp_path):
     assert level["figures"]["n_errors"] == 0 and level["figures"]["e2e_s"]["p95"] < 0.5
 
 
-@pytest.mark.parametrize("url, said", [
-    ("http://127.0.0.1:1/v1;api_key=sk-PROBESECRET", "(its parameter api_key=)"),  # a ; parameter in the path
-    ("http://h;api_key=PROBESECRET/v1", "must be an http:// or https:// URL with a host"),
-    ("http://h/v1?bearer=PROBESECRET", "(its parameter bearer=)"),
-    ("http://h/v1?\\uff50\\uff57\\uff44=PROBESECRET", "(its parameter"),  # full-width pwd
-    ("http://h/v1?q=sk-PROBESECRET123", "looks like an API key"),  # the value gives it away
-    ("http://h/hf_PROBESECRET123/v1", "looks like an API key"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url, said",
+    [
+        ("http://127.0.0.1:1/v1;api_key=sk-PROBESECRET", "(its parameter api_key=)"),  # a ; parameter in the path
+        ("http://h;api_key=PROBESECRET/v1", "must be an http:// or https:// URL with a host"),
+        ("http://h/v1?bearer=PROBESECRET", "(its parameter bearer=)"),
+        ("http://h/v1?\\uff50\\uff57\\uff44=PROBESECRET", "(its parameter"),  # full-width pwd
+        ("http://h/v1?q=sk-PROBESECRET123", "looks like an API key"),  # the value gives it away
+        ("http://h/hf_PROBESECRET123/v1", "looks like an API key"),
+    ],
+)
 def test_more_credential_shapes_in_urls_are_refused(url, said):
-    from harness.config.validate import url_problem
+    from harness.app.validate import url_problem
 
     why = url_problem(url.encode().decode("unicode_escape"))
     assert why and said in why and "PROBESECRET" not in why
-    for fine in ("http://h/v1?passage=1", "http://h/v1?keyword=x", "http://disk-mirror:8000/v1",
-                 "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"):  # fmt: skip
+    for fine in (
+        "http://h/v1?passage=1",
+        "http://h/v1?keyword=x",
+        "http://disk-mirror:8000/v1",
+        "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+    ):
         assert url_problem(fine) is None, fine
 
 
 def test_a_key_shaped_api_key_env_and_odd_cache_files_are_refused(tmp_path):
-    from harness.config.validate import validate
+    from harness.app.validate import validate
 
     with pytest.raises(HarnessError, match="must be the NAME of an environment variable") as e:
-        validate(
-            compose_cfg(["baseline=openai-gpt-4o-mini", "baseline.api_key_env=sk_PROBESECRET_abcdef123456"])
-        )
+        validate(compose_cfg(["baseline=openai-gpt-4o-mini", "baseline.api_key_env=sk_PROBESECRET_abcdef123456"]))
     assert "PROBESECRET" not in str(e.value)
     os.mkfifo(tmp_path / "a.sqlite-journal")  # a FIFO journal hung SQLite
     with pytest.raises(HarnessError, match="a.sqlite-journal is not a regular file"):

@@ -6,7 +6,7 @@ import re
 
 from omegaconf import OmegaConf
 
-from harness.cli import group_options
+from harness.app.compose import group_options
 from harness.report.egress import IN_HOUSE, THIRD_PARTY, describe, egress
 from tests.support import page
 from tests.support.records import make_record
@@ -28,14 +28,10 @@ def test_every_baseline_config_states_its_data_policy_with_a_source_and_date():
 
 
 def test_a_bad_training_use_is_refused_with_its_key():
-    from harness.config.validate import value_problems
+    from harness.app.validate import value_problems
 
-    problems = value_problems(
-        compose_cfg(["baseline=deepseek-chat", "baseline.data_policy.trains_on_inputs=maybe"])
-    )
-    assert any(
-        p.startswith("baseline.data_policy.trains_on_inputs=maybe: one of no, opt_in") for p in problems
-    )
+    problems = value_problems(compose_cfg(["baseline=deepseek-chat", "baseline.data_policy.trains_on_inputs=maybe"]))
+    assert any(p.startswith("baseline.data_policy.trains_on_inputs=maybe: one of no, opt_in") for p in problems)
 
 
 def _api(name: str, serve: bool = False, policy: dict | None = None) -> dict:
@@ -48,13 +44,22 @@ def _api(name: str, serve: bool = False, policy: dict | None = None) -> dict:
 def test_egress_of_a_local_model_an_api_a_served_stand_in_and_an_old_record():
     local = egress(make_record("b" * 20).to_json())
     assert local["kind"] == IN_HOUSE and local["trains_on_inputs"] == "no"
-    policy = {"region": "China (PRC)", "trains_on_inputs": "unknown", "source": "https://example.org/p",
-              "checked": "2026-12-03"}  # fmt: skip
+    policy = {
+        "region": "China (PRC)",
+        "trains_on_inputs": "unknown",
+        "source": "https://example.org/p",
+        "checked": "2026-12-03",
+    }
     api = egress(_api("deepseek-chat", policy=policy))
     assert (api["kind"], api["provider"], api["region"], api["trains_on_inputs"]) == (
-        THIRD_PARTY, "deepseek", "China (PRC)", "unknown")  # fmt: skip
-    assert describe(api) == ("third-party API (deepseek), China (PRC); training use unknown (as documented, "
-                             "read 2026-12-03)")  # fmt: skip
+        THIRD_PARTY,
+        "deepseek",
+        "China (PRC)",
+        "unknown",
+    )
+    assert describe(api) == (
+        "third-party API (deepseek), China (PRC); training use unknown (as documented, read 2026-12-03)"
+    )
     stand_in = egress(_api("local-smollm2", serve=True, policy={"trains_on_inputs": "yes"}))
     assert stand_in["kind"] == IN_HOUSE and stand_in["trains_on_inputs"] == "no"
     old = egress(_api("gpt-x"))  # a record from before baselines stated a policy
@@ -71,8 +76,12 @@ def test_the_report_has_an_egress_column_a_filter_and_the_best_in_house_sentence
 
     local_a = make_record("a" * 20, model="alpha", task="helpdesk", n=4, score=0.5).to_json()
     local_b = make_record("b" * 20, model="beta", task="helpdesk", n=4, score=0.25).to_json()
-    policy = {"region": "China (PRC)", "trains_on_inputs": "unknown", "source": "https://example.org/policy",
-              "checked": "2026-12-03"}  # fmt: skip
+    policy = {
+        "region": "China (PRC)",
+        "trains_on_inputs": "unknown",
+        "source": "https://example.org/policy",
+        "checked": "2026-12-03",
+    }
     api = _api("deepseek-chat", policy=policy)
     api["task"] = {**local_a["task"]}
     api["primary"]["value"] = api["metrics"]["contains"]["value"] = 0.75

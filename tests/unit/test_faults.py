@@ -76,13 +76,20 @@ def test_a_secret_in_any_text_is_redacted_from_records_samples_reports_and_logs(
 
 @pytest.mark.parametrize(
     "damage",
-    ["truncated record", "record not JSON", "record of another cell", "record of a newer harness",
-     "not a cell record", "record edited", "record malformed", "truncated samples", "samples changed",
-     "samples missing"],
-)  # fmt: skip
-def test_a_damaged_cell_is_not_finished_is_skipped_by_readers_and_quarantined_by_the_run(
-    tmp_path, damage, caplog
-):
+    [
+        "truncated record",
+        "record not JSON",
+        "record of another cell",
+        "record of a newer harness",
+        "not a cell record",
+        "record edited",
+        "record malformed",
+        "truncated samples",
+        "samples changed",
+        "samples missing",
+    ],
+)
+def test_a_damaged_cell_is_not_finished_is_skipped_by_readers_and_quarantined_by_the_run(tmp_path, damage, caplog):
     store = Store(tmp_path)
     good, bad = "g" * 20, "b" * 20
     store.write(record(good, "good"), samples())
@@ -153,8 +160,7 @@ def _holder(lock: Path, seconds: float) -> subprocess.Popen:
         f"l = HarnessLock({str(lock)!r}, 'test work'); l.acquire(); print('held', flush=True);"
         f"time.sleep({seconds}); l.release(); print('released', flush=True)"
     )
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def test_a_waiting_process_says_what_it_waits_for_and_a_killed_holder_is_taken_over(tmp_path):
@@ -208,18 +214,18 @@ def test_bad_values_are_rejected_at_composition_with_one_message(tmp_path, overr
     assert p.returncode == 2, p.stdout + p.stderr
     assert p.stderr.startswith("harness: error: invalid configuration (nothing was run)")
     assert message in p.stderr and "Traceback" not in p.stderr and "+task.limmit=3\n" not in p.stderr
-    assert (
-        not (tmp_path / "results").exists() and not (tmp_path / "h").exists()
-    )  # nothing ran, nothing written
+    assert not (tmp_path / "results").exists() and not (tmp_path / "h").exists()  # nothing ran, nothing written
 
 
 def test_every_job_of_a_sweep_is_checked_before_the_first_starts():
-    from harness.plan import job_overrides
+    from harness.app.compose import job_overrides
 
     assert job_overrides([]) == [
-        ["model=smollm2-135m", "task=helpdesk_en"], ["model=smollm2-135m", "task=general_en"],
-        ["model=gemma3-270m", "task=helpdesk_en"], ["model=gemma3-270m", "task=general_en"],
-    ]  # fmt: skip
+        ["model=smollm2-135m", "task=helpdesk_en"],
+        ["model=smollm2-135m", "task=general_en"],
+        ["model=gemma3-270m", "task=helpdesk_en"],
+        ["model=gemma3-270m", "task=general_en"],
+    ]
     p = run_harness("-m", "task.limit=5,0", "model=none", "baseline=none")
     assert p.returncode == 2 and "task.limit=0: must be at least 1" in p.stderr
 
@@ -229,8 +235,9 @@ def test_every_job_of_a_sweep_is_checked_before_the_first_starts():
 
 def test_a_results_folder_that_cannot_be_written_is_named_before_anything_runs(tmp_path):
     # /sys refuses new folders even to root (a chmod would not stop root, who runs CI)
-    p = run_harness("model=none", "baseline=none", "paths.results=/sys/harness-results",
-                    f"hydra.sweep.dir={tmp_path / 'h'}")  # fmt: skip
+    p = run_harness(
+        "model=none", "baseline=none", "paths.results=/sys/harness-results", f"hydra.sweep.dir={tmp_path / 'h'}"
+    )
     assert p.returncode == 2, p.stdout + p.stderr
     assert "cannot write to /sys/harness-results" in p.stderr and "Traceback" not in p.stdout + p.stderr
     q = run_harness("report", "--results", str(tmp_path), "--out", "/sys/harness-report")
@@ -238,17 +245,19 @@ def test_a_results_folder_that_cannot_be_written_is_named_before_anything_runs(t
 
 
 def test_csv_export_neutralises_spreadsheet_formulas(tmp_path):
-    rows = [record("a" * 20, "=HYPERLINK(\"http://x.example\",\"click\")", 0.5),
-            record("b" * 20, "@SUM(A1:A9)", 0.4), record("c" * 20, "-2+3", 0.3), record("d" * 20, "plain", 0.2)]  # fmt: skip
+    rows = [
+        record("a" * 20, '=HYPERLINK("http://x.example","click")', 0.5),
+        record("b" * 20, "@SUM(A1:A9)", 0.4),
+        record("c" * 20, "-2+3", 0.3),
+        record("d" * 20, "plain", 0.2),
+    ]
     write_report(rows, tmp_path, "t")
     import csv
 
     with (tmp_path / "leaderboard.csv").open() as f:
         table = list(csv.DictReader(f))
     cells = [v for row in table for v in row.values() if v]
-    assert (
-        '\'=HYPERLINK("http://x.example","click")' in cells and "'@SUM(A1:A9)" in cells and "'-2+3" in cells
-    )
+    assert '\'=HYPERLINK("http://x.example","click")' in cells and "'@SUM(A1:A9)" in cells and "'-2+3" in cells
     assert not [v for v in cells if v[0] in "=+@"]  # no cell starts a formula
     assert [r for r in table if r.get("score") and float(r["score"]) < 0] == []  # numbers stay numbers
 
@@ -283,8 +292,8 @@ def test_written_files_have_ordinary_permissions_unless_configured(tmp_path, mon
 
 
 def test_a_damaged_api_response_cache_stops_with_its_path_instead_of_paying_again(tmp_path):
+    from harness.api.cache import ResponseCache
     from harness.errors import HarnessError
-    from harness.evaluate.api.cache import ResponseCache
 
     path = tmp_path / "api_cache.sqlite"
     cache = ResponseCache(path)
@@ -336,9 +345,7 @@ def test_escaped_forms_of_a_secret_are_redacted_too(tmp_path, monkeypatch):
 )
 def test_interpolations_prices_and_non_finite_numbers_are_refused_before_the_run(tmp_path, override, message):
     env = {"OPENAI_API_KEY": SENTINEL}
-    p = run_harness(
-        "model=none", "baseline=local-smollm2", override, f"hydra.sweep.dir={tmp_path / 'h'}", env=env
-    )
+    p = run_harness("model=none", "baseline=local-smollm2", override, f"hydra.sweep.dir={tmp_path / 'h'}", env=env)
     assert p.returncode == 2 and message in p.stderr, p.stderr
     assert "Traceback" not in p.stderr and SENTINEL not in p.stdout + p.stderr
     assert not (tmp_path / "h").exists() and not list(Path("outputs").glob(f"*{SENTINEL}*"))
@@ -346,10 +353,16 @@ def test_interpolations_prices_and_non_finite_numbers_are_refused_before_the_run
 
 @pytest.mark.parametrize(
     "rows",
-    [None, {"a": 1}, [1, 2], [{}], [{"task": "t", "model_key": "m", "model": "M", "variant": "base"}],
-     [{"task": "t", "model_key": "m", "model": "M", "variant": "base", "score": "hi"}],
-     [{"task": ["t"], "model_key": "m", "model": "M", "variant": "base", "score": 0.5}]],
-)  # fmt: skip
+    [
+        None,
+        {"a": 1},
+        [1, 2],
+        [{}],
+        [{"task": "t", "model_key": "m", "model": "M", "variant": "base"}],
+        [{"task": "t", "model_key": "m", "model": "M", "variant": "base", "score": "hi"}],
+        [{"task": ["t"], "model_key": "m", "model": "M", "variant": "base", "score": 0.5}],
+    ],
+)
 def test_compare_to_rows_of_the_wrong_shape_are_one_message(tmp_path, rows):
     from harness.errors import HarnessError
     from harness.report.diff import load_export
@@ -363,12 +376,19 @@ def test_compare_to_rows_of_the_wrong_shape_are_one_message(tmp_path, rows):
 def test_two_sweeps_whose_folder_names_would_be_cut_to_the_same_text_get_different_folders():
     from omegaconf import OmegaConf
 
-    from harness.report.callback import report_name
+    from harness.app.callback import report_name
 
     def name(n_train: int) -> str:
-        overrides = ["finetune=lora", "task=helpdesk_en", "finetune.learning_rate=1e-4", "finetune.epochs=3",
-                     "finetune.batch_size=4", "finetune.grad_accum=2", "eval.batch_size=4",
-                     f"finetune.n_train={n_train}"]  # fmt: skip
+        overrides = [
+            "finetune=lora",
+            "task=helpdesk_en",
+            "finetune.learning_rate=1e-4",
+            "finetune.epochs=3",
+            "finetune.batch_size=4",
+            "finetune.grad_accum=2",
+            "eval.batch_size=4",
+            f"finetune.n_train={n_train}",
+        ]
         return report_name(
             OmegaConf.create({"sweep": {"name": "default"}, "hydra": {"overrides": {"task": overrides}}})
         )
@@ -376,9 +396,7 @@ def test_two_sweeps_whose_folder_names_would_be_cut_to_the_same_text_get_differe
     a, b = name(100), name(101)
     assert a != b and len(a) <= 150 and len(b) <= 150
     assert (
-        report_name(
-            OmegaConf.create({"sweep": {"name": "default"}, "hydra": {"overrides": {"task": ["model=x"]}}})
-        )
+        report_name(OmegaConf.create({"sweep": {"name": "default"}, "hydra": {"overrides": {"task": ["model=x"]}}}))
         == "default__model=x"
     )
 
@@ -394,5 +412,7 @@ def test_a_fifo_or_a_device_link_among_task_files_is_skipped_not_read(tmp_path, 
     found = discover()
     assert "helpdesk_en" in found and not any(p.parent == folder for p, _ in found.values())
     problems = sorted(str(p) for p in discovery_problems())
-    assert problems == [f"{folder / 'fifo.yaml'}: not a regular YAML file under 4 MiB; remove or replace it.",
-                        f"{folder / 'zero.yaml'}: not a regular YAML file under 4 MiB; remove or replace it."]  # fmt: skip
+    assert problems == [
+        f"{folder / 'fifo.yaml'}: not a regular YAML file under 4 MiB; remove or replace it.",
+        f"{folder / 'zero.yaml'}: not a regular YAML file under 4 MiB; remove or replace it.",
+    ]

@@ -62,8 +62,13 @@ def test_resume_point_is_the_newest_marked_checkpoint_and_the_rest_is_pruned(tmp
 
 def test_loss_history_merges_the_logs_forced_at_checkpoints_and_means_over_every_step():
     # logging_steps=4, 7 steps; checkpoints forced logs at steps 1 and 6; the last step is always logged.
-    logged = [{"step": 1, "loss": 3.0}, {"step": 4, "loss": 2.0}, {"step": 6, "loss": 1.0},
-              {"step": 7, "loss": 0.5}, {"step": 7, "train_loss": 9.9}]  # fmt: skip
+    logged = [
+        {"step": 1, "loss": 3.0},
+        {"step": 4, "loss": 2.0},
+        {"step": 6, "loss": 1.0},
+        {"step": 7, "loss": 0.5},
+        {"step": 7, "train_loss": 9.9},
+    ]
     curve, mean = loss_history(logged, 4)
     # What an uninterrupted run logs: step 4 = (3*1 + 2*3) / 4, step 7 = (1*2 + 0.5*1) / 3.
     assert curve == [{"step": 4, "loss": 2.25}, {"step": 7, "loss": 0.8333}]

@@ -11,8 +11,8 @@ import pytest
 from scipy.optimize import brentq
 from scipy.stats import norm
 
+from harness.app.gate import check_gate_settings, gate_run, holm_adjusted
 from harness.errors import HarnessError
-from harness.report.gate import check_gate_settings, gate_run, holm_adjusted
 from harness.store import Store
 from tests.support.records import make_record, make_samples
 
@@ -31,17 +31,36 @@ def put(store: Store, cid: str, scores: list[float], **kw) -> dict:
     return rec
 
 
-def manifest(
-    store: Store, run_id: str, cells: list[str], started: str, status: str = "finished", **extra
-) -> None:
+def manifest(store: Store, run_id: str, cells: list[str], started: str, status: str = "finished", **extra) -> None:
     """A run manifest as harness/store/runs.py writes it (with a failed cell, which has no rows, and extra keys)."""
-    entries = [{"cell_id": c, "model": "m", "task": "t", "step": "cell", "status": "computed", "message": "",
-                "seconds": 1.0} for c in cells]  # fmt: skip
-    entries.append({"cell_id": "f" * 20, "model": "m", "task": "t", "step": "cell", "status": "failed",
-                    "message": "boom", "seconds": 0.0})  # fmt: skip
-    doc = {"kind": "run", "schema_version": 1, "run_id": run_id, "sweep": "default", "status": status,
-           "started_at": started, "ended_at": None, "report": "reports/default/index.html", "cells": entries,
-           "budget": {"spent": 0.0}, **extra}  # fmt: skip
+    entries = [
+        {"cell_id": c, "model": "m", "task": "t", "step": "cell", "status": "computed", "message": "", "seconds": 1.0}
+        for c in cells
+    ]
+    entries.append(
+        {
+            "cell_id": "f" * 20,
+            "model": "m",
+            "task": "t",
+            "step": "cell",
+            "status": "failed",
+            "message": "boom",
+            "seconds": 0.0,
+        }
+    )
+    doc = {
+        "kind": "run",
+        "schema_version": 1,
+        "run_id": run_id,
+        "sweep": "default",
+        "status": status,
+        "started_at": started,
+        "ended_at": None,
+        "report": "reports/default/index.html",
+        "cells": entries,
+        "budget": {"spent": 0.0},
+        **extra,
+    }
     (store.root / "runs").mkdir(parents=True, exist_ok=True)
     (store.root / "runs" / f"{run_id}.json").write_text(json.dumps(doc), encoding="utf-8")
 
@@ -63,8 +82,8 @@ def two_runs(tmp_path, now_scores: list[float], **kw) -> Store:
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """`harness gate ...` through the real entry point (harness.cli.main): exit code, stdout, stderr."""
-    from harness.cli import main as cli_main
+    """`harness gate ...` through the real entry point (harness.app.cli.main): exit code, stdout, stderr."""
+    from harness.app.cli import main as cli_main
 
     monkeypatch.setattr(sys, "argv", ["harness", "gate", *args])
     code = 0
@@ -98,8 +117,20 @@ def test_planted_regression_fails_and_names_the_row(tmp_path, monkeypatch, capsy
     Holm changes nothing; delta = -0.5."""
     store = two_runs(tmp_path, [1] * 10 + [0] * 30)
     md = tmp_path / "gate.md"
-    code, out, _ = run_cli(monkeypatch, capsys, "--against", A, "--run", B, "--results", str(store.root),
-                           "--markdown", str(md), "--report-url", "https://ci.example/report/index.html")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "--against",
+        A,
+        "--run",
+        B,
+        "--results",
+        str(store.root),
+        "--markdown",
+        str(md),
+        "--report-url",
+        "https://ci.example/report/index.html",
+    )
     assert code == 1
     assert out.startswith("### Regression gate: **FAIL**, 1 regression(s) in 1 of 2 compared rows")
     assert "| helpdesk: m-small · base | contains | 0.750 → 0.250 | −0.500 [" in out
@@ -110,9 +141,7 @@ def test_planted_regression_fails_and_names_the_row(tmp_path, monkeypatch, capsy
     assert md.read_text(encoding="utf-8") == out
     (reg,) = gate_run(store, B, A).regressions
     assert reg["p"] == pytest.approx(2 * 0.5**20) and reg["p_adj"] == pytest.approx(2 * 0.5**20)
-    assert (
-        reg["delta"] == pytest.approx(-0.5) and reg["ci"][1] < 0 and reg["basis"].startswith("paired on 40")
-    )
+    assert reg["delta"] == pytest.approx(-0.5) and reg["ci"][1] < 0 and reg["basis"].startswith("paired on 40")
 
 
 @pytest.mark.parametrize(
@@ -134,11 +163,7 @@ def test_a_significant_improvement_passes(tmp_path):
     """All 10 wrong items now right: p = 2 x 0.5^10 = 0.00195, delta +0.25: improved, not a failure."""
     result = gate_run(two_runs(tmp_path, [1] * 40), B, A)
     row = next(x for x in result.rows if x["status"] == "improved")
-    assert (
-        result.exit_code == 0
-        and row["p"] == pytest.approx(2 * 0.5**10)
-        and row["delta"] == pytest.approx(0.25)
-    )
+    assert result.exit_code == 0 and row["p"] == pytest.approx(2 * 0.5**10) and row["delta"] == pytest.approx(0.25)
     assert "Improved: 1 ·" in result.markdown
 
 
@@ -293,17 +318,15 @@ def test_against_an_earlier_leaderboard_json(tmp_path, monkeypatch, capsys, now_
         assert row["p"] == pytest.approx(_newcombe_p(now_right, 30, N), rel=1e-6)
         assert (row["p"] < 0.05) == (row["ci"][1] < 0)  # the same verdict as the report's diff at one row
     if code:
-        assert (
-            row["delta"] == pytest.approx(-0.5)
-            and "| helpdesk: m-small · base | contains | 0.750 → 0.250" in out
-        )
+        assert row["delta"] == pytest.approx(-0.5) and "| helpdesk: m-small · base | contains | 0.750 → 0.250" in out
 
 
 def test_a_board_against_a_board(tmp_path, monkeypatch, capsys):
     store = Store(tmp_path / "results")
     board = _export(tmp_path, BEFORE)
-    code, out, _ = run_cli(monkeypatch, capsys, "--against", board, "--board", str(tmp_path / "old-report"),
-                           "--results", str(store.root))  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "--against", board, "--board", str(tmp_path / "old-report"), "--results", str(store.root)
+    )
     assert code == 0 and "unchanged (the same cell on both sides): 1" in out
 
 
@@ -377,16 +400,22 @@ def test_a_halved_throughput_fails_whatever_the_deployment(tmp_path, monkeypatch
     (reg,) = result.regressions
     assert result.exit_code == 1 and reg["what"] == "throughput" and reg["status"] == "within noise"
     assert reg["throughput"]["change"] == pytest.approx(-0.5)
-    assert (
-        "| throughput (queries/h) | 20,750 → 10,375 | −50.0 % (limit −20 %) | — |" in result.markdown
-    )  # U+2212
+    assert "| throughput (queries/h) | 20,750 → 10,375 | −50.0 % (limit −20 %) | — |" in result.markdown  # U+2212
     assert gate_run(store, B, A, max_throughput_drop=0.6).exit_code == 0
-    code, out, _ = run_cli(
-        monkeypatch, capsys, "--results", str(tmp_path / "results"), "--run", B, "--against", A
-    )
+    code, out, _ = run_cli(monkeypatch, capsys, "--results", str(tmp_path / "results"), "--run", B, "--against", A)
     assert code == 1 and "throughput (queries/h)" in out
-    code, _, _ = run_cli(monkeypatch, capsys, "--results", str(tmp_path / "results"), "--run", B, "--against", A,
-                         "--max-throughput-drop", "0.6")  # fmt: skip
+    code, _, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "--results",
+        str(tmp_path / "results"),
+        "--run",
+        B,
+        "--against",
+        A,
+        "--max-throughput-drop",
+        "0.6",
+    )
     assert code == 0
     with pytest.raises(HarnessError, match="gate_max_throughput_drop=1.0: give the share it may fall by"):
         check_gate_settings(None, 0.1, 0.2, 1.0)

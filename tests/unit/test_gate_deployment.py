@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness.report.gate import gate_run
+from harness.app.gate import gate_run
 from harness.store import Store
 from tests.support.records import make_record, make_samples
 
@@ -21,18 +21,38 @@ def load_record(rps_target: float, rps_one: float) -> dict:
     requests/s, level 2 (the capacity at the target) at `rps_target`."""
 
     def level(n: float, rps: float) -> dict:
-        fig = {"n": 4, "n_errors": 0, "requests_per_s": rps, "e2e_s": {"p50": 2.0, "p95": 2.5},
-               "ttft_s": {"p50": 0.3, "p95": 0.4}, "meets_target": True}  # fmt: skip
+        fig = {
+            "n": 4,
+            "n_errors": 0,
+            "requests_per_s": rps,
+            "e2e_s": {"p50": 2.0, "p95": 2.5},
+            "ttft_s": {"p50": 0.3, "p95": 0.4},
+            "meets_target": True,
+        }
         return {"level": n, "level_id": f"l{n:g}", "figures": fig, "trusted": True, "machine": {}}
 
-    cap = {"level": 2.0, "requests_per_s": rps_target, "queries_per_hour": 3600 * rps_target,
-           "lowest": {"level": 1.0, "queries_per_hour": 3600 * rps_one}}  # fmt: skip
-    return {"kind": "load", "schema_version": 1, "load_id": "ld" * 10, "created_at": "2026-12-02T00:00:00+00:00",
-            "identity": {"endpoint": {"model_key": "m-small", "artifact_id": None}, "task": {"name": "helpdesk"},
-                         "device": {"kind": "cpu", "profile": "cpu-2vcpu", "price_per_hour": 0.1323, "devices": 1},
-                         "mode": "closed", "slo": {"ttft_p95_s": 3.0, "tpot_p95_s": 0.5, "max_error_rate": 0.01}},
-            "levels": [level(1.0, rps_one), level(2.0, rps_target)], "capacity": cap,
-            "target": "p95 TTFT <= 3 s, p95 TPOT <= 500 ms, errors <= 1%"}  # fmt: skip
+    cap = {
+        "level": 2.0,
+        "requests_per_s": rps_target,
+        "queries_per_hour": 3600 * rps_target,
+        "lowest": {"level": 1.0, "queries_per_hour": 3600 * rps_one},
+    }
+    return {
+        "kind": "load",
+        "schema_version": 1,
+        "load_id": "ld" * 10,
+        "created_at": "2026-12-02T00:00:00+00:00",
+        "identity": {
+            "endpoint": {"model_key": "m-small", "artifact_id": None},
+            "task": {"name": "helpdesk"},
+            "device": {"kind": "cpu", "profile": "cpu-2vcpu", "price_per_hour": 0.1323, "devices": 1},
+            "mode": "closed",
+            "slo": {"ttft_p95_s": 3.0, "tpot_p95_s": 0.5, "max_error_rate": 0.01},
+        },
+        "levels": [level(1.0, rps_one), level(2.0, rps_target)],
+        "capacity": cap,
+        "target": "p95 TTFT <= 3 s, p95 TPOT <= 500 ms, errors <= 1%",
+    }
 
 
 def store_with_runs(tmp_path) -> Store:
@@ -41,10 +61,28 @@ def store_with_runs(tmp_path) -> Store:
         rec = make_record(cid, n=40, score=0.75, stderr=0.069, seed=seed).to_json()
         store.write(rec, make_samples(SCORES))
     for run, cid, day in ((A, "a1" * 10, "01"), (B, "b1" * 10, "02")):
-        doc = {"kind": "run", "schema_version": 1, "run_id": run, "sweep": "default", "status": "finished",
-               "started_at": f"2026-12-{day}T00:00:00+00:00", "ended_at": None, "report": None,
-               "cells": [{"cell_id": cid, "model": "m", "task": "t", "step": "cell", "status": "computed",
-                          "message": "", "seconds": 1.0}], "budget": {"spent": 0.0}}  # fmt: skip
+        doc = {
+            "kind": "run",
+            "schema_version": 1,
+            "run_id": run,
+            "sweep": "default",
+            "status": "finished",
+            "started_at": f"2026-12-{day}T00:00:00+00:00",
+            "ended_at": None,
+            "report": None,
+            "cells": [
+                {
+                    "cell_id": cid,
+                    "model": "m",
+                    "task": "t",
+                    "step": "cell",
+                    "status": "computed",
+                    "message": "",
+                    "seconds": 1.0,
+                }
+            ],
+            "budget": {"spent": 0.0},
+        }
         (store.root / "runs").mkdir(parents=True, exist_ok=True)
         (store.root / "runs" / f"{run}.json").write_text(json.dumps(doc), encoding="utf-8")
     (store.root / "load").mkdir(parents=True, exist_ok=True)
@@ -70,11 +108,12 @@ def test_the_cost_check_prices_as_the_deployment_named(tmp_path, monkeypatch, ca
     assert row["cost"]["now"] == pytest.approx(209_910 * 0.00004862 / 100)
     assert row["cost"]["before"] == row["cost"]["now"] and not row["cost"]["regressed"]
 
-    from harness.cli import main as cli_main
+    from harness.app.cli import main as cli_main
 
     for args, code in ((["--deployment", "per_second"], 0), (["--deployment", "per_secnd"], 2)):
-        monkeypatch.setattr(sys, "argv", ["harness", "gate", "--results", str(store.root), "--run", B,
-                                          "--against", A, *args])  # fmt: skip
+        monkeypatch.setattr(
+            sys, "argv", ["harness", "gate", "--results", str(store.root), "--run", B, "--against", A, *args]
+        )
         try:
             cli_main()
             got = 0

@@ -19,13 +19,35 @@ R1, R2, R3 = "20261201T030000Z-aaaaaa", "20261202T030000Z-bbbbbb", "20261203T030
 
 
 def run(store: Store, run_id: str, started: str, cells: dict[str, str], status: str = "finished", **extra):
-    write_manifest(store.root, {
-        "kind": "run", "schema_version": 1, "run_id": run_id, "sweep": "default", "status": status,
-        "started_at": started, "ended_at": started.replace("03:00", "03:09"), "host": "runner", "pid": 1,
-        "launcher": "JoblibLauncher", "git": {"commit": "0123456789abcdef", "dirty": False},
-        "cells": [{"cell_id": c, "model": "m-small", "task": "helpdesk", "step": "cell", "status": s,
-                   "message": "", "seconds": 12.0} for c, s in cells.items()], **extra,
-    })  # fmt: skip
+    write_manifest(
+        store.root,
+        {
+            "kind": "run",
+            "schema_version": 1,
+            "run_id": run_id,
+            "sweep": "default",
+            "status": status,
+            "started_at": started,
+            "ended_at": started.replace("03:00", "03:09"),
+            "host": "runner",
+            "pid": 1,
+            "launcher": "JoblibLauncher",
+            "git": {"commit": "0123456789abcdef", "dirty": False},
+            "cells": [
+                {
+                    "cell_id": c,
+                    "model": "m-small",
+                    "task": "helpdesk",
+                    "step": "cell",
+                    "status": s,
+                    "message": "",
+                    "seconds": 12.0,
+                }
+                for c, s in cells.items()
+            ],
+            **extra,
+        },
+    )
 
 
 @pytest.fixture
@@ -34,12 +56,8 @@ def store(tmp_path):
     same model (40/50); run 3 was interrupted (its launcher died) and is not history."""
     s = Store(tmp_path / "results")
     money = {"cost": {"per_1k_queries": 0.03, "currency": "USD", "training": None}}
-    old = make_record(
-        "a" * 20, score=0.6, stderr=0.07, **money, inference={"latency_s": {"p50": 1.0, "p95": 2.0}}
-    )
-    new = make_record(
-        "b" * 20, score=0.8, stderr=0.057, **money, inference={"latency_s": {"p50": 1, "p95": 3.0}}
-    )
+    old = make_record("a" * 20, score=0.6, stderr=0.07, **money, inference={"latency_s": {"p50": 1.0, "p95": 2.0}})
+    new = make_record("b" * 20, score=0.8, stderr=0.057, **money, inference={"latency_s": {"p50": 1, "p95": 3.0}})
     other = make_record("c" * 20, model="m-other", score=0.5)  # unpriced, no per-query latency
     for rec, right in ((old, 30), (new, 40), (other, 25)):
         rec.environment["run_id"] = R1 if rec is old else R2
@@ -91,12 +109,7 @@ def test_harness_history_lists_runs_and_shows_one(store):
     raw = run_harness("history", "show", R1, "--json", "--results", str(store.root))
     assert json.loads(raw.stdout)["cells"][0]["cell_id"] == "a" * 20
     bad = run_harness("history", "show", "2025", "--results", str(store.root))
-    assert (
-        bad.returncode == 2
-        and "unknown run id" in bad.stderr
-        and R2 in bad.stderr
-        and "Traceback" not in bad.stderr
-    )
+    assert bad.returncode == 2 and "unknown run id" in bad.stderr and R2 in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_report_draws_each_row_over_the_runs(store, tmp_path):
@@ -127,8 +140,12 @@ def test_the_history_shows_a_row_measured_under_load_as_the_leaderboard_does(sto
     history row shows the same cost and p95 in both runs (one load record: the model's newest)."""
     from tests.support.loads import load_record, store_load
 
-    store_load(store.root, load_record(model_key="m-small", capacity_qph=3600.0, price_per_hour=0.10,
-                                       profile="cpu-2vcpu", one_user=(1.0, 2.0)))  # fmt: skip
+    store_load(
+        store.root,
+        load_record(
+            model_key="m-small", capacity_qph=3600.0, price_per_hour=0.10, profile="cpu-2vcpu", one_user=(1.0, 2.0)
+        ),
+    )
     html = report_from_store(store, tmp_path / "rep", title="t", settings={}).path.read_text()
     assert {r["cost"] for r in page.leaderboard(html) if r["filters"]["model"] == "m-small"} == {"0.7300 USD"}
     section = html[html.index('id="history-section"') :]

@@ -51,7 +51,10 @@ def test_translations_keep_every_named_parameter_and_percent_sign(lang, template
 def test_numbers_money_and_dates_follow_the_locale():
     with i18n.use("en"):
         assert (i18n.dec(12345.6789), i18n.money(0.01234), i18n.dec(-0.0123, 3, sign=True)) == (
-            "12,345.679", "0.0123 USD", "-0.012")  # fmt: skip
+            "12,345.679",
+            "0.0123 USD",
+            "-0.012",
+        )
         assert i18n.when("2026-12-03T07:02:00Z") == "Dec 3, 2026, 7:02:00\u202fAM UTC"
     with i18n.use("zh"):
         assert i18n.money(0.01234) == "US$0.0123" and i18n.percent(0.956) == "96%"
@@ -120,9 +123,7 @@ def english_words(html: str, names: set[str]) -> list[str]:
     words = re.findall(r"[A-Za-z][A-Za-z'\-]{2,}", " ".join(p.text))
     allowed = ALLOWED | {w for n in names for w in re.findall(r"[A-Za-z][A-Za-z'\-]*", n)}
     ids = re.compile(r"[0-9a-f]{6,}")  # cell, load and run ids (hex digests) are code
-    return sorted(
-        {w for w in words if w not in allowed and w.strip("-'") not in allowed and not ids.fullmatch(w)}
-    )
+    return sorted({w for w in words if w not in allowed and w.strip("-'") not in allowed and not ids.fullmatch(w)})
 
 
 def rich_board_records():
@@ -131,43 +132,126 @@ def rich_board_records():
     (JSON validity), k-sample consistency, and a cell that failed."""
     from tests.support.records import make_record, make_samples
 
-    ft = {"method": "lora", "train_task": "helpdesk_en", "artifact_id": "art" * 6,
-          "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0, "device": {"kind": "cpu"},
-          "train_tokens": 1000, "final_train_loss": 1.0, "validation_loss": 1.0}}  # fmt: skip
+    ft = {
+        "method": "lora",
+        "train_task": "helpdesk_en",
+        "artifact_id": "art" * 6,
+        "data": {"n_domain": 64, "n_replay": 0},
+        "metering": {
+            "train_seconds": 60.0,
+            "device": {"kind": "cpu"},
+            "train_tokens": 1000,
+            "final_train_loss": 1.0,
+            "validation_loss": 1.0,
+        },
+    }
     hw = {"profile": "cpu-2vcpu", "kind": "cpu", "count": 1, "price_per_hour": 0.0832, "currency": "USD"}
     inf = {"latency_s": {"p50": 0.5, "p95": 0.9}, "queries_per_hour": 3600.0}
     cost = {"currency": "USD", "per_1k_queries": 0.023, "training": 0.0014}
     agree = {"k": 5, "temperature": 0.7, "all_agree": 0.8}
-    base_h = make_record("bh" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="helpdesk_en",
-                         n=8, score=0.5, hardware=hw, inference=inf, cost={**cost, "training": None},
-                         consistency=agree).to_json()  # fmt: skip
-    tuned_h = make_record("th" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="helpdesk_en",
-                          n=8, score=0.75, hardware=hw, inference=inf, cost=cost, consistency=agree,
-                          finetune={**ft, "base_cell_id": "bh" * 10}).to_json()  # fmt: skip
-    base_g = make_record("bg" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="general_en",
-                         metric="acc", n=10, score=0.6, hardware=hw, inference=inf).to_json()  # fmt: skip
-    tuned_g = make_record("tg" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="general_en",
-                          metric="acc", n=10, score=0.4, hardware=hw, inference=inf,
-                          finetune={**ft, "base_cell_id": "bg" * 10}).to_json()  # fmt: skip
-    fmt = make_record("fx" * 10, model="smollm2-135m", display_name="SmolLM2-135M-Instruct", task="extract_format_en",
-                      metric="field_accuracy", n=8, score=0.5, metrics={
-                          "field_accuracy": {"value": 0.5, "stderr": 0.1, "n": 8, "higher_is_better": True},
-                          "json_valid": {"value": 0.875, "stderr": 0.1, "n": 8, "higher_is_better": True},
-                          "schema_valid": {"value": 0.75, "stderr": 0.1, "n": 8, "higher_is_better": True}}).to_json()  # fmt: skip
-    from harness.evaluate.api.meter import Meter, aggregate
+    base_h = make_record(
+        "bh" * 10,
+        model="smollm2-135m",
+        display_name="SmolLM2-135M-Instruct",
+        task="helpdesk_en",
+        n=8,
+        score=0.5,
+        hardware=hw,
+        inference=inf,
+        cost={**cost, "training": None},
+        consistency=agree,
+    ).to_json()
+    tuned_h = make_record(
+        "th" * 10,
+        model="smollm2-135m",
+        display_name="SmolLM2-135M-Instruct",
+        task="helpdesk_en",
+        n=8,
+        score=0.75,
+        hardware=hw,
+        inference=inf,
+        cost=cost,
+        consistency=agree,
+        finetune={**ft, "base_cell_id": "bh" * 10},
+    ).to_json()
+    base_g = make_record(
+        "bg" * 10,
+        model="smollm2-135m",
+        display_name="SmolLM2-135M-Instruct",
+        task="general_en",
+        metric="acc",
+        n=10,
+        score=0.6,
+        hardware=hw,
+        inference=inf,
+    ).to_json()
+    tuned_g = make_record(
+        "tg" * 10,
+        model="smollm2-135m",
+        display_name="SmolLM2-135M-Instruct",
+        task="general_en",
+        metric="acc",
+        n=10,
+        score=0.4,
+        hardware=hw,
+        inference=inf,
+        finetune={**ft, "base_cell_id": "bg" * 10},
+    ).to_json()
+    fmt = make_record(
+        "fx" * 10,
+        model="smollm2-135m",
+        display_name="SmolLM2-135M-Instruct",
+        task="extract_format_en",
+        metric="field_accuracy",
+        n=8,
+        score=0.5,
+        metrics={
+            "field_accuracy": {"value": 0.5, "stderr": 0.1, "n": 8, "higher_is_better": True},
+            "json_valid": {"value": 0.875, "stderr": 0.1, "n": 8, "higher_is_better": True},
+            "schema_valid": {"value": 0.75, "stderr": 0.1, "n": 8, "higher_is_better": True},
+        },
+    ).to_json()
+    from harness.api.meter import Meter, aggregate
 
-    price = {"currency": "USD", "input_per_1m": 0.27, "cached_input_per_1m": 0.07, "output_per_1m": 1.1,
-             "as_of": "2026-11-01", "source": "https://example.org/pricing"}  # fmt: skip
+    price = {
+        "currency": "USD",
+        "input_per_1m": 0.27,
+        "cached_input_per_1m": 0.07,
+        "output_per_1m": 1.1,
+        "as_of": "2026-11-01",
+        "source": "https://example.org/pricing",
+    }
     meters = [Meter(prompt_tokens=300, cached_tokens=0, completion_tokens=20, latency_s=1.2, cost=0.0001)] * 8
-    api = make_record("ap" * 10, source="api", model="deepseek-chat", display_name="DeepSeek-V3", task="helpdesk_en",
-                      n=8, score=0.875, api=aggregate(meters, price)).to_json()  # fmt: skip
+    api = make_record(
+        "ap" * 10,
+        source="api",
+        model="deepseek-chat",
+        display_name="DeepSeek-V3",
+        task="helpdesk_en",
+        n=8,
+        score=0.875,
+        api=aggregate(meters, price),
+    ).to_json()
     api["model"]["provider"] = "deepseek"
-    api["config"] = {"baseline": {"serve": None, "data_policy": {
-        "region": "China (PRC)", "trains_on_inputs": "unknown", "source": "https://example.org/policy",
-        "checked": "2026-12-03"}}}  # fmt: skip
-    right = {"bh" * 10: [1, 1, 1, 1, 0, 0, 0, 0], "th" * 10: [1, 1, 1, 1, 1, 1, 0, 0],
-             "ap" * 10: [1, 1, 1, 1, 1, 1, 1, 0], "fx" * 10: [1, 0, 1, 0, 1, 0, 1, 0],
-             "bg" * 10: [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], "tg" * 10: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]}  # fmt: skip
+    api["config"] = {
+        "baseline": {
+            "serve": None,
+            "data_policy": {
+                "region": "China (PRC)",
+                "trains_on_inputs": "unknown",
+                "source": "https://example.org/policy",
+                "checked": "2026-12-03",
+            },
+        }
+    }
+    right = {
+        "bh" * 10: [1, 1, 1, 1, 0, 0, 0, 0],
+        "th" * 10: [1, 1, 1, 1, 1, 1, 0, 0],
+        "ap" * 10: [1, 1, 1, 1, 1, 1, 1, 0],
+        "fx" * 10: [1, 0, 1, 0, 1, 0, 1, 0],
+        "bg" * 10: [1, 1, 1, 1, 1, 1, 0, 0, 0, 0],
+        "tg" * 10: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0],
+    }
     cats = ["arithmetic", "science", "reading", "commonsense", "world_knowledge"]
 
     def samples(cid: str) -> list[dict]:
@@ -176,37 +260,78 @@ def rich_board_records():
             row["doc"]["category"] = cats[i % 5] if cid in ("bg" * 10, "tg" * 10) else None
         return rows
 
-    failed = [{"model": "qwen-14b", "task": "helpdesk_en", "status": "preflight_failed",
-               "message": "weights not found: set model.local_path"}]  # fmt: skip
+    failed = [
+        {
+            "model": "qwen-14b",
+            "task": "helpdesk_en",
+            "status": "preflight_failed",
+            "message": "weights not found: set model.local_path",
+        }
+    ]
     return [base_h, tuned_h, base_g, tuned_g, fmt, api], samples, failed
 
 
 def load_records() -> list[dict]:
-    """A load record as harness load writes it (harness.load.run.summarise over stored levels): a closed loop at
+    """A load record as harness load writes it (harness.jobs.load_job.summarise over stored levels): a closed loop at
     1, 2 and 4 users on SmolLM2's helpdesk_en prompts; the level at 4 users timed while other work loaded the
     machine (flagged, not counted)."""
     from dataclasses import asdict
 
-    from harness.load.run import summarise
-    from harness.load.summary import Slo
+    from harness.jobs.load_job import summarise
+    from harness.load.figures import Slo
 
     def rows(ttft: float) -> list[dict]:
-        return [{"i": i, "scheduled_s": None, "sent_s": 0.1 * i, "ttft_s": ttft, "e2e_s": ttft + 0.5,
-                 "itl_s": [0.05] * 10, "prompt_tokens": 100, "completion_tokens": 11, "error": None}
-                for i in range(8)]  # fmt: skip
+        return [
+            {
+                "i": i,
+                "scheduled_s": None,
+                "sent_s": 0.1 * i,
+                "ttft_s": ttft,
+                "e2e_s": ttft + 0.5,
+                "itl_s": [0.05] * 10,
+                "prompt_tokens": 100,
+                "completion_tokens": 11,
+                "error": None,
+            }
+            for i in range(8)
+        ]
 
     quiet = {"contended": False, "flags": [], "other_share": 0.01, "steal_share": 0.0, "own_cpu": 0.2}
-    busy = {"contended": True, "flags": ["other work used 40% of the machine's CPU while this was timed"],
-            "other_share": 0.4, "steal_share": 0.0, "own_cpu": 0.2}  # fmt: skip
-    stored = [{"level": float(n), "level_id": f"l{n}", "rows": rows(t), "wall_s": 8 / n, "machine": m,
-               "generator": None} for n, t, m in ((1, 0.2, quiet), (2, 0.4, quiet), (4, 0.9, busy))]  # fmt: skip
+    busy = {
+        "contended": True,
+        "flags": ["other work used 40% of the machine's CPU while this was timed"],
+        "other_share": 0.4,
+        "steal_share": 0.0,
+        "own_cpu": 0.2,
+    }
+    stored = [
+        {"level": float(n), "level_id": f"l{n}", "rows": rows(t), "wall_s": 8 / n, "machine": m, "generator": None}
+        for n, t, m in ((1, 0.2, quiet), (2, 0.4, quiet), (4, 0.9, busy))
+    ]
     levels, capacity = summarise(stored, Slo())
-    return [{"kind": "load", "schema_version": 1, "load_id": "cd" * 10, "created_at": "2026-12-03T07:00:00+00:00",
-             "identity": {"endpoint": {"model": "smollm2-135m", "model_key": "smollm2-135m", "artifact_id": None},
-                          "task": {"name": "helpdesk_en"}, "mode": "closed", "slo": asdict(Slo()),
-                          "prompts": {"n": 8, "max_tokens": 48}, "requests_per_level": 8, "levels": [1.0, 2.0, 4.0],
-                          "device": {"price_per_hour": 0.0832, "devices": 1, "profile": "cpu-2vcpu"}},
-             "levels": levels, "capacity": capacity, "target": Slo().describe(), "price": None, "cost": None}]  # fmt: skip
+    return [
+        {
+            "kind": "load",
+            "schema_version": 1,
+            "load_id": "cd" * 10,
+            "created_at": "2026-12-03T07:00:00+00:00",
+            "identity": {
+                "endpoint": {"model": "smollm2-135m", "model_key": "smollm2-135m", "artifact_id": None},
+                "task": {"name": "helpdesk_en"},
+                "mode": "closed",
+                "slo": asdict(Slo()),
+                "prompts": {"n": 8, "max_tokens": 48},
+                "requests_per_level": 8,
+                "levels": [1.0, 2.0, 4.0],
+                "device": {"price_per_hour": 0.0832, "devices": 1, "profile": "cpu-2vcpu"},
+            },
+            "levels": levels,
+            "capacity": capacity,
+            "target": Slo().describe(),
+            "price": None,
+            "cost": None,
+        }
+    ]
 
 
 def drawn_cells(page_html: str) -> str:
@@ -254,20 +379,23 @@ def test_no_english_is_left_in_a_chinese_or_japanese_report(lang, tmp_path):
     from harness.report.render import write_report
 
     records, samples, failed = rich_board_records()
-    html = write_report(records, tmp_path, "Report", not_measured=failed, samples=samples, loads=load_records(),
-                        assumptions={"lang": lang}).read_text(encoding="utf-8")  # fmt: skip
+    html = write_report(
+        records,
+        tmp_path,
+        "Report",
+        not_measured=failed,
+        samples=samples,
+        loads=load_records(),
+        assumptions={"lang": lang},
+    ).read_text(encoding="utf-8")
     assert 'id="load-section"' in html and 'id="chart-capability"' in html
     assert f'<html lang="{i18n.HTML_LANG[lang]}">' in html
     assert english_words(html, names_of(records) | {"Report", "qwen"}) == []
     # the leaderboard's cells and tooltips, which the page's script draws from data (not in the HTML's text)
     assert english_words(drawn_cells(html), names_of(records)) == []
-    assert "disclosed" in english_words(
-        drawn_cells(english_page(tmp_path, records, samples)), names_of(records)
-    )
+    assert "disclosed" in english_words(drawn_cells(english_page(tmp_path, records, samples)), names_of(records))
     # the same board in English has English in every section (the detector sees what it should)
-    english = write_report(
-        records, tmp_path / "en", "Report", not_measured=failed, samples=samples
-    ).read_text()
+    english = write_report(records, tmp_path / "en", "Report", not_measured=failed, samples=samples).read_text()
     assert {"Summary", "Leaderboard", "Glossary"} <= set(english_words(english, names_of(records)))
 
 
@@ -280,15 +408,11 @@ def test_numbers_are_written_as_babel_writes_them(lang):
     from babel.numbers import format_decimal
 
     rng = random.Random(7)
-    values = [rng.uniform(-1e7, 1e7) for _ in range(2000)] + [
-        round(rng.uniform(-2, 2), 4) for _ in range(2000)
-    ]
+    values = [rng.uniform(-1e7, 1e7) for _ in range(2000)] + [round(rng.uniform(-2, 2), 4) for _ in range(2000)]
     values += [x / 16 for x in range(-40, 40)] + [0.0005, -0.0005, 0.1235, 2.5, 3.5, 123456789.125, 1e-9]
     with i18n.use(lang):
         for digits in (0, 2, 3, 4):
             pattern = "#,##0" + ("." + "0" * digits if digits else "")
             for v in values:
-                assert i18n.dec(v, digits) == format_decimal(
-                    v, format=pattern, locale=i18n.BABEL_LOCALE[lang]
-                ), v
+                assert i18n.dec(v, digits) == format_decimal(v, format=pattern, locale=i18n.BABEL_LOCALE[lang]), v
         assert i18n.integer(1234567.5) == "1,234,568" and i18n.dec(-0.0123, 3, sign=True) == "-0.012"

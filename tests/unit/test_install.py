@@ -18,7 +18,9 @@ def test_pyproject_lists_every_subpackage():
     from every non-editable install, while editable installs and this checkout work fine."""
     setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     on_disk = {
-        ".".join(p.parent.relative_to(REPO_ROOT).parts) for p in (REPO_ROOT / "harness").rglob("__init__.py")
+        ".".join(p.parent.relative_to(REPO_ROOT).parts)
+        for top in ("harness", "hydra_plugins")  # hydra_plugins: the harness's Hydra sweeper and launcher
+        for p in (REPO_ROOT / top).rglob("__init__.py")
     }
     listed = set(setuptools["packages"])
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

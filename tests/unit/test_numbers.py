@@ -24,8 +24,13 @@ def make_record(*args, **kwargs) -> dict:
     return _make_record(*args, **kwargs).to_json()
 
 
-H100 = {"profile": "h100-sxm", "kind": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "price_per_hour": 2.99,
-        "currency": "USD"}  # fmt: skip
+H100 = {
+    "profile": "h100-sxm",
+    "kind": "cuda",
+    "device_name": "NVIDIA H100 80GB HBM3",
+    "price_per_hour": 2.99,
+    "currency": "USD",
+}
 
 
 def _se(k: int, n: int) -> float:
@@ -58,10 +63,10 @@ def test_the_deployment_prices_a_replica_of_all_the_devices_a_row_used():
     from harness.report.table import with_capacity
     from tests.support.loads import load_record
 
-    r = make_record(hardware={**H100, "devices": 4}, inference={"queries_per_hour": 36_000.0},
-                    cost={"per_1k_queries": 0.3322})  # fmt: skip
-    load = load_record(model_key="m-small", capacity_qph=36_000.0, price_per_hour=2.99, profile="h100-sxm",
-                       devices=4)  # fmt: skip
+    r = make_record(
+        hardware={**H100, "devices": 4}, inference={"queries_per_hour": 36_000.0}, cost={"per_1k_queries": 0.3322}
+    )
+    load = load_record(model_key="m-small", capacity_qph=36_000.0, price_per_hour=2.99, profile="h100-sxm", devices=4)
     [priced] = with_capacity([r], [load])
     got = cost_and_latency(priced, Deployment(), 100_000)
     assert got["cost_per_1k"] == pytest.approx(1000 * 4 * 2.99 * 730 / 100_000) == pytest.approx(87.308)
@@ -84,9 +89,9 @@ def test_training_is_priced_as_the_device_it_trained_on():
     cpu_eval = {"profile": "cpu-2", "kind": "cpu", "device_name": "cpu", "price_per_hour": 0.1}
     money, basis = training_priced({"train_seconds": 3600.0, "device": cuda, "hardware": H100}, cpu_eval)
     assert money == pytest.approx(5.98) and "h100-sxm, the device it trained on" in basis
-    assert cost_section(
-        cpu_eval, None, _Artifact({"train_seconds": 3600.0, "device": cuda, "hardware": H100})
-    )["training"] == pytest.approx(5.98)
+    assert cost_section(cpu_eval, None, _Artifact({"train_seconds": 3600.0, "device": cuda, "hardware": H100}))[
+        "training"
+    ] == pytest.approx(5.98)
     old_same = training_priced({"train_seconds": 1800.0, "device": {**cuda, "count": 1}}, H100)
     assert old_same[0] == pytest.approx(1.495)
     old_other, why = training_priced({"train_seconds": 1800.0, "device": cuda}, cpu_eval)
@@ -159,8 +164,13 @@ def test_wilson_covers_about_95_percent_near_0_9_at_n_40_where_the_normal_interv
 # -- 4. paired deltas -----------------------------------------------------------------------------------------------
 def _tuned_pair(base_scores, tuned_scores, task="general", train_task="helpdesk"):
     base = make_record("b" * 20, task=task, n=len(base_scores), score=sum(base_scores) / len(base_scores))
-    tuned = make_record("t" * 20, task=task, n=len(tuned_scores), score=sum(tuned_scores) / len(tuned_scores),
-                        finetune={"method": "lora", "base_cell_id": "b" * 20, "train_task": train_task})  # fmt: skip
+    tuned = make_record(
+        "t" * 20,
+        task=task,
+        n=len(tuned_scores),
+        score=sum(tuned_scores) / len(tuned_scores),
+        finetune={"method": "lora", "base_cell_id": "b" * 20, "train_task": train_task},
+    )
     samples = {"b" * 20: make_samples(base_scores), "t" * 20: make_samples(tuned_scores)}
     return [base, tuned], samples
 
@@ -176,9 +186,7 @@ def test_forgetting_delta_is_on_the_paired_items_with_their_count():
     assert e["base"] == 1.0 and e["tuned"] == pytest.approx(0.9)
     assert e["p_mcnemar"] == pytest.approx(2 * 0.5**10)
     assert e["forgetting"] and e["ci_high"] < 0
-    assert (
-        e["items_note"] == "items differ: base on 300, tuned on 100; the change is on the 100 both answered"
-    )
+    assert e["items_note"] == "items differ: base on 300, tuned on 100; the change is on the 100 both answered"
     # without per-item scores the records' scores are not subtracted across different item counts
     e = tuning_effect(records, None).iloc[0]
     assert e["delta"] is None and "no per-item scores to pair" in e["items_note"]
@@ -208,8 +216,12 @@ def test_the_leaderboard_lists_forgetting_on_every_general_task_and_sorts_by_the
     from harness.report.analysis import with_forgetting
 
     records = _two_general_checks(g2_tuned=0.25)
-    samples = {"b1" * 10: make_samples([1] * 20 + [0] * 20), "t1" * 10: make_samples([1] * 20 + [0] * 20),
-               "b2" * 10: make_samples([1] * 20 + [0] * 20), "t2" * 10: make_samples([1] * 10 + [0] * 30)}  # fmt: skip
+    samples = {
+        "b1" * 10: make_samples([1] * 20 + [0] * 20),
+        "t1" * 10: make_samples([1] * 20 + [0] * 20),
+        "b2" * 10: make_samples([1] * 20 + [0] * 20),
+        "t2" * 10: make_samples([1] * 10 + [0] * 30),
+    }
     df = with_forgetting(leaderboard(records), tuning_effect(records, samples.get))
     row = df[df["cell_id"] == "t0" * 10].iloc[0]
     assert [c["task"] for c in row["forget_all"]] == ["g1", "g2"]
@@ -221,8 +233,18 @@ def test_earlier_report_comparison_is_paired_when_both_cells_are_in_the_store():
     """Earlier cell e: 30 of 40 right; now cell c: the same 30 plus 4 more = 34 of 40. Paired: 4 discordant items,
     all one way, McNemar p = 2 x 0.5^4 = 0.125: not a change. Unpaired (no samples): Newcombe from both Wilson
     intervals, 0.1 - hypot(0.85 - 0.7095, 0.8581 - 0.75) < 0: within noise too."""
-    e = {"task": "t", "model_key": "m", "model": "m", "variant": "base", "n": 40, "metric": "contains",
-         "cell_id": "e" * 20, "score": 0.75, "ci_low": wilson(30, 40)[0], "ci_high": wilson(30, 40)[1]}  # fmt: skip
+    e = {
+        "task": "t",
+        "model_key": "m",
+        "model": "m",
+        "variant": "base",
+        "n": 40,
+        "metric": "contains",
+        "cell_id": "e" * 20,
+        "score": 0.75,
+        "ci_low": wilson(30, 40)[0],
+        "ci_high": wilson(30, 40)[1],
+    }
     now = {**e, "cell_id": "c" * 20, "score": 0.85, "ci_low": wilson(34, 40)[0], "ci_high": wilson(34, 40)[1]}
     samples = {"e" * 20: make_samples([1] * 30 + [0] * 10), "c" * 20: make_samples([1] * 34 + [0] * 6)}
     assert compare_rows([now], [e], samples.get) == []
@@ -231,20 +253,14 @@ def test_earlier_report_comparison_is_paired_when_both_cells_are_in_the_store():
     now40 = {**now, "score": 1.0}
     samples["c" * 20] = make_samples([1] * 40)
     (d,) = compare_rows([now40], [e], samples.get)
-    assert (
-        d["status"] == "improved"
-        and d["delta"] == pytest.approx(0.25)
-        and d["basis"].startswith("paired on 40")
-    )
+    assert d["status"] == "improved" and d["delta"] == pytest.approx(0.25) and d["basis"].startswith("paired on 40")
 
 
 def test_newcombe_interval_of_a_difference_by_hand():
     """now 0.8 in [0.70, 0.87], before 0.6 in [0.50, 0.69]: 0.2 - hypot(0.10, 0.09) = 0.06546,
     0.2 + hypot(0.07, 0.10) = 0.32207."""
     lo, hi = newcombe(0.8, (0.70, 0.87), 0.6, (0.50, 0.69))
-    assert lo == pytest.approx(0.2 - math.hypot(0.10, 0.09)) and hi == pytest.approx(
-        0.2 + math.hypot(0.07, 0.10)
-    )
+    assert lo == pytest.approx(0.2 - math.hypot(0.10, 0.09)) and hi == pytest.approx(0.2 + math.hypot(0.07, 0.10))
 
 
 # -- 5. "not measured" is not "unpriced" ------------------------------------------------------------------------------
@@ -255,9 +271,7 @@ def test_zero_throughput_and_an_api_cell_that_never_answered_read_not_measured()
     priced_cpu = {"profile": "cpu-2", "price_per_hour": 0.1}
     r = make_record(hardware=priced_cpu, inference={"queries_per_hour": None})
     got = cost_and_latency(r)
-    assert (
-        got["cost_missing"] == "not at a target" and got["cost_missing_label"] == "not measured at a target"
-    )
+    assert got["cost_missing"] == "not at a target" and got["cost_missing_label"] == "not measured at a target"
     assert got["cost_per_1k"] is None and got["batch_per_1k"] is None
     assert cost_and_latency(make_record())["cost_missing"] == "unpriced"
     api = make_record("a" * 20, source="api", model="gpt")
@@ -268,18 +282,14 @@ def test_zero_throughput_and_an_api_cell_that_never_answered_read_not_measured()
 
 def test_a_cached_answers_latency_is_labelled_as_measured_earlier_at_its_concurrency():
     """3 answers: 1 fetched now at concurrency 4, 2 replayed from the cache, fetched at concurrency 8 and 16."""
-    from harness.evaluate.api.meter import Meter, aggregate
+    from harness.api.meter import Meter, aggregate
     from harness.report.table import earlier_latency
 
     price = {"currency": "USD", "input_per_1m": 1.0, "output_per_1m": 1.0}
     meters = [
         Meter(prompt_tokens=10, completion_tokens=5, latency_s=1.0, concurrency=4, cost=1.5e-5),
-        Meter(
-            prompt_tokens=10, completion_tokens=5, latency_s=2.0, concurrency=16, from_cache=True, cost=1.5e-5
-        ),
-        Meter(
-            prompt_tokens=10, completion_tokens=5, latency_s=3.0, concurrency=8, from_cache=True, cost=1.5e-5
-        ),
+        Meter(prompt_tokens=10, completion_tokens=5, latency_s=2.0, concurrency=16, from_cache=True, cost=1.5e-5),
+        Meter(prompt_tokens=10, completion_tokens=5, latency_s=3.0, concurrency=8, from_cache=True, cost=1.5e-5),
     ]
     lat = aggregate(meters, price)["latency_s"]
     assert lat["from_earlier_runs"] == 2 and lat["earlier_concurrency"] == [8, 16] and lat["p50"] == 2.0
@@ -289,16 +299,12 @@ def test_a_cached_answers_latency_is_labelled_as_measured_earlier_at_its_concurr
     assert earlier_latency(aggregate(meters[:1], price)["latency_s"]) == ""
 
 
-@pytest.mark.parametrize(
-    "args", [["--monthly-queries", "0"], ["--amortise-months", "0"], ["--amortise-months", "nan"]]
-)
+@pytest.mark.parametrize("args", [["--monthly-queries", "0"], ["--amortise-months", "0"], ["--amortise-months", "nan"]])
 def test_a_zero_volume_or_period_is_refused_with_a_message_not_a_crash(args, tmp_path):
-    from harness.cli import cmd_report
+    from harness.app.commands.report import cmd_report
     from harness.errors import HarnessError
 
-    with pytest.raises(
-        HarnessError, match="--monthly-queries must be at least 1 and --amortise-months a number"
-    ):
+    with pytest.raises(HarnessError, match="--monthly-queries must be at least 1 and --amortise-months a number"):
         cmd_report(["--results", str(tmp_path), "--out", str(tmp_path / "r"), *args])
 
 
@@ -322,10 +328,20 @@ def test_the_summary_never_calls_a_row_below_the_best_after_correction_tied_with
     # devices at 3.00, 1.00 and 2.00 USD/h, each measured at 3,600 queries/h within the target: one dedicated
     # replica at 100,000 queries a month, 730 x price / 100 = 21.90, 7.30 and 14.60 USD per 1,000
     price = {"T": 3.0, "X": 1.0, "Y": 2.0}
-    records = [make_record(name * 20, model=name, n=100, score=sum(v) / 100, stderr=_se(sum(v), 100),
-                           cost={"per_1k_queries": price[name]}) for name, v in cols.items()]  # fmt: skip
-    loads = [load_record(model_key=name, capacity_qph=3600.0, price_per_hour=price[name], profile="l4")
-             for name in price]  # fmt: skip
+    records = [
+        make_record(
+            name * 20,
+            model=name,
+            n=100,
+            score=sum(v) / 100,
+            stderr=_se(sum(v), 100),
+            cost={"per_1k_queries": price[name]},
+        )
+        for name, v in cols.items()
+    ]
+    loads = [
+        load_record(model_key=name, capacity_qph=3600.0, price_per_hour=price[name], profile="l4") for name in price
+    ]
     samples = {name * 20: make_samples(v) for name, v in cols.items()}
     df = leaderboard(with_capacity(records, loads), samples.get, Deployment(), 100_000)
     assert list(df["cost_per_1k"]) == pytest.approx([21.9, 7.3, 14.6])
@@ -343,8 +359,10 @@ def test_the_summary_never_calls_a_row_below_the_best_after_correction_tied_with
 def test_a_missing_score_sorts_last_instead_of_breaking_the_ranking():
     from harness.compare.ranking import rank_rows
 
-    rows = [{"task": "t", "metric": "m", "score": s, "cell_id": c, "n": 3}
-            for c, s in (("a", float("nan")), ("b", 0.5), ("c", 0.9))]  # fmt: skip
+    rows = [
+        {"task": "t", "metric": "m", "score": s, "cell_id": c, "n": 3}
+        for c, s in (("a", float("nan")), ("b", 0.5), ("c", 0.9))
+    ]
     ranks = rank_rows(rows, lambda r: None)
     assert (ranks["c"]["rank"], ranks["b"]["rank"], ranks["a"]["rank"]) == (1, 2, 3)
 
@@ -359,9 +377,7 @@ def test_many_items_keep_the_power_to_separate_rows_at_40_rows():
     base = rng.uniform(0.2, 0.6, size=2000)
     x = {f"r{i:02d}": np.clip(base + rng.normal(0, 0.05, size=2000), 0, 1) for i in range(40)}
     x["r00"] = np.clip(base + 0.2, 0, 1)
-    rows = [
-        {"task": "t", "metric": "f1", "score": float(v.mean()), "cell_id": k, "n": 2000} for k, v in x.items()
-    ]
+    rows = [{"task": "t", "metric": "f1", "score": float(v.mean()), "cell_id": k, "n": 2000} for k, v in x.items()]
     items = {k: {str(i): float(s) for i, s in enumerate(v)} for k, v in x.items()}
     ranks = rank_rows(rows, lambda r: items[r["cell_id"]])
     assert ranks["r00"]["rank"] == 1 and ranks["r00"]["tied_with"] == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.plan import content_id, plan_cell
+from harness.plan.cells import content_id, plan_cell
 from tests.support.run import compose_cfg
 
 
@@ -56,9 +56,7 @@ def test_default_job_tunes_and_every_tuned_cell_has_a_base():
 
 def test_untuned_test_split_ids_did_not_change_when_fine_tuning_arrived():
     # The id of a base cell stored before issue 4 (the general_en data card's SmolLM2 row, limit 100).
-    cell = plan_cell(
-        compose_cfg(["model=smollm2-135m", "finetune=none", "task=general_en", "task.limit=100"])
-    )
+    cell = plan_cell(compose_cfg(["model=smollm2-135m", "finetune=none", "task=general_en", "task.limit=100"]))
     assert cell.id == "f0e865c36b05eaa59841" and "split" not in cell.identity["eval"]
     assert (
         plan_cell(compose_cfg(["model=smollm2-135m", "finetune=none", "task.split=validation"])).id
@@ -69,13 +67,28 @@ def test_untuned_test_split_ids_did_not_change_when_fine_tuning_arrived():
 def test_artifact_id_changes_with_what_changes_the_weights_only():
     common = ["model=smollm2-135m", "task=helpdesk_en", "finetune=lora"]
     ref = plan_cell(compose_cfg(common))
-    for override in ["finetune.n_train=100", "finetune.learning_rate=1e-3", "finetune.seed=7", "finetune.epochs=2",
-                     "finetune.lora.r=16", "finetune=ptuning_v2", "finetune=full", "model=gemma3-270m",
-                     "finetune.replay.task=general_replay_en", "finetune.train_task=helpdesk_zh"]:  # fmt: skip
+    for override in [
+        "finetune.n_train=100",
+        "finetune.learning_rate=1e-3",
+        "finetune.seed=7",
+        "finetune.epochs=2",
+        "finetune.lora.r=16",
+        "finetune=ptuning_v2",
+        "finetune=full",
+        "model=gemma3-270m",
+        "finetune.replay.task=general_replay_en",
+        "finetune.train_task=helpdesk_zh",
+    ]:
         extra = ["finetune.replay.ratio=0.2"] if "replay" in override else []
         other = plan_cell(compose_cfg([*common, override, *extra]))
         assert other.identity["finetune"]["artifact"] != ref.identity["finetune"]["artifact"], override
-    for override in ["finetune.save_steps=3", "finetune.save_every_s=5", "finetune.logging_steps=1", "finetune.val_examples=8",
-                     "paths.artifacts=/tmp/elsewhere", "task.limit=5"]:  # fmt: skip
+    for override in [
+        "finetune.save_steps=3",
+        "finetune.save_every_s=5",
+        "finetune.logging_steps=1",
+        "finetune.val_examples=8",
+        "paths.artifacts=/tmp/elsewhere",
+        "task.limit=5",
+    ]:
         other = plan_cell(compose_cfg([*common, override]))
         assert other.identity["finetune"]["artifact"] == ref.identity["finetune"]["artifact"], override

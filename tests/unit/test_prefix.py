@@ -25,11 +25,16 @@ def _folder(tmp_path: Path, model_type: str) -> Path:
 
 
 def test_the_config_names_the_path_and_only_a_family_path_changes_the_artifact_id(tmp_path):
-    from harness.finetune.spec import TrainSpec
+    from harness.spec.finetune import TrainSpec
     from harness.tasks import load_task
 
     assert [prefix.path_for(t) for t in ("chatglm", "qwen", "baichuan", "llama", None)] == [
-        "chatglm2-native", "peft+qwen", "peft+baichuan", "peft", "peft"]  # fmt: skip
+        "chatglm2-native",
+        "peft+qwen",
+        "peft+baichuan",
+        "peft",
+        "peft",
+    ]
     task = load_task(TaskConfig(name="helpdesk_en", dir="tasks/helpdesk", primary_metric="contains"))
 
     def spec(model_type: str | None, method: str = "ptuning_v2") -> TrainSpec:
@@ -59,8 +64,9 @@ def test_qwen_hook_masks_every_later_token_after_the_prefix():
     # one query (generation with a cache) or no past: nothing to add
     one = {"layer_past": past, "attention_mask": padding}
     assert prefix._qwen_causal(None, (torch.zeros(1, 1, 4),), dict(one))[1]["attention_mask"] is padding
-    assert prefix._qwen_causal(None, (hidden,), {"layer_past": None, "attention_mask": None})[1][
-        "attention_mask"] is None  # fmt: skip
+    assert (
+        prefix._qwen_causal(None, (hidden,), {"layer_past": None, "attention_mask": None})[1]["attention_mask"] is None
+    )
 
 
 def test_baichuan_hook_keeps_the_rows_of_its_queries():
@@ -68,18 +74,18 @@ def test_baichuan_hook_keeps_the_rows_of_its_queries():
     _, kw = prefix._baichuan_rows(None, (), {"hidden_states": torch.zeros(1, 3, 4), "attention_mask": square})
     assert kw["attention_mask"].tolist() == square[..., 2:, :].tolist()
     rows = square[..., 2:, :]  # already [query, key] (Baichuan2-7B): untouched
-    assert (
-        prefix._baichuan_rows(None, (torch.zeros(1, 3, 4),), {"attention_mask": rows})[1]["attention_mask"]
-        is rows
-    )
+    assert prefix._baichuan_rows(None, (torch.zeros(1, 3, 4),), {"attention_mask": rows})[1]["attention_mask"] is rows
 
 
 def test_a_chatglm2_prefix_artifact_is_evaluated_as_its_base_folder_plus_the_encoder(tmp_path):
     from safetensors.torch import load_file, save_file
 
     base = _folder(tmp_path, "chatglm")
-    save_file({"transformer.embedding.weight": torch.ones(4, 2), "transformer.output_layer.weight": torch.ones(4, 2)},
-              str(base / "model.safetensors"), {"format": "pt"})  # fmt: skip
+    save_file(
+        {"transformer.embedding.weight": torch.ones(4, 2), "transformer.output_layer.weight": torch.ones(4, 2)},
+        str(base / "model.safetensors"),
+        {"format": "pt"},
+    )
     (base / "tokenizer.model").write_text("spm")
     (base / "modeling_chatglm.py").write_text("# remote code")
     model = torch.nn.Module()
@@ -96,9 +102,11 @@ def test_a_chatglm2_prefix_artifact_is_evaluated_as_its_base_folder_plus_the_enc
     config = json.loads((view / "config.json").read_text())
     assert config["pre_seq_len"] == 16 and config["prefix_projection"] is False and config["num_layers"] == 2
     index = json.loads((view / "model.safetensors.index.json").read_text())["weight_map"]
-    assert index == {"transformer.embedding.weight": "base-model.safetensors",
-                     "transformer.output_layer.weight": "base-model.safetensors",
-                     "transformer.prefix_encoder.embedding.weight": prefix.NATIVE_FILE}  # fmt: skip
+    assert index == {
+        "transformer.embedding.weight": "base-model.safetensors",
+        "transformer.output_layer.weight": "base-model.safetensors",
+        "transformer.prefix_encoder.embedding.weight": prefix.NATIVE_FILE,
+    }
     assert (view / "base-model.safetensors").resolve() == (base / "model.safetensors").resolve()
     assert (view / "tokenizer.model").is_symlink() and (view / "modeling_chatglm.py").is_symlink()
     assert not (view / "model.safetensors").exists()  # else it would be loaded instead of the index

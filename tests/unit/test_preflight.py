@@ -63,14 +63,12 @@ def test_qlora_without_cuda_stops_and_points_to_lora():
 def test_qlora_preflight_runs_before_any_model_load():
     cfg = compose_cfg(["model=smollm2-135m", "finetune=qlora"])
     with pytest.raises(PreflightError) as e:
-        preflight(
-            OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.finetune), Device("cpu", "cpu", 20 * GiB)
-        )
+        preflight(OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.finetune), Device("cpu", "cpu", 20 * GiB))
     assert "finetune=qlora" in str(e.value) and "finetune=lora" in str(e.value)
 
 
 def test_qlora_cell_stops_before_its_base_model_is_evaluated(tmp_path):
-    from harness.run import run_cell
+    from harness.jobs.run_cell import run_cell
 
     cfg = compose_cfg(
         [
@@ -153,8 +151,13 @@ def test_a_local_folder_is_sized_from_its_own_safetensors_headers(tmp_path):
 
     from harness.models.folder import folder_facts
 
-    save_file({"embed.weight": torch.zeros(1000, 64, dtype=torch.bfloat16), "norm.weight": torch.zeros(64, dtype=torch.bfloat16)},
-              str(tmp_path / "model-00001-of-00002.safetensors"))  # fmt: skip
+    save_file(
+        {
+            "embed.weight": torch.zeros(1000, 64, dtype=torch.bfloat16),
+            "norm.weight": torch.zeros(64, dtype=torch.bfloat16),
+        },
+        str(tmp_path / "model-00001-of-00002.safetensors"),
+    )
     save_file({"head.weight": torch.zeros(10, 10)}, str(tmp_path / "model-00002-of-00002.safetensors"))
     (tmp_path / "config.json").write_text("{}")
     facts = folder_facts(tmp_path)

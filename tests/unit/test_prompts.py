@@ -61,9 +61,7 @@ def test_chatglm2_renders_its_round_format():
 
 def test_qwen_chat_renders_chatml_with_its_default_system():
     assert render("chatml", messages()) == qwen_make_context(QUERY, HISTORY, SYSTEM)
-    assert render("chatml", messages(None)) == qwen_make_context(
-        QUERY, HISTORY, "You are a helpful assistant."
-    )
+    assert render("chatml", messages(None)) == qwen_make_context(QUERY, HISTORY, "You are a helpful assistant.")
 
 
 def test_baichuan2_chat_renders_its_role_tokens():
@@ -72,7 +70,7 @@ def test_baichuan2_chat_renders_its_role_tokens():
 
 
 def test_a_seed_chat_format_makes_the_cell_a_chat_cell_and_the_lm_eval_command_says_how():
-    from harness.plan import plan_cell
+    from harness.plan.cells import plan_cell
     from tests.support.run import compose_cfg
 
     chat = plan_cell(compose_cfg(["model=qwen-14b-chat", "finetune=none"]))
@@ -84,6 +82,4 @@ def test_a_seed_chat_format_makes_the_cell_a_chat_cell_and_the_lm_eval_command_s
 
     cmd = cli_command(chat, {"pretrained": "Qwen/Qwen-14B-Chat"}, "cuda")
     assert "--apply_chat_template" in cmd
-    assert cmd.endswith(
-        "# with the tokenizer's chat_template set to the chatml format of harness/models/prompts.py"
-    )
+    assert cmd.endswith("# with the tokenizer's chat_template set to the chatml format of harness/models/prompts.py")

@@ -15,16 +15,12 @@ from harness.compare.stats import mcnemar_exact
 
 N_ITEMS = 200
 BOARDS = 500  # leaderboards per size
-MARGIN = 3 * math.sqrt(
-    ALPHA * (1 - ALPHA) / BOARDS
-)  # 3 binomial SDs of a share whose true value is 5 %: 0.029
+MARGIN = 3 * math.sqrt(ALPHA * (1 - ALPHA) / BOARDS)  # 3 binomial SDs of a share whose true value is 5 %: 0.029
 
 
 def _board(x: np.ndarray) -> tuple[list[dict], dict[str, dict[str, float]]]:
     keys = [str(i) for i in range(x.shape[1])]
-    rows = [
-        {"task": "t", "metric": "acc", "score": float(v.mean()), "cell_id": f"r{i}"} for i, v in enumerate(x)
-    ]
+    rows = [{"task": "t", "metric": "acc", "score": float(v.mean()), "cell_id": f"r{i}"} for i, v in enumerate(x)]
     return rows, {f"r{i}": dict(zip(keys, v.tolist(), strict=True)) for i, v in enumerate(x)}
 
 
@@ -118,9 +114,7 @@ def test_guarantees_hold_on_random_leaderboards():
                 if score[a] == score[b]:
                     assert ranks[a]["rank"] == ranks[b]["rank"]
         only = x @ (1 - x).T
-        p = {
-            (i, j): mcnemar_exact(int(only[i, j]), int(only[j, i])) for i in range(8) for j in range(i + 1, 8)
-        }
+        p = {(i, j): mcnemar_exact(int(only[i, j]), int(only[j, i])) for i in range(8) for j in range(i + 1, 8)}
         adj = _holm_adjusted(p)
         order = sorted(range(8), key=lambda i: -x[i].mean())  # stable, as the module's
         # rank r means r - 1 rows sit in earlier tiers: the leader of each tier is the first row of that rank
@@ -144,6 +138,4 @@ def test_sign_flip_p_value_matches_exact_enumeration():
     assert abs(p - exact) < 4 * math.sqrt(exact * (1 - exact) / 19_999)
     assert sign_flip_pvalues(np.zeros((1, 12)))[0] == 1.0
     one_way = np.arange(1, 13) / 20
-    assert (
-        abs(sign_flip_pvalues(one_way[None, :])[0] - 2 / 4096) < 4 * math.sqrt(2 / 4096 / 19_999) + 1 / 20_000
-    )
+    assert abs(sign_flip_pvalues(one_way[None, :])[0] - 2 / 4096) < 4 * math.sqrt(2 / 4096 / 19_999) + 1 / 20_000

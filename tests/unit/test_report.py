@@ -74,43 +74,80 @@ def break_even_case(score: float, n: int | None = None) -> tuple[dict, dict, dic
     """(tuned record, API record, the tuned model's load record) of the break-even worked by hand below: the tuned
     model on a 0.10 USD/h device, 3,600 queries/h at the target, one user p50/p95 0.50/0.90 s, training 6.00; the
     API at 500 prompt tokens x 1.00 per 1M = 0.0005 a query. `n`: test items of both (the record's default: None)."""
-    from harness.evaluate.api.meter import Meter
+    from harness.api.meter import Meter
     from tests.support.loads import load_record
 
     tuned = make_record(
-        "tuned000000000000000", model="m", score=score, **({"n": n} if n else {}),
-        finetune={"method": "lora", "train_task": "helpdesk", "artifact_id": "a" * 20, "seed": 1,
-                  "data": {"n_domain": 64, "n_replay": 0}, "metering": {"train_seconds": 60.0,
-                  "device": {"kind": "cuda"}, "train_tokens": 1, "final_train_loss": 1, "validation_loss": 1}},
+        "tuned000000000000000",
+        model="m",
+        score=score,
+        **({"n": n} if n else {}),
+        finetune={
+            "method": "lora",
+            "train_task": "helpdesk",
+            "artifact_id": "a" * 20,
+            "seed": 1,
+            "data": {"n_domain": 64, "n_replay": 0},
+            "metering": {
+                "train_seconds": 60.0,
+                "device": {"kind": "cuda"},
+                "train_tokens": 1,
+                "final_train_loss": 1,
+                "validation_loss": 1,
+            },
+        },
         hardware={"profile": "h100", "kind": "cuda", "price_per_hour": 0.10},
         cost={"currency": "USD", "per_1k_queries": 0.10, "training": 6.0},
         inference={"latency_s": {"p50": 1.5, "p95": 2.5}, "queries_per_hour": 1000.0},
-    ).to_json()  # fmt: skip
-    load = load_record(model_key="m", artifact_id="a" * 20, capacity_qph=3600.0, price_per_hour=0.10,
-                       profile="h100", one_user=(0.5, 0.9))  # fmt: skip
+    ).to_json()
+    load = load_record(
+        model_key="m",
+        artifact_id="a" * 20,
+        capacity_qph=3600.0,
+        price_per_hour=0.10,
+        profile="h100",
+        one_user=(0.5, 0.9),
+    )
     price = {"currency": "USD", "input_per_1m": 1.0, "cached_input_per_1m": None, "output_per_1m": 0.0}
-    api = api_record(price, [Meter(prompt_tokens=500, cached_tokens=0, completion_tokens=0, latency_s=1.0,
-                                   cost=500 / 1e6)])  # fmt: skip  # 0.0005 per query = 0.50 per 1,000
+    api = api_record(
+        price, [Meter(prompt_tokens=500, cached_tokens=0, completion_tokens=0, latency_s=1.0, cost=500 / 1e6)]
+    )  # 0.0005 per query = 0.50 per 1,000
     api["task"]["n"] = tuned["task"]["n"]
     return tuned, api, load
 
 
 def api_record(price: dict, meters: list) -> dict:
     """An API-baseline record whose `api` section is aggregated from hand-made meters, as the harness does."""
-    from harness.evaluate.api.meter import aggregate
+    from harness.api.meter import aggregate
 
-    return make_record("a" * 20, source="api", model="gpt-x", display_name="GPT <i>x</i>", score=0.5,
-                       api=aggregate(meters, price)).to_json()  # fmt: skip
+    return make_record(
+        "a" * 20, source="api", model="gpt-x", display_name="GPT <i>x</i>", score=0.5, api=aggregate(meters, price)
+    ).to_json()
 
 
 def test_api_rows_show_tokens_money_and_latency(tmp_path):
-    from harness.evaluate.api.meter import Meter
-    from harness.evaluate.api.pricing import cost
+    from harness.api.meter import Meter
+    from harness.api.pricing import cost
 
-    price = {"currency": "USD", "input_per_1m": 0.15, "cached_input_per_1m": 0.075, "output_per_1m": 0.60,
-             "as_of": "2025-08-07", "source": "https://openai.com/api/pricing/"}  # fmt: skip
-    meters = [Meter(prompt_tokens=p, cached_tokens=0, completion_tokens=c, latency_s=lat, ttft_s=lat / 4,
-                    cost=cost(p, 0, c, price)) for p, c, lat in [(1000, 100, 1.0), (3000, 300, 3.0)]]  # fmt: skip
+    price = {
+        "currency": "USD",
+        "input_per_1m": 0.15,
+        "cached_input_per_1m": 0.075,
+        "output_per_1m": 0.60,
+        "as_of": "2025-08-07",
+        "source": "https://openai.com/api/pricing/",
+    }
+    meters = [
+        Meter(
+            prompt_tokens=p,
+            cached_tokens=0,
+            completion_tokens=c,
+            latency_s=lat,
+            ttft_s=lat / 4,
+            cost=cost(p, 0, c, price),
+        )
+        for p, c, lat in [(1000, 100, 1.0), (3000, 300, 3.0)]
+    ]
     html = write_report([RECORD, api_record(price, meters)], tmp_path, "t").read_text()
     table = html.split('id="api-usage"')[1].split("</table>")[0]
     # per query: (2000 x 0.15 + 200 x 0.60) / 1e6 = 0.00042; per 1,000 queries 0.42; p50 latency 2.00, p95 2.90
@@ -118,9 +155,7 @@ def test_api_rows_show_tokens_money_and_latency(tmp_path):
     assert "2000.0" in table and "200.0" in table and "GPT &lt;i&gt;x&lt;/i&gt;" in table
     assert "not disclosed" in html  # a closed model's parameter count is unknown, not zero
     unpriced = api_record({"currency": "USD"}, meters[:1])
-    table = (
-        write_report([unpriced], tmp_path, "t").read_text().split('id="api-usage"')[1].split("</table>")[0]
-    )
+    table = write_report([unpriced], tmp_path, "t").read_text().split('id="api-usage"')[1].split("</table>")[0]
     assert "unpriced" in table and "0.0000" not in table
 
 
@@ -139,16 +174,24 @@ def test_forgetting_gets_a_paired_interval_mcnemar_and_a_flag(tmp_path):
     }
     general = {"model": "m", "task": "general_en", "n": 40, "metric": "acc"}
     base = make_record("base0000000000000000", score=0.5, **general).to_json()
-    tuned = make_record("tuned000000000000000", score=0.35, **general,
-                        finetune={"method": "lora", "base_cell_id": base["cell_id"], "train_task": "helpdesk_en",
-                                  "artifact_id": "a" * 20, "seed": 1, "data": {"n_domain": 64, "n_replay": 0},
-                                  "metering": metering}).to_json()  # fmt: skip
+    tuned = make_record(
+        "tuned000000000000000",
+        score=0.35,
+        **general,
+        finetune={
+            "method": "lora",
+            "base_cell_id": base["cell_id"],
+            "train_task": "helpdesk_en",
+            "artifact_id": "a" * 20,
+            "seed": 1,
+            "data": {"n_domain": 64, "n_replay": 0},
+            "metering": metering,
+        },
+    ).to_json()
     right = {"base0000000000000000": set(range(20)), "tuned000000000000000": set(range(6, 20))}
     samples = {cid: make_samples([i in ok for i in range(40)], "acc") for cid, ok in right.items()}
     [row] = tuning_effect([base, tuned], samples.__getitem__).to_dict("records")
-    assert row["n_paired"] == 40 and row["p_mcnemar"] == pytest.approx(
-        2 * 0.5**6
-    )  # 6 discordant, all one way
+    assert row["n_paired"] == 40 and row["p_mcnemar"] == pytest.approx(2 * 0.5**6)  # 6 discordant, all one way
     assert row["ci_high"] < 0 and row["significant"] and row["forgetting"]
     html = write_report([base, tuned], tmp_path, "t", samples=samples.__getitem__).read_text()
     assert "significant forgetting" in html and "McNemar p = 0.0312" in html
@@ -196,8 +239,9 @@ def test_break_even_table_from_records_by_hand(tmp_path):
 
 
 def test_format_validity_is_a_column_when_a_task_measures_it(tmp_path):
-    fmt = make_record("f" * 20, model="m-json", score=0.3,
-                      metrics={"json_valid": {"value": 0.8, "stderr": 0.05}}).to_json()  # fmt: skip
+    fmt = make_record(
+        "f" * 20, model="m-json", score=0.3, metrics={"json_valid": {"value": 0.8, "stderr": 0.05}}
+    ).to_json()
     html = write_report([RECORD, fmt], tmp_path, "t").read_text()
     assert "Valid JSON / schema</th>" in html and "80% / -" in [r["format"] for r in page.leaderboard(html)]
     assert (
@@ -209,16 +253,27 @@ def test_a_local_row_is_called_contended_only_for_other_work():
     """A local evaluation's `machine` section as records stored it before roles: 166 % of a core used by the
     model runner itself, 2 % other work, flagged "contended" by the client rule. Its row says where it ran and
     nothing more; the same section with 40 % other work says why it is contended."""
-    quiet = {"cpus": 2, "busy_share": 0.85, "ours_share": 0.83, "other_share": 0.02, "steal_share": 0.0,
-             "own_cpu": 1.66, "contended": True,
-             "flags": ["the measuring process used 166% of a core: it may have been the bottleneck"]}  # fmt: skip
+    quiet = {
+        "cpus": 2,
+        "busy_share": 0.85,
+        "ours_share": 0.83,
+        "other_share": 0.02,
+        "steal_share": 0.0,
+        "own_cpu": 1.66,
+        "contended": True,
+        "flags": ["the measuring process used 166% of a core: it may have been the bottleneck"],
+    }
     busy = {
         **quiet,
         "other_share": 0.4,
         "flags": ["other work used 40% of the machine's CPU while this was timed"],
     }
-    rows = leaderboard([make_record("a" * 20, inference={"machine": quiet}).to_json(),
-                        make_record("b" * 20, model="m-2", inference={"machine": busy}).to_json()])  # fmt: skip
+    rows = leaderboard(
+        [
+            make_record("a" * 20, inference={"machine": quiet}).to_json(),
+            make_record("b" * 20, model="m-2", inference={"machine": busy}).to_json(),
+        ]
+    )
     where = dict(zip(rows["model_key"], rows["measured_on"], strict=True))
     assert "contended" not in where["m-small"] and "166%" not in where["m-small"]
     assert "timed on a contended machine: other work used 40% of the machine's CPU" in where["m-2"]

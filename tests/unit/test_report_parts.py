@@ -24,22 +24,39 @@ def test_pareto_front_by_hand():
 
 
 def _df(rows):
-    base = {"variant": "base", "ci_low": None, "ci_high": None, "currency": "USD", "measured_on": "cpu",
-            "tied_with": "", "n": 50, "rank_paired": True, "training_cost": None, "stand_in": None}  # fmt: skip
+    base = {
+        "variant": "base",
+        "ci_low": None,
+        "ci_high": None,
+        "currency": "USD",
+        "measured_on": "cpu",
+        "tied_with": "",
+        "n": 50,
+        "rank_paired": True,
+        "training_cost": None,
+        "stand_in": None,
+    }
     return pd.DataFrame([{**base, "cell_id": r["model"], **r} for r in rows])
 
 
 def test_cheapest_meeting_a_target_or_tied_with_the_best():
-    df = _df([
-        {"task": "t", "model": "big", "score": 0.80, "rank": 1, "cost_per_1k": 2.0, "ci_low": 0.70, "ci_high": 0.9},
-        {"task": "t", "model": "mid", "score": 0.74, "rank": 1, "cost_per_1k": 0.5, "ci_low": 0.62, "ci_high": 0.86},
-        {"task": "t", "model": "tiny", "score": 0.40, "rank": 3, "cost_per_1k": 0.1, "ci_low": 0.3, "ci_high": 0.5},
-    ])  # fmt: skip
-    [tied] = summary.cheapest_meeting(df, None)
-    assert (
-        tied.headline
-        == "Cheapest option on t tied with the best (the ranking does not separate them): mid · base"
+    df = _df(
+        [
+            {"task": "t", "model": "big", "score": 0.80, "rank": 1, "cost_per_1k": 2.0, "ci_low": 0.70, "ci_high": 0.9},
+            {
+                "task": "t",
+                "model": "mid",
+                "score": 0.74,
+                "rank": 1,
+                "cost_per_1k": 0.5,
+                "ci_low": 0.62,
+                "ci_high": 0.86,
+            },
+            {"task": "t", "model": "tiny", "score": 0.40, "rank": 3, "cost_per_1k": 0.1, "ci_low": 0.3, "ci_high": 0.5},
+        ]
     )
+    [tied] = summary.cheapest_meeting(df, None)
+    assert tied.headline == "Cheapest option on t tied with the best (the ranking does not separate them): mid · base"
     assert "0.5000 USD per 1,000 queries" in tied.detail
     # a fine-tuned option carries its training, spread over the assumed volume (100,000 a month, 12 months)
     df.loc[df["model"] == "mid", "training_cost"] = 1200.0  # 1,000 x 1200 / 1.2M = 1.0 per 1,000 queries
@@ -50,32 +67,60 @@ def test_cheapest_meeting_a_target_or_tied_with_the_best():
     assert "big · base" in trained.headline and "2.0000 USD" in trained.detail
     df.loc[df["model"] == "mid", "training_cost"] = None
     [target] = summary.cheapest_meeting(df, 0.7)
-    assert (
-        "mid · base" in target.headline
-        and "reaches down to 0.620: the target is not assured" in target.detail
-    )
+    assert "mid · base" in target.headline and "reaches down to 0.620: the target is not assured" in target.detail
     [none] = summary.cheapest_meeting(df, 0.95)
     assert none.warn and none.headline == "t: no priced option scoring at least 0.95"
 
 
 def test_verdict_sentences_follow_the_break_even_figure():
-    be = pd.DataFrame([
-        {"tuned": "m (lora)", "api": "gpt", "task": "t", "tuned_score": 0.7, "api_score": 0.72, "tuned_per_1k": 0.01,
-         "api_per_1k": 0.05, "break_even": "1,250", "currency": "USD", "tuned_cell_id": "m", "api_cell_id": "g"},
-        {"tuned": "m (lora)", "api": "cheap", "task": "u", "tuned_score": 0.7, "api_score": 0.5, "tuned_per_1k": 0.01,
-         "api_per_1k": 0.001, "break_even": "never", "currency": "USD", "tuned_cell_id": "m", "api_cell_id": "c"},
-    ])  # fmt: skip
+    be = pd.DataFrame(
+        [
+            {
+                "tuned": "m (lora)",
+                "api": "gpt",
+                "task": "t",
+                "tuned_score": 0.7,
+                "api_score": 0.72,
+                "tuned_per_1k": 0.01,
+                "api_per_1k": 0.05,
+                "break_even": "1,250",
+                "currency": "USD",
+                "tuned_cell_id": "m",
+                "api_cell_id": "g",
+            },
+            {
+                "tuned": "m (lora)",
+                "api": "cheap",
+                "task": "u",
+                "tuned_score": 0.7,
+                "api_score": 0.5,
+                "tuned_per_1k": 0.01,
+                "api_per_1k": 0.001,
+                "break_even": "never",
+                "currency": "USD",
+                "tuned_cell_id": "m",
+                "api_cell_id": "c",
+            },
+        ]
+    )
     a, b = summary.verdicts(be, {("m", "g"): True, ("m", "c"): False}, 100_000)
     assert (
-        "the ranking does not separate their scores" in a.detail
-        and "cheaper above 1,250 queries a month" in a.detail
+        "the ranking does not separate their scores" in a.detail and "cheaper above 1,250 queries a month" in a.detail
     )
     assert "the fine-tuned model scores higher" in b.detail and "never pays back" in b.detail
 
 
 def test_drill_down_marks_disagreements_and_keeps_text_raw():
-    rows = [{"task": "helpdesk", "model": r["model"]["name"], "variant": "base", "metric": "contains",
-             "cell_id": r["cell_id"]} for r in RECORDS]  # fmt: skip
+    rows = [
+        {
+            "task": "helpdesk",
+            "model": r["model"]["name"],
+            "variant": "base",
+            "metric": "contains",
+            "cell_id": r["cell_id"],
+        }
+        for r in RECORDS
+    ]
     [t] = drill_down(rows, samples)
     assert t["columns"] == ["alpha · base", "beta · base", "gamma · base"] and t["n_items"] == 6
     assert [e["disagree"] for e in t["entries"]] == [False, False, True, True, True, False]
@@ -165,15 +210,29 @@ def test_an_item_logged_once_per_filter_keeps_the_primary_metrics_filter():
         }
 
     results = {
-        "results": {"gsm": {"exact_match,strict-match": 0.5, "exact_match_stderr,strict-match": 0.5,
-                            "exact_match,flexible-extract": 1.0, "exact_match_stderr,flexible-extract": 0.0}},
-        "samples": {"gsm": [logged(0, "strict-match", "[invalid]", 0.0), logged(0, "flexible-extract", "4", 1.0),
-                            logged(1, "strict-match", "4", 1.0), logged(1, "flexible-extract", "4", 1.0)]},
+        "results": {
+            "gsm": {
+                "exact_match,strict-match": 0.5,
+                "exact_match_stderr,strict-match": 0.5,
+                "exact_match,flexible-extract": 1.0,
+                "exact_match_stderr,flexible-extract": 0.0,
+            }
+        },
+        "samples": {
+            "gsm": [
+                logged(0, "strict-match", "[invalid]", 0.0),
+                logged(0, "flexible-extract", "4", 1.0),
+                logged(1, "strict-match", "4", 1.0),
+                logged(1, "flexible-extract", "4", 1.0),
+            ]
+        },
         "n-samples": {"gsm": {"effective": 2}},
-    }  # fmt: skip
+    }
     metrics, rows, n = collect(results, "gsm", "exact_match[strict-match]")
     assert n == 2 and [(r["doc_id"], r["output"], r["scores"]["exact_match"]) for r in rows] == [
-        (0, "[invalid]", 0.0), (1, "4", 1.0)]  # fmt: skip
+        (0, "[invalid]", 0.0),
+        (1, "4", 1.0),
+    ]
     assert metrics["exact_match[strict-match]"]["value"] == 0.5
 
 
@@ -181,11 +240,13 @@ def test_a_cost_difference_below_the_tie_share_is_a_tie_decided_by_score_then_la
     """The audit's case: every self-hosted row costs 0.9658 USD per 1,000, and 2.5e-7 USD of amortised training
     (a busy machine's timing) named the lower-scoring one "cheapest". Within 2 % of the cheapest, rows tie: the
     higher score decides (Gemma 0.64 over SmolLM2 0.48), then the lower p95 latency; the finding names the tie."""
-    df = _df([
-        {"task": "t", "model": "smol", "score": 0.48, "rank": 1, "cost_per_1k": 0.9658, "p95_s": 0.8},
-        {"task": "t", "model": "gemma", "score": 0.64, "rank": 1, "cost_per_1k": 0.9658, "p95_s": 1.2},
-        {"task": "t", "model": "far", "score": 0.66, "rank": 1, "cost_per_1k": 0.9658 * 1.03, "p95_s": 0.1},
-    ])  # fmt: skip
+    df = _df(
+        [
+            {"task": "t", "model": "smol", "score": 0.48, "rank": 1, "cost_per_1k": 0.9658, "p95_s": 0.8},
+            {"task": "t", "model": "gemma", "score": 0.64, "rank": 1, "cost_per_1k": 0.9658, "p95_s": 1.2},
+            {"task": "t", "model": "far", "score": 0.66, "rank": 1, "cost_per_1k": 0.9658 * 1.03, "p95_s": 0.1},
+        ]
+    )
     df.loc[df["model"] == "smol", "training_cost"] = 0.0  # 1,000 x 0.3 / 1.2M = 2.5e-4 per 1,000 for gemma:
     df.loc[df["model"] == "gemma", "training_cost"] = 0.3  # 0.96605 vs 0.9658, 0.026 % apart: a tie
     [found] = summary.cheapest_meeting(df, None)

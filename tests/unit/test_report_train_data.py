@@ -23,13 +23,32 @@ def base(score: float = 0.5) -> dict:
     return make_record("ba" * 10, score=score, stderr=0.05, hardware=HW, inference=INF).to_json()
 
 
-def tuned(cid: str, score: float, *, n_train: int = 64, data: dict | None = None, stderr: float = 0.05,
-          training: float | None = 0.0014) -> dict:  # fmt: skip
+def tuned(
+    cid: str,
+    score: float,
+    *,
+    n_train: int = 64,
+    data: dict | None = None,
+    stderr: float = 0.05,
+    training: float | None = 0.0014,
+) -> dict:
     """A LoRA row on `helpdesk`; without `data` a record of the shape written before train_data (task data)."""
-    ft = {"method": "lora", "train_task": "helpdesk", "data": {"n_domain": n_train, "n_replay": 0},
-          "artifact_id": cid[:20]}  # fmt: skip
-    rec = make_record(cid * (20 // len(cid)), score=score, stderr=stderr, finetune=ft, train_data=data,
-                      hardware=HW, inference=INF, cost={"training": training})  # fmt: skip
+    ft = {
+        "method": "lora",
+        "train_task": "helpdesk",
+        "data": {"n_domain": n_train, "n_replay": 0},
+        "artifact_id": cid[:20],
+    }
+    rec = make_record(
+        cid * (20 // len(cid)),
+        score=score,
+        stderr=stderr,
+        finetune=ft,
+        train_data=data,
+        hardware=HW,
+        inference=INF,
+        cost={"training": training},
+    )
     return rec.to_json()
 
 
@@ -61,8 +80,13 @@ def test_the_rows_key_names_its_data_and_noise_and_older_records_keep_theirs():
     )
     mix = tuned("m", 0.7, data=synthetic_data(task_share=0.5))
     assert method_label(mix) == "lora on helpdesk, 64 ex. [data: helpdesk 50% + synthetic 3f9a1c2e 50%]"
-    own_noisy = {"label": "helpdesk", "sources": [{"source": "task", "task": "helpdesk", "share": 1.0, "n": 64}],
-                 "label_noise": 0.5, "n_corrupted": 32, "cost": {"currency": "USD", "total": 0.0}}  # fmt: skip
+    own_noisy = {
+        "label": "helpdesk",
+        "sources": [{"source": "task", "task": "helpdesk", "share": 1.0, "n": 64}],
+        "label_noise": 0.5,
+        "n_corrupted": 32,
+        "cost": {"currency": "USD", "total": 0.0},
+    }
     assert method_label(tuned("q", 0.7, data=own_noisy)) == "lora on helpdesk, 64 ex. [noise 50%]"
     board = build_board([tuned("o", 0.7), mix], [], settings={"lang": "zh"})
     rows = {r["cell_id"][:2]: r for r in board.rows}
@@ -91,9 +115,14 @@ def test_leaderboard_row_says_what_it_was_trained_on(tmp_path):
 
 
 def test_data_size_chart_draws_a_synthetic_set_apart_from_the_tasks_own_data():
-    records = [base(0.5), tuned("a", 0.6, n_train=32), tuned("b", 0.7, n_train=64),
-               tuned("c", 0.55, n_train=32, data=synthetic_data()), tuned("d", 0.65, n_train=64, data=synthetic_data()),
-               tuned("e", 0.4, n_train=64, data=synthetic_data(noise=0.5))]  # fmt: skip
+    records = [
+        base(0.5),
+        tuned("a", 0.6, n_train=32),
+        tuned("b", 0.7, n_train=64),
+        tuned("c", 0.55, n_train=32, data=synthetic_data()),
+        tuned("d", 0.65, n_train=64, data=synthetic_data()),
+        tuned("e", 0.4, n_train=64, data=synthetic_data(noise=0.5)),
+    ]
     fig = data_size_chart(build_board(records, []).table)
     lines = {t.name: (list(t.x), [round(y, 3) for y in t.y]) for t in fig.data}
     assert lines == {
@@ -115,16 +144,24 @@ def test_noise_chart_plots_score_against_noise_with_the_95_intervals():
 
 def test_a_monotone_fall_is_said_with_the_scores_at_each_level():
     # the clean level from a record written before train_data (the task's own data) joins the noisy ones
-    own = {"label": "helpdesk", "sources": [{"source": "task", "task": "helpdesk", "share": 1.0, "n": 64}],
-           "cost": {"currency": "USD", "total": 0.0}}  # fmt: skip
-    records = [tuned("c", 0.8), tuned("d", 0.7, data={**own, "label_noise": 0.2, "n_corrupted": 13}),
-               tuned("e", 0.5, data={**own, "label_noise": 0.5, "n_corrupted": 32})]  # fmt: skip
+    own = {
+        "label": "helpdesk",
+        "sources": [{"source": "task", "task": "helpdesk", "share": 1.0, "n": 64}],
+        "cost": {"currency": "USD", "total": 0.0},
+    }
+    records = [
+        tuned("c", 0.8),
+        tuned("d", 0.7, data={**own, "label_noise": 0.2, "n_corrupted": 13}),
+        tuned("e", 0.5, data={**own, "label_noise": 0.5, "n_corrupted": 32}),
+    ]
     (f,) = findings(records, "noise")
     assert f.headline == (
         "Label noise on helpdesk (m-small · lora on helpdesk, 64 ex.): the score falls monotonically as noise grows"
     )
-    assert f.detail == ("Scores by label-noise share (95 % intervals): 0%: 0.800 [0.702, 0.898]; "
-                        "20%: 0.700 [0.602, 0.798]; 50%: 0.500 [0.402, 0.598].")  # fmt: skip
+    assert f.detail == (
+        "Scores by label-noise share (95 % intervals): 0%: 0.800 [0.702, 0.898]; "
+        "20%: 0.700 [0.602, 0.798]; 50%: 0.500 [0.402, 0.598]."
+    )
     assert not f.warn
 
 
@@ -152,10 +189,7 @@ def test_the_data_cost_is_shown_where_the_training_cost_is(tmp_path):
     unpriced = tuned("u", 0.8, training=0.0014, data=synthetic_data("77aa" * 5, cost=None))
     own = tuned("o", 0.8, training=0.0014)
     board = build_board([base(), priced, unpriced, own, api()], [])
-    notes = {
-        b["tuned_cell_id"][:2]: (b["training_cost"], b["data_cost"], b["data_cost_note"])
-        for b in board.breakeven
-    }
+    notes = {b["tuned_cell_id"][:2]: (b["training_cost"], b["data_cost"], b["data_cost_note"]) for b in board.breakeven}
     assert notes == {
         "pp": (0.0026, 0.0012, "of which training data 0.0012 USD"),
         "uu": (0.0014, None, "training data unpriced: its cost is unknown and not included"),
@@ -180,13 +214,25 @@ def test_the_cheapest_finding_says_what_of_the_training_was_the_data():
 
     settings = {"target_score": 0.7}
     # each tuned row measured under load at the latency target (a row without a capacity there has no cost)
-    loads = [load_record(model_key="m-small", artifact_id=a, capacity_qph=3600.0, price_per_hour=0.0832,
-                         profile="cpu-2vcpu") for a in ("p", "u")]  # fmt: skip
-    (f,) = [f for f in build_board([tuned("p", 0.8, training=0.0026, data=synthetic_data())], [],
-                                   settings=settings, loads=loads).findings if f.kind == "cheapest"]  # fmt: skip
+    loads = [
+        load_record(model_key="m-small", artifact_id=a, capacity_qph=3600.0, price_per_hour=0.0832, profile="cpu-2vcpu")
+        for a in ("p", "u")
+    ]
+    (f,) = [
+        f
+        for f in build_board(
+            [tuned("p", 0.8, training=0.0026, data=synthetic_data())], [], settings=settings, loads=loads
+        ).findings
+        if f.kind == "cheapest"
+    ]
     assert "Of that training, 0.0012 USD is the training data." in f.detail
-    (g,) = [f for f in build_board([tuned("u", 0.8, training=0.0014, data=synthetic_data(cost=None))], [],
-                                   settings=settings, loads=loads).findings if f.kind == "cheapest"]  # fmt: skip
+    (g,) = [
+        f
+        for f in build_board(
+            [tuned("u", 0.8, training=0.0014, data=synthetic_data(cost=None))], [], settings=settings, loads=loads
+        ).findings
+        if f.kind == "cheapest"
+    ]
     assert "Note: its training data is unpriced: that cost is unknown and not included." in g.detail
 
 
@@ -200,15 +246,23 @@ def test_older_records_without_train_data_still_render(tmp_path):
     rows = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
     row = next(r for r in rows if r["cell_id"] == "oo" * 10)
     assert (row["variant"], row["train_data"], row["label_noise"], row["data_cost"]) == (
-        "lora on helpdesk, 64 ex.", "helpdesk", 0.0, None)  # fmt: skip
+        "lora on helpdesk, 64 ex.",
+        "helpdesk",
+        0.0,
+        None,
+    )
 
 
 @pytest.mark.parametrize("lang", ["zh", "ja"])
 def test_no_english_is_left_on_a_page_with_synthetic_data_and_noise(lang, tmp_path):
     from tests.unit.test_i18n import english_words, names_of
 
-    records = [base(), *noise_rows((0.30, 0.80, 0.20), 0.02), api(),
-               tuned("u", 0.8, data=synthetic_data("77aa" * 5, cost=None, stand_in="SmolLM2"))]  # fmt: skip
+    records = [
+        base(),
+        *noise_rows((0.30, 0.80, 0.20), 0.02),
+        api(),
+        tuned("u", 0.8, data=synthetic_data("77aa" * 5, cost=None, stand_in="SmolLM2")),
+    ]
     html = write_report(records, tmp_path, "Report", assumptions={"lang": lang}).read_text(encoding="utf-8")
     assert 'id="chart-noise"' in html and 'id="filter-label-noise"' in html
     assert english_words(html, names_of(records) | {"Report", "local-smollm2", "SmolLM2"}) == []
@@ -219,17 +273,22 @@ def test_base_sizes_are_compared_on_the_same_training_data_only():
         base_id = f"b-{model}".ljust(20, "0")
         common = {"model": model, "n_params": params, "stderr": 0.05}
         ft = {"method": "lora", "train_task": "helpdesk", "base_cell_id": base_id}
-        return [make_record(base_id, score=0.5, **common).to_json(),
-                make_record(f"o-{model}".ljust(20, "0"), score=0.5 + gain_own, finetune=ft, **common).to_json(),
-                make_record(f"s-{model}".ljust(20, "0"), score=0.5 + gain_synth, finetune=ft,
-                            train_data=synthetic_data(), **common).to_json()]  # fmt: skip
+        return [
+            make_record(base_id, score=0.5, **common).to_json(),
+            make_record(f"o-{model}".ljust(20, "0"), score=0.5 + gain_own, finetune=ft, **common).to_json(),
+            make_record(
+                f"s-{model}".ljust(20, "0"), score=0.5 + gain_synth, finetune=ft, train_data=synthetic_data(), **common
+            ).to_json(),
+        ]
 
-    found = findings(
-        [*pair("m-small", 135_000_000, 0.1, 0.05), *pair("m-big", 360_000_000, 0.2, 0.0)], "scaling"
-    )
+    found = findings([*pair("m-small", 135_000_000, 0.1, 0.05), *pair("m-big", 360_000_000, 0.2, 0.0)], "scaling")
     assert [(f.headline, f.detail.split(" 2 sizes")[0]) for f in found] == [
-        ("Bigger base, bigger gain (lora on helpdesk)? Too few sizes to say",
-         "Gains: m-small (135M) +0.100; m-big (360M) +0.200."),
-        ("Bigger base, bigger gain (lora; trained on synthetic 3f9a1c2e on helpdesk)? Too few sizes to say",
-         "Gains: m-small (135M) +0.050; m-big (360M) +0.000."),
-    ]  # fmt: skip
+        (
+            "Bigger base, bigger gain (lora on helpdesk)? Too few sizes to say",
+            "Gains: m-small (135M) +0.100; m-big (360M) +0.200.",
+        ),
+        (
+            "Bigger base, bigger gain (lora; trained on synthetic 3f9a1c2e on helpdesk)? Too few sizes to say",
+            "Gains: m-small (135M) +0.050; m-big (360M) +0.000.",
+        ),
+    ]

@@ -20,18 +20,29 @@ from harness.execute import backend_for, runtime
 from harness.execute.worker import WorkerBackend, worker_env
 from harness.models import model_config
 from harness.models.preflight import check_transformers
-from harness.plan import model_identity, plan_cells
+from harness.plan.cells import model_identity, plan_cells
 from tests.support.run import compose_cfg
 
-SEED_MODELS = ["chatglm2-6b", "baichuan2-7b", "baichuan2-7b-chat", "baichuan2-13b", "baichuan2-13b-chat",
-               "qwen-14b", "qwen-14b-chat"]  # fmt: skip
+SEED_MODELS = [
+    "chatglm2-6b",
+    "baichuan2-7b",
+    "baichuan2-7b-chat",
+    "baichuan2-13b",
+    "baichuan2-13b-chat",
+    "qwen-14b",
+    "qwen-14b-chat",
+]
 
 
 def test_legacy_runtime_pins_the_stack_that_runs_the_seed_models():
     rt = runtimes.load("legacy")
     pins = rt.pins()
     assert (pins["transformers"], pins["tokenizers"], pins["peft"], pins["lm-eval"]) == (
-        "4.33.3", "0.13.3", "0.13.2", "0.4.13")  # fmt: skip
+        "4.33.3",
+        "0.13.3",
+        "0.13.2",
+        "0.4.13",
+    )
     assert Version(pins["accelerate"]) < Version("1.0")  # the 4.33 Trainer passes dispatch_batches
     assert pins["torch"] == "2.13.0" and "torch" not in rt.lock_file.read_text()  # installed first, alone
     for module in ("sentencepiece", "tiktoken", "einops", "transformers-stream-generator", "cpm-kernels"):
@@ -67,9 +78,7 @@ def test_lock_hash_keys_the_folder_and_changes_with_the_lock(tmp_path, monkeypat
 
 def test_bad_runtime_definitions_say_file_and_key(tmp_path, monkeypatch):
     monkeypatch.setattr(runtimes, "RUNTIMES_DIR", tmp_path)
-    (tmp_path / "bad.yaml").write_text(
-        "description: d\npython: '3.11'\ntorch: '2.13.0'\nlock: bad.lock\npip: x\n"
-    )
+    (tmp_path / "bad.yaml").write_text("description: d\npython: '3.11'\ntorch: '2.13.0'\nlock: bad.lock\npip: x\n")
     with pytest.raises(HarnessError, match=r"bad\.yaml: unknown keys \['pip'\]"):
         runtimes.load("bad")
     (tmp_path / "bad.yaml").write_text("description: d\npython: '3.11'\ntorch: '2.13.0'\nlock: gone.lock\n")
@@ -108,20 +117,16 @@ def test_preflight_in_main_names_the_runtime_that_fits():
     m = model_config("baichuan2-7b")
     problem = check_transformers(m, installed="5.0.0")
     assert "needs transformers<4.34,>=4.33, but the runtime main has 5.0.0" in problem
-    assert (
-        "Run it in the runtime legacy (transformers 4.33.3)" in problem and "model.runtime=legacy" in problem
-    )
+    assert "Run it in the runtime legacy (transformers 4.33.3)" in problem and "model.runtime=legacy" in problem
     assert check_transformers(m, installed="4.33.3") is None
-    m2 = OmegaConf.to_object(
-        compose_cfg(["model=baichuan2-7b", "model.constraints.transformers='<4.20'"]).model
-    )
+    m2 = OmegaConf.to_object(compose_cfg(["model=baichuan2-7b", "model.constraints.transformers='<4.20'"]).model)
     assert "No runtime in runtimes/ has one" in check_transformers(m2, installed="5.0.0")
 
 
 def test_the_worker_gets_a_copy_of_this_harness_and_this_checkouts_git_state(tmp_path):
     code = runtime.code_dir(tmp_path)
-    assert (code / "harness" / "worker.py").read_bytes() == (
-        Path(runtime.__file__).parents[1] / "worker.py"
+    assert (code / "harness" / "execute" / "entry.py").read_bytes() == (
+        Path(runtime.__file__).parent / "entry.py"
     ).read_bytes()
     assert (code / "harness" / "_data" / "tasks" / "helpdesk" / "helpdesk_en.yaml").is_file()
     assert (code / "harness" / "_data" / "runtimes" / "legacy.lock").is_file()
@@ -162,9 +167,7 @@ def _prepared_folder(root: Path) -> Path:
     return d
 
 
-def test_a_prepared_folder_gets_a_converted_copy_for_transformers_4_and_stays_as_it_was(
-    tmp_path, monkeypatch
-):
+def test_a_prepared_folder_gets_a_converted_copy_for_transformers_4_and_stays_as_it_was(tmp_path, monkeypatch):
     folder = _prepared_folder(tmp_path)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert compat.readable_folder(folder) == folder  # transformers 5 reads its own folder
@@ -177,8 +180,11 @@ def test_a_prepared_folder_gets_a_converted_copy_for_transformers_4_and_stays_as
         "merges": ["Ġ t", "h e"],
     }
     tc = json.loads((out / "tokenizer_config.json").read_text())
-    assert tc == {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
-                  "chat_template": "{{ messages[0]['content'] }}"}  # fmt: skip
+    assert tc == {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "clean_up_tokenization_spaces": False,
+        "chat_template": "{{ messages[0]['content'] }}",
+    }
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["rope_theta"] == 100000.0 and cfg["torch_dtype"] == "float32"  # 4.33 would use 10000 silently
     assert (out / "model.safetensors").stat().st_ino == (folder / "model.safetensors").stat().st_ino
@@ -239,9 +245,7 @@ def test_a_runtime_that_cannot_be_installed_says_the_command_and_leaves_no_runti
     message = str(e.value)
     assert "creating the runtime x failed while installing torch 0.0.0" in message
     assert "run `harness runtime create x` once" in message
-    assert (
-        runtime.stamp(runtimes.load("x"), tmp_path / "cache") is None
-    )  # nothing half-made counts as created
+    assert runtime.stamp(runtimes.load("x"), tmp_path / "cache") is None  # nothing half-made counts as created
     with pytest.raises(PreflightError, match="runtime x is not created yet; run `harness runtime create x`"):
         runtime.worker_place("x", tmp_path / "cache", create_missing=False)
 
@@ -250,9 +254,7 @@ def test_inside_a_runtime_a_missing_module_is_added_to_its_lock_not_pip_installe
     from harness.models.preflight import check_modules
     from harness.store import record
 
-    m = OmegaConf.to_object(
-        compose_cfg(["model=qwen-14b", "model.constraints.python_modules=[no_such_mod]"]).model
-    )
+    m = OmegaConf.to_object(compose_cfg(["model=qwen-14b", "model.constraints.python_modules=[no_such_mod]"]).model)
     assert "pip install -e '.[seed-models]'" in check_modules(m)  # main: this environment's extra
     (tmp_path / record.RUNTIME_STAMP).write_text(json.dumps({"name": "legacy", "lock_sha256": "ab" * 32}))
     monkeypatch.setattr(record.sys, "prefix", str(tmp_path))

@@ -29,8 +29,11 @@ def test_the_slurm_gpu_preset_becomes_the_sbatch_script_a_gpu_array_needs(tmp_pa
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setenv("HARNESS_SLURM_PARTITION", "h100")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=["hydra/launcher=slurm-gpu", f"hydra.sweep.dir={tmp_path / 'out'}"],
-                      return_hydra_config=True)  # fmt: skip
+        cfg = compose(
+            "config",
+            overrides=["hydra/launcher=slurm-gpu", f"hydra.sweep.dir={tmp_path / 'out'}"],
+            return_hydra_config=True,
+        )
     launcher = instantiate(cfg.hydra.launcher)
     launcher.config = cfg
     seen = {}
@@ -47,10 +50,18 @@ def test_the_slurm_gpu_preset_becomes_the_sbatch_script_a_gpu_array_needs(tmp_pa
         launcher.launch([[f"model={m}"] for m in ("llama2-7b", "qwen-14b", "baichuan2-13b")], 0)
     ex = seen["executor"]
     assert ex.max_num_timeout == 3  # requeued up to 3 times after hitting the time limit
-    script = _make_sbatch_string(command="python -m job", folder=str(tmp_path), map_count=seen["jobs"],
-                                 **ex.parameters)  # fmt: skip
-    for line in ("--array=0-2%3", "--gpus-per-node=1", "--partition=h100", "--requeue", "--signal=USR2@120",
-                 "--time=240", "--cpus-per-task=8", "--mem=64GB", "--ntasks-per-node=1"):  # fmt: skip
+    script = _make_sbatch_string(command="python -m job", folder=str(tmp_path), map_count=seen["jobs"], **ex.parameters)
+    for line in (
+        "--array=0-2%3",
+        "--gpus-per-node=1",
+        "--partition=h100",
+        "--requeue",
+        "--signal=USR2@120",
+        "--time=240",
+        "--cpus-per-task=8",
+        "--mem=64GB",
+        "--ntasks-per-node=1",
+    ):
         assert f"#SBATCH {line}\n" in script, line
 
 

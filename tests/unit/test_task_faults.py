@@ -27,9 +27,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-import harness.cli as cli
+import harness.app.cli as cli
 import harness.tasks as tasks
-from harness.config.register import register_configs
+from harness.app.register import register_configs
 from harness.config.schema import TaskConfig
 from harness.errors import HarnessError
 from harness.paths import CONF_DIR
@@ -182,9 +182,20 @@ def test_escape_round_trips_every_mix_of_backslashes_dollars_and_braces(clean_st
 
 @pytest.mark.parametrize(
     ("name", "ok"),
-    [("ok.name-1_2", True), ("a/b", False), ("../x", False), ("..", False), ("x$y", False),
-     ("${oc.env:HOME}", False), ("a b", False), ("", False), ("naïve", False), (".a", False), ("-x", False)],
-)  # fmt: skip
+    [
+        ("ok.name-1_2", True),
+        ("a/b", False),
+        ("../x", False),
+        ("..", False),
+        ("x$y", False),
+        ("${oc.env:HOME}", False),
+        ("a b", False),
+        ("", False),
+        ("naïve", False),
+        (".a", False),
+        ("-x", False),
+    ],
+)
 def test_task_names_from_yaml_are_checked(name, ok, roots):
     _, extra = roots
     path = write_task(extra / "named", "named")
@@ -223,8 +234,10 @@ def test_a_bad_task_file_is_skipped_with_one_warning(kind, roots, caplog, clean_
     with caplog.at_level(logging.WARNING, logger="harness.tasks"):
         assert set(discover()) == {"keep_a", "keep_b"}
         assert set(discover()) == {"keep_a", "keep_b"}
-        register_configs()  # what `import harness.cli` runs: must not raise
-        options = cli.group_options("task")
+        register_configs()  # what `import harness.app.cli` runs: must not raise
+        from harness.app.compose import group_options
+
+        options = group_options("task")
         assert {"keep_a", "keep_b"} <= set(options) and "bad" not in options
     warnings = [r.getMessage() for r in caplog.records if str(bad) in r.getMessage()]
     assert len(warnings) == 1 and what in warnings[0]  # once, however often discovery runs
@@ -254,9 +267,7 @@ def test_task_check_of_a_name_whose_file_is_broken_says_so(roots, capsys):
     code, out, err = run_cli(["task", "check", "mytask"], capsys)
     assert code == 2 and "Traceback" not in out + err
     assert f"broken task file: {extra / 'bad' / 'mytask.yaml'}:2: `metadata` must be a mapping" in out
-    with pytest.raises(
-        HarnessError, match=r"unknown task 'mytsk'.*Skipped broken task files: .*mytask\.yaml"
-    ):
+    with pytest.raises(HarnessError, match=r"unknown task 'mytsk'.*Skipped broken task files: .*mytask\.yaml"):
         check_task("mytsk")
     with pytest.raises(HarnessError, match=r"task 'mytask' is defined by a broken file: .*mytask\.yaml:2"):
         load_task(TaskConfig(name="mytask", dir=str(extra / "bad"), primary_metric="acc"))
@@ -289,9 +300,7 @@ def test_include_cycles_and_bad_targets_name_the_include_line(tmp_path):
     found, problems = tasks.scan(sorted(tmp_path.glob("*.yaml")))
     got = {p.file.name: p.message for p in problems}
     assert not found
-    assert got["a.yaml"].startswith(
-        f"{tmp_path / 'a.yaml'}:2: `include: _b.yaml`: {tmp_path / '_b.yaml'}:1: "
-    )
+    assert got["a.yaml"].startswith(f"{tmp_path / 'a.yaml'}:2: `include: _b.yaml`: {tmp_path / '_b.yaml'}:1: ")
     assert "makes a cycle (a.yaml -> _b.yaml -> a.yaml)" in got["a.yaml"]
     assert "makes a cycle (self.yaml -> self.yaml)" in got["self.yaml"]
     assert got["list.yaml"] == f"{tmp_path / 'list.yaml'}:1: `include: ['x']` must name a YAML file."
@@ -323,16 +332,24 @@ def data_file(tmp_path: Path, lines: list[bytes]) -> Path:
 
 def test_read_rows_names_each_bad_line(tmp_path):
     good = json.dumps(ROWS[0]).encode() + b"\n"
-    path = data_file(tmp_path, [good, b"\n", b"[1, 2]\n", b'{"a": "caf\xe9"}\n', b"{oops\n",
-                                b"1" * 5000 + b"\n", b"[" * 200_000 + b"\n", good])  # fmt: skip
+    path = data_file(
+        tmp_path,
+        [
+            good,
+            b"\n",
+            b"[1, 2]\n",
+            b'{"a": "caf\xe9"}\n',
+            b"{oops\n",
+            b"1" * 5000 + b"\n",
+            b"[" * 200_000 + b"\n",
+            good,
+        ],
+    )
     problems: list[str] = []
     rows = read_rows(path, problems)
     assert [n for n, _ in rows] == [1, 8]  # the blank line 2 is no row
     assert problems[0] == f"{path}:3: a row must be a JSON object, not list."
-    assert (
-        problems[1]
-        == f"{path}:4: not UTF-8 (byte 0xe9 at offset {len(good) + 1 + 7 + 10}). Save it as UTF-8."
-    )
+    assert problems[1] == f"{path}:4: not UTF-8 (byte 0xe9 at offset {len(good) + 1 + 7 + 10}). Save it as UTF-8."
     assert problems[2].startswith(f"{path}:5: not valid JSON (Expecting property name")
     assert problems[3].startswith(f"{path}:6: not valid JSON (Exceeds the limit")
     assert problems[4].startswith(f"{path}:7: not valid JSON")
@@ -456,22 +473,54 @@ class Case:
     has_line: bool = True  # False where no line applies (a missing key, an empty split)
 
 
-WRONG = {"text": [123, 1.5, True, [1, 2], {"a": 1}], "mapping": [123, "text", [1], True],
-         "name": [123, True, [1], {"a": 1}, None]}  # fmt: skip
+WRONG = {
+    "text": [123, 1.5, True, [1, 2], {"a": 1}],
+    "mapping": [123, "text", [1], True],
+    "name": [123, True, [1], {"a": 1}, None],
+}
 FIELDS = {  # dotted key -> (kind of value it needs, text the reported line contains)
-    "task": ("name", "task"), "metadata": ("mapping", "metadata"), "metadata.harness": ("mapping", "harness"),
-    "metadata.harness.description": ("text", "description"), "metadata.harness.language": ("text", "language"),
-    "metadata.harness.primary_metric": ("text", "primary_metric"), "dataset_kwargs": ("mapping", "dataset_kwargs"),
-    "metadata.harness.leakage_field": ("text", "leakage_field"), "dataset_kwargs.data_files": ("mapping", "data_files"),
-    "generation_kwargs": ("mapping", "generation_kwargs"), "output_type": ("text", "output_type"),
-    "dataset_path": ("text", "dataset_path"), "test_split": ("text", "test_split"),
-}  # fmt: skip
-BAD_YAML_LINES = ["key: [unclosed", "key: 'unterminated", "a: b: c", "- item", "key: @reserved", "{",
-                  "key: !unknown x", "key: !!python/object:os.system x", "key: *undefined", "\tkey: tab",
-                  "---\nsecond: document", "key: \x07bell", "key: \"x\\q\""]  # fmt: skip
+    "task": ("name", "task"),
+    "metadata": ("mapping", "metadata"),
+    "metadata.harness": ("mapping", "harness"),
+    "metadata.harness.description": ("text", "description"),
+    "metadata.harness.language": ("text", "language"),
+    "metadata.harness.primary_metric": ("text", "primary_metric"),
+    "dataset_kwargs": ("mapping", "dataset_kwargs"),
+    "metadata.harness.leakage_field": ("text", "leakage_field"),
+    "dataset_kwargs.data_files": ("mapping", "data_files"),
+    "generation_kwargs": ("mapping", "generation_kwargs"),
+    "output_type": ("text", "output_type"),
+    "dataset_path": ("text", "dataset_path"),
+    "test_split": ("text", "test_split"),
+}
+BAD_YAML_LINES = [
+    "key: [unclosed",
+    "key: 'unterminated",
+    "a: b: c",
+    "- item",
+    "key: @reserved",
+    "{",
+    "key: !unknown x",
+    "key: !!python/object:os.system x",
+    "key: *undefined",
+    "\tkey: tab",
+    "---\nsecond: document",
+    "key: \x07bell",
+    'key: "x\\q"',
+]
 BAD_BYTES = [b"\xff", b"\xfe", b"\x80", b"\xc3(", b"\xe9", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88"]
-BAD_JSON = [b'{"question": "x", "answer": "y"', b'{"question": "x",}', b"{'question': 'x'}", b"{", b"}",
-            b"question: x", b'{"a": 1} {"b": 2}', b'{"question": "x\x01"}', b"nul", b'{"question": "\\ud800"']  # fmt: skip
+BAD_JSON = [
+    b'{"question": "x", "answer": "y"',
+    b'{"question": "x",}',
+    b"{'question': 'x'}",
+    b"{",
+    b"}",
+    b"question: x",
+    b'{"a": 1} {"b": 2}',
+    b'{"question": "x\x01"}',
+    b"nul",
+    b'{"question": "\\ud800"',
+]
 NOT_OBJECTS = [b"[1, 2]", b'"text"', b"3", b"null", b"true", b"[]", b"1.5e3"]
 BAD_NAMES = [
     "a/b",
@@ -544,9 +593,7 @@ def gen_case(rng: random.Random, kind: str, data: Path) -> Case:
         template = json.dumps(doc.pop("doc_to_text")).encode()  # JSON text is a double-quoted YAML scalar
         text = dump(doc) + b"doc_to_text: " + template + b"\n"
         start = text.index(b'doc_to_text: "') + len(b'doc_to_text: "')  # cut inside it: never valid YAML
-        return Case(
-            kind, {y: text[: rng.randint(start, text.index(b"\n", start) - 1)], "data/test.jsonl": good}, y
-        )
+        return Case(kind, {y: text[: rng.randint(start, text.index(b"\n", start) - 1)], "data/test.jsonl": good}, y)
     if kind == "invalid_yaml":
         lines = dump(doc).splitlines(keepends=True)
         # before a top-level key (not line 1, where `---` starts the only document) or at the end: never inside
@@ -570,9 +617,7 @@ def gen_case(rng: random.Random, kind: str, data: Path) -> Case:
         lines[at] = rng.choice(BAD_BYTES) + lines[at]
         return Case(kind, {y: b"".join(lines), "data/test.jsonl": good}, y, line=at + 1)
     if kind == "include_missing":
-        text = (
-            b"include: " + rng.choice([b"_gone.yaml", b"../nowhere.yaml", b"sub", b"''"]) + b"\n" + dump(doc)
-        )
+        text = b"include: " + rng.choice([b"_gone.yaml", b"../nowhere.yaml", b"sub", b"''"]) + b"\n" + dump(doc)
         return Case(kind, {y: text, "data/test.jsonl": good, "sub/x": b""}, y, line=1)
     if kind == "include_type":
         text = dump(doc) + b"include: " + rng.choice([b"[a, b]", b"3", b"{a: 1}", b"true"]) + b"\n"
@@ -586,9 +631,7 @@ def gen_case(rng: random.Random, kind: str, data: Path) -> Case:
     if kind == "include_broken":
         base = rng.choice([b"a: [1\n", b"x: 1\nb: \xff\n", b"- a list\n", b"metadata: 3\n"])
         text = b"include: _base.yaml\n" + dump(doc)
-        if (
-            base == b"metadata: 3\n"
-        ):  # the base is fine YAML; the merged doc has the bad type... unless overridden
+        if base == b"metadata: 3\n":  # the base is fine YAML; the merged doc has the bad type... unless overridden
             base = b"generation_kwargs: 3\n"
             return Case(kind, {y: text, "_base.yaml": base, "data/test.jsonl": good}, "_base.yaml", line=1)
         return Case(kind, {y: text, "_base.yaml": base, "data/test.jsonl": good}, y, line=1)
@@ -600,9 +643,7 @@ def gen_case(rng: random.Random, kind: str, data: Path) -> Case:
         doc["task"] = "keep_a"
         return Case(kind, {y: dump(doc), "data/test.jsonl": good}, y, line_has="task")
     if kind == "bad_template":
-        doc["doc_to_text"] = rng.choice(
-            ["{{question", "{% if %}", "{{ question | }}", "{% for x in %}{% endfor %}"]
-        )
+        doc["doc_to_text"] = rng.choice(["{{question", "{% if %}", "{{ question | }}", "{% for x in %}{% endfor %}"])
         return Case(kind, {y: dump(doc), "data/test.jsonl": good}, y, line_has="doc_to_text")
     if kind == "yaml_is_a_folder":
         return Case(kind, {"data/test.jsonl": good, "other.yaml/x": b""}, "other.yaml", has_line=False)
@@ -643,15 +684,47 @@ def gen_case(rng: random.Random, kind: str, data: Path) -> Case:
     return Case(kind, {y: dump(doc), d: b"".join(lines)}, d, line=at + 1)
 
 
-KINDS = ["wrong_type", "wrong_list", "wrong_version", "wrong_data_file", "missing_field", "missing_data",
-         "split_not_in_files", "truncated_yaml", "invalid_yaml", "not_mapping", "empty_yaml", "yaml_bytes",
-         "include_missing", "include_type", "include_cycle", "include_broken", "bad_name", "duplicate_name",
-         "bad_template", "yaml_is_a_folder", "empty_split", "data_bytes", "huge_line", "non_object",
-         "invalid_json", "missing_template_field", "null_template_field", "bad_reference"]  # fmt: skip
+KINDS = [
+    "wrong_type",
+    "wrong_list",
+    "wrong_version",
+    "wrong_data_file",
+    "missing_field",
+    "missing_data",
+    "split_not_in_files",
+    "truncated_yaml",
+    "invalid_yaml",
+    "not_mapping",
+    "empty_yaml",
+    "yaml_bytes",
+    "include_missing",
+    "include_type",
+    "include_cycle",
+    "include_broken",
+    "bad_name",
+    "duplicate_name",
+    "bad_template",
+    "yaml_is_a_folder",
+    "empty_split",
+    "data_bytes",
+    "huge_line",
+    "non_object",
+    "invalid_json",
+    "missing_template_field",
+    "null_template_field",
+    "bad_reference",
+]
 # HARNESS_FUZZ_SEED=N explores other cases; the default keeps the suite reproducible.
 # the kinds whose rows check_cell_rows (the run path) must refuse as well
-ROW_KINDS = {"empty_split", "data_bytes", "huge_line", "non_object", "invalid_json", "missing_template_field",
-             "null_template_field"}  # fmt: skip
+ROW_KINDS = {
+    "empty_split",
+    "data_bytes",
+    "huge_line",
+    "non_object",
+    "invalid_json",
+    "missing_template_field",
+    "null_template_field",
+}
 FUZZ_SEED, FUZZ_PER_KIND = int(os.environ.get("HARNESS_FUZZ_SEED", "20240611")), 16
 
 

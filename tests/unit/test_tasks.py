@@ -46,9 +46,7 @@ def test_helpdesk_has_60_facts_and_handoff_items(lang):
     facts = module("helpdesk", "facts")
     assert len(facts.FACTS) >= 60
     test = rows("helpdesk", lang, "test")
-    assert {r["fact_id"] for r in test if r["in_scope"]} == {
-        f[0] for f in facts.FACTS
-    }  # every fact is tested
+    assert {r["fact_id"] for r in test if r["in_scope"]} == {f[0] for f in facts.FACTS}  # every fact is tested
     oos = [r for r in test if not r["in_scope"]]
     assert 20 <= len(oos) < len(test) // 4
     assert len({r["answer"] for r in oos}) == 1  # the fixed hand-off
@@ -104,9 +102,7 @@ def test_every_task_passes_its_check(name):
 def broken_copy(tmp_path, monkeypatch):
     """A copy of extract_format under another name, outside the repository, with its data paths rewritten."""
     folder = tmp_path / "extract_copy"
-    shutil.copytree(
-        TASKS_DIR / "extract_format", folder, ignore=shutil.ignore_patterns("__pycache__", "README.md")
-    )
+    shutil.copytree(TASKS_DIR / "extract_format", folder, ignore=shutil.ignore_patterns("__pycache__", "README.md"))
     for y in folder.glob("*.yaml"):
         text = y.read_text(encoding="utf-8").replace("tasks/extract_format/data", str(folder / "data"))
         y.write_text(text.replace("task: extract_format_", "task: extract_copy_"), encoding="utf-8")
@@ -124,9 +120,7 @@ def test_check_names_the_bad_lines_of_a_broken_copy(broken_copy):
     data = broken_copy / "data" / "en"
     train_text = json.loads((data / "train.jsonl").read_text(encoding="utf-8").splitlines()[4])["text"]
     _edit_line(data / "test.jsonl", 7, lambda line: line[:40] + "\n")  # truncated JSON
-    _edit_line(
-        data / "test.jsonl", 9, lambda line: json.dumps({**json.loads(line), "text": train_text}) + "\n"
-    )
+    _edit_line(data / "test.jsonl", 9, lambda line: json.dumps({**json.loads(line), "text": train_text}) + "\n")
     _edit_line(
         data / "test.jsonl",
         11,
@@ -215,9 +209,7 @@ def test_unknown_task_name_in_folder_is_a_clear_error():
 
 
 def test_misspelt_primary_metric_is_caught_before_any_model_runs():
-    with pytest.raises(
-        HarnessError, match="primary_metric: unknown metric 'contain'. Did you mean 'contains'"
-    ):
+    with pytest.raises(HarnessError, match="primary_metric: unknown metric 'contain'. Did you mean 'contains'"):
         load_task(TaskConfig(name="helpdesk_en", dir="tasks/helpdesk", primary_metric="contain"))
 
 
@@ -333,10 +325,6 @@ def test_extract_metrics_by_hand():
         "field_accuracy": 6 / 7,
         "record_exact_match": 0.0,
     }
-    partial = (
-        '{"amount": 12.50, "customer": "Anna Weber"}'  # amount, customer, and date (absent = null) match
-    )
+    partial = '{"amount": 12.50, "customer": "Anna Weber"}'  # amount, customer, and date (absent = null) match
     assert extract.score(partial, EX_REF)["field_accuracy"] == pytest.approx(3 / 7)
-    assert extract.score('{"amount": true}', EX_REF)["field_accuracy"] == pytest.approx(
-        1 / 7
-    )  # True is not 12.5
+    assert extract.score('{"amount": true}', EX_REF)["field_accuracy"] == pytest.approx(1 / 7)  # True is not 12.5

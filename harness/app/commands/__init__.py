@@ -1,0 +1,1 @@
+"""One module per `harness` subcommand; harness.app.cli dispatches to them."""
