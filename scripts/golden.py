@@ -35,12 +35,37 @@ sys.path.insert(0, str(REPO))
 from harness.store.record import without_timings  # noqa: E402
 
 TIMED_COLUMNS = {"train_s", "eval_s", "items_per_s", "p50_s", "p95_s", "training_cost", "measured_on"}
+# Leaderboard columns computed from measured times or from how busy the machine was while timing (a load level
+# timed on a busy machine is not trusted, so the row has no capacity at the target and no cost at it): they move
+# with the machine, not with the code. Check 3 compares them too, on the same records.
+TIMED_COLUMNS |= {
+    "batch_p50_s",
+    "batch_p95_s",
+    "batch_per_1k",
+    "batch_qph",
+    "throughput_qph",
+    "contention",
+    "capacity_basis",
+    "capacity_qph",
+    "capacity_low_qph",
+    "capacity_high_qph",
+    "cost_basis",
+    "cost_low",
+    "cost_high",
+    "cost_missing",
+    "cost_missing_label",
+    "latency_load_id",
+    "ttft_p50_s",
+    "ttft_p95_s",
+}
 
 
 def harness_cmd(src: Path | None) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     if src is not None:  # PYTHONPATH comes before the editable install's finder: that tree's code runs
         env["PYTHONPATH"] = str(src)
+        # `python -m harness`: the console script names the entry point of this tree's code, which may have moved
+        return [sys.executable, "-m", "harness"], env
     return [str(Path(sys.executable).with_name("harness"))], env
 
 

@@ -44,6 +44,7 @@ def check_conf_yaml() -> None:
 def check_overrides(args: list[str]) -> None:
     """Each `group=option` names an option that exists (sweeps too), before anything is composed."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
     groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
@@ -55,7 +56,10 @@ def check_overrides(args: list[str]) -> None:
         group = o.key_or_group
         if group not in groups or o.is_delete():
             continue
-        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        try:
+            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        except HydraException:  # glob(...): it lists the group's existing options itself when the sweep runs
+            continue
         known = group_options(group)
         for v in values:
             if v not in known:

@@ -145,7 +145,11 @@ def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
         return None
     params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
     task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-    parsed = OverridesParser.create().parse_overrides([*params, *task])
+    from hydra.core.global_hydra import GlobalHydra
+
+    # as BasicSweeper.sweep parses them (with the config loader: a glob() sweep lists config options)
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    parsed = parser.parse_overrides([*params, *task])
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 

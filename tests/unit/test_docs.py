@@ -4,6 +4,7 @@ constants and formulas the text states are the ones the code uses."""
 from __future__ import annotations
 
 import importlib
+import json
 import re
 
 import pytest
@@ -296,3 +297,15 @@ def test_every_readme_command_is_run_by_a_test_or_marked():
             if not after_flag:
                 assert f'"{word}"' in body, f"{test} does not pass {word!r} of `{command}`"
             after_flag = word.startswith("--")
+
+
+def test_the_bench_readme_quotes_the_measured_harness_to_lm_eval_ratio():
+    """bench/README.md's harness / lm_eval figure is bench/results/harness_vs_lmeval.json's median (the script
+    writes it; nobody types it)."""
+    result = json.loads((REPO_ROOT / "bench" / "results" / "harness_vs_lmeval.json").read_text())
+    readme = (REPO_ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if "bench/harness_vs_lmeval.py" in line and line.startswith("| the")]
+    assert f"median **{result['median_ratio']:.3f}**" in row
+    pairs = ", ".join(f"{p['ratio']:.3f}" for p in result["pairs"])
+    assert f"(pairs {pairs}:" in row
+    assert result["median_ratio"] <= result["goal"] == 1.05

@@ -156,3 +156,11 @@ def test_a_single_run_is_composed_by_the_front_door_and_hydra_and_validated_once
     assert validated == [("none", "general_en")]
     assert counts["front-door compositions"] == 1 and counts["job compositions by Hydra's launcher"] == 0
     assert (tmp_path / "run" / "cell.json").is_file()
+
+
+def test_a_glob_sweep_is_listed_as_the_basic_sweeper_lists_it(counted, tmp_path, monkeypatch):
+    """`task=glob(general_*)` names config options: the sweep's check lists the same jobs the sweeper runs."""
+    counts, validated = counted
+    monkeypatch.setattr(sys, "argv", ["harness", *_sweep(tmp_path, "glob(general_e*)")])
+    main()
+    assert validated == [("none", "general_en")] and counts["job compositions by Hydra's launcher"] == 1
