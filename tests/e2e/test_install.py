@@ -66,7 +66,7 @@ def src(tmp_path_factory) -> Path:
     """A copy of what the build reads, so building never writes build/ or egg-info into the shared checkout.
     __pycache__ folders are copied on purpose (the allow-list must drop them)."""
     root = tmp_path_factory.mktemp("src").resolve()
-    for name in ("pyproject.toml", "README.md", "MANIFEST.in", "harness", "conf", "tasks", "runtimes"):
+    for name in ("pyproject.toml", "README.md", "MANIFEST.in", "harness", "hydra_plugins", "conf", "tasks", "runtimes"):
         path = REPO_ROOT / name
         if path.is_dir():
             shutil.copytree(path, root / name)
@@ -148,7 +148,7 @@ def test_sdist_carries_conf_and_tasks_and_no_junk(src, tmp_path):
         names = {m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile()}
     # the source layout: conf/ and tasks/ at the root, as in the checkout
     assert {d.removeprefix("harness/_data/") for d in _data_files()} - names == set()
-    assert {"pyproject.toml", "README.md", "harness/paths.py"} <= names
+    assert {"pyproject.toml", "README.md", "harness/paths.py", "hydra_plugins/harness_launcher/__init__.py"} <= names
     assert [n for n in names if "__pycache__" in n or n.endswith(".pyc")] == []
     assert [n for n in names if n.split("/")[0] in ("results", "reports", "artifacts", "outputs", "tests")] == []
 
