@@ -52,7 +52,8 @@ def plain_side(cell, base: str) -> tuple[float, int, float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from harness.finetune.data import build_examples
-    from harness.finetune.train import _as_rows, _collate
+    from harness.finetune.loss import collate as make_collate
+    from harness.finetune.train import _as_rows
 
     f = cell.finetune
     tok = AutoTokenizer.from_pretrained(base)
@@ -74,7 +75,8 @@ def plain_side(cell, base: str) -> tuple[float, int, float]:
     )
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=f.learning_rate)
-    collate = _collate(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    # right-padded, every position's logits: the loop a user writes by hand
+    collate = make_collate(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id, False)
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(f.seed)).tolist()
     batches = [collate([rows[i] for i in order[k : k + f.batch_size]]) for k in range(0, len(order), f.batch_size)]
     tokens = sum(int(b["attention_mask"].sum()) for b in batches)
