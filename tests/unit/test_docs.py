@@ -309,3 +309,18 @@ def test_the_bench_readme_quotes_the_measured_harness_to_lm_eval_ratio():
     pairs = ", ".join(f"{p['ratio']:.3f}" for p in result["pairs"])
     assert f"(pairs {pairs}:" in row
     assert result["median_ratio"] <= result["goal"] == 1.05
+
+
+def test_the_bench_readme_quotes_the_measured_training_memory():
+    """bench/README.md's training-memory table is bench/results/train_memory.json (bench/train_memory.py)."""
+    result = json.loads((REPO_ROOT / "bench" / "results" / "train_memory.json").read_text())
+    readme = (REPO_ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    names = {"smollm2-135m": "SmolLM2-135M", "gemma3-270m": "Gemma-3-270M"}
+    for model, v in result["models"].items():
+        whole, kept = v["every-position"], v["answer-only"]
+        row = (
+            f"| {names[model]} | {whole['peak_rss'] / 2**30:.2f} → {kept['peak_rss'] / 2**30:.2f} GiB "
+            f"(×{v['peak_rss_ratio']:.3f}) | {whole['tokens_per_s']:.1f} → {kept['tokens_per_s']:.1f} "
+            f"(×{v['tokens_per_s_ratio']:.3f}) |"
+        )
+        assert row in readme, row
