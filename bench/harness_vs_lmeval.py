@@ -51,10 +51,20 @@ def main() -> int:
     try:
         for i in range(a.pairs + 1):  # the first pair warms the page cache and finds the command; not counted
             root = work / f"run{i}"
-            harness = [str(bin_dir / "harness"), "-m", "sweep=smoke", "model=smollm2-135m", "task=helpdesk_en",
-                       f"task.limit={a.limit}", "finetune=none", "baseline=none", "load.with_cells=none",
-                       f"paths.results={root / 'results'}", f"paths.reports={root / 'reports'}",
-                       f"hydra.sweep.dir={root / 'outputs'}"]  # fmt: skip
+            harness = [
+                str(bin_dir / "harness"),
+                "-m",
+                "sweep=smoke",
+                "model=smollm2-135m",
+                "task=helpdesk_en",
+                f"task.limit={a.limit}",
+                "finetune=none",
+                "baseline=none",
+                "load.with_cells=none",
+                f"paths.results={root / 'results'}",
+                f"paths.reports={root / 'reports'}",
+                f"hydra.sweep.dir={root / 'outputs'}",
+            ]
             h_s, p = timed(harness, env)
             if p.returncode:
                 print(p.stdout[-3000:] + p.stderr[-3000:])
@@ -68,8 +78,10 @@ def main() -> int:
             if q.returncode:
                 print(q.stdout[-3000:] + q.stderr[-3000:])
                 return 2
-            print(f"pair {i}{' (warm-up, not counted)' if i == 0 else ''}: harness {h_s:.1f} s, lm_eval {l_s:.1f} s, "
-                  f"ratio {h_s / l_s:.3f}")  # fmt: skip
+            print(
+                f"pair {i}{' (warm-up, not counted)' if i == 0 else ''}: harness {h_s:.1f} s, lm_eval {l_s:.1f} s, "
+                f"ratio {h_s / l_s:.3f}"
+            )
             if i:
                 pairs.append({"harness_s": round(h_s, 2), "lm_eval_s": round(l_s, 2), "ratio": round(h_s / l_s, 4)})
     finally:
