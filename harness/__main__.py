@@ -1,3 +1,3 @@
-from harness.app.cli import main
+from harness.app.cli import entry
 
-main()
+entry()

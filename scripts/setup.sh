@@ -20,6 +20,16 @@ if [ "${1:-}" = "--browser" ] && ! { command -v chromium && command -v pdftotext
     poppler-utils >/dev/null
 fi
 
+# jemalloc: the harness runs on it when it is there (harness/memory.py: LoRA on SmolLM2 peaks at 1.5 GB instead of
+# 1.8 GB with glibc's malloc). Best effort: without root or sudo the harness uses the system's malloc and says so.
+if ! ls /usr/lib/*-linux-gnu/libjemalloc.so.2 >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  echo "setup: installing Debian's libjemalloc2 (apt)"
+  { $SUDO apt-get install -y -qq --no-install-recommends libjemalloc2 >/dev/null 2>&1 \
+    || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends libjemalloc2 >/dev/null; }; } \
+    || echo "setup: could not install libjemalloc2 (apt needs root); the harness uses the system's malloc (each record names its allocator)"
+fi
+
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 stamp=.venv/.harness-setup

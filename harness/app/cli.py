@@ -52,6 +52,14 @@ def _exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, stop)
 
 
+def entry() -> None:
+    """The `harness` command: main() on jemalloc when it is installed (harness/memory.py says why)."""
+    from harness.memory import restart_with_jemalloc
+
+    restart_with_jemalloc()
+    main()
+
+
 def main() -> None:
     # Weights and data come from local caches only (the preflight checks they are there); an explicit
     # HF_HUB_OFFLINE=0 lets a machine with hub access fill the cache on the way.

@@ -100,6 +100,13 @@ def value_problems(cfg: Any) -> list[str]:
         _positive(f.learning_rate, "finetune.learning_rate"),
         _at_least(f.batch_size, 1, "finetune.batch_size"),
         _at_least(f.grad_accum, 1, "finetune.grad_accum"),
+        _at_least(
+            f.micro_batch_size, 1, "finetune.micro_batch_size", allow_none=True, hint=" (or null: whole batches)"
+        ),
+        None
+        if not f.micro_batch_size or f.micro_batch_size < 1 or f.batch_size % f.micro_batch_size == 0
+        else f"finetune.micro_batch_size={f.micro_batch_size}: must divide finetune.batch_size={f.batch_size} "
+        "(each batch is computed in equal micro-batches)",
         _at_least(f.max_length, 16, "finetune.max_length"),
         _at_least(f.n_train, 1, "finetune.n_train", allow_none=True, hint=" (or null: the whole train split)"),
         _within(f.warmup_ratio, 0, 1, "finetune.warmup_ratio", high_open=True),

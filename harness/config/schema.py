@@ -112,6 +112,11 @@ class FinetuneConfig:
     learning_rate: float = 2e-4
     batch_size: int = 8
     grad_accum: int = 1
+    # Rows per forward/backward pass: the batch of `batch_size` rows is computed in micro-batches whose gradients
+    # add up to the batch's (Trainer's gradient accumulation), so activation memory follows the micro-batch.
+    # null = the whole batch at once. Dropout masks are drawn per pass, so with LoRA dropout > 0 a micro-batched
+    # run is another sample of the same training (part of the artifact's hash when set).
+    micro_batch_size: int | None = None
     max_length: int = 512  # longer examples are truncated from the left of the prompt (answers are kept)
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0  # in [0, 1): fraction of the steps spent warming the learning rate up

@@ -103,8 +103,10 @@ def model_section(cell: Cell, pretrained: str) -> dict[str, Any]:
     return section
 
 
-def eval_section(cell: Cell, out: Any, device: Any) -> dict[str, Any]:
+def eval_section(cell: Cell, out: Any, device: Any, memory: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
+        # peak while lm-eval loaded and ran the model (harness/memory.py): what evaluation needs on this device
+        "memory": memory,
         "backend": "lm-eval/hf",
         "model_args": out.model_args,
         "batch_size": cell.eval.batch_size,
@@ -207,10 +209,13 @@ class LocalBackend:
             device.kind,
         )
         from harness.busy import Busy
+        from harness.memory import PeakMemory, release
 
+        release()  # what training freed goes back first, so the evaluation's peak is its own
         # a timing is only as good as the machine was quiet: recorded with it (this process runs the model)
-        with Busy(client=False) as busy:
+        with Busy(client=False) as busy, PeakMemory(cuda=device.kind == "cuda") as mem:
             out = evaluate(cell, pretrained, device.kind, artifact)
+        release()
         if out is None:  # a non-zero rank under `accelerate launch`: lm-eval gathers the scores on rank 0
             return None
         if out.inference is not None:
@@ -225,7 +230,7 @@ class LocalBackend:
             cell,
             model=model_section(cell, pretrained),
             finetune=finetune_section(cell, artifact, out.reload_check),
-            eval=eval_section(cell, out, device),
+            eval=eval_section(cell, out, device, mem.section()),
             metrics=out.metrics,
             n=out.n,
             timings=timings,

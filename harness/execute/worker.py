@@ -38,7 +38,9 @@ def worker_env(pythonpath: str | None = None) -> dict[str, str]:
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
         env[GIT_STATE_ENV] = json.dumps(git_state())
-    return {**env, "PYTHONSAFEPATH": "1"}
+    from harness.memory import python_env
+
+    return python_env({**env, "PYTHONSAFEPATH": "1"})
 
 
 _PROBED: dict[tuple[str, str | None], str] = {}  # (interpreter, code path) -> its absolute path, once probed

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,10 @@ from typing import Any
 from harness.compat import dtype_kwarg, rng_state_loadable, tokens_seen, training_args
 from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
-from harness.finetune import prefix
+from harness.finetune import lora_dropout, prefix
 from harness.finetune.data import IGNORE, Example, build_domain, build_examples, mix_replay
 from harness.finetune.loss import answer_loss, answer_only_supported, collate
-from harness.spec.finetune import ADAPTER_METHODS, TrainSpec
+from harness.spec.finetune import ADAPTER_METHODS, TrainSpec, micro_split
 from harness.util import content_id
 
 log = logging.getLogger(__name__)
@@ -61,28 +60,23 @@ def find_artifact(spec: TrainSpec, root: Path) -> Artifact | None:
     return Artifact(artifact_id(spec), final, info["kind"], info, reused=True)
 
 
-class _PeakRSS:
-    """Samples this process's resident memory every 0.2 s (CPU has no allocator peak counter like CUDA's)."""
+def _estimate(
+    spec: TrainSpec, base: str, precision: str, device_kind: str, examples: list[Example], answer_only: bool
+) -> dict[str, int] | None:
+    """harness/models/footprint.py's estimate for this run's longest pass (None without a readable config)."""
+    from harness.models.folder import folder_facts
+    from harness.models.footprint import architecture, training_bytes
 
-    def __init__(self) -> None:
-        import psutil
-
-        self._proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> _PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
+    arch, facts = architecture(base), folder_facts(Path(base))
+    if arch is None or facts is None or not examples:
+        return None
+    f = spec.finetune
+    rows = f.batch_size // micro_split(f)
+    longest = max(len(e.input_ids) for e in examples)
+    answer = max(sum(1 for x in e.labels if x != IGNORE) for e in examples) + 1
+    weight_bytes = 0.5 if f.method == "qlora" else {"fp32": 4, "bf16": 2, "fp16": 2}[precision]
+    kept = rows * (answer if answer_only else longest)
+    return training_bytes(arch, facts.n_params, weight_bytes, f.method, rows * longest, kept, device_kind, f.lora.r)
 
 
 def _as_rows(examples: list[Example]) -> list[dict[str, list[int]]]:
@@ -184,6 +178,8 @@ def wrap(model: Any, f: Any, path: str | None) -> Any:
     wrapped = get_peft_model(model, config)
     if path is not None:
         prefix.install(wrapped, path)  # the family's layout and mask fixes (harness/finetune/prefix.py)
+    elif f.method in ("lora", "qlora") and f.lora.dropout:
+        wrapped.harness_fused_dropout = lora_dropout.install(wrapped)  # the same masks, a third of the activations
     return wrapped
 
 
@@ -413,6 +409,7 @@ def _train_locked(
     torch.manual_seed(f.seed)  # adapter initialisation
     model = _wrap(_load_model(spec, base, precision, device_kind), spec)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    fused = getattr(model, "harness_fused_dropout", 0)  # LoRA layers whose dropout keeps a 1-byte mask
 
     last = resume_point(work / "checkpoints", prune=is_main())
     already = json.loads((last / METER_FILE).read_text())["train_seconds"] if last else 0.0
@@ -422,9 +419,10 @@ def _train_locked(
         output_dir=str(work / "checkpoints"),
         num_train_epochs=f.epochs,
         learning_rate=f.learning_rate,
-        per_device_train_batch_size=f.batch_size,
-        per_device_eval_batch_size=f.batch_size,
-        gradient_accumulation_steps=f.grad_accum,
+        # a batch of f.batch_size rows in micro_split(f) passes: activation memory follows the micro-batch
+        per_device_train_batch_size=f.batch_size // micro_split(f),
+        per_device_eval_batch_size=f.batch_size // micro_split(f),
+        gradient_accumulation_steps=f.grad_accum * micro_split(f),
         weight_decay=f.weight_decay,
         warmup_steps=f.warmup_ratio,  # a float in [0, 1) is a ratio of total steps (transformers 5)
         lr_scheduler_type="linear",
@@ -442,6 +440,7 @@ def _train_locked(
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
         optim="adamw_torch",
+        prediction_loss_only=True,  # the validation loss only: Trainer would otherwise gather every logit
     )
     why_not = answer_only_supported(model)  # logits only where the loss is (harness/finetune/loss.py)
     if why_not:
@@ -467,18 +466,21 @@ def _train_locked(
             n_replay,
             trainable,
         )
-    if device_kind == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     from harness.busy import Busy
+    from harness.memory import PeakMemory
 
-    with _PeakRSS() as rss, Busy(client=False) as busy:  # how busy the machine was while training was timed
+    estimate = _estimate(spec, base, precision, device_kind, examples, why_not is None)
+
+    with (
+        PeakMemory(cuda=device_kind == "cuda") as mem,
+        Busy(client=False) as busy,
+    ):  # how busy the machine was while training was timed
         run_started = time.perf_counter()
         if last:
             rng_state_loadable()
         trainer.train(resume_from_checkpoint=str(last) if last else None)
         train_seconds = meter.seconds()
         this_run = time.perf_counter() - run_started
-    peak = torch.cuda.max_memory_allocated() if device_kind == "cuda" else rss.peak
     val_loss = trainer.evaluate()["eval_loss"] if val else None
 
     if not is_main():  # under `accelerate launch`, rank 0 saves; the others wait for it, then use its artifact
@@ -536,8 +538,12 @@ def _train_locked(
             "resumed_from_step": resumed_from,
             "steps": trainer.state.global_step,
             "epochs": f.epochs,
-            "peak_memory_bytes": int(peak),
-            "peak_memory_kind": "cuda max_memory_allocated" if device_kind == "cuda" else "process RSS (sampled)",
+            "peak_memory_bytes": mem.section()["peak_bytes"],
+            "peak_memory_kind": mem.kind,
+            # the peak, what the process held before training, the allocator, and the estimate to compare
+            "memory": {**mem.section(), "estimate": estimate},
+            "micro_batch_size": f.batch_size // micro_split(f),
+            "lora_dropout_fused": fused,
             "precision": precision,
             "device": _device_info(device_kind),
             "hardware": hardware,  # price profile of the training device (null: unknown, e.g. an older caller)

@@ -61,8 +61,40 @@ def params_of(model: ModelConfig) -> tuple[int, str]:
 
 
 def estimate_memory_bytes(model: ModelConfig, method: str) -> int:
-    """Weights in the dtype they are loaded in (model.dtype) x the method's factor."""
+    """Weights in the dtype they are loaded in (model.dtype) x the method's factor: the rule of thumb used when the
+    model's architecture is not readable here (a hub model not yet downloaded)."""
     return round(params_of(model)[0] * BYTES_PER_PARAM[model.dtype] * METHOD_FACTOR[method])
+
+
+def model_folder(model: ModelConfig, cache: Path | None) -> Path | None:
+    """The folder whose config.json gives the architecture: model.local_path, or an embedded model's prepared one."""
+    if model.local_path:
+        return Path(model.local_path).expanduser()
+    if model.source == "embedded" and cache is not None:
+        from harness.models.embedded import prepared_dir
+
+        return prepared_dir(model, cache)
+    return None
+
+
+def footprint_estimate(
+    model: ModelConfig, f: FinetuneConfig, device: Device, cache: Path | None
+) -> dict[str, int] | None:
+    """harness/models/footprint.py's terms for a training pass of micro-batch x max_length tokens, every position's
+    logits kept (an upper bound: the run itself stores the estimate for its real longest pass); None when the
+    architecture is not readable."""
+    from harness.models.footprint import architecture, evaluation_bytes, training_bytes
+
+    arch = architecture(model_folder(model, cache))
+    if arch is None:
+        return None
+    n = params_of(model)[0]
+    weight = BYTES_PER_PARAM[model.dtype] if f.method != "qlora" else 0.5
+    if f.method == "none":
+        return evaluation_bytes(arch, n, weight, 8, f.max_length, device.kind)
+    rows = min(f.micro_batch_size or f.batch_size, f.batch_size)  # rows per forward/backward pass
+    tokens = rows * f.max_length
+    return training_bytes(arch, n, weight, f.method, tokens, tokens, device.kind, f.lora.r)
 
 
 def hub_weights_present(model: ModelConfig) -> bool:
@@ -202,9 +234,28 @@ def check_method(model: ModelConfig, method: str, device: Device) -> str | None:
     return "; ".join(problems) + ". " + nearest_option(model, method, device)
 
 
-def check_memory(model: ModelConfig, method: str, device: Device) -> str | None:
+def check_memory(
+    model: ModelConfig, method: str, device: Device, f: FinetuneConfig | None = None, cache: Path | None = None
+) -> str | None:
     if method == "qlora" and device.kind != "cuda":
         return None  # check_method already says why, and what to use instead
+    terms = footprint_estimate(model, f, device, cache) if f is not None and f.method == method else None
+    if terms is not None:
+        if terms["total"] <= device.memory_bytes:
+            return None
+        from harness.models.footprint import describe
+
+        gib = 1024**3
+        smaller = (
+            " A smaller finetune.micro_batch_size or finetune.max_length lowers the activations and output layer."
+            if method != "none"
+            else ""
+        )
+        return (
+            f"{model.name} with finetune={method} needs about {describe(terms)} (estimate from its config.json, "
+            f"at most {f.max_length} tokens a row), but the {device.kind} device ({device.name}) has "
+            f"{device.memory_bytes / gib:.1f} GiB available.{smaller}"
+        )
     need = estimate_memory_bytes(model, method)
     if need <= device.memory_bytes:
         return None
@@ -235,7 +286,7 @@ def preflight(
         check_transformers(model) if packages else None,
         check_modules(model) if packages else None,
         check_method(model, finetune.method, device) if packages else None,
-        check_memory(model, finetune.method, device),
+        check_memory(model, finetune.method, device, finetune, cache),
         check_hub_datasets(task) if task is not None else None,
     ]
     problems = [p for p in checks if p]

@@ -20,6 +20,12 @@ ADAPTER_METHODS = ("lora", "ptuning_v2", "qlora")  # saved as a peft adapter; `f
 TRAINER_VERSION = 1
 
 
+def micro_split(f: Any) -> int:
+    """How many passes each batch is computed in (finetune.micro_batch_size); 1 = the whole batch at once."""
+    m = f.micro_batch_size
+    return f.batch_size // m if m and m < f.batch_size else 1
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     model: ModelConfig
@@ -83,6 +89,8 @@ class TrainSpec:
                 "learning_rate": f.learning_rate,
                 "batch_size": f.batch_size,
                 "grad_accum": f.grad_accum,
+                # only when it splits the batch, so artifacts from before the option keep their ids
+                **({"micro_batch_size": f.micro_batch_size} if micro_split(f) > 1 else {}),
                 "weight_decay": f.weight_decay,
                 "warmup_ratio": f.warmup_ratio,
                 "precision": f.precision,

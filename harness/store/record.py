@@ -257,6 +257,7 @@ TIMING_KEYS = frozenset(
         "train_runtime",
         "train_tokens_per_second",
         "peak_memory_bytes",  # measured too: what the process had allocated before counts
+        "memory",  # a stage's measured peak (harness/memory.py)
     }
 )
 TIMED_COST_KEYS = frozenset(

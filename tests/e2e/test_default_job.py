@@ -95,6 +95,17 @@ def test_the_first_run_computes_every_cell_and_the_report_shows_them(default_job
     ]  # one training per model, shared by its two task cells
     gemma = next(r for r in records if r["model"]["name"] == "gemma3-270m")
     assert gemma["eval"]["apply_chat_template"] is False and gemma["task"]["n"] == 4
+    for r in records:  # memory measured in every stage, estimated for training (harness/models/footprint.py)
+        ev = r["eval"]["memory"]
+        assert ev["peak_bytes"] >= ev["start_bytes"] > 0 and ev["kind"] == "process RSS (sampled)"
+        if r["finetune"]["method"] == "lora":
+            m = r["finetune"]["metering"]
+            assert m["micro_batch_size"] == 1 and m["lora_dropout_fused"] == 7 * {"smollm2-135m": 30}.get(
+                r["model"]["name"], 18
+            )
+            est = m["memory"]["estimate"]
+            assert est["total"] == sum(v for k, v in est.items() if k != "total") and est["output_layer"] > 0
+            assert m["memory"]["peak_bytes"] == m["peak_memory_bytes"] >= m["memory"]["start_bytes"] > 0
 
 
 def test_a_rerun_computes_nothing(default_job):
