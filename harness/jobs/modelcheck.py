@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.memory import PeakMemory
 
 STEPS = ("tokenizer", "load", "loglik", "batch", "generate", "lora", "ptuning_v2", "full", "qlora")
 METHODS = ("lora", "ptuning_v2", "full", "qlora")
@@ -40,33 +41,6 @@ PREFIX = "STEP "  # the inner process's report lines
 
 
 # -- inside the runtime ------------------------------------------------------------------------------------------
-
-
-class _Peak:
-    """Peak memory while a step runs: CUDA's allocator peak, or this process's sampled resident memory."""
-
-    def __init__(self, cuda: bool) -> None:
-        self.cuda = cuda
-
-    def __enter__(self) -> _Peak:
-        if self.cuda:
-            import torch
-
-            torch.cuda.reset_peak_memory_stats()
-        else:
-            from harness.finetune.train import _PeakRSS
-
-            self._rss = _PeakRSS().__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.cuda:
-            import torch
-
-            self.bytes, self.kind = torch.cuda.max_memory_allocated(), "cuda allocated"
-        else:
-            self._rss.__exit__(*exc)
-            self.bytes, self.kind = self._rss.peak, "process RSS"
 
 
 class Refused(Exception):
@@ -283,7 +257,7 @@ def inside(spec: dict[str, Any]) -> None:
     )
     for step in spec["steps"]:
         fn = (lambda s=step: checker.method_step(s)) if step in METHODS else getattr(checker, f"{step}_step")
-        with _Peak(checker.cuda) as peak:
+        with PeakMemory(checker.cuda) as peak:
             started = time.perf_counter()
             try:
                 status, detail = "ok", fn()
@@ -300,7 +274,7 @@ def inside(spec: dict[str, Any]) -> None:
                     "step": step,
                     "status": status,
                     "seconds": round(seconds, 3),
-                    "peak_bytes": int(peak.bytes),
+                    "peak_bytes": int(peak.peak),
                     "peak_kind": peak.kind,
                     "detail": detail,
                 }
