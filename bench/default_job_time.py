@@ -7,7 +7,8 @@ Goal: 15 minutes (issue 30).
 
 Writes bench/results/default_job_time.json: the wall time, the set-up part (scripts/setup.sh, timed alone first;
 `make run` then finds it done), the job's part, the CPU's vector extensions and how busy the machine was before
-it started. pip's download cache is whatever this machine has. With --example the run's leaderboard.json becomes
+it started, and the memory of `make run`'s whole process tree (bench/proctree.py: the tree's peak, each kind of
+process's own peak; goal 3 GB, issue 34). pip's download cache is whatever this machine has. With --example the run's leaderboard.json becomes
 docs/example/leaderboard.json, the README's results block is rewritten from it (scripts/readme_results.py), so the
 figures the README shows are this run's. The README's timing table reads its figure from the JSON
 (tests/unit/test_docs.py checks that it does). Exit 1 when the run fails or takes over 15 minutes.
@@ -30,6 +31,7 @@ GOAL_S = 15 * 60
 sys.path.insert(0, str(ROOT / "bench"))
 
 from ci_time import cpu, fresh_clone  # noqa: E402
+from proctree import TreeMemory  # noqa: E402
 
 
 def main() -> int:
@@ -41,9 +43,14 @@ def main() -> int:
     started = time.monotonic()
     setup = subprocess.run(["scripts/setup.sh"], cwd=clone, env=env, capture_output=True, text=True)
     setup_s = time.monotonic() - started
-    p = subprocess.run(["make", "run"], cwd=clone, env=env, capture_output=True, text=True)
+    with open(work / "run.out", "w+") as out:
+        p = subprocess.Popen(["make", "run"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        with TreeMemory(p.pid) as memory:
+            p.wait()
+        out.seek(0)
+        run_log = out.read()
     wall = time.monotonic() - started
-    log = setup.stdout + setup.stderr + p.stdout + p.stderr
+    log = setup.stdout + setup.stderr + run_log
     (work / "job.log").write_text(log)
     code = setup.returncode or p.returncode
     result = {
@@ -56,11 +63,13 @@ def main() -> int:
         "cpu": cpu(),
         "load_average_before": [round(x, 2) for x in load_before],
         "goal_s": GOAL_S,
+        "memory": {**memory.result(), "goal_gb": 3.0},
     }
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"make run in a fresh clone: {wall / 60:.1f} min (set-up {setup_s:.0f} s), exit {code}; log: {work / 'job.log'}"
     )
+    print(f"memory: {json.dumps(result['memory'])}")
     export = clone / "reports" / "default" / "leaderboard.json"
     if a.example and code == 0 and export.is_file():
         shutil.copyfile(export, ROOT / "docs" / "example" / "leaderboard.json")

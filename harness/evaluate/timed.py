@@ -4,6 +4,16 @@ Scoring is untouched (same class, same calls), so scores still equal raw `lm_eva
 the wall time of every forward/generate batch and its size. From these: inference seconds (model loading and
 scoring excluded), queries per hour at the batch size used, and per-query latency for generation tasks, where
 a query's latency is the time of the batch it was answered in (no streaming, so no time to first token).
+
+Log-likelihood batches ask the model for the logits lm-eval reads and no more (issue 34). lm-eval right-pads a
+batch of (context + continuation) rows, projects every position onto the vocabulary and log-softmaxes it all,
+then keeps each row's continuation positions: for Gemma-3 (262,144 entries) a batch of 8 x 100 tokens is 0.8 GB
+of logits and as much again of log-probabilities, the largest allocation of the default job. Here the model
+returns only the last K positions (`logits_to_keep`), K reaching back to the earliest continuation of the batch.
+lm-eval's own slicing already allows a shorter tensor (`ctx_len = inplen + logits.shape[0] - padding_len_inp`),
+so the rows it reads are the same positions, and the values are the same bits: the output layer and
+log-softmax work row by row (checked on both embedded models, tests/integration/test_eval_suffix.py). A model
+whose forward takes no `logits_to_keep` (remote code, the legacy runtime) gets the whole sequence, as before.
 """
 
 from __future__ import annotations
@@ -60,6 +70,31 @@ class TimedHFLM(HFLM):
         ensure_eos(self.tokenizer, self.model, str(kwargs.get("pretrained") or "the model"))
         neutral_generation_config(self.model)
 
+    def _loglikelihood_tokens(self, requests: Any, disable_tqdm: bool = False, override_bs: Any = None) -> Any:
+        # each distinct model input -> the earliest position whose logits lm-eval reads for it
+        self._reads_from = _first_read_positions(requests, self.max_length) if _keeps_logits(self.model) else None
+        try:
+            return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+        finally:
+            self._reads_from = None
+
+    def _suffix_call(self, inps: Any) -> Any:
+        """The batch's logits from the earliest position any of its rows reads, or None (the whole sequence)."""
+        table = getattr(self, "_reads_from", None)
+        if not table:
+            return None
+        starts = [table.get(_unpadded(row)) for row in inps.tolist()]
+        if None in starts or min(starts) <= 0:  # a batch lm-eval did not build from these requests (auto batch size)
+            return None
+        import torch
+
+        dtype = getattr(self, "mixed_precision_dtype", None)
+        with (
+            torch.no_grad(),
+            torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None),
+        ):
+            return self.model(inps, logits_to_keep=int(inps.shape[1]) - min(starts)).logits
+
     def _sync(self) -> None:
         import torch
 
@@ -68,7 +103,9 @@ class TimedHFLM(HFLM):
 
     def _model_call(self, inps: Any, attn_mask: Any = None, labels: Any = None) -> Any:
         t = time.perf_counter()
-        out = super()._model_call(inps, attn_mask, labels)
+        out = self._suffix_call(inps) if attn_mask is None and labels is None else None
+        if out is None:
+            out = super()._model_call(inps, attn_mask, labels)
         self._sync()
         self.batches.append(("forward", time.perf_counter() - t, int(inps.shape[0])))
         return out
@@ -102,6 +139,37 @@ class TimedHFLM(HFLM):
         queries_per_hour is the throughput of all of them (of all the devices the cell is priced for)."""
         per_process = per_process or [sum(s for _, s, _ in self.batches)]
         return measured(n_queries, batch_size, per_process, self.batches)
+
+
+def _unpadded(row: list[int]) -> tuple[int, ...]:
+    """A model input as a lookup key, lm-eval's right padding (zeros) removed. A real input ending in token 0
+    loses those tokens too: two inputs then share a key, and the table keeps the earlier of their starts."""
+    end = len(row)
+    while end and row[end - 1] == 0:
+        end -= 1
+    return tuple(row[:end])
+
+
+def _first_read_positions(requests: Any, max_length: int) -> dict[tuple[int, ...], int]:
+    """For each model input lm-eval will build from `requests` (its own truncation rule: the last max_length
+    tokens of context + continuation, minus the last token), the first position whose logits it reads."""
+    table: dict[tuple[int, ...], int] = {}
+    for _, context, continuation in requests:
+        inp = (list(context) + list(continuation))[-(max_length + 1) :][:-1]
+        key, start = _unpadded(inp), len(inp) - len(continuation)
+        table[key] = min(start, table.get(key, start))
+    return table
+
+
+def _keeps_logits(model: Any) -> bool:
+    """Whether the (possibly peft-wrapped) model's forward can return only its last K positions' logits."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def measured(
