@@ -68,8 +68,8 @@ def served(
     dtype: str = "auto",
     continuous_batching: bool = False,
     startup_timeout_s: float = 240.0,
-    cb_num_blocks: int | None = 64,
-    cb_max_batch_tokens: int | None = 2048,
+    cb_num_blocks: int | None = 16,  # ServeConfig's defaults (harness/config/schema.py says why)
+    cb_max_batch_tokens: int | None = 512,
     chat: bool = True,
 ) -> Iterator[str]:
     """Yields the server's OpenAI base URL (http://127.0.0.1:PORT/v1); stops the server on the way out. `chat`:

@@ -181,9 +181,12 @@ class ServeConfig:
     dtype: str = "auto"  # auto = the dtype of the prepared weights
     continuous_batching: bool = False  # transformers' paged-attention batching; serial requests when false
     # Its KV cache otherwise takes 90 % of free memory (12 GB RAM for a 135M model on a CPU, measured; two such
-    # servers at once were killed for memory): 64 pages of 256 tokens hold 16k tokens, 4 x a few-shot prompt.
-    cb_num_blocks: int | None = 64
-    cb_max_batch_tokens: int | None = 2048
+    # servers at once were killed for memory). 16 pages of 256 tokens hold 4096 tokens: one request of up to
+    # 4096, or 4 at once of 1024 (the default job's are about 200); more wait for pages. The server's static
+    # buffers grow with pages x batch tokens: Gemma-3-270M served with 64 pages and 2048 batch tokens held
+    # 3.85 GiB, with 16 and 512 2.0 GiB (SmolLM2: 1.84 and 1.19 GiB), measured on a CPU after 2 requests.
+    cb_num_blocks: int | None = 16
+    cb_max_batch_tokens: int | None = 512
     startup_timeout_s: float = 240.0
 
 

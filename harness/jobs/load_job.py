@@ -532,7 +532,16 @@ def _model_identity(cfg: Any, raw: Any) -> tuple[dict[str, Any], None, dict[str,
         aid = artifact_id(cell.train)
     d = detect_device(_serve_device(cfg))
     hw = priced_as(cfg.hardware or HardwareConfig(), d.kind, d.name, d.count)
-    serve = {"server": "transformers serve", "continuous_batching": True, "device": d.kind}
+    from harness.config.schema import ServeConfig
+
+    s = ServeConfig(model=cell.model.name)  # the server's sizes, as _Endpoint starts it: they shape its latency
+    serve = {
+        "server": "transformers serve",
+        "continuous_batching": True,
+        "device": d.kind,
+        "cb_num_blocks": s.cb_num_blocks,
+        "cb_max_batch_tokens": s.cb_max_batch_tokens,
+    }
     return (
         {"model": model_identity(cell.model), "model_key": cell.model.name, "artifact_id": aid, "serve": serve},
         None,
