@@ -11,7 +11,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTEST=.venv/bin/pytest
-LANE_B=(tests/e2e/test_default_job.py tests/e2e/test_data_quality.py tests/e2e/test_sweeps.py tests/e2e/test_install.py
+LANE_B=(tests/e2e/test_default_job.py tests/e2e/test_data_quality.py tests/e2e/test_sweeps.py tests/e2e/test_slurm.py
+        tests/e2e/test_install.py
         tests/integration/test_api_served.py tests/integration/test_dryrun.py tests/integration/test_budget.py
         tests/integration/test_load_served.py tests/integration/test_models.py tests/integration/test_card.py
         tests/integration/test_cell_flow.py tests/integration/test_seed_families.py)
@@ -20,6 +21,10 @@ for f in "${LANE_B[@]}"; do IGNORE+=("--ignore=$f"); done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/harness-test.XXXXXX")
 COMMON=(-v -rs --durations=20 -p no:cacheprovider)
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HARNESS_TEST_MACHINE_LOCK="$TMP/machine.lock"
+# tests/e2e/test_slurm.py starts a one-node Slurm cluster here and stops it when it ends; this stops it too when
+# pytest itself is killed
+export HARNESS_SLURM_DIR="$TMP/slurm"
+trap 'scripts/slurm-local.sh stop "$HARNESS_SLURM_DIR" >/dev/null 2>&1 || true' EXIT
 
 started=$SECONDS
 echo "lane A: tests/unit, tests/integration and tests/e2e but lane B; lane B: ${LANE_B[*]}"

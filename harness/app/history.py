@@ -87,7 +87,7 @@ def show_run(results: Path, run_id: str) -> str:
         status = str(c.get("status", "unknown"))
         lines.append(
             f"    {status:17s} {c.get('model', '?')} x {str(c.get('task', '?')):16s} "
-            f"{str(c.get('cell_id') or ''):22s} {took}"
+            f"{str(c.get('cell_id') or ''):22s} {took:>6s}" + (f"  slurm job {c['job']}" if c.get("job") else "")
         )
         if c.get("message") and status not in ("computed", "reused"):
             lines.append(f"      {str(c['message']).splitlines()[0][:160]}")

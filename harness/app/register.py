@@ -19,11 +19,12 @@ def register_configs() -> None:
     from harness.tasks import discover, task_node
 
     plugins = Plugins.instance()  # Hydra's plugin scan first: it loads (and would re-run) the module below
-    from hydra_plugins.harness_launcher import HarnessLauncher, HarnessSweeper
+    from hydra_plugins.harness_launcher import HarnessLauncher, HarnessSlurmLauncher, HarnessSweeper
 
     # the sweeper and launcher (hydra/sweeper=harness, hydra/launcher=harness); the scan misses them in an
     # editable install, whose finder it cannot list: registered by hand (a wheel's are found; twice is harmless)
     plugins.register(HarnessLauncher)
+    plugins.register(HarnessSlurmLauncher)  # hydra/launcher=slurm-gpu's _target_
     plugins.register(HarnessSweeper)
     cs = ConfigStore.instance()
     cs.store(name="harness_schema", node=HarnessConfig)

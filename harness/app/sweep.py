@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -119,10 +120,18 @@ def hydra_main(cfg: DictConfig) -> None:
         outcomes += guarded(load_cells, cfg, cfg.model.name, "load")
     if not outcomes:
         log.warning("model=none and baseline=none: this job has nothing to run")
+    job = scheduler_job_id()
+    outcomes = [{**o, "job": job} if job else o for o in outcomes]
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     from harness.store.store import atomic_write_text
 
     atomic_write_text(out_dir / "cell.json", json.dumps(outcomes, indent=2))  # the sweep's report reads it
+
+
+def scheduler_job_id() -> str:
+    """The Slurm job this process runs in (an array's task as ARRAY_TASK, as squeue and sacct name it), or ""."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID", "")
 
 
 # the jobs check_jobs composed and validated, by their overrides: the launcher of this process runs these configs
@@ -184,6 +193,11 @@ def check_jobs(config: DictConfig) -> None:
     COMPOSED.clear()
     CHECKED_JOBS.clear()
     try:
+        launcher = config.hydra.get("launcher") or {}
+        if str(launcher.get("_target_", "")).endswith("HarnessSlurmLauncher"):
+            from harness.app.slurm import check_cluster
+
+            check_cluster(launcher.get("partition"))  # sbatch and the partition, before anything is submitted
         jobs = sweep_jobs(config)
         if jobs is None:
             return  # each job checks itself when it starts

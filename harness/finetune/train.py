@@ -274,7 +274,7 @@ def loss_history(log_history: list[dict[str, Any]], logging_steps: int) -> tuple
     return curve, (total / prev if prev else None)
 
 
-def _rank0_decides(flag: bool) -> bool:
+def _rank0_decides(flag: Any) -> Any:
     """Ranks that disagreed on saving would deadlock in the save's collectives, so rank 0's clock decides."""
     if world_size() == 1:
         return flag
@@ -285,7 +285,42 @@ def _rank0_decides(flag: bool) -> bool:
     return box[0]
 
 
-def _meter_callback(checkpoints: Path, already: float, resumed_step: int, every_s: float):
+class StopOnSigterm:
+    """While training: SIGTERM saves a checkpoint at the end of the current step, then stops the process.
+
+    SIGTERM is how a scheduler stops a job: Slurm sends it on `scancel`, `scontrol requeue` and preemption, and
+    SIGKILL after KillWait (30 s by default). submitit, which runs the harness's Slurm jobs, ignores it (it waits
+    for USR2), so training went on and everything since the last timed checkpoint (finetune.save_every_s) was lost
+    with the SIGKILL. Stopping by SystemExit leaves no result for submitit, so a requeued job resumes from this
+    checkpoint and a cancelled one is reported as ended without a result (harness.app.slurm)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.requested:
+            log.warning("SIGTERM: training saves a checkpoint at the end of this step and stops; a rerun resumes there")
+        self.requested = True
+
+    def __enter__(self) -> StopOnSigterm:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # Python handles signals there only
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+        if self.requested and exc[0] is None:
+            raise SystemExit(128 + signal.SIGTERM)
+
+
+def _meter_callback(checkpoints: Path, already: float, resumed_step: int, every_s: float, stop: StopOnSigterm):
     from transformers import TrainerCallback
 
     class Meter(TrainerCallback):
@@ -318,7 +353,9 @@ def _meter_callback(checkpoints: Path, already: float, resumed_step: int, every_
             # A slow save (a full model's weights and optimizer) stretches the interval: saving stays <= 10 % of
             # the wall time.
             due = time.perf_counter() - self.saved_at >= max(every_s, 9 * self.save_took)
-            control.should_save = control.should_save or _rank0_decides(due)
+            due, stopping = _rank0_decides((due, stop.requested))
+            control.should_save = control.should_save or due or stopping
+            control.should_training_stop = control.should_training_stop or stopping
             self._saving(state, control)
 
         def on_epoch_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
@@ -414,7 +451,8 @@ def _train_locked(
     last = resume_point(work / "checkpoints", prune=is_main())
     already = json.loads((last / METER_FILE).read_text())["train_seconds"] if last else 0.0
     resumed_from = _step(last) if last else 0
-    meter = _meter_callback(work / "checkpoints", already, resumed_from, f.save_every_s)
+    sigterm = StopOnSigterm()
+    meter = _meter_callback(work / "checkpoints", already, resumed_from, f.save_every_s, sigterm)
     args = training_args(
         output_dir=str(work / "checkpoints"),
         num_train_epochs=f.epochs,
@@ -478,7 +516,8 @@ def _train_locked(
         run_started = time.perf_counter()
         if last:
             rng_state_loadable()
-        trainer.train(resume_from_checkpoint=str(last) if last else None)
+        with sigterm:  # a SIGTERM: checkpoint, then SystemExit (nothing below runs)
+            trainer.train(resume_from_checkpoint=str(last) if last else None)
         train_seconds = meter.seconds()
         this_run = time.perf_counter() - run_started
     val_loss = trainer.evaluate()["eval_loss"] if val else None

@@ -51,6 +51,7 @@ class CellOutcome:
     message: str = ""
     seconds: float = 0.0
     step: str = "cell"  # cell (a local model) | baseline (an API baseline, shared by the jobs of its task)
+    job: str = ""  # the scheduler's job that ran it (Slurm: JOBID or ARRAYID_TASK), when there is one
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

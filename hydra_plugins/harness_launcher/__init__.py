@@ -14,6 +14,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
 
 @dataclass
@@ -35,6 +36,17 @@ class HarnessLauncher(BasicLauncher):
         from harness.app.sweep import launch_local
 
         return launch_local(self, job_overrides, initial_job_idx)
+
+
+class HarnessSlurmLauncher(SlurmLauncher):
+    """hydra-submitit-launcher's Slurm launcher; harness.app.slurm checks the cluster before it submits and
+    collects every job's end, a job that died without a result included (conf/hydra/launcher/slurm-gpu.yaml).
+    Module level: submitit pickles the launcher into every job."""
+
+    def launch(self, job_overrides: Any, initial_job_idx: int) -> Any:
+        from harness.app.slurm import launch
+
+        return launch(self, job_overrides, initial_job_idx)
 
 
 class HarnessSweeper(BasicSweeper):

@@ -1,12 +1,11 @@
-"""Scheduled sweeps on real launchers: submitit (local executor: real separate job processes, submitit's own
-preemption and requeue), joblib, and two harness processes sharing one store. Every cell is a real SmolLM2
+"""Scheduled sweeps on real launchers: submitit (local executor: real separate job processes), joblib, and two
+harness processes sharing one store. Slurm itself, preemption, requeue and time limits: tests/e2e/test_slurm.py. Every cell is a real SmolLM2
 evaluation; "computed once" is read from the records themselves (each names the run that wrote it).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -14,9 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
-from harness.finetune.train import MARKER, METER_FILE
 from harness.paths import REPO_ROOT
 from harness.store import Store
 from harness.store.runs import computed_by, manifests
@@ -57,11 +53,6 @@ def _wait_for(what, timeout: float, proc: subprocess.Popen):
     raise AssertionError(f"timed out after {timeout} s")
 
 
-def _job_processes(launcher: subprocess.Popen) -> list[psutil.Process]:
-    kids = psutil.Process(launcher.pid).children(recursive=True)
-    return [p for p in kids if "submitit.core._submit" in " ".join(p.cmdline())]
-
-
 def _digest(path: Path) -> tuple[int, str]:
     return path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -71,54 +62,6 @@ def _sound(store: Store) -> list[dict]:
     assert all(store.problem(r["cell_id"]) is None for r in records)
     assert not list(store.root.rglob("*.tmp"))  # no half-written file left behind
     return records
-
-
-def test_a_submitit_job_preempted_mid_training_is_requeued_and_resumes_its_checkpoint(tmp_path):
-    """SIGUSR2 (what Slurm sends on preemption) to a submitit-local job while it trains: submitit checkpoints the
-    Hydra job and requeues it; the requeued job finds its base cell stored (not recomputed) and resumes the
-    training from its last completed checkpoint."""
-    args = [
-        "-m",
-        "hydra/launcher=submitit_local",
-        *SMALL,
-        "task=helpdesk_en",
-        "finetune=lora",
-        "finetune.n_train=16",
-        "finetune.batch_size=2",
-        "finetune.epochs=1",
-        "finetune.max_length=64",
-        "finetune.save_every_s=0",
-        "finetune.val_examples=0",
-        *_store_args(tmp_path),
-    ]
-    launcher = _start(args)
-    records = tmp_path / "results" / "records"
-
-    def checkpoint_done() -> bool:
-        marked = tmp_path.glob(f"artifacts/.*.partial/checkpoints/checkpoint-*/{METER_FILE}")
-        return any(int(p.parent.name.split("-")[1]) >= 3 for p in marked)
-
-    _wait_for(checkpoint_done, 600, launcher)
-    [base] = list(records.glob("*.json"))  # the base cell is computed before the training starts
-    before = _digest(base)
-    [job] = _job_processes(launcher)
-    job.send_signal(signal.SIGUSR2)
-    out, _ = launcher.communicate(timeout=600)
-    assert launcher.returncode == 0, out[-3000:]
-
-    logs = "".join(p.read_text() for p in (tmp_path / "out" / ".submitit").rglob("*_log.*"))
-    assert "this job is preempted" in logs and "Requeued job" in logs
-    assert _digest(base) == before  # reused by the requeued job, never written again
-    [artifact] = [p.parent for p in (tmp_path / "artifacts").glob(f"*/{MARKER}")]
-    metering = json.loads((artifact / MARKER).read_text())["metering"]
-    assert metering["steps"] == 8 and 3 <= metering["resumed_from_step"] < 8
-
-    store = Store(tmp_path / "results")
-    assert len(_sound(store)) == 2
-    [run] = manifests(tmp_path / "results")
-    assert run["status"] == "finished" and run["launcher"] == "LocalLauncher"
-    # both computed by this run, the base in the job's first attempt (its requeued attempt found it stored)
-    assert sorted(c["status"] for c in run["cells"]) == ["computed", "computed"]
 
 
 def test_a_killed_submitit_sweep_resumed_with_joblib_computes_every_cell_once(tmp_path):

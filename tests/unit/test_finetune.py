@@ -7,6 +7,7 @@ ones (data slices, checkpoint selection, loss bookkeeping) run in plain `pytest`
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +16,7 @@ import pytest
 from harness.finetune.data import seeded_slice
 from harness.finetune.train import (
     METER_FILE,
+    StopOnSigterm,
     _meter_callback,
     loss_history,
     resume_point,
@@ -80,7 +82,7 @@ def test_meter_saves_by_time_and_at_epoch_end_and_marks_then_rotates(tmp_path):
     from transformers import TrainerControl
 
     old = _checkpoint(tmp_path, 3, marked=True)
-    meter = _meter_callback(tmp_path, already=10.0, resumed_step=3, every_s=0.0)
+    meter = _meter_callback(tmp_path, already=10.0, resumed_step=3, every_s=0.0, stop=StopOnSigterm())
     args, state = SimpleNamespace(should_save=True), SimpleNamespace(global_step=4, max_steps=8)
     control = TrainerControl()
     meter.on_step_end(args, state, control)  # save_every_s=0: due after every step, whatever save_steps says
@@ -94,7 +96,7 @@ def test_meter_saves_by_time_and_at_epoch_end_and_marks_then_rotates(tmp_path):
     control = TrainerControl()
     meter.on_epoch_end(args, state, control)  # step 4 is saved already: never written a second time
     assert not control.should_save
-    slow = _meter_callback(tmp_path, already=0.0, resumed_step=0, every_s=3600.0)
+    slow = _meter_callback(tmp_path, already=0.0, resumed_step=0, every_s=3600.0, stop=StopOnSigterm())
     slow.on_step_end(args, state, control)
     assert not control.should_save and not control.should_log
     slow.on_epoch_end(args, state, control)
@@ -102,3 +104,24 @@ def test_meter_saves_by_time_and_at_epoch_end_and_marks_then_rotates(tmp_path):
     control, state = TrainerControl(), SimpleNamespace(global_step=8, max_steps=8)
     slow.on_step_end(args, state, control)
     assert control.should_log  # the last step's loss is always logged
+
+
+def test_a_sigterm_while_training_saves_at_the_step_s_end_stops_then_exits(tmp_path):
+    """What a scheduler's SIGTERM (scancel, requeue, preemption) does to a training in this process: the next
+    step end saves and stops, and leaving the block exits with 143; the previous handler is back afterwards."""
+    import signal
+
+    from transformers import TrainerControl
+
+    before = signal.getsignal(signal.SIGTERM)
+    stop = StopOnSigterm()
+    meter = _meter_callback(tmp_path, already=0.0, resumed_step=0, every_s=3600.0, stop=stop)
+    args, state = SimpleNamespace(should_save=True), SimpleNamespace(global_step=2, max_steps=8)
+    with pytest.raises(SystemExit) as ended, stop:
+        control = TrainerControl()
+        meter.on_step_end(args, state, control)
+        assert not control.should_save and not control.should_training_stop  # an ordinary step
+        os.kill(os.getpid(), signal.SIGTERM)
+        meter.on_step_end(args, state, control)
+        assert control.should_save and control.should_training_stop and control.should_log
+    assert ended.value.code == 143 and signal.getsignal(signal.SIGTERM) is before

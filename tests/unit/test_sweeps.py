@@ -16,7 +16,8 @@ SMALL = ["model=smollm2-135m", "baseline=none", "sweep=smoke", "task.limit=3"]
 def test_the_slurm_gpu_preset_becomes_the_sbatch_script_a_gpu_array_needs(tmp_path, monkeypatch):
     """`hydra/launcher=slurm-gpu` through the real hydra-submitit-launcher and submitit, up to the sbatch file
     it would submit. Test double: no Slurm runs here, so an `srun` that does nothing stands on PATH (submitit
-    refuses to build a Slurm executor without one) and the array is not submitted."""
+    refuses to build a Slurm executor without one) and the array is not submitted. The real cluster's tests:
+    tests/e2e/test_slurm.py."""
     import submitit
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
@@ -46,6 +47,8 @@ def test_the_slurm_gpu_preset_becomes_the_sbatch_script_a_gpu_array_needs(tmp_pa
         raise Submitted
 
     monkeypatch.setattr(submitit.AutoExecutor, "map_array", map_array)
+    # no cluster to ask (tests/e2e/test_slurm.py checks the partition on a real one)
+    monkeypatch.setattr("harness.app.slurm.check_cluster", lambda partition: None)
     with pytest.raises(Submitted):
         launcher.launch([[f"model={m}"] for m in ("llama2-7b", "qwen-14b", "baichuan2-13b")], 0)
     ex = seen["executor"]
