@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +33,34 @@ from harness.errors import HarnessError
 log = logging.getLogger(__name__)
 
 GONE = "GONE"  # neither sacct nor scontrol knows the job: it ended long enough ago to be forgotten
+# the states that end a job; scontrol knows more states than sacct prints (CONFIGURING, SIGNALING, STOPPED,
+# REQUEUE_HOLD, ...), and submitit would take any state it does not list as unfinished for the end
+OVER = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"}
+HELD = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT", "PREEMPTED"}
 
 
 # -- 1. the cluster, before anything is submitted -----------------------------------------------------------------
 
 
 def check_cluster(partition: str | None) -> None:
-    if shutil.which("sbatch") is None:
+    missing = [c for c in ("sbatch", "sinfo", "scontrol") if shutil.which(c) is None]
+    if missing:
         raise HarnessError(
-            "hydra/launcher=slurm-gpu: `sbatch` is not on PATH, so this machine cannot submit Slurm jobs. Run the "
+            f"hydra/launcher=slurm-gpu: `{'`, `'.join(missing)}` not on PATH, so this machine cannot submit or follow "
+            "Slurm jobs. Run the "
             "sweep on the cluster's login node (with the harness installed there), or choose another launcher "
             "(hydra/launcher=joblib). For a one-machine cluster to try the preset: scripts/slurm-local.sh start."
         )
     if not partition:
         return  # the cluster's default partition
-    p = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=60)
+    p = subprocess.run(["sinfo", "-h", "-a", "-o", "%P"], capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         raise HarnessError(f"hydra/launcher=slurm-gpu: `sinfo` failed, so Slurm is not reachable: {p.stderr.strip()}")
     names = [n.strip().rstrip("*") for n in p.stdout.split()]
-    if partition not in names:
+    unknown = [q for q in str(partition).split(",") if q.strip() not in names]  # sbatch takes a list too
+    if unknown:
         raise HarnessError(
-            f"hydra/launcher=slurm-gpu: partition {partition!r} does not exist on this cluster (it has: "
+            f"hydra/launcher=slurm-gpu: partition {', '.join(map(repr, unknown))} does not exist on this cluster (it has: "
             f"{', '.join(names) or 'none'}). Set hydra.launcher.partition=NAME or HARNESS_SLURM_PARTITION; "
             "nothing was submitted."
         )
@@ -90,8 +99,13 @@ def states(jobs: list[str]) -> list[tuple[str, str, str]]:
             array, task = t.get("ArrayJobId"), t.get("ArrayTaskId")
             # a pending array is one line with a range of tasks ("0-2", "1,3%8"): submitit then knows none of them yet
             name = f"{array}_{task}" if array and task and task.isdigit() else t.get("JobId", job)
-            out.append((name, t.get("JobState", "UNKNOWN"), t.get("NodeList", "")))
+            out.append((name, _as_sacct(t.get("JobState", "UNKNOWN")), t.get("NodeList", "")))
     return out
+
+
+def _as_sacct(state: str) -> str:
+    """scontrol's state in the words submitit reads: an end as it is, anything else pending or running."""
+    return state if state in OVER else "PENDING" if state in HELD else "RUNNING"
 
 
 def _print_states(jobs: list[str]) -> int:
@@ -106,6 +120,9 @@ def watcher() -> Any:
     from submitit.slurm.slurm import SlurmInfoWatcher
 
     class Watcher(SlurmInfoWatcher):
+        misses: dict[str, int]  # polls in a row in which the controller did not know a job it knew before
+        known: set[str]
+
         def _make_command(self) -> list[str] | None:
             command = super()._make_command()
             if command is None:
@@ -113,13 +130,30 @@ def watcher() -> Any:
             jobs = [command[i + 1] for i, c in enumerate(command) if c == "-j"]
             return [sys.executable, "-m", "harness.app.slurm", "state", *jobs]
 
+        def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
+            info = super().read_info(string)
+            for job_id, stats in info.items():
+                array = job_id.split("_")[0]
+                if stats.get("State") == GONE:
+                    self.misses[array] = self.misses.get(array, 0) + 1
+                else:
+                    self.known.add(array)
+                    self.misses[array] = 0
+            return info
+
         def get_state(self, job_id: str, mode: str = "standard") -> str:
             state = super().get_state(job_id, mode)
-            if state == "UNKNOWN" and self._info_dict.get(job_id.split("_")[0], {}).get("State") == GONE:
-                return GONE  # an array the controller has forgotten: every task of it is over
+            array = job_id.split("_")[0]
+            # Over once the controller, which knew the job, has not known it twice in a row: whatever state was
+            # last seen for it (the state command may have failed for a while). A job it never knew (another
+            # cluster's) keeps waiting, as submitit does.
+            if state not in OVER and array in self.known and self.misses.get(array, 0) >= 2:
+                return GONE
             return state
 
-    return Watcher(delay_s=30)  # states at most every 30 s (sooner while the jobs are young)
+    w = Watcher(delay_s=30)  # states at most every 30 s (sooner while the jobs are young)
+    w.misses, w.known = {}, set()
+    return w
 
 
 # -- 3. launching, and collecting every job's end ------------------------------------------------------------------
@@ -140,7 +174,11 @@ def launch(launcher: Any, job_overrides: Any, initial_job_idx: int) -> list[Any]
     )
     queue_keys = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{k if k in queue_keys else f"slurm_{k}": v for k, v in params.items()})
-    Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if "mode" in launcher.config.hydra.sweep:
+        os.chmod(sweep_dir, int(str(launcher.config.hydra.sweep.mode), 8))
+    started = time.time()
     args = []
     for i, overrides in enumerate(job_overrides):
         idx = initial_job_idx + i
@@ -149,12 +187,13 @@ def launch(launcher: Any, job_overrides: Any, initial_job_idx: int) -> list[Any]
     jobs = executor.map_array(launcher, *zip(*args, strict=True))
     shared = watcher()
     for job in jobs:
-        job.watcher = shared  # this launch's jobs only: submitit's class-wide watcher stays as it is
+        for j in [job, *getattr(job, "_sub_jobs", [])]:  # a job of several tasks asks its tasks
+            j.watcher = shared  # this launch's jobs only: submitit's class-wide watcher stays as it is
     log.info("submitted Slurm job(s) %s", ", ".join(j.job_id for j in jobs))
-    return [_end(launcher, job, a[0], a[2]) for job, a in zip(jobs, args, strict=True)]
+    return [_end(launcher, job, a[0], a[2], started) for job, a in zip(jobs, args, strict=True)]
 
 
-def _end(launcher: Any, job: Any, overrides: list[str], idx: int) -> Any:
+def _end(launcher: Any, job: Any, overrides: list[str], idx: int, started: float) -> Any:
     from hydra.core.utils import JobReturn, JobStatus
     from submitit.core.utils import UncompletedJobError
 
@@ -163,11 +202,11 @@ def _end(launcher: Any, job: Any, overrides: list[str], idx: int) -> Any:
     except UncompletedJobError as e:  # FailedJobError too: the job's Python raised, or it died without a result
         state = job.watcher.get_state(job.job_id, mode="force")
         why = str(e).strip().splitlines()[0][:300]
-        _report_lost(launcher, overrides, idx, job, state, why)
+        _report_lost(launcher, overrides, idx, job, state, why, started)
         return JobReturn(overrides=overrides, status=JobStatus.COMPLETED)  # the sweep goes on to its report
 
 
-def _report_lost(launcher: Any, overrides: list[str], idx: int, job: Any, state: str, why: str) -> None:
+def _report_lost(launcher: Any, overrides: list[str], idx: int, job: Any, state: str, why: str, started: float) -> None:
     """The cells of a job that left no outcome: one failed entry in its folder's cell.json, which the sweep's
     report and manifest read like any job's (harness.report.from_store.collect_outcomes)."""
     from omegaconf import OmegaConf, open_dict
@@ -179,8 +218,8 @@ def _report_lost(launcher: Any, overrides: list[str], idx: int, job: Any, state:
     with open_dict(cfg):
         cfg.hydra.job.num = idx
     folder = Path(str(cfg.hydra.sweep.dir)) / str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
-    if (folder / OUTCOME_FILE).is_file():
-        return  # the job reported its cells before it ended badly
+    if (folder / OUTCOME_FILE).is_file() and (folder / OUTCOME_FILE).stat().st_mtime >= started:
+        return  # the job reported its cells before it ended badly (not an earlier run's file in a reused folder)
     logs = Path(str(job.paths.stderr)).parent
     message = (
         f"Slurm job {job.job_id} ended without a result (state {state}): {why}. Its logs: {logs}. "

@@ -11,8 +11,9 @@ then keeps each row's continuation positions: for Gemma-3 (262,144 entries) a ba
 of logits and as much again of log-probabilities, the largest allocation of the default job. Here the model
 returns only the last K positions (`logits_to_keep`), K reaching back to the earliest continuation of the batch.
 lm-eval's own slicing already allows a shorter tensor (`ctx_len = inplen + logits.shape[0] - padding_len_inp`),
-so the rows it reads are the same positions, and the values are the same bits: the output layer and
-log-softmax work row by row (checked on both embedded models, tests/integration/test_eval_suffix.py). A model
+so the rows it reads are the same positions. On a CPU the values are the same bits (both embedded models,
+tests/integration/test_eval_suffix.py); on a GPU the output layer's matrix product may pick another kernel for
+fewer rows, so a log-likelihood can differ in its last bits, as it already does between batch sizes. A model
 whose forward takes no `logits_to_keep` (remote code, the legacy runtime) gets the whole sequence, as before.
 """
 
@@ -141,19 +142,21 @@ class TimedHFLM(HFLM):
         return measured(n_queries, batch_size, per_process, self.batches)
 
 
-def _unpadded(row: list[int]) -> tuple[int, ...]:
-    """A model input as a lookup key, lm-eval's right padding (zeros) removed. A real input ending in token 0
-    loses those tokens too: two inputs then share a key, and the table keeps the earlier of their starts."""
+def _unpadded(row: list[int]) -> int:
+    """A model input as a lookup key: the hash of its tokens, lm-eval's right padding (zeros) removed (a hash,
+    not the tokens: 56,000 MMLU requests of 500 tokens would hold a gigabyte of tuples). Two inputs that share a
+    key (a real input ending in token 0, or a hash collision) share the earlier of their starts: more logits are
+    kept, never fewer."""
     end = len(row)
     while end and row[end - 1] == 0:
         end -= 1
-    return tuple(row[:end])
+    return hash(tuple(row[:end]))
 
 
-def _first_read_positions(requests: Any, max_length: int) -> dict[tuple[int, ...], int]:
+def _first_read_positions(requests: Any, max_length: int) -> dict[int, int]:
     """For each model input lm-eval will build from `requests` (its own truncation rule: the last max_length
     tokens of context + continuation, minus the last token), the first position whose logits it reads."""
-    table: dict[tuple[int, ...], int] = {}
+    table: dict[int, int] = {}
     for _, context, continuation in requests:
         inp = (list(context) + list(continuation))[-(max_length + 1) :][:-1]
         key, start = _unpadded(inp), len(inp) - len(continuation)

@@ -286,38 +286,62 @@ def _rank0_decides(flag: Any) -> Any:
 
 
 class StopOnSigterm:
-    """While training: SIGTERM saves a checkpoint at the end of the current step, then stops the process.
+    """While training: SIGTERM or SIGUSR2 saves a checkpoint at the end of the current step, then stops.
 
     SIGTERM is how a scheduler stops a job: Slurm sends it on `scancel`, `scontrol requeue` and preemption, and
     SIGKILL after KillWait (30 s by default). submitit, which runs the harness's Slurm jobs, ignores it (it waits
     for USR2), so training went on and everything since the last timed checkpoint (finetune.save_every_s) was lost
-    with the SIGKILL. Stopping by SystemExit leaves no result for submitit, so a requeued job resumes from this
-    checkpoint and a cancelled one is reported as ended without a result (harness.app.slurm)."""
+    with the SIGKILL. USR2 is Slurm's warning before the time limit: submitit requeues the job and exits at once,
+    losing the same. Here either signal first ends the step and saves it; then USR2 goes on to the handler that was
+    there before (submitit's requeue), and SIGTERM ends the process with SystemExit, which leaves no result for
+    submitit: a requeued job resumes from this checkpoint, a cancelled one is reported as ended without a result
+    (harness.app.slurm). Every rank stops at the step rank 0 decides (the Meter's `_rank0_decides`); a second
+    signal goes straight to the handler that was there before (the CLI's: stop now)."""
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
+        self.requested: int | None = None  # the signal received, if any
+        self.acted = False  # training stopped for it (every rank at the same step)
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if not self.requested:
-            log.warning("SIGTERM: training saves a checkpoint at the end of this step and stops; a rerun resumes there")
-        self.requested = True
+        import signal
+
+        if self.requested is not None:  # a second signal
+            previous = self._previous.get(signum)
+            if callable(previous):
+                previous(signum, frame)
+            return
+        self.requested = signum
+        name = signal.Signals(signum).name
+        log.warning("%s: training saves a checkpoint at the end of this step and stops; a rerun resumes there", name)
 
     def __enter__(self) -> StopOnSigterm:
         import signal
         import threading
 
         if threading.current_thread() is threading.main_thread():  # Python handles signals there only
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            for sig in (signal.SIGTERM, signal.SIGUSR2):
+                previous = signal.signal(sig, self._handle)
+                self._previous[sig] = signal.SIG_DFL if previous is None else previous  # None: set outside Python
         return self
 
     def __exit__(self, *exc: Any) -> None:
         import signal
 
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-        if self.requested and exc[0] is None:
-            raise SystemExit(128 + signal.SIGTERM)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        if self.requested is None or exc[0] is not None:
+            return
+        previous = self._previous.get(self.requested)
+        if self.acted:
+            if self.requested == signal.SIGUSR2 and callable(previous):
+                previous(self.requested, None)  # submitit: requeue, then exit
+            raise SystemExit(128 + self.requested)
+        # it came after the last step: what the process would have done with it without this block
+        if callable(previous):
+            previous(self.requested, None)
+        elif previous == signal.SIG_DFL:
+            raise SystemExit(128 + self.requested)
 
 
 def _meter_callback(checkpoints: Path, already: float, resumed_step: int, every_s: float, stop: StopOnSigterm):
@@ -353,9 +377,10 @@ def _meter_callback(checkpoints: Path, already: float, resumed_step: int, every_
             # A slow save (a full model's weights and optimizer) stretches the interval: saving stays <= 10 % of
             # the wall time.
             due = time.perf_counter() - self.saved_at >= max(every_s, 9 * self.save_took)
-            due, stopping = _rank0_decides((due, stop.requested))
+            due, stopping = _rank0_decides((due, stop.requested is not None))
             control.should_save = control.should_save or due or stopping
             control.should_training_stop = control.should_training_stop or stopping
+            stop.acted = stop.acted or stopping
             self._saving(state, control)
 
         def on_epoch_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:

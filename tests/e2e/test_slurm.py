@@ -253,5 +253,5 @@ def test_no_sbatch_or_no_such_partition_stops_before_anything_is_submitted(slurm
     bare.mkdir()
     no_slurm = run_harness(*SLURM, *sweep, env={"PATH": str(bare)})
     assert no_slurm.returncode == 2, no_slurm.stderr[-2000:]
-    assert "`sbatch` is not on PATH" in no_slurm.stderr
+    assert "`sbatch`, `sinfo`, `scontrol` not on PATH" in no_slurm.stderr
     assert not _squeue() and not (tmp_path / "results" / "runs").exists()  # nothing submitted, no run recorded

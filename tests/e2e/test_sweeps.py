@@ -1,5 +1,5 @@
-"""Scheduled sweeps on real launchers: submitit (local executor: real separate job processes), joblib, and two
-harness processes sharing one store. Slurm itself, preemption, requeue and time limits: tests/e2e/test_slurm.py. Every cell is a real SmolLM2
+"""Scheduled sweeps on real launchers: submitit (local executor: real separate job processes) and joblib. Slurm
+itself, preemption, requeue, time limits and two sweeps sharing one store: tests/e2e/test_slurm.py. Every cell is a real SmolLM2
 evaluation; "computed once" is read from the records themselves (each names the run that wrote it).
 """
 
@@ -102,21 +102,3 @@ def test_a_killed_submitit_sweep_resumed_with_joblib_computes_every_cell_once(tm
     assert listing.returncode == 0, listing.stderr
     assert killed["run_id"] in listing.stdout and "interrupted" in listing.stdout
     assert resumed["run_id"] in listing.stdout and "finished" in listing.stdout
-
-
-def test_two_processes_on_one_store_compute_each_cell_once(tmp_path):
-    """Two sweeps of the same two cells started at once on one store: each cell is computed by exactly one of
-    them (the other waits on the cell's lock, then reuses it); both end well, with every file sound."""
-    sweep = ["-m", *SMALL, "finetune=none", "task=helpdesk_en,general_en", *_store_args(tmp_path)]
-    procs = [_start([*sweep, f"hydra.sweep.dir={tmp_path / f'out{i}'}"]) for i in range(2)]
-    outs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [o[-2000:] for o in outs]
-
-    records = _sound(Store(tmp_path / "results"))
-    assert len(records) == 2
-    runs = manifests(tmp_path / "results")
-    computed = [computed_by(records, r["run_id"]) for r in runs]
-    assert len(runs) == 2 and not computed[0] & computed[1]
-    assert computed[0] | computed[1] == {r["cell_id"] for r in records}
-    for run, mine in zip(runs, computed, strict=True):
-        assert {c["cell_id"] for c in run["cells"] if c["status"] == "computed"} == mine

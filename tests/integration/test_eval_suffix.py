@@ -61,6 +61,6 @@ def test_the_read_positions_follow_lm_eval_s_truncation_and_padding():
     reqs.append((("z", "w"), [7, 0], [3]))
     table = _first_read_positions(reqs, max_length=4)
     # inp = (ctx + cont)[-(max_length + 1):][:-1]; lm-eval reads its last len(cont) positions
-    assert table == {(5, 6, 7, 8): 2, (5, 6, 7): 2, (3, 4, 5, 6): 2, (7,): 1}
+    assert table == {hash(k): v for k, v in {(5, 6, 7, 8): 2, (5, 6, 7): 2, (3, 4, 5, 6): 2, (7,): 1}.items()}
     # a row that ends in token 0 (lm-eval's padding value) loses it in the key, on both sides of the lookup
-    assert _unpadded([2, 3, 4, 5, 6, 0, 0]) == (2, 3, 4, 5, 6) and _unpadded([0, 0]) == ()
+    assert _unpadded([2, 3, 4, 5, 6, 0, 0]) == hash((2, 3, 4, 5, 6)) and _unpadded([0, 0]) == hash(())

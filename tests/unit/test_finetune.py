@@ -125,3 +125,21 @@ def test_a_sigterm_while_training_saves_at_the_step_s_end_stops_then_exits(tmp_p
         meter.on_step_end(args, state, control)
         assert control.should_save and control.should_training_stop and control.should_log
     assert ended.value.code == 143 and signal.getsignal(signal.SIGTERM) is before
+    # USR2 (Slurm's time-limit warning): the same save and stop, then the handler that was there (submitit's
+    # requeue); a signal after the last step only goes to that handler
+    seen: list[int] = []
+    old = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
+    try:
+        stop = StopOnSigterm()
+        meter = _meter_callback(tmp_path, already=0.0, resumed_step=0, every_s=3600.0, stop=stop)
+        with pytest.raises(SystemExit) as ended, stop:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            control = TrainerControl()
+            meter.on_step_end(args, state, control)
+            assert control.should_save and control.should_training_stop
+        assert ended.value.code == 128 + signal.SIGUSR2 and seen == [signal.SIGUSR2]
+        with StopOnSigterm():
+            os.kill(os.getpid(), signal.SIGUSR2)  # no step ends after it
+        assert seen == [signal.SIGUSR2, signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, old)

@@ -22,6 +22,8 @@ SACCT = """12_0|COMPLETED|vm
 # `scontrol show job -o 14`: a running task, a failed one, and the array's pending rest on one line
 SCONTROL = """JobId=15 ArrayJobId=14 ArrayTaskId=0 JobName=submitit JobState=RUNNING Reason=None ExitCode=0:0 NodeList=vm
 JobId=16 ArrayJobId=14 ArrayTaskId=1 JobName=submitit JobState=FAILED Reason=NonZeroExitCode ExitCode=0:9 NodeList=vm
+JobId=17 ArrayJobId=14 ArrayTaskId=4 JobName=submitit JobState=CONFIGURING Reason=None ExitCode=0:0 NodeList=vm
+JobId=18 ArrayJobId=14 ArrayTaskId=5 JobName=submitit JobState=REQUEUE_HOLD Reason=None ExitCode=0:0 NodeList=vm
 JobId=14 ArrayJobId=14 ArrayTaskId=2-3 JobName=submitit JobState=PENDING Reason=Resources ExitCode=0:0 NodeList=(null)
 """
 
@@ -74,13 +76,30 @@ def test_without_accounting_scontrol_tells_and_a_forgotten_job_is_over(tmp_path,
     assert states(["14", "9"]) == [
         ("14_0", "RUNNING", "vm"),
         ("14_1", "FAILED", "vm"),
+        ("14_4", "RUNNING", "vm"),  # scontrol's states sacct does not print: not an end
+        ("14_5", "PENDING", "vm"),
         ("14", "PENDING", "(null)"),  # a range of tasks not started yet: none of them is known by its own id
         ("9", GONE, ""),
     ]
-    seen = _watched(["14_0", "14_1", "14_2", "9_0"])
+    seen = _watched(["14_0", "14_1", "14_2", "14_4", "14_5"])
     assert seen == {
         "14_0": ("RUNNING", False),
         "14_1": ("FAILED", True),
         "14_2": ("UNKNOWN", False),  # pending inside the range: not over
-        "9_0": (GONE, True),  # forgotten by the controller, so over: its result file decides how it ended
+        "14_4": ("RUNNING", False),
+        "14_5": ("PENDING", False),
     }
+
+
+def test_a_job_the_controller_forgot_is_over_only_after_it_knew_it_and_missed_it_twice():
+    w = watcher()
+    header = "JobID|State|NodeList\n"
+    w._info_dict.update(w.read_info(header + "9_0|RUNNING|vm\n"))
+    assert (w.get_state("9_0", mode="cache"), w.is_done("9_0", mode="cache")) == ("RUNNING", False)
+    w._info_dict.update(w.read_info(header + f"9|{GONE}|\n"))
+    assert w.get_state("9_0", mode="cache") == "RUNNING"  # one miss: the controller may have been busy
+    w._info_dict.update(w.read_info(header + f"9|{GONE}|\n"))
+    assert (w.get_state("9_0", mode="cache"), w.is_done("9_0", mode="cache")) == (GONE, True)
+    w._info_dict.update(w.read_info(header + f"8|{GONE}|\n" * 1))
+    w._info_dict.update(w.read_info(header + f"8|{GONE}|\n"))
+    assert w.is_done("8_0", mode="cache") is False  # never known here (another cluster's?): keeps waiting
