@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from harness.app.register import register_configs
 from harness.errors import HarnessError, PreflightError
 from harness.paths import CONF_DIR
+from harness.paths import resolve as resolve_path
 from harness.secrets import redact_logs, register_key_env
 
 log = logging.getLogger("harness")
@@ -224,6 +225,27 @@ def _stop(message: str) -> None:
     sys.exit(2)
 
 
+def _prepare_first(configs: list[DictConfig]) -> None:
+    """The embedded models of the batch, prepared before its first job: preparing Gemma-3 (GGUF to an HF folder)
+    needs 2.6 GB, and done later in this process it came on top of what the jobs before it hold (3.0 GiB in the
+    default job, its peak; issue 34). A model that cannot be prepared is left to its job's preflight to report."""
+    from omegaconf import OmegaConf
+
+    from harness.memory import release
+    from harness.models.embedded import prepare
+
+    seen: set[str] = set()
+    for cfg in configs:
+        if cfg.model.source != "embedded" or cfg.model.name in seen:
+            continue
+        seen.add(cfg.model.name)
+        try:
+            prepare(OmegaConf.to_object(cfg.model), resolve_path(str(cfg.paths.cache)))
+        except HarnessError:
+            pass
+    release()
+
+
 def launch_local(launcher: Any, job_overrides: Any, initial_job_idx: int) -> list[Any]:
     """The harness launcher's run of a batch in this process: Hydra's basic launcher, with the configs
     check_jobs composed and validated (a job it did not list is composed here and checks itself when it
@@ -234,6 +256,7 @@ def launch_local(launcher: Any, job_overrides: Any, initial_job_idx: int) -> lis
     setup_globals()
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    _prepare_first([COMPOSED[tuple(o)] for o in job_overrides if tuple(o) in COMPOSED])
     log.info("Launching %d jobs locally", len(job_overrides))
     runs = []
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
