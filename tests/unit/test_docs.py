@@ -89,7 +89,7 @@ def test_the_readmes_ci_time_is_the_measured_one():
 def test_the_readmes_default_job_time_is_the_measured_one():
     """The README's `make run` row quotes bench/results/default_job_time.json (bench/default_job_time.py: a fresh
     clone, an empty harness cache and results store, set-up included): its minutes, set-up seconds, date, machine
-    and exit code, within the issue's 15 minutes."""
+    and exit code, within the issue's 15 minutes, and the memory peak of its process tree."""
     import json
 
     run = json.loads((REPO_ROOT / "bench" / "results" / "default_job_time.json").read_text())
@@ -100,6 +100,8 @@ def test_the_readmes_default_job_time_is_the_measured_one():
     assert f"set-up {run['setup_s']} s" in row and f"exit {run['exit_code']}" in row
     assert ("AVX-512" if run["cpu"]["avx512"] else "AVX2-only") in row
     assert run["exit_code"] == 0 and run["wall_s"] <= run["goal_s"] == 15 * 60
+    peak = run["memory"]["tree_peak_gib"]  # the whole process tree's resident memory (bench/proctree.py)
+    assert f"memory peak **{peak:.2f} GiB**" in row, row
 
 
 def _readme_results():
