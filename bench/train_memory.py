@@ -4,7 +4,8 @@ models (issue 34):
     peft's own dropout, glibc's malloc;
   - after: the default job now: logits only where the loss is (harness/finetune/loss.py), one row per pass
     (finetune.micro_batch_size=1, 8 rows per optimizer step as before), LoRA dropout with 1-byte masks
-    (harness/finetune/lora_dropout.py), jemalloc when installed (harness/memory.py).
+    (harness/finetune/lora_dropout.py), jemalloc when installed (harness/memory.py);
+  - recompute: `after` with finetune.gradient_checkpointing=true (activations recomputed in the backward pass).
 
     python bench/train_memory.py [--models smollm2-135m gemma3-270m] [--n 64]
 
@@ -45,7 +46,8 @@ from harness.plan.cells import plan_cell
 import harness.finetune.train as train_module
 micro = "null" if mode == "before" else "1"
 cfg = compose_jobs([f"model={model}", "task=helpdesk_en", "finetune=lora", f"finetune.n_train={n}",
-                    f"finetune.micro_batch_size={micro}", f"paths.artifacts={root}"], sweep=False, check=False)[0]
+                    f"finetune.micro_batch_size={micro}", f"paths.artifacts={root}",
+                    f"finetune.gradient_checkpointing={mode == 'recompute'}"], sweep=False, check=False)[0]
 cell = plan_cell(cfg)
 base = weights_location(cell.model, cell.cache_dir)
 if mode == "before":
@@ -65,7 +67,7 @@ print("RESULT " + json.dumps({"peak_rss": resource.getrusage(resource.RUSAGE_SEL
 def one(model: str, n: int, mode: str) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env.pop("LD_PRELOAD", None)
-    if mode == "after":
+    if mode != "before":
         sys.path.insert(0, str(ROOT))
         from harness.memory import jemalloc_path
 
@@ -90,12 +92,15 @@ def main() -> int:
     out: dict = {"date": dt.date.today().isoformat(), "n_examples": a.n, "cpus": os.cpu_count(), "models": {}}
     gib = 1024**3
     for model in a.models:
-        runs = {mode: one(model, a.n, mode) for mode in ("before", "after")}
-        whole, kept = runs["before"], runs["after"]
+        runs = {mode: one(model, a.n, mode) for mode in ("before", "after", "recompute")}
+        whole, kept, rec = runs["before"], runs["after"], runs["recompute"]
         out["models"][model] = {
             **runs,
             "peak_rss_ratio": round(kept["peak_rss"] / whole["peak_rss"], 3),
             "tokens_per_s_ratio": round(kept["tokens_per_s"] / whole["tokens_per_s"], 3),
+            # finetune.gradient_checkpointing against `after`
+            "recompute_peak_rss_ratio": round(rec["peak_rss"] / kept["peak_rss"], 3),
+            "recompute_tokens_per_s_ratio": round(rec["tokens_per_s"] / kept["tokens_per_s"], 3),
             "estimate_over_measured": round(kept["estimate"] / kept["peak_rss"], 3) if kept["estimate"] else None,
         }
         r = out["models"][model]
@@ -103,7 +108,9 @@ def main() -> int:
             f"{model}: peak RSS {whole['peak_rss'] / gib:.2f} -> {kept['peak_rss'] / gib:.2f} GiB "
             f"(x{r['peak_rss_ratio']}, {kept['allocator']}), tokens/s {whole['tokens_per_s']:.1f} -> "
             f"{kept['tokens_per_s']:.1f} (x{r['tokens_per_s_ratio']}); estimate / measured {r['estimate_over_measured']}"
-            f"; RSS before the model {kept['rss_before_model'] / gib:.2f} GiB",
+            f"; RSS before the model {kept['rss_before_model'] / gib:.2f} GiB; gradient checkpointing: peak "
+            f"{rec['peak_rss'] / gib:.2f} GiB (x{r['recompute_peak_rss_ratio']}), tokens/s "
+            f"{rec['tokens_per_s']:.1f} (x{r['recompute_tokens_per_s_ratio']})",
             flush=True,
         )
     out["load_average_before"] = [round(x, 2) for x in load_before]

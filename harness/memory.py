@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 JEMALLOC = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2")
-_LOADED = "HARNESS_PRELOADED"  # set for the restarted process: never restart twice
+_LOADED = "HARNESS_PRELOADED"
+_ALL_ARENAS = 4096  # jemalloc's MALLCTL_ARENAS_ALL  # set for the restarted process: never restart twice
 
 
 def jemalloc_path() -> str | None:
@@ -68,13 +69,17 @@ def python_env(env: dict[str, str]) -> dict[str, str]:
 
 def release() -> None:
     """Give freed memory back to the system between stages: a later stage's peak then starts from what is live,
-    not from what an earlier stage once held (glibc keeps freed heap pages; jemalloc returns them on its own)."""
+    not from what an earlier stage once held (glibc keeps freed heap pages; jemalloc keeps them for seconds)."""
     gc.collect()
-    if allocator() == "system" and sys.platform.startswith("linux"):
-        try:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        if allocator() == "system":
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+        else:  # jemalloc returns freed pages only after its decay time (10 s): purge every arena now
+            ctypes.CDLL(None).mallctl(b"arena.%d.purge" % _ALL_ARENAS, None, None, None, ctypes.c_size_t(0))
+    except (OSError, AttributeError):
+        pass
 
 
 class PeakMemory:

@@ -74,6 +74,9 @@ def served(
 ) -> Iterator[str]:
     """Yields the server's OpenAI base URL (http://127.0.0.1:PORT/v1); stops the server on the way out. `chat`:
     False for a model without a chat template (it is warmed up, and used, through /v1/completions)."""
+    from harness.memory import release
+
+    release()  # what the stages before freed goes back first: the server's memory comes on top of ours
     port = free_port()
     cmd = [
         sys.executable,

@@ -136,6 +136,10 @@ class FinetuneConfig:
     save_every_s: float = 60.0  # and every N seconds and at each epoch end, so short runs checkpoint too
     logging_steps: int = 5  # loss-curve resolution
     val_examples: int = 64  # validation examples for the final validation loss
+    # Recompute each layer's activations in the backward pass instead of keeping them (transformers' gradient
+    # checkpointing): the same loss curve and weights, less memory, more compute (bench/train_memory.py measures
+    # both). For when memory, not time, binds; not part of the hash.
+    gradient_checkpointing: bool = False
 
 
 TRAINING_USE = ("no", "opt_in", "opt_out", "yes", "unknown")

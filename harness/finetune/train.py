@@ -76,7 +76,17 @@ def _estimate(
     answer = max(sum(1 for x in e.labels if x != IGNORE) for e in examples) + 1
     weight_bytes = 0.5 if f.method == "qlora" else {"fp32": 4, "bf16": 2, "fp16": 2}[precision]
     kept = rows * (answer if answer_only else longest)
-    return training_bytes(arch, facts.n_params, weight_bytes, f.method, rows * longest, kept, device_kind, f.lora.r)
+    return training_bytes(
+        arch,
+        facts.n_params,
+        weight_bytes,
+        f.method,
+        rows * longest,
+        kept,
+        device_kind,
+        f.lora.r,
+        f.gradient_checkpointing,
+    )
 
 
 def _as_rows(examples: list[Example]) -> list[dict[str, list[int]]]:
@@ -139,6 +149,15 @@ def _load_model(spec: TrainSpec, base: str, precision: str, device_kind: str) ->
     if path is not None:
         prefix.check_path(path, model.config, spec.model.name)
     model.config.use_cache = False  # caching is for generation; during training it only costs memory
+    if spec.finetune.gradient_checkpointing:
+        if getattr(model, "supports_gradient_checkpointing", False):
+            # non-reentrant: the frozen embeddings' outputs need no requires_grad for the adapters' gradients
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            log.warning(
+                "finetune.gradient_checkpointing: %s does not support it; training keeps every activation",
+                spec.model.name,
+            )
     return model
 
 
@@ -607,6 +626,7 @@ def _train_locked(
             # the peak, what the process held before training, the allocator, and the estimate to compare
             "memory": {**mem.section(), "estimate": estimate},
             "micro_batch_size": f.batch_size // micro_split(f),
+            "gradient_checkpointing": bool(getattr(model, "is_gradient_checkpointing", False)),
             "lora_dropout_fused": fused,
             "precision": precision,
             "device": _device_info(device_kind),

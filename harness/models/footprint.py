@@ -12,7 +12,8 @@ compares with the device and that each trained artifact stores next to its measu
 - activations: what autograd keeps for the backward pass, per token of one forward/backward pass (a micro-batch)
   and per layer: ACTIVATION_FLOATS x (hidden + intermediate + query width + 2 x key/value width) floats. The factor
   was measured with saved-tensor hooks on both embedded models (LoRA on every linear, 1-byte dropout masks): 3.7
-  on SmolLM2-135M, 4.2 on Gemma-3-270M.
+  on SmolLM2-135M, 4.2 on Gemma-3-270M. With gradient checkpointing: each layer's input (hidden floats per token)
+  plus one layer's activations.
 - output layer: the logits the loss reads (the answer tokens of a pass, or every token where the model cannot
   keep only those), their log-softmax and its gradient: 3 x positions x vocabulary x 4 bytes. This is the term
   that grows with the vocabulary (49,152 for SmolLM2, 262,144 for Gemma-3, 151,936 for Qwen).
@@ -89,14 +90,18 @@ def training_bytes(
     logit_positions: int,
     device_kind: str,
     lora_r: int = 8,
+    checkpointing: bool = False,
 ) -> dict[str, int]:
-    """Each term of the estimate and their total (bytes)."""
+    """Each term of the estimate and their total (bytes). `checkpointing`: gradient checkpointing keeps each
+    layer's input and one layer's activations at a time (the one being recomputed)."""
     trained = n_params if method == "full" else lora_params(a, lora_r) if method in ("lora", "qlora") else 0
+    layer = tokens_per_pass * ACTIVATION_FLOATS * a.per_layer_width * 4
+    activations = tokens_per_pass * a.layers * a.hidden * 4 + layer if checkpointing else layer * a.layers
     terms = {
         "runtime": CPU_RUNTIME_BYTES if device_kind == "cpu" else 0,
         "weights": int(n_params * weight_bytes),
         "trainable_state": int(trained * ADAMW_BYTES),
-        "activations": int(tokens_per_pass * a.layers * ACTIVATION_FLOATS * a.per_layer_width * 4),
+        "activations": int(activations),
         "output_layer": int(3 * logit_positions * a.vocab * 4),
     }
     return {**terms, "total": sum(terms.values())}

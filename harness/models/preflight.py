@@ -94,7 +94,7 @@ def footprint_estimate(
         return evaluation_bytes(arch, n, weight, 8, f.max_length, device.kind)
     rows = min(f.micro_batch_size or f.batch_size, f.batch_size)  # rows per forward/backward pass
     tokens = rows * f.max_length
-    return training_bytes(arch, n, weight, f.method, tokens, tokens, device.kind, f.lora.r)
+    return training_bytes(arch, n, weight, f.method, tokens, tokens, device.kind, f.lora.r, f.gradient_checkpointing)
 
 
 def hub_weights_present(model: ModelConfig) -> bool:
@@ -247,7 +247,8 @@ def check_memory(
 
         gib = 1024**3
         smaller = (
-            " A smaller finetune.micro_batch_size or finetune.max_length lowers the activations and output layer."
+            " A smaller finetune.micro_batch_size or finetune.max_length lowers the activations and output layer;"
+            " finetune.gradient_checkpointing=true lowers the activations at the cost of time."
             if method != "none"
             else ""
         )

@@ -85,3 +85,22 @@ def test_micro_batches_add_up_to_the_batch(smol_dir):
     assert total == pytest.approx(whole_loss, rel=1e-5)
     worst = max(float((summed[k] - whole[k]).norm() / whole[k].norm()) for k in whole)
     assert worst < 1e-3, worst  # each parameter's gradient relative to its size (measured 1.7e-4: fp32 sums)
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(smol_dir):
+    """finetune.gradient_checkpointing recomputes each layer in the backward pass, with the RNG state of the
+    forward pass, so dropout draws the same masks: the same loss and gradients, in train mode."""
+    rows, model, pad = _batch_and_model("smollm2-135m", "lora", smol_dir)
+    _nonzero_b(model)
+    recomputing = copy.deepcopy(model)
+    recomputing.get_base_model().gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert recomputing.is_gradient_checkpointing and not model.is_gradient_checkpointing
+    results = []
+    for m in (model, recomputing):
+        m.train()
+        torch.manual_seed(7)
+        results.append(_step(m, collate(pad, answer_only=True)(rows)))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-6)
+    worst = max(float((grads_a[k] - grads_b[k]).norm() / grads_a[k].norm()) for k in grads_a)
+    assert worst < 1e-5, worst

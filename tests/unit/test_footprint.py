@@ -4,6 +4,9 @@ it, finetune.micro_batch_size's checks and hash, and the allocator helpers (harn
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -25,6 +28,9 @@ def test_training_terms_by_hand():
         "output_layer": 3 * 10 * 1000 * 4,  # 120,000
         "total": int(0.6 * GIB) + 400_000 + 131_072 + 512_000 + 120_000,
     }
+    recomputed = training_bytes(TINY, 100_000, 4, "lora", 50, 10, "cpu", 4, checkpointing=True)
+    # each layer's input (64 floats per token, 2 layers) + one layer's activations
+    assert recomputed["activations"] == 50 * 2 * 64 * 4 + 50 * 4 * (64 + 128 + 64 + 64) * 4 == 281_600
     full = training_bytes(TINY, 100_000, 2, "full", 50, 50, "cuda")
     assert (full["runtime"], full["trainable_state"], full["output_layer"]) == (0, 1_600_000, 600_000)
     ev = evaluation_bytes(TINY, 100_000, 4, batch=8, context=20, device_kind="cuda")
@@ -111,6 +117,28 @@ def test_python_env_and_peak():
     assert s["peak_bytes"] >= s["start_bytes"] + 60 * 1024 * 1024
     assert s["kind"] == "process RSS (sampled)" and s["allocator"] in ("jemalloc", "system")
     del block
+
+
+@pytest.mark.parametrize("allocator", ["jemalloc", "system"])
+def test_release_gives_freed_heap_back_at_once(allocator):
+    """Many small freed blocks stay in the allocator (jemalloc for its decay time, glibc in its arenas) until
+    release() hands them back; the load stage's server starts right after it (issue 34)."""
+    from harness.memory import jemalloc_path
+
+    if allocator == "jemalloc" and jemalloc_path() is None:
+        pytest.fail("libjemalloc2 is not installed: scripts/setup.sh installs it")
+    code = (
+        "import gc, psutil, torch\n"
+        "from harness.memory import allocator, release\n"
+        "rss = lambda: psutil.Process().memory_info().rss\n"
+        "blocks = [torch.ones(100, 100) for _ in range(20000)]\n"  # 800 MB in 40 KB pieces
+        "del blocks; gc.collect(); freed = rss()\n"
+        "release(); print(allocator(), (freed - rss()) >> 20)\n"
+    )
+    env = {**os.environ, "LD_PRELOAD": jemalloc_path() or "" if allocator == "jemalloc" else ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    name, given_back = out.split()
+    assert name == allocator and int(given_back) >= 50, out
 
 
 def test_validate_rejects_a_zero_micro_batch():
