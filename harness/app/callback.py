@@ -38,6 +38,8 @@ def finish(config: DictConfig, folder: Path, run_id: str | None = None) -> None:
         return
     from omegaconf import OmegaConf
 
+    from harness.compare.shape import describe as describe_shape
+    from harness.compare.shape import preview_command
     from harness.report.from_store import collect_outcomes, report_from_store
     from harness.store import Store
 
@@ -66,6 +68,9 @@ def finish(config: DictConfig, folder: Path, run_id: str | None = None) -> None:
     for o in outcomes:
         if o["status"] == "done" and o.get("message"):  # an API cell with failed requests: run again to finish
             print(f"\nINCOMPLETE: {o['model']} x {o['task']}: {o['message']}; run again to resend only those")
+    for o, shape in _off_shape(store, outcomes):
+        command = preview_command(o["task"], o["model"], o.get("step") == "baseline")
+        print(f"\nANSWER SHAPE: {o['model']} x {o['task']}: {describe_shape(shape, command)}")
     for o in broken:
         if o["status"] == "stopped_by_budget":
             print(f"\nSTOPPED BY THE BUDGET: {o['model']} x {o['task']}\n{o['message']}")
@@ -234,6 +239,23 @@ def finish_or_exit(config: DictConfig, folder: Path, run_id: str | None = None) 
             where = f"its traceback could not be written: {e.strerror or e}"
         print(f"\nreport not written: an internal error ({where}).\n{what_is_stored(config, folder)}")
         raise SystemExit(3) from None
+
+
+def _off_shape(store: Any, outcomes: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """This run's cells whose answers are mostly not in the task's shape (harness/compare/shape.py)."""
+    from harness.store.store import DamagedRecord
+
+    found = []
+    for o in outcomes:
+        if o["status"] not in ("done", "skipped") or not o.get("cell_id") or not store.has(o["cell_id"]):
+            continue
+        try:
+            shape = store.load(o["cell_id"])["eval"].get("answer_shape")
+        except DamagedRecord:
+            continue
+        if shape and shape.get("flagged"):
+            found.append((o, shape))
+    return found
 
 
 def what_is_stored(config: DictConfig, folder: Path) -> str:

@@ -153,7 +153,7 @@ def value_problems(cfg: Any) -> list[str]:
         checks.append(f"finetune.method={f.method}: " + did_you_mean(str(f.method), list(methods), "method"))
     if f.precision not in ("auto", "fp32", "bf16", "fp16"):
         checks.append(f"finetune.precision={f.precision}: must be auto, fp32, bf16 or fp16")
-    if e.apply_chat_template not in ("auto", "true", "false"):
+    if str(e.apply_chat_template).lower() not in ("auto", "true", "false"):
         checks.append(f"eval.apply_chat_template={e.apply_chat_template}: must be auto, true or false")
     from harness.models.prompts import PROMPT_FORMATS
 

@@ -73,6 +73,14 @@ class TaskConfig:
     # lm-eval's own tasks only (a task folder's YAML says it itself): how it is scored, so an API baseline can be
     # refused before any request on a log-likelihood task. null = not stated (treated as generative).
     output_type: str | None = None
+    # How the task is meant to be prompted (the YAML's metadata.harness.prompt_format): chat (the prompt goes in
+    # a chat turn: the model's chat template, a chat API's messages), plain (the text as it is) or model (the
+    # model's own default, model.prompt_format). A run overrides it with eval.apply_chat_template=true|false.
+    prompt_format: str = "model"
+    # A generative task's answer shape (metadata.harness.answer_pattern): a regular expression every scored
+    # answer should match in full; answers that do not, or are far longer than any reference, are counted
+    # (harness/compare/shape.py) and a row where many are is flagged.
+    answer_pattern: str | None = None
 
 
 @dataclass
@@ -254,7 +262,8 @@ class EvalConfig:
     batch_size: int = 8
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 1234  # passed to lm-eval for python/numpy/torch/few-shot seeds
-    apply_chat_template: str = "auto"  # auto (follow model.prompt_format) | "true" | "false"
+    # auto: the task's prompt_format, else the model's (model.prompt_format) | "true" (chat) | "false" (plain)
+    apply_chat_template: str = "auto"
     # Format consistency: k answers per item sampled at `sample_temperature`, and how often they agree
     # (harness/compare/consistency.py). 1 = one greedy answer. With k > 1 the score is lm-eval's on the first
     # answer, and an API cell sends k requests per item (each metered and paid).

@@ -74,7 +74,7 @@ def cli_command(cell: BaselineCell, margs: dict[str, Any]) -> str:
         str(cell.task.num_fewshot),
         "--seed",
         str(cell.eval.seed),
-        "--apply_chat_template",
+        *(["--apply_chat_template"] if cell.apply_chat_template else []),
     ]
     if cell.task.limit is not None:
         parts += ["--limit", str(cell.task.limit)]

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.execute.base import Execution
-from harness.execute.local import consistency_section, seeds
+from harness.execute.local import consistency_section, prompt_section, seeds
 from harness.spec.cell import BaselineCell, Endpoint
 from harness.store import Store
 from harness.store.record import build_record, now_iso
@@ -41,7 +41,8 @@ def eval_section(cell: BaselineCell, out: Any) -> dict[str, Any]:
     return {
         "backend": "lm-eval/harness-chat-api",
         "model_args": {k: v for k, v in out.model_args.items() if k not in ("cache_path",)},
-        "apply_chat_template": True,
+        "apply_chat_template": cell.apply_chat_template,
+        **prompt_section(cell, out.samples),
         "num_fewshot": cell.task.num_fewshot,
         "limit": cell.task.limit,
         "temperature": b.temperature,

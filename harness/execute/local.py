@@ -111,6 +111,7 @@ def eval_section(cell: Cell, out: Any, device: Any, memory: dict[str, Any] | Non
         "model_args": out.model_args,
         "batch_size": cell.eval.batch_size,
         "apply_chat_template": cell.apply_chat_template,
+        **prompt_section(cell, out.samples),
         "num_fewshot": cell.task.num_fewshot,
         "limit": cell.task.limit,
         "seeds": seeds(cell.eval.seed),
@@ -121,6 +122,17 @@ def eval_section(cell: Cell, out: Any, device: Any, memory: dict[str, Any] | Non
             "used": devices_used(device.kind),
         },
         "lm_eval_cli": out.cli,
+    }
+
+
+def prompt_section(cell: Any, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the prompts were sent and whether the answers came back in the task's shape (issue 36)."""
+    from harness.compare.shape import answer_shape
+
+    return {
+        "prompt_format": "chat" if cell.apply_chat_template else "plain",
+        "prompt_format_from": cell.prompt_decided_by,  # run (eval.apply_chat_template) | task | model
+        "answer_shape": answer_shape(samples, cell.task_spec.output_type, cell.task.answer_pattern),
     }
 
 

@@ -29,10 +29,18 @@ from harness.tasks import TaskSpec, load_task
 from harness.util import content_id  # noqa: F401 - re-exported
 
 
-def uses_chat_template(model: ModelConfig, ev: EvalConfig) -> bool:
-    if ev.apply_chat_template == "auto":
-        return is_chat(model.prompt_format)  # the tokenizer's own template, or a seed model's format
-    return ev.apply_chat_template == "true"
+def prompt_choice(model: ModelConfig | None, ev: EvalConfig, task: TaskConfig) -> tuple[bool, str]:
+    """(whether the prompt goes in a chat turn, who decided: run | task | model). `model` None: a chat API,
+    whose own default is a chat turn (plain sends the rendered text as one user message). A model without a
+    chat format (prompt_format: plain) gets plain text unless the run itself asks for its tokenizer's template."""
+    asked = str(ev.apply_chat_template).lower()  # `=false` on the command line arrives as False, then "False"
+    if asked in ("true", "false"):
+        return asked == "true", "run"
+    if model is not None and not is_chat(model.prompt_format):
+        return False, "model"
+    if task.prompt_format in ("chat", "plain"):
+        return task.prompt_format == "chat", "task"
+    return True, "model"  # the tokenizer's own template, a seed model's format, or a chat API's messages
 
 
 def model_identity(m: ModelConfig) -> dict[str, Any]:
@@ -77,7 +85,7 @@ def plan_cell(cfg: Any) -> Cell:
     finetune: FinetuneConfig = OmegaConf.to_object(cfg.finetune) if OmegaConf.is_config(cfg) else cfg.finetune
     ev: EvalConfig = OmegaConf.to_object(cfg.eval) if OmegaConf.is_config(cfg) else cfg.eval
     spec = load_task(task)
-    chat = uses_chat_template(model, ev)
+    chat, decided_by = prompt_choice(model, ev, task)
     from harness.data.sets import datasets_root
 
     train = make_train_spec(
@@ -115,6 +123,7 @@ def plan_cell(cfg: Any) -> Cell:
         train=train,
         eval=ev,
         apply_chat_template=chat,
+        prompt_decided_by=decided_by,
         results_dir=resolve(cfg.paths.results),
         cache_dir=resolve(cfg.paths.cache),
         artifacts_dir=resolve(cfg.paths.artifacts),
@@ -163,6 +172,9 @@ def plan_baseline(cfg: Any) -> BaselineCell:
     }
     if task.split != "test":
         identity["eval"]["split"] = task.split
+    chat, decided_by = prompt_choice(None, ev, task)
+    if not chat:  # only when plain, so the ids of chat cells (every one before the option) stay the same
+        identity["eval"]["apply_chat_template"] = False
     identity["eval"].update(sampling_identity(ev, spec))
     return BaselineCell(
         id=content_id(identity),
@@ -177,6 +189,8 @@ def plan_baseline(cfg: Any) -> BaselineCell:
         cache_dir=resolve(cfg.paths.cache),
         api_cache=absolute(cfg.paths.api_cache),
         config_snapshot=OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else {},
+        apply_chat_template=chat,
+        prompt_decided_by=decided_by,
     )
 
 

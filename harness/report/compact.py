@@ -27,6 +27,8 @@ SOURCES = {
 }
 
 
+PROMPTS = {"chat": N_("chat turn"), "plain": N_("plain text")}
+
 COLUMN_CLASS = {"model": "wrap", "variant": "wrap", "where": "wrap", "cell": "code"}  # set once per column
 
 
@@ -132,6 +134,16 @@ def columns(has_agreement: bool, has_format: bool) -> list[dict[str, Any]]:
             True,
         ),
         ("egress", _("Data goes to"), _("where this row's prompts and answers go"), False, True),
+        (
+            "prompt",
+            _("Prompt"),
+            _(
+                "chat turn: the prompt went through the model's chat template (an API: as chat messages); "
+                "plain text: the model got the prompt's text as it is"
+            ),
+            False,
+            False,
+        ),
         ("params", _("Params"), "", True, False),
         ("n", "n", _("test items"), True, False),
     ]
@@ -321,6 +333,28 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
                 n=integer(r["n"]),
             )
         )
+    if r.get("off_shape_flagged"):
+        from harness.compare.shape import preview_command
+
+        score_marks += notes.mark(
+            _(
+                "%(off)s of %(n)s answers (%(share)s) are not in the shape the task's answers have (e.g. "
+                '"%(example)s"): the score may measure the prompt\'s format, not the model. See the prompts as '
+                "the model got them: %(command)s",
+                off=integer(r["off_shape"]),
+                n=integer(r["n"]),
+                share=percent(r["off_shape_share"]),
+                example=str(r.get("off_shape_example") or "")[:80],
+                command=preview_command(r["task"], r.get("model_key") or r["model"], r.get("source") == "api"),
+            )
+        )
+    if r.get("mixed_prompts"):
+        score_marks += notes.say(
+            N_(
+                "Rows of this task were prompted in different formats (chat turn or plain text, see the "
+                "Prompt column): their scores differ by the format too."
+            )
+        )
     variant_marks = notes.mark(r.get("train_data_note")) if r.get("train_data_note") else []
     p95 = r.get("p95_s")
     lat_title = ""
@@ -339,6 +373,7 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
         "p95": cell(dec(p95, 2) if _ok(p95) else "-", p95, title=lat_title),
         "forget": _forget(r, notes),
         "egress": _egress(r, notes),
+        "prompt": cell(notes.text(PROMPTS.get(r.get("prompt_format") or "", N_("chat turn")))),
         "params": cell(f"{r['params_m']:.0f}M" if _ok(r.get("params_m")) else _("not disclosed"), r.get("params_m")),
         "n": cell(integer(r["n"]), r["n"]),
         "agree": cell(
@@ -391,7 +426,15 @@ def table_data(rows: list[dict[str, Any]], has_agreement: bool, has_format: bool
         v = r.get(key)
         return "" if v is None else filter_text(v)
 
-    out = [{"c": row_cells(r, cols, notes), "f": [fval(r, k) for k in FILTERS]} for r in rows]
+    formats: dict[Any, set[Any]] = {}
+    for r in rows:
+        formats.setdefault(r.get("task"), set()).add(r.get("prompt_format"))
+    mixed = {t for t, f in formats.items() if len(f) > 1}  # a task whose rows were prompted differently
+
+    def shown(r: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "mixed_prompts": True} if r.get("task") in mixed else r
+
+    out = [{"c": row_cells(shown(r), cols, notes), "f": [fval(r, k) for k in FILTERS]} for r in rows]
     return {
         "columns": cols,
         "rows": out,

@@ -592,6 +592,18 @@ def contention_text(machine: dict[str, Any], runner: bool = False) -> str:
     return _("%(first)s; %(then)s", first=parts[0], then="; ".join(parts[1:])) if len(parts) > 1 else "".join(parts)
 
 
+def shape_columns(shape: dict[str, Any] | None) -> dict[str, Any]:
+    """A record's eval.answer_shape as flat columns (exports are tables): the count, the share, the flag and the
+    first off-shape answer."""
+    shape = shape or {}
+    return {
+        "off_shape": shape.get("off_shape"),
+        "off_shape_share": shape.get("share"),
+        "off_shape_flagged": bool(shape.get("flagged")),
+        "off_shape_example": (shape.get("examples") or [{}])[0].get("answer"),
+    }
+
+
 def egress_columns(r: dict[str, Any]) -> dict[str, Any]:
     """Where the row's prompts and answers go (harness/report/egress.py): `egress` is the filter's value (in_house |
     third_party, never translated), `egress_text` the sentence, the rest the column's parts."""
@@ -665,6 +677,11 @@ def leaderboard(
                 "json_valid": (r["metrics"].get("json_valid") or {}).get("value"),
                 "schema_valid": (r["metrics"].get("schema_valid") or {}).get("value"),
                 # k sampled answers per item (eval.samples): share of items whose k answers all agree
+                # how the prompt was sent (records before the field: from apply_chat_template; API rows were chat)
+                "prompt_format": r["eval"].get("prompt_format")
+                or ("chat" if r["eval"].get("apply_chat_template", True) else "plain"),
+                # generative tasks: answers not in the references' shape (harness/compare/shape.py)
+                **shape_columns(r["eval"].get("answer_shape")),
                 "agree_all": (r.get("consistency") or {}).get("all_agree"),
                 "agree_k": (r.get("consistency") or {}).get("k"),
                 **egress_columns(r),

@@ -63,6 +63,7 @@ class Cell:
     config_snapshot: dict[str, Any]
     hardware: HardwareConfig | None = None  # prices the device it runs on; not part of the id
     base_id: str | None = None  # a tuned cell: the base cell on the same items, computed before it
+    prompt_decided_by: str = "model"  # who chose apply_chat_template: run | task | model (plan.cells.prompt_choice)
 
     kind = "local"
 
@@ -85,7 +86,10 @@ class BaselineCell:
     cache_dir: Path
     api_cache: Path
     config_snapshot: dict[str, Any]
-    apply_chat_template: bool = True  # chat APIs take messages; lm-eval renders the prompt as messages
+    # chat APIs take messages: lm-eval renders the prompt as messages; False (a task or run asking for plain
+    # prompts): the rendered text goes as one user message
+    apply_chat_template: bool = True
+    prompt_decided_by: str = "model"  # run | task | model (plan.cells.prompt_choice)
 
     kind = "api"
 

@@ -156,6 +156,8 @@ def task_config(name: str, path: Path, doc: dict[str, Any]) -> TaskConfig:
         primary_metric=meta.get("primary_metric") or (metrics[0] if metrics else "acc"),
         description=meta.get("description") or "",
         language=meta.get("language"),
+        prompt_format=meta.get("prompt_format") or "model",
+        answer_pattern=meta.get("answer_pattern"),
     )
 
 

@@ -65,6 +65,12 @@ dataset_kwargs:
 training_split: train
 validation_split: validation
 test_split: test
+# The prompt, completion-style: it ends with a cue ("Answer:") that the model continues. Sent as plain text
+# (prompt_format: plain below), every model, base or chat, continues the cue, and the rows of one task compare.
+# Inside a chat turn (prompt_format: chat, or each chat model's default with `model`) the cue is part of the
+# user's message and a small chat model answers with a sentence, which exact match scores as wrong: a chat
+# prompt instead asks the question and says what shape the answer takes. See both with
+# `harness task preview {name}` and `harness task preview {name} eval.apply_chat_template=true`.
 doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
 """
     if kind == "generate":
@@ -99,7 +105,11 @@ metric_list:
     description: One sentence a decision-maker understands.
     language: en
     leakage_field: {leak}  # checked: no validation/test {leak} may repeat or nearly repeat a train {leak}
+    # plain (the text as it is), chat (a chat turn: the chat template) or model (each model's own default)
+    prompt_format: plain
 """
+    if kind == "generate":  # the shape every answer should have, in full; off-shape answers are flagged
+        meta += "    # answer_pattern: '[^\\n]{1,40}'\n"
     return head + body + meta
 
 

@@ -102,7 +102,10 @@ _TEXTS = (
     "metadata.harness.leakage_field",
     "metadata.harness.reference_json",
     "metadata.harness.schema",
+    "metadata.harness.prompt_format",
+    "metadata.harness.answer_pattern",
 )
+PROMPT_FORMATS = ("chat", "plain", "model")  # metadata.harness.prompt_format (docs/tasks.md)
 
 
 def _get(doc: dict[str, Any], dotted: str) -> Any:
@@ -138,6 +141,22 @@ def check_shape(path: Path, doc: dict[str, Any]) -> None:
     for dotted in _TEXTS:
         if (value := _get(doc, dotted)) is not None and not isinstance(value, str):
             raise bad(dotted, "text", value)
+    fmt = _get(doc, "metadata.harness.prompt_format")
+    if fmt is not None and fmt not in PROMPT_FORMATS:
+        raise HarnessError(
+            f"{locate(path, ('metadata', 'harness', 'prompt_format'))}: `metadata.harness.prompt_format: {fmt}` "
+            "must be chat (the prompt goes in a chat turn), plain (sent as text) or model (the model's own "
+            "default). Fix the YAML."
+        )
+    pattern = _get(doc, "metadata.harness.answer_pattern")
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise HarnessError(
+                f"{locate(path, ('metadata', 'harness', 'answer_pattern'))}: `metadata.harness.answer_pattern` "
+                f"is not a regular expression ({e}). Fix the YAML."
+            ) from None
     version = _get(doc, "metadata.version")
     if isinstance(version, dict | list):
         raise bad("metadata.version", "a number or text", version)

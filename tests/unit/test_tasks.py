@@ -168,6 +168,12 @@ def test_new_task_skeleton_passes_check(tmp_path, monkeypatch):
             "validation.jsonl",
         ]
         assert check_task(f"my_{kind}").ok
+        # a completion-style prompt, declared plain: every model continues its "Answer:" cue (issue 36)
+        from harness.tasks import task_config
+
+        path, doc = discover()[f"my_{kind}"]
+        assert task_config(f"my_{kind}", path, doc).prompt_format == "plain"
+        assert "harness task preview" in (folder / f"my_{kind}.yaml").read_text()
     with pytest.raises(HarnessError, match="already exists"):
         new_task("my_generate", "generate", tmp_path)
     with pytest.raises(HarnessError, match="lower-case"):

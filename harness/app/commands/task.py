@@ -1,4 +1,4 @@
-"""`harness task list|check|new|card`: the tasks and their data cards."""
+"""`harness task list|check|new|preview|card`: the tasks, a look at what a model receives, and their data cards."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ def cmd_task(argv: list[str]) -> None:
         help="parent folder (default: tasks/ of the checkout, or ./tasks when installed); outside the "
         "repository, add it to HARNESS_TASKS_PATH",
     )
+    v = sub.add_parser(
+        "preview",
+        help="the first items as the model receives them (prompt, format, stop sequences), its answers and scores",
+        description="Runs the task's first n items on a model (model=NAME) or an API baseline (baseline=NAME) "
+        "without fine-tuning and without storing anything, and prints each rendered prompt, the model's answer "
+        "and its scores. Other arguments are overrides, as for `harness` (eval.apply_chat_template=false, ...).",
+    )
+    v.add_argument("name")
+    v.add_argument("overrides", nargs="*", help="n=3 (items), model=NAME or baseline=NAME, and other overrides")
     d = sub.add_parser("card", help="write the embedded models' stored scores into a task's README")
     d.add_argument("names", nargs="*", help="task names (default: every task with stored results)")
     d.add_argument("--results", default="results")
@@ -46,6 +55,8 @@ def cmd_task(argv: list[str]) -> None:
         bad = [r.task for r in reports if not r.ok]
         if bad:
             raise HarnessError(f"task check found problems in: {', '.join(bad)} (listed above).")
+    elif a.action == "preview":
+        preview(a.name, a.overrides)
     elif a.action == "new":
         from harness.tasks.new import new_task
 
@@ -77,3 +88,30 @@ def cmd_task(argv: list[str]) -> None:
         )
         for t in names:
             print(f"{t}: {write_card(t, store)}")
+
+
+def preview(name: str, overrides: list[str]) -> None:
+    from harness.app.compose import compose_jobs
+    from harness.jobs.preview import render, run_preview
+
+    n, rest = 3, []
+    for o in overrides:
+        if o.startswith("n="):
+            try:
+                n = int(o[2:])
+            except ValueError:
+                n = 0
+            if n < 1:
+                raise HarnessError(f"{o}: the number of items to preview must be a positive whole number (n=3).")
+        else:
+            rest.append(o)
+    if any(o.split("=", 1)[0].lstrip("+~") in ("task", "task.limit", "finetune") for o in rest):
+        raise HarnessError(
+            "task preview takes the task as its first argument, n=N for the items, and runs the model without "
+            "fine-tuning: leave task=, task.limit= and finetune= out."
+        )
+    [cfg] = compose_jobs([f"task={name}", f"task.limit={n}", "finetune=none", *rest], sweep=False, what="previewed")
+    baseline = any(o.split("=", 1)[0] == "baseline" for o in rest)
+    if baseline and cfg.baseline.name in (None, "none"):
+        raise HarnessError("baseline=none: name an API baseline (conf/baseline/) to preview, or leave baseline= out.")
+    print(render(run_preview(cfg, baseline)))
