@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Run a real single-node Slurm cluster (munged + slurmctld + slurmd) on this machine, without systemd, for tests
-# and local runs of the Slurm backend. Everything it writes (config, state, spool, logs, pid files) lives in DIR.
+# Run a real single-node Slurm cluster (munged + slurmctld + slurmd, and slurmdbd on a private MariaDB so that
+# `sacct` works, as on most real clusters) on this machine, without systemd, for tests and local runs of the Slurm
+# backend. Everything it writes (config, state, spool, database, logs, pid files) lives in DIR.
 #   eval "$(scripts/slurm-local.sh start)"   # prints only `export SLURM_CONF=DIR/slurm.conf` on stdout
+#   SLURM_CONF=DIR/slurm-noacct.conf ...     # the same cluster seen by a client without accounting: sacct fails
 #   scripts/slurm-local.sh status            # pid per daemon and the node state; exit 0 if all up, 3 otherwise
 #   scripts/slurm-local.sh stop              # cancels its jobs, stops only the daemons it started
 # DIR (2nd argument) defaults to ${HARNESS_SLURM_DIR:-/tmp/harness-slurm}. Needs root (it re-runs itself with sudo).
-# Each fresh start wipes the cluster's jobs and node state (slurmctld -c); job ids go on from the last run's in DIR.
+# Each fresh start wipes the cluster's jobs and node state (slurmctld -c); job ids go on from the last run's in DIR,
+# and the accounting database (DIR/mariadb) is kept, so sacct still knows the earlier runs' jobs.
 set -euo pipefail
 shopt -s extglob
 export PATH=$PATH:/usr/sbin:/sbin
@@ -29,8 +32,11 @@ tag="HARNESS_SLURM_OWNER=$dir"
 # owned by munge: munged runs as that user and writes its pid file and log there. Not inside DIR, whose parents
 # may be private to root (pytest's and mktemp's folders are 0700), which the munge user could not get through.
 munge_dir=${TMPDIR:-/tmp}/harness-munge-$(printf '%s' "$dir" | sha256sum | cut -c1-12)
-declare -A pidfile=([munged]=$munge_dir/munged.pid [slurmctld]=$dir/slurmctld.pid [slurmd]=$dir/slurmd.pid)
-declare -A logfile=([munged]=$munge_dir/munged.log [slurmctld]=$dir/slurmctld.log [slurmd]=$dir/slurmd.log)
+declare -A pidfile=([munged]=$munge_dir/munged.pid [slurmctld]=$dir/slurmctld.pid [slurmd]=$dir/slurmd.pid
+                    [mariadbd]=$dir/mariadbd.pid [slurmdbd]=$dir/slurmdbd.pid)
+declare -A logfile=([munged]=$munge_dir/munged.log [slurmctld]=$dir/slurmctld.log [slurmd]=$dir/slurmd.log
+                    [mariadbd]=$dir/mariadbd.log [slurmdbd]=$dir/slurmdbd.log)
+daemons=(munged mariadbd slurmdbd slurmctld slurmd)  # in start order; do_stop goes the other way
 
 log() { echo "slurm-local: $*" >&2; }
 
@@ -46,7 +52,12 @@ ours() {  # ours PID: is PID alive and started by this script for this DIR?
 daemon_pid() {  # daemon_pid NAME: print the pid of our running NAME, or fail
     local pid
     pid=$(cat "${pidfile[$1]}" 2>/dev/null) || return 1
-    [[ $pid =~ ^[0-9]+$ ]] && ours "$pid" && echo "$pid"
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    if ours "$pid"; then echo "$pid"; return 0; fi
+    # slurmdbd's command line names no file (it reads the slurmdbd.conf next to $SLURM_CONF): a non-root `status`
+    # can only go by its pid file and its name
+    [ "$1" = slurmdbd ] && [ ! -r "/proc/$pid/environ" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = slurmdbd ] \
+        && echo "$pid"
 }
 
 spawn() {  # spawn NAME CMD...: start a daemon carrying our tag, with no file descriptor of ours
@@ -106,13 +117,15 @@ do_stop() {
             done
         fi
     fi
-    for name in slurmd slurmctld munged; do
+    for name in slurmd slurmctld slurmdbd mariadbd munged; do
         if pid=$(daemon_pid "$name"); then
             log "stopping $name (pid $pid)"
             stop_pids "$pid"
         fi
         [ "$name" = munged ] || rm -f "${pidfile[$name]}"  # munged removes its own; the dir is not ours to write
     done
+    # munged's pid and log folder (outside DIR, named after it): gone with the munged we started
+    if ! daemon_pid munged >/dev/null && [ -d "$munge_dir" ]; then rm -rf "$munge_dir"; fi
     # Anything else we started (a slurmstepd whose job did not go away).
     mapfile -t left < <(tagged_pids)
     if [ ${#left[@]} -gt 0 ]; then
@@ -123,7 +136,7 @@ do_stop() {
 
 do_status() {
     local name pid rc=0 state
-    for name in munged slurmctld slurmd; do
+    for name in "${daemons[@]}"; do
         if pid=$(daemon_pid "$name"); then
             echo "$name: running, pid $pid"
         elif [ "$name" = munged ] && munge_ok; then
@@ -141,13 +154,18 @@ do_status() {
 }
 
 install_packages() {
-    command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null \
-        && command -v sinfo >/dev/null && return 0
-    log "installing slurm and munge with apt"
+    local c missing=
+    for c in slurmctld slurmd munged sinfo slurmdbd sacctmgr mariadbd mariadb-install-db mariadb; do
+        command -v "$c" >/dev/null || missing=1
+    done
+    [ -z "$missing" ] && return 0
+    log "installing slurm, slurmdbd, munge and mariadb with apt"
     local sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
     "${sudo[@]}" apt-get update -q >&2
+    # MariaDB's -core packages: the server and client programs without mariadb-server's system service and
+    # /etc/mysql setup, which this script does not use (it runs its own mariadbd on a datadir in DIR).
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
-        slurmctld slurmd slurm-client munge >&2
+        slurmctld slurmd slurm-client slurmdbd munge mariadb-server-core mariadb-client-core >&2
 }
 
 start_munge() {
@@ -171,19 +189,19 @@ start_munge() {
     fail munged "munged does not answer"
 }
 
-free_ports() {  # print two TCP ports nobody listens on, from a random spot in 20000-29999
+free_ports() {  # free_ports N: print N TCP ports nobody listens on, from a random spot in 20000-29999
     # (below the kernel's ephemeral range, so an outgoing connection does not take it meanwhile)
     local used p n=0
     used=$(ss -Htln | awk '{print $4}' | sed 's/.*://')
     p=$((20000 + RANDOM % 9000))
-    while [ $n -lt 2 ]; do
+    while [ $n -lt "$1" ]; do
         grep -qx "$p" <<<"$used" || { echo "$p"; n=$((n + 1)); }
         p=$((p + 1))
     done
 }
 
-write_conf() {
-    local host nodeline mem cpus ports
+write_conf() {  # slurm.conf (ports: global, from free_ports) and slurm-noacct.conf
+    local host nodeline mem cpus
     host=$(hostname -s)
     # slurmd -C reports this machine's NodeName/CPUs/sockets/cores/RealMemory (first line; the second is UpTime).
     nodeline=$(slurmd -C | head -1)
@@ -192,7 +210,6 @@ write_conf() {
     # Claim 5% less memory than there is: a node whose slurmd reports less than RealMemory gets drained.
     mem=$((mem * 95 / 100))
     nodeline=${nodeline/RealMemory=+([0-9])/RealMemory=$mem}
-    mapfile -t ports < <(free_ports)
     cat >"$conf" <<EOF
 # Written by scripts/slurm-local.sh for a single-node cluster on $host; rewritten on each fresh start.
 ClusterName=harness
@@ -212,8 +229,10 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 # Without a default, a job that does not ask for memory gets the whole node's and the jobs run one at a time.
 DefMemPerCPU=$((mem / cpus))
-# No slurmdbd: nothing is recorded once a job has left slurmctld's memory (sacct does not work).
-AccountingStorageType=accounting_storage/none
+# Accounting through our slurmdbd: sacct works. No AccountingStorageEnforce: a job needs no account or association.
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=${ports[2]}
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 # A node that was DOWN comes back as soon as its slurmd registers with a valid configuration.
@@ -237,12 +256,81 @@ SlurmdLogFile=${logfile[slurmd]}
 $nodeline State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+    # A client of a cluster without slurmdbd: the same controller, but its sacct fails ("Slurm accounting storage
+    # is disabled"), so the job states of harness/app/slurm.py come from scontrol. slurmctld reads only slurm.conf.
+    sed -e 's|^AccountingStorageType=.*|AccountingStorageType=accounting_storage/none|' \
+        -e '/^AccountingStorage\(Host\|Port\)=/d' \
+        -e 's|^# Accounting through.*|# A client without accounting (sacct fails) of the cluster of slurm.conf.|' \
+        "$conf" >"$dir/slurm-noacct.conf"
+}
+
+private() {  # private FILE: write stdin to FILE, a new file of mode 0600
+    rm -f "$1"
+    (umask 077; cat >"$1")
+}
+
+start_accounting() {  # a private MariaDB (datadir in DIR, kept from one start to the next) and slurmdbd on it
+    local db=$dir/mariadb pass
+    # As root: the mysql user comes only with Debian's mariadb-server package (not installed), and SlurmUser is
+    # root too. A small buffer pool, redo log and growth step, for a few hundred jobs: 30 MB on disk, not 100
+    # (slurmdbd's log advises bigger ones; the lock wait timeout it advises costs nothing). No fsync: a test
+    # cluster's accounting need not survive a crash of the machine, and on a slow disk the fsyncs of the first
+    # start (every table created) cost seconds.
+    local opts=(--no-defaults --user=root --datadir="$db" --innodb-buffer-pool-size=32M --innodb-log-file-size=4M
+                --innodb-lock-wait-timeout=900 --innodb-autoextend-increment=4
+                --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-flush-method=nosync)
+    if [ ! -d "$db/mysql" ]; then
+        mariadb-install-db "${opts[@]}" --skip-test-db >"$dir/mariadb-install-db.stderr" 2>&1 \
+            || fail mariadb-install-db "mariadb-install-db failed"
+    fi
+    # A fresh password at each start, in files only root reads; the server listens on 127.0.0.1 only.
+    pass=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+    private "$dir/mariadb-init.sql" <<EOF
+CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+CREATE OR REPLACE USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+EOF
+    # mariadbd stays in the foreground, unlike the slurm daemons: setsid --fork detaches it (a session of its own,
+    # so a signal to the caller's process group does not reach it either). UMASK (its files' mode): a pid file that
+    # `status` as a non-root user can read; the datadir itself stays 0700.
+    rm -f "${pidfile[mariadbd]}"
+    spawn mariadbd UMASK=0644 setsid --fork mariadbd "${opts[@]}" --bind-address=127.0.0.1 --port="${ports[3]}" \
+        --skip-name-resolve --socket="$dir/mariadbd.sock" --pid-file="${pidfile[mariadbd]}" \
+        --log-error="${logfile[mariadbd]}" --init-file="$dir/mariadb-init.sql"
+    for _ in $(seq 300); do
+        MYSQL_PWD=$pass mariadb --no-defaults -h 127.0.0.1 -P "${ports[3]}" -u slurm -e 'SELECT 1' slurm_acct_db \
+            >/dev/null 2>&1 && break
+        [ -s "${pidfile[mariadbd]}" ] && ! daemon_pid mariadbd >/dev/null && break  # it wrote its pid and died
+        sleep 0.1
+    done
+    daemon_pid mariadbd >/dev/null || fail mariadbd "mariadbd did not start"
+    # Mode 0600 and owned by SlurmUser (root), or slurmdbd refuses it.
+    private "$dir/slurmdbd.conf" <<EOF
+# Written by scripts/slurm-local.sh; slurmdbd reads it from the folder of \$SLURM_CONF.
+AuthType=auth/munge
+DbdHost=localhost
+DbdPort=${ports[2]}
+SlurmUser=root
+PidFile=${pidfile[slurmdbd]}
+LogFile=${logfile[slurmdbd]}
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=${ports[3]}
+StorageUser=slurm
+StoragePass=$pass
+StorageLoc=slurm_acct_db
+EOF
+    spawn slurmdbd slurmdbd || fail slurmdbd "slurmdbd failed to start"
+    wait_pidfile slurmdbd
+    # It creates its tables on its first start; slurmctld registers the cluster when it connects.
+    for _ in $(seq 120); do sacctmgr -n list cluster >/dev/null 2>&1 && return 0; sleep 0.25; done
+    fail slurmdbd "slurmdbd does not answer sacctmgr after 30 s"
 }
 
 fail() {  # fail NAME MESSAGE: show NAME's log and exit 1 (the EXIT trap of do_start stops what it started)
     log "$2"
     local f
-    for f in "$dir/$1.stderr" "${logfile[$1]}"; do
+    for f in "$dir/$1.stderr" "${logfile[$1]:-}"; do
         if [ -s "$f" ]; then
             log "last lines of $f:"
             tail -n 25 "$f" >&2
@@ -272,7 +360,8 @@ wait_node() {  # wait_node SECONDS STATE-PATTERN: wait for the node state to mat
 do_start() {
     exec 3>&1 1>&2  # stdout carries only the export line; everything else goes to stderr
     local state
-    if daemon_pid slurmctld >/dev/null && daemon_pid slurmd >/dev/null && munge_ok; then
+    if daemon_pid mariadbd >/dev/null && daemon_pid slurmdbd >/dev/null && daemon_pid slurmctld >/dev/null \
+        && daemon_pid slurmd >/dev/null && munge_ok; then
         # Jobs may be running: any usable state will do.
         if state=$(wait_node 10 '@(idle|mixed|allocated|completing)'); then
             log "already running in $dir"
@@ -289,17 +378,20 @@ do_start() {
     trap 'if [ $? -ne 0 ]; then log "start failed, stopping what it started"; do_stop; fi' EXIT
     install_packages
     mkdir -p "$dir/state" "$dir/spool"
-    rm -f "${logfile[slurmctld]}" "${logfile[slurmd]}"
+    rm -f "${logfile[slurmctld]}" "${logfile[slurmd]}" "${logfile[slurmdbd]}" "${logfile[mariadbd]}"
     local t0=$SECONDS
     start_munge
+    mapfile -t ports < <(free_ports 4)  # slurmctld, slurmd, slurmdbd, mariadbd
     write_conf
+    start_accounting
     # -c: no jobs or node DOWN/DRAIN reasons left over from an earlier run (the job id counter is kept).
     spawn slurmctld slurmctld -c -f "$conf" || fail slurmctld "slurmctld failed to start"
     wait_pidfile slurmctld
     spawn slurmd slurmd -f "$conf" || fail slurmd "slurmd failed to start"
     wait_pidfile slurmd
     state=$(wait_node 30 idle) || fail slurmd "the node is $state after 30 s, not idle"
-    log "up in $((SECONDS - t0)) s: node $(sinfo -h -o '%N %c CPUs %m MB'), ports $(grep -hoE '^Slurm(ctld|d)Port=[0-9]+' "$conf" | tr '\n' ' ')"
+    log "up in $((SECONDS - t0)) s: node $(sinfo -h -o '%N %c CPUs %m MB'), ports: slurmctld ${ports[0]}," \
+        "slurmd ${ports[1]}, slurmdbd ${ports[2]}, mariadbd ${ports[3]}"
     echo "export SLURM_CONF=$conf" >&3
 }
 
