@@ -1,7 +1,8 @@
 """lm-eval backend `harness-chat-api`: an OpenAI-compatible chat model, through the `openai` client.
 
 Registered with lm-eval like its own backends, so an API model is scored by exactly the task code that scores
-local models: lm-eval renders the prompt (as chat messages, `apply_chat_template=True`), this backend sends it
+local models: lm-eval renders the prompt (as chat messages with `apply_chat_template=True`; without it, plain
+text, sent as one user message), this backend sends it
 and returns the text, lm-eval's filters and metrics score it. Each request's meter (tokens, latency, cost) is
 kept by (task, doc_id) for the per-sample records (k of them with eval.samples = k).
 

@@ -242,7 +242,7 @@ def finish_or_exit(config: DictConfig, folder: Path, run_id: str | None = None) 
 
 
 def _off_shape(store: Any, outcomes: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """This run's cells whose answers are mostly not in the task's shape (harness/compare/shape.py)."""
+    """This run's cells flagged for answers not in the task's shape (harness/compare/shape.py: over a quarter)."""
     from harness.store.store import DamagedRecord
 
     found = []

@@ -155,6 +155,18 @@ def value_problems(cfg: Any) -> list[str]:
         checks.append(f"finetune.precision={f.precision}: must be auto, fp32, bf16 or fp16")
     if str(e.apply_chat_template).lower() not in ("auto", "true", "false"):
         checks.append(f"eval.apply_chat_template={e.apply_chat_template}: must be auto, true or false")
+    from harness.tasks.parse import PROMPT_FORMATS as TASK_FORMATS
+
+    t = cfg.task
+    if t.prompt_format not in TASK_FORMATS:
+        checks.append(
+            f"task.prompt_format={t.prompt_format}: " + did_you_mean(str(t.prompt_format), list(TASK_FORMATS), "format")
+        )
+    if t.answer_pattern is not None:
+        try:
+            re.compile(str(t.answer_pattern))
+        except re.error as err:
+            checks.append(f"task.answer_pattern={t.answer_pattern}: not a regular expression ({err})")
     from harness.models.prompts import PROMPT_FORMATS
 
     fmt = cfg.model.prompt_format

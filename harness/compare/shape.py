@@ -5,7 +5,8 @@ An answer is off shape when it is far longer than any reference answer of the ta
 twice the longest one and at least SLACK characters longer), or when the task states an answer pattern
 (metadata.harness.answer_pattern) and the answer does not match it in full. The classic case: a completion-style
 prompt ("City:") sent inside a chat turn, answered with a sentence ("The shipment goes to Dublin.").
-A cell is flagged when more than FLAG_SHARE of its answers are off shape; the report and the run's summary point
+Failed API requests (empty answers) are left out; with k sampled answers per item, the first (the scored one)
+is judged. A cell is flagged when more than FLAG_SHARE of its answers are off shape; the report and the run's summary point
 to `harness task preview`, which shows the prompts as the model received them.
 """
 
@@ -20,15 +21,18 @@ EXAMPLES = 2  # off-shape answers kept in the record, for the report to show
 
 
 def _texts(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
+    """A reference or an answer as text: one string, each of a list, a number as it is written."""
+    if value is None:
+        return []
     if isinstance(value, list | tuple):
-        return [v for v in value if isinstance(v, str)]
-    return []
+        return [t for v in value for t in _texts(v)]
+    return [value if isinstance(value, str) else str(value)]
 
 
 def answer_shape(samples: list[dict[str, Any]], output_type: str, pattern: str | None) -> dict[str, Any] | None:
     """None for a task that is not generative or has no answers; else the counts, the rule and a few examples."""
+    # a request that got no answer (an API failure, scored as empty) says nothing about the prompt's format
+    samples = [row for row in samples if not (row.get("api") or {}).get("error")]
     if output_type != "generate_until" or not samples:
         return None
     longest = max((len(t.strip()) for row in samples for t in _texts(row.get("reference"))), default=0)

@@ -262,7 +262,8 @@ class EvalConfig:
     batch_size: int = 8
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 1234  # passed to lm-eval for python/numpy/torch/few-shot seeds
-    # auto: the task's prompt_format, else the model's (model.prompt_format) | "true" (chat) | "false" (plain)
+    # auto: plain for a model without a chat format, else the task's prompt_format, else the model's chat turn
+    # (harness/plan/cells.py prompt_choice) | "true" (chat) | "false" (plain)
     apply_chat_template: str = "auto"
     # Format consistency: k answers per item sampled at `sample_temperature`, and how often they agree
     # (harness/compare/consistency.py). 1 = one greedy answer. With k > 1 the score is lm-eval's on the first

@@ -240,8 +240,18 @@ def load(raw: Any) -> Path:
         raise HarnessError("load.levels is empty: give the concurrencies (closed) or request rates (open) to test")
     root = store_folder(Path(os.path.expanduser(str(cfg.paths.results))), "load")
     endpoint, price, device = _endpoint_identity(cfg, raw)
-    chat = _kind(cfg) != "model" or is_chat(_model_cell(raw).model.prompt_format)
-    prompts, max_tokens, until = prompts_for(spec, lc.n_prompts, lc.seed, chat)
+    # the prompt format the cells were evaluated with (harness/plan/cells.py prompt_choice): a model's chat turn
+    # or text; an API's messages, or (plain) the rendered text as one user message
+    if _kind(cfg) == "model":
+        chat, one_message = _model_cell(raw).apply_chat_template, False
+    else:
+        from harness.plan.cells import prompt_choice
+
+        chat = True
+        one_message = not prompt_choice(None, cfg.eval, task)[0]
+    prompts, max_tokens, until = prompts_for(spec, lc.n_prompts, lc.seed, chat and not one_message)
+    if one_message:
+        prompts = [[{"role": "user", "content": p}] for p in prompts]
     slo = Slo(lc.ttft_p95_s, lc.tpot_p95_s, lc.max_error_rate)
     # what the measurement depends on: the device itself, not its price (a new price re-uses stored levels)
     measured_on = {k: device.get(k) for k in ("kind", "device_name", "count", "devices", "cpus", "profile")}

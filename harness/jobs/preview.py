@@ -4,13 +4,14 @@ The one-minute loop of a task author: the rendered prompt (chat template applied
 included), the stop sequences, the model's answers and their scores, and whether the answers have the task's
 shape (harness/compare/shape.py). It is the run's own path on `task.limit=n` items with `finetune=none`
 (lm-eval renders and scores; an API baseline goes through its response cache, meter and budget), so what it
-shows is what a run sends. The record is not stored: a preview is not a measurement for the leaderboard (a cell
-in another runtime runs in a worker, which stores its limited cell as any run would).
+shows is what a run sends. Nothing is stored: a preview is not a measurement for the leaderboard (the command
+points paths.results at a temporary folder, keeping the response cache).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +25,20 @@ class Preview:
     samples: list[dict[str, Any]]
     eval: dict[str, Any]  # the record's eval section: prompt_format, prompt_format_from, answer_shape
     stops: list[str] | None  # the task's generation_kwargs.until (None: lm-eval's own task, or not generative)
-    stored: bool
     api: dict[str, Any] | None = None  # an API baseline's meter: requests, cache hits, tokens, money
 
 
 def run_preview(cfg: Any, baseline: bool = False) -> Preview:
     """cfg: one composed job with task.limit set; `baseline`: preview its API baseline, not its model."""
+    from harness.errors import HarnessError
     from harness.execute import backend_for
     from harness.jobs.run_cell import preflight
-    from harness.plan.cells import plan_baseline, plan_cell
+    from harness.plan.cells import not_applicable, plan_baseline, plan_cell
 
     spec: CellSpec = plan_baseline(cfg) if baseline else plan_cell(cfg)
+    why_not = not_applicable(spec)
+    if why_not:
+        raise HarnessError(f"nothing to preview: {why_not}")
     device = None
     if not isinstance(spec, BaselineCell):
         from harness.models.preflight import detect_device
@@ -45,12 +49,12 @@ def run_preview(cfg: Any, baseline: bool = False) -> Preview:
     done = backend.execute(spec, device)
     if done is None:  # a non-zero rank under `accelerate launch`: rank 0 prints
         raise SystemExit(0)
-    return Preview(spec, done.samples, done.record.eval, _stops(spec), done.stored, done.record.api)
+    return Preview(spec, done.samples, done.record.eval, _stops(spec), done.record.api)
 
 
 def _stops(spec: CellSpec) -> list[str] | None:
     if spec.task_spec.yaml_file is None or spec.task_spec.output_type != "generate_until":
-        return None
+        return None  # lm-eval's own task (its YAML is lm-eval's), or scored by log-likelihood
     from harness.tasks.parse import load_task_doc
 
     until = (load_task_doc(spec.task_spec.yaml_file).get("generation_kwargs") or {}).get("until")
@@ -98,17 +102,30 @@ def render(p: Preview) -> str:
         else "plain text: the prompt goes as it is" + (" (one user message)" if api else "")
     )
     other = "plain" if fmt == "chat" else "chat"
+    flag = f"eval.apply_chat_template={'false' if fmt == 'chat' else 'true'}"
+    # a model without a chat format ignores the task's declaration: only the run's override switches it
+    plain_model = by == "model" and fmt == "plain" and not api
+    switch = flag if plain_model else f"metadata.harness.prompt_format: {other} in the task YAML, or {flag} for one run"
+    generative = spec.task_spec.output_type == "generate_until"
     lines = [
         f"task {spec.task.name} x {'baseline ' if api else ''}{who}: first {len(p.samples)} item(s) of the "
         f"{spec.task.split} split, {spec.task.num_fewshot}-shot",
         f"prompt format: {what}",
-        f"  decided by {why}; for {other}: metadata.harness.prompt_format: {other} in the task YAML, or "
-        f"eval.apply_chat_template={'false' if fmt == 'chat' else 'true'} for one run",
+        f"  decided by {why}; for {other}: {switch}",
         "stop sequences: "
-        + (", ".join(json.dumps(s) for s in p.stops) if p.stops else "none" if p.stops == [] else "the task's own"),
+        + (
+            ", ".join(json.dumps(s) for s in p.stops)
+            if p.stops
+            else "none"
+            if p.stops == []
+            else "the task's own (lm-eval's task YAML)"
+            if generative
+            else "none: scored by the log-likelihood of each option, nothing is generated"
+        ),
     ]
     shape = ev.get("answer_shape")
     limit = shape["max_chars"] if shape else None
+    pattern = re.compile(shape["pattern"]) if shape and shape.get("pattern") else None
     for row in p.samples:
         lines += ["", f"--- item {row['doc_id']}" + (f" ({row['item_id']})" if row.get("item_id") else "")]
         lines += ["  prompt (as the model receives it):", _indent(_prompt_text(row.get("input")))]
@@ -116,6 +133,8 @@ def render(p: Preview) -> str:
         note = ""
         if isinstance(answer, str) and limit is not None and len(answer.strip()) > limit:
             note = f"   <- off shape: {len(answer.strip())} characters, the references have at most {shape['longest_reference_chars']}"
+        elif isinstance(answer, str) and pattern is not None and pattern.fullmatch(answer.strip()) is None:
+            note = "   <- off shape: does not match the task's answer_pattern"
         lines += [f"  answer: {json.dumps(answer, ensure_ascii=False)}{note}"]
         lines += [f"  reference: {json.dumps(row.get('reference'), ensure_ascii=False)}"]
         lines += [f"  scores: {', '.join(f'{k}={v}' for k, v in (row.get('scores') or {}).items())}"]
@@ -139,8 +158,5 @@ def render(p: Preview) -> str:
             f"{a['tokens']['prompt']} prompt + {a['tokens']['completion']} completion tokens; {money} "
             "(metered, cached and counted against budget.max_usd / baseline.budget_usd like any run)"
         )
-    if p.stored:
-        lines.append(f"(ran in a worker, which stored this limited cell: {spec.id})")
-    else:
-        lines.append("(a preview: nothing was stored)")
+    lines.append("(a preview: nothing was stored)")
     return "\n".join(lines)

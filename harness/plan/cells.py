@@ -23,7 +23,7 @@ from harness.errors import HarnessError
 from harness.models.prompts import is_chat
 from harness.paths import absolute, resolve
 from harness.spec.cell import BaselineCell, Cell, CellSpec, Endpoint
-from harness.spec.finetune import make_train_spec
+from harness.spec.finetune import make_train_spec, train_task_config
 from harness.store.record import SCHEMA_VERSION
 from harness.tasks import TaskSpec, load_task
 from harness.util import content_id  # noqa: F401 - re-exported
@@ -88,8 +88,11 @@ def plan_cell(cfg: Any) -> Cell:
     chat, decided_by = prompt_choice(model, ev, task)
     from harness.data.sets import datasets_root
 
+    # the training prompts are formatted as the task trained on asks (finetune.train_task), so one fine-tune is
+    # one artifact whichever task it is evaluated on (its own, or the general suite for forgetting)
+    train_chat = chat if finetune.method == "none" else prompt_choice(model, ev, train_task_config(finetune, task))[0]
     train = make_train_spec(
-        model, model_identity(model), finetune, task, chat, datasets_root(resolve(cfg.paths.results))
+        model, model_identity(model), finetune, task, train_chat, datasets_root(resolve(cfg.paths.results))
     )
     ft_identity: dict[str, Any] = {"method": finetune.method}
     if train is not None:

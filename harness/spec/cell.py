@@ -32,7 +32,9 @@ from harness.errors import HarnessError
 from harness.spec.finetune import TrainSpec
 from harness.tasks import TaskSpec
 
-SPEC_VERSION = 1  # bumped when a spec's JSON shape changes; a worker refuses a spec it cannot read
+# bumped when a spec's JSON shape changes; a worker refuses a spec it cannot read. 2: the prompt format's
+# `prompt_decided_by` and the task's `prompt_format` and `answer_pattern` (issue 36)
+SPEC_VERSION = 2
 
 
 @dataclass(frozen=True)

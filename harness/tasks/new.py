@@ -52,6 +52,21 @@ CHOICE_ROWS = {
 }
 
 
+# Why the skeleton's prompt is sent as plain text (its prompt_format), per kind.
+PROMPT_NOTES = {
+    "generate": """# The prompt, completion-style: it ends with a cue ("Answer:") that the model continues. Sent as plain text
+# (prompt_format: plain below), every model, base or chat, continues the cue, and the rows of one task compare.
+# Inside a chat turn (prompt_format: chat, or a chat model's default with `model`) the cue is part of the user's
+# message, and a small chat model answers with a sentence, which exact match scores as wrong; a prompt for a chat
+# turn asks the question and says what shape the answer takes.
+""",
+    "choice": """# The prompt: each option is scored by its log-likelihood right after it ("Answer: dog"). Sent as plain text
+# (prompt_format: plain below), every model, base or chat, scores the options as a continuation of the cue; in a
+# chat turn (prompt_format: chat) they are scored as the start of the assistant's reply instead.
+""",
+}
+
+
 def _yaml(name: str, kind: str, data_prefix: str) -> str:
     files = "\n".join(f"    {s}: {data_prefix}/{s}.jsonl" for s in ("train", "validation", "test"))
     head = f"""# {name}: describe what this task measures in one line.
@@ -65,12 +80,7 @@ dataset_kwargs:
 training_split: train
 validation_split: validation
 test_split: test
-# The prompt, completion-style: it ends with a cue ("Answer:") that the model continues. Sent as plain text
-# (prompt_format: plain below), every model, base or chat, continues the cue, and the rows of one task compare.
-# Inside a chat turn (prompt_format: chat, or each chat model's default with `model`) the cue is part of the
-# user's message and a small chat model answers with a sentence, which exact match scores as wrong: a chat
-# prompt instead asks the question and says what shape the answer takes. See both with
-# `harness task preview {name}` and `harness task preview {name} eval.apply_chat_template=true`.
+{PROMPT_NOTES[kind]}# See it as a model gets it: `harness task preview {name}` (add eval.apply_chat_template=true for a chat turn).
 doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
 """
     if kind == "generate":

@@ -105,7 +105,7 @@ _TEXTS = (
     "metadata.harness.prompt_format",
     "metadata.harness.answer_pattern",
 )
-PROMPT_FORMATS = ("chat", "plain", "model")  # metadata.harness.prompt_format (docs/tasks.md)
+PROMPT_FORMATS = ("chat", "plain", "model")  # metadata.harness.prompt_format (docs/guide-task-author.md)
 
 
 def _get(doc: dict[str, Any], dotted: str) -> Any:

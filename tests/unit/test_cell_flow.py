@@ -44,7 +44,7 @@ def test_an_edited_or_foreign_spec_is_refused_with_a_message(tmp_store):
     doc["spec"]["identity"]["eval"]["limit"] = 3
     with pytest.raises(HarnessError, match="its id is not the hash of its identity"):
         spec_from_json(doc)
-    with pytest.raises(HarnessError, match="spec_version 99, this harness reads 1"):
+    with pytest.raises(HarnessError, match="spec_version 99, this harness reads 2"):
         spec_from_json({**spec_to_json(spec), "spec_version": 99})
     doc = spec_to_json(spec)
     doc["spec"]["model"]["colour"] = "blue"

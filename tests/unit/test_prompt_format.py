@@ -56,6 +56,7 @@ def test_the_format_used_is_in_the_cell_id_and_chat_ids_do_not_move():
     b_auto, b_plain = (plan_baseline(compose_cfg([*api, *x])) for x in ([], ["eval.apply_chat_template=false"]))
     # a chat baseline's identity has no such key, as before the option; a plain one says so
     assert "apply_chat_template" not in b_auto.identity["eval"] and b_auto.apply_chat_template is True
+    assert b_auto.id == "dd5210c505aabfcd4b33"  # its id before prompt formats existed (as test_plan pins a local one)
     assert b_plain.identity["eval"]["apply_chat_template"] is False and b_plain.id != b_auto.id
 
 
@@ -124,3 +125,47 @@ def test_the_report_names_each_rows_format_and_flags_off_shape_answers():
         "is Lisbon.\"): the score may measure the prompt's format, not the model. See the prompts as the model got "
         "them: harness task preview helpdesk model=m-chat"
     )
+
+
+def test_one_fine_tune_is_one_artifact_whichever_task_it_is_scored_on(tmp_path, monkeypatch):
+    """Training prompts follow the task trained on (here declared plain), not the task evaluated: LoRA on my_gen
+    scored on my_gen and on general_en (forgetting) is the same artifact, trained on plain prompts, while
+    general_en itself is prompted in SmolLM2's chat turn."""
+    from hydra.core.config_store import ConfigStore
+
+    from harness.app.register import register_configs
+    from harness.plan.cells import plan_cell
+    from harness.tasks.new import new_task
+
+    monkeypatch.setenv("HARNESS_TASKS_PATH", str(tmp_path))
+    new_task("my_gen", "generate", tmp_path)
+    register_configs()
+    try:
+        lora = ["model=smollm2-135m", "finetune=lora", "finetune.train_task=my_gen"]
+        own, general = (plan_cell(compose_cfg([*lora, f"task={t}"])) for t in ("my_gen", "general_en"))
+    finally:
+        ConfigStore.instance().repo["task"].pop("my_gen.yaml", None)
+    assert own.train.identity() == general.train.identity() and own.train.chat_template is False
+    assert (own.apply_chat_template, general.apply_chat_template) == (False, True)
+    assert own.identity["finetune"]["artifact"] == general.identity["finetune"]["artifact"]
+
+
+def test_a_bad_prompt_format_or_pattern_on_the_command_line_is_refused_before_anything_runs():
+    from harness.app.validate import value_problems
+
+    cfg = compose_cfg(["task=helpdesk_en", "task.prompt_format=chatt", "task.answer_pattern='(a'"])
+    problems = value_problems(cfg)
+    assert problems == [
+        "task.prompt_format=chatt: unknown format 'chatt'. Did you mean 'chat'? Known: chat, model, plain.",
+        "task.answer_pattern=(a: not a regular expression (missing ), unterminated subpattern at position 0)",
+    ]
+
+
+def test_answer_shape_reads_numbers_as_text_and_leaves_failed_requests_out():
+    rows = [
+        {"doc_id": 0, "reference": 24, "output": "24"},
+        {"doc_id": 1, "reference": [7, "seven"], "output": "The answer is seven, of course, my friend."},  # 42 > 25
+        {"doc_id": 2, "reference": "5", "output": "", "api": {"error": "HTTP 500"}},  # not answered: left out
+    ]
+    s = answer_shape(rows, "generate_until", None)
+    assert (s["n"], s["longest_reference_chars"], s["max_chars"], s["off_shape"]) == (2, 5, 25, 1)

@@ -105,13 +105,27 @@ def preview(name: str, overrides: list[str]) -> None:
                 raise HarnessError(f"{o}: the number of items to preview must be a positive whole number (n=3).")
         else:
             rest.append(o)
-    if any(o.split("=", 1)[0].lstrip("+~") in ("task", "task.limit", "finetune") for o in rest):
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in rest]
+    if any(k in ("task", "task.limit") or k.split(".")[0] == "finetune" for k in keys):
         raise HarnessError(
             "task preview takes the task as its first argument, n=N for the items, and runs the model without "
-            "fine-tuning: leave task=, task.limit= and finetune= out."
+            "fine-tuning: leave task=, task.limit= and finetune... out."
         )
     [cfg] = compose_jobs([f"task={name}", f"task.limit={n}", "finetune=none", *rest], sweep=False, what="previewed")
-    baseline = any(o.split("=", 1)[0] == "baseline" for o in rest)
+    baseline = "baseline" in keys
     if baseline and cfg.baseline.name in (None, "none"):
         raise HarnessError("baseline=none: name an API baseline (conf/baseline/) to preview, or leave baseline= out.")
-    print(render(run_preview(cfg, baseline)))
+    if not baseline and cfg.model.name == "none":
+        raise HarnessError("model=none: name a model (conf/model/) or an API baseline (baseline=NAME) to preview.")
+    import tempfile
+
+    from omegaconf import open_dict
+
+    from harness.paths import absolute
+
+    # Nothing of a preview is stored: its record (a worker, in another runtime, writes one) goes to a folder
+    # removed after it. API answers stay in the run's response cache, which also holds the budget's ledger.
+    with tempfile.TemporaryDirectory(prefix="harness-preview-") as tmp, open_dict(cfg):
+        cfg.paths.api_cache = str(absolute(cfg.paths.api_cache))
+        cfg.paths.results = tmp
+        print(render(run_preview(cfg, baseline)))
