@@ -14,7 +14,8 @@ PYTEST=.venv/bin/pytest
 LANE_B=(tests/e2e/test_default_job.py tests/e2e/test_data_quality.py tests/e2e/test_sweeps.py tests/e2e/test_slurm.py
         tests/e2e/test_install.py
         tests/integration/test_api_served.py tests/integration/test_dryrun.py tests/integration/test_budget.py
-        tests/integration/test_load_served.py tests/integration/test_models.py tests/integration/test_seed_families.py)
+        tests/integration/test_load_served.py tests/integration/test_models.py tests/integration/test_seed_families.py
+        tests/integration/test_prompt_format.py)
 IGNORE=()
 for f in "${LANE_B[@]}"; do IGNORE+=("--ignore=$f"); done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/harness-test.XXXXXX")
