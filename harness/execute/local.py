@@ -132,7 +132,9 @@ def prompt_section(cell: Any, samples: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "prompt_format": "chat" if cell.apply_chat_template else "plain",
         "prompt_format_from": cell.prompt_decided_by,  # run (eval.apply_chat_template) | task | model
-        "answer_shape": answer_shape(samples, cell.task_spec.output_type, cell.task.answer_pattern),
+        "answer_shape": answer_shape(
+            samples, cell.task_spec.output_type, cell.task.answer_pattern, cell.task.primary_metric
+        ),
     }
 
 

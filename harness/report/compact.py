@@ -319,6 +319,11 @@ def _egress(r: dict[str, Any], notes: Notes) -> Any:
     return cell(f"{shown} ({r.get('egress_provider')})", None, marks)
 
 
+def _clip(text: str, width: int) -> str:
+    """At most `width` characters, cut at a word's end (a quoted answer stays whole words)."""
+    return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " …"
+
+
 def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> list[Any]:
     cur = r.get("currency") or "USD"
     score = dec(r["score"], 3) if _ok(r.get("score")) else "-"
@@ -344,7 +349,7 @@ def row_cells(r: dict[str, Any], cols: list[dict[str, Any]], notes: Notes) -> li
                 off=integer(r["off_shape"]),
                 n=integer(r["n"]),
                 share=percent(r["off_shape_share"]),
-                example=str(r.get("off_shape_example") or "")[:80],
+                example=_clip(str(r.get("off_shape_example") or ""), 80),
                 command=preview_command(r["task"], r.get("model_key") or r["model"], r.get("source") == "api"),
             )
         )

@@ -95,6 +95,13 @@ def test_the_first_run_computes_every_cell_and_the_report_shows_them(default_job
     ]  # one training per model, shared by its two task cells
     gemma = next(r for r in records if r["model"]["name"] == "gemma3-270m")
     assert gemma["eval"]["apply_chat_template"] is False and gemma["task"]["n"] == 4
+    # the format each row was prompted in, and who chose it: SmolLM2's chat turn, Gemma-3 (base) plain text; no
+    # shape flag on `contains` (helpdesk_en: a sentence holding the fact is right) or multiple choice (general_en)
+    assert {(r["model"]["name"], r["eval"]["prompt_format"], r["eval"]["prompt_format_from"]) for r in records} == {
+        ("smollm2-135m", "chat", "model"),
+        ("gemma3-270m", "plain", "model"),
+    }
+    assert all(r["eval"]["answer_shape"] is None for r in records)
     for r in records:  # memory measured in every stage, estimated for training (harness/models/footprint.py)
         ev = r["eval"]["memory"]
         assert ev["peak_bytes"] >= ev["start_bytes"] > 0 and ev["kind"] == "process RSS (sampled)"

@@ -325,8 +325,15 @@ def test_the_bench_readme_quotes_the_measured_training_memory():
 def training_memory_row(name: str, v: dict) -> str:
     """One row of bench/README.md's training-memory table (written from the JSON by the same function)."""
     whole, kept = v["before"], v["after"]
-    return (
+    row = (
         f"| {name} | {whole['peak_rss'] / 2**30:.2f} → {kept['peak_rss'] / 2**30:.2f} GiB "
         f"(×{v['peak_rss_ratio']:.3f}) | {whole['tokens_per_s']:.1f} → {kept['tokens_per_s']:.1f} "
         f"(×{v['tokens_per_s_ratio']:.3f}) | {v['estimate_over_measured']:.3f} |"
     )
+    if "recompute" in v:  # finetune.gradient_checkpointing, against `after`
+        rec = v["recompute"]
+        row += (
+            f" {rec['peak_rss'] / 2**30:.2f} GiB (×{v['recompute_peak_rss_ratio']:.3f}), "
+            f"{rec['tokens_per_s']:.1f} tokens/s (×{v['recompute_tokens_per_s_ratio']:.3f}) |"
+        )
+    return row

@@ -371,6 +371,13 @@ def names_of(records) -> set[str]:
         # a provider's region, as its configuration states it (the leaderboard's data note names it)
         policy = ((r.get("config") or {}).get("baseline") or {}).get("data_policy") or {}
         out.add(str(policy.get("region")))
+        # a row flagged for its answers' shape quotes one answer (the model's own words) and the preview command
+        shape = r["eval"].get("answer_shape") or {}
+        if shape.get("flagged"):
+            from harness.compare.shape import preview_command
+
+            out |= {e["answer"] for e in shape.get("examples") or []}
+            out.add(preview_command(r["task"]["name"], r["model"]["name"], r["model"]["source"] == "api"))
     return out
 
 

@@ -88,6 +88,10 @@ def test_answer_shape_by_hand():
     p = answer_shape(rows, "generate_until", r"[A-Z][a-z]+( [a-z]+)*( [A-Z][a-z]+)*")
     assert (p["pattern_failed"], p["off_shape"], p["share"], p["flagged"]) == (2, 2, 0.5, True)
     assert answer_shape(rows, "multiple_choice", None) is None and answer_shape([], "generate_until", None) is None
+    # `contains` looks for the reference inside the answer: a sentence is its shape, only a pattern can say no
+    assert answer_shape(rows, "generate_until", None, "contains") is None
+    c = answer_shape(rows, "generate_until", r"[A-Z][a-z]+( [a-z]+)*( [A-Z][a-z]+)*", "contains")
+    assert (c["max_chars"], c["too_long"], c["pattern_failed"], c["off_shape"]) == (None, 0, 2, 2)
 
 
 def test_the_report_names_each_rows_format_and_flags_off_shape_answers():
