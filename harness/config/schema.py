@@ -148,6 +148,12 @@ class FinetuneConfig:
     # checkpointing): the same loss curve and weights, less memory, more compute (bench/train_memory.py measures
     # both). For when memory, not time, binds; not part of the hash.
     gradient_checkpointing: bool = False
+    # Above this many MB of fp32 logits in one pass (rows x answer positions x vocabulary x 4 bytes), the loss is
+    # computed that many MB of them at a time and each chunk recomputed in the backward pass (chunked
+    # cross-entropy, harness/finetune/loss.py), so its memory stops growing with answer length x vocabulary. The
+    # same loss within fp32 rounding; not part of the hash. 0 = never. The default job's passes (one row, about 25
+    # answer tokens: 26 MB for Gemma-3) stay whole.
+    loss_chunk_mb: float = 64.0
 
 
 TRAINING_USE = ("no", "opt_in", "opt_out", "yes", "unknown")

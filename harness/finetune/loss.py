@@ -12,6 +12,14 @@ its own output processing, softcapping included). Position ids count from each r
 row is computed exactly as it is right-padded. The loss is transformers' own causal-LM loss on those K positions
 (the same shift, sum and normalisation over the batch's answer tokens).
 
+When the kept logits of one pass are still large (long answers, a large vocabulary: 1,024 answer tokens of
+Gemma-3 are 1 GiB of fp32 logits, and as much again for their gradient), `AnswerLoss` computes the loss a chunk of
+positions at a time (chunked cross-entropy): the model's output layer receives only the last position, the hidden
+states of the answer positions are kept, and each chunk's logits are made, scored and dropped, then made again in
+the backward pass (activation checkpointing per chunk), so the loss's memory is one chunk's whatever the answer's
+length. The output layer and what follows it (Gemma's softcapping) are checked once against the model's own logits
+before the first chunked pass; a model that computes its logits otherwise keeps them whole, and the log says so.
+
 Two cases keep the whole-sequence loss on right-padded batches, and the log says so: a model whose forward takes
 no `logits_to_keep` or `position_ids` (the legacy runtime's transformers 4.33, remote code), and peft's prefix
 methods (P-tuning v2): peft drops position ids there, and the learned prefix keys carry no rotary position, so a
@@ -90,3 +98,115 @@ def answer_loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> An
     return ForCausalLMLoss(
         logits, labels[:, -kept:], vocab_size=logits.shape[-1], num_items_in_batch=num_items_in_batch
     )
+
+
+def _softcap(config: Any):
+    """What follows the output layer in the model's forward, as far as the harness knows it: Gemma's softcapping."""
+    cap = getattr(config, "final_logit_softcapping", None)
+    if not cap:
+        return lambda logits: logits
+    import torch
+
+    return lambda logits: torch.tanh(logits / cap) * cap
+
+
+class AnswerLoss:
+    """`answer_loss`, in chunks of positions when one pass's kept logits would exceed `chunk_bytes` (module
+    docstring). Use: `install(model, probe)` before training, pass the object as Trainer's compute_loss_func,
+    `remove()` after. `chunked_passes` counts the passes computed in chunks."""
+
+    def __init__(self, chunk_bytes: int) -> None:
+        self.chunk_bytes = chunk_bytes
+        self.head: Any = None
+        self.post: Any = None
+        self.kept: Any = None  # hidden states of the answer positions, from the output layer's pre-hook
+        self.capture = False  # the install check: keep the hidden states and let the forward go on whole
+        self.chunked_passes = 0
+        self.why_not: str | None = "not installed"
+        self._hook: Any = None
+
+    def chunk_positions(self) -> int:
+        return max(1, self.chunk_bytes // (4 * self.vocab))
+
+    def install(self, model: Any, probe: dict[str, Any]) -> str | None:
+        """Hooks the output layer after checking, on the `probe` batch (collate's), that its output passed
+        through `_softcap` is the model's logits. Returns why chunking is off (and leaves nothing hooked)."""
+        import torch
+
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        vocab = getattr(head, "out_features", None) or getattr(getattr(head, "weight", None), "shape", [None])[0]
+        if head is None or not vocab:
+            return self._off(f"{type(model).__name__} names no output layer (get_output_embeddings)")
+        self.head, self.vocab, self.post = head, int(vocab), _softcap(model.config)
+        self._hook = head.register_forward_pre_hook(self._pre_hook)
+        self.capture = True
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad():
+                probe = {k: v for k, v in probe.items() if k != "labels"}
+                logits = model(**probe).logits.float()
+                mine = self.post(head(self.kept)).float() if self.kept is not None else None
+        finally:
+            self.capture, self.kept = False, None
+            model.train(was_training)
+        if mine is None or mine.shape != logits.shape:
+            return self._off("its output layer does not receive the kept positions' hidden states")
+        worst = float((mine - logits).abs().max())
+        if worst > 1e-4 * max(1.0, float(logits.abs().max())):
+            return self._off(f"its logits are not the output layer's (differ by up to {worst:.3g}; another head)")
+        self.why_not = None
+        return None
+
+    def _off(self, why: str) -> str:
+        self.remove()
+        self.why_not = why
+        return why
+
+    def remove(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def _pre_hook(self, module: Any, args: tuple) -> tuple | None:
+        hidden, self.kept = args[0], None
+        if self.capture:
+            self.kept = hidden
+            return None
+        if hidden.dim() != 3 or hidden.shape[0] * hidden.shape[1] * self.vocab * 4 <= self.chunk_bytes:
+            return None
+        self.kept = hidden  # the loss computes the logits from these; the forward makes the last position's only
+        return (hidden[:, -1:, :], *args[1:])
+
+    def __call__(self, outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        if self.kept is None:
+            return answer_loss(outputs, labels, num_items_in_batch)
+        hidden, self.kept = self.kept, None
+        self.chunked_passes += 1
+        return chunked_loss(hidden, labels, self.head, self.post, self.chunk_positions(), num_items_in_batch)
+
+
+def chunked_loss(hidden: Any, labels: Any, head: Any, post: Any, chunk: int, num_items_in_batch: Any = None) -> Any:
+    """`answer_loss` from the kept positions' hidden states [B, K, H], `chunk` labelled positions at a time,
+    each chunk's logits recomputed in the backward pass instead of kept: the same shift (position t scores the
+    label at t+1), sum and normalisation as transformers' causal-LM loss."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.checkpoint import checkpoint
+
+    kept = hidden.shape[1]
+    targets = labels[:, -kept:][:, 1:]
+    scored = targets != IGNORE
+    states, targets = hidden[:, :-1][scored], targets[scored]  # only the positions the loss reads
+
+    def part(h: Any, t: Any) -> Any:
+        return F.cross_entropy(post(head(h)).float(), t, reduction="sum")
+
+    total = states[:0].sum().float()  # zero, in the graph even when no position is labelled
+    for i in range(0, targets.shape[0], chunk):
+        total = total + checkpoint(part, states[i : i + chunk], targets[i : i + chunk], use_reentrant=False)
+    if num_items_in_batch is None:
+        return total / max(int(targets.shape[0]), 1)
+    if torch.is_tensor(num_items_in_batch):
+        num_items_in_batch = num_items_in_batch.to(total.device)
+    return total / num_items_in_batch

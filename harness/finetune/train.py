@@ -23,7 +23,7 @@ from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
 from harness.finetune import lora_dropout, prefix
 from harness.finetune.data import IGNORE, Example, build_domain, build_examples, mix_replay
-from harness.finetune.loss import answer_loss, answer_only_supported, collate
+from harness.finetune.loss import AnswerLoss, answer_only_supported, collate
 from harness.spec.finetune import ADAPTER_METHODS, TrainSpec, micro_split
 from harness.util import content_id
 
@@ -61,7 +61,13 @@ def find_artifact(spec: TrainSpec, root: Path) -> Artifact | None:
 
 
 def _estimate(
-    spec: TrainSpec, base: str, precision: str, device_kind: str, examples: list[Example], answer_only: bool
+    spec: TrainSpec,
+    base: str,
+    precision: str,
+    device_kind: str,
+    examples: list[Example],
+    answer_only: bool,
+    chunk: int | None = None,
 ) -> dict[str, int] | None:
     """harness/models/footprint.py's estimate for this run's longest pass (None without a readable config)."""
     from harness.models.folder import folder_facts
@@ -76,6 +82,8 @@ def _estimate(
     answer = max(sum(1 for x in e.labels if x != IGNORE) for e in examples) + 1
     weight_bytes = 0.5 if f.method == "qlora" else {"fp32": 4, "bf16": 2, "fp16": 2}[precision]
     kept = rows * (answer if answer_only else longest)
+    if chunk:  # chunked cross-entropy: one chunk's logits at a time
+        kept = min(kept, chunk)
     return training_bytes(
         arch,
         facts.n_params,
@@ -87,6 +95,34 @@ def _estimate(
         f.lora.r,
         f.gradient_checkpointing,
     )
+
+
+def _answer_loss(model: Any, examples: list[Example], rows: int, pad_id: int, f: Any, final: Path) -> AnswerLoss:
+    """The answer-only loss, hooked for chunked cross-entropy when this run's largest pass could exceed
+    finetune.loss_chunk_mb of logits and the model's output layer is checked to allow it (harness/finetune/loss.py)."""
+    loss = AnswerLoss(int(f.loss_chunk_mb * 2**20))
+    answer = max(sum(1 for x in e.labels if x != IGNORE) for e in examples) + 1
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    vocab = getattr(head, "out_features", None) or 0
+    if loss.chunk_bytes <= 0 or rows * answer * vocab * 4 <= loss.chunk_bytes:
+        return loss  # every pass's logits fit under the threshold: nothing hooked
+    from harness.dist import world_size
+
+    if world_size() > 1:
+        log.info("%s: the loss's logits stay whole: chunking is not wired for several processes", final.name)
+        return loss
+    probe = collate(pad_id, True)(_as_rows(examples[:1]))
+    why = loss.install(model, probe)
+    if why:
+        log.info("%s: the loss's logits stay whole (finetune.loss_chunk_mb): %s", final.name, why)
+    else:
+        log.info(
+            "%s: passes above %g MB of logits are scored %d positions at a time",
+            final.name,
+            f.loss_chunk_mb,
+            loss.chunk_positions(),
+        )
+    return loss
 
 
 def _as_rows(examples: list[Example]) -> list[dict[str, list[int]]]:
@@ -490,7 +526,7 @@ def _train_locked(
     torch.manual_seed(f.seed)  # adapter initialisation
     model = _wrap(_load_model(spec, base, precision, device_kind), spec)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    fused = getattr(model, "harness_fused_dropout", 0)  # LoRA layers whose dropout keeps a 1-byte mask
+    fused = getattr(model, "harness_fused_dropout", 0)  # LoRA layers whose dropout mask is drawn again, not kept
 
     last = resume_point(work / "checkpoints", prune=is_main())
     already = json.loads((last / METER_FILE).read_text())["train_seconds"] if last else 0.0
@@ -527,7 +563,8 @@ def _train_locked(
     why_not = answer_only_supported(model)  # logits only where the loss is (harness/finetune/loss.py)
     if why_not:
         log.info("%s: the loss reads logits of every position, not only the answer's: %s", final.name, why_not)
-    loss_kw = {} if why_not else {"compute_loss_func": answer_loss}
+    loss_fn = None if why_not else _answer_loss(model, examples, f.batch_size // micro_split(f), pad_id, f, final)
+    loss_kw = {"compute_loss_func": loss_fn} if loss_fn else {}
     trainer = _trainer_class(spec)(
         model=model,
         args=args,
@@ -551,7 +588,8 @@ def _train_locked(
     from harness.busy import Busy
     from harness.memory import PeakMemory
 
-    estimate = _estimate(spec, base, precision, device_kind, examples, why_not is None)
+    chunk = loss_fn.chunk_positions() if loss_fn and not loss_fn.why_not else None
+    estimate = _estimate(spec, base, precision, device_kind, examples, why_not is None, chunk)
 
     with (
         PeakMemory(cuda=device_kind == "cuda") as mem,
@@ -565,6 +603,8 @@ def _train_locked(
         train_seconds = meter.seconds()
         this_run = time.perf_counter() - run_started
     val_loss = trainer.evaluate()["eval_loss"] if val else None
+    if loss_fn:
+        loss_fn.remove()  # the output layer is whole again for the probe and whoever reuses the model
 
     if not is_main():  # under `accelerate launch`, rank 0 saves; the others wait for it, then use its artifact
         trainer.accelerator.wait_for_everyone()
@@ -627,6 +667,11 @@ def _train_locked(
             "memory": {**mem.section(), "estimate": estimate},
             "micro_batch_size": f.batch_size // micro_split(f),
             "gradient_checkpointing": bool(getattr(model, "is_gradient_checkpointing", False)),
+            # passes whose loss was computed in chunks of positions (finetune.loss_chunk_mb), and of how many
+            "loss_chunks": {
+                "passes": loss_fn.chunked_passes if loss_fn else 0,
+                "positions": chunk,
+            },
             "lora_dropout_fused": fused,
             "precision": precision,
             "device": _device_info(device_kind),

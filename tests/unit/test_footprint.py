@@ -24,13 +24,13 @@ def test_training_terms_by_hand():
         "runtime": int(0.6 * GIB),
         "weights": 400_000,
         "trainable_state": 8192 * 16,
-        "activations": 50 * 2 * 4 * (64 + 128 + 64 + 64) * 4,  # 512,000
+        "activations": 50 * 2 * 36 * (64 + 128 + 64 + 64) * 4 // 10,  # 3.6 floats per width: 460,800
         "output_layer": 3 * 10 * 1000 * 4,  # 120,000
-        "total": int(0.6 * GIB) + 400_000 + 131_072 + 512_000 + 120_000,
+        "total": int(0.6 * GIB) + 400_000 + 131_072 + 460_800 + 120_000,
     }
     recomputed = training_bytes(TINY, 100_000, 4, "lora", 50, 10, "cpu", 4, checkpointing=True)
     # each layer's input (64 floats per token, 2 layers) + one layer's activations
-    assert recomputed["activations"] == 50 * 2 * 64 * 4 + 50 * 4 * (64 + 128 + 64 + 64) * 4 == 281_600
+    assert recomputed["activations"] == 50 * 2 * 64 * 4 + 50 * 36 * (64 + 128 + 64 + 64) * 4 // 10 == 256_000
     full = training_bytes(TINY, 100_000, 2, "full", 50, 50, "cuda")
     assert (full["runtime"], full["trainable_state"], full["output_layer"]) == (0, 1_600_000, 600_000)
     ev = evaluation_bytes(TINY, 100_000, 4, batch=8, context=20, device_kind="cuda")
@@ -152,3 +152,25 @@ def test_validate_rejects_a_zero_micro_batch():
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"), [(None, "malloc None jemalloc"), ("pymalloc", "pymalloc pymalloc jemalloc")]
+)
+def test_the_restart_puts_python_objects_on_jemalloc_unless_the_user_chose(user, expected):
+    """The harness restarts itself on jemalloc with PYTHONMALLOC=malloc (harness/memory.py says why), then takes
+    both out of the environment of what it starts; a PYTHONMALLOC the user set is kept as it is."""
+    from harness.memory import jemalloc_path
+
+    if jemalloc_path() is None:
+        pytest.fail("libjemalloc2 is not installed: scripts/setup.sh installs it")
+    code = (
+        "import os; seen = os.environ.get('PYTHONMALLOC')\n"
+        "from harness.memory import allocator, restart_with_jemalloc\n"
+        "restart_with_jemalloc(); print(seen, os.environ.get('PYTHONMALLOC'), allocator())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONMALLOC", "LD_PRELOAD", "HARNESS_ALLOCATOR")}
+    if user:
+        env["PYTHONMALLOC"] = user
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == expected
