@@ -3,8 +3,9 @@ models (issue 34):
   - before: what the harness did when issue 34 was filed: every position's logits, the batch of 8 in one pass,
     peft's own dropout, glibc's malloc;
   - after: the default job now: logits only where the loss is (harness/finetune/loss.py), one row per pass
-    (finetune.micro_batch_size=1, 8 rows per optimizer step as before), LoRA dropout whose masks are drawn again in the backward pass
-    (harness/finetune/lora_dropout.py), jemalloc when installed (harness/memory.py);
+    (finetune.micro_batch_size=1, 8 rows per optimizer step as before), LoRA dropout whose masks are drawn
+    again in the backward pass (harness/finetune/lora_dropout.py), jemalloc when installed, for Python's
+    objects too (harness/memory.py);
   - recompute: `after` with finetune.gradient_checkpointing=true (activations recomputed in the backward pass).
 
     python bench/train_memory.py [--models smollm2-135m gemma3-270m] [--n 64]
@@ -67,12 +68,13 @@ print("RESULT " + json.dumps({"peak_rss": resource.getrusage(resource.RUSAGE_SEL
 def one(model: str, n: int, mode: str) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env.pop("LD_PRELOAD", None)
+    env.pop("PYTHONMALLOC", None)
     if mode != "before":
         sys.path.insert(0, str(ROOT))
         from harness.memory import jemalloc_path
 
-        if jemalloc_path():
-            env["LD_PRELOAD"] = jemalloc_path()
+        if jemalloc_path():  # as the harness process runs (harness/memory.py)
+            env.update({"LD_PRELOAD": jemalloc_path(), "PYTHONMALLOC": "malloc"})
     with tempfile.TemporaryDirectory() as tmp:
         p = subprocess.run(
             [sys.executable, "-c", CHILD, model, str(n), mode, tmp], cwd=ROOT, env=env, capture_output=True, text=True

@@ -202,7 +202,9 @@ class ServeConfig:
     # servers at once were killed for memory). 16 pages of 256 tokens hold 4096 tokens: one request of up to
     # 4096, or 4 at once of 1024 (the default job's are about 200); more wait for pages. The server's static
     # buffers grow with pages x batch tokens: Gemma-3-270M served with 64 pages and 2048 batch tokens held
-    # 3.85 GiB, with 16 and 512 2.0 GiB (SmolLM2: 1.84 and 1.19 GiB), measured on a CPU after 2 requests.
+    # 3.85 GiB, with 16 and 512 2.0 GiB (SmolLM2: 1.84 and 1.19 GiB), measured on a CPU after 2 requests. A
+    # model the load stage serves gets the pages its test needs, at most these 16 (harness/jobs/load_job.py
+    # kv_pages: Gemma-3's server then held 1.77 instead of 1.97 GiB).
     cb_num_blocks: int | None = 16
     cb_max_batch_tokens: int | None = 512
     startup_timeout_s: float = 240.0

@@ -186,6 +186,14 @@ class AnswerLoss:
         return chunked_loss(hidden, labels, self.head, self.post, self.chunk_positions(), num_items_in_batch)
 
 
+def probe_row(input_ids: list[int], tokens: int = 32, answer: int = 4) -> dict[str, list[int]]:
+    """A short row for AnswerLoss.install's check: the first `tokens` ids, the last `answer` of them labelled (the
+    check computes the model's own logits of the labelled positions, so it stays small whatever the answers)."""
+    ids = list(input_ids[:tokens])
+    keep = min(answer, len(ids) - 1)
+    return {"input_ids": ids, "labels": [IGNORE] * (len(ids) - keep) + ids[len(ids) - keep :]}
+
+
 def chunked_loss(hidden: Any, labels: Any, head: Any, post: Any, chunk: int, num_items_in_batch: Any = None) -> Any:
     """`answer_loss` from the kept positions' hidden states [B, K, H], `chunk` labelled positions at a time,
     each chunk's logits recomputed in the backward pass instead of kept: the same shift (position t scores the

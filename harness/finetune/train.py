@@ -23,7 +23,7 @@ from harness.dist import is_main, main_lock, world_size
 from harness.errors import HarnessError
 from harness.finetune import lora_dropout, prefix
 from harness.finetune.data import IGNORE, Example, build_domain, build_examples, mix_replay
-from harness.finetune.loss import AnswerLoss, answer_only_supported, collate
+from harness.finetune.loss import AnswerLoss, answer_only_supported, collate, probe_row
 from harness.spec.finetune import ADAPTER_METHODS, TrainSpec, micro_split
 from harness.util import content_id
 
@@ -111,7 +111,7 @@ def _answer_loss(model: Any, examples: list[Example], rows: int, pad_id: int, f:
     if world_size() > 1:
         log.info("%s: the loss's logits stay whole: chunking is not wired for several processes", final.name)
         return loss
-    probe = collate(pad_id, True)(_as_rows(examples[:1]))
+    probe = collate(pad_id, True)([probe_row(examples[0].input_ids)])
     why = loss.install(model, probe)
     if why:
         log.info("%s: the loss's logits stay whole (finetune.loss_chunk_mb): %s", final.name, why)

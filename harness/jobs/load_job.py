@@ -199,7 +199,7 @@ def fidelity(rows: list[dict[str, Any]], rate: float) -> dict[str, Any]:
 
 
 def summarise(levels: list[dict[str, Any]], slo: Slo) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Stored levels -> [{level, figures, machine, generator, level_id}] and capacity at the target. A level
+    """Stored levels -> [{level, figures, machine, generator, level_id, kv_pages}] and capacity at the target. A level
     measured on a contended machine, or where the generator fell behind, does not count toward capacity."""
     out = []
     for lv in sorted(levels, key=lambda x: x["level"]):
@@ -214,6 +214,7 @@ def summarise(levels: list[dict[str, Any]], slo: Slo) -> tuple[list[dict[str, An
                 "machine": lv["machine"],
                 "generator": lv.get("generator"),
                 "trusted": trusted,
+                "kv_pages": lv.get("kv_pages"),  # the KV cache of a server the harness started (null: not one)
             }
         )
     return out, capacity(out)
@@ -297,7 +298,8 @@ def load(raw: Any) -> Path:
     if todo:
         log.info("load: %d level(s) stored, %d to measure", len(stored), len(todo))
         cap = money_cap(raw, lc, b, price) if paid else None
-        with _target(cfg, raw) as (target, pids):
+        served_by = _target(cfg, raw, prompts, max_tokens)
+        with served_by as (target, pids):
             target = replace(target, stop=tuple(until))
             spent, ratio = 0.0, 1.0  # this run's money; metered / estimated prompt tokens, the worst so far
             for level, lid, path in todo:
@@ -347,6 +349,8 @@ def load(raw: Any) -> Path:
                         )
                     )
                 lv.update(level_id=lid, created_at=now_iso(), price=price)
+                if served_by.kv_pages is not None:  # a server the harness started: its cache's size (kv_pages)
+                    lv["kv_pages"] = served_by.kv_pages
                 spent += _cost(lv["rows"], price) or 0.0
                 ratio = prompt_ratio(lv["rows"], prompts, ratio)
                 # a finished level is kept even if a later one fails; an error row may quote a key a server echoed
@@ -559,13 +563,43 @@ def _model_identity(cfg: Any, raw: Any) -> tuple[dict[str, Any], None, dict[str,
     )
 
 
+PAGE_TOKENS = 256  # a page of transformers' paged KV cache (ContinuousBatchingConfig.page_size)
+
+
+def kv_pages(prompt_tokens: list[int], max_tokens: int, users: int, cap: int) -> int:
+    """Pages of the KV cache for serving a load test: every request the test has in flight at once held whole
+    (the longest prompt plus max_tokens, in whole pages), one page spare, at most `cap` (ServeConfig's
+    cb_num_blocks). No request then waits for a page, so latency is the model's as with the cap, and the server
+    holds only what the test needs (each page of Gemma-3-270M's cache is about 15 MB resident on a CPU)."""
+    per_request = math.ceil((max(prompt_tokens, default=0) + max_tokens) / PAGE_TOKENS)
+    return max(1, min(cap, users * per_request + 1))
+
+
+def _prompt_tokens(folder: str, prompts: list, trust: bool) -> list[int]:
+    """Each prompt's tokens as the served model's tokenizer counts them (its chat template for messages)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust)
+    counts = []
+    for p in prompts:
+        if isinstance(p, str):
+            counts.append(len(tok(p)["input_ids"]))
+            continue
+        ids = tok.apply_chat_template(p, add_generation_prompt=True, tokenize=True)
+        counts.append(len(ids["input_ids"] if hasattr(ids, "keys") else ids))
+    return counts
+
+
 class _target:
     """The endpoint for the length of a `with`: a URL, or a server started for it; yields (Target, pids of
-    processes that are part of the measurement, for the busy-machine check)."""
+    processes that are part of the measurement, for the busy-machine check). `prompts`, `max_tokens`: what the
+    test sends, to size a server the harness starts (`kv_pages`), whose pages end up in `self.kv_pages`."""
 
-    def __init__(self, cfg: Any, raw: Any):
+    def __init__(self, cfg: Any, raw: Any, prompts: list | None = None, max_tokens: int = 0):
         self.cfg, self.raw = cfg, raw
+        self.prompts, self.max_tokens = prompts or [], max_tokens
         self.ctx: Any = None
+        self.kv_pages: int | None = None
 
     def __enter__(self) -> tuple[Any, list[int]]:
         import psutil
@@ -584,9 +618,23 @@ class _target:
             from harness.config.schema import ServeConfig
             from harness.load.served import servable_folder
 
-            folder, _ = servable_folder(_model_cell(self.raw))
+            cell = _model_cell(self.raw)
+            folder, _ = servable_folder(cell)
             s = ServeConfig(model=self.cfg.model.name)
-            chat = is_chat(_model_cell(self.raw).model.prompt_format)
+            chat = is_chat(cell.model.prompt_format)
+            users = int(max(lc.levels)) if lc.mode == "closed" else lc.max_in_flight
+            counts = _prompt_tokens(folder, self.prompts, cell.model.trust_remote_code)
+            self.kv_pages = kv_pages(counts, self.max_tokens, users, s.cb_num_blocks or 16)
+            log.info(
+                "load: serving %s with %d KV-cache page(s) of %d tokens: %d request(s) at once of up to %d prompt "
+                "+ %d output tokens",
+                cell.model.name,
+                self.kv_pages,
+                PAGE_TOKENS,
+                users,
+                max(counts, default=0),
+                self.max_tokens,
+            )
             self.ctx = served(
                 folder,
                 log_path,
@@ -594,7 +642,7 @@ class _target:
                 s.dtype,
                 True,
                 s.startup_timeout_s,
-                s.cb_num_blocks,
+                self.kv_pages,
                 s.cb_max_batch_tokens,
                 chat,
             )

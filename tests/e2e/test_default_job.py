@@ -178,6 +178,10 @@ def test_the_load_stage_measured_each_tuned_model_and_the_stand_in(default_job, 
         levels = [lv["level"] for lv in ld["levels"]]
         assert levels == ([1.0] if name == "local-smollm2" else [1.0, 2.0]), name
         assert all(lv["trusted"] for lv in ld["levels"]), (name, [lv["machine"] for lv in ld["levels"]])
+        # a tuned model's server held 2 users' helpdesk requests whole (under 200 prompt + 48 tokens: one
+        # 256-token page each) and a spare page, not the cap's 16; the stand-in is the baseline's own server
+        pages = {lv["kv_pages"] for lv in ld["levels"]}
+        assert pages == ({None} if name == "local-smollm2" else {3}), (name, pages)
         assert ld["identity"]["prompts"]["chat"] == (name != "gemma3-270m")  # Gemma base: plain text prompts
     rows = loaded_job["rows"]
     api_row = next(r for r in rows if r["source"] == "api")

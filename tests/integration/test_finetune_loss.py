@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from harness.finetune.data import IGNORE
-from harness.finetune.loss import AnswerLoss, answer_loss, answer_only_supported, collate
+from harness.finetune.loss import AnswerLoss, answer_loss, answer_only_supported, collate, probe_row
 from harness.finetune.train import _as_rows, _load_model, _wrap
 from harness.plan.cells import plan_cell
 from tests.support.run import compose_cfg
@@ -105,7 +105,7 @@ def test_chunked_cross_entropy_equals_the_whole_answer_loss(model, method, softc
     batch = collate(pad, answer_only=True)(rows)
     ref_loss, ref_grads = _loss_and_grads(wrapped, dict(batch), answer_only=True)
     loss_fn = AnswerLoss(chunk_bytes=5 * vocab * 4)
-    assert loss_fn.install(wrapped, collate(pad, answer_only=True)(rows[:1])) is None
+    assert loss_fn.install(wrapped, collate(pad, answer_only=True)([probe_row(rows[0]["input_ids"])])) is None
     assert loss_fn.chunk_positions() == 5
     logits_seen = []
     hook = wrapped.get_output_embeddings().register_forward_hook(lambda m, i, o: logits_seen.append(o.shape))

@@ -535,3 +535,16 @@ def test_a_paid_api_stops_before_the_level_whose_worst_case_could_pass_the_cap(c
     stop = record["stopped_by_budget"]
     assert stop["level"] == 4.0 and stop["cap"] == key and stop["cap_usd"] == 2.3
     assert stop["spent_usd"] == pytest.approx(0.40) and stop["level_worst_case_usd"] == pytest.approx(1.92)
+
+
+def test_a_served_model_gets_the_kv_pages_its_load_test_needs():
+    """Pages of 256 tokens: 2 users whose longest request is 230 + 48 tokens need 2 pages each, plus a spare;
+    a request of exactly one page needs one; the cap (ServeConfig.cb_num_blocks) bounds it; no prompt at all
+    still gets a page."""
+    from harness.jobs.load_job import kv_pages
+
+    assert kv_pages([120, 230, 200], 48, users=2, cap=16) == 2 * 2 + 1
+    assert kv_pages([208], 48, users=1, cap=16) == 1 + 1
+    assert kv_pages([209], 48, users=1, cap=16) == 2 + 1
+    assert kv_pages([3000], 256, users=8, cap=16) == 16
+    assert kv_pages([], 0, users=4, cap=16) == 1
