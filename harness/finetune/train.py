@@ -106,8 +106,6 @@ def _answer_loss(model: Any, examples: list[Example], rows: int, pad_id: int, f:
     vocab = getattr(head, "out_features", None) or 0
     if loss.chunk_bytes <= 0 or rows * answer * vocab * 4 <= loss.chunk_bytes:
         return loss  # every pass's logits fit under the threshold: nothing hooked
-    from harness.dist import world_size
-
     if world_size() > 1:
         log.info("%s: the loss's logits stay whole: chunking is not wired for several processes", final.name)
         return loss
@@ -667,7 +665,8 @@ def _train_locked(
             "memory": {**mem.section(), "estimate": estimate},
             "micro_batch_size": f.batch_size // micro_split(f),
             "gradient_checkpointing": bool(getattr(model, "is_gradient_checkpointing", False)),
-            # passes whose loss was computed in chunks of positions (finetune.loss_chunk_mb), and of how many
+            # this run's passes whose loss was computed in chunks of positions (finetune.loss_chunk_mb), and of
+            # how many
             "loss_chunks": {
                 "passes": loss_fn.chunked_passes if loss_fn else 0,
                 "positions": chunk,
