@@ -3,8 +3,8 @@ models (issue 34):
   - before: what the harness did when issue 34 was filed: every position's logits, the batch of 8 in one pass,
     peft's own dropout, glibc's malloc;
   - after: the default job now: logits only where the loss is (harness/finetune/loss.py), one row per pass
-    (finetune.micro_batch_size=1, 8 rows per optimizer step as before), LoRA dropout whose masks are drawn
-    again in the backward pass (harness/finetune/lora_dropout.py), jemalloc when installed, for Python's
+    (finetune.micro_batch_size=1, 8 rows per optimizer step as before), LoRA dropout with 1-bit masks
+    (harness/finetune/lora_dropout.py), jemalloc when installed, for Python's
     objects too (harness/memory.py);
   - recompute: `after` with finetune.gradient_checkpointing=true (activations recomputed in the backward pass).
 

@@ -1,4 +1,4 @@
-"""LoRA's dropout without a stored mask: the same masks and numbers as peft's, a third of the saved activations.
+"""LoRA's dropout with a one-bit mask: the same masks and numbers as peft's, a third of the saved activations.
 
 peft computes `lora_B(lora_A(dropout(x)))` in every adapted layer. On a CPU, torch's dropout draws a float mask
 (`empty_like(x).bernoulli_(1 - p)`, divided by 1 - p) and multiplies: autograd then keeps that float mask for the
@@ -7,9 +7,10 @@ seven adapted linears of a layer, although x itself is often kept anyway (it fee
 SmolLM2-135M (200 tokens, all-linear, dropout 0.05): 2.03 MB of saved activations per token, 1.18 MB with dropout 0.
 
 Here dropout and lora_A are one autograd function: forward draws the mask exactly as torch does (same generator,
-same shape, same order, so the same masks) and keeps x and the generator's state from before the draw; backward
-draws the same mask again from that state to form both gradients. A one-byte mask instead cost 23 MB more for
-SmolLM2's longest training row (163 tokens), drawing again costs a few ms a step. The results equal peft's own path (tests/unit/test_train_memory.py); only the
+same shape, same order, so the same masks), keeps x and the mask packed 8 elements to a byte, and backward
+unpacks it to form both gradients. A one-byte mask cost 20 MB more at SmolLM2's longest training row (163
+tokens); drawing the mask again in backward from the generator's saved state instead cost 15-35 % of a step.
+The results equal peft's own path (tests/integration/test_train_memory.py); only the
 saved tensors change. Layers peft computes another way (DoRA and other variants, a dropout that is not
 nn.Dropout, no dropout at all) are left as they are.
 """
@@ -25,31 +26,38 @@ log = logging.getLogger(__name__)
 def _function() -> Any:
     import torch
 
-    def generator(device: Any) -> Any:
-        return torch.cuda.default_generators[device.index or 0] if device.type == "cuda" else torch.default_generator
+    shifts = torch.arange(8, dtype=torch.uint8)
 
-    def draw(x: Any, p: float, gen: Any = None) -> Any:
-        # torch's dropout: noise = empty_like(x).bernoulli_(1 - p); noise.div_(1 - p); x * noise
-        return torch.empty_like(x).bernoulli_(1 - p, generator=gen).div_(1 - p)
+    def pack(keep: Any) -> Any:
+        """A bool mask as 1 bit per element (8 elements a byte)."""
+        flat = keep.reshape(-1)
+        if flat.numel() % 8:
+            flat = torch.cat([flat, flat.new_zeros(8 - flat.numel() % 8)])
+        return (flat.view(torch.uint8).view(-1, 8) << shifts.to(flat.device)).sum(-1, dtype=torch.uint8)
+
+    def unpack(packed: Any, like: Any) -> Any:
+        bits = (packed.unsqueeze(-1) >> shifts.to(packed.device)) & 1
+        return bits.reshape(-1)[: like.numel()].view(like.shape)
 
     class DropoutLinear(torch.autograd.Function):
-        """y = (x * mask / (1 - p)) @ A^T, saving x and the generator's state instead of the float mask and the
-        product: backward draws the same mask again from that state."""
+        """y = (x * mask / (1 - p)) @ A^T, saving x and the mask's bits instead of the float mask and the
+        product."""
 
         @staticmethod
         def forward(ctx: Any, x: Any, weight: Any, p: float) -> Any:
-            ctx.rng = generator(x.device).get_state()  # 5 KB on a CPU, against 1 byte per element of x
-            dropped = x * draw(x, p)
-            ctx.save_for_backward(x, weight)
+            # torch's CPU dropout: noise = empty_like(x).bernoulli_(1 - p); noise.div_(1 - p); x * noise
+            noise = torch.empty_like(x).bernoulli_(1 - p)
+            bits = pack(noise.bool())
+            noise.div_(1 - p)
+            dropped = x * noise
+            ctx.save_for_backward(x, bits, weight)
             ctx.p = p
             return torch.nn.functional.linear(dropped, weight)
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
-            x, weight = ctx.saved_tensors
-            again = torch.Generator(device=x.device)
-            again.set_state(ctx.rng)
-            noise = draw(x, ctx.p, again)
+            x, bits, weight = ctx.saved_tensors
+            noise = unpack(bits, x).to(x.dtype).div_(1 - ctx.p)
             grad_x = grad_w = None
             if ctx.needs_input_grad[0]:
                 grad_x = (grad @ weight) * noise

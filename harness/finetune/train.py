@@ -524,7 +524,7 @@ def _train_locked(
     torch.manual_seed(f.seed)  # adapter initialisation
     model = _wrap(_load_model(spec, base, precision, device_kind), spec)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    fused = getattr(model, "harness_fused_dropout", 0)  # LoRA layers whose dropout mask is drawn again, not kept
+    fused = getattr(model, "harness_fused_dropout", 0)  # LoRA layers whose dropout keeps a 1-bit mask
 
     last = resume_point(work / "checkpoints", prune=is_main())
     already = json.loads((last / METER_FILE).read_text())["train_seconds"] if last else 0.0

@@ -11,8 +11,8 @@ compares with the device and that each trained artifact stores next to its measu
   fine-tuning in half precision that is every parameter.
 - activations: what autograd keeps for the backward pass, per token of one forward/backward pass (a micro-batch)
   and per layer: ACTIVATION_FLOATS x (hidden + intermediate + query width + 2 x key/value width) floats. The factor
-  was measured with saved-tensor hooks on both embedded models (LoRA on every linear, its dropout masks drawn
-  again in the backward pass): 3.3 on SmolLM2-135M, 3.9 on Gemma-3-270M. With gradient checkpointing: each layer's input (hidden floats per token)
+  was measured with saved-tensor hooks on both embedded models (LoRA on every linear, 1-bit dropout masks): 3.3
+  on SmolLM2-135M, 3.9 on Gemma-3-270M. With gradient checkpointing: each layer's input (hidden floats per token)
   plus one layer's activations.
 - output layer: the logits the loss reads (the answer tokens of a pass, or every token where the model cannot
   keep only those; one chunk of them with chunked cross-entropy), their log-softmax and its gradient: 3 x

@@ -322,6 +322,25 @@ def test_the_bench_readme_quotes_the_measured_training_memory():
         assert training_memory_row(names[model], v) in readme, training_memory_row(names[model], v)
 
 
+def test_the_bench_readme_quotes_the_measured_chunked_loss():
+    """bench/README.md's chunked cross-entropy row is bench/results/chunked_loss.json (bench/chunked_loss.py), and
+    the two losses it compares agree to fp32 rounding."""
+    v = json.loads((REPO_ROOT / "bench" / "results" / "chunked_loss.json").read_text())
+    readme = (REPO_ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    assert chunked_loss_row(v) in readme, chunked_loss_row(v)
+    assert v["loss_rel_diff"] < 1e-5 and v["chunked"]["chunked_passes"] == 1
+
+
+def chunked_loss_row(v: dict) -> str:
+    """bench/README.md's chunked cross-entropy row, from bench/results/chunked_loss.json."""
+    whole, chunked = v["whole"], v["chunked"]
+    return (
+        f"| {v['model']} | {whole['answer_tokens']} × {whole['vocab']:,} | {whole['pass_peak'] / 2**30:.2f} → "
+        f"{chunked['pass_peak'] / 2**30:.2f} GiB (×{v['pass_peak_ratio']:.3f}) | {whole['seconds']:.1f} → "
+        f"{chunked['seconds']:.1f} s (×{v['seconds_ratio']:.3f}) | {chunked['chunk_positions']} |"
+    )
+
+
 def training_memory_row(name: str, v: dict) -> str:
     """One row of bench/README.md's training-memory table (written from the JSON by the same function)."""
     whole, kept = v["before"], v["after"]
